@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.loans.models import metadata
+from shared.runtime import ServiceSpec
+
+SPEC = ServiceSpec(
+    name="loans",
+    title="loans",
+    description="Credit lines, loans, schedules, repayments, classification, ledger, close of business.",
+    metadata=metadata,
+    migrations_dir=Path(__file__).parent / "migrations",
+    routers=list,
+)

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.notify.models import metadata
+from shared.runtime import ServiceSpec
+
+SPEC = ServiceSpec(
+    name="notify",
+    title="notify",
+    description="Webhooks, the live event stream, bulletins and the dashboard page.",
+    metadata=metadata,
+    migrations_dir=Path(__file__).parent / "migrations",
+    routers=list,
+)

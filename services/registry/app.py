@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.registry import api
+from services.registry.models import metadata
+from shared.runtime import ServiceSpec
+
+SPEC = ServiceSpec(
+    name="registry",
+    title="registry",
+    description="Districts, townships, villages, households, businesses and credit facts.",
+    metadata=metadata,
+    migrations_dir=Path(__file__).parent / "migrations",
+    routers=lambda: [api.router],
+)

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.risk import api
+from services.risk.handlers import HANDLERS
+from services.risk.models import metadata
+from shared.runtime import ServiceSpec
+
+SPEC = ServiceSpec(
+    name="risk",
+    title="risk",
+    description="NPL ratios, the 3% circuit breaker, loss split, risk compensation fund, titles.",
+    metadata=metadata,
+    migrations_dir=Path(__file__).parent / "migrations",
+    routers=lambda: [api.router],
+    handlers=HANDLERS,
+)

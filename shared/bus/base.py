@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Record:
+    """Something to publish."""
+
+    topic: str
+    key: str
+    value: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Message:
+    """Something consumed: a record plus where it sits in its topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: bytes
+    headers: Mapping[str, str]
+
+
+class BusConsumer(Protocol):
+    """A member of a consumer group. Offsets are committed only when the caller says so."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> list[Message]:
+        """Next messages in order within each partition; empty after the timeout."""
+        ...
+
+    async def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        """Record (topic, partition) -> next offset to read, for the group."""
+        ...
+
+
+class Bus(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def publish(self, records: Sequence[Record]) -> None:
+        """Return only once every record is durably stored, in order per key."""
+        ...
+
+    def consumer(self, group: str, topics: Sequence[str]) -> BusConsumer: ...
+
+    async def ensure_topics(self, topics: Sequence[str]) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise if the bus cannot be reached."""
+        ...
+
+
+def next_offsets(messages: Sequence[Message]) -> dict[tuple[str, int], int]:
+    """The commit position after handling ``messages``: last offset + 1 per partition."""
+    positions: dict[tuple[str, int], int] = {}
+    for message in messages:
+        tp = (message.topic, message.partition)
+        positions[tp] = max(positions.get(tp, 0), message.offset + 1)
+    return positions

@@ -1,0 +1,162 @@
+"""Kafka backend (aiokafka): idempotent producer with acks=all, one consumer group per
+service, offsets committed by the caller after its database transaction commits."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+
+from shared.bus.base import Message, Record
+
+log = logging.getLogger(__name__)
+
+
+class KafkaBus:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        client_id: str = "vcredit",
+        partitions: int = 12,
+        replication_factor: int = 1,
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.client_id = client_id
+        self.partitions = partitions
+        self.replication_factor = replication_factor
+        self._producer: AIOKafkaProducer | None = None
+        self._users = 0
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        async with self._lock:
+            self._users += 1
+            if self._producer is not None:
+                return
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap_servers,
+                client_id=self.client_id,
+                # Idempotence keeps per-partition order and drops broker-side duplicates of
+                # retried batches; acks=all waits for every in-sync replica.
+                enable_idempotence=True,
+                acks="all",
+                linger_ms=2,
+                request_timeout_ms=30_000,
+            )
+            try:
+                await producer.start()
+            except BaseException:
+                self._users -= 1
+                await producer.stop()
+                raise
+            self._producer = producer
+
+    async def stop(self) -> None:
+        async with self._lock:
+            self._users = max(0, self._users - 1)
+            if self._users == 0 and self._producer is not None:
+                producer, self._producer = self._producer, None
+                await producer.stop()
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("KafkaBus not started")
+        return self._producer
+
+    async def publish(self, records: Sequence[Record]) -> None:
+        producer = self.producer
+        # send() only appends to the accumulator (in order); the returned futures resolve
+        # once the broker has acknowledged, so awaiting them all means "durably stored".
+        pending = [
+            await producer.send(
+                record.topic,
+                value=record.value,
+                key=record.key.encode(),
+                headers=[(k, v.encode()) for k, v in record.headers.items()],
+            )
+            for record in records
+        ]
+        await asyncio.gather(*pending)
+
+    def consumer(self, group: str, topics: Sequence[str]) -> KafkaBusConsumer:
+        return KafkaBusConsumer(self.bootstrap_servers, group, topics, client_id=self.client_id)
+
+    async def ensure_topics(self, topics: Sequence[str]) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers, client_id=self.client_id)
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            missing = [t for t in dict.fromkeys(topics) if t not in existing]
+            if not missing:
+                return
+            new = [
+                NewTopic(
+                    name=t,
+                    num_partitions=1 if t.endswith(".dlq") else self.partitions,
+                    replication_factor=self.replication_factor,
+                )
+                for t in missing
+            ]
+            # Another process may create one between list and create.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(new)
+        finally:
+            await admin.close()
+
+    async def ping(self) -> None:
+        await asyncio.wait_for(self.producer.client.fetch_all_metadata(), timeout=5)
+
+
+class KafkaBusConsumer:
+    def __init__(self, bootstrap_servers: str, group: str, topics: Sequence[str], *, client_id: str) -> None:
+        self._consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=bootstrap_servers,
+            group_id=group,
+            client_id=client_id,
+            enable_auto_commit=False,
+            # A new group (a new service, or a projection rebuilt by replay) reads the
+            # whole history, never just what arrives after it joined.
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=300_000,
+        )
+
+    async def start(self) -> None:
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> list[Message]:
+        batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        return [
+            Message(
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key.decode() if record.key is not None else None,
+                value=record.value,
+                headers={k: v.decode() for k, v in (record.headers or ())},
+            )
+            for records in batches.values()
+            for record in records
+        ]
+
+    async def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit({TopicPartition(t, p): o for (t, p), o in offsets.items()})
+        except CommitFailedError:
+            # The group rebalanced and these partitions moved to another member, which will
+            # redeliver from the last committed offset; the inbox absorbs the repeats.
+            log.warning("offset commit refused after a rebalance; events will be redelivered")
+        except KafkaError:
+            log.exception("offset commit failed; events will be redelivered")

@@ -1,0 +1,262 @@
+"""The ``vcredit`` command.
+
+vcredit up                       all five services, embedded mode (SQLite + in-process bus)
+vcredit serve <service>          one service, distributed mode (Kafka + its database URL)
+vcredit migrate [service ...]    apply Alembic migrations
+vcredit topics create            create the Kafka topics of deploy/kafka/topics.toml
+vcredit dlq list|replay <service> [--mode distributed]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import logging
+import secrets
+import signal
+import sys
+import tomllib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import uvicorn
+
+from shared.bus.base import Bus
+from shared.bus.embedded import EmbeddedBus
+from shared.bus.kafka import KafkaBus
+from shared.migrations import upgrade
+from shared.runtime import ServiceRuntime, ServiceSpec, create_app
+from shared.settings import SERVICE_NAMES, SETTINGS_CLASSES, CommonSettings
+
+log = logging.getLogger("vcredit")
+
+
+def load_spec(service: str) -> ServiceSpec:
+    module = importlib.import_module(f"services.{service}.app")
+    spec: ServiceSpec = module.SPEC
+    return spec
+
+
+def database_url(service: str, common: CommonSettings) -> str:
+    return SETTINGS_CLASSES[service]().resolved_database_url(common)
+
+
+def port_of(service: str) -> int:
+    return SETTINGS_CLASSES[service]().port
+
+
+def bootstrap_token(common: CommonSettings) -> str:
+    if common.bootstrap_token:
+        return common.bootstrap_token
+    token = secrets.token_urlsafe(32)
+    # Printed once, to the operator's terminal only (API.md): it is every role's key.
+    print(f"VCREDIT_BOOTSTRAP_TOKEN was not set; generated for this run: {token}", file=sys.stderr, flush=True)
+    return token
+
+
+def kafka_bus(common: CommonSettings, client_id: str) -> KafkaBus:
+    return KafkaBus(
+        common.kafka_bootstrap_servers,
+        client_id=client_id,
+        partitions=common.topic_partitions,
+        replication_factor=common.topic_replication_factor,
+    )
+
+
+def embedded_bus(common: CommonSettings) -> EmbeddedBus:
+    return EmbeddedBus(common.data_dir / "bus.db")
+
+
+def migrate(services: Sequence[str], common: CommonSettings) -> None:
+    for service in services:
+        upgrade(load_spec(service).migrations_dir, database_url(service, common))
+        log.info("migrated %s", service)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn server that leaves signals to ``vcredit up``, which stops all five at once."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def run_embedded(common: CommonSettings, host: str, token: str) -> None:
+    bus = embedded_bus(common)
+    servers = []
+    for service in SERVICE_NAMES:
+        runtime = ServiceRuntime(load_spec(service), database_url(service, common), bus, common)
+        config = uvicorn.Config(
+            create_app(runtime, token), host=host, port=port_of(service), log_level="warning", lifespan="on"
+        )
+        servers.append(_Server(config))
+
+    loop = asyncio.get_running_loop()
+
+    def shutdown() -> None:
+        for server in servers:
+            server.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, shutdown)
+    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    while not all(s.started for s in servers):
+        if any(t.done() for t in tasks):
+            shutdown()
+            break
+        await asyncio.sleep(0.05)
+    else:
+        urls = "  ".join(f"{n} http://{host}:{port_of(n)}" for n in SERVICE_NAMES)
+        print(f"vcredit is up (embedded, data in {common.data_dir.resolve()}): {urls}", flush=True)
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if not all(s.started for s in servers):
+        raise SystemExit("vcredit could not start every service (is a port in use?)")
+
+
+def cmd_up(args: argparse.Namespace) -> None:
+    common = CommonSettings()
+    if args.data_dir:
+        common = common.model_copy(update={"data_dir": Path(args.data_dir)})
+    common.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate(SERVICE_NAMES, common)
+    token = bootstrap_token(common)
+    asyncio.run(run_embedded(common, args.host, token))
+    print("vcredit stopped", flush=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    common = CommonSettings()
+    spec = load_spec(args.service)
+    runtime = ServiceRuntime(
+        spec, database_url(args.service, common), kafka_bus(common, f"vcredit-{args.service}"), common
+    )
+    app = create_app(runtime, bootstrap_token(common))
+    uvicorn.run(app, host=args.host, port=args.port or port_of(args.service), log_level="info")
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    unknown = set(args.services) - set(SERVICE_NAMES)
+    if unknown:
+        raise SystemExit(f"unknown service(s): {', '.join(sorted(unknown))}; choose from {', '.join(SERVICE_NAMES)}")
+    migrate(args.services or SERVICE_NAMES, CommonSettings())
+
+
+def _topics_file(path: str | None) -> Path:
+    if path:
+        return Path(path)
+    for candidate in (Path.cwd() / "deploy/kafka/topics.toml", Path(__file__).parents[1] / "deploy/kafka/topics.toml"):
+        if candidate.exists():
+            return candidate
+    raise SystemExit("deploy/kafka/topics.toml not found; pass --file")
+
+
+async def create_topics(common: CommonSettings, definitions: list[dict[str, object]]) -> list[str]:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    # VCREDIT_TOPIC_REPLICATION_FACTOR, when set, wins over the file: single-broker
+    # environments (compose, CI) cannot hold three replicas.
+    override = "topic_replication_factor" in common.model_fields_set
+    admin = AIOKafkaAdminClient(bootstrap_servers=common.kafka_bootstrap_servers, client_id="vcredit-topics")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        created = []
+        for d in definitions:
+            name = common.topic_prefix + str(d["name"])
+            if name in existing:
+                continue
+            config = {
+                "retention.ms": str(d.get("retention_ms", -1)),
+                "cleanup.policy": str(d.get("cleanup_policy", "delete")),
+            }
+            replication = common.topic_replication_factor if override else int(str(d["replication_factor"]))
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [NewTopic(name, int(str(d["partitions"])), replication, topic_configs=config)]
+                )
+            created.append(name)
+        return created
+    finally:
+        await admin.close()
+
+
+def cmd_topics(args: argparse.Namespace) -> None:
+    definitions = tomllib.loads(_topics_file(args.file).read_text())["topic"]
+    created = asyncio.run(create_topics(CommonSettings(), definitions))
+    print(f"created {len(created)} topics: {', '.join(created) or 'none (all exist)'}")
+
+
+def _bus_for(mode: str, common: CommonSettings, client_id: str) -> Bus:
+    return embedded_bus(common) if mode == "embedded" else kafka_bus(common, client_id)
+
+
+def cmd_dlq(args: argparse.Namespace) -> None:
+    from shared.messaging import list_dead_letters, replay_dead_letters
+
+    common = CommonSettings()
+    spec = load_spec(args.service)
+    topics = sorted({f"{t.split('.', 1)[0]}.events" for t in spec.handlers})
+    if not topics:
+        print(f"{args.service} consumes no topics")
+        return
+
+    async def run() -> None:
+        bus = _bus_for(args.mode, common, f"vcredit-{args.service}-dlq")
+        await bus.start()
+        try:
+            if args.action == "list":
+                letters = await list_dead_letters(bus, args.service, topics, topic_prefix=common.topic_prefix)
+            else:
+                letters = await replay_dead_letters(bus, args.service, topics, topic_prefix=common.topic_prefix)
+        finally:
+            await bus.stop()
+        verb = "parked" if args.action == "list" else "replayed"
+        print(f"{len(letters)} dead letters {verb} for {args.service}")
+        for d in letters:
+            print(
+                f"  {d.topic}[{d.partition}]@{d.offset} {d.event_type} {d.event_id} "
+                f"after {d.attempts} tries: {d.error.splitlines()[-1] if d.error else ''}"
+            )
+
+    asyncio.run(run())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vcredit", description="Rural credit programme services.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run all five services in embedded mode")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--data-dir", help="overrides VCREDIT_DATA_DIR")
+    up.set_defaults(func=cmd_up)
+
+    serve = sub.add_parser("serve", help="run one service in distributed mode (Kafka)")
+    serve.add_argument("service", choices=SERVICE_NAMES)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    mig = sub.add_parser("migrate", help="apply database migrations")
+    mig.add_argument("services", nargs="*", metavar="service", help=f"any of {', '.join(SERVICE_NAMES)}; default all")
+    mig.set_defaults(func=cmd_migrate)
+
+    topics = sub.add_parser("topics", help="Kafka topics")
+    topics.add_argument("action", choices=["create"])
+    topics.add_argument("--file")
+    topics.set_defaults(func=cmd_topics)
+
+    dlq = sub.add_parser("dlq", help="dead-lettered events of a service")
+    dlq.add_argument("action", choices=["list", "replay"])
+    dlq.add_argument("service", choices=SERVICE_NAMES)
+    dlq.add_argument("--mode", choices=["embedded", "distributed"], default="embedded")
+    dlq.set_defaults(func=cmd_dlq)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    args.func(args)

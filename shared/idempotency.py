@@ -1,0 +1,102 @@
+"""``Idempotency-Key`` for POSTs that create things or move money (API.md conventions).
+
+The key is claimed at the start of the request's transaction and the response stored in
+the same transaction, so a replay returns the first result and a request that failed
+leaves no claim behind. On PostgreSQL a concurrent request with the same key waits on the
+claim's primary key and then replays the committed response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import Column, DateTime, Integer, PrimaryKeyConstraint, String, Table, Text, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db import SHARED_TABLES, insert_ignore
+from shared.web import Problem
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    SHARED_TABLES,
+    Column("scope", String(255), nullable=False),
+    Column("key", String(MAX_KEY_LENGTH), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=True),  # null while the first request runs
+    Column("response", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("scope", "key"),
+)
+
+
+def _scope(request: Request) -> str:
+    return f"{request.method} {request.url.path}"
+
+
+def _hash(body: BaseModel | None) -> str:
+    raw = body.model_dump_json() if body is not None else ""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+async def claim(session: AsyncSession, request: Request, body: BaseModel | None) -> JSONResponse | None:
+    """Claim the request's key; return the stored response if the key was used before."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise Problem(
+            422,
+            "VALIDATION_FAILED",
+            "Invalid request",
+            f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.",
+            field=HEADER,
+        )
+    request_hash = _hash(body)
+    values = {"scope": _scope(request), "key": key, "request_hash": request_hash, "created_at": datetime.now(UTC)}
+    if await insert_ignore(session, idempotency_keys, values):
+        request.state.idempotency_key = key
+        return None
+    t = idempotency_keys.c
+    row = (
+        await session.execute(
+            select(t.request_hash, t.status_code, t.response).where(t.scope == values["scope"], t.key == key)
+        )
+    ).one()
+    if row.request_hash != request_hash:
+        raise Problem(
+            409,
+            "IDEMPOTENCY_KEY_REUSED",
+            "Idempotency key reused",
+            f"{HEADER} {key!r} was used with a different request body.",
+        )
+    if row.status_code is None:  # only possible on SQLite without BEGIN IMMEDIATE
+        raise Problem(
+            409,
+            "IDEMPOTENT_REQUEST_IN_PROGRESS",
+            "Request in progress",
+            f"A request with {HEADER} {key!r} is still running.",
+        )
+    return JSONResponse(json.loads(row.response), status_code=row.status_code, headers={"Idempotent-Replayed": "true"})
+
+
+async def remember(session: AsyncSession, request: Request, status_code: int, content: Any) -> None:
+    """Store the response for the claimed key (no-op without a key)."""
+    key = getattr(request.state, "idempotency_key", None)
+    if key is None:
+        return
+    t = idempotency_keys.c
+    await session.execute(
+        update(idempotency_keys)
+        .where(t.scope == _scope(request), t.key == key)
+        .values(status_code=status_code, response=json.dumps(jsonable_encoder(content)))
+    )

@@ -1,0 +1,500 @@
+"""Transactional outbox, inbox, relay, consumer runner and dead letters.
+
+The guarantees, and where each comes from:
+- An event exists iff its state change committed: ``emit`` writes the event into the
+  service's own ``outbox`` table inside the caller's transaction.
+- Nothing is lost: the relay marks outbox rows sent only after the bus acknowledged them;
+  a relay that dies in between publishes them again on restart (at-least-once).
+- Effects happen once: a consumer records ``(consumer, event_id)`` in its ``inbox`` in the
+  same transaction as the handler's effects, and skips events already recorded. Offsets are
+  committed only after that transaction, so a crash means redelivery, never loss.
+- A handler that keeps failing does not stall its partition forever: after the configured
+  tries the event is parked in ``<topic>.dlq`` with the error, and ``replay_dead_letters``
+  puts it back on its topic once the cause is fixed.
+
+Write the outbox row after locking the aggregate it describes: rows of one village then
+get ids in commit order, and the relay publishes in id order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import traceback
+import uuid
+import zlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pydantic import ValidationError
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy import event as _sa_event
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+
+from shared.bus.base import Bus, Message, Record, next_offsets
+from shared.db import SHARED_TABLES, BigIntPK, dialect_of, insert_ignore
+from shared.events import Envelope, dlq_topic_of
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+
+# Header names carried by dead letters, so an operator sees why and where from.
+H_CONSUMER = "vcredit.consumer"
+H_ERROR = "vcredit.error"
+H_ATTEMPTS = "vcredit.attempts"
+H_ORIGINAL_TOPIC = "vcredit.original_topic"
+H_ORIGINAL_PARTITION = "vcredit.original_partition"
+H_ORIGINAL_OFFSET = "vcredit.original_offset"
+H_FAILED_AT = "vcredit.failed_at"
+H_EVENT_TYPE = "vcredit.type"
+H_EVENT_ID = "vcredit.event_id"
+
+outbox = Table(
+    "outbox",
+    SHARED_TABLES,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("topic", String(255), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("type", String(255), nullable=False),
+    Column("envelope", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Index(
+        "ix_outbox_unsent",
+        "id",
+        postgresql_where=text("sent_at IS NULL"),
+        sqlite_where=text("sent_at IS NULL"),
+    ),
+)
+
+inbox = Table(
+    "inbox",
+    SHARED_TABLES,
+    Column("consumer", String(255), nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("topic", String(255), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigIntPK, nullable=False),
+    Column("processed_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("consumer", "event_id"),
+)
+
+
+# --- outbox -------------------------------------------------------------------------------
+
+
+class OutboxSession(Session):
+    """Session class whose commits wake the relay when they wrote outbox rows."""
+
+    wake_relay: Callable[[], None] | None = None
+
+
+def session_class_for(wake: Callable[[], None]) -> type[OutboxSession]:
+    return type("ServiceSession", (OutboxSession,), {"wake_relay": staticmethod(wake)})
+
+
+def _after_commit(session: Session) -> None:
+    if session.info.pop("vcredit_outbox", False) and isinstance(session, OutboxSession) and session.wake_relay:
+        session.wake_relay()
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop("vcredit_outbox", None)
+
+
+_sa_event.listen(OutboxSession, "after_commit", _after_commit)
+_sa_event.listen(OutboxSession, "after_soft_rollback", lambda session, _tx: _after_rollback(session))
+
+
+async def emit(session: AsyncSession, *events: Envelope) -> None:
+    """Record events in the outbox, in the caller's transaction."""
+    if not events:
+        return
+    now = datetime.now(UTC)
+    await session.execute(
+        insert(outbox),
+        [
+            {
+                "event_id": str(e.event_id),
+                "topic": e.topic,
+                "key": e.key,
+                "type": e.type,
+                "envelope": e.model_dump_json(),
+                "created_at": now,
+            }
+            for e in events
+        ],
+    )
+    session.info["vcredit_outbox"] = True
+
+
+class Relay:
+    """Publishes outbox rows in id order and marks them sent after the bus acknowledged."""
+
+    def __init__(
+        self,
+        service: str,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: Bus,
+        *,
+        topic_prefix: str = "",
+        batch_size: int = 500,
+        idle_seconds: float = 0.5,
+        retention: timedelta = timedelta(days=7),
+    ) -> None:
+        self.service = service
+        self.sessions = sessions
+        self.bus = bus
+        self.topic_prefix = topic_prefix
+        self.batch_size = batch_size
+        self.idle_seconds = idle_seconds
+        self.retention = retention
+        # One relay per service publishes at a time (replicas would interleave the order).
+        self._lock_id = zlib.crc32(f"vcredit-relay-{service}".encode())
+        self._wake = asyncio.Event()
+        self._last_cleanup = datetime.min.replace(tzinfo=UTC)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                sent = await self.relay_once()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                delay = min(30.0, 0.1 * 2**failures)
+                log.exception("outbox relay of %s failed; retrying in %.1fs", self.service, delay)
+                await asyncio.sleep(delay)
+                continue
+            if sent < self.batch_size:
+                await self._maybe_cleanup()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
+                self._wake.clear()
+
+    async def relay_once(self) -> int:
+        async with self.sessions() as session, session.begin():
+            if dialect_of(session) == "postgresql":
+                got_lock = await session.scalar(select(func.pg_try_advisory_xact_lock(self._lock_id)))
+                if not got_lock:
+                    return 0
+            rows = (
+                await session.execute(
+                    select(
+                        outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.envelope, outbox.c.type, outbox.c.event_id
+                    )
+                    .where(outbox.c.sent_at.is_(None))
+                    .order_by(outbox.c.id)
+                    .limit(self.batch_size)
+                )
+            ).all()
+            if not rows:
+                return 0
+            await self.bus.publish(
+                [
+                    Record(
+                        topic=self.topic_prefix + row.topic,
+                        key=row.key,
+                        value=row.envelope.encode(),
+                        headers={H_EVENT_TYPE: row.type, H_EVENT_ID: row.event_id},
+                    )
+                    for row in rows
+                ]
+            )
+            await session.execute(
+                update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(sent_at=datetime.now(UTC))
+            )
+            return len(rows)
+
+    async def _maybe_cleanup(self) -> None:
+        now = datetime.now(UTC)
+        if now - self._last_cleanup < timedelta(minutes=10):
+            return
+        self._last_cleanup = now
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                delete(outbox).where(outbox.c.sent_at.is_not(None), outbox.c.sent_at < now - self.retention)
+            )
+
+    async def backlog(self) -> int:
+        async with self.sessions() as session:
+            count = await session.scalar(select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None)))
+            return int(count or 0)
+
+
+# --- inbox and consumer -------------------------------------------------------------------
+
+
+async def _record_in_inbox(session: AsyncSession, consumer: str, envelope: Envelope, message: Message) -> bool:
+    """Insert the inbox row; False when this consumer already processed the event."""
+    return await insert_ignore(
+        session,
+        inbox,
+        {
+            "consumer": consumer,
+            "event_id": str(envelope.event_id),
+            "topic": message.topic,
+            "partition": message.partition,
+            "offset": message.offset,
+            "processed_at": datetime.now(UTC),
+        },
+    )
+
+
+@dataclass
+class ConsumerStats:
+    processed: int = 0
+    duplicates: int = 0
+    retries: int = 0
+    dead_lettered: int = 0
+
+
+class Consumer:
+    """Runs a service's handlers over its subscribed topics, one consumer group per service."""
+
+    def __init__(
+        self,
+        name: str,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: Bus,
+        handlers: Mapping[str, Handler],
+        *,
+        topic_prefix: str = "",
+        max_attempts: int = 5,
+        backoff_seconds: float = 0.2,
+        backoff_max_seconds: float = 10.0,
+        max_batch: int = 500,
+    ) -> None:
+        self.name = name
+        self.sessions = sessions
+        self.bus = bus
+        self.handlers = dict(handlers)
+        self.topic_prefix = topic_prefix
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.backoff_max_seconds = backoff_max_seconds
+        self.max_batch = max_batch
+        self.stats = ConsumerStats()
+        self.topics = sorted({f"{t.split('.', 1)[0]}.events" for t in self.handlers})
+
+    @property
+    def group(self) -> str:
+        return f"{self.topic_prefix}vcredit-{self.name}"
+
+    async def run(self) -> None:
+        if not self.topics:
+            return
+        failures = 0
+        while True:
+            consumer = self.bus.consumer(self.group, [self.topic_prefix + t for t in self.topics])
+            try:
+                await consumer.start()
+                failures = 0
+                while True:
+                    messages = await consumer.getmany(timeout_ms=1000, max_records=self.max_batch)
+                    for message in messages:
+                        await self.process(message)
+                    await consumer.commit(next_offsets(messages))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                delay = min(30.0, 0.2 * 2**failures)
+                log.exception("consumer %s lost its bus connection; reconnecting in %.1fs", self.name, delay)
+                await asyncio.sleep(delay)
+            finally:
+                await consumer.stop()
+
+    async def process(self, message: Message) -> None:
+        try:
+            envelope = Envelope.from_bytes(message.value)
+        except ValidationError as exc:
+            await self._dead_letter(message, f"malformed envelope: {exc}", attempts=0)
+            return
+        handler = self.handlers.get(envelope.type)
+        if handler is None:
+            return
+        error = ""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                async with self.sessions() as session, session.begin():
+                    if not await _record_in_inbox(session, self.name, envelope, message):
+                        self.stats.duplicates += 1
+                        return
+                    await handler(session, envelope)
+                self.stats.processed += 1
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                error = "".join(traceback.format_exception_only(exc)).strip()
+                log.warning(
+                    "%s: handler for %s %s failed (try %d of %d): %s",
+                    self.name,
+                    envelope.type,
+                    envelope.event_id,
+                    attempt,
+                    self.max_attempts,
+                    error,
+                )
+                if attempt < self.max_attempts:
+                    self.stats.retries += 1
+                    await asyncio.sleep(self._backoff(attempt))
+        await self._dead_letter(message, error, attempts=self.max_attempts)
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self.backoff_max_seconds, self.backoff_seconds * 2 ** (attempt - 1))
+        return float(base * random.uniform(0.5, 1.0))  # jitter spreads retries of many consumers
+
+    async def _dead_letter(self, message: Message, error: str, *, attempts: int) -> None:
+        logical_topic = message.topic.removeprefix(self.topic_prefix)
+        log.error(
+            "%s: parking event at %s[%d]@%d in the dead-letter topic: %s",
+            self.name,
+            logical_topic,
+            message.partition,
+            message.offset,
+            error,
+        )
+        await self.bus.publish(
+            [
+                Record(
+                    topic=self.topic_prefix + dlq_topic_of(logical_topic),
+                    key=message.key or "",
+                    value=message.value,
+                    headers={
+                        **message.headers,
+                        H_CONSUMER: self.name,
+                        H_ERROR: error[:4000],
+                        H_ATTEMPTS: str(attempts),
+                        H_ORIGINAL_TOPIC: logical_topic,
+                        H_ORIGINAL_PARTITION: str(message.partition),
+                        H_ORIGINAL_OFFSET: str(message.offset),
+                        H_FAILED_AT: datetime.now(UTC).isoformat(),
+                    },
+                )
+            ]
+        )
+        self.stats.dead_lettered += 1
+
+
+# --- dead letters -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    topic: str
+    partition: int
+    offset: int
+    consumer: str
+    error: str
+    attempts: int
+    event_type: str | None
+    event_id: str | None
+    message: Message
+
+
+async def _read_to_end(bus: Bus, group: str, topics: Sequence[str], *, idle_ms: int) -> list[Message]:
+    """Read everything after the group's committed position until the topics go quiet."""
+    consumer = bus.consumer(group, topics)
+    await consumer.start()
+    seen: list[Message] = []
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=idle_ms, max_records=500)
+            if not batch:
+                return seen
+            seen.extend(batch)
+    finally:
+        await consumer.stop()
+
+
+def _as_dead_letter(message: Message) -> DeadLetter:
+    h = message.headers
+    return DeadLetter(
+        topic=h.get(H_ORIGINAL_TOPIC, ""),
+        partition=int(h.get(H_ORIGINAL_PARTITION, "0")),
+        offset=int(h.get(H_ORIGINAL_OFFSET, "-1")),
+        consumer=h.get(H_CONSUMER, ""),
+        error=h.get(H_ERROR, ""),
+        attempts=int(h.get(H_ATTEMPTS, "0")),
+        event_type=h.get(H_EVENT_TYPE),
+        event_id=h.get(H_EVENT_ID),
+        message=message,
+    )
+
+
+def _dlq_topics(topics: Sequence[str], topic_prefix: str) -> list[str]:
+    return [topic_prefix + dlq_topic_of(t) for t in topics]
+
+
+async def list_dead_letters(
+    bus: Bus, consumer: str, topics: Sequence[str], *, topic_prefix: str = "", idle_ms: int = 3000
+) -> list[DeadLetter]:
+    """Every dead letter parked by ``consumer`` (replayed or not), oldest first."""
+    group = f"{topic_prefix}vcredit-{consumer}-dlq-list-{uuid.uuid4()}"
+    messages = await _read_to_end(bus, group, _dlq_topics(topics, topic_prefix), idle_ms=idle_ms)
+    letters = [_as_dead_letter(m) for m in messages]
+    return [d for d in letters if d.consumer == consumer]
+
+
+async def replay_dead_letters(
+    bus: Bus, consumer: str, topics: Sequence[str], *, topic_prefix: str = "", idle_ms: int = 3000
+) -> list[DeadLetter]:
+    """Put ``consumer``'s dead letters not yet replayed back on their original topics.
+
+    The replay group's committed offset remembers what was put back, so running it twice
+    does not replay twice. Other consumers receive the event again and their inbox skips it.
+    """
+    group = f"{topic_prefix}vcredit-{consumer}-dlq-replay"
+    reader = bus.consumer(group, _dlq_topics(topics, topic_prefix))
+    await reader.start()
+    replayed: list[DeadLetter] = []
+    try:
+        while batch := await reader.getmany(timeout_ms=idle_ms, max_records=500):
+            letters = [d for d in map(_as_dead_letter, batch) if d.consumer == consumer]
+            await bus.publish(
+                [
+                    Record(
+                        topic=topic_prefix + d.topic,
+                        key=d.message.key or "",
+                        value=d.message.value,
+                        headers={k: v for k, v in d.message.headers.items() if k in (H_EVENT_TYPE, H_EVENT_ID)}
+                        | {"vcredit.replayed_from": d.message.topic},
+                    )
+                    for d in letters
+                ]
+            )
+            # Commit only after the republish was acknowledged: a crash in between replays
+            # again, which the inbox absorbs.
+            await reader.commit(next_offsets(batch))
+            replayed.extend(letters)
+    finally:
+        await reader.stop()
+    return replayed

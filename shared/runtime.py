@@ -1,0 +1,133 @@
+"""What every service is made of at run time: its database, the outbox relay, the consumer
+of its subscribed topics, and the FastAPI app around them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, FastAPI
+from sqlalchemy import MetaData
+
+from shared.bus.base import Bus
+from shared.db import create_engine, create_sessionmaker, ping
+from shared.messaging import Consumer, Handler, Relay, session_class_for
+from shared.settings import CommonSettings
+from shared.web import health_router, install_problem_handlers, require_token
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A service as the platform sees it; each ``services/<name>/app.py`` declares one."""
+
+    name: str
+    title: str
+    description: str
+    metadata: MetaData
+    migrations_dir: Path
+    routers: Callable[[], list[APIRouter]]
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+
+
+class ServiceRuntime:
+    def __init__(self, spec: ServiceSpec, database_url: str, bus: Bus, common: CommonSettings) -> None:
+        self.spec = spec
+        self.database_url = database_url
+        self.bus = bus
+        self.common = common
+        self.engine = create_engine(database_url)
+        self.relay = Relay(
+            spec.name,
+            # Sessions of this service wake the relay when they commit outbox rows, so an
+            # event leaves within milliseconds instead of the next poll.
+            create_sessionmaker(self.engine, session_class_for(lambda: self.relay.wake())),
+            bus,
+            topic_prefix=common.topic_prefix,
+            batch_size=common.relay_batch_size,
+            idle_seconds=common.relay_idle_seconds,
+            retention=timedelta(hours=common.outbox_retention_hours),
+        )
+        self.sessions = self.relay.sessions
+        self.consumer = Consumer(
+            spec.name,
+            self.sessions,
+            bus,
+            spec.handlers,
+            topic_prefix=common.topic_prefix,
+            max_attempts=common.consumer_max_attempts,
+            backoff_seconds=common.consumer_backoff_seconds,
+            backoff_max_seconds=common.consumer_backoff_max_seconds,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await self.bus.start()
+        topics = [self.common.topic_prefix + t for t in (f"{self.spec.name}.events", *self.consumer.topics)]
+        await self.bus.ensure_topics(topics + [t + ".dlq" for t in topics])
+        self._tasks = [asyncio.create_task(self.relay.run(), name=f"{self.spec.name}-relay")]
+        if self.consumer.topics:
+            self._tasks.append(asyncio.create_task(self.consumer.run(), name=f"{self.spec.name}-consumer"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.bus.stop()
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> ServiceRuntime:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def check_ready(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        for name, probe in (("database", ping(self.engine)), ("bus", self.bus.ping())):
+            try:
+                await asyncio.wait_for(probe, timeout=5)
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"unreachable ({type(exc).__name__})"
+        for task in self._tasks:
+            if task.done() and not task.cancelled():
+                checks[task.get_name()] = "stopped"
+        return checks
+
+
+def create_app(runtime: ServiceRuntime, bootstrap_token: str, *, manage_runtime: bool = True) -> FastAPI:
+    """The service's FastAPI app. With ``manage_runtime`` the app's lifespan starts and stops
+    the runtime (uvicorn); tests that drive the runtime themselves pass False."""
+    spec = runtime.spec
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if not manage_runtime:
+            yield
+            return
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=f"vcredit {spec.title}", description=spec.description, version="1", lifespan=lifespan)
+    app.state.runtime = runtime
+    app.state.bootstrap_token = bootstrap_token
+    install_problem_handlers(app)
+    app.include_router(health_router())
+    for router in spec.routers():
+        app.include_router(router, dependencies=[Depends(require_token)])
+    return app

@@ -1,0 +1,102 @@
+"""Configuration from the environment (pydantic-settings).
+
+Common settings use the ``VCREDIT_`` prefix; each service has its own class with the
+``VCREDIT_<SERVICE>_`` prefix for what differs per service (database, port).
+
+| variable | default | meaning |
+|---|---|---|
+| VCREDIT_DATA_DIR | ./var | embedded mode: where the SQLite files live |
+| VCREDIT_BOOTSTRAP_TOKEN | generated at start | all-roles bearer token (API.md) |
+| VCREDIT_START_DATE | today | first business date |
+| VCREDIT_KAFKA_BOOTSTRAP_SERVERS | localhost:9092 | distributed mode: Kafka brokers |
+| VCREDIT_TOPIC_PREFIX | "" | namespaces topics and consumer groups (tests, tenants) |
+| VCREDIT_TOPIC_PARTITIONS | 12 | partitions when a service creates a missing topic |
+| VCREDIT_TOPIC_REPLICATION_FACTOR | 3 | replication when a service creates a missing topic |
+| VCREDIT_CONSUMER_MAX_ATTEMPTS | 5 | handler tries before an event is dead-lettered |
+| VCREDIT_CONSUMER_BACKOFF_SECONDS | 0.2 | first retry delay, doubled each try (with jitter) |
+| VCREDIT_CONSUMER_BACKOFF_MAX_SECONDS | 10 | cap on one retry delay |
+| VCREDIT_RELAY_BATCH_SIZE | 500 | outbox rows published per relay round |
+| VCREDIT_RELAY_IDLE_SECONDS | 0.5 | relay poll interval when nothing woke it |
+| VCREDIT_OUTBOX_RETENTION_HOURS | 168 | sent outbox rows are deleted after this |
+| VCREDIT_<SERVICE>_DATABASE_URL | sqlite under data dir | e.g. postgresql+asyncpg://u:p@host/vcredit_loans |
+| VCREDIT_<SERVICE>_PORT | 8001..8005 | HTTP port |
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_NAMES = ("registry", "scoring", "loans", "risk", "notify")
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VCREDIT_", extra="ignore")
+
+    data_dir: Path = Path("./var")
+    bootstrap_token: str | None = None
+    start_date: date | None = None
+    kafka_bootstrap_servers: str = "localhost:9092"
+    topic_prefix: str = ""
+    topic_partitions: int = Field(default=12, ge=1)
+    topic_replication_factor: int = Field(default=3, ge=1)
+    consumer_max_attempts: int = Field(default=5, ge=1)
+    consumer_backoff_seconds: float = Field(default=0.2, ge=0)
+    consumer_backoff_max_seconds: float = Field(default=10.0, ge=0)
+    relay_batch_size: int = Field(default=500, ge=1)
+    relay_idle_seconds: float = Field(default=0.5, gt=0)
+    outbox_retention_hours: float = Field(default=168, gt=0)
+
+
+class ServiceSettings(BaseSettings):
+    """What differs per service. Subclasses set the env prefix and default port."""
+
+    service: ClassVar[str]
+    model_config = SettingsConfigDict(extra="ignore")
+
+    database_url: str | None = None
+    port: int = 0
+
+    def resolved_database_url(self, common: CommonSettings) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(common.data_dir / f'{self.service}.db').resolve()}"
+
+
+class RegistrySettings(ServiceSettings):
+    service = "registry"
+    model_config = SettingsConfigDict(env_prefix="VCREDIT_REGISTRY_", extra="ignore")
+    port: int = 8001
+
+
+class ScoringSettings(ServiceSettings):
+    service = "scoring"
+    model_config = SettingsConfigDict(env_prefix="VCREDIT_SCORING_", extra="ignore")
+    port: int = 8002
+
+
+class LoansSettings(ServiceSettings):
+    service = "loans"
+    model_config = SettingsConfigDict(env_prefix="VCREDIT_LOANS_", extra="ignore")
+    port: int = 8003
+
+
+class RiskSettings(ServiceSettings):
+    service = "risk"
+    model_config = SettingsConfigDict(env_prefix="VCREDIT_RISK_", extra="ignore")
+    port: int = 8004
+
+
+class NotifySettings(ServiceSettings):
+    service = "notify"
+    model_config = SettingsConfigDict(env_prefix="VCREDIT_NOTIFY_", extra="ignore")
+    port: int = 8005
+
+
+SETTINGS_CLASSES: dict[str, type[ServiceSettings]] = {
+    cls.service: cls for cls in (RegistrySettings, ScoringSettings, LoansSettings, RiskSettings, NotifySettings)
+}
