@@ -98,9 +98,19 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _sqlite_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers take no lock in WAL mode; making them queue for the write lock would let
+        # a busy writer starve them.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
+
+
+READ_ONLY = "vcredit_read_only"
+
+
+def read_only(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, for transactions that only read (GET endpoints, projections' queries)."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def create_sessionmaker(

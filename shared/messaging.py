@@ -28,6 +28,7 @@ import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import (
@@ -47,6 +48,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import event as _sa_event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -251,20 +253,32 @@ class Relay:
 # --- inbox and consumer -------------------------------------------------------------------
 
 
+def _inbox_row(consumer: str, envelope: Envelope, message: Message, now: datetime) -> dict[str, Any]:
+    return {
+        "consumer": consumer,
+        "event_id": str(envelope.event_id),
+        "topic": message.topic,
+        "partition": message.partition,
+        "offset": message.offset,
+        "processed_at": now,
+    }
+
+
 async def _record_in_inbox(session: AsyncSession, consumer: str, envelope: Envelope, message: Message) -> bool:
     """Insert the inbox row; False when this consumer already processed the event."""
-    return await insert_ignore(
-        session,
-        inbox,
-        {
-            "consumer": consumer,
-            "event_id": str(envelope.event_id),
-            "topic": message.topic,
-            "partition": message.partition,
-            "offset": message.offset,
-            "processed_at": datetime.now(UTC),
-        },
-    )
+    return await insert_ignore(session, inbox, _inbox_row(consumer, envelope, message, datetime.now(UTC)))
+
+
+async def _record_batch_in_inbox(
+    session: AsyncSession, consumer: str, batch: Sequence[tuple[Message, Envelope]]
+) -> set[str]:
+    """Insert inbox rows for a batch in one statement; the event ids not seen before."""
+    now = datetime.now(UTC)
+    rows = {str(e.event_id): _inbox_row(consumer, e, m, now) for m, e in batch}
+    dialect = dialect_of(session)
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(inbox).values(list(rows.values())).on_conflict_do_nothing().returning(inbox.c.event_id)
+    return set((await session.scalars(stmt)).all())
 
 
 @dataclass
@@ -318,8 +332,7 @@ class Consumer:
                 failures = 0
                 while True:
                     messages = await consumer.getmany(timeout_ms=1000, max_records=self.max_batch)
-                    for message in messages:
-                        await self.process(message)
+                    await self.process_batch(messages)
                     await consumer.commit(next_offsets(messages))
             except asyncio.CancelledError:
                 raise
@@ -331,15 +344,47 @@ class Consumer:
             finally:
                 await consumer.stop()
 
-    async def process(self, message: Message) -> None:
-        try:
-            envelope = Envelope.from_bytes(message.value)
-        except ValidationError as exc:
-            await self._dead_letter(message, f"malformed envelope: {exc}", attempts=0)
-            return
-        handler = self.handlers.get(envelope.type)
-        if handler is None:
-            return
+    async def process_batch(self, messages: Sequence[Message]) -> None:
+        """Apply a batch in one transaction (one commit for many events); if anything in it
+        fails, roll back and apply the events one by one, so only the failing event is
+        retried and, in the end, dead-lettered."""
+        batch: list[tuple[Message, Envelope]] = []
+        for message in messages:
+            try:
+                envelope = Envelope.from_bytes(message.value)
+            except ValidationError as exc:
+                await self._dead_letter(message, f"malformed envelope: {exc}", attempts=0)
+                continue
+            if envelope.type in self.handlers:
+                batch.append((message, envelope))
+        if len(batch) > 1:
+            try:
+                await self._apply_together(batch)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.info("%s: batch of %d failed (%s); applying one by one", self.name, len(batch), exc)
+        for message, envelope in batch:
+            await self._apply_alone(message, envelope)
+
+    async def _apply_together(self, batch: Sequence[tuple[Message, Envelope]]) -> None:
+        applied = duplicates = 0
+        async with self.sessions() as session, session.begin():
+            fresh = await _record_batch_in_inbox(session, self.name, batch)
+            for _, envelope in batch:
+                event_id = str(envelope.event_id)
+                if event_id not in fresh:
+                    duplicates += 1
+                    continue
+                fresh.discard(event_id)  # the same event twice in one batch applies once
+                await self.handlers[envelope.type](session, envelope)
+                applied += 1
+        self.stats.processed += applied
+        self.stats.duplicates += duplicates
+
+    async def _apply_alone(self, message: Message, envelope: Envelope) -> None:
+        handler = self.handlers[envelope.type]
         error = ""
         for attempt in range(1, self.max_attempts + 1):
             try:
@@ -437,6 +482,10 @@ async def _read_to_end(bus: Bus, group: str, topics: Sequence[str], *, idle_ms: 
 
 def _as_dead_letter(message: Message) -> DeadLetter:
     h = message.headers
+    event_type, event_id = h.get(H_EVENT_TYPE), h.get(H_EVENT_ID)
+    with contextlib.suppress(ValidationError):  # a malformed envelope is parked as it came
+        envelope = Envelope.from_bytes(message.value)
+        event_type, event_id = envelope.type, str(envelope.event_id)
     return DeadLetter(
         topic=h.get(H_ORIGINAL_TOPIC, ""),
         partition=int(h.get(H_ORIGINAL_PARTITION, "0")),
@@ -444,8 +493,8 @@ def _as_dead_letter(message: Message) -> DeadLetter:
         consumer=h.get(H_CONSUMER, ""),
         error=h.get(H_ERROR, ""),
         attempts=int(h.get(H_ATTEMPTS, "0")),
-        event_type=h.get(H_EVENT_TYPE),
-        event_id=h.get(H_EVENT_ID),
+        event_type=event_type,
+        event_id=event_id,
         message=message,
     )
 

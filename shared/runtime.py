@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import MetaData
 
 from shared.bus.base import Bus
-from shared.db import create_engine, create_sessionmaker, ping
+from shared.db import create_engine, create_sessionmaker, ping, read_only
 from shared.messaging import Consumer, Handler, Relay, session_class_for
 from shared.settings import CommonSettings
 from shared.web import health_router, install_problem_handlers, require_token
@@ -56,6 +56,7 @@ class ServiceRuntime:
             retention=timedelta(hours=common.outbox_retention_hours),
         )
         self.sessions = self.relay.sessions
+        self.read_sessions = create_sessionmaker(read_only(self.engine))
         self.consumer = Consumer(
             spec.name,
             self.sessions,

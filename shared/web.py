@@ -142,7 +142,14 @@ async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def db_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session for requests that only read; it never waits for a writer."""
+    async with request.app.state.runtime.read_sessions() as session:
+        yield session
+
+
 Session = Annotated[AsyncSession, Depends(db_session)]
+ReadSession = Annotated[AsyncSession, Depends(db_read_session)]
 
 
 def health_router() -> APIRouter:

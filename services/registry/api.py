@@ -12,7 +12,7 @@ from shared import idempotency
 from shared.catalogue import TownshipCreated, VillageCreated
 from shared.events import new_event
 from shared.messaging import emit
-from shared.web import Problem, Session
+from shared.web import Problem, ReadSession, Session
 
 router = APIRouter(prefix="/v1", tags=["hierarchy"])
 
@@ -34,7 +34,7 @@ async def create_township(body: TownshipIn, request: Request, session: Session) 
 
 
 @router.get("/townships/{code}", response_model=TownshipOut)
-async def get_township(code: str, session: Session) -> TownshipOut:
+async def get_township(code: str, session: ReadSession) -> TownshipOut:
     township = await session.get(Township, code)
     if township is None:
         raise Problem(404, "TOWNSHIP_NOT_FOUND", "Township not found", f"No township {code}.")
@@ -73,7 +73,7 @@ async def create_village(body: VillageIn, request: Request, session: Session) ->
 
 
 @router.get("/villages/{code}", response_model=VillageOut)
-async def get_village(code: str, session: Session) -> VillageOut:
+async def get_village(code: str, session: ReadSession) -> VillageOut:
     village = await session.get(Village, code)
     if village is None:
         raise Problem(404, "VILLAGE_NOT_FOUND", "Village not found", f"No village {code}.")
@@ -81,7 +81,7 @@ async def get_village(code: str, session: Session) -> VillageOut:
 
 
 @router.get("/villages", response_model=list[VillageOut])
-async def list_villages(session: Session, township_code: str | None = None) -> list[VillageOut]:
+async def list_villages(session: ReadSession, township_code: str | None = None) -> list[VillageOut]:
     query = select(Village).order_by(Village.code)
     if township_code is not None:
         query = query.where(Village.township_code == township_code)

@@ -151,7 +151,7 @@ class EmbeddedBusConsumer:
                     offsets_table.c.group_id == self._group
                 )
             )
-            committed = dict(rows.tuples().all())
+            committed = {topic: offset for topic, offset in rows}
         self._positions = {t: committed.get(t, 0) for t in self._topics}
 
     async def stop(self) -> None:

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The README's test command: every test, with real PostgreSQL and Kafka on loopback.
+#
+# Starts Debian's PostgreSQL (installing it if missing) and a single-node Kafka from Maven
+# Central jars unless VCREDIT_TEST_DATABASE_URL / VCREDIT_TEST_KAFKA already point at
+# servers, then runs pytest. The run fails if any integration test was skipped or none ran
+# (VCREDIT_REQUIRE_INTEGRATION, see tests/conftest.py). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+if [[ -z "${VCREDIT_TEST_DATABASE_URL:-}" ]]; then
+    deploy/local/postgres.sh start >/dev/null
+    export VCREDIT_TEST_DATABASE_URL="postgresql+asyncpg://vcredit:vcredit@127.0.0.1:5432/vcredit"
+fi
+if [[ -z "${VCREDIT_TEST_KAFKA:-}" ]]; then
+    deploy/local/kafka.sh start
+    export VCREDIT_TEST_KAFKA="127.0.0.1:${VCREDIT_KAFKA_PORT:-9092}"
+fi
+export VCREDIT_REQUIRE_INTEGRATION=1
+
+mkdir -p artifacts
+exec python -m pytest -ra --junitxml=artifacts/junit.xml "$@"

@@ -1,0 +1,188 @@
+"""Fixtures that give a test its bus and databases, for each backend.
+
+``embedded``: SQLite files and the SQLite log bus under the test's tmp dir.
+``kafka``: the real broker and PostgreSQL named by VCREDIT_TEST_KAFKA and
+VCREDIT_TEST_DATABASE_URL (``scripts/test.sh`` starts both on loopback); without them,
+testcontainers when a Docker engine answers. Each test gets its own topic prefix and its
+own databases, so tests never see each other's events or rows.
+
+With VCREDIT_REQUIRE_INTEGRATION=1 (set by scripts/test.sh, hence by CI) the run fails
+when an integration test was skipped or none ran.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from shared.bus.base import Bus
+from shared.bus.embedded import EmbeddedBus
+from shared.bus.kafka import KafkaBus
+from shared.settings import CommonSettings
+
+TOKEN = "test-token"
+TEST_PARTITIONS = 3
+
+
+def _docker_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def real_servers() -> Iterator[tuple[str, str] | None]:
+    """(kafka bootstrap, postgres admin URL), or None when neither env nor Docker has them."""
+    kafka = os.environ.get("VCREDIT_TEST_KAFKA")
+    database = os.environ.get("VCREDIT_TEST_DATABASE_URL")
+    if kafka and database:
+        yield kafka, database
+        return
+    if not _docker_available():
+        yield None
+        return
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.postgres import PostgresContainer
+
+    with KafkaContainer("apache/kafka:3.9.1").with_kraft() as k, PostgresContainer("postgres:16") as pg:
+        url = make_url(pg.get_connection_url()).set(drivername="postgresql+asyncpg")
+        yield k.get_bootstrap_server(), url.render_as_string(hide_password=False)
+
+
+@dataclass
+class Infra:
+    backend: str
+    tmp: Path
+    topic_prefix: str
+    kafka: str | None = None
+    pg_admin_url: str | None = None
+    _databases: list[str] = field(default_factory=list)
+    _embedded_bus: EmbeddedBus | None = None
+
+    def bus(self, client_id: str = "test") -> Bus:
+        if self.backend == "embedded":
+            # One log file per test, as all services of `vcredit up` share one.
+            if self._embedded_bus is None:
+                self._embedded_bus = EmbeddedBus(self.tmp / "bus.db", poll_seconds=0.05)
+            return self._embedded_bus
+        assert self.kafka
+        return KafkaBus(self.kafka, client_id=client_id, partitions=TEST_PARTITIONS, replication_factor=1)
+
+    def bus_args(self) -> list[str]:
+        """How a subprocess reaches the same bus (tests/harness.py)."""
+        if self.backend == "embedded":
+            return ["--embedded-bus", str(self.tmp / "bus.db")]
+        assert self.kafka
+        return ["--kafka", self.kafka]
+
+    async def database_url(self, name: str) -> str:
+        if self.backend == "embedded":
+            return f"sqlite+aiosqlite:///{self.tmp / name}.db"
+        assert self.pg_admin_url
+        db = f"{self.topic_prefix.rstrip('.')}_{name}".lower()
+        admin = make_url(self.pg_admin_url)
+        conn = await asyncpg.connect(_asyncpg_dsn(self.pg_admin_url))
+        try:
+            await conn.execute(f'CREATE DATABASE "{db}"')
+        finally:
+            await conn.close()
+        self._databases.append(db)
+        return admin.set(database=db).render_as_string(hide_password=False)
+
+    def common(self, **overrides: Any) -> CommonSettings:
+        values: dict[str, Any] = {
+            "data_dir": self.tmp,
+            "bootstrap_token": TOKEN,
+            "kafka_bootstrap_servers": self.kafka or "unused:9092",
+            "topic_prefix": self.topic_prefix,
+            "topic_partitions": TEST_PARTITIONS,
+            "topic_replication_factor": 1,
+            "consumer_backoff_seconds": 0.01,
+            "relay_idle_seconds": 0.05,
+        }
+        values.update(overrides)
+        return CommonSettings.model_validate(values)
+
+    async def drop_databases(self) -> None:
+        if not self._databases or not self.pg_admin_url:
+            return
+        conn = await asyncpg.connect(_asyncpg_dsn(self.pg_admin_url))
+        try:
+            for db in self._databases:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+BACKENDS = [
+    pytest.param("embedded", id="embedded"),
+    pytest.param("kafka", id="kafka", marks=pytest.mark.integration),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+async def infra(
+    request: pytest.FixtureRequest, tmp_path: Path, real_servers: tuple[str, str] | None
+) -> AsyncIterator[Infra]:
+    prefix = f"t{uuid.uuid4().hex[:12]}."
+    if request.param == "embedded":
+        yield Infra("embedded", tmp_path, prefix)
+        return
+    if real_servers is None:
+        pytest.skip("no Kafka/PostgreSQL: set VCREDIT_TEST_KAFKA and VCREDIT_TEST_DATABASE_URL (scripts/test.sh does)")
+    kafka, pg = real_servers
+    infra = Infra("kafka", tmp_path, prefix, kafka=kafka, pg_admin_url=pg)
+    try:
+        yield infra
+    finally:
+        await infra.drop_databases()
+
+
+# --- CI guard: integration tests must have run ---------------------------------------------
+
+_integration_items: set[str] = set()
+_integration_outcomes: dict[str, str] = {}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # trylast: runs after -k/-m deselection, so a deselected test is not counted as selected.
+    _integration_items.update(i.nodeid for i in items if i.get_closest_marker("integration"))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.nodeid not in _integration_items:
+        return
+    if report.when == "call" or report.outcome != "passed":
+        previous = _integration_outcomes.get(report.nodeid, "passed")
+        _integration_outcomes[report.nodeid] = report.outcome if previous == "passed" else previous
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("VCREDIT_REQUIRE_INTEGRATION") != "1":
+        return
+    ran = sum(1 for o in _integration_outcomes.values() if o == "passed")
+    not_run = sorted(_integration_items - {n for n, o in _integration_outcomes.items() if o == "passed"})
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"integration tests (real Kafka + PostgreSQL): {ran} passed, {len(not_run)} not passed")
+    if ran == 0 or not_run:
+        if reporter is not None:
+            reporter.write_line("VCREDIT_REQUIRE_INTEGRATION=1: every integration test must run and pass: FAILED")
+            for n in not_run[:20]:
+                reporter.write_line(f"  {_integration_outcomes.get(n, 'not run')}: {n}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

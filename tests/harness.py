@@ -1,0 +1,150 @@
+"""A probe service for testing the messaging guarantees: one event type, one table that
+records every application of a handler (no unique constraint, so a double application
+shows up as two rows), and a handler that can be told to refuse "poison" events.
+
+Also runnable as a separate process, so tests can SIGKILL a real consumer:
+    python -m tests.harness consume --db URL --prefix P (--kafka H:P | --embedded-bus F) --until N
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from pydantic import BaseModel
+from sqlalchemy import Column, Integer, String, Table, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.bus.base import Bus
+from shared.bus.embedded import EmbeddedBus
+from shared.bus.kafka import KafkaBus
+from shared.db import create_engine, create_sessionmaker, include_shared_tables, new_metadata, read_only
+from shared.events import Envelope, EventType, new_event, parse_payload, register
+from shared.messaging import Consumer
+
+metadata = new_metadata()
+include_shared_tables(metadata)
+applied = Table(
+    "applied",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False),
+    Column("village", String(32), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("pid", Integer, nullable=False),
+)
+
+
+class ProbeHappened(BaseModel):
+    village: str
+    seq: int
+    poison: bool = False
+
+
+PROBE_TYPE = "registry.probe.happened"
+register(EventType(PROBE_TYPE, 1, ProbeHappened, "Test-only probe event.", public=False))
+
+
+def probe_event(village: str, seq: int, *, poison: bool = False) -> Envelope:
+    return new_event(PROBE_TYPE, village, ProbeHappened(village=village, seq=seq, poison=poison))
+
+
+class ProbeHandler:
+    def __init__(self, delay: float = 0.0) -> None:
+        self.refuse_poison = True
+        self.delay = delay
+
+    async def __call__(self, session: AsyncSession, event: Envelope) -> None:
+        probe = parse_payload(event, ProbeHappened)
+        if probe.poison and self.refuse_poison:
+            raise RuntimeError(f"probe {probe.village}/{probe.seq} refused: poison")
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        await session.execute(
+            insert(applied).values(event_id=str(event.event_id), village=probe.village, seq=probe.seq, pid=os.getpid())
+        )
+
+
+async def create_probe_db(url: str) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    return engine, create_sessionmaker(engine)
+
+
+def probe_consumer(
+    sessions: async_sessionmaker[AsyncSession], bus: Bus, handler: ProbeHandler, prefix: str, **kwargs: object
+) -> Consumer:
+    return Consumer("probe", sessions, bus, {PROBE_TYPE: handler}, topic_prefix=prefix, **kwargs)  # type: ignore[arg-type]
+
+
+async def applied_rows(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[str, str, int]]:
+    async with _reader(sessions) as session:
+        rows = await session.execute(
+            select(applied.c.event_id, applied.c.village, applied.c.seq).order_by(applied.c.id)
+        )
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+async def applied_count(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with _reader(sessions) as session:
+        return int(await session.scalar(select(func.count()).select_from(applied)) or 0)
+
+
+def _reader(sessions: async_sessionmaker[AsyncSession]) -> AsyncSession:
+    bind = sessions.kw["bind"]
+    return AsyncSession(read_only(bind))
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], seconds: float = 30, what: str = "condition") -> None:
+    deadline = time.monotonic() + seconds
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def _consume(args: argparse.Namespace) -> None:
+    bus: Bus = EmbeddedBus(Path(args.embedded_bus)) if args.embedded_bus else KafkaBus(args.kafka, client_id="probe")
+    engine = create_engine(args.db)
+    sessions = create_sessionmaker(engine)
+    consumer = probe_consumer(sessions, bus, ProbeHandler(delay=args.delay), args.prefix, max_batch=args.batch)
+    await bus.start()
+    task = asyncio.create_task(consumer.run())
+    try:
+        while await applied_count(sessions) < args.until:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.05)
+        # Let the consumer commit its last batch before reporting.
+        await asyncio.sleep(1.5)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await bus.stop()
+        await engine.dispose()
+    print(json.dumps({"processed": consumer.stats.processed, "duplicates": consumer.stats.duplicates}), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("command", choices=["consume"])
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--prefix", required=True)
+    parser.add_argument("--kafka")
+    parser.add_argument("--embedded-bus")
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--until", type=int, required=True)
+    asyncio.run(_consume(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

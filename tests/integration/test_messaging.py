@@ -1,0 +1,263 @@
+"""The delivery guarantees of issue 2, each run on both backends with the same body:
+embedded (SQLite + SQLite log bus) and real Kafka + PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
+
+import pytest
+
+from shared.bus.base import Bus, Record
+from shared.events import Envelope
+from shared.messaging import Relay, emit, list_dead_letters, replay_dead_letters
+from tests.conftest import Infra
+from tests.harness import (
+    ProbeHandler,
+    applied_count,
+    applied_rows,
+    create_probe_db,
+    probe_consumer,
+    probe_event,
+    wait_until,
+)
+from tests.system import System
+
+
+async def _publish(bus: Bus, infra: Infra, events: Sequence[Envelope]) -> None:
+    await bus.publish([Record(infra.topic_prefix + e.topic, e.key, e.to_bytes()) for e in events])
+
+
+async def _start(bus: Bus, infra: Infra) -> None:
+    await bus.start()
+    topics = [infra.topic_prefix + "registry.events"]
+    await bus.ensure_topics(topics + [t + ".dlq" for t in topics])
+
+
+async def _run(coro_task: asyncio.Task[None]) -> None:
+    coro_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await coro_task
+
+
+async def test_state_change_reaches_another_service(infra: Infra) -> None:
+    async with System(infra, ["registry", "risk"]) as system:
+        r = await system["registry"].post("/v1/townships", json={"code": "410100001", "name": "湖滨镇"})
+        assert r.status_code == 201, r.text
+        r = await system["registry"].post(
+            "/v1/villages", json={"code": "410100001001", "name": "东村", "township_code": "410100001"}
+        )
+        assert r.status_code == 201, r.text
+
+        async def risk_knows_village() -> bool:
+            return (await system["risk"].get("/v1/villages/410100001001")).status_code == 200
+
+        await wait_until(risk_knows_village, what="risk to project the village")
+        village = (await system["risk"].get("/v1/villages/410100001001")).json()
+        assert village == {"code": "410100001001", "name": "东村", "township_code": "410100001"}
+
+        async def township_counts_village() -> bool:
+            r = await system["risk"].get("/v1/townships/410100001")
+            return r.status_code == 200 and r.json()["villages"] == 1
+
+        await wait_until(township_counts_village, what="risk to project the township")
+
+
+async def test_duplicate_delivery_changes_state_once(infra: Infra) -> None:
+    bus = infra.bus()
+    await _start(bus, infra)
+    engine, sessions = await create_probe_db(await infra.database_url("probe"))
+    consumer = probe_consumer(sessions, bus, ProbeHandler(), infra.topic_prefix)
+    task = asyncio.create_task(consumer.run())
+    try:
+        event = probe_event("V1", 1)
+        await _publish(bus, infra, [event, event])
+        await _publish(bus, infra, [event, probe_event("V1", 2)])
+        await wait_until(lambda: _stats_seen(consumer, 4), what="four deliveries")
+        rows = await applied_rows(sessions)
+        assert [(v, s) for _, v, s in rows] == [("V1", 1), ("V1", 2)]
+        assert consumer.stats.duplicates == 2
+    finally:
+        await _run(task)
+        await bus.stop()
+        await engine.dispose()
+
+
+async def _stats_seen(consumer: object, n: int) -> bool:
+    stats = consumer.stats  # type: ignore[attr-defined]
+    return bool(stats.processed + stats.duplicates >= n)
+
+
+async def test_consumer_killed_mid_batch_resumes_without_loss_or_double(infra: Infra) -> None:
+    total = 120
+    bus = infra.bus()
+    await _start(bus, infra)
+    db_url = await infra.database_url("probe")
+    engine, sessions = await create_probe_db(db_url)
+    try:
+        await _publish(bus, infra, [probe_event(f"V{i % 7}", i) for i in range(total)])
+        command = [
+            sys.executable,
+            "-m",
+            "tests.harness",
+            "consume",
+            "--db",
+            db_url,
+            "--prefix",
+            infra.topic_prefix,
+            *infra.bus_args(),
+            "--delay",
+            "0.02",
+            "--batch",
+            "10",
+            "--until",
+            str(total),
+        ]
+        env = {**os.environ, "PYTHONPATH": os.getcwd()}
+        first = await asyncio.create_subprocess_exec(*command, stdout=subprocess.DEVNULL, env=env)
+        try:
+            await wait_until(lambda: _at_least(sessions, 20), seconds=60, what="the first consumer to apply 20")
+        finally:
+            first.send_signal(signal.SIGKILL)
+            await first.wait()
+        killed_at = await applied_count(sessions)
+        assert 0 < killed_at < total, "the kill must land mid-stream"
+
+        second = await asyncio.create_subprocess_exec(*command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        out, err = await asyncio.wait_for(second.communicate(), 120)
+        assert second.returncode == 0, err.decode()[-3000:]
+        stats = json.loads(out.decode().strip().splitlines()[-1])
+
+        rows = await applied_rows(sessions)
+        assert sorted(s for _, _, s in rows) == list(range(total)), "every event applied exactly once"
+        # What the first process had applied but not committed came again and was skipped.
+        assert stats["processed"] == total - killed_at
+    finally:
+        await bus.stop()
+        await engine.dispose()
+
+
+async def _at_least(sessions: object, n: int) -> bool:
+    return await applied_count(sessions) >= n  # type: ignore[arg-type]
+
+
+class _DiesAfterPublish:
+    """A bus whose publish succeeds and then the process 'dies' before the relay marks sent."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+
+    async def publish(self, records: Sequence[Record]) -> None:
+        await self.bus.publish(records)
+        raise SystemExit("relay killed after publishing")
+
+
+async def test_relay_killed_after_publish_republishes_and_inbox_absorbs(infra: Infra) -> None:
+    bus = infra.bus()
+    await _start(bus, infra)
+    engine, sessions = await create_probe_db(await infra.database_url("probe"))
+    events = [probe_event("V9", i) for i in range(10)]
+    async with sessions() as session, session.begin():
+        await emit(session, *events)
+
+    dying = Relay("probe", sessions, _DiesAfterPublish(bus), topic_prefix=infra.topic_prefix)  # type: ignore[arg-type]
+    with pytest.raises(SystemExit):
+        await dying.relay_once()
+    assert await dying.backlog() == 10, "nothing was marked sent"
+
+    restarted = Relay("probe", sessions, bus, topic_prefix=infra.topic_prefix)
+    assert await restarted.relay_once() == 10
+    assert await restarted.backlog() == 0
+
+    consumer = probe_consumer(sessions, bus, ProbeHandler(), infra.topic_prefix)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await wait_until(lambda: _stats_seen(consumer, 20), what="both copies of every event")
+        assert consumer.stats.duplicates == 10
+        assert [s for _, _, s in await applied_rows(sessions)] == list(range(10))
+    finally:
+        await _run(task)
+        await bus.stop()
+        await engine.dispose()
+
+
+async def test_poison_event_is_dead_lettered_then_replayed(infra: Infra) -> None:
+    bus = infra.bus()
+    await _start(bus, infra)
+    engine, sessions = await create_probe_db(await infra.database_url("probe"))
+    handler = ProbeHandler()
+    consumer = probe_consumer(sessions, bus, handler, infra.topic_prefix, max_attempts=3, backoff_seconds=0.01)
+    task = asyncio.create_task(consumer.run())
+    try:
+        poison = probe_event("V3", 2, poison=True)
+        await _publish(bus, infra, [probe_event("V3", 1), poison, probe_event("V3", 3)])
+        await wait_until(lambda: _at_least(sessions, 2), what="the healthy events")
+        await wait_until(lambda: _dead_lettered(consumer), what="the poison event to be parked")
+        assert consumer.stats.retries == 2, "tried three times in all"
+        assert [s for _, _, s in await applied_rows(sessions)] == [1, 3]
+
+        letters = await list_dead_letters(bus, "probe", ["registry.events"], topic_prefix=infra.topic_prefix)
+        assert [(d.event_id, d.attempts, d.topic) for d in letters] == [(str(poison.event_id), 3, "registry.events")]
+        assert "poison" in letters[0].error
+
+        handler.refuse_poison = False  # the operator fixed the cause
+        replayed = await replay_dead_letters(bus, "probe", ["registry.events"], topic_prefix=infra.topic_prefix)
+        assert [d.event_id for d in replayed] == [str(poison.event_id)]
+        await wait_until(lambda: _at_least(sessions, 3), what="the replayed event")
+        assert sorted(s for _, _, s in await applied_rows(sessions)) == [1, 2, 3]
+
+        again = await replay_dead_letters(
+            bus, "probe", ["registry.events"], topic_prefix=infra.topic_prefix, idle_ms=1500
+        )
+        assert again == [], "a dead letter is replayed once"
+    finally:
+        await _run(task)
+        await bus.stop()
+        await engine.dispose()
+
+
+async def _dead_lettered(consumer: object) -> bool:
+    return bool(consumer.stats.dead_lettered == 1)  # type: ignore[attr-defined]
+
+
+async def test_events_of_one_village_arrive_in_order(infra: Infra) -> None:
+    bus = infra.bus()
+    await _start(bus, infra)
+    engine, sessions = await create_probe_db(await infra.database_url("probe"))
+    # Two members of one group on Kafka share the partitions; embedded runs one member.
+    members = 2 if infra.backend == "kafka" else 1
+    consumers = [probe_consumer(sessions, bus, ProbeHandler(), infra.topic_prefix) for _ in range(members)]
+    tasks = [asyncio.create_task(c.run()) for c in consumers]
+    relay = Relay("probe", sessions, bus, topic_prefix=infra.topic_prefix, batch_size=37)
+    try:
+        villages = [f"41010000{i}" for i in range(8)]
+        seq = defaultdict(int)
+        for round_ in range(30):  # many small transactions, villages interleaved
+            async with sessions() as session, session.begin():
+                batch = []
+                for v in villages[round_ % 3 :: 2]:
+                    seq[v] += 1
+                    batch.append(probe_event(v, seq[v]))
+                await emit(session, *batch)
+        while await relay.relay_once():
+            pass
+        expected = sum(seq.values())
+        await wait_until(lambda: _at_least(sessions, expected), seconds=60, what=f"{expected} events")
+        by_village: dict[str, list[int]] = defaultdict(list)
+        for _, village, s in await applied_rows(sessions):
+            by_village[village].append(s)
+        assert {v: s for v, s in by_village.items()} == {v: list(range(1, n + 1)) for v, n in seq.items()}
+        if members == 2:
+            assert all(c.stats.processed > 0 for c in consumers), "both members took partitions"
+    finally:
+        for t in tasks:
+            await _run(t)
+        await bus.stop()
+        await engine.dispose()

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.settings import SETTINGS_CLASSES, CommonSettings, LoansSettings
+
+
+def test_each_service_has_its_port_and_env_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert {name: cls().port for name, cls in SETTINGS_CLASSES.items()} == {
+        "registry": 8001,
+        "scoring": 8002,
+        "loans": 8003,
+        "risk": 8004,
+        "notify": 8005,
+    }
+    monkeypatch.setenv("VCREDIT_LOANS_PORT", "9003")
+    monkeypatch.setenv("VCREDIT_LOANS_DATABASE_URL", "postgresql+asyncpg://u:p@db/vcredit_loans")
+    loans = LoansSettings()
+    assert loans.port == 9003
+    assert loans.resolved_database_url(CommonSettings()) == "postgresql+asyncpg://u:p@db/vcredit_loans"
+    assert SETTINGS_CLASSES["risk"]().port == 8004, "one service's variables do not leak into another"
+
+
+def test_embedded_databases_live_under_the_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("VCREDIT_DATA_DIR", str(tmp_path))
+    common = CommonSettings()
+    assert common.data_dir == tmp_path
+    assert SETTINGS_CLASSES["risk"]().resolved_database_url(common) == f"sqlite+aiosqlite:///{tmp_path}/risk.db"
+
+
+def test_invalid_settings_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VCREDIT_CONSUMER_MAX_ATTEMPTS", "0")
+    with pytest.raises(ValueError, match="consumer_max_attempts"):
+        CommonSettings()
