@@ -277,8 +277,10 @@ async def _record_batch_in_inbox(
     rows = {str(e.event_id): _inbox_row(consumer, e, m, now) for m, e in batch}
     dialect = dialect_of(session)
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(inbox).values(list(rows.values())).on_conflict_do_nothing().returning(inbox.c.event_id)
-    return set((await session.scalars(stmt)).all())
+    # Rows as executemany parameters, not .values(list): the statement then compiles once
+    # and SQLAlchemy batches it into multi-row INSERTs ("insertmanyvalues").
+    stmt = module.insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
+    return set((await session.execute(stmt, list(rows.values()))).scalars().all())
 
 
 @dataclass

@@ -56,9 +56,10 @@ def probe_event(village: str, seq: int, *, poison: bool = False) -> Envelope:
 
 
 class ProbeHandler:
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, write_row: bool = True) -> None:
         self.refuse_poison = True
         self.delay = delay
+        self.write_row = write_row
 
     async def __call__(self, session: AsyncSession, event: Envelope) -> None:
         probe = parse_payload(event, ProbeHappened)
@@ -66,6 +67,8 @@ class ProbeHandler:
             raise RuntimeError(f"probe {probe.village}/{probe.seq} refused: poison")
         if self.delay:
             await asyncio.sleep(self.delay)
+        if not self.write_row:
+            return
         await session.execute(
             insert(applied).values(event_id=str(event.event_id), village=probe.village, seq=probe.seq, pid=os.getpid())
         )
@@ -114,14 +117,17 @@ async def _consume(args: argparse.Namespace) -> None:
     bus: Bus = EmbeddedBus(Path(args.embedded_bus)) if args.embedded_bus else KafkaBus(args.kafka, client_id="probe")
     engine = create_engine(args.db)
     sessions = create_sessionmaker(engine)
-    consumer = probe_consumer(sessions, bus, ProbeHandler(delay=args.delay), args.prefix, max_batch=args.batch)
+    handler = ProbeHandler(delay=args.delay, write_row=not args.inbox_only)
+    consumer = probe_consumer(sessions, bus, handler, args.prefix, max_batch=args.batch)
     await bus.start()
     task = asyncio.create_task(consumer.run())
     try:
-        while await applied_count(sessions) < args.until:
+        # Rows written count across restarts; the inbox-only handler writes none.
+        while consumer.stats.processed < args.until if args.inbox_only else await applied_count(sessions) < args.until:
             if task.done():
                 task.result()
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
+        reached_at = time.time()
         # Let the consumer commit its last batch before reporting.
         await asyncio.sleep(1.5)
     finally:
@@ -130,7 +136,8 @@ async def _consume(args: argparse.Namespace) -> None:
             await task
         await bus.stop()
         await engine.dispose()
-    print(json.dumps({"processed": consumer.stats.processed, "duplicates": consumer.stats.duplicates}), flush=True)
+    stats = {"processed": consumer.stats.processed, "duplicates": consumer.stats.duplicates, "reached_at": reached_at}
+    print(json.dumps(stats), flush=True)
 
 
 def main() -> None:
@@ -142,7 +149,8 @@ def main() -> None:
     parser.add_argument("--embedded-bus")
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--until", type=int, required=True)
+    parser.add_argument("--until", type=int, required=True, help="stop once this many events were handled")
+    parser.add_argument("--inbox-only", action="store_true", help="handler writes nothing but the inbox row")
     asyncio.run(_consume(parser.parse_args()))
 
 
