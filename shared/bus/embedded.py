@@ -123,19 +123,6 @@ class EmbeddedBus:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._published.wait(), seconds)
 
-    async def end_offsets(self, topics: Sequence[str]) -> dict[str, int]:
-        """Next offset to be written per topic (for lag and tests)."""
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                select(log_table.c.topic, log_table.c.offset)
-                .where(log_table.c.topic.in_(topics))
-                .order_by(log_table.c.offset.desc())
-            )
-            ends: dict[str, int] = {}
-            for topic, offset in rows:
-                ends.setdefault(topic, offset + 1)
-            return ends
-
 
 class EmbeddedBusConsumer:
     def __init__(self, bus: EmbeddedBus, group: str, topics: Sequence[str]) -> None:
