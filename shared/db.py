@@ -41,6 +41,11 @@ SHARED_TABLES = new_metadata()
 
 
 def include_shared_tables(metadata: MetaData) -> None:
+    # The modules that define the shared tables register them on import; import them here
+    # so the result does not depend on what the caller happened to import first.
+    import shared.idempotency
+    import shared.messaging  # noqa: F401
+
     for table in SHARED_TABLES.tables.values():
         table.to_metadata(metadata)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import MetaData
 
+from shared.auth import KeyRing
 from shared.bus.base import Bus
 from shared.db import create_engine, create_sessionmaker, ping, read_only
 from shared.messaging import Consumer, Handler, Relay, session_class_for
@@ -126,7 +127,7 @@ def create_app(runtime: ServiceRuntime, bootstrap_token: str, *, manage_runtime:
 
     app = FastAPI(title=f"vcredit {spec.title}", description=spec.description, version="1", lifespan=lifespan)
     app.state.runtime = runtime
-    app.state.bootstrap_token = bootstrap_token
+    app.state.keyring = KeyRing(bootstrap_token, runtime.common.api_keys)
     install_problem_handlers(app)
     app.include_router(health_router())
     for router in spec.routers():

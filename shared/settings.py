@@ -7,6 +7,8 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 |---|---|---|
 | VCREDIT_DATA_DIR | ./var | embedded mode: where the SQLite files live |
 | VCREDIT_BOOTSTRAP_TOKEN | generated at start | all-roles bearer token (API.md) |
+| VCREDIT_API_KEYS | [] | JSON list of {name, sha256, roles, village?}; `vcredit keys new` makes one |
+| VCREDIT_PII_KEY | generated into the data dir | base64 32-byte key encrypting ID numbers at rest |
 | VCREDIT_START_DATE | today | first business date |
 | VCREDIT_KAFKA_BOOTSTRAP_SERVERS | localhost:9092 | distributed mode: Kafka brokers |
 | VCREDIT_TOPIC_PREFIX | "" | namespaces topics and consumer groups (tests, tenants) |
@@ -31,6 +33,8 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.auth import ApiKey
+
 SERVICE_NAMES = ("registry", "scoring", "loans", "risk", "notify")
 
 
@@ -39,6 +43,8 @@ class CommonSettings(BaseSettings):
 
     data_dir: Path = Path("./var")
     bootstrap_token: str | None = None
+    api_keys: list[ApiKey] = Field(default_factory=list)
+    pii_key: str | None = None
     start_date: date | None = None
     kafka_bootstrap_servers: str = "localhost:9092"
     topic_prefix: str = ""

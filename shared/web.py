@@ -3,7 +3,6 @@ stable ``code``, bearer-token authentication, health and readiness endpoints."""
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -14,6 +13,8 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.auth import Principal
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +115,8 @@ _bearer = HTTPBearer(auto_error=False)
 
 async def require_token(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> str:
-    """Bearer-token check. For now the bootstrap token is the only token, with every role."""
-    expected: str = request.app.state.bootstrap_token
+) -> Principal:
+    """Resolve the bearer token to a principal (request.state.principal)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Problem(
             401,
@@ -125,7 +125,8 @@ async def require_token(
             "Send Authorization: Bearer <token>.",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    if not hmac.compare_digest(credentials.credentials.encode(), expected.encode()):
+    principal: Principal | None = request.app.state.keyring.resolve(credentials.credentials)
+    if principal is None:
         raise Problem(
             401,
             "INVALID_TOKEN",
@@ -133,7 +134,21 @@ async def require_token(
             "The bearer token is not valid.",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
-    return "bootstrap"
+    request.state.principal = principal
+    return principal
+
+
+def current_principal(request: Request) -> Principal:
+    principal: Principal = request.state.principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_role(principal: Principal, *roles: str) -> None:
+    if not any(principal.has(r) for r in roles):
+        raise Problem(403, "FORBIDDEN", "Forbidden", f"This needs one of the roles: {', '.join(roles)}.")
 
 
 async def db_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from types import TracebackType
 from typing import Any
 
 import httpx
 
+from services.registry.domain.identifiers import resident_id_check_char
+from shared.bus.base import Bus
 from shared.cli import load_spec
+from shared.events import Envelope
 from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime, create_app
 from tests.conftest import TOKEN, Infra
@@ -49,3 +53,22 @@ class System:
 
     def __getitem__(self, service: str) -> httpx.AsyncClient:
         return self.clients[service]
+
+
+async def read_events(bus: Bus, topic: str, *, idle_ms: int = 2000) -> list[Envelope]:
+    """Every event on a topic so far, read by a fresh consumer group until the topic is quiet."""
+    consumer = bus.consumer(f"reader-{uuid.uuid4().hex[:8]}", [topic])
+    await consumer.start()
+    events: list[Envelope] = []
+    try:
+        while batch := await consumer.getmany(timeout_ms=idle_ms, max_records=500):
+            events.extend(Envelope.from_bytes(m.value) for m in batch)
+    finally:
+        await consumer.stop()
+    return events
+
+
+def resident_id(n: int, birth: str = "19800101", region: str = "410102") -> str:
+    """A valid resident ID number (GB 11643), distinct for each n < 1000."""
+    first17 = f"{region}{birth}{n % 1000:03d}"
+    return first17 + resident_id_check_char(first17)

@@ -70,7 +70,7 @@ async def test_duplicates_are_409_and_unknown_is_404(registry: httpx.AsyncClient
     assert (await registry.post("/v1/townships", json={"code": "T1", "name": "湖滨镇"})).status_code == 201
     r = await registry.post("/v1/townships", json={"code": "T1", "name": "别的"})
     assert (r.status_code, r.json()["code"]) == (409, "DUPLICATE_CODE")
-    assert (await registry.get("/v1/townships/T1")).json() == {"code": "T1", "name": "湖滨镇"}
+    assert (await registry.get("/v1/townships/T1")).json() == {"code": "T1", "name": "湖滨镇", "former_names": []}
     r = await registry.get("/v1/townships/T9")
     assert (r.status_code, r.json()["code"]) == (404, "TOWNSHIP_NOT_FOUND")
     r = await registry.get("/v1/no-such-path")

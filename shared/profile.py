@@ -1,0 +1,87 @@
+"""The household profile: the scorecard's inputs (API.md ``Profile``, DOMAIN.md §2).
+
+Every field is optional: absent means not known, and an unknown fact earns no points.
+Shared by registry (which records the facts) and scoring (which evaluates them).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
+
+from shared.money import Money
+
+Certificate = Literal["forest", "land_contract", "homestead"]
+HonourLevel = Literal["district", "township", "village"]
+
+
+def _area(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError("area must be a number of square metres")
+    try:
+        area = Decimal(str(value))
+    except ArithmeticError:
+        raise ValueError(f"{value!r} is not a number of square metres") from None
+    if not area.is_finite() or area <= 0 or area > 100_000:
+        raise ValueError("area must be a positive number of square metres")
+    return area
+
+
+Area = Annotated[Decimal, BeforeValidator(_area), PlainSerializer(lambda d: str(d), return_type=str, when_used="json")]
+
+
+class Equipment(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    registered: bool  # has a licence number (004 annex 3 A6)
+    value: Money
+
+
+class UrbanProperty(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    area_m2: Area
+    certified: bool
+    mortgaged: bool
+
+
+class Profile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    head_party_member: bool | None = None
+    head_college_or_above: bool | None = None
+    head_healthy: bool | None = None
+    military_service_in_family: bool | None = None
+    homestead_house_value: Money | None = None
+    income_project: bool | None = None
+    business_entity_scale: Money | None = None
+    certificates: list[Certificate] | None = None
+    equipment: list[Equipment] | None = None
+    honour_level: HonourLevel | None = None
+    family_harmony: bool | None = None
+    neighbour_harmony: bool | None = None
+    illegal_petitions_last_year: int | None = Field(default=None, ge=0, le=1000)
+    urban_properties: list[UrbanProperty] | None = None
+    commercial_insurance: bool | None = None
+    guarantees_given_total: Money | None = None
+    mortgages_given_total: Money | None = None
+    court_enforcement_within_3y: bool | None = None
+    currently_under_enforcement: bool | None = None
+    vice_record: bool | None = None
+    guarantee_currently_overdue: bool | None = None
+    # Loan history: accepted by /v1/scorecard/evaluate only; in the system these are
+    # derived from loan events (DOMAIN.md §2), never typed in.
+    overdue_history_count: int | None = Field(default=None, ge=0, le=1000)
+    npl_history_count: int | None = Field(default=None, ge=0, le=1000)
+    currently_overdue: bool | None = None
+
+    @field_validator("certificates")
+    @classmethod
+    def _unique_certificates(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("each certificate kind at most once")
+        return value
+
+
+PROFILE_FIELDS: tuple[str, ...] = tuple(Profile.model_fields)
+LOAN_HISTORY_FIELDS = frozenset({"overdue_history_count", "npl_history_count", "currently_overdue"})
