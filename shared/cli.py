@@ -224,6 +224,20 @@ def cmd_dlq(args: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
+def cmd_keys(args: argparse.Namespace) -> None:
+    from shared.auth import ROLES, new_key
+
+    unknown = set(args.role) - set(ROLES)
+    if unknown:
+        raise SystemExit(f"unknown role(s): {', '.join(sorted(unknown))}; choose from {', '.join(ROLES)}")
+    if "collector" in args.role and not args.village:
+        raise SystemExit("a collector key is bound to one village: pass --village CODE")
+    token, key = new_key(args.name, tuple(args.role), args.village)
+    print(f"key (give it to {args.name}; it is shown once and stored nowhere): {token}")
+    print("add this entry to the VCREDIT_API_KEYS JSON list of every service:")
+    print(key.model_dump_json(exclude_none=True))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vcredit", description="Rural credit programme services.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -253,6 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("service", choices=SERVICE_NAMES)
     dlq.add_argument("--mode", choices=["embedded", "distributed"], default="embedded")
     dlq.set_defaults(func=cmd_dlq)
+    keys = sub.add_parser("keys", help="API keys")
+    keys.add_argument("action", choices=["new"])
+    keys.add_argument("--name", required=True, help="who holds the key, e.g. hubin-bank-core")
+    keys.add_argument("--role", action="append", required=True, help="repeat for several roles")
+    keys.add_argument("--village", help="the collector's village code")
+    keys.set_defaults(func=cmd_keys)
     return parser
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.registry.domain.provenance import FactRefused, check_sources
@@ -109,8 +110,9 @@ async def _write_batch(
 ) -> None:
     hashes = [h for _, item in batch for h in (item.head_hash, *item.member_hashes) if h]
     known = await persons_by_hash(session, hashes)
-    existing_ids = {known[item.head_hash].household_id for _, item in batch if item.head_hash in known}
-    households = {h.id: h for h in [await session.get(Household, i, with_for_update=True) for i in existing_ids] if h}
+    existing_ids = list({known[item.head_hash].household_id for _, item in batch if item.head_hash in known})
+    query = select(Household).where(Household.id.in_(existing_ids)).with_for_update()
+    households = {h.id: h for h in await session.scalars(query)} if existing_ids else {}
     facts = await current_facts(session, list(households))
     new: list[NewHousehold] = []
     for number, item in batch:
