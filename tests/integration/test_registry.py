@@ -306,3 +306,27 @@ async def test_renames_keep_history_and_businesses_are_registered(
     assert (await client.post("/v1/businesses", json=business)).status_code == 409
     bad = await client.post("/v1/businesses", json=business | {"credit_code": "91350100M000100Y44"})
     assert (bad.status_code, bad.json()["errors"][0]["field"]) == (422, "credit_code")
+
+
+async def test_xlsx_sheet_imports_through_the_endpoint(registry: tuple[System, dict[str, dict[str, str]]]) -> None:
+    import openpyxl  # type: ignore[import-untyped, unused-ignore]
+
+    system, keys = registry
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["东村农户信息采集表"])  # a title row above the header, as village sheets have
+    sheet.append(["身份证号", "姓名", "贫困户", "证书"])
+    sheet.append([resident_id(1), "张三", "是", "林权证、承包证"])
+    sheet.append([resident_id(2), "李四", False, None])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    r = await system["registry"].post(
+        f"/v1/villages/{VILLAGE}/households/import",
+        content=buffer.getvalue(),
+        params={"filename": "东村.xlsx"},
+        headers=keys["collector"],
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["registered"], r.json()["failed"]) == (2, 0)
+    zhang = (await system["registry"].get("/v1/households", params={"id_number": resident_id(1)})).json()["items"][0]
+    assert zhang["poor_household"] is True and zhang["profile"] == {"certificates": ["forest", "land_contract"]}
