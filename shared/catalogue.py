@@ -14,6 +14,11 @@ from pydantic import BaseModel, ConfigDict
 from shared.events import EventType, register
 
 
+def _register_all(entries: tuple[tuple[str, type[BaseModel], str], ...]) -> None:
+    for name, model, text in entries:
+        register(EventType(name, 1, model, text))
+
+
 class _Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -107,15 +112,160 @@ class ObjectionDecided(_Payload):
     decided_by: str
 
 
-for _name, _model, _text in (
-    ("registry.township.renamed", UnitRenamed, "A township was renamed; the old name is kept in its history."),
-    ("registry.village.renamed", UnitRenamed, "A village was renamed; the old name is kept in its history."),
-    ("registry.community.created", CommunityCreated, "An urban community (社区) was registered."),
-    ("registry.household.registered", HouseholdRegistered, "A household (农户) was registered with its profile."),
-    ("registry.household.profile_changed", ProfileChanged, "Facts about a household changed."),
-    ("registry.business.registered", BusinessRegistered, "An agricultural business (带贫经营主体) was registered."),
-    ("registry.business.profile_changed", ProfileChanged, "Facts about a business changed."),
-    ("registry.objection.opened", ObjectionOpened, "A subject disputes a fact (异议); it is marked disputed."),
-    ("registry.objection.decided", ObjectionDecided, "An objection was decided: corrected, upheld or unresolved."),
-):
-    register(EventType(_name, 1, _model, _text))
+_register_all(
+    (
+        ("registry.township.renamed", UnitRenamed, "A township was renamed; the old name is kept in its history."),
+        ("registry.village.renamed", UnitRenamed, "A village was renamed; the old name is kept in its history."),
+        ("registry.community.created", CommunityCreated, "An urban community (社区) was registered."),
+        ("registry.household.registered", HouseholdRegistered, "A household (农户) was registered with its profile."),
+        ("registry.household.profile_changed", ProfileChanged, "Facts about a household changed."),
+        ("registry.business.registered", BusinessRegistered, "An agricultural business (带贫经营主体) was registered."),
+        ("registry.business.profile_changed", ProfileChanged, "Facts about a business changed."),
+        ("registry.objection.opened", ObjectionOpened, "A subject disputes a fact (异议); it is marked disputed."),
+        ("registry.objection.decided", ObjectionDecided, "An objection was decided: corrected, upheld or unresolved."),
+    )
+)
+
+
+# --- loans (consumed by scoring and risk; emitted by loans, issue 5) ------------------------
+
+Classification = Literal["normal", "special_mention", "substandard", "doubtful", "loss"]
+
+
+class BusinessDateAdvanced(_Payload):
+    """Close of business finished ``closed_date``; the business date is now ``business_date``."""
+
+    closed_date: date
+    business_date: date
+
+
+class LoanClassified(_Payload):
+    """A loan's days past due or classification changed (DOMAIN.md §4 five categories)."""
+
+    loan_id: str
+    subject_kind: Literal["household", "business"]
+    subject_id: str
+    village_code: str
+    township_code: str
+    business_date: date
+    days_past_due: int
+    classification: Classification
+    previous_classification: Classification
+    non_performing: bool
+    principal_outstanding: str  # money
+
+
+class LoanRepaid(_Payload):
+    """A loan was repaid in full."""
+
+    loan_id: str
+    subject_kind: Literal["household", "business"]
+    subject_id: str
+    village_code: str
+    township_code: str
+    business_date: date
+    on_time: bool  # never past due during its life
+
+
+_register_all(
+    (
+        ("loans.business_date.advanced", BusinessDateAdvanced, "Close of business moved the business date."),
+        ("loans.loan.classified", LoanClassified, "A loan's days past due or five-category classification changed."),
+        ("loans.loan.repaid", LoanRepaid, "A loan was repaid in full."),
+    )
+)
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+
+class _Subject(_Payload):
+    subject_kind: Literal["household", "business"]
+    subject_id: str
+    village_code: str
+    township_code: str
+
+
+class ReasonOut(_Payload):
+    rule: str
+    points: int
+    text: str
+    text_en: str
+    source: str
+
+
+class RatingChanged(_Subject):
+    rating_id: int
+    score: int
+    grade: str
+    credit_limit: str  # money
+    vetoed: bool
+    rule_set: str
+    reasons: list[ReasonOut]
+    status: str
+
+
+class NoticeStarted(_Subject):
+    rating_id: int
+    head_name: str
+    grade: str
+    credit_limit: str
+    notice_starts: date
+    notice_ends: date
+
+
+class NoticeEnded(_Subject):
+    rating_id: int
+    outcome: Literal["certified", "superseded", "rejected"]
+
+
+class ScoringObjectionRaised(_Subject):
+    objection_id: str
+    rating_id: int
+
+
+class ScoringObjectionResolved(_Subject):
+    objection_id: str
+    outcome: Literal["sustained", "dismissed"]
+
+
+class RatingCertified(_Subject):
+    rating_id: int
+    grade: str
+    credit_limit: str
+    certificate_no: str
+
+
+class RatingDowngraded(_Subject):
+    """Takes effect at once (it protects the bank): limits drop now, no notice."""
+
+    rating_id: int
+    grade: str
+    credit_limit: str
+    previous_grade: str
+    previous_limit: str
+    certificate_no: str | None
+
+
+class RatingRejected(_Subject):
+    rating_id: int
+    reason_code: str
+    reason: str
+
+
+_register_all(
+    (
+        ("scoring.rating.changed", RatingChanged, "A subject's rating was recomputed with a different result."),
+        ("scoring.notice.started", NoticeStarted, "A raised rating entered its 7-day public notice (公示)."),
+        ("scoring.notice.ended", NoticeEnded, "A public notice ended: certified, superseded or rejected."),
+        ("scoring.objection.raised", ScoringObjectionRaised, "An objection during notice suspends the rating."),
+        ("scoring.objection.resolved", ScoringObjectionResolved, "An objection during notice was decided."),
+        (
+            "scoring.rating.certified",
+            RatingCertified,
+            "A rating was certified; the credit certificate (贷款信用证) issued.",
+        ),
+        ("scoring.rating.downgraded", RatingDowngraded, "A lower rating took effect at once."),
+        ("scoring.rating.rejected", RatingRejected, "A rating was rejected (objection sustained, bank, or no grade)."),
+    )
+)

@@ -119,9 +119,11 @@ def read_only(engine: AsyncEngine) -> AsyncEngine:
 
 
 def create_sessionmaker(
-    engine: AsyncEngine, session_class: type[Session] = Session
+    engine: AsyncEngine, session_class: type[Session] = Session, info: dict[str, Any] | None = None
 ) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=session_class)
+    """``info`` is copied into every session's ``session.info``: how handlers and helpers
+    that only get a session reach the service's settings."""
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=session_class, info=info or {})
 
 
 @asynccontextmanager

@@ -74,6 +74,8 @@ class Profile(BaseModel):
     overdue_history_count: int | None = Field(default=None, ge=0, le=1000)
     npl_history_count: int | None = Field(default=None, ge=0, le=1000)
     currently_overdue: bool | None = None
+    # Loans repaid in full and on time (004 §7(5): repayment behaviour is bound to the rating).
+    repaid_on_time_count: int | None = Field(default=None, ge=0, le=1000)
 
     @field_validator("certificates")
     @classmethod
@@ -84,4 +86,6 @@ class Profile(BaseModel):
 
 
 PROFILE_FIELDS: tuple[str, ...] = tuple(Profile.model_fields)
-LOAN_HISTORY_FIELDS = frozenset({"overdue_history_count", "npl_history_count", "currently_overdue"})
+LOAN_HISTORY_FIELDS = frozenset(
+    {"overdue_history_count", "npl_history_count", "currently_overdue", "repaid_on_time_count"}
+)

@@ -49,7 +49,7 @@ class ServiceRuntime:
             spec.name,
             # Sessions of this service wake the relay when they commit outbox rows, so an
             # event leaves within milliseconds instead of the next poll.
-            create_sessionmaker(self.engine, session_class_for(lambda: self.relay.wake())),
+            create_sessionmaker(self.engine, session_class_for(lambda: self.relay.wake()), {"settings": common}),
             bus,
             topic_prefix=common.topic_prefix,
             batch_size=common.relay_batch_size,
@@ -57,7 +57,7 @@ class ServiceRuntime:
             retention=timedelta(hours=common.outbox_retention_hours),
         )
         self.sessions = self.relay.sessions
-        self.read_sessions = create_sessionmaker(read_only(self.engine))
+        self.read_sessions = create_sessionmaker(read_only(self.engine), info={"settings": common})
         self.consumer = Consumer(
             spec.name,
             self.sessions,

@@ -22,6 +22,7 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 | VCREDIT_OUTBOX_RETENTION_HOURS | 168 | sent outbox rows are deleted after this |
 | VCREDIT_<SERVICE>_DATABASE_URL | sqlite under data dir | e.g. postgresql+asyncpg://u:p@host/vcredit_loans |
 | VCREDIT_<SERVICE>_PORT | 8001..8005 | HTTP port |
+| VCREDIT_SCORING_RULE_SET | hubin-2017 | scorecard in force (services/scoring/rulesets/) |
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ class ScoringSettings(ServiceSettings):
     service = "scoring"
     model_config = SettingsConfigDict(env_prefix="VCREDIT_SCORING_", extra="ignore")
     port: int = 8002
+    # services/scoring/rulesets/<rule_set>.json; a new district or revision is a new file.
+    rule_set: str = "hubin-2017"
 
 
 class LoansSettings(ServiceSettings):

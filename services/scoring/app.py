@@ -2,14 +2,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.scoring import api
+from services.scoring.handlers import HANDLERS
 from services.scoring.models import metadata
 from shared.runtime import ServiceSpec
 
 SPEC = ServiceSpec(
     name="scoring",
     title="scoring",
-    description="Scorecard engine and the rating workflow (notice, objections, certificates).",
+    description="Scorecard engine (rule sets as data) and the rating workflow: notice, objections, certificates.",
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
-    routers=list,
+    routers=lambda: [api.router],
+    handlers=HANDLERS,
 )

@@ -1,0 +1,311 @@
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+from fastapi import APIRouter
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.scoring.models import NoticeObjection, Rating, RatingState, Subject
+from services.scoring.ratings import business_date, certify, new_objection_id, notice_is_over, reject, rule_set
+from services.scoring.schemas import (
+    BusinessDateOut,
+    CurrentRatingOut,
+    EffectiveOut,
+    EvaluateIn,
+    EvaluationOut,
+    NoticeEntry,
+    NoticeObjectionOut,
+    ObjectionIn,
+    RatingOut,
+    ReasonOut,
+    RejectionIn,
+    ResolutionIn,
+)
+from shared.catalogue import ScoringObjectionRaised, ScoringObjectionResolved
+from shared.events import new_event
+from shared.messaging import emit
+from shared.web import CurrentPrincipal, Problem, ReadSession, Session, require_role
+
+router = APIRouter(prefix="/v1")
+
+READERS = ("operator", "government", "bank", "insurer", "court", "police", "collector")
+VILLAGE_BODIES = ("collector", "government", "operator")  # village committee / district act through these
+
+
+@router.post(
+    "/scorecard/evaluate",
+    response_model=EvaluationOut,
+    tags=["scorecard"],
+    summary="What-if: evaluate a profile with the rule set in force; nothing is kept",
+)
+async def evaluate(body: EvaluateIn) -> EvaluationOut:
+    evaluation = rule_set().evaluate(body.profile.model_dump(mode="json", exclude_none=True), body.poor_household)
+    return EvaluationOut(
+        score=evaluation.score,
+        grade=evaluation.grade,
+        credit_limit=evaluation.credit_limit,
+        vetoed=evaluation.vetoed,
+        rule_set=evaluation.rule_set,
+        reasons=[ReasonOut(**asdict(r)) for r in evaluation.reasons],
+    )
+
+
+def _rating_out(r: Rating) -> RatingOut:
+    return RatingOut(
+        rating_id=r.id,
+        score=r.score,
+        grade=r.grade,
+        credit_limit=r.credit_limit,
+        vetoed=r.vetoed,
+        rule_set=r.rule_set,
+        reasons=json.loads(r.reasons),
+        business_date=r.business_date,
+        computed_at=r.computed_at,
+    )
+
+
+async def _subject_and_state(
+    session: AsyncSession, subject_id: str, *, lock: bool = False
+) -> tuple[Subject, RatingState]:
+    subject = await session.get(Subject, subject_id, with_for_update=lock)
+    state = await session.get(RatingState, subject_id, with_for_update=lock)
+    if subject is None or state is None:
+        raise Problem(404, "RATING_NOT_FOUND", "No rating", f"Scoring has no rating for {subject_id} (yet).")
+    return subject, state
+
+
+async def _current(session: AsyncSession, subject_id: str) -> CurrentRatingOut:
+    subject, state = await _subject_and_state(session, subject_id)
+    history = list(await session.scalars(select(Rating).where(Rating.subject_id == subject_id).order_by(Rating.id)))
+    current = next(r for r in history if r.id == state.current_rating_id)
+    effective = next((r for r in history if r.id == state.effective_rating_id), None)
+    out = _rating_out(current)
+    return CurrentRatingOut(
+        **out.model_dump(exclude={"business_date", "computed_at"}),
+        subject_kind=subject.kind,
+        subject_id=subject.id,
+        village_code=subject.village_code,
+        status=state.status,
+        notice_starts=state.notice_starts,
+        notice_ends=state.notice_ends,
+        certificate_no=state.certificate_no,
+        reason_code=state.reason_code,
+        reason=state.reason,
+        effective=EffectiveOut(
+            grade=effective.grade,
+            credit_limit=effective.credit_limit,
+            rating_id=effective.id,
+        )
+        if effective
+        else None,
+        history=[_rating_out(r) for r in reversed(history)],
+    )
+
+
+@router.get("/households/{household_id}/rating", response_model=CurrentRatingOut, tags=["ratings"])
+async def household_rating(household_id: str, session: ReadSession, principal: CurrentPrincipal) -> CurrentRatingOut:
+    require_role(principal, *READERS)
+    return await _current(session, household_id)
+
+
+@router.get("/businesses/{business_id}/rating", response_model=CurrentRatingOut, tags=["ratings"])
+async def business_rating(business_id: str, session: ReadSession, principal: CurrentPrincipal) -> CurrentRatingOut:
+    require_role(principal, *READERS)
+    return await _current(session, business_id)
+
+
+def _objection_out(o: NoticeObjection) -> NoticeObjectionOut:
+    return NoticeObjectionOut(
+        objection_id=o.id,
+        subject_id=o.subject_id,
+        rating_id=o.rating_id,
+        reason=o.reason,
+        raised_by=o.raised_by,
+        raised_at=o.raised_at,
+        status=o.status,
+        resolution_note=o.resolution_note,
+    )
+
+
+@router.post(
+    "/households/{household_id}/objections",
+    status_code=201,
+    response_model=NoticeObjectionOut,
+    tags=["notice"],
+    summary="Object to a rating during its public notice; suspends it",
+)
+async def raise_objection(
+    household_id: str, body: ObjectionIn, session: Session, principal: CurrentPrincipal
+) -> NoticeObjectionOut:
+    # Anyone may object during the notice (004 annex 2 step 4); the public role included.
+    async with session.begin():
+        subject, state = await _subject_and_state(session, household_id, lock=True)
+        if state.status not in ("pending_notice", "objected"):
+            raise Problem(
+                409,
+                "NOT_IN_NOTICE",
+                "Not in public notice",
+                f"Objections are taken during the notice; the rating is {state.status}.",
+            )
+        objection = NoticeObjection(
+            id=new_objection_id(),
+            subject_id=subject.id,
+            rating_id=state.current_rating_id,
+            reason=body.reason,
+            raised_by=principal.name,
+            raised_at=datetime.now(UTC),
+            status="open",
+        )
+        session.add(objection)
+        state.status = "objected"
+        await emit(
+            session,
+            new_event(
+                "scoring.objection.raised",
+                subject.village_code,
+                ScoringObjectionRaised(
+                    subject_kind=subject.kind,
+                    subject_id=subject.id,
+                    village_code=subject.village_code,
+                    township_code=subject.township_code,
+                    objection_id=objection.id,
+                    rating_id=objection.rating_id,
+                ),
+            ),
+        )
+        await session.flush()
+        return _objection_out(objection)
+
+
+@router.get("/households/{household_id}/objections", response_model=list[NoticeObjectionOut], tags=["notice"])
+async def list_objections(
+    household_id: str, session: ReadSession, principal: CurrentPrincipal
+) -> list[NoticeObjectionOut]:
+    require_role(principal, *READERS)
+    rows = await session.scalars(
+        select(NoticeObjection).where(NoticeObjection.subject_id == household_id).order_by(NoticeObjection.raised_at)
+    )
+    return [_objection_out(o) for o in rows]
+
+
+@router.post(
+    "/households/{household_id}/objections/{objection_id}/resolution",
+    response_model=NoticeObjectionOut,
+    tags=["notice"],
+    summary="Sustain (the rating is rejected) or dismiss (the notice continues)",
+)
+async def resolve_objection(
+    household_id: str, objection_id: str, body: ResolutionIn, session: Session, principal: CurrentPrincipal
+) -> NoticeObjectionOut:
+    require_role(principal, *VILLAGE_BODIES)
+    async with session.begin():
+        subject, state = await _subject_and_state(session, household_id, lock=True)
+        objection = await session.get(NoticeObjection, objection_id, with_for_update=True)
+        if objection is None or objection.subject_id != household_id:
+            raise Problem(404, "OBJECTION_NOT_FOUND", "Objection not found", f"No objection {objection_id}.")
+        if objection.status != "open":
+            raise Problem(409, "OBJECTION_CLOSED", "Objection closed", f"The objection is {objection.status}.")
+        objection.status = body.outcome
+        objection.resolution_note = body.note
+        objection.resolved_by = principal.name
+        objection.resolved_at = datetime.now(UTC)
+        await emit(
+            session,
+            new_event(
+                "scoring.objection.resolved",
+                subject.village_code,
+                ScoringObjectionResolved(
+                    subject_kind=subject.kind,
+                    subject_id=subject.id,
+                    village_code=subject.village_code,
+                    township_code=subject.township_code,
+                    objection_id=objection.id,
+                    outcome=body.outcome,
+                ),
+            ),
+        )
+        if body.outcome == "sustained":
+            await reject(session, subject, state, "OBJECTION_SUSTAINED", body.note)
+        else:
+            still_open = await session.scalar(
+                select(NoticeObjection.id).where(
+                    NoticeObjection.subject_id == household_id, NoticeObjection.status == "open"
+                )
+            )
+            if still_open is None:
+                state.status = "pending_notice"
+                today = await business_date(session)
+                if notice_is_over(state, today):
+                    await certify(session, subject, state, today)
+        return _objection_out(objection)
+
+
+@router.post(
+    "/households/{household_id}/rating/rejection",
+    response_model=CurrentRatingOut,
+    tags=["notice"],
+    summary="The bank declines to grant credit, with written reasons (004 annex 2 step 5)",
+)
+async def bank_rejection(
+    household_id: str, body: RejectionIn, session: Session, principal: CurrentPrincipal
+) -> CurrentRatingOut:
+    require_role(principal, "bank")
+    async with session.begin():
+        subject, state = await _subject_and_state(session, household_id, lock=True)
+        if state.status not in ("pending_notice", "objected"):
+            raise Problem(
+                409,
+                "NOT_IN_NOTICE",
+                "Nothing to decide",
+                f"The bank decides on ratings awaiting certification; this one is {state.status}.",
+            )
+        await _close_objections(session, household_id)
+        await reject(session, subject, state, body.reason_code, body.reason)
+    async with session.begin():
+        return await _current(session, household_id)
+
+
+async def _close_objections(session: AsyncSession, subject_id: str) -> None:
+    for o in await session.scalars(
+        select(NoticeObjection).where(NoticeObjection.subject_id == subject_id, NoticeObjection.status == "open")
+    ):
+        o.status = "superseded"
+
+
+@router.get(
+    "/villages/{code}/notices",
+    response_model=list[NoticeEntry],
+    tags=["notice"],
+    summary="The village's public notice list (公示): every rating in notice, with its end date",
+)
+async def village_notices(code: str, session: ReadSession) -> list[NoticeEntry]:
+    # Published by design (004 annex 2 step 4): any authenticated role, the public included.
+    rows = await session.execute(
+        select(Subject, RatingState, Rating)
+        .join(RatingState, RatingState.subject_id == Subject.id)
+        .join(Rating, Rating.id == RatingState.current_rating_id)
+        .where(Subject.village_code == code, RatingState.status.in_(["pending_notice", "objected"]))
+        .order_by(Subject.name)
+    )
+    return [
+        NoticeEntry(
+            subject_kind=s.kind,
+            subject_id=s.id,
+            name=s.name,
+            grade=r.grade,
+            credit_limit=r.credit_limit,
+            notice_starts=st.notice_starts,
+            notice_ends=st.notice_ends,
+            status=st.status,
+        )
+        for s, st, r in rows
+    ]
+
+
+@router.get("/business-date", response_model=BusinessDateOut, tags=["scorecard"])
+async def get_business_date(session: Session) -> BusinessDateOut:
+    async with session.begin():
+        return BusinessDateOut(business_date=await business_date(session))

@@ -1,0 +1,142 @@
+"""Scoring's consumers: registry facts and loan history re-rate the subject; the loans
+service's close of business moves the business date and ends notices."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.scoring.models import BusinessDate, LoanState, Subject
+from services.scoring.ratings import business_date, certify_due, rate
+from shared.catalogue import (
+    BusinessDateAdvanced,
+    BusinessRegistered,
+    HouseholdRegistered,
+    LoanClassified,
+    LoanRepaid,
+    ProfileChanged,
+)
+from shared.events import Envelope, parse_payload
+from shared.messaging import Handler
+
+log = logging.getLogger(__name__)
+
+
+def _new_subject(kind: str, subject_id: str, village: str, township: str, name: str, poor: bool) -> Subject:
+    return Subject(
+        id=subject_id,
+        kind=kind,
+        village_code=village,
+        township_code=township,
+        name=name,
+        poor_household=poor,
+        profile="{}",
+        overdue_occurrences=0,
+        npl_occurrences=0,
+        repaid_on_time=0,
+        updated_at=datetime.now(UTC),
+    )
+
+
+async def on_household_registered(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, HouseholdRegistered)
+    subject = await session.get(Subject, p.household_id)
+    if subject is None:
+        subject = _new_subject(
+            "household", p.household_id, p.village_code, p.township_code, p.head_name, p.poor_household
+        )
+        session.add(subject)
+    subject.profile = json.dumps(p.profile, ensure_ascii=False)
+    await session.flush()
+    await rate(session, subject)
+
+
+async def on_business_registered(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, BusinessRegistered)
+    subject = await session.get(Subject, p.business_id)
+    if subject is None:
+        subject = _new_subject("business", p.business_id, p.village_code, p.township_code, p.name, False)
+        session.add(subject)
+    subject.profile = json.dumps(p.profile, ensure_ascii=False)
+    await session.flush()
+    await rate(session, subject)
+
+
+async def on_profile_changed(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, ProfileChanged)
+    subject = await session.get(Subject, p.subject_id, with_for_update=True)
+    if subject is None:
+        # Registered before scoring subscribed and not replayed: the event has the whole profile.
+        subject = _new_subject(
+            p.subject_kind, p.subject_id, p.village_code, p.township_code, "", bool(p.poor_household)
+        )
+        session.add(subject)
+    subject.profile = json.dumps(p.profile, ensure_ascii=False)
+    if p.poor_household is not None:
+        subject.poor_household = p.poor_household
+    subject.updated_at = datetime.now(UTC)
+    await session.flush()
+    await rate(session, subject)
+
+
+async def on_loan_classified(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, LoanClassified)
+    subject = await session.get(Subject, p.subject_id, with_for_update=True)
+    if subject is None:
+        log.warning("loan %s of unknown subject %s; not rated", p.loan_id, p.subject_id)
+        return
+    loan = await session.get(LoanState, p.loan_id)
+    if loan is None:
+        loan = LoanState(
+            loan_id=p.loan_id, subject_id=p.subject_id, overdue=False, non_performing=False, ever_non_performing=False
+        )
+        session.add(loan)
+    overdue = p.days_past_due > 0
+    if overdue and not loan.overdue:
+        subject.overdue_occurrences += 1  # 004 annex 3 D3: per occurrence
+    if p.non_performing and not loan.ever_non_performing:
+        subject.npl_occurrences += 1  # 004 annex 3 D3b: per loan that became non-performing
+        loan.ever_non_performing = True
+    loan.overdue, loan.non_performing = overdue, p.non_performing
+    await session.flush()
+    await rate(session, subject)
+
+
+async def on_loan_repaid(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, LoanRepaid)
+    subject = await session.get(Subject, p.subject_id, with_for_update=True)
+    if subject is None:
+        log.warning("loan %s of unknown subject %s; not rated", p.loan_id, p.subject_id)
+        return
+    loan = await session.get(LoanState, p.loan_id)
+    if loan is not None:
+        loan.overdue = loan.non_performing = False
+    if p.on_time:
+        subject.repaid_on_time += 1  # 004 §7(5): on-time repayment raises the rating
+    await session.flush()
+    await rate(session, subject)
+
+
+async def on_business_date(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, BusinessDateAdvanced)
+    await business_date(session)
+    row = await session.get(BusinessDate, 1, with_for_update=True)
+    assert row is not None
+    if p.business_date <= row.current:
+        return  # an older announcement delivered late
+    row.current = p.business_date
+    await certify_due(session, p.business_date)
+
+
+HANDLERS: dict[str, Handler] = {
+    "registry.household.registered": on_household_registered,
+    "registry.household.profile_changed": on_profile_changed,
+    "registry.business.registered": on_business_registered,
+    "registry.business.profile_changed": on_profile_changed,
+    "loans.loan.classified": on_loan_classified,
+    "loans.loan.repaid": on_loan_repaid,
+    "loans.business_date.advanced": on_business_date,
+}

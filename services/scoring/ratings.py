@@ -1,0 +1,321 @@
+"""Ratings kept per subject: recomputed when its inputs change, moved through the workflow
+(notice, objections, certification, downgrade), every step an event on scoring.events."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.scoring.domain.engine import Evaluation, RuleSet
+from services.scoring.domain.workflow import (
+    action_for,
+    certificate_number,
+    notice_over,
+    notice_period,
+    settled_status,
+)
+from services.scoring.models import (
+    BusinessDate,
+    CertificateCounter,
+    LoanState,
+    NoticeObjection,
+    Rating,
+    RatingState,
+    Subject,
+)
+from shared.catalogue import (
+    NoticeEnded,
+    NoticeStarted,
+    RatingCertified,
+    RatingChanged,
+    RatingDowngraded,
+    RatingRejected,
+    ReasonOut,
+)
+from shared.events import new_event
+from shared.messaging import emit
+from shared.money import format_money
+from shared.settings import CommonSettings, ScoringSettings
+
+ZERO = Decimal("0.00")
+
+
+@cache
+def rule_set() -> RuleSet:
+    return RuleSet.load(ScoringSettings().rule_set)
+
+
+async def business_date(session: AsyncSession) -> date:
+    row = await session.get(BusinessDate, 1)
+    if row is None:
+        # Until the loans service announces one, the configured start date (or today).
+        settings: CommonSettings = session.info.get("settings") or CommonSettings()
+        row = BusinessDate(id=1, current=settings.start_date or date.today())
+        session.add(row)
+        await session.flush()
+    return row.current
+
+
+def _subject_fields(subject: Subject) -> dict[str, Any]:
+    return {
+        "subject_kind": subject.kind,
+        "subject_id": subject.id,
+        "village_code": subject.village_code,
+        "township_code": subject.township_code,
+    }
+
+
+async def inputs_of(session: AsyncSession, subject: Subject) -> dict[str, Any]:
+    """The scorecard's inputs: the registry's profile, with loan history from loan events
+    (DOMAIN.md §2: never typed in)."""
+    currently_overdue = await session.scalar(
+        select(func.count()).where(LoanState.subject_id == subject.id, LoanState.overdue.is_(True))
+    )
+    return {
+        **json.loads(subject.profile),
+        "overdue_history_count": subject.overdue_occurrences,
+        "npl_history_count": subject.npl_occurrences,
+        "currently_overdue": bool(currently_overdue),
+        "repaid_on_time_count": subject.repaid_on_time,
+    }
+
+
+def _reasons(evaluation: Evaluation) -> list[dict[str, Any]]:
+    return [asdict(r) for r in evaluation.reasons]
+
+
+def _same(rating: Rating, evaluation: Evaluation) -> bool:
+    return (
+        rating.score,
+        rating.grade,
+        rating.credit_limit,
+        rating.vetoed,
+        rating.rule_set,
+        json.loads(rating.reasons),
+    ) == (
+        evaluation.score,
+        evaluation.grade,
+        evaluation.credit_limit,
+        evaluation.vetoed,
+        evaluation.rule_set,
+        _reasons(evaluation),
+    )
+
+
+async def _next_certificate(session: AsyncSession, village_code: str, today: date) -> str:
+    counter = await session.get(CertificateCounter, village_code, with_for_update=True)
+    if counter is None:
+        counter = CertificateCounter(village_code=village_code, last_number=0)
+        session.add(counter)
+    counter.last_number += 1
+    return certificate_number(today.year, village_code, counter.last_number)
+
+
+async def _close_open_objections(session: AsyncSession, subject_id: str, status: str) -> None:
+    for objection in await session.scalars(
+        select(NoticeObjection).where(NoticeObjection.subject_id == subject_id, NoticeObjection.status == "open")
+    ):
+        objection.status = status
+        objection.resolved_at = datetime.now(UTC)
+
+
+async def rate(session: AsyncSession, subject: Subject, rules: RuleSet | None = None) -> Rating | None:
+    """Recompute; record and act on the result if it differs from the current rating."""
+    rules = rules or rule_set()
+    inputs = await inputs_of(session, subject)
+    evaluation = rules.evaluate(inputs, subject.poor_household)
+    state = await session.get(RatingState, subject.id, with_for_update=True)
+    if state is not None:
+        current = await session.get(Rating, state.current_rating_id)
+        if current is not None and _same(current, evaluation):
+            return None
+    today = await business_date(session)
+    now = datetime.now(UTC)
+    rating = Rating(
+        subject_id=subject.id,
+        score=evaluation.score,
+        grade=evaluation.grade,
+        credit_limit=evaluation.credit_limit,
+        vetoed=evaluation.vetoed,
+        rule_set=evaluation.rule_set,
+        reasons=json.dumps(_reasons(evaluation)),
+        inputs=json.dumps({"profile": inputs, "poor_household": subject.poor_household}, ensure_ascii=False),
+        computed_at=now,
+        business_date=today,
+    )
+    session.add(rating)
+    await session.flush()
+
+    effective = await session.get(Rating, state.effective_rating_id) if state and state.effective_rating_id else None
+    effective_limit = effective.credit_limit if effective else ZERO
+    if state is None:
+        state = RatingState(subject_id=subject.id, current_rating_id=rating.id, status="rejected", updated_at=now)
+        session.add(state)
+    elif state.status in ("pending_notice", "objected"):
+        await _close_open_objections(session, subject.id, "superseded")
+        await emit(
+            session,
+            new_event(
+                "scoring.notice.ended",
+                subject.village_code,
+                NoticeEnded(**_subject_fields(subject), rating_id=state.current_rating_id, outcome="superseded"),
+            ),
+        )
+    state.current_rating_id = rating.id
+    state.updated_at = now
+    state.reason_code = state.reason = None
+    state.notice_starts = state.notice_ends = None
+
+    action = action_for(effective_limit, evaluation.credit_limit)
+    if action == "start_notice":
+        state.status = "pending_notice"
+        state.notice_starts, state.notice_ends = notice_period(today)
+        await emit(
+            session,
+            new_event(
+                "scoring.notice.started",
+                subject.village_code,
+                NoticeStarted(
+                    **_subject_fields(subject),
+                    rating_id=rating.id,
+                    head_name=subject.name,
+                    grade=rating.grade,
+                    credit_limit=format_money(rating.credit_limit),
+                    notice_starts=state.notice_starts,
+                    notice_ends=state.notice_ends,
+                ),
+            ),
+        )
+    elif action == "downgrade":
+        assert effective is not None
+        state.effective_rating_id = rating.id
+        state.status = settled_status(rating.credit_limit)
+        if rating.credit_limit == ZERO:
+            state.certificate_no = None  # the certificate is withdrawn with the last of the limit
+            state.reason_code = "VETOED" if rating.vetoed else "NO_CREDIT_GRADE"
+        await emit(
+            session,
+            new_event(
+                "scoring.rating.downgraded",
+                subject.village_code,
+                RatingDowngraded(
+                    **_subject_fields(subject),
+                    rating_id=rating.id,
+                    grade=rating.grade,
+                    credit_limit=format_money(rating.credit_limit),
+                    previous_grade=effective.grade,
+                    previous_limit=format_money(effective.credit_limit),
+                    certificate_no=state.certificate_no,
+                ),
+            ),
+        )
+    else:
+        if effective is not None:
+            state.effective_rating_id = rating.id  # same limit: the newer explanation is in force
+        state.status = settled_status(effective_limit)
+        if state.status == "rejected":
+            state.reason_code = "VETOED" if rating.vetoed else "NO_CREDIT_GRADE"
+
+    await emit(
+        session,
+        new_event(
+            "scoring.rating.changed",
+            subject.village_code,
+            RatingChanged(
+                **_subject_fields(subject),
+                rating_id=rating.id,
+                score=rating.score,
+                grade=rating.grade,
+                credit_limit=format_money(rating.credit_limit),
+                vetoed=rating.vetoed,
+                rule_set=rating.rule_set,
+                reasons=[ReasonOut(**r) for r in _reasons(evaluation)],
+                status=state.status,
+            ),
+        ),
+    )
+    return rating
+
+
+async def certify(session: AsyncSession, subject: Subject, state: RatingState, today: date) -> None:
+    rating = await session.get(Rating, state.current_rating_id)
+    assert rating is not None
+    if state.certificate_no is None:
+        state.certificate_no = await _next_certificate(session, subject.village_code, today)
+    state.effective_rating_id = rating.id
+    state.status = "certified"
+    state.updated_at = datetime.now(UTC)
+    await emit(
+        session,
+        new_event(
+            "scoring.notice.ended",
+            subject.village_code,
+            NoticeEnded(**_subject_fields(subject), rating_id=rating.id, outcome="certified"),
+        ),
+        new_event(
+            "scoring.rating.certified",
+            subject.village_code,
+            RatingCertified(
+                **_subject_fields(subject),
+                rating_id=rating.id,
+                grade=rating.grade,
+                credit_limit=format_money(rating.credit_limit),
+                certificate_no=state.certificate_no,
+            ),
+        ),
+    )
+
+
+async def certify_due(session: AsyncSession, today: date) -> int:
+    """Certify every rating whose notice is over with no objection open."""
+    due = list(
+        await session.scalars(
+            select(RatingState)
+            .where(RatingState.status == "pending_notice", RatingState.notice_ends < today)
+            .order_by(RatingState.subject_id)
+            .with_for_update()
+        )
+    )
+    for state in due:
+        subject = await session.get(Subject, state.subject_id)
+        assert subject is not None
+        await certify(session, subject, state, today)
+    return len(due)
+
+
+async def reject(session: AsyncSession, subject: Subject, state: RatingState, code: str, reason: str) -> None:
+    state.status = "rejected"
+    state.reason_code, state.reason = code, reason
+    state.notice_starts = state.notice_ends = None
+    state.updated_at = datetime.now(UTC)
+    await emit(
+        session,
+        new_event(
+            "scoring.notice.ended",
+            subject.village_code,
+            NoticeEnded(**_subject_fields(subject), rating_id=state.current_rating_id, outcome="rejected"),
+        ),
+        new_event(
+            "scoring.rating.rejected",
+            subject.village_code,
+            RatingRejected(
+                **_subject_fields(subject), rating_id=state.current_rating_id, reason_code=code, reason=reason
+            ),
+        ),
+    )
+
+
+def notice_is_over(state: RatingState, today: date) -> bool:
+    return state.notice_ends is not None and notice_over(state.notice_ends, today)
+
+
+def new_objection_id() -> str:
+    return str(uuid.uuid4())

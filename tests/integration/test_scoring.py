@@ -1,0 +1,261 @@
+"""Scoring (issue 4) fed by the real registry over the bus, on both backends. Loan events
+and close-of-business are published exactly as the loans service publishes them."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.auth import new_key
+from shared.bus.base import Record
+from shared.catalogue import BusinessDateAdvanced, LoanClassified, LoanRepaid
+from shared.events import new_event
+from tests.conftest import Infra
+from tests.harness import wait_until
+from tests.system import System, read_events, resident_id
+
+TOWNSHIP, VILLAGE = "410102002", "410102002003"
+START = date(2026, 3, 2)
+AA_PROFILE = {
+    "head_party_member": True,
+    "head_healthy": True,
+    "income_project": True,
+    "certificates": ["land_contract", "homestead"],
+    "family_harmony": True,
+    "commercial_insurance": True,
+}
+
+
+@pytest.fixture
+async def system(infra: Infra) -> AsyncIterator[tuple[System, dict[str, dict[str, str]]]]:
+    keys, api_keys = {}, []
+    for name, roles in (("bank", ("bank",)), ("public", ("public",)), ("government", ("government",))):
+        token, key = new_key(name, roles)  # type: ignore[arg-type]
+        keys[name] = {"Authorization": f"Bearer {token}"}
+        api_keys.append(key.model_dump())
+    async with System(infra, ["registry", "scoring"], api_keys=api_keys, start_date=START) as s:
+        registry = s["registry"]
+        assert (await registry.post("/v1/townships", json={"code": TOWNSHIP, "name": "南湾乡"})).status_code == 201
+        r = await registry.post("/v1/villages", json={"code": VILLAGE, "name": "七里村", "township_code": TOWNSHIP})
+        assert r.status_code == 201
+        yield s, keys
+
+
+async def _register(system: System, n: int, profile: dict[str, Any], poor: bool = True) -> str:
+    body = {
+        "id_number": resident_id(n),
+        "name": f"农户{n}",
+        "village_code": VILLAGE,
+        "poor_household": poor,
+        "profile": profile,
+    }
+    r = await system["registry"].post("/v1/households", json=body)
+    assert r.status_code == 201, r.text
+    return str(r.json()["household_id"])
+
+
+async def _rating(client: httpx.AsyncClient, household_id: str, **expected: Any) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    async def matches() -> bool:
+        r = await client.get(f"/v1/households/{household_id}/rating")
+        if r.status_code != 200:
+            return False
+        found.update(r.json())
+        return all(found.get(k) == v for k, v in expected.items())
+
+    await wait_until(matches, seconds=20, what=f"rating {expected}")
+    return found
+
+
+async def _publish(system: System, infra: Infra, *events: Any) -> None:
+    bus = system.runtimes["scoring"].bus
+    await bus.publish([Record(infra.topic_prefix + e.topic, e.key, e.to_bytes()) for e in events])
+
+
+def _classified(household_id: str, loan_id: str, dpd: int, classification: str, previous: str, day: date) -> Any:
+    return new_event(
+        "loans.loan.classified",
+        VILLAGE,
+        LoanClassified(
+            loan_id=loan_id,
+            subject_kind="household",
+            subject_id=household_id,
+            village_code=VILLAGE,
+            township_code=TOWNSHIP,
+            business_date=day,
+            days_past_due=dpd,
+            classification=classification,  # type: ignore[arg-type]
+            previous_classification=previous,
+            non_performing=classification in ("substandard", "doubtful", "loss"),  # type: ignore[arg-type]
+            principal_outstanding="30000.00",
+        ),
+    )
+
+
+def _close_of_business(day: date) -> Any:
+    return new_event(
+        "loans.business_date.advanced",
+        "district",
+        BusinessDateAdvanced(closed_date=day - timedelta(days=1), business_date=day),
+    )
+
+
+async def test_registered_household_is_rated_noticed_and_certified(system: tuple[System, Any], infra: Infra) -> None:
+    s, keys = system
+    scoring = s["scoring"]
+    started = time.monotonic()
+    hid = await _register(s, 1, AA_PROFILE)
+    rating = await _rating(scoring, hid, status="pending_notice")
+    latency = time.monotonic() - started
+    assert (rating["score"], rating["grade"], rating["credit_limit"]) == (93, "AA", "100000.00")
+    assert rating["rule_set"].startswith("hubin-2017@")
+    assert {r["rule"]: r["points"] for r in rating["reasons"]} == {
+        "A1.party": 1,
+        "A1.healthy": 1,
+        "A3.project": 3,
+        "A5.certificates": 2,
+        "A8.family": 1,
+        "A10.insurance": 2,
+        "POOR": 3,
+    }
+    assert (rating["notice_starts"], rating["notice_ends"]) == (str(START), str(START + timedelta(days=6)))
+    assert rating["effective"] is None, "nothing is in force before certification"
+    if infra.backend == "kafka":
+        assert latency < 1.0, f"rated {latency:.2f}s after registration"
+
+    notices = (await scoring.get(f"/v1/villages/{VILLAGE}/notices", headers=keys["public"])).json()
+    assert [(n["name"], n["grade"], n["notice_ends"]) for n in notices] == [("农户1", "AA", str(START + timedelta(6)))]
+
+    await _publish(s, infra, _close_of_business(START + timedelta(days=6)))
+    await _rating(scoring, hid, status="pending_notice")
+    await _publish(s, infra, _close_of_business(START + timedelta(days=7)))
+    rating = await _rating(scoring, hid, status="certified")
+    assert rating["certificate_no"] == f"XYZ-2026-{VILLAGE}-00001"
+    assert rating["effective"]["credit_limit"] == "100000.00"
+
+    await s.runtimes["scoring"].relay.relay_once()
+    types = [
+        e.type
+        for e in await read_events(s.runtimes["scoring"].bus, infra.topic_prefix + "scoring.events")
+        if e.payload.get("subject_id") == hid
+    ]
+    assert types == [
+        "scoring.notice.started",
+        "scoring.rating.changed",
+        "scoring.notice.ended",
+        "scoring.rating.certified",
+    ]
+
+
+async def test_a_loan_going_overdue_vetoes_at_once_and_history_counts(system: tuple[System, Any], infra: Infra) -> None:
+    s, _ = system
+    scoring = s["scoring"]
+    hid = await _register(s, 2, AA_PROFILE)
+    await _rating(scoring, hid, status="pending_notice")
+    await _publish(s, infra, _close_of_business(START + timedelta(days=7)))
+    await _rating(scoring, hid, status="certified")
+
+    loan = str(uuid.uuid4())
+    await _publish(s, infra, _classified(hid, loan, 1, "special_mention", "normal", START + timedelta(days=40)))
+    rating = await _rating(scoring, hid, vetoed=True)
+    assert (rating["score"], rating["grade"], rating["credit_limit"]) == (0, "NONE", "0.00")
+    assert [r["rule"] for r in rating["reasons"]] == ["V3.overdue"]
+    assert (rating["status"], rating["reason_code"], rating["certificate_no"]) == ("rejected", "VETOED", None)
+    assert rating["effective"]["credit_limit"] == "0.00", "the downgrade took effect at once"
+
+    # Cured: no longer vetoed, but the occurrence stays (D3 -5): 93 - 5 = 88, still AA.
+    await _publish(
+        s,
+        infra,
+        new_event(
+            "loans.loan.repaid",
+            VILLAGE,
+            LoanRepaid(
+                loan_id=loan,
+                subject_kind="household",
+                subject_id=hid,
+                village_code=VILLAGE,
+                township_code=TOWNSHIP,
+                business_date=START + timedelta(days=50),
+                on_time=False,
+            ),
+        ),
+    )
+    rating = await _rating(scoring, hid, vetoed=False)
+    assert (rating["score"], rating["grade"], rating["status"]) == (88, "AA", "pending_notice")
+    assert {r["rule"]: r["points"] for r in rating["reasons"]}["D3.overdue"] == -5
+    assert len(rating["history"]) == 3
+
+
+async def test_objection_suspends_and_decides_the_notice(system: tuple[System, Any], infra: Infra) -> None:
+    s, keys = system
+    scoring = s["scoring"]
+    hid = await _register(s, 3, AA_PROFILE)
+    await _rating(scoring, hid, status="pending_notice")
+    r = await scoring.post(
+        f"/v1/households/{hid}/objections", json={"reason": "该户实际未从事种植"}, headers=keys["public"]
+    )
+    assert r.status_code == 201, r.text
+    objection = r.json()["objection_id"]
+    await _publish(s, infra, _close_of_business(START + timedelta(days=10)))
+    await wait_until(lambda: _business_date_is(scoring, START + timedelta(days=10)), what="business date")
+    assert (await scoring.get(f"/v1/households/{hid}/rating")).json()["status"] == "objected", "suspended"
+
+    url = f"/v1/households/{hid}/objections/{objection}/resolution"
+    assert (
+        await scoring.post(url, json={"outcome": "dismissed", "note": "x"}, headers=keys["public"])
+    ).status_code == 403
+    r = await scoring.post(url, json={"outcome": "dismissed", "note": "村委会核实属实"}, headers=keys["government"])
+    assert r.status_code == 200
+    rating = (await scoring.get(f"/v1/households/{hid}/rating")).json()
+    assert rating["status"] == "certified", "the notice was over, so dismissal certifies at once"
+
+    other = await _register(s, 4, AA_PROFILE)
+    await _rating(scoring, other, status="pending_notice")
+    r = await scoring.post(
+        f"/v1/households/{other}/rating/rejection",
+        json={"reason_code": "INCOME_UNVERIFIED", "reason": "收入无法核实"},
+        headers=keys["bank"],
+    )
+    assert r.status_code == 200 and (r.json()["status"], r.json()["reason_code"]) == ("rejected", "INCOME_UNVERIFIED")
+    r = await scoring.post(f"/v1/households/{other}/objections", json={"reason": "late"})
+    assert (r.status_code, r.json()["code"]) == (409, "NOT_IN_NOTICE")
+
+
+async def _business_date_is(client: httpx.AsyncClient, day: date) -> bool:
+    return bool((await client.get("/v1/business-date")).json()["business_date"] == str(day))
+
+
+@pytest.mark.parametrize(
+    ("profile", "field"),
+    [
+        ({"head_party_member": "yes please"}, "profile.head_party_member"),
+        ({"favourite_colour": "red"}, "profile.favourite_colour"),
+        ({"guarantees_given_total": "-100.00"}, "profile.guarantees_given_total"),
+        ({"honour_level": "national"}, "profile.honour_level"),
+        ({"urban_properties": [{"area_m2": "80"}]}, "profile.urban_properties.0.certified"),
+    ],
+)
+async def test_evaluate_refuses_bad_input(system: tuple[System, Any], profile: dict[str, Any], field: str) -> None:
+    s, _ = system
+    r = await s["scoring"].post("/v1/scorecard/evaluate", json={"poor_household": False, "profile": profile})
+    assert r.status_code == 422
+    assert field in [e["field"] for e in r.json()["errors"]]
+
+
+async def test_evaluate_is_a_stateless_what_if(system: tuple[System, Any]) -> None:
+    s, _ = system
+    r = await s["scoring"].post("/v1/scorecard/evaluate", json={"poor_household": True, "profile": AA_PROFILE})
+    assert r.status_code == 200
+    body = r.json()
+    assert (body["score"], body["grade"], body["credit_limit"], body["vetoed"]) == (93, "AA", "100000.00", False)
+    assert all(set(reason) == {"rule", "points", "text", "text_en", "source"} for reason in body["reasons"])
+    r = await s["scoring"].post("/v1/scorecard/evaluate", json={"profile": {**AA_PROFILE, "vice_record": True}})
+    assert (r.json()["score"], r.json()["grade"], r.json()["vetoed"]) == (0, "NONE", True)
