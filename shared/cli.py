@@ -238,6 +238,39 @@ def cmd_keys(args: argparse.Namespace) -> None:
     print(key.model_dump_json(exclude_none=True))
 
 
+def cmd_rerate(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from services.scoring.domain.engine import RuleSet
+    from services.scoring.rerate import rerate_all
+    from shared.db import create_engine, create_sessionmaker
+    from shared.settings import ScoringSettings
+
+    common = CommonSettings()
+    rules = RuleSet.load(args.rule_set or ScoringSettings().rule_set)
+
+    async def run() -> None:
+        engine = create_engine(database_url("scoring", common))
+        bar = tqdm(unit="subjects", desc=f"re-rating with {rules.version}")
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        try:
+            job = await rerate_all(create_sessionmaker(engine, info={"settings": common}), rules, progress)
+        finally:
+            bar.close()
+            await engine.dispose()
+        print(
+            f"re-rated {job.done} subjects with {rules.version} (job {job.id}); changed ratings are "
+            "published by the scoring service's outbox relay"
+        )
+
+    asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vcredit", description="Rural credit programme services.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -267,6 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("service", choices=SERVICE_NAMES)
     dlq.add_argument("--mode", choices=["embedded", "distributed"], default="embedded")
     dlq.set_defaults(func=cmd_dlq)
+    rerate = sub.add_parser("rerate", help="re-rate every subject (after a rule-set change); resumable")
+    rerate.add_argument("--rule-set", help="rulesets/<name>.json; default VCREDIT_SCORING_RULE_SET")
+    rerate.set_defaults(func=cmd_rerate)
+
     keys = sub.add_parser("keys", help="API keys")
     keys.add_argument("action", choices=["new"])
     keys.add_argument("--name", required=True, help="who holds the key, e.g. hubin-bank-core")

@@ -344,7 +344,10 @@ class Consumer:
                 log.exception("consumer %s lost its bus connection; reconnecting in %.1fs", self.name, delay)
                 await asyncio.sleep(delay)
             finally:
-                await consumer.stop()
+                try:
+                    await asyncio.wait_for(consumer.stop(), 10)
+                except TimeoutError:
+                    log.error("consumer %s did not leave its group within 10s", self.name)
 
     async def process_batch(self, messages: Sequence[Message]) -> None:
         """Apply a batch in one transaction (one commit for many events); if anything in it

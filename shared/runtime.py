@@ -4,7 +4,6 @@ of its subscribed topics, and the FastAPI app around them."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -23,6 +22,8 @@ from shared.settings import CommonSettings
 from shared.web import health_router, install_problem_handlers, require_token
 
 log = logging.getLogger(__name__)
+
+STOP_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -79,14 +80,20 @@ class ServiceRuntime:
             self._tasks.append(asyncio.create_task(self.consumer.run(), name=f"{self.spec.name}-consumer"))
 
     async def stop(self) -> None:
+        # Every step is bounded: a shutdown that waits forever on a broker or a database is
+        # a pod that never leaves, so overrunning steps are logged and abandoned.
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_SECONDS)
+            for task in stuck:
+                log.error("%s did not stop within %ss; abandoning it", task.get_name(), STOP_SECONDS)
         self._tasks = []
-        await self.bus.stop()
-        await self.engine.dispose()
+        for name, step in (("bus", self.bus.stop()), ("database", self.engine.dispose())):
+            try:
+                await asyncio.wait_for(step, STOP_SECONDS)
+            except TimeoutError:
+                log.error("%s of %s did not close within %ss", name, self.spec.name, STOP_SECONDS)
 
     async def __aenter__(self) -> ServiceRuntime:
         await self.start()

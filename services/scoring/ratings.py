@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
@@ -40,7 +39,7 @@ from shared.catalogue import (
     RatingRejected,
     ReasonOut,
 )
-from shared.events import new_event
+from shared.events import Envelope, new_event
 from shared.messaging import emit
 from shared.money import format_money
 from shared.settings import CommonSettings, ScoringSettings
@@ -74,40 +73,43 @@ def _subject_fields(subject: Subject) -> dict[str, Any]:
 
 
 async def inputs_of(session: AsyncSession, subject: Subject) -> dict[str, Any]:
-    """The scorecard's inputs: the registry's profile, with loan history from loan events
-    (DOMAIN.md §2: never typed in)."""
     currently_overdue = await session.scalar(
         select(func.count()).where(LoanState.subject_id == subject.id, LoanState.overdue.is_(True))
     )
+    return scorecard_inputs(subject, bool(currently_overdue))
+
+
+def scorecard_inputs(subject: Subject, currently_overdue: bool) -> dict[str, Any]:
+    """The scorecard's inputs: the registry's profile, with loan history from loan events
+    (DOMAIN.md §2: never typed in)."""
     return {
         **json.loads(subject.profile),
         "overdue_history_count": subject.overdue_occurrences,
         "npl_history_count": subject.npl_occurrences,
-        "currently_overdue": bool(currently_overdue),
+        "currently_overdue": currently_overdue,
         "repaid_on_time_count": subject.repaid_on_time,
     }
 
 
-def _reasons(evaluation: Evaluation) -> list[dict[str, Any]]:
-    return [asdict(r) for r in evaluation.reasons]
+def reasons_json(evaluation: Evaluation) -> str:
+    return json.dumps(
+        [
+            {"rule": r.rule, "points": r.points, "text": r.text, "text_en": r.text_en, "source": r.source}
+            for r in evaluation.reasons
+        ],
+        ensure_ascii=False,
+    )
 
 
-def _same(rating: Rating, evaluation: Evaluation) -> bool:
-    return (
+def unchanged(rating: Rating | None, evaluation: Evaluation, reasons: str) -> bool:
+    return rating is not None and (
         rating.score,
         rating.grade,
         rating.credit_limit,
         rating.vetoed,
         rating.rule_set,
-        json.loads(rating.reasons),
-    ) == (
-        evaluation.score,
-        evaluation.grade,
-        evaluation.credit_limit,
-        evaluation.vetoed,
-        evaluation.rule_set,
-        _reasons(evaluation),
-    )
+        rating.reasons,
+    ) == (evaluation.score, evaluation.grade, evaluation.credit_limit, evaluation.vetoed, evaluation.rule_set, reasons)
 
 
 async def _next_certificate(session: AsyncSession, village_code: str, today: date) -> str:
@@ -119,67 +121,68 @@ async def _next_certificate(session: AsyncSession, village_code: str, today: dat
     return certificate_number(today.year, village_code, counter.last_number)
 
 
-async def _close_open_objections(session: AsyncSession, subject_id: str, status: str) -> None:
-    for objection in await session.scalars(
-        select(NoticeObjection).where(NoticeObjection.subject_id == subject_id, NoticeObjection.status == "open")
-    ):
-        objection.status = status
-        objection.resolved_at = datetime.now(UTC)
+async def open_objections(session: AsyncSession, subject_ids: list[str]) -> dict[str, list[NoticeObjection]]:
+    found: dict[str, list[NoticeObjection]] = {}
+    if subject_ids:
+        for o in await session.scalars(
+            select(NoticeObjection).where(NoticeObjection.subject_id.in_(subject_ids), NoticeObjection.status == "open")
+        ):
+            found.setdefault(o.subject_id, []).append(o)
+    return found
 
 
-async def rate(session: AsyncSession, subject: Subject, rules: RuleSet | None = None) -> Rating | None:
-    """Recompute; record and act on the result if it differs from the current rating."""
-    rules = rules or rule_set()
-    inputs = await inputs_of(session, subject)
-    evaluation = rules.evaluate(inputs, subject.poor_household)
-    state = await session.get(RatingState, subject.id, with_for_update=True)
-    if state is not None:
-        current = await session.get(Rating, state.current_rating_id)
-        if current is not None and _same(current, evaluation):
-            return None
-    today = await business_date(session)
-    now = datetime.now(UTC)
-    rating = Rating(
+def new_rating(
+    subject: Subject, inputs: dict[str, Any], evaluation: Evaluation, reasons: str, today: date, now: datetime
+) -> Rating:
+    return Rating(
         subject_id=subject.id,
         score=evaluation.score,
         grade=evaluation.grade,
         credit_limit=evaluation.credit_limit,
         vetoed=evaluation.vetoed,
         rule_set=evaluation.rule_set,
-        reasons=json.dumps(_reasons(evaluation)),
+        reasons=reasons,
         inputs=json.dumps({"profile": inputs, "poor_household": subject.poor_household}, ensure_ascii=False),
         computed_at=now,
         business_date=today,
     )
-    session.add(rating)
-    await session.flush()
 
-    effective = await session.get(Rating, state.effective_rating_id) if state and state.effective_rating_id else None
+
+def plan(
+    subject: Subject,
+    rating: Rating,
+    state: RatingState | None,
+    effective: Rating | None,
+    today: date,
+    objections: list[NoticeObjection],
+) -> tuple[RatingState, list[Envelope]]:
+    """Move the workflow for a newly recorded rating (with its id). No I/O: the caller adds
+    a new state to the session and emits the events."""
+    now = rating.computed_at
+    events: list[Envelope] = []
     effective_limit = effective.credit_limit if effective else ZERO
     if state is None:
         state = RatingState(subject_id=subject.id, current_rating_id=rating.id, status="rejected", updated_at=now)
-        session.add(state)
     elif state.status in ("pending_notice", "objected"):
-        await _close_open_objections(session, subject.id, "superseded")
-        await emit(
-            session,
+        for objection in objections:
+            objection.status, objection.resolved_at = "superseded", now
+        events.append(
             new_event(
                 "scoring.notice.ended",
                 subject.village_code,
                 NoticeEnded(**_subject_fields(subject), rating_id=state.current_rating_id, outcome="superseded"),
-            ),
+            )
         )
     state.current_rating_id = rating.id
     state.updated_at = now
     state.reason_code = state.reason = None
     state.notice_starts = state.notice_ends = None
 
-    action = action_for(effective_limit, evaluation.credit_limit)
+    action = action_for(effective_limit, rating.credit_limit)
     if action == "start_notice":
         state.status = "pending_notice"
         state.notice_starts, state.notice_ends = notice_period(today)
-        await emit(
-            session,
+        events.append(
             new_event(
                 "scoring.notice.started",
                 subject.village_code,
@@ -192,7 +195,7 @@ async def rate(session: AsyncSession, subject: Subject, rules: RuleSet | None = 
                     notice_starts=state.notice_starts,
                     notice_ends=state.notice_ends,
                 ),
-            ),
+            )
         )
     elif action == "downgrade":
         assert effective is not None
@@ -201,8 +204,7 @@ async def rate(session: AsyncSession, subject: Subject, rules: RuleSet | None = 
         if rating.credit_limit == ZERO:
             state.certificate_no = None  # the certificate is withdrawn with the last of the limit
             state.reason_code = "VETOED" if rating.vetoed else "NO_CREDIT_GRADE"
-        await emit(
-            session,
+        events.append(
             new_event(
                 "scoring.rating.downgraded",
                 subject.village_code,
@@ -215,7 +217,7 @@ async def rate(session: AsyncSession, subject: Subject, rules: RuleSet | None = 
                     previous_limit=format_money(effective.credit_limit),
                     certificate_no=state.certificate_no,
                 ),
-            ),
+            )
         )
     else:
         if effective is not None:
@@ -224,8 +226,7 @@ async def rate(session: AsyncSession, subject: Subject, rules: RuleSet | None = 
         if state.status == "rejected":
             state.reason_code = "VETOED" if rating.vetoed else "NO_CREDIT_GRADE"
 
-    await emit(
-        session,
+    events.append(
         new_event(
             "scoring.rating.changed",
             subject.village_code,
@@ -237,11 +238,33 @@ async def rate(session: AsyncSession, subject: Subject, rules: RuleSet | None = 
                 credit_limit=format_money(rating.credit_limit),
                 vetoed=rating.vetoed,
                 rule_set=rating.rule_set,
-                reasons=[ReasonOut(**r) for r in _reasons(evaluation)],
+                reasons=[ReasonOut(**r) for r in json.loads(rating.reasons)],
                 status=state.status,
             ),
-        ),
+        )
     )
+    return state, events
+
+
+async def rate(session: AsyncSession, subject: Subject, rules: RuleSet | None = None) -> Rating | None:
+    """Recompute one subject; record and act on the result if it differs from the current rating."""
+    rules = rules or rule_set()
+    inputs = await inputs_of(session, subject)
+    evaluation = rules.evaluate(inputs, subject.poor_household)
+    reasons = reasons_json(evaluation)
+    state = await session.get(RatingState, subject.id, with_for_update=True)
+    current = await session.get(Rating, state.current_rating_id) if state else None
+    if unchanged(current, evaluation, reasons):
+        return None
+    effective = await session.get(Rating, state.effective_rating_id) if state and state.effective_rating_id else None
+    rating = new_rating(subject, inputs, evaluation, reasons, await business_date(session), datetime.now(UTC))
+    session.add(rating)
+    await session.flush()
+    objections = (await open_objections(session, [subject.id])).get(subject.id, []) if state else []
+    new_state, events = plan(subject, rating, state, effective, rating.business_date, objections)
+    if state is None:
+        session.add(new_state)
+    await emit(session, *events)
     return rating
 
 

@@ -227,6 +227,19 @@ async def _dead_lettered(consumer: object) -> bool:
     return bool(consumer.stats.dead_lettered == 1)  # type: ignore[attr-defined]
 
 
+async def _stable_members(infra: Infra, group: str, n: int) -> bool:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_consumer_groups([group])
+        (described,) = response.to_object()["groups"]
+        return bool(described["state"] == "Stable" and len(described["members"]) == n)
+    finally:
+        await admin.close()
+
+
 async def test_events_of_one_village_arrive_in_order(infra: Infra) -> None:
     bus = infra.bus()
     await _start(bus, infra)
@@ -237,6 +250,9 @@ async def test_events_of_one_village_arrive_in_order(infra: Infra) -> None:
     tasks = [asyncio.create_task(c.run()) for c in consumers]
     relay = Relay("probe", sessions, bus, topic_prefix=infra.topic_prefix, batch_size=37)
     try:
+        if members == 2:
+            # Publish only once both members hold partitions, or one may drain everything first.
+            await wait_until(lambda: _stable_members(infra, consumers[0].group, 2), seconds=60, what="two members")
         villages = [f"41010000{i}" for i in range(8)]
         seq = defaultdict(int)
         for round_ in range(30):  # many small transactions, villages interleaved

@@ -201,24 +201,38 @@ def _compile(spec: RuleSpec) -> Units:
     return lambda profile: int(profile.get(field) or 0)
 
 
-@dataclass(frozen=True)
-class _Rule:
-    spec: RuleSpec
-    units: Units
-
-
 class RuleSet:
     def __init__(self, spec: RuleSetSpec, digest: str) -> None:
         self.spec = spec
         self.id = spec.id
         self.digest = digest
-        self._rules = [_Rule(r, _compile(r)) for r in spec.rules]
+        # Rule-set id and content digest: two ratings under one version used the same rules.
+        self.version = f"{spec.id}@{digest[:12]}"
+        self._base = spec.base_score
         self._grades = [(g.min_score, g.grade, g.credit_limit) for g in spec.grades]
-
-    @property
-    def version(self) -> str:
-        """Rule-set id and content digest: two ratings under one version used the same rules."""
-        return f"{self.id}@{self.digest[:12]}"
+        # Everything that does not depend on the profile is prepared once, so evaluating
+        # is a loop over closures (the bench target is 50,000 profiles/s on one core).
+        self._rules = [
+            (
+                i,
+                _compile(r),
+                r.veto,
+                r.points,
+                r.points_each,
+                r.cap,
+                r.group,
+                Reason(r.id, r.points or 0, r.text.zh, r.text.en, r.source),
+            )
+            for i, r in enumerate(spec.rules)
+        ]
+        self._scaled: dict[tuple[int, int], Reason] = {}
+        self._poor = Reason(
+            "POOR",
+            spec.poor_household_bonus,
+            "建档立卡贫困户一加分",
+            "registered poor household bonus",
+            spec.poor_household_source,
+        )
 
     @classmethod
     def load(cls, name: str, directory: Path = RULESETS_DIR) -> RuleSet:
@@ -234,45 +248,49 @@ class RuleSet:
                 return grade, limit
         return "NONE", Decimal("0.00")
 
+    def _scaled_reason(self, index: int, points: int, template: Reason) -> Reason:
+        key = (index, points)
+        reason = self._scaled.get(key)
+        if reason is None:
+            reason = self._scaled[key] = Reason(template.rule, points, template.text, template.text_en, template.source)
+        return reason
+
     def evaluate(self, profile: Mapping[str, Any], poor_household: bool = False) -> Evaluation:
         vetoes: list[Reason] = []
-        fired: list[Reason] = []
-        best_in_group: dict[str, Reason] = {}
-        for rule in self._rules:
-            units = rule.units(profile)
+        fired: list[tuple[int, Reason]] = []
+        best_in_group: dict[str, tuple[int, Reason]] = {}
+        for index, units_of, veto, points, points_each, cap, group, template in self._rules:
+            units = units_of(profile)
             if not units:
                 continue
-            spec = rule.spec
-            if spec.veto:
-                vetoes.append(Reason(spec.id, 0, spec.text.zh, spec.text.en, spec.source))
+            if veto:
+                vetoes.append(template)
                 continue
-            points = spec.points if spec.points is not None else units * (spec.points_each or 0)
-            if spec.cap is not None:
-                points = max(-spec.cap, min(spec.cap, points))
-            reason = Reason(spec.id, points, spec.text.zh, spec.text.en, spec.source)
-            if spec.group is None:
-                fired.append(reason)
-            elif spec.group not in best_in_group or abs(points) > abs(best_in_group[spec.group].points):
-                best_in_group[spec.group] = reason
+            if points is not None:
+                reason = template
+            else:
+                scaled = units * (points_each or 0)
+                if cap is not None:
+                    scaled = max(-cap, min(cap, scaled))
+                reason = self._scaled_reason(index, scaled, template)
+            if group is None:
+                fired.append((index, reason))
+            else:
+                best = best_in_group.get(group)
+                if best is None or abs(reason.points) > abs(best[1].points):
+                    best_in_group[group] = (index, reason)
         if vetoes:
             # 004 annex 3: any veto item gives score 0 and no grade, whatever else is true.
             return Evaluation(0, "NONE", Decimal("0.00"), True, self.version, tuple(vetoes))
-        fired.extend(best_in_group.values())
-        order = {r.spec.id: i for i, r in enumerate(self._rules)}
-        fired.sort(key=lambda r: order[r.rule])
+        if best_in_group:
+            fired.extend(best_in_group.values())
+            fired.sort(key=lambda pair: pair[0])
+        reasons = [reason for _, reason in fired]
         if poor_household and self.spec.poor_household_bonus:
-            fired.append(
-                Reason(
-                    "POOR",
-                    self.spec.poor_household_bonus,
-                    "建档立卡贫困户一加分",
-                    "registered poor household bonus",
-                    self.spec.poor_household_source,
-                )
-            )
-        score = self.spec.base_score + sum(r.points for r in fired)
+            reasons.append(self._poor)
+        score = self._base + sum([r.points for r in reasons])
         grade, limit = self.grade_of(score)
-        return Evaluation(score, grade, limit, False, self.version, tuple(fired))
+        return Evaluation(score, grade, limit, False, self.version, tuple(reasons))
 
 
 def canonical_profile(profile: Mapping[str, Any]) -> str:
