@@ -167,11 +167,114 @@ class LoanRepaid(_Payload):
     on_time: bool  # never past due during its life
 
 
+class _LoanSubject(_Payload):
+    subject_kind: Literal["household", "business"]
+    subject_id: str
+    village_code: str
+    township_code: str
+
+
+class CreditLineOpened(_LoanSubject):
+    credit_line_id: str
+    limit: str  # money
+
+
+class CreditLineChanged(_LoanSubject):
+    credit_line_id: str
+    limit: str
+    available: str
+    status: str
+    cause: str
+
+
+class LoanDisbursed(_LoanSubject):
+    loan_id: str
+    credit_line_id: str
+    amount: str
+    annual_rate: str
+    subsidy_rate: str
+    term_months: int
+    repayment_method: str
+    disbursed_on: date
+    maturity_on: date
+    # Businesses pay 10% of each loan into the mutual guarantee fund (004 §6(2)); risk books it.
+    mutual_guarantee_contribution: str
+
+
+class RepaymentReceived(_LoanSubject):
+    loan_id: str
+    repayment_id: str
+    amount: str
+    interest: str
+    principal: str
+    principal_outstanding: str
+    business_date: date
+
+
+class InstalmentOverdue(_LoanSubject):
+    loan_id: str
+    instalment: int
+    due_on: date
+    amount_overdue: str
+
+
+class LoanWrittenOff(_LoanSubject):
+    """Realised loss = outstanding principal + accrued unpaid interest (API.md)."""
+
+    loan_id: str
+    loss: str
+    principal: str
+    interest: str
+    business_date: date
+
+
 _register_all(
     (
         ("loans.business_date.advanced", BusinessDateAdvanced, "Close of business moved the business date."),
         ("loans.loan.classified", LoanClassified, "A loan's days past due or five-category classification changed."),
         ("loans.loan.repaid", LoanRepaid, "A loan was repaid in full."),
+        ("loans.credit_line.opened", CreditLineOpened, "A revolving credit line was opened (一次授信)."),
+        ("loans.credit_line.changed", CreditLineChanged, "A credit line's limit or status changed."),
+        ("loans.loan.disbursed", LoanDisbursed, "A loan was drawn on a credit line."),
+        ("loans.repayment.received", RepaymentReceived, "A repayment was received and allocated."),
+        ("loans.instalment.overdue", InstalmentOverdue, "An instalment became overdue."),
+        ("loans.loan.written_off", LoanWrittenOff, "A non-performing loan was written off; the loss is realised."),
+    )
+)
+
+
+# --- risk (consumed by loans for its refusals; emitted by risk, issue 6) ----------------------
+
+
+class VillageFreeze(_Payload):
+    village_code: str
+    township_code: str
+    npl_ratio: str  # four places
+    outstanding: str
+    non_performing: str
+    manual: bool
+    reason: str
+
+
+class TownshipHalt(_Payload):
+    township_code: str
+    villages: int
+    villages_over_threshold: int
+    village_codes_over: list[str]
+
+
+class FundCapacityChanged(_Payload):
+    balance: str
+    capacity: str
+
+
+_register_all(
+    (
+        ("risk.village.frozen", VillageFreeze, "A village's NPL ratio exceeds 3% (or was frozen by hand)."),
+        ("risk.village.unfrozen", VillageFreeze, "A village's freeze was lifted."),
+        ("risk.township.halted", TownshipHalt, "30% or more of a township's villages exceed 3%: lending stops."),
+        ("risk.township.resumed", TownshipHalt, "A township's lending halt was lifted."),
+        ("risk.fund.capacity_changed", FundCapacityChanged, "The risk fund's balance, hence its capacity, changed."),
     )
 )
 
@@ -234,6 +337,7 @@ class RatingCertified(_Subject):
     grade: str
     credit_limit: str
     certificate_no: str
+    poor_household: bool = False  # loans prices the subsidy by it (004 §5.6)
 
 
 class RatingDowngraded(_Subject):
@@ -245,6 +349,7 @@ class RatingDowngraded(_Subject):
     previous_grade: str
     previous_limit: str
     certificate_no: str | None
+    poor_household: bool = False
 
 
 class RatingRejected(_Subject):

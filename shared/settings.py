@@ -28,8 +28,9 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -92,6 +93,23 @@ class LoansSettings(ServiceSettings):
     service = "loans"
     model_config = SettingsConfigDict(env_prefix="VCREDIT_LOANS_", extra="ignore")
     port: int = 8003
+    # Longest term (months) -> annual benchmark rate. PBoC benchmark lending rates in force
+    # since 2015-10-24: up to 1 year 4.35%, 1 to 5 years 4.75%.
+    benchmark_rates: dict[int, Decimal] = Field(default_factory=lambda: {12: Decimal("0.0435"), 60: Decimal("0.0475")})
+    day_count: Literal["30/360", "ACT/360", "ACT/365"] = "30/360"
+    # 004 §5.6: businesses at benchmark plus at most 10% of it, subsidised 3% a year.
+    business_markup: Decimal = Field(default=Decimal("0.10"), ge=0, le=Decimal("0.10"))
+    business_subsidy_rate: Decimal = Field(default=Decimal("0.03"), ge=0)
+    # 004 §6(2): businesses pay 10% of each loan into the mutual guarantee fund.
+    mutual_guarantee_share: Decimal = Field(default=Decimal("0.10"), ge=0, le=1)
+    # 004 §6(2): 10,000,000 fund x 10 leverage, until risk publishes the fund's capacity.
+    initial_fund_capacity: Decimal = Decimal("100000000.00")
+
+    def benchmark_rate(self, term_months: int) -> Decimal:
+        for longest, rate in sorted(self.benchmark_rates.items()):
+            if term_months <= longest:
+                return rate
+        raise ValueError(f"no benchmark rate for {term_months} months")
 
 
 class RiskSettings(ServiceSettings):

@@ -2,14 +2,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.loans import api
+from services.loans.handlers import HANDLERS
 from services.loans.models import metadata
 from shared.runtime import ServiceSpec
 
 SPEC = ServiceSpec(
     name="loans",
     title="loans",
-    description="Credit lines, loans, schedules, repayments, classification, ledger, close of business.",
+    description="Credit lines, loans, schedules, repayments, classification, double-entry ledger, close of business.",
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
-    routers=list,
+    routers=lambda: [api.router],
+    handlers=HANDLERS,
 )

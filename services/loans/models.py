@@ -1,8 +1,185 @@
-"""loans tables. So far only the outbox, inbox and idempotency keys every service has."""
+"""Loans tables: credit lines, loans and their schedules, repayments, the double-entry
+ledger, close-of-business runs, and local projections of scoring and risk state (so a
+drawdown is decided in one local transaction, never by calling another service)."""
 
 from __future__ import annotations
 
-from shared.db import include_shared_tables, new_metadata
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, Numeric, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db import Base, BigIntPK, include_shared_tables, new_metadata
 
 metadata = new_metadata()
 include_shared_tables(metadata)
+
+Money = Numeric(16, 2)
+Rate = Numeric(10, 6)
+
+
+class LoansBase(Base):
+    __abstract__ = True
+    metadata = metadata
+
+
+class BusinessDate(LoansBase):
+    __tablename__ = "business_date"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    current: Mapped[date] = mapped_column(Date)
+
+
+class RatingView(LoansBase):
+    """Scoring's certified rating per subject, from scoring.events."""
+
+    __tablename__ = "rating_view"
+
+    subject_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    village_code: Mapped[str] = mapped_column(String(32))
+    township_code: Mapped[str] = mapped_column(String(32))
+    poor_household: Mapped[bool] = mapped_column(Boolean)
+    grade: Mapped[str] = mapped_column(String(8))
+    credit_limit: Mapped[Decimal] = mapped_column(Money)  # in force (0 = none)
+    certified: Mapped[bool] = mapped_column(Boolean)
+
+
+class VillageView(LoansBase):
+    """Risk's circuit-breaker state per village, from risk.events."""
+
+    __tablename__ = "village_view"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    frozen: Mapped[bool] = mapped_column(Boolean)
+
+
+class TownshipView(LoansBase):
+    __tablename__ = "township_view"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    halted: Mapped[bool] = mapped_column(Boolean)
+
+
+class FundView(LoansBase):
+    """Risk fund capacity (10x balance), from risk.events; one row, locked by drawdowns."""
+
+    __tablename__ = "fund_view"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    capacity: Mapped[Decimal] = mapped_column(Money)
+
+
+class CreditLine(LoansBase):
+    __tablename__ = "credit_lines"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(36), unique=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    village_code: Mapped[str] = mapped_column(String(32), index=True)
+    township_code: Mapped[str] = mapped_column(String(32))
+    limit: Mapped[Decimal] = mapped_column(Money)
+    outstanding: Mapped[Decimal] = mapped_column(Money)  # principal outstanding of its loans
+    status: Mapped[str] = mapped_column(String(16))
+    opened_on: Mapped[date] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class Loan(LoansBase):
+    __tablename__ = "loans"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    credit_line_id: Mapped[str] = mapped_column(ForeignKey("credit_lines.id"), index=True)
+    subject_id: Mapped[str] = mapped_column(String(36), index=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    village_code: Mapped[str] = mapped_column(String(32), index=True)
+    township_code: Mapped[str] = mapped_column(String(32))
+    principal: Mapped[Decimal] = mapped_column(Money)
+    annual_rate: Mapped[Decimal] = mapped_column(Rate)
+    subsidy_rate: Mapped[Decimal] = mapped_column(Rate)
+    day_count: Mapped[str] = mapped_column(String(8))
+    method: Mapped[str] = mapped_column(String(20))
+    term_months: Mapped[int] = mapped_column(Integer)
+    disbursed_on: Mapped[date] = mapped_column(Date)
+    maturity_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # active repaid written_off
+    # Balances, each mirrored by a ledger account (tested at every business date).
+    principal_outstanding: Mapped[Decimal] = mapped_column(Money)
+    interest_outstanding: Mapped[Decimal] = mapped_column(Money)  # borrower's accrued, unpaid (net of subsidy)
+    subsidy_accrued: Mapped[Decimal] = mapped_column(Money)  # receivable from the district finance
+    # Billing: what fell due so far, and what of it was paid.
+    principal_billed: Mapped[Decimal] = mapped_column(Money)
+    interest_billed: Mapped[Decimal] = mapped_column(Money)
+    principal_paid: Mapped[Decimal] = mapped_column(Money)
+    interest_paid: Mapped[Decimal] = mapped_column(Money)
+    # The current period: interest is charged on the principal at its start and accrued
+    # day by day, so the due date recognises exactly the period's interest.
+    period_number: Mapped[int] = mapped_column(Integer)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    period_interest: Mapped[Decimal] = mapped_column(Money)
+    period_subsidy: Mapped[Decimal] = mapped_column(Money)
+    period_accrued: Mapped[Decimal] = mapped_column(Money)
+    period_subsidy_accrued: Mapped[Decimal] = mapped_column(Money)
+    overdue_since: Mapped[date | None] = mapped_column(Date, nullable=True)
+    days_past_due: Mapped[int] = mapped_column(Integer)
+    ever_overdue: Mapped[bool] = mapped_column(Boolean)
+    classification: Mapped[str] = mapped_column(String(16))
+    closed_through: Mapped[date] = mapped_column(Date)  # last business day COB processed for it
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class Instalment(LoansBase):
+    __tablename__ = "instalments"
+
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    start: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date)
+    principal: Mapped[Decimal] = mapped_column(Money)
+    interest: Mapped[Decimal] = mapped_column(Money)  # as projected at disbursement
+    subsidy: Mapped[Decimal] = mapped_column(Money)
+    billed: Mapped[Decimal | None] = mapped_column(Money, nullable=True)  # what fell due, once it did
+
+
+class Repayment(LoansBase):
+    __tablename__ = "repayments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    interest: Mapped[Decimal] = mapped_column(Money)
+    principal: Mapped[Decimal] = mapped_column(Money)
+    business_date: Mapped[date] = mapped_column(Date)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LedgerEntry(LoansBase):
+    """One leg of a balanced posting; a transaction's legs share ``txn_id``."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    txn_id: Mapped[str] = mapped_column(String(36))
+    account: Mapped[str] = mapped_column(String(32))
+    loan_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    debit: Mapped[Decimal] = mapped_column(Money)
+    credit: Mapped[Decimal] = mapped_column(Money)
+    business_date: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(24))
+
+    __table_args__ = (Index("ix_ledger_account_date", "account", "business_date"),)
+
+
+class CobRun(LoansBase):
+    """Close of one business day; ``last_loan_id`` lets a crashed run resume."""
+
+    __tablename__ = "cob_runs"
+
+    business_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # running done
+    last_loan_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    loans_processed: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -216,6 +216,7 @@ def plan(
                     previous_grade=effective.grade,
                     previous_limit=format_money(effective.credit_limit),
                     certificate_no=state.certificate_no,
+                    poor_household=subject.poor_household,
                 ),
             )
         )
@@ -292,6 +293,7 @@ async def certify(session: AsyncSession, subject: Subject, state: RatingState, t
                 grade=rating.grade,
                 credit_limit=format_money(rating.credit_limit),
                 certificate_no=state.certificate_no,
+                poor_household=subject.poor_household,
             ),
         ),
     )

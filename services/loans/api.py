@@ -1,0 +1,308 @@
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.loans import ledger
+from services.loans.cob import close_until
+from services.loans.domain.classification import is_non_performing
+from services.loans.lending import (
+    arrears,
+    available,
+    business_date,
+    drawdown,
+    fund,
+    open_line,
+    programme_outstanding,
+    refuse_new_credit,
+    repay,
+    write_off,
+)
+from services.loans.models import CreditLine, Instalment, LedgerEntry, Loan, RatingView
+from services.loans.schemas import (
+    BusinessDateOut,
+    CobIn,
+    CobOut,
+    CreditLineIn,
+    CreditLineOut,
+    InstalmentOut,
+    LoanIn,
+    LoanOut,
+    RepaymentIn,
+    RepaymentOut,
+    TrialBalanceOut,
+    WriteOffOut,
+)
+from shared import idempotency
+from shared.web import CurrentPrincipal, Problem, ReadSession, Session, require_role
+
+router = APIRouter(prefix="/v1")
+LENDERS = ("bank", "operator")
+
+
+def _line_out(line: CreditLine) -> CreditLineOut:
+    household = line.subject_id if line.subject_kind == "household" else None
+    business = line.subject_id if line.subject_kind == "business" else None
+    return CreditLineOut(
+        credit_line_id=line.id,
+        household_id=household,
+        business_id=business,
+        limit=line.limit,
+        available=available(line),
+        outstanding=line.outstanding,
+        status=line.status,
+    )
+
+
+async def _loan_out(session: AsyncSession, loan: Loan) -> LoanOut:
+    schedule = await session.scalars(
+        select(Instalment).where(Instalment.loan_id == loan.id).order_by(Instalment.number)
+    )
+    return LoanOut(
+        loan_id=loan.id,
+        credit_line_id=loan.credit_line_id,
+        status=loan.status,
+        principal=loan.principal,
+        annual_rate=f"{loan.annual_rate:.6f}",
+        subsidy_rate=f"{loan.subsidy_rate:.6f}",
+        day_count=loan.day_count,
+        repayment_method=loan.method,
+        term_months=loan.term_months,
+        disbursed_on=loan.disbursed_on,
+        maturity_on=loan.maturity_on,
+        principal_outstanding=loan.principal_outstanding,
+        interest_outstanding=loan.interest_outstanding,
+        subsidy_accrued=loan.subsidy_accrued,
+        amount_due=arrears(loan) if loan.status == "active" else 0,
+        days_past_due=loan.days_past_due,
+        classification=loan.classification,
+        non_performing=is_non_performing(loan.classification),  # type: ignore[arg-type]
+        schedule=[
+            InstalmentOut(
+                number=i.number,
+                due_on=i.due_on,
+                principal=i.principal,
+                interest=i.interest,
+                subsidy=i.subsidy,
+                net_due=i.principal + i.interest - i.subsidy,
+            )
+            for i in schedule
+        ],
+    )
+
+
+@router.post(
+    "/credit-lines",
+    status_code=201,
+    response_model=CreditLineOut,
+    tags=["credit lines"],
+    summary="Open a revolving credit line (一次授信) up to the certified grade's limit",
+)
+async def create_credit_line(
+    body: CreditLineIn, request: Request, session: Session, principal: CurrentPrincipal
+) -> CreditLineOut | JSONResponse:
+    require_role(principal, *LENDERS)
+    async with session.begin():
+        if (replay := await idempotency.claim(session, request, body)) is not None:
+            return replay
+        rating = await session.get(RatingView, body.subject_id)
+        if rating is None or not rating.certified:
+            raise Problem(
+                409,
+                "RATING_NOT_CERTIFIED",
+                "Rating not certified",
+                "A credit line needs a certified rating (after its public notice).",
+            )
+        if rating.credit_limit <= 0 or rating.grade == "NONE":
+            raise Problem(409, "NO_CREDIT_GRADE", "No credit grade", "The rating in force gives no credit.")
+        await refuse_new_credit(session, rating.village_code, rating.township_code)
+        capacity = (await fund(session)).capacity
+        if await programme_outstanding(session) >= capacity:
+            raise Problem(
+                409,
+                "FUND_CAPACITY_EXCEEDED",
+                "Fund capacity reached",
+                "Programme lending is at 10x the risk compensation fund (004 §6(2)).",
+            )
+        if await session.scalar(select(CreditLine.id).where(CreditLine.subject_id == body.subject_id)):
+            raise Problem(409, "CREDIT_LINE_EXISTS", "Credit line exists", "One revolving line per subject.")
+        line = await open_line(session, rating, await business_date(session))
+        out = _line_out(line)
+        await idempotency.remember(session, request, 201, out)
+    return out
+
+
+@router.get("/credit-lines/{credit_line_id}", response_model=CreditLineOut, tags=["credit lines"])
+async def get_credit_line(credit_line_id: str, session: ReadSession) -> CreditLineOut:
+    line = await session.get(CreditLine, credit_line_id)
+    if line is None:
+        raise Problem(404, "CREDIT_LINE_NOT_FOUND", "Credit line not found", f"No credit line {credit_line_id}.")
+    return _line_out(line)
+
+
+@router.post(
+    "/loans", status_code=201, response_model=LoanOut, tags=["loans"], summary="Draw a loan on a credit line (随用随贷)"
+)
+async def create_loan(
+    body: LoanIn, request: Request, session: Session, principal: CurrentPrincipal
+) -> LoanOut | JSONResponse:
+    require_role(principal, *LENDERS)
+    async with session.begin():
+        if (replay := await idempotency.claim(session, request, body)) is not None:
+            return replay
+        # The line row is locked first: two concurrent drawdowns on one line serialise here.
+        line = await session.get(CreditLine, body.credit_line_id, with_for_update=True)
+        if line is None:
+            raise Problem(
+                422,
+                "UNKNOWN_CREDIT_LINE",
+                "Unknown credit line",
+                f"No credit line {body.credit_line_id}.",
+                field="credit_line_id",
+            )
+        await refuse_new_credit(session, line.village_code, line.township_code)
+        rating = await session.get(RatingView, line.subject_id)
+        if rating is None or not rating.certified or line.limit <= 0:
+            raise Problem(
+                409, "RATING_NOT_CERTIFIED", "Rating not certified", "The rating in force gives no credit now."
+            )
+        if body.amount > available(line):
+            raise Problem(
+                409,
+                "LIMIT_EXCEEDED",
+                "Limit exceeded",
+                f"Available on this line: {available(line):.2f}.",
+                available=f"{available(line):.2f}",
+            )
+        capacity = (await fund(session)).capacity
+        if await programme_outstanding(session) + body.amount > capacity:
+            raise Problem(
+                409,
+                "FUND_CAPACITY_EXCEEDED",
+                "Fund capacity reached",
+                "Programme lending may not exceed 10x the risk compensation fund (004 §6(2)).",
+            )
+        loan, _ = await drawdown(
+            session, line, rating, body.amount, body.term_months, body.repayment_method, await business_date(session)
+        )
+        out = await _loan_out(session, loan)
+        await idempotency.remember(session, request, 201, out)
+    return out
+
+
+@router.get("/loans/{loan_id}", response_model=LoanOut, tags=["loans"])
+async def get_loan(loan_id: str, session: ReadSession) -> LoanOut:
+    loan = await session.get(Loan, loan_id)
+    if loan is None:
+        raise Problem(404, "LOAN_NOT_FOUND", "Loan not found", f"No loan {loan_id}.")
+    return await _loan_out(session, loan)
+
+
+async def _locked_loan(session: AsyncSession, loan_id: str) -> tuple[Loan, CreditLine]:
+    loan = await session.get(Loan, loan_id, with_for_update=True)
+    if loan is None:
+        raise Problem(404, "LOAN_NOT_FOUND", "Loan not found", f"No loan {loan_id}.")
+    line = await session.get(CreditLine, loan.credit_line_id, with_for_update=True)
+    assert line is not None
+    if loan.status != "active":
+        raise Problem(409, "LOAN_CLOSED", "Loan closed", f"The loan is {loan.status}.")
+    return loan, line
+
+
+@router.post(
+    "/loans/{loan_id}/repayments",
+    status_code=201,
+    response_model=RepaymentOut,
+    tags=["loans"],
+    summary="Repay: accrued interest first, then principal; a replayed Idempotency-Key returns the first result",
+)
+async def create_repayment(
+    loan_id: str, body: RepaymentIn, request: Request, session: Session, principal: CurrentPrincipal
+) -> RepaymentOut | JSONResponse:
+    require_role(principal, *LENDERS)
+    async with session.begin():
+        if (replay := await idempotency.claim(session, request, body)) is not None:
+            return replay
+        loan, line = await _locked_loan(session, loan_id)
+        today = await business_date(session)
+        if body.date is not None and body.date != today:
+            raise Problem(
+                422,
+                "NOT_THE_BUSINESS_DATE",
+                "Value date refused",
+                f"Repayments are taken on the business date {today}; back-dating is not supported.",
+                field="date",
+            )
+        repayment = await repay(session, loan, line, body.amount, today)
+        out = RepaymentOut(
+            repayment_id=repayment.id,
+            loan_id=loan.id,
+            amount=repayment.amount,
+            interest=repayment.interest,
+            principal=repayment.principal,
+            business_date=today,
+            principal_outstanding=loan.principal_outstanding,
+            interest_outstanding=loan.interest_outstanding,
+        )
+        await idempotency.remember(session, request, 201, out)
+    return out
+
+
+@router.post("/loans/{loan_id}/write-off", status_code=201, response_model=WriteOffOut, tags=["loans"])
+async def write_off_loan(
+    loan_id: str, request: Request, session: Session, principal: CurrentPrincipal
+) -> WriteOffOut | JSONResponse:
+    require_role(principal, *LENDERS)
+    async with session.begin():
+        if (replay := await idempotency.claim(session, request, None)) is not None:
+            return replay
+        loan, line = await _locked_loan(session, loan_id)
+        today = await business_date(session)
+        loss = await write_off(session, loan, line, today)
+        out = WriteOffOut(loan_id=loan.id, loss=loss, business_date=today)
+        await idempotency.remember(session, request, 201, out)
+    return out
+
+
+@router.post(
+    "/cob",
+    response_model=CobOut,
+    tags=["close of business"],
+    summary="Close each business day before `date`, one by one (operator)",
+)
+async def run_cob(body: CobIn, request: Request, principal: CurrentPrincipal) -> CobOut:
+    require_role(principal, "operator")
+    sessions = request.app.state.runtime.sessions
+    async with sessions() as session, session.begin():
+        today = await business_date(session)
+    if body.date < today:
+        raise Problem(422, "DATE_IN_THE_PAST", "Date already closed", f"The business date is {today}.", field="date")
+    closed = await close_until(sessions, body.date)
+    return CobOut(closed=closed, business_date=body.date)
+
+
+@router.get("/business-date", response_model=BusinessDateOut, tags=["close of business"])
+async def get_business_date(session: Session) -> BusinessDateOut:
+    async with session.begin():
+        return BusinessDateOut(business_date=await business_date(session))
+
+
+@router.get("/ledger/trial-balance", response_model=TrialBalanceOut, tags=["ledger"])
+async def get_trial_balance(session: ReadSession, principal: CurrentPrincipal) -> TrialBalanceOut:
+    require_role(principal, "bank", "operator", "government")
+    balances = await ledger.trial_balance(session)
+    debits, credits = (
+        await session.execute(
+            select(func.coalesce(func.sum(LedgerEntry.debit), 0), func.coalesce(func.sum(LedgerEntry.credit), 0))
+        )
+    ).one()
+    today = await session.scalar(select(func.max(LedgerEntry.business_date))) or date.today()
+    return TrialBalanceOut(
+        business_date=today,
+        accounts={k: f"{v:.2f}" for k, v in balances.items()},
+        debits_equal_credits=debits == credits,
+    )

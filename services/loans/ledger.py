@@ -1,0 +1,73 @@
+"""The double-entry ledger. Every posting is balanced (debits == credits, to the fen) or
+refused; balances per account are sums of legs, never stored separately."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.loans.models import LedgerEntry
+
+# Assets: what the bank holds or is owed.
+LOANS = "loans_principal"  # 贷款本金
+INTEREST_RECEIVABLE = "interest_receivable"  # owed by borrowers
+SUBSIDY_RECEIVABLE = "subsidy_receivable"  # owed by the district finance (贴息), never netted
+SETTLEMENT = "settlement"  # the bank's settlement account with its core system
+# Income and expense.
+INTEREST_INCOME = "interest_income"
+WRITE_OFF_LOSS = "write_off_loss"
+
+DEBIT_NORMAL = {LOANS, INTEREST_RECEIVABLE, SUBSIDY_RECEIVABLE, SETTLEMENT, WRITE_OFF_LOSS}
+ZERO = Decimal("0.00")
+
+Leg = tuple[str, Decimal, Decimal]  # account, debit, credit
+
+
+class UnbalancedPosting(ValueError):
+    pass
+
+
+def posting(kind: str, loan_id: str | None, day: date, legs: Sequence[Leg]) -> list[dict[str, object]]:
+    """Rows of one balanced transaction (legs with nothing on them are left out)."""
+    debits = sum((d for _, d, _ in legs), ZERO)
+    credits = sum((c for _, _, c in legs), ZERO)
+    if debits != credits:
+        raise UnbalancedPosting(f"{kind}: debits {debits} != credits {credits}")
+    txn = str(uuid.uuid4())
+    return [
+        {
+            "txn_id": txn,
+            "account": account,
+            "loan_id": loan_id,
+            "debit": debit,
+            "credit": credit,
+            "business_date": day,
+            "kind": kind,
+        }
+        for account, debit, credit in legs
+        if debit or credit
+    ]
+
+
+async def post(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None:
+    if rows:
+        await session.execute(insert(LedgerEntry), list(rows))
+
+
+async def trial_balance(session: AsyncSession) -> dict[str, Decimal]:
+    """Balance per account, signed by its normal side (assets and expenses debit-positive)."""
+    rows = await session.execute(
+        select(LedgerEntry.account, func.sum(LedgerEntry.debit), func.sum(LedgerEntry.credit)).group_by(
+            LedgerEntry.account
+        )
+    )
+    balances = {}
+    for account, debit, credit in rows:
+        debit, credit = Decimal(debit or 0), Decimal(credit or 0)
+        balances[account] = (debit - credit if account in DEBIT_NORMAL else credit - debit).quantize(Decimal("0.01"))
+    return balances

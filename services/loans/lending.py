@@ -1,0 +1,550 @@
+"""Credit lines, drawdowns, repayments, write-offs and the close of business.
+
+How interest works (documented for the bank, DOMAIN.md §4):
+- Each period's interest is charged on the principal outstanding at the period's start,
+  by the configured day count, rounded to the fen; it is accrued day by day (pro rata,
+  rounded cumulatively, so the due date recognises exactly the period's interest).
+- The subsidy (贴息) is the district finance's share of that interest: a separate
+  receivable, never netted; the borrower owes interest minus subsidy.
+- Repayments pay accrued interest first, then principal. Paying more than is due pays
+  principal ahead: the loan ends sooner, later periods charge interest on less.
+- An instalment unpaid at the end of its due date is 1 day past due on the next business
+  day; classification follows the DOMAIN.md §4 bands.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from functools import cache
+from typing import Any, cast
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.loans import ledger
+from services.loans.domain.classification import Classification, allocate, classify, is_non_performing
+from services.loans.domain.schedule import DayCount, Method, build_schedule, period_interest
+from services.loans.models import (
+    BusinessDate,
+    CreditLine,
+    FundView,
+    Instalment,
+    Loan,
+    RatingView,
+    Repayment,
+    TownshipView,
+    VillageView,
+)
+from shared.catalogue import (
+    BusinessDateAdvanced,
+    CreditLineChanged,
+    CreditLineOpened,
+    InstalmentOverdue,
+    LoanClassified,
+    LoanDisbursed,
+    LoanRepaid,
+    LoanWrittenOff,
+    RepaymentReceived,
+)
+from shared.events import Envelope, new_event
+from shared.messaging import emit
+from shared.money import format_money, to_fen
+from shared.settings import CommonSettings, LoansSettings
+from shared.web import Problem
+
+ZERO = Decimal("0.00")
+DAY = timedelta(days=1)
+
+
+@cache
+def settings() -> LoansSettings:
+    return LoansSettings()
+
+
+async def business_date(session: AsyncSession) -> date:
+    row = await session.get(BusinessDate, 1)
+    if row is None:
+        common: CommonSettings = session.info.get("settings") or CommonSettings()
+        row = BusinessDate(id=1, current=common.start_date or date.today())
+        session.add(row)
+        await session.flush()
+    return row.current
+
+
+def _who(x: CreditLine | Loan | RatingView) -> dict[str, Any]:
+    return {
+        "subject_kind": x.subject_kind,
+        "subject_id": x.subject_id,
+        "village_code": x.village_code,
+        "township_code": x.township_code,
+    }
+
+
+def available(line: CreditLine) -> Decimal:
+    return max(ZERO, line.limit - line.outstanding)
+
+
+# --- refusals (DOMAIN.md §5: new credit = opening a line, raising a limit, a drawdown) --------
+
+
+async def refuse_new_credit(session: AsyncSession, village_code: str, township_code: str) -> None:
+    village = await session.get(VillageView, village_code)
+    if village is not None and village.frozen:
+        raise Problem(
+            409,
+            "VILLAGE_FROZEN",
+            "Village frozen",
+            f"Village {village_code}'s NPL ratio is over the line: no new credit (004 §6(3)).",
+        )
+    township = await session.get(TownshipView, township_code)
+    if township is not None and township.halted:
+        raise Problem(
+            409, "TOWNSHIP_HALTED", "Township halted", f"Lending to township {township_code} is halted (004 §6(3))."
+        )
+
+
+async def fund(session: AsyncSession) -> FundView:
+    fund = await session.get(FundView, 1, with_for_update=True)
+    if fund is None:
+        fund = FundView(id=1, capacity=settings().initial_fund_capacity)
+        session.add(fund)
+        await session.flush()
+    return fund
+
+
+async def programme_outstanding(session: AsyncSession) -> Decimal:
+    total = await session.scalar(select(func.coalesce(func.sum(CreditLine.outstanding), 0)))
+    return Decimal(total or 0)
+
+
+# --- credit lines -------------------------------------------------------------------------
+
+
+async def open_line(session: AsyncSession, rating: RatingView, today: date) -> CreditLine:
+    line = CreditLine(
+        id=str(uuid.uuid4()),
+        subject_id=rating.subject_id,
+        subject_kind=rating.subject_kind,
+        village_code=rating.village_code,
+        township_code=rating.township_code,
+        limit=rating.credit_limit,
+        outstanding=ZERO,
+        status="active",
+        opened_on=today,
+        version=1,
+    )
+    session.add(line)
+    await emit(
+        session,
+        new_event(
+            "loans.credit_line.opened",
+            line.village_code,
+            CreditLineOpened(**_who(line), credit_line_id=line.id, limit=format_money(line.limit)),
+        ),
+    )
+    return line
+
+
+async def set_limit(session: AsyncSession, line: CreditLine, limit: Decimal, cause: str) -> None:
+    """The line follows the rating in force: a downgrade lowers it at once (drawn principal
+    stays, drawdowns over the new limit are refused); an upgrade arrives only certified."""
+    if line.limit == limit:
+        return
+    line.limit = limit
+    line.version += 1
+    await emit(
+        session,
+        new_event(
+            "loans.credit_line.changed",
+            line.village_code,
+            CreditLineChanged(
+                **_who(line),
+                credit_line_id=line.id,
+                limit=format_money(line.limit),
+                available=format_money(available(line)),
+                status=line.status,
+                cause=cause,
+            ),
+        ),
+    )
+
+
+# --- drawdown -----------------------------------------------------------------------------
+
+
+def rates_for(rating: RatingView, kind: str, term_months: int) -> tuple[Decimal, Decimal]:
+    """(annual rate, subsidy rate) per 004 §5.6."""
+    cfg = settings()
+    benchmark = cfg.benchmark_rate(term_months)
+    if kind == "business":
+        rate = benchmark * (1 + cfg.business_markup)
+        return rate, min(cfg.business_subsidy_rate, rate)
+    # Households at the benchmark rate; registered poor households fully subsidised.
+    return benchmark, benchmark if rating.poor_household else Decimal(0)
+
+
+async def drawdown(
+    session: AsyncSession,
+    line: CreditLine,
+    rating: RatingView,
+    amount: Decimal,
+    term_months: int,
+    method: str,
+    today: date,
+) -> tuple[Loan, list[Instalment]]:
+    rate, subsidy_rate = rates_for(rating, line.subject_kind, term_months)
+    plan = build_schedule(amount, rate, term_months, cast(Method, method), today, settings().day_count, subsidy_rate)
+    first = plan[0]
+    loan = Loan(
+        id=str(uuid.uuid4()),
+        credit_line_id=line.id,
+        subject_id=line.subject_id,
+        subject_kind=line.subject_kind,
+        village_code=line.village_code,
+        township_code=line.township_code,
+        principal=amount,
+        annual_rate=rate,
+        subsidy_rate=subsidy_rate,
+        day_count=settings().day_count,
+        method=method,
+        term_months=term_months,
+        disbursed_on=today,
+        maturity_on=plan[-1].due_on,
+        status="active",
+        principal_outstanding=amount,
+        interest_outstanding=ZERO,
+        subsidy_accrued=ZERO,
+        principal_billed=ZERO,
+        interest_billed=ZERO,
+        principal_paid=ZERO,
+        interest_paid=ZERO,
+        period_number=1,
+        period_start=today,
+        period_end=first.due_on,
+        period_interest=first.interest,
+        period_subsidy=first.subsidy,
+        period_accrued=ZERO,
+        period_subsidy_accrued=ZERO,
+        overdue_since=None,
+        days_past_due=0,
+        ever_overdue=False,
+        classification="normal",
+        closed_through=today - DAY,
+        version=1,
+    )
+    instalments = [
+        Instalment(
+            loan_id=loan.id,
+            number=i.number,
+            start=i.start,
+            due_on=i.due_on,
+            principal=i.principal,
+            interest=i.interest,
+            subsidy=i.subsidy,
+        )
+        for i in plan
+    ]
+    session.add(loan)
+    await session.flush()
+    session.add_all(instalments)
+    line.outstanding += amount
+    line.version += 1
+    await ledger.post(
+        session,
+        ledger.posting(
+            "disbursement", loan.id, today, [(ledger.LOANS, amount, ZERO), (ledger.SETTLEMENT, ZERO, amount)]
+        ),
+    )
+    contribution = to_fen(amount * settings().mutual_guarantee_share) if line.subject_kind == "business" else ZERO
+    await emit(
+        session,
+        new_event(
+            "loans.loan.disbursed",
+            line.village_code,
+            LoanDisbursed(
+                **_who(line),
+                loan_id=loan.id,
+                credit_line_id=line.id,
+                amount=format_money(amount),
+                annual_rate=f"{rate:.6f}",
+                subsidy_rate=f"{subsidy_rate:.6f}",
+                term_months=term_months,
+                repayment_method=method,
+                disbursed_on=today,
+                maturity_on=loan.maturity_on,
+                mutual_guarantee_contribution=format_money(contribution),
+            ),
+        ),
+    )
+    return loan, instalments
+
+
+# --- arrears, ageing, classification ------------------------------------------------------
+
+
+def arrears(loan: Loan) -> Decimal:
+    """Everything billed and not yet paid (principal paid ahead covers later bills)."""
+    return max(ZERO, loan.principal_billed + loan.interest_billed - loan.principal_paid - loan.interest_paid)
+
+
+async def _oldest_unpaid_due(session: AsyncSession, loan: Loan) -> date | None:
+    if arrears(loan) == ZERO:
+        return None
+    paid = loan.principal_paid + loan.interest_paid
+    billed = ZERO
+    for inst in await session.scalars(
+        select(Instalment)
+        .where(Instalment.loan_id == loan.id, Instalment.billed.is_not(None))
+        .order_by(Instalment.number)
+    ):
+        billed += inst.billed or ZERO
+        if billed > paid:
+            return inst.due_on
+    return loan.period_start
+
+
+async def reclassify(session: AsyncSession, loan: Loan, today: date) -> list[Envelope]:
+    """Age the loan to ``today`` and emit what changed."""
+    loan.overdue_since = await _oldest_unpaid_due(session, loan)
+    dpd = (today - loan.overdue_since).days if loan.overdue_since and today > loan.overdue_since else 0
+    previous = loan.classification
+    loan.days_past_due = dpd
+    loan.classification = classify(dpd)
+    loan.ever_overdue = loan.ever_overdue or dpd > 0
+    events: list[Envelope] = []
+    if loan.classification != previous:
+        events.append(
+            new_event(
+                "loans.loan.classified",
+                loan.village_code,
+                LoanClassified(
+                    **_who(loan),
+                    loan_id=loan.id,
+                    business_date=today,
+                    days_past_due=dpd,
+                    classification=loan.classification,
+                    previous_classification=previous,
+                    non_performing=is_non_performing(loan.classification),
+                    principal_outstanding=format_money(loan.principal_outstanding),
+                ),
+            )
+        )
+    return events
+
+
+# --- repayment ----------------------------------------------------------------------------
+
+
+async def repay(session: AsyncSession, loan: Loan, line: CreditLine, amount: Decimal, today: date) -> Repayment:
+    try:
+        interest, principal = allocate(amount, loan.interest_outstanding, loan.principal_outstanding)
+    except ValueError as exc:
+        raise Problem(
+            422,
+            "OVERPAYMENT" if "overpayment" in str(exc) else "VALIDATION_FAILED",
+            "Repayment refused",
+            str(exc),
+            field="amount",
+        ) from None
+    loan.interest_outstanding -= interest
+    loan.interest_paid += interest
+    loan.principal_outstanding -= principal
+    loan.principal_paid += principal
+    line.outstanding -= principal
+    loan.version += 1
+    repayment = Repayment(
+        id=str(uuid.uuid4()),
+        loan_id=loan.id,
+        amount=amount,
+        interest=interest,
+        principal=principal,
+        business_date=today,
+        received_at=datetime.now(UTC),
+    )
+    session.add(repayment)
+    await ledger.post(
+        session,
+        ledger.posting(
+            "repayment",
+            loan.id,
+            today,
+            [
+                (ledger.SETTLEMENT, amount, ZERO),
+                (ledger.INTEREST_RECEIVABLE, ZERO, interest),
+                (ledger.LOANS, ZERO, principal),
+            ],
+        ),
+    )
+    events = [
+        new_event(
+            "loans.repayment.received",
+            loan.village_code,
+            RepaymentReceived(
+                **_who(loan),
+                loan_id=loan.id,
+                repayment_id=repayment.id,
+                amount=format_money(amount),
+                interest=format_money(interest),
+                principal=format_money(principal),
+                principal_outstanding=format_money(loan.principal_outstanding),
+                business_date=today,
+            ),
+        )
+    ]
+    if loan.principal_outstanding == ZERO and loan.interest_outstanding == ZERO:
+        loan.status = "repaid"
+        loan.principal_billed, loan.interest_billed = loan.principal_paid, loan.interest_paid
+        events.extend(await reclassify(session, loan, today))
+        events.append(
+            new_event(
+                "loans.loan.repaid",
+                loan.village_code,
+                LoanRepaid(**_who(loan), loan_id=loan.id, business_date=today, on_time=not loan.ever_overdue),
+            )
+        )
+    else:
+        events.extend(await reclassify(session, loan, today))
+    await emit(session, *events)
+    return repayment
+
+
+# --- write-off ----------------------------------------------------------------------------
+
+
+async def write_off(session: AsyncSession, loan: Loan, line: CreditLine, today: date) -> Decimal:
+    if not is_non_performing(cast(Classification, loan.classification)):
+        raise Problem(
+            409,
+            "NOT_NON_PERFORMING",
+            "Not non-performing",
+            f"Only non-performing loans are written off; this one is {loan.classification}.",
+        )
+    principal, interest = loan.principal_outstanding, loan.interest_outstanding
+    loss = principal + interest
+    await ledger.post(
+        session,
+        ledger.posting(
+            "write_off",
+            loan.id,
+            today,
+            [
+                (ledger.WRITE_OFF_LOSS, loss, ZERO),
+                (ledger.LOANS, ZERO, principal),
+                (ledger.INTEREST_RECEIVABLE, ZERO, interest),
+            ],
+        ),
+    )
+    loan.principal_outstanding = loan.interest_outstanding = ZERO
+    loan.status = "written_off"
+    loan.version += 1
+    line.outstanding -= principal
+    await emit(
+        session,
+        new_event(
+            "loans.loan.written_off",
+            loan.village_code,
+            LoanWrittenOff(
+                **_who(loan),
+                loan_id=loan.id,
+                loss=format_money(loss),
+                principal=format_money(principal),
+                interest=format_money(interest),
+                business_date=today,
+            ),
+        ),
+    )
+    return loss
+
+
+# --- close of business ----------------------------------------------------------------------
+
+
+async def close_loan_day(session: AsyncSession, loan: Loan, day: date) -> list[Envelope]:
+    """Close ``day`` for one loan: accrue, bill a period that ends, age and classify as of
+    the next business day. Idempotent per loan and day (``closed_through``)."""
+    if loan.closed_through >= day or loan.status != "active":
+        return []
+    rows: list[dict[str, object]] = []
+    events: list[Envelope] = []
+    next_day = day + DAY
+    if loan.period_number <= loan.term_months:
+        days = (loan.period_end - loan.period_start).days
+        elapsed = min((next_day - loan.period_start).days, days)
+        gross = to_fen(loan.period_interest * elapsed / days) - loan.period_accrued
+        subsidy = to_fen(loan.period_subsidy * elapsed / days) - loan.period_subsidy_accrued
+        net = gross - subsidy
+        if gross or subsidy:
+            rows += ledger.posting(
+                "accrual",
+                loan.id,
+                day,
+                [
+                    (ledger.INTEREST_RECEIVABLE, max(net, ZERO), max(-net, ZERO)),
+                    (ledger.SUBSIDY_RECEIVABLE, subsidy, ZERO),
+                    (ledger.INTEREST_INCOME, ZERO, gross),
+                ],
+            )
+            loan.period_accrued += gross
+            loan.period_subsidy_accrued += subsidy
+            loan.interest_outstanding += net
+            loan.subsidy_accrued += subsidy
+        if next_day == loan.period_end:
+            await _bill_period(session, loan)
+    events += await reclassify(session, loan, next_day)
+    if loan.days_past_due == 1 and loan.period_number > 1:
+        events.append(
+            new_event(
+                "loans.instalment.overdue",
+                loan.village_code,
+                InstalmentOverdue(
+                    **_who(loan),
+                    loan_id=loan.id,
+                    instalment=loan.period_number - 1,
+                    due_on=loan.period_start,
+                    amount_overdue=format_money(arrears(loan)),
+                ),
+            )
+        )
+    loan.closed_through = day
+    await ledger.post(session, rows)
+    return events
+
+
+async def _bill_period(session: AsyncSession, loan: Loan) -> None:
+    inst = await session.get(Instalment, (loan.id, loan.period_number))
+    assert inst is not None
+    before = loan.principal_billed + loan.interest_billed
+    last = loan.period_number == loan.term_months
+    loan.principal_billed = loan.principal if last else min(loan.principal, loan.principal_billed + inst.principal)
+    loan.interest_billed += loan.period_accrued - loan.period_subsidy_accrued
+    inst.billed = loan.principal_billed + loan.interest_billed - before
+    loan.period_number += 1
+    following = await session.get(Instalment, (loan.id, loan.period_number))
+    loan.period_start = inst.due_on
+    loan.period_accrued = loan.period_subsidy_accrued = ZERO
+    if following is None:  # matured: nothing more accrues
+        loan.period_end = inst.due_on
+        loan.period_interest = loan.period_subsidy = ZERO
+        return
+    loan.period_end = following.due_on
+    opening = loan.principal_outstanding
+    loan.period_interest = period_interest(
+        opening, loan.annual_rate, loan.period_start, loan.period_end, cast(DayCount, loan.day_count)
+    )
+    if loan.subsidy_rate == loan.annual_rate:
+        loan.period_subsidy = loan.period_interest
+    else:
+        loan.period_subsidy = min(
+            loan.period_interest,
+            period_interest(
+                opening, loan.subsidy_rate, loan.period_start, loan.period_end, cast(DayCount, loan.day_count)
+            ),
+        )
+
+
+def day_closed_event(day: date) -> Envelope:
+    return new_event(
+        "loans.business_date.advanced", "district", BusinessDateAdvanced(closed_date=day, business_date=day + DAY)
+    )

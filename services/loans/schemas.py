@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import datetime as dt
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from shared.money import Money
+
+
+def _positive(amount: Decimal) -> Decimal:
+    if amount <= 0:
+        raise ValueError("amount must be greater than zero")
+    return amount
+
+
+PositiveMoney = Annotated[Money, AfterValidator(_positive)]
+Method = Literal["equal_instalment", "equal_principal", "interest_only"]
+
+
+class CreditLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    household_id: str | None = Field(default=None, min_length=1, max_length=36)
+    business_id: str | None = Field(default=None, min_length=1, max_length=36)
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> CreditLineIn:
+        if (self.household_id is None) == (self.business_id is None):
+            raise ValueError("give exactly one of household_id or business_id")
+        return self
+
+    @property
+    def subject_id(self) -> str:
+        return self.household_id or self.business_id or ""
+
+
+class CreditLineOut(BaseModel):
+    credit_line_id: str
+    household_id: str | None
+    business_id: str | None
+    limit: Money
+    available: Money
+    outstanding: Money
+    status: str
+
+
+class LoanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    credit_line_id: str = Field(min_length=1, max_length=36)
+    amount: PositiveMoney
+    term_months: int = Field(ge=1, le=36)  # DOMAIN.md §4: term <= 3 years
+    repayment_method: Method = "equal_instalment"
+
+
+class InstalmentOut(BaseModel):
+    number: int
+    due_on: date
+    principal: Money
+    interest: Money
+    subsidy: Money
+    net_due: Money  # what the borrower pays: principal + interest - subsidy (never netted silently)
+
+
+class LoanOut(BaseModel):
+    loan_id: str
+    credit_line_id: str
+    status: str
+    principal: Money
+    annual_rate: str
+    subsidy_rate: str
+    day_count: str
+    repayment_method: str
+    term_months: int
+    disbursed_on: date
+    maturity_on: date
+    principal_outstanding: Money
+    interest_outstanding: Money  # borrower's accrued, unpaid interest (net of subsidy)
+    subsidy_accrued: Money  # receivable from the district finance
+    amount_due: Money  # everything due up to the business date
+    days_past_due: int
+    classification: str
+    non_performing: bool
+    schedule: list[InstalmentOut]
+
+
+class RepaymentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount: PositiveMoney
+    date: dt.date | None = None
+
+
+class RepaymentOut(BaseModel):
+    repayment_id: str
+    loan_id: str
+    amount: Money
+    interest: Money
+    principal: Money
+    business_date: date
+    principal_outstanding: Money
+    interest_outstanding: Money
+
+
+class WriteOffOut(BaseModel):
+    loan_id: str
+    loss: Money
+    business_date: date
+
+
+class CobIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    date: dt.date
+
+
+class CobOut(BaseModel):
+    closed: list[date]
+    business_date: date
+
+
+class BusinessDateOut(BaseModel):
+    business_date: date
+
+
+class TrialBalanceOut(BaseModel):
+    business_date: date
+    accounts: dict[str, str]  # signed, two places: assets and expenses debit-positive
+    debits_equal_credits: bool

@@ -1,0 +1,246 @@
+"""Loans (issue 5) through its HTTP API on both backends. Scoring's certification and risk's
+circuit breaker arrive as the events those services publish."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from services.loans.models import LedgerEntry, Loan
+from shared.bus.base import Record
+from shared.catalogue import RatingCertified, VillageFreeze
+from shared.events import Envelope, new_event
+from tests.conftest import Infra
+from tests.harness import wait_until
+from tests.system import System
+
+VILLAGE, TOWNSHIP = "410102003001", "410102003"
+START = date(2026, 1, 15)
+
+
+@pytest.fixture
+async def loans(infra: Infra) -> AsyncIterator[System]:
+    async with System(infra, ["loans"], start_date=START) as system:
+        yield system
+
+
+async def _publish(system: System, infra: Infra, *events: Envelope) -> None:
+    await system.runtimes["loans"].bus.publish(
+        [Record(infra.topic_prefix + e.topic, e.key, e.to_bytes()) for e in events]
+    )
+
+
+async def _certified_line(system: System, infra: Infra, limit: str = "100000.00", poor: bool = False) -> str:
+    household = str(uuid.uuid4())
+    await _publish(
+        system,
+        infra,
+        new_event(
+            "scoring.rating.certified",
+            VILLAGE,
+            RatingCertified(
+                subject_kind="household",
+                subject_id=household,
+                village_code=VILLAGE,
+                township_code=TOWNSHIP,
+                rating_id=1,
+                grade="AA",
+                credit_limit=limit,
+                certificate_no="XYZ-2026-1",
+                poor_household=poor,
+            ),
+        ),
+    )
+    client = system["loans"]
+    created: dict[str, Any] = {}
+
+    async def line_opens() -> bool:
+        r = await client.post("/v1/credit-lines", json={"household_id": household})
+        if r.status_code == 201:
+            created.update(r.json())
+        return r.status_code == 201
+
+    await wait_until(line_opens, seconds=20, what="the certified rating to reach loans")
+    assert (created["limit"], created["available"]) == (limit, limit)
+    return str(created["credit_line_id"])
+
+
+async def _cob(client: httpx.AsyncClient, day: date) -> None:
+    r = await client.post("/v1/cob", json={"date": str(day)})
+    assert r.status_code == 200, r.text
+
+
+async def _ledger_matches_loans(system: System) -> None:
+    """The sum of loan balances equals the ledger's receivable accounts."""
+    async with system.runtimes["loans"].read_sessions() as session:
+        principal, interest, subsidy = (
+            await session.execute(
+                select(
+                    func.coalesce(func.sum(Loan.principal_outstanding), 0),
+                    func.coalesce(func.sum(Loan.interest_outstanding), 0),
+                    func.coalesce(func.sum(Loan.subsidy_accrued), 0),
+                )
+            )
+        ).one()
+        debits, credits = (
+            await session.execute(
+                select(func.coalesce(func.sum(LedgerEntry.debit), 0), func.coalesce(func.sum(LedgerEntry.credit), 0))
+            )
+        ).one()
+    balances = (await system["loans"].get("/v1/ledger/trial-balance")).json()["accounts"]
+    assert Decimal(debits) == Decimal(credits)
+    assert Decimal(balances.get("loans_principal", "0")) == Decimal(principal)
+    assert Decimal(balances.get("interest_receivable", "0")) == Decimal(interest)
+    assert Decimal(balances.get("subsidy_receivable", "0")) == Decimal(subsidy)
+
+
+async def test_a_loan_left_unpaid_is_classified_by_the_domain_bands(loans: System, infra: Infra) -> None:
+    line = await _certified_line(loans, infra)
+    client = loans["loans"]
+    r = await client.post(
+        "/v1/loans",
+        json={"credit_line_id": line, "amount": "12000.00", "term_months": 12, "repayment_method": "equal_principal"},
+    )
+    assert r.status_code == 201, r.text
+    loan = r.json()
+    assert loan["annual_rate"] == "0.043500" and loan["subsidy_rate"] == "0.000000"
+    first_due = date.fromisoformat(loan["schedule"][0]["due_on"])
+    assert first_due == date(2026, 2, 15)
+    assert (loan["schedule"][0]["principal"], loan["schedule"][0]["interest"]) == ("1000.00", "43.50")
+
+    expected = [
+        (first_due, 0, "normal"),
+        (first_due + timedelta(1), 1, "special_mention"),
+        (first_due + timedelta(90), 90, "special_mention"),
+        (first_due + timedelta(91), 91, "substandard"),
+        (first_due + timedelta(271), 271, "doubtful"),
+        (first_due + timedelta(361), 361, "loss"),
+    ]
+    for day, dpd, classification in expected:
+        await _cob(client, day)
+        state = (await client.get(f"/v1/loans/{loan['loan_id']}")).json()
+        assert (state["days_past_due"], state["classification"]) == (dpd, classification), day
+        assert state["non_performing"] is (classification in ("substandard", "doubtful", "loss"))
+        await _ledger_matches_loans(loans)
+
+    state = (await client.get(f"/v1/loans/{loan['loan_id']}")).json()
+    assert state["principal_outstanding"] == "12000.00"
+    r = await client.post(f"/v1/loans/{loan['loan_id']}/write-off")
+    assert r.status_code == 201
+    assert r.json()["loss"] == f"{Decimal('12000.00') + Decimal(state['interest_outstanding']):.2f}"
+    await _ledger_matches_loans(loans)
+
+
+async def test_repayments_are_idempotent_allocated_and_revolve(loans: System, infra: Infra) -> None:
+    line = await _certified_line(loans, infra, limit="50000.00")
+    client = loans["loans"]
+    loan = (
+        await client.post(
+            "/v1/loans",
+            json={"credit_line_id": line, "amount": "30000.00", "term_months": 6, "repayment_method": "interest_only"},
+        )
+    ).json()
+    assert (await client.get(f"/v1/credit-lines/{line}")).json()["available"] == "20000.00"
+    await _cob(client, START + timedelta(days=10))
+    state = (await client.get(f"/v1/loans/{loan['loan_id']}")).json()
+    # 30000 * 0.0435 / 12 = 108.75 for the period; 10 of 31 days accrued: 108.75 * 10 / 31 = 35.08
+    assert state["interest_outstanding"] == "35.08"
+
+    key = {"Idempotency-Key": "repay-1"}
+    first = await client.post(f"/v1/loans/{loan['loan_id']}/repayments", json={"amount": "10035.08"}, headers=key)
+    again = await client.post(f"/v1/loans/{loan['loan_id']}/repayments", json={"amount": "10035.08"}, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    assert (first.json()["interest"], first.json()["principal"]) == ("35.08", "10000.00"), "interest first"
+    assert (await client.get(f"/v1/credit-lines/{line}")).json()["available"] == "30000.00", "repaid principal revolves"
+    other = await client.post(f"/v1/loans/{loan['loan_id']}/repayments", json={"amount": "1.00"}, headers=key)
+    assert (other.status_code, other.json()["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
+
+    too_much = await client.post(f"/v1/loans/{loan['loan_id']}/repayments", json={"amount": "20000.01"})
+    assert (too_much.status_code, too_much.json()["code"]) == (422, "OVERPAYMENT")
+    rest = await client.post(f"/v1/loans/{loan['loan_id']}/repayments", json={"amount": "20000.00"})
+    assert rest.status_code == 201
+    closed = (await client.get(f"/v1/loans/{loan['loan_id']}")).json()
+    assert (closed["status"], closed["principal_outstanding"]) == ("repaid", "0.00")
+    await _ledger_matches_loans(loans)
+
+
+async def test_concurrent_drawdowns_cannot_exceed_the_limit(loans: System, infra: Infra) -> None:
+    line = await _certified_line(loans, infra, limit="50000.00")
+    client = loans["loans"]
+    body = {"credit_line_id": line, "amount": "30000.00", "term_months": 12}
+    results = await asyncio.gather(*(client.post("/v1/loans", json=body) for _ in range(4)))
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [201, 409, 409, 409]
+    assert {r.json()["code"] for r in results if r.status_code == 409} == {"LIMIT_EXCEEDED"}
+    assert (await client.get(f"/v1/credit-lines/{line}")).json()["outstanding"] == "30000.00"
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"amount": "0.00"}, 422, "VALIDATION_FAILED"),
+        ({"amount": "-5.00"}, 422, "VALIDATION_FAILED"),
+        ({"amount": "100000.01"}, 409, "LIMIT_EXCEEDED"),
+        ({"term_months": 0}, 422, "VALIDATION_FAILED"),
+        ({"term_months": 37}, 422, "VALIDATION_FAILED"),
+        ({"credit_line_id": "no-such-line"}, 422, "UNKNOWN_CREDIT_LINE"),
+    ],
+)
+async def test_bad_drawdowns_are_refused_and_write_nothing(
+    loans: System, infra: Infra, change: dict[str, Any], status: int, code: str
+) -> None:
+    line = await _certified_line(loans, infra)
+    r = await loans["loans"].post(
+        "/v1/loans", json={"credit_line_id": line, "amount": "1000.00", "term_months": 12} | change
+    )
+    assert (r.status_code, r.json()["code"]) == (status, code), r.text
+    async with loans.runtimes["loans"].read_sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Loan)) == 0
+        assert await session.scalar(select(func.count()).select_from(LedgerEntry)) == 0
+
+
+async def test_freeze_refuses_new_credit_within_a_second(loans: System, infra: Infra) -> None:
+    line = await _certified_line(loans, infra)
+    client = loans["loans"]
+    body = {"credit_line_id": line, "amount": "1000.00", "term_months": 12}
+    assert (await client.post("/v1/loans", json=body)).status_code == 201
+    freeze = new_event(
+        "risk.village.frozen",
+        VILLAGE,
+        VillageFreeze(
+            village_code=VILLAGE,
+            township_code=TOWNSHIP,
+            npl_ratio="0.0312",
+            outstanding="100000.00",
+            non_performing="3120.00",
+            manual=False,
+            reason="NPL ratio 3.12% > 3%",
+        ),
+    )
+    started = time.monotonic()
+    await _publish(loans, infra, freeze)
+    refused: list[float] = []
+
+    async def refused_as_frozen() -> bool:
+        r = await client.post("/v1/loans", json=body)
+        if r.status_code == 409 and r.json()["code"] == "VILLAGE_FROZEN":
+            refused.append(time.monotonic() - started)
+            return True
+        assert r.status_code == 201, r.text
+        return False
+
+    await wait_until(refused_as_frozen, seconds=10, what="the freeze to reach loans")
+    if infra.backend == "kafka":
+        assert refused[0] < 1.0, f"refused {refused[0]:.2f}s after the risk event"
+    loan_id = (await client.get(f"/v1/credit-lines/{line}")).json()
+    assert loan_id["status"] == "active", "repayments and collection continue while frozen"
