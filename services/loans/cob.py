@@ -14,12 +14,13 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.loans.lending import DAY, business_date, close_loan_day, day_closed_event
+from services.loans import ledger
+from services.loans.lending import DAY, Accruals, business_date, close_loan_day, day_closed_event
 from services.loans.models import BusinessDate, CobRun, Loan
 from shared.events import Envelope
 from shared.messaging import emit
 
-CHUNK = 500
+CHUNK = 2000
 
 
 async def close_day(sessions: async_sessionmaker[AsyncSession], day: date) -> int:
@@ -41,8 +42,10 @@ async def close_day(sessions: async_sessionmaker[AsyncSession], day: date) -> in
                 query = query.where(Loan.id > cursor)
             loans = list(await session.scalars(query))
             events: list[Envelope] = []
+            accruals = Accruals()
             for loan in loans:
-                events += await close_loan_day(session, loan, day)
+                events += await close_loan_day(session, loan, day, accruals)
+            await ledger.post(session, accruals.posting(day))
             await emit(session, *events)
             run = await session.get(CobRun, day, with_for_update=True)
             assert run is not None

@@ -461,12 +461,43 @@ async def write_off(session: AsyncSession, loan: Loan, line: CreditLine, today: 
 # --- close of business ----------------------------------------------------------------------
 
 
-async def close_loan_day(session: AsyncSession, loan: Loan, day: date) -> list[Envelope]:
+class Accruals:
+    """A chunk's accruals, posted as one balanced summary entry: the general ledger carries
+    the totals, each loan row (the subledger) its own amounts; tests reconcile the two."""
+
+    def __init__(self) -> None:
+        self.gross = ZERO
+        self.subsidy = ZERO
+        self.net_up = ZERO  # borrower interest accrued
+        self.net_down = ZERO  # rounding give-backs where a day's net is negative
+
+    def add(self, gross: Decimal, subsidy: Decimal) -> None:
+        self.gross += gross
+        self.subsidy += subsidy
+        net = gross - subsidy
+        if net >= 0:
+            self.net_up += net
+        else:
+            self.net_down -= net
+
+    def posting(self, day: date) -> list[dict[str, object]]:
+        return ledger.posting(
+            "accrual",
+            None,
+            day,
+            [
+                (ledger.INTEREST_RECEIVABLE, self.net_up, self.net_down),
+                (ledger.SUBSIDY_RECEIVABLE, self.subsidy, ZERO),
+                (ledger.INTEREST_INCOME, ZERO, self.gross),
+            ],
+        )
+
+
+async def close_loan_day(session: AsyncSession, loan: Loan, day: date, accruals: Accruals) -> list[Envelope]:
     """Close ``day`` for one loan: accrue, bill a period that ends, age and classify as of
     the next business day. Idempotent per loan and day (``closed_through``)."""
     if loan.closed_through >= day or loan.status != "active":
         return []
-    rows: list[dict[str, object]] = []
     events: list[Envelope] = []
     next_day = day + DAY
     if loan.period_number <= loan.term_months:
@@ -474,25 +505,16 @@ async def close_loan_day(session: AsyncSession, loan: Loan, day: date) -> list[E
         elapsed = min((next_day - loan.period_start).days, days)
         gross = to_fen(loan.period_interest * elapsed / days) - loan.period_accrued
         subsidy = to_fen(loan.period_subsidy * elapsed / days) - loan.period_subsidy_accrued
-        net = gross - subsidy
         if gross or subsidy:
-            rows += ledger.posting(
-                "accrual",
-                loan.id,
-                day,
-                [
-                    (ledger.INTEREST_RECEIVABLE, max(net, ZERO), max(-net, ZERO)),
-                    (ledger.SUBSIDY_RECEIVABLE, subsidy, ZERO),
-                    (ledger.INTEREST_INCOME, ZERO, gross),
-                ],
-            )
+            accruals.add(gross, subsidy)
             loan.period_accrued += gross
             loan.period_subsidy_accrued += subsidy
-            loan.interest_outstanding += net
+            loan.interest_outstanding += gross - subsidy
             loan.subsidy_accrued += subsidy
         if next_day == loan.period_end:
             await _bill_period(session, loan)
-    events += await reclassify(session, loan, next_day)
+    if loan.principal_billed + loan.interest_billed > loan.principal_paid + loan.interest_paid or loan.days_past_due:
+        events += await reclassify(session, loan, next_day)
     if loan.days_past_due == 1 and loan.period_number > 1:
         events.append(
             new_event(
@@ -508,7 +530,6 @@ async def close_loan_day(session: AsyncSession, loan: Loan, day: date) -> list[E
             )
         )
     loan.closed_through = day
-    await ledger.post(session, rows)
     return events
 
 

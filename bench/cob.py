@@ -1,0 +1,172 @@
+"""Close of business on PostgreSQL.
+
+    python -m bench.cob --loans 1000000 --days 1      # target: one day of 1M loans < 5 min
+    python -m bench.cob --loans 100000 --days 30
+
+Loans are inserted directly (12-month equal-principal loans spread over 28 disbursement
+days, so every day some periods end and bill), then ``POST /v1/cob``'s code closes the
+days. Anchor: one bare ``UPDATE loans SET version = version + 1`` over all loans, the floor
+for touching every row once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+import uuid
+from datetime import date, timedelta
+from decimal import Decimal
+
+import asyncpg
+from sqlalchemy import insert, text
+from sqlalchemy.engine import make_url
+
+from services.loans.cob import close_until
+from services.loans.domain.schedule import build_schedule
+from services.loans.models import BusinessDate, CreditLine, Instalment, Loan
+from shared.cli import load_spec
+from shared.db import create_engine, create_sessionmaker
+from shared.migrations import upgrade
+from shared.settings import CommonSettings
+
+START = date(2026, 1, 1)
+
+
+async def populate(sessions, n: int) -> None:  # type: ignore[no-untyped-def]
+    plans = {
+        d: build_schedule(Decimal("12000.00"), Decimal("0.0435"), 12, "equal_principal", START - timedelta(days=d))
+        for d in range(28)
+    }
+    async with sessions() as session, session.begin():
+        session.add(BusinessDate(id=1, current=START))
+        await session.execute(
+            insert(CreditLine),
+            [
+                {
+                    "id": "line",
+                    "subject_id": "s",
+                    "subject_kind": "household",
+                    "village_code": "V",
+                    "township_code": "T",
+                    "limit": Decimal("1e12"),
+                    "outstanding": Decimal(0),
+                    "status": "active",
+                    "opened_on": START,
+                    "version": 1,
+                }
+            ],
+        )
+    for start in range(0, n, 10_000):
+        loans, instalments = [], []
+        for i in range(start, min(n, start + 10_000)):
+            lag = i % 28
+            plan = plans[lag]
+            loan_id = str(uuid.UUID(int=i + 1))
+            first = plan[0]
+            loans.append(
+                {
+                    "id": loan_id,
+                    "credit_line_id": "line",
+                    "subject_id": f"s{i}",
+                    "subject_kind": "household",
+                    "village_code": f"V{i % 100}",
+                    "township_code": f"T{i % 5}",
+                    "principal": Decimal("12000.00"),
+                    "annual_rate": Decimal("0.0435"),
+                    "subsidy_rate": Decimal("0.0435") if i % 5 == 0 else Decimal(0),
+                    "day_count": "30/360",
+                    "method": "equal_principal",
+                    "term_months": 12,
+                    "disbursed_on": START - timedelta(days=lag),
+                    "maturity_on": plan[-1].due_on,
+                    "status": "active",
+                    "principal_outstanding": Decimal("12000.00"),
+                    "interest_outstanding": Decimal(0),
+                    "subsidy_accrued": Decimal(0),
+                    "principal_billed": Decimal(0),
+                    "interest_billed": Decimal(0),
+                    "principal_paid": Decimal(0),
+                    "interest_paid": Decimal(0),
+                    "period_number": 1,
+                    "period_start": first.start,
+                    "period_end": first.due_on,
+                    "period_interest": first.interest,
+                    "period_subsidy": first.subsidy if i % 5 == 0 else Decimal(0),
+                    "period_accrued": Decimal(0),
+                    "period_subsidy_accrued": Decimal(0),
+                    "overdue_since": None,
+                    "days_past_due": 0,
+                    "ever_overdue": False,
+                    "classification": "normal",
+                    "closed_through": START - timedelta(days=1),
+                    "version": 1,
+                }
+            )
+            instalments += [
+                {
+                    "loan_id": loan_id,
+                    "number": x.number,
+                    "start": x.start,
+                    "due_on": x.due_on,
+                    "principal": x.principal,
+                    "interest": x.interest,
+                    "subsidy": x.subsidy,
+                    "billed": None,
+                }
+                for x in plan
+            ]
+        async with sessions() as session, session.begin():
+            await session.execute(insert(Loan), loans)
+            await session.execute(insert(Instalment), instalments)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--loans", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=1)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "VCREDIT_TEST_DATABASE_URL", "postgresql+asyncpg://vcredit:vcredit@127.0.0.1:5432/vcredit"
+        ),
+    )
+    args = parser.parse_args()
+    admin = make_url(args.database_url)
+    name = f"bench_cob_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False))
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    try:
+        await asyncio.to_thread(upgrade, load_spec("loans").migrations_dir, url)
+        engine = create_engine(url)
+        sessions = create_sessionmaker(engine, info={"settings": CommonSettings(start_date=START)})
+        started = time.perf_counter()
+        await populate(sessions, args.loans)
+        setup = time.perf_counter() - started
+        started = time.perf_counter()
+        async with engine.begin() as c:
+            await c.execute(text("UPDATE loans SET version = version + 1"))
+        anchor = time.perf_counter() - started
+        started = time.perf_counter()
+        await close_until(sessions, START + timedelta(days=args.days))
+        elapsed = time.perf_counter() - started
+        await engine.dispose()
+    finally:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+    print(
+        f"\nclose-of-business benchmark: {args.loans:,} loans, {args.days} day(s), PostgreSQL, {os.cpu_count()} cores"
+    )
+    print(f"{'figure':<44} {'seconds':>9}  {'loans/s':>9}")
+    print(f"{'setup (not timed in the result)':<44} {setup:>9.1f}")
+    print(f"{'anchor: one bare UPDATE of every loan':<44} {anchor:>9.1f}  {args.loans / anchor:>9,.0f}")
+    print(f"{'close of business':<44} {elapsed:>9.1f}  {args.loans * args.days / elapsed:>9,.0f}")
+    if args.days == 1:
+        projected = elapsed * 1_000_000 / args.loans
+        print(f"{'projected for 1,000,000 loans, one day':<44} {projected:>9.1f}  (target < 300 s)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
