@@ -244,3 +244,78 @@ async def test_freeze_refuses_new_credit_within_a_second(loans: System, infra: I
         assert refused[0] < 1.0, f"refused {refused[0]:.2f}s after the risk event"
     loan_id = (await client.get(f"/v1/credit-lines/{line}")).json()
     assert loan_id["status"] == "active", "repayments and collection continue while frozen"
+
+
+async def test_a_downgrade_lowers_the_line_at_once(loans: System, infra: Infra) -> None:
+    from shared.catalogue import RatingDowngraded
+
+    line = await _certified_line(loans, infra, limit="100000.00")
+    client = loans["loans"]
+    assert (
+        await client.post("/v1/loans", json={"credit_line_id": line, "amount": "40000.00", "term_months": 12})
+    ).status_code == 201
+    view = (await client.get(f"/v1/credit-lines/{line}")).json()
+    household = view["household_id"]
+    await _publish(
+        loans,
+        infra,
+        new_event(
+            "scoring.rating.downgraded",
+            VILLAGE,
+            RatingDowngraded(
+                subject_kind="household",
+                subject_id=household,
+                village_code=VILLAGE,
+                township_code=TOWNSHIP,
+                rating_id=2,
+                grade="A",
+                credit_limit="50000.00",
+                previous_grade="AA",
+                previous_limit="100000.00",
+                certificate_no="XYZ-2026-1",
+            ),
+        ),
+    )
+
+    async def lowered() -> bool:
+        return bool((await client.get(f"/v1/credit-lines/{line}")).json()["limit"] == "50000.00")
+
+    await wait_until(lowered, what="the downgrade to reach the line")
+    assert (await client.get(f"/v1/credit-lines/{line}")).json()["available"] == "10000.00"
+    r = await client.post("/v1/loans", json={"credit_line_id": line, "amount": "10000.01", "term_months": 12})
+    assert (r.status_code, r.json()["code"]) == (409, "LIMIT_EXCEEDED")
+
+
+async def test_a_crashed_close_of_business_resumes_without_closing_a_loan_twice(
+    loans: System, infra: Infra, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.loans import cob, lending
+
+    line = await _certified_line(loans, infra, limit="200000.00")
+    client = loans["loans"]
+    for _ in range(5):
+        body = {"credit_line_id": line, "amount": "31000.00", "term_months": 12, "repayment_method": "interest_only"}
+        assert (await client.post("/v1/loans", json=body)).status_code == 201
+    monkeypatch.setattr(cob, "CHUNK", 2)
+    real = lending.close_loan_day
+    calls = 0
+
+    async def dies_on_the_fourth(session: Any, loan: Any, day: date, accruals: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 4:
+            raise RuntimeError("process killed mid-run")
+        return await real(session, loan, day, accruals)
+
+    monkeypatch.setattr(cob, "close_loan_day", dies_on_the_fourth)
+    with pytest.raises(RuntimeError):
+        await cob.close_until(loans.runtimes["loans"].sessions, START + timedelta(days=1))
+    assert (await client.get("/v1/business-date")).json()["business_date"] == str(START), "the day is not closed"
+    monkeypatch.setattr(cob, "close_loan_day", real)
+    await cob.close_until(loans.runtimes["loans"].sessions, START + timedelta(days=1))
+    assert (await client.get("/v1/business-date")).json()["business_date"] == str(START + timedelta(days=1))
+    # 31000 * 0.0435 / 12 = 112.375 -> 112.38 for the period (15 Jan - 15 Feb, 31 days); one day: 112.38/31 = 3.63
+    async with loans.runtimes["loans"].read_sessions() as session:
+        accrued = list(await session.scalars(select(Loan.interest_outstanding)))
+    assert accrued == [Decimal("3.63")] * 5, "each loan accrued exactly one day"
+    await _ledger_matches_loans(loans)
