@@ -98,6 +98,9 @@ BEGIN
     END IF;
 END
 \$\$;
+-- Tests drop their databases WITH (FORCE); that must be able to end an autovacuum worker
+-- that happens to be visiting the database.
+GRANT pg_signal_backend TO ${DB_USER};
 -- CREATE DATABASE cannot run inside DO/transactions; \gexec runs it only if missing.
 SELECT 'CREATE DATABASE ${DB_NAME} OWNER ${DB_USER}'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '${DB_NAME}')\gexec
