@@ -419,8 +419,8 @@ class Consumer:
         await self._dead_letter(message, error, attempts=self.max_attempts)
 
     def _backoff(self, attempt: int) -> float:
-        base = min(self.backoff_max_seconds, self.backoff_seconds * 2 ** (attempt - 1))
-        return float(base * random.uniform(0.5, 1.0))  # jitter spreads retries of many consumers
+        base = min(self.backoff_max_seconds, self.backoff_seconds * 2.0 ** (attempt - 1))
+        return base * random.uniform(0.5, 1.0)  # jitter spreads retries of many consumers
 
     async def _dead_letter(self, message: Message, error: str, *, attempts: int) -> None:
         logical_topic = message.topic.removeprefix(self.topic_prefix)

@@ -262,17 +262,9 @@ async def bank_rejection(
                 "Nothing to decide",
                 f"The bank decides on ratings awaiting certification; this one is {state.status}.",
             )
-        await _close_objections(session, household_id)
         await reject(session, subject, state, body.reason_code, body.reason)
     async with session.begin():
         return await _current(session, household_id)
-
-
-async def _close_objections(session: AsyncSession, subject_id: str) -> None:
-    for o in await session.scalars(
-        select(NoticeObjection).where(NoticeObjection.subject_id == subject_id, NoticeObjection.status == "open")
-    ):
-        o.status = "superseded"
 
 
 @router.get(

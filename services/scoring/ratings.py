@@ -317,10 +317,14 @@ async def certify_due(session: AsyncSession, today: date) -> int:
 
 
 async def reject(session: AsyncSession, subject: Subject, state: RatingState, code: str, reason: str) -> None:
+    """End the notice with a rejection; objections still open on it have nothing left to decide."""
+    now = datetime.now(UTC)
+    for objection in (await open_objections(session, [subject.id])).get(subject.id, []):
+        objection.status, objection.resolved_at = "superseded", now
     state.status = "rejected"
     state.reason_code, state.reason = code, reason
     state.notice_starts = state.notice_ends = None
-    state.updated_at = datetime.now(UTC)
+    state.updated_at = now
     await emit(
         session,
         new_event(
