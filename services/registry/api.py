@@ -198,11 +198,16 @@ async def rename_township(code: str, body: RenameIn, session: Session, principal
         return TownshipOut(code=code, name=township.name, former_names=former)
 
 
-@router.post("/villages", status_code=201, response_model=VillageOut, tags=["hierarchy"])
-async def create_village(
-    body: VillageIn, request: Request, session: Session, principal: CurrentPrincipal
-) -> VillageOut | JSONResponse:
-    require_role(principal, *HIERARCHY_WRITERS)
+async def _create_under_township(
+    session: AsyncSession,
+    request: Request,
+    body: VillageIn | CommunityIn,
+    kind: str,
+    model: type[Village] | type[Community],
+    payload: type[VillageCreated] | type[CommunityCreated],
+    out: VillageOut | CommunityOut,
+) -> VillageOut | CommunityOut | JSONResponse:
+    """Villages and urban communities: a unit with a code, registered under its township."""
     async with session.begin():
         if (replay := await idempotency.claim(session, request, body)) is not None:
             return replay
@@ -214,22 +219,25 @@ async def create_village(
                 f"Township {body.township_code} is not registered.",
                 field="township_code",
             )
-        if await session.get(Village, body.code) is not None:
-            raise Problem(409, "DUPLICATE_CODE", "Village exists", f"Village {body.code} is already registered.")
+        if await session.get(model, body.code) is not None:
+            title = kind.capitalize()
+            raise Problem(409, "DUPLICATE_CODE", f"{title} exists", f"{title} {body.code} is already registered.")
         session.add(
-            Village(code=body.code, name=body.name, township_code=body.township_code, created_at=datetime.now(UTC))
+            model(code=body.code, name=body.name, township_code=body.township_code, created_at=datetime.now(UTC))
         )
-        await emit(
-            session,
-            new_event(
-                "registry.village.created",
-                body.code,
-                VillageCreated(code=body.code, name=body.name, township_code=body.township_code),
-            ),
-        )
-        out = VillageOut(code=body.code, name=body.name, township_code=body.township_code)
+        event = payload(code=body.code, name=body.name, township_code=body.township_code)
+        await emit(session, new_event(f"registry.{kind}.created", body.code, event))
         await idempotency.remember(session, request, 201, out)
     return out
+
+
+@router.post("/villages", status_code=201, response_model=VillageOut, tags=["hierarchy"])
+async def create_village(
+    body: VillageIn, request: Request, session: Session, principal: CurrentPrincipal
+) -> VillageOut | CommunityOut | JSONResponse:
+    require_role(principal, *HIERARCHY_WRITERS)
+    out = VillageOut(code=body.code, name=body.name, township_code=body.township_code)
+    return await _create_under_township(session, request, body, "village", Village, VillageCreated, out)
 
 
 @router.get("/villages/{code}", response_model=VillageOut, tags=["hierarchy"])
@@ -267,35 +275,10 @@ async def list_villages(session: ReadSession, township_code: str | None = None) 
 @router.post("/communities", status_code=201, response_model=CommunityOut, tags=["hierarchy"])
 async def create_community(
     body: CommunityIn, request: Request, session: Session, principal: CurrentPrincipal
-) -> CommunityOut | JSONResponse:
+) -> VillageOut | CommunityOut | JSONResponse:
     require_role(principal, *HIERARCHY_WRITERS)
-    async with session.begin():
-        if (replay := await idempotency.claim(session, request, body)) is not None:
-            return replay
-        if await session.get(Township, body.township_code) is None:
-            raise Problem(
-                422,
-                "UNKNOWN_TOWNSHIP",
-                "Unknown township",
-                f"Township {body.township_code} is not registered.",
-                field="township_code",
-            )
-        if await session.get(Community, body.code) is not None:
-            raise Problem(409, "DUPLICATE_CODE", "Community exists", f"Community {body.code} is already registered.")
-        session.add(
-            Community(code=body.code, name=body.name, township_code=body.township_code, created_at=datetime.now(UTC))
-        )
-        await emit(
-            session,
-            new_event(
-                "registry.community.created",
-                body.code,
-                CommunityCreated(code=body.code, name=body.name, township_code=body.township_code),
-            ),
-        )
-        out = CommunityOut(code=body.code, name=body.name, township_code=body.township_code)
-        await idempotency.remember(session, request, 201, out)
-    return out
+    out = CommunityOut(code=body.code, name=body.name, township_code=body.township_code)
+    return await _create_under_township(session, request, body, "community", Community, CommunityCreated, out)
 
 
 @router.get("/communities", response_model=list[CommunityOut], tags=["hierarchy"])

@@ -330,3 +330,20 @@ async def test_xlsx_sheet_imports_through_the_endpoint(registry: tuple[System, d
     assert (r.json()["registered"], r.json()["failed"]) == (2, 0)
     zhang = (await system["registry"].get("/v1/households", params={"id_number": resident_id(1)})).json()["items"][0]
     assert zhang["poor_household"] is True and zhang["profile"] == {"certificates": ["forest", "land_contract"]}
+
+
+async def test_communities_are_registered_under_a_township(registry: tuple[System, dict[str, dict[str, str]]]) -> None:
+    system, _ = registry
+    client = system["registry"]
+    body = {"code": "410102001500", "name": "城关社区", "township_code": TOWNSHIP}
+    r = await client.post("/v1/communities", json=body)
+    assert (r.status_code, r.json()) == (201, body)
+    again = await client.post("/v1/communities", json=body)
+    assert (again.status_code, again.json()["code"], again.json()["title"]) == (
+        409,
+        "DUPLICATE_CODE",
+        "Community exists",
+    )
+    r = await client.post("/v1/communities", json=body | {"code": "X1", "township_code": "NOPE"})
+    assert (r.status_code, r.json()["code"], r.json()["field"]) == (422, "UNKNOWN_TOWNSHIP", "township_code")
+    assert [c["code"] for c in (await client.get("/v1/communities")).json()] == ["410102001500"]
