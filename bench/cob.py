@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 
 from services.loans.cob import close_until
 from services.loans.domain.schedule import build_schedule
-from services.loans.models import BusinessDate, CreditLine, Instalment, Loan
+from services.loans.models import BusinessDate, CreditLine
 from shared.cli import load_spec
 from shared.db import create_engine, create_sessionmaker
 from shared.migrations import upgrade
@@ -34,7 +34,7 @@ from shared.settings import CommonSettings
 START = date(2026, 1, 1)
 
 
-async def populate(sessions, n: int) -> None:  # type: ignore[no-untyped-def]
+async def populate(sessions, dsn: str, n: int) -> None:  # type: ignore[no-untyped-def]
     plans = {
         d: build_schedule(Decimal("12000.00"), Decimal("0.0435"), 12, "equal_principal", START - timedelta(days=d))
         for d in range(28)
@@ -117,9 +117,14 @@ async def populate(sessions, n: int) -> None:  # type: ignore[no-untyped-def]
                 }
                 for x in plan
             ]
-        async with sessions() as session, session.begin():
-            await session.execute(insert(Loan), loans)
-            await session.execute(insert(Instalment), instalments)
+        # COPY, not INSERT: the setup of 1M loans and 12M instalments is otherwise longer than the run
+        conn = await asyncpg.connect(dsn)
+        try:
+            for table, rows in (("loans", loans), ("instalments", instalments)):
+                columns = list(rows[0])
+                await conn.copy_records_to_table(table, records=[tuple(r.values()) for r in rows], columns=columns)
+        finally:
+            await conn.close()
 
 
 async def main() -> None:
@@ -143,7 +148,9 @@ async def main() -> None:
         engine = create_engine(url)
         sessions = create_sessionmaker(engine, info={"settings": CommonSettings(start_date=START)})
         started = time.perf_counter()
-        await populate(sessions, args.loans)
+        await populate(
+            sessions, make_url(url).set(drivername="postgresql").render_as_string(hide_password=False), args.loans
+        )
         setup = time.perf_counter() - started
         started = time.perf_counter()
         async with engine.begin() as c:

@@ -254,6 +254,8 @@ class VillageFreeze(_Payload):
     non_performing: str
     manual: bool
     reason: str
+    business_date: date | None = None
+    decided_by: str = "risk"  # the principal's name for a manual decision
 
 
 class TownshipHalt(_Payload):
@@ -261,11 +263,65 @@ class TownshipHalt(_Payload):
     villages: int
     villages_over_threshold: int
     village_codes_over: list[str]
+    township_name: str = ""
+    business_date: date | None = None
 
 
 class FundCapacityChanged(_Payload):
     balance: str
     capacity: str
+    cause: str = ""  # opening, top_up or loss
+    amount: str | None = None  # the movement that changed the balance
+
+
+class LossSplit(_Payload):
+    """004 §6(1): who bears a realised loss. Parts sum exactly to ``loss``."""
+
+    loan_id: str
+    subject_kind: Literal["household", "business"]
+    subject_id: str
+    village_code: str
+    township_code: str
+    business_date: date
+    loss: str
+    mutual_guarantee: str  # drawn first from the business's mutual guarantee contributions
+    government: str  # booked against the risk compensation fund
+    bank: str
+    insurer: str
+
+
+class ClaimSettled(_Payload):
+    loan_id: str
+    party: Literal["bank", "insurer"]
+    amount: str
+    reference: str
+    settled_by: str
+
+
+class TitleAwarded(_Payload):
+    """004 §6(4): credit village, township and household; seed 000: credit community."""
+
+    year: int
+    kind: Literal["credit_village", "credit_township", "credit_household", "credit_community"]
+    code: str  # village, township or community code, or the household id
+    village_code: str | None = None
+    township_code: str | None = None
+    figures: dict[str, str]
+
+
+class BulletinIssued(_Payload):
+    """A district-wide bulletin (通报, 004 §6(3)) naming a halted township and its villages."""
+
+    bulletin_id: str
+    kind: Literal["township_halted", "township_resumed"]
+    township_code: str
+    township_name: str
+    business_date: date | None
+    villages: int
+    villages_over_threshold: int
+    villages_over: list[dict[str, str]]  # code, name, npl_ratio, outstanding, non_performing
+    text_zh: str
+    text_en: str
 
 
 _register_all(
@@ -275,6 +331,11 @@ _register_all(
         ("risk.township.halted", TownshipHalt, "30% or more of a township's villages exceed 3%: lending stops."),
         ("risk.township.resumed", TownshipHalt, "A township's lending halt was lifted."),
         ("risk.fund.capacity_changed", FundCapacityChanged, "The risk fund's balance, hence its capacity, changed."),
+        ("risk.loss.split", LossSplit, "A written-off loss was split 30/20/50 (after the mutual guarantee fund)."),
+        ("risk.claim.settled", ClaimSettled, "The bank's or insurer's share of a loss was settled."),
+        ("risk.title.awarded", TitleAwarded, "A yearly credit title was awarded (信用村/乡/户, 信用社区)."),
+        ("risk.title.revoked", TitleAwarded, "A re-evaluation of the year no longer supports a title."),
+        ("risk.bulletin.issued", BulletinIssued, "A district-wide bulletin (通报), e.g. a township halted."),
     )
 )
 

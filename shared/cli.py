@@ -224,6 +224,27 @@ def cmd_dlq(args: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
+def cmd_rebuild(args: argparse.Namespace) -> None:
+    from services.risk.rebuild import rebuild
+    from shared.db import create_engine, create_sessionmaker
+
+    common = CommonSettings()
+
+    async def run() -> None:
+        bus = _bus_for(args.mode, common, "vcredit-risk-rebuild")
+        engine = create_engine(database_url("risk", common))
+        await bus.start()
+        try:
+            sessions = create_sessionmaker(engine, info={"settings": common})
+            applied = await rebuild(sessions, bus, topic_prefix=common.topic_prefix)
+        finally:
+            await bus.stop()
+            await engine.dispose()
+        print(f"risk projections rebuilt from {applied} events")
+
+    asyncio.run(run())
+
+
 def cmd_keys(args: argparse.Namespace) -> None:
     from shared.auth import ROLES, new_key
 
@@ -303,6 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
     rerate = sub.add_parser("rerate", help="re-rate every subject (after a rule-set change); resumable")
     rerate.add_argument("--rule-set", help="rulesets/<name>.json; default VCREDIT_SCORING_RULE_SET")
     rerate.set_defaults(func=cmd_rerate)
+
+    rebuild = sub.add_parser(
+        "rebuild", help="recompute a service's projections by replaying its topics (stop the service first)"
+    )
+    rebuild.add_argument("service", choices=["risk"])
+    rebuild.add_argument("--mode", choices=["embedded", "distributed"], default="embedded")
+    rebuild.set_defaults(func=cmd_rebuild)
 
     keys = sub.add_parser("keys", help="API keys")
     keys.add_argument("action", choices=["new"])

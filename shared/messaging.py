@@ -269,7 +269,7 @@ async def _record_in_inbox(session: AsyncSession, consumer: str, envelope: Envel
     return await insert_ignore(session, inbox, _inbox_row(consumer, envelope, message, datetime.now(UTC)))
 
 
-async def _record_batch_in_inbox(
+async def record_batch_in_inbox(
     session: AsyncSession, consumer: str, batch: Sequence[tuple[Message, Envelope]]
 ) -> set[str]:
     """Insert inbox rows for a batch in one statement; the event ids not seen before."""
@@ -376,7 +376,7 @@ class Consumer:
     async def _apply_together(self, batch: Sequence[tuple[Message, Envelope]]) -> None:
         applied = duplicates = 0
         async with self.sessions() as session, session.begin():
-            fresh = await _record_batch_in_inbox(session, self.name, batch)
+            fresh = await record_batch_in_inbox(session, self.name, batch)
             for _, envelope in batch:
                 event_id = str(envelope.event_id)
                 if event_id not in fresh:
@@ -470,7 +470,7 @@ class DeadLetter:
     message: Message
 
 
-async def _read_to_end(bus: Bus, group: str, topics: Sequence[str], *, idle_ms: int) -> list[Message]:
+async def read_to_end(bus: Bus, group: str, topics: Sequence[str], *, idle_ms: int) -> list[Message]:
     """Read everything after the group's committed position until the topics go quiet."""
     consumer = bus.consumer(group, topics)
     await consumer.start()
@@ -513,7 +513,7 @@ async def list_dead_letters(
 ) -> list[DeadLetter]:
     """Every dead letter parked by ``consumer`` (replayed or not), oldest first."""
     group = f"{topic_prefix}vcredit-{consumer}-dlq-list-{uuid.uuid4()}"
-    messages = await _read_to_end(bus, group, _dlq_topics(topics, topic_prefix), idle_ms=idle_ms)
+    messages = await read_to_end(bus, group, _dlq_topics(topics, topic_prefix), idle_ms=idle_ms)
     letters = [_as_dead_letter(m) for m in messages]
     return [d for d in letters if d.consumer == consumer]
 

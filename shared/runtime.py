@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import KeyRing
 from shared.bus.base import Bus
@@ -37,6 +38,8 @@ class ServiceSpec:
     migrations_dir: Path
     routers: Callable[[], list[APIRouter]]
     handlers: Mapping[str, Handler] = field(default_factory=dict)
+    # Runs once per start, before the relay, in the service's own transaction.
+    on_start: Callable[[AsyncSession], Awaitable[None]] | None = None
 
 
 class ServiceRuntime:
@@ -75,6 +78,9 @@ class ServiceRuntime:
         await self.bus.start()
         topics = [self.common.topic_prefix + t for t in (f"{self.spec.name}.events", *self.consumer.topics)]
         await self.bus.ensure_topics(topics + [t + ".dlq" for t in topics])
+        if self.spec.on_start is not None:
+            async with self.sessions() as session, session.begin():
+                await self.spec.on_start(session)
         self._tasks = [asyncio.create_task(self.relay.run(), name=f"{self.spec.name}-relay")]
         if self.consumer.topics:
             self._tasks.append(asyncio.create_task(self.consumer.run(), name=f"{self.spec.name}-consumer"))

@@ -116,6 +116,16 @@ class RiskSettings(ServiceSettings):
     service = "risk"
     model_config = SettingsConfigDict(env_prefix="VCREDIT_RISK_", extra="ignore")
     port: int = 8004
+    # 004 §6(3): a village whose NPL ratio exceeds 3% is frozen; a township with 30% or more
+    # of its villages over is halted. One deployment serves one district, so these are the
+    # district's thresholds.
+    village_npl_threshold: Decimal = Field(default=Decimal("0.03"), gt=0, lt=1)
+    township_share_threshold: Decimal = Field(default=Decimal("0.30"), gt=0, le=1)
+    # 004 §6(2): the district's 10,000,000 fund, leveraged 10x.
+    fund_opening_balance: Decimal = Field(default=Decimal("10000000.00"), ge=0)
+    fund_leverage: int = Field(default=10, gt=0)
+    # 004 §6(1): government / bank / insurer.
+    loss_shares: dict[str, int] = Field(default_factory=lambda: {"government": 30, "bank": 20, "insurer": 50})
 
 
 class NotifySettings(ServiceSettings):

@@ -2,10 +2,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.risk import api
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.risk import api, funds
 from services.risk.handlers import HANDLERS
 from services.risk.models import metadata
 from shared.runtime import ServiceSpec
+
+
+async def _open_fund(session: AsyncSession) -> None:
+    await funds.open_fund(session)
+
 
 SPEC = ServiceSpec(
     name="risk",
@@ -15,4 +22,5 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     routers=lambda: [api.router],
     handlers=HANDLERS,
+    on_start=_open_fund,
 )

@@ -1,28 +1,205 @@
-"""Consumers of other services' events. Each runs inside the inbox transaction."""
+"""Consumers of other services' events. Each runs inside the inbox transaction, and each
+is also what ``vcredit rebuild risk`` replays, so a handler writes only what its event
+determines: loan events are keyed by village, hence ordered per village, and nothing here
+depends on the order of events across villages."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+from decimal import Decimal
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.risk.models import Township, Village
-from shared.catalogue import TownshipCreated, VillageCreated
+from services.risk import circuit, funds
+from services.risk.models import Community, Household, LoanPosition, OverdueYear, SubjectGrade, Village
+from shared.catalogue import (
+    BusinessDateAdvanced,
+    CommunityCreated,
+    HouseholdRegistered,
+    InstalmentOverdue,
+    LoanClassified,
+    LoanDisbursed,
+    LoanRepaid,
+    LoanWrittenOff,
+    RatingCertified,
+    RatingDowngraded,
+    RepaymentReceived,
+    TownshipCreated,
+    UnitRenamed,
+    VillageCreated,
+)
+from shared.db import insert_ignore
 from shared.events import Envelope, parse_payload
 from shared.messaging import Handler
 
+ZERO = Decimal("0.00")
+
+
+# --- registry: the hierarchy and the households ----------------------------------------------
+
 
 async def on_township_created(session: AsyncSession, event: Envelope) -> None:
-    township = parse_payload(event, TownshipCreated)
-    await session.merge(Township(code=township.code, name=township.name))
+    p = parse_payload(event, TownshipCreated)
+    (await circuit.township(session, p.code)).name = p.name
+
+
+async def on_township_renamed(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, UnitRenamed)
+    (await circuit.township(session, p.code)).name = p.new_name
 
 
 async def on_village_created(session: AsyncSession, event: Envelope) -> None:
-    village = parse_payload(event, VillageCreated)
+    p = parse_payload(event, VillageCreated)
     # The township event may still be in flight on another partition (it is keyed by the
     # township code), so the village does not require it to be here first.
-    await session.merge(Village(code=village.code, name=village.name, township_code=village.township_code))
+    village, _ = await circuit.village(session, p.code, p.township_code)
+    village.name, village.township_code = p.name, p.township_code
+
+
+async def on_village_renamed(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, UnitRenamed)
+    village = await session.get(Village, p.code)
+    if village is not None:
+        village.name = p.new_name
+
+
+async def on_community_created(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, CommunityCreated)
+    await session.merge(Community(code=p.code, name=p.name, township_code=p.township_code))
+
+
+async def on_household_registered(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, HouseholdRegistered)
+    await insert_ignore(
+        session,
+        Household.__table__,  # type: ignore[arg-type]
+        {"id": p.household_id, "village_code": p.village_code, "township_code": p.township_code},
+    )
+
+
+# --- scoring: the certified grade in force ----------------------------------------------------
+
+
+async def _grade(session: AsyncSession, p: RatingCertified | RatingDowngraded) -> None:
+    await session.merge(
+        SubjectGrade(
+            subject_id=p.subject_id,
+            subject_kind=p.subject_kind,
+            village_code=p.village_code,
+            township_code=p.township_code,
+            grade=p.grade if Decimal(p.credit_limit) > 0 else "NONE",
+        )
+    )
+
+
+async def on_rating_certified(session: AsyncSession, event: Envelope) -> None:
+    await _grade(session, parse_payload(event, RatingCertified))
+
+
+async def on_rating_downgraded(session: AsyncSession, event: Envelope) -> None:
+    await _grade(session, parse_payload(event, RatingDowngraded))
+
+
+# --- loans: positions, figures, losses -------------------------------------------------------
+
+
+async def _position(session: AsyncSession, loan_id: str) -> LoanPosition:
+    position = await session.get(LoanPosition, loan_id)
+    if position is None:
+        # Events of a loan share its village's partition, so its disbursement came first;
+        # a missing one is a lost event, worth a retry and then the dead-letter queue.
+        raise LookupError(f"no position for loan {loan_id}: its loans.loan.disbursed was not seen")
+    return position
+
+
+async def _move(
+    session: AsyncSession, position: LoanPosition, outstanding: Decimal, non_performing: bool, business_date: date
+) -> None:
+    before = position.outstanding, position.outstanding if position.non_performing else ZERO
+    position.outstanding, position.non_performing = outstanding, non_performing
+    after_np = outstanding if non_performing else ZERO
+    village, _ = await circuit.village(session, position.village_code, position.township_code)
+    await circuit.change_figures(session, village, business_date, outstanding - before[0], after_np - before[1])
+
+
+async def _overdue(session: AsyncSession, subject_id: str, year: int) -> None:
+    await insert_ignore(session, OverdueYear.__table__, {"subject_id": subject_id, "year": year})  # type: ignore[arg-type]
+
+
+async def on_disbursed(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, LoanDisbursed)
+    amount = Decimal(p.amount)
+    position = LoanPosition(
+        loan_id=p.loan_id,
+        subject_kind=p.subject_kind,
+        subject_id=p.subject_id,
+        village_code=p.village_code,
+        township_code=p.township_code,
+        disbursed_on=p.disbursed_on,
+        outstanding=ZERO,
+        non_performing=False,
+        classification="normal",
+        status="active",
+    )
+    session.add(position)
+    if p.subject_kind == "business" and Decimal(p.mutual_guarantee_contribution):
+        await funds.contribute(session, p.subject_id, p.village_code, Decimal(p.mutual_guarantee_contribution))
+    await _move(session, position, amount, False, p.disbursed_on)
+
+
+async def on_repayment(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, RepaymentReceived)
+    position = await _position(session, p.loan_id)
+    await _move(session, position, Decimal(p.principal_outstanding), position.non_performing, p.business_date)
+
+
+async def on_classified(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, LoanClassified)
+    position = await _position(session, p.loan_id)
+    position.classification = p.classification
+    if p.days_past_due > 0:
+        await _overdue(session, p.subject_id, p.business_date.year)
+    await _move(session, position, Decimal(p.principal_outstanding), p.non_performing, p.business_date)
+
+
+async def on_instalment_overdue(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, InstalmentOverdue)
+    await _overdue(session, p.subject_id, (p.due_on + timedelta(days=1)).year)
+
+
+async def on_repaid(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, LoanRepaid)
+    position = await _position(session, p.loan_id)
+    position.status = "repaid"
+    await _move(session, position, ZERO, False, p.business_date)
+
+
+async def on_written_off(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, LoanWrittenOff)
+    position = await _position(session, p.loan_id)
+    position.status = "written_off"
+    await _move(session, position, ZERO, False, p.business_date)
+    await funds.realise_loss(session, p, event.occurred_at)
+
+
+async def on_business_date(session: AsyncSession, event: Envelope) -> None:
+    await circuit.advance_clock(session, parse_payload(event, BusinessDateAdvanced).business_date)
 
 
 HANDLERS: dict[str, Handler] = {
     "registry.township.created": on_township_created,
+    "registry.township.renamed": on_township_renamed,
     "registry.village.created": on_village_created,
+    "registry.village.renamed": on_village_renamed,
+    "registry.community.created": on_community_created,
+    "registry.household.registered": on_household_registered,
+    "scoring.rating.certified": on_rating_certified,
+    "scoring.rating.downgraded": on_rating_downgraded,
+    "loans.loan.disbursed": on_disbursed,
+    "loans.repayment.received": on_repayment,
+    "loans.loan.classified": on_classified,
+    "loans.instalment.overdue": on_instalment_overdue,
+    "loans.loan.repaid": on_repaid,
+    "loans.loan.written_off": on_written_off,
+    "loans.business_date.advanced": on_business_date,
 }

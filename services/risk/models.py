@@ -1,15 +1,33 @@
-"""Risk tables. The hierarchy is a projection of registry events: risk never asks the
-registry synchronously, so a registry outage cannot stop the circuit breaker."""
+"""Risk tables.
+
+Two kinds, and the difference matters for ``vcredit rebuild risk``:
+
+- **projections** (``PROJECTIONS``), derived only from other services' events: the hierarchy,
+  loan positions, village and township figures, losses, grades. A rebuild empties them and
+  replays the topics from the beginning; the result is identical to the live one.
+- **records of commands** made here (manual overrides, fund top-ups, claim settlements,
+  community assessments, titles awarded, decisions taken): kept as they are by a rebuild.
+
+Risk never asks another service synchronously, so no outage elsewhere can stop the
+circuit breaker.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import String
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, DateTime, Index, Integer, Numeric, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.db import Base, include_shared_tables, new_metadata
+from shared.db import Base, BigIntPK, include_shared_tables, new_metadata
 
 metadata = new_metadata()
 include_shared_tables(metadata)
+
+Money = Numeric(16, 2)
+Ratio = Numeric(8, 4)
 
 
 class RiskBase(Base):
@@ -17,16 +35,259 @@ class RiskBase(Base):
     metadata = metadata
 
 
+# --- projections --------------------------------------------------------------------------
+
+
+class Clock(RiskBase):
+    """The business date, followed from ``loans.business_date.advanced``."""
+
+    __tablename__ = "clock"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    business_date: Mapped[date] = mapped_column(Date)
+
+
 class Township(RiskBase):
     __tablename__ = "townships"
 
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    halted: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Village(RiskBase):
+    """A village's programme figures. A loan event may arrive before the registry's
+    ``village.created`` (another topic), so each source writes only its own columns."""
+
     __tablename__ = "villages"
 
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(100), default="")
     township_code: Mapped[str] = mapped_column(String(32), index=True)
+    outstanding: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
+    non_performing: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
+    npl_ratio: Mapped[Decimal] = mapped_column(Ratio, default=Decimal("0.0000"))
+    over: Mapped[bool] = mapped_column(Boolean, default=False)  # ratio exceeds the threshold
+    over_since: Mapped[date | None] = mapped_column(Date, nullable=True)
+    frozen: Mapped[bool] = mapped_column(Boolean, default=False)  # over, or a manual override
+
+
+class VillageDay(RiskBase):
+    """A village's figures at the end of each business date on which they changed: the
+    trend chart and the yearly ratio (the last day on or before 31 December)."""
+
+    __tablename__ = "village_days"
+
+    village_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    business_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    outstanding: Mapped[Decimal] = mapped_column(Money)
+    non_performing: Mapped[Decimal] = mapped_column(Money)
+
+
+class LoanPosition(RiskBase):
+    __tablename__ = "loan_positions"
+
+    loan_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str] = mapped_column(String(36), index=True)
+    village_code: Mapped[str] = mapped_column(String(32), index=True)
+    township_code: Mapped[str] = mapped_column(String(32))
+    disbursed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    outstanding: Mapped[Decimal] = mapped_column(Money)
+    non_performing: Mapped[bool] = mapped_column(Boolean)
+    classification: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # active, repaid, written_off
+
+
+class Loss(RiskBase):
+    """A realised loss and who bears it (004 §6(1))."""
+
+    __tablename__ = "losses"
+
+    loan_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str] = mapped_column(String(36))
+    village_code: Mapped[str] = mapped_column(String(32), index=True)
+    township_code: Mapped[str] = mapped_column(String(32))
+    business_date: Mapped[date] = mapped_column(Date)
+    loss: Mapped[Decimal] = mapped_column(Money)
+    mutual_guarantee: Mapped[Decimal] = mapped_column(Money)
+    government: Mapped[Decimal] = mapped_column(Money)
+    bank: Mapped[Decimal] = mapped_column(Money)
+    insurer: Mapped[Decimal] = mapped_column(Money)
+
+
+class MutualGuaranteeAccount(RiskBase):
+    """A business's 10% contributions (004 §6(2)) and what its own losses drew from them."""
+
+    __tablename__ = "mutual_guarantee_accounts"
+
+    business_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    village_code: Mapped[str] = mapped_column(String(32))
+    contributed: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
+    drawn: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
+
+
+class SubjectGrade(RiskBase):
+    """The certified grade in force per subject, from scoring (credit households, coverage)."""
+
+    __tablename__ = "subject_grades"
+
+    subject_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    village_code: Mapped[str] = mapped_column(String(32), index=True)
+    township_code: Mapped[str] = mapped_column(String(32), index=True)
+    grade: Mapped[str] = mapped_column(String(8))
+
+
+class Household(RiskBase):
+    """Registered households, the denominator of credit-household coverage (seed 003)."""
+
+    __tablename__ = "households"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    village_code: Mapped[str] = mapped_column(String(32), index=True)
+    township_code: Mapped[str] = mapped_column(String(32), index=True)
+
+
+class Community(RiskBase):
+    __tablename__ = "communities"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    township_code: Mapped[str] = mapped_column(String(32))
+
+
+class OverdueYear(RiskBase):
+    """A subject had something past due during ``year`` (not a credit household that year)."""
+
+    __tablename__ = "overdue_years"
+
+    subject_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+# The fund's own movements are split: losses are projections, the opening balance and
+# top-ups are records (see FundEntry.kind).
+
+
+class FundEntry(RiskBase):
+    """Every movement of the risk compensation fund; the balance is their sum."""
+
+    __tablename__ = "fund_entries"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # opening, top_up (records) or loss (projection)
+    amount: Mapped[Decimal] = mapped_column(Money)  # signed: a loss is negative
+    loan_id: Mapped[str | None] = mapped_column(String(36), nullable=True, unique=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    decided_by: Mapped[str] = mapped_column(String(100))
+    business_date: Mapped[date] = mapped_column(Date)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    # One opening entry, even when two replicas start at once.
+    __table_args__ = (
+        Index(
+            "uq_fund_entries_opening",
+            "kind",
+            unique=True,
+            postgresql_where=text("kind = 'opening'"),
+            sqlite_where=text("kind = 'opening'"),
+        ),
+    )
+
+
+# --- records of commands ------------------------------------------------------------------
+
+
+class VillageOverride(RiskBase):
+    """A manual freeze or lift. It holds until the automatic state changes (product choice),
+    and is deleted then, so a rebuild finds only those still in force."""
+
+    __tablename__ = "village_overrides"
+
+    village_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    override: Mapped[str] = mapped_column(String(16))  # frozen or unfrozen
+    over_when_set: Mapped[bool] = mapped_column(Boolean)
+    since: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(500))
+    decided_by: Mapped[str] = mapped_column(String(100))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Decision(RiskBase):
+    """Every freeze, lift, halt and resumption with the figures that caused it."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))  # village_frozen, village_unfrozen, township_halted, ...
+    code: Mapped[str] = mapped_column(String(32))
+    manual: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(String(500))
+    decided_by: Mapped[str] = mapped_column(String(100))
+    business_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON)
+    event_id: Mapped[str] = mapped_column(String(36))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_decisions_code", "code", "id"),)
+
+
+class ClaimSettlement(RiskBase):
+    """The bank's or insurer's share of a loss, settled. A claim without a row is open."""
+
+    __tablename__ = "claim_settlements"
+
+    loan_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    party: Mapped[str] = mapped_column(String(16), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(200))
+    settled_by: Mapped[str] = mapped_column(String(100))
+    settled_on: Mapped[date] = mapped_column(Date)
+    settled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CommunityAssessment(RiskBase):
+    """Figures for a credit community (seed 000 §5) that the programme ledger does not hold
+    (small guaranteed loans are another product), entered by the government."""
+
+    __tablename__ = "community_assessments"
+
+    community_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    loan_recovery: Mapped[Decimal] = mapped_column(Ratio)
+    npl_ratio: Mapped[Decimal] = mapped_column(Ratio)
+    new_loan_interest_recovery: Mapped[Decimal] = mapped_column(Ratio)
+    malicious_evasion: Mapped[bool] = mapped_column(Boolean)
+    assessed_by: Mapped[str] = mapped_column(String(100))
+    assessed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Title(RiskBase):
+    __tablename__ = "titles"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    year: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    code: Mapped[str] = mapped_column(String(36))
+    village_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    township_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    figures: Mapped[dict[str, str]] = mapped_column(JSON)
+    awarded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("year", "kind", "code"), Index("ix_titles_year_kind", "year", "kind"))
+
+
+PROJECTIONS: tuple[type[RiskBase], ...] = (
+    Clock,
+    Township,
+    Village,
+    VillageDay,
+    LoanPosition,
+    Loss,
+    MutualGuaranteeAccount,
+    SubjectGrade,
+    Household,
+    Community,
+    OverdueYear,
+)

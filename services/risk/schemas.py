@@ -1,15 +1,202 @@
+"""Risk's request and response bodies. Money out is a string with two places and ratios a
+string with four (API.md); a fund can be overdrawn, so balances are signed."""
+
 from __future__ import annotations
 
-from pydantic import BaseModel
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from shared.money import Money
+
+
+def _positive(amount: Decimal) -> Decimal:
+    if amount <= 0:
+        raise ValueError("amount must be greater than zero")
+    return amount
+
+
+def _ratio(value: Decimal) -> Decimal:
+    if not 0 <= value <= 1:
+        raise ValueError("a ratio is between 0 and 1, e.g. 0.9500")
+    if value != value.quantize(Decimal("0.0001")):
+        raise ValueError("a ratio has at most four decimal places")
+    return value
+
+
+Ratio = Annotated[Decimal, AfterValidator(_ratio)]
 
 
 class VillageOut(BaseModel):
     code: str
     name: str
     township_code: str
+    npl_ratio: str
+    outstanding: str
+    non_performing: str
+    over_threshold: bool
+    frozen: bool
+    frozen_since: date | None
+    manual_override: Literal["frozen", "unfrozen"] | None
+    override_reason: str | None
+
+
+class VillageDayOut(BaseModel):
+    business_date: date
+    outstanding: str
+    non_performing: str
+    npl_ratio: str
 
 
 class TownshipOut(BaseModel):
     code: str
     name: str
+    npl_ratio: str
+    outstanding: str
+    non_performing: str
     villages: int
+    villages_over_threshold: int
+    villages_frozen: int
+    halted: bool
+
+
+class ReasonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=5, max_length=500, description="why, in writing (DOMAIN §5)")
+
+
+class DecisionOut(BaseModel):
+    kind: str
+    code: str
+    manual: bool
+    reason: str
+    decided_by: str
+    business_date: date | None
+    figures: dict[str, Any]
+    event_id: str
+    decided_at: datetime
+
+
+class LossOut(BaseModel):
+    loan_id: str
+    subject_kind: str
+    subject_id: str
+    village_code: str
+    township_code: str
+    business_date: date
+    loss: str
+    mutual_guarantee: str
+    government: str
+    bank: str
+    insurer: str
+
+
+class ClaimOut(BaseModel):
+    loan_id: str
+    party: Literal["bank", "insurer"]
+    amount: str
+    status: Literal["open", "settled"]
+    village_code: str
+    business_date: date
+    reference: str | None
+    settled_on: date | None
+    settled_by: str | None
+
+
+class SettleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reference: str = Field(min_length=1, max_length=200, description="the payment or claim reference")
+
+
+class FundOut(BaseModel):
+    balance: str
+    capacity: str
+    outstanding: str
+    available: str  # capacity left for new programme principal
+    leverage: int
+
+
+class FundEntryOut(BaseModel):
+    kind: str
+    amount: str
+    loan_id: str | None
+    reason: str
+    decided_by: str
+    business_date: date
+    recorded_at: datetime
+
+
+class TopUpIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount: Annotated[Money, AfterValidator(_positive)]
+    reason: str = Field(min_length=5, max_length=500)
+
+
+class MutualGuaranteeOut(BaseModel):
+    business_id: str
+    village_code: str
+    contributed: str
+    drawn: str
+    balance: str
+
+
+class EvaluationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    year: int = Field(ge=2000, le=2100)
+
+
+class EvaluationOut(BaseModel):
+    year: int
+    titles: dict[str, int]
+    awarded: int
+    revoked: int
+
+
+class TitleOut(BaseModel):
+    year: int
+    kind: str
+    code: str
+    village_code: str | None
+    township_code: str | None
+    figures: dict[str, str]
+    awarded_at: datetime
+
+
+class AssessmentIn(BaseModel):
+    """Seed 000 §5(6): figures from the financial institutions for one year."""
+
+    model_config = ConfigDict(extra="forbid")
+    year: int = Field(ge=2000, le=2100)
+    loan_recovery: Ratio = Field(description="small guaranteed loans' principal and interest recovery, >= 0.90")
+    npl_ratio: Ratio = Field(description="financial institutions' NPL ratio in the community, <= 0.05")
+    new_loan_interest_recovery: Ratio = Field(description="interest recovery on the year's new loans, >= 0.95")
+    malicious_evasion: bool = Field(description="any malicious evasion of debts to financial institutions")
+
+
+class AssessmentOut(BaseModel):
+    community_code: str
+    year: int
+    failed: list[str]
+
+
+class IndicatorsOut(BaseModel):
+    code: str
+    name: str
+    households: int
+    rated_a_or_better: int
+    coverage: str  # seed 003 annex 1: credit-household coverage
+    coverage_points: str  # out of 3
+    outstanding: str
+    non_performing: str
+    npl_ratio: str
+    villages: int
+    villages_over_threshold: int
+    halted: bool | None = None
+
+
+class DistrictIndicatorsOut(BaseModel):
+    business_date: date
+    district: IndicatorsOut
+    townships: list[IndicatorsOut]

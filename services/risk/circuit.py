@@ -1,0 +1,303 @@
+"""The circuit breaker at work: village and township figures, their freezes and halts, and
+the events and decision records that explain each one (004 §6(3)).
+
+During a rebuild (``session.info["replay"]``) the figures are recomputed but nothing is
+emitted or recorded again, and the frozen and halted states are settled once at the end
+(``settle``): the decisions were taken and published when the events first arrived.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.risk.domain.breaker import effective_frozen, exceeds, npl_ratio, override_survives, township_halted
+from services.risk.models import Clock, Decision, Township, Village, VillageDay, VillageOverride
+from shared.catalogue import BulletinIssued, TownshipHalt, VillageFreeze
+from shared.events import Envelope, new_event
+from shared.messaging import emit
+from shared.money import format_money
+from shared.settings import CommonSettings, RiskSettings
+
+ZERO = Decimal("0.00")
+
+
+@cache
+def settings() -> RiskSettings:
+    return RiskSettings()
+
+
+def replaying(session: AsyncSession) -> bool:
+    return bool(session.info.get("replay"))
+
+
+async def today(session: AsyncSession) -> date:
+    """Risk's business date: the last one loans published, else the configured start."""
+    clock = await session.get(Clock, 1)
+    if clock is not None:
+        return clock.business_date
+    common: CommonSettings = session.info.get("settings") or CommonSettings()
+    return common.start_date or date.today()
+
+
+async def advance_clock(session: AsyncSession, business_date: date) -> None:
+    clock = await session.get(Clock, 1)
+    if clock is None:
+        session.add(Clock(id=1, business_date=business_date))
+    elif business_date > clock.business_date:  # max, so the order of replay does not matter
+        clock.business_date = business_date
+
+
+async def township(session: AsyncSession, code: str) -> Township:
+    row = await session.get(Township, code)
+    if row is None:
+        row = Township(code=code, name="", halted=False)
+        session.add(row)
+    return row
+
+
+async def village(session: AsyncSession, code: str, township_code: str) -> tuple[Village, bool]:
+    """The village's row, created on first sight; True when it was new."""
+    row = await session.get(Village, code)
+    if row is not None:
+        return row, False
+    row = Village(
+        code=code,
+        name="",
+        township_code=township_code,
+        outstanding=ZERO,
+        non_performing=ZERO,
+        npl_ratio=Decimal("0.0000"),
+        over=False,
+        over_since=None,
+        frozen=False,
+    )
+    session.add(row)
+    await township(session, township_code)
+    # One more village changes the township's share over the line, whoever reported it first.
+    await reassess_township(session, township_code, None)
+    return row, True
+
+
+def figures(v: Village) -> dict[str, str]:
+    return {
+        "npl_ratio": f"{v.npl_ratio:.4f}",
+        "outstanding": format_money(v.outstanding),
+        "non_performing": format_money(v.non_performing),
+    }
+
+
+async def change_figures(
+    session: AsyncSession, v: Village, business_date: date, d_outstanding: Decimal, d_non_performing: Decimal
+) -> None:
+    """Move a village's programme principal and re-decide its freeze."""
+    if not d_outstanding and not d_non_performing:
+        return
+    v.outstanding += d_outstanding
+    v.non_performing += d_non_performing
+    day = await session.get(VillageDay, (v.code, business_date))
+    if day is None:
+        session.add(
+            VillageDay(
+                village_code=v.code,
+                business_date=business_date,
+                outstanding=v.outstanding,
+                non_performing=v.non_performing,
+            )
+        )
+    else:
+        day.outstanding, day.non_performing = v.outstanding, v.non_performing
+    await reassess_village(session, v, business_date)
+
+
+async def reassess_village(session: AsyncSession, v: Village, business_date: date) -> None:
+    threshold = settings().village_npl_threshold
+    v.npl_ratio = npl_ratio(v.non_performing, v.outstanding)
+    over = exceeds(v.non_performing, v.outstanding, threshold)
+    if over == v.over:
+        return
+    v.over = over
+    v.over_since = business_date if over else None
+    if replaying(session):
+        return
+    override = await session.get(VillageOverride, v.code)
+    if override is not None and not override_survives(override.over_when_set, over):
+        await session.delete(override)
+        override = None
+    await set_frozen(
+        session,
+        v,
+        effective_frozen(over, override.override if override else None),  # type: ignore[arg-type]
+        business_date,
+        manual=False,
+        reason=(
+            f"NPL ratio {v.npl_ratio:.4f} exceeds {threshold}"
+            if over
+            else f"NPL ratio {v.npl_ratio:.4f} back at or below {threshold}"
+        ),
+        decided_by="risk",
+    )
+    await reassess_township(session, v.township_code, business_date)
+
+
+async def set_frozen(
+    session: AsyncSession,
+    v: Village,
+    frozen: bool,
+    business_date: date,
+    *,
+    manual: bool,
+    reason: str,
+    decided_by: str,
+) -> None:
+    if frozen == v.frozen:
+        return
+    v.frozen = frozen
+    payload = VillageFreeze(
+        village_code=v.code,
+        township_code=v.township_code,
+        npl_ratio=f"{v.npl_ratio:.4f}",
+        outstanding=format_money(v.outstanding),
+        non_performing=format_money(v.non_performing),
+        manual=manual,
+        reason=reason,
+        business_date=business_date,
+        decided_by=decided_by,
+    )
+    kind = "village_frozen" if frozen else "village_unfrozen"
+    event = new_event(f"risk.village.{'frozen' if frozen else 'unfrozen'}", v.code, payload)
+    await record(
+        session,
+        kind,
+        v.code,
+        event,
+        manual=manual,
+        reason=reason,
+        decided_by=decided_by,
+        business_date=business_date,
+        figures=figures(v),
+    )
+
+
+async def record(
+    session: AsyncSession,
+    kind: str,
+    code: str,
+    *events: Envelope,
+    manual: bool,
+    reason: str,
+    decided_by: str,
+    business_date: date | None,
+    figures: dict[str, Any],
+) -> None:
+    """Publish a decision and keep it with the figures that caused it."""
+    await emit(session, *events)
+    session.add(
+        Decision(
+            kind=kind,
+            code=code,
+            manual=manual,
+            reason=reason,
+            decided_by=decided_by,
+            business_date=business_date,
+            figures=figures,
+            event_id=str(events[0].event_id),
+            decided_at=datetime.now(UTC),
+        )
+    )
+
+
+async def township_counts(session: AsyncSession, code: str) -> tuple[int, list[Village]]:
+    villages = int(await session.scalar(select(func.count()).where(Village.township_code == code)) or 0)
+    over = list(
+
+            await session.scalars(
+                select(Village).where(Village.township_code == code, Village.over).order_by(Village.code)
+            )
+
+    )
+    return villages, over
+
+
+async def reassess_township(session: AsyncSession, code: str, business_date: date | None) -> None:
+    if replaying(session):
+        return
+    t = await township(session, code)
+    villages, over = await township_counts(session, code)
+    halted = township_halted(villages, len(over), settings().township_share_threshold)
+    if halted == t.halted:
+        return
+    t.halted = halted
+    name = t.name or code
+    verb = "halted" if halted else "resumed"
+    payload = TownshipHalt(
+        township_code=code,
+        villages=villages,
+        villages_over_threshold=len(over),
+        village_codes_over=[v.code for v in over],
+        township_name=t.name,
+        business_date=business_date,
+    )
+    share = settings().township_share_threshold
+    if halted:
+        zh = (
+            f"通报:{name}共有行政村{villages}个,其中{len(over)}个不良贷款率超过"
+            f"{settings().village_npl_threshold:.0%},达到{share:.0%}以上,全乡(街道)暂停新增扶贫信用贷款,"
+            f"有关负责人按规定追责。超过的村:{'、'.join(v.name or v.code for v in over)}。"
+        )
+        en = (
+            f"Bulletin: {len(over)} of the {villages} villages of {name} have an NPL ratio over "
+            f"{settings().village_npl_threshold:.0%} ({share:.0%} or more); new programme credit in the whole "
+            f"township is halted and its leaders are held accountable. Villages over the line: "
+            f"{', '.join(v.name or v.code for v in over)}."
+        )
+    else:
+        zh = f"通报:{name}不良贷款率超过限额的行政村已降至{len(over)}个(共{villages}个),恢复新增扶贫信用贷款。"
+        en = f"Bulletin: {name} is down to {len(over)} of {villages} villages over the line; lending resumes."
+    bulletin = BulletinIssued(
+        bulletin_id=str(uuid.uuid4()),
+        kind=f"township_{verb}",
+        township_code=code,
+        township_name=t.name,
+        business_date=business_date,
+        villages=villages,
+        villages_over_threshold=len(over),
+        villages_over=[{"code": v.code, "name": v.name} | figures(v) for v in over],
+        text_zh=zh,
+        text_en=en,
+    )
+    await record(
+        session,
+        f"township_{verb}",
+        code,
+        new_event(f"risk.township.{verb}", code, payload),
+        new_event("risk.bulletin.issued", code, bulletin),
+        manual=False,
+        reason=f"{len(over)} of {villages} villages over the line (threshold {share:.0%})",
+        decided_by="risk",
+        business_date=business_date,
+        figures={
+            "villages": villages,
+            "villages_over_threshold": len(over),
+            "village_codes_over": payload.village_codes_over,
+        },
+    )
+
+
+async def settle(session: AsyncSession) -> None:
+    """After a replay: frozen and halted states from the final figures and the overrides
+    still in force, exactly what live processing left behind."""
+    overrides = {o.village_code: o for o in await session.scalars(select(VillageOverride))}
+    for v in await session.scalars(select(Village)):
+        o = overrides.get(v.code)
+        v.frozen = effective_frozen(v.over, o.override if o else None)  # type: ignore[arg-type]
+    share = settings().township_share_threshold
+    for t in await session.scalars(select(Township)):
+        villages, over = await township_counts(session, t.code)
+        t.halted = township_halted(villages, len(over), share)

@@ -1,0 +1,167 @@
+"""The risk compensation fund (004 §6(2)), the businesses' mutual guarantee contributions,
+and the split of realised losses (004 §6(1))."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.risk.circuit import replaying, settings, today
+from services.risk.domain.loss import split_loss
+from services.risk.models import FundEntry, Loss, MutualGuaranteeAccount, Village
+from shared.catalogue import FundCapacityChanged, LoanWrittenOff, LossSplit
+from shared.events import new_event
+from shared.messaging import emit
+from shared.money import format_money
+
+ZERO = Decimal("0.00")
+
+
+async def balance(session: AsyncSession) -> Decimal:
+    return Decimal(await session.scalar(select(func.coalesce(func.sum(FundEntry.amount), 0))) or 0)
+
+
+def capacity_of(fund_balance: Decimal) -> Decimal:
+    # 004 §6(2): programme lending is leveraged 10x on the fund; an overdrawn fund gives none.
+    return max(ZERO, fund_balance * settings().fund_leverage)
+
+
+async def programme_outstanding(session: AsyncSession) -> Decimal:
+    return Decimal(await session.scalar(select(func.coalesce(func.sum(Village.outstanding), 0))) or 0)
+
+
+async def publish_capacity(session: AsyncSession, cause: str, amount: Decimal | None) -> None:
+    fund_balance = await balance(session)
+    await emit(
+        session,
+        new_event(
+            "risk.fund.capacity_changed",
+            "fund",
+            FundCapacityChanged(
+                balance=format_money(fund_balance),
+                capacity=format_money(capacity_of(fund_balance)),
+                cause=cause,
+                amount=None if amount is None else format_money(amount),
+            ),
+        ),
+    )
+
+
+async def open_fund(session: AsyncSession) -> bool:
+    """Book the opening balance once (at the service's first start) and publish the
+    capacity, so loans stops using its configured initial capacity."""
+    if await session.scalar(select(FundEntry.id).where(FundEntry.kind == "opening").limit(1)) is not None:
+        return False
+    opening = settings().fund_opening_balance
+    try:
+        async with session.begin_nested():
+            session.add(
+                FundEntry(
+                    kind="opening",
+                    amount=opening,
+                    loan_id=None,
+                    reason="district finance's opening contribution (004 §6(2))",
+                    decided_by="configuration",
+                    business_date=await today(session),
+                    recorded_at=datetime.now(UTC),
+                )
+            )
+    except IntegrityError:  # another replica opened it at the same moment
+        return False
+    await publish_capacity(session, "opening", opening)
+    return True
+
+
+async def top_up(session: AsyncSession, amount: Decimal, reason: str, decided_by: str) -> None:
+    session.add(
+        FundEntry(
+            kind="top_up",
+            amount=amount,
+            loan_id=None,
+            reason=reason,
+            decided_by=decided_by,
+            business_date=await today(session),
+            recorded_at=datetime.now(UTC),
+        )
+    )
+    await session.flush()
+    await publish_capacity(session, "top_up", amount)
+
+
+async def contribute(session: AsyncSession, business_id: str, village_code: str, amount: Decimal) -> None:
+    account = await session.get(MutualGuaranteeAccount, business_id)
+    if account is None:
+        account = MutualGuaranteeAccount(
+            business_id=business_id, village_code=village_code, contributed=ZERO, drawn=ZERO
+        )
+        session.add(account)
+    account.contributed += amount
+
+
+async def realise_loss(session: AsyncSession, p: LoanWrittenOff, occurred_at: datetime) -> Loss:
+    """Split a written-off loss. A business's loss is met first from its own mutual
+    guarantee contributions (product choice, docs/risk.md), the rest 30/20/50."""
+    loss = Decimal(p.loss)
+    drawn = ZERO
+    if p.subject_kind == "business":
+        account = await session.get(MutualGuaranteeAccount, p.subject_id)
+        if account is not None:
+            drawn = min(loss, max(ZERO, account.contributed - account.drawn))
+            account.drawn += drawn
+    parts = split_loss(loss - drawn, settings().loss_shares)
+    row = Loss(
+        loan_id=p.loan_id,
+        subject_kind=p.subject_kind,
+        subject_id=p.subject_id,
+        village_code=p.village_code,
+        township_code=p.township_code,
+        business_date=p.business_date,
+        loss=loss,
+        mutual_guarantee=drawn,
+        government=parts["government"],
+        bank=parts["bank"],
+        insurer=parts["insurer"],
+    )
+    session.add(row)
+    # The government's share is paid from the fund (004 §6(2)); its date and time are the
+    # event's, so a rebuild writes the same entry.
+    session.add(
+        FundEntry(
+            kind="loss",
+            amount=-row.government,
+            loan_id=p.loan_id,
+            reason=f"government's share of the loss on loan {p.loan_id} (004 §6(1))",
+            decided_by="risk",
+            business_date=p.business_date,
+            recorded_at=occurred_at,
+        )
+    )
+    if not replaying(session):
+        await emit(
+            session,
+            new_event(
+                "risk.loss.split",
+                p.village_code,
+                LossSplit(
+                    loan_id=p.loan_id,
+                    subject_kind=p.subject_kind,
+                    subject_id=p.subject_id,
+                    village_code=p.village_code,
+                    township_code=p.township_code,
+                    business_date=p.business_date,
+                    loss=format_money(loss),
+                    mutual_guarantee=format_money(drawn),
+                    government=format_money(row.government),
+                    bank=format_money(row.bank),
+                    insurer=format_money(row.insurer),
+                ),
+            ),
+        )
+        if row.government:
+            await session.flush()
+            await publish_capacity(session, "loss", -row.government)
+    return row
