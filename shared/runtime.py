@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.auth import KeyRing
 from shared.bus.base import Bus
 from shared.db import create_engine, create_sessionmaker, ping, read_only
-from shared.messaging import Consumer, Handler, Relay, session_class_for
+from shared.messaging import Consumer, Handler, Prefetch, Relay, session_class_for
 from shared.settings import CommonSettings
 from shared.web import health_router, install_problem_handlers, require_token
 
@@ -40,6 +40,7 @@ class ServiceSpec:
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     # Runs once per start, before the relay, in the service's own transaction.
     on_start: Callable[[AsyncSession], Awaitable[None]] | None = None
+    prefetch: Prefetch | None = None
 
 
 class ServiceRuntime:
@@ -71,6 +72,8 @@ class ServiceRuntime:
             max_attempts=common.consumer_max_attempts,
             backoff_seconds=common.consumer_backoff_seconds,
             backoff_max_seconds=common.consumer_backoff_max_seconds,
+            prefetch=spec.prefetch,
+            max_batch=common.consumer_max_batch,
         )
         self._tasks: list[asyncio.Task[None]] = []
 

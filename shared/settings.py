@@ -53,6 +53,8 @@ class CommonSettings(BaseSettings):
     topic_partitions: int = Field(default=12, ge=1)
     topic_replication_factor: int = Field(default=3, ge=1)
     consumer_max_attempts: int = Field(default=5, ge=1)
+    # Events applied per transaction: larger batches amortise the commit and the row reads.
+    consumer_max_batch: int = Field(default=500, ge=1)
     consumer_backoff_seconds: float = Field(default=0.2, ge=0)
     consumer_backoff_max_seconds: float = Field(default=10.0, ge=0)
     relay_batch_size: int = Field(default=500, ge=1)

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.risk import api, funds
 from services.risk.handlers import HANDLERS
 from services.risk.models import metadata
+from services.risk.rows import prefetch
 from shared.runtime import ServiceSpec
 
 
@@ -23,4 +24,5 @@ SPEC = ServiceSpec(
     routers=lambda: [api.router],
     handlers=HANDLERS,
     on_start=_open_fund,
+    prefetch=prefetch,
 )

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.risk.domain.breaker import effective_frozen, exceeds, npl_ratio, override_survives, township_halted
 from services.risk.models import Clock, Decision, Township, Village, VillageDay, VillageOverride
+from services.risk.rows import add_row, get_row
 from shared.catalogue import BulletinIssued, TownshipHalt, VillageFreeze
 from shared.events import Envelope, new_event
 from shared.messaging import emit
@@ -55,16 +56,15 @@ async def advance_clock(session: AsyncSession, business_date: date) -> None:
 
 
 async def township(session: AsyncSession, code: str) -> Township:
-    row = await session.get(Township, code)
+    row = await get_row(session, Township, code)
     if row is None:
-        row = Township(code=code, name="", halted=False)
-        session.add(row)
+        row = add_row(session, Township, code, Township(code=code, name="", halted=False))
     return row
 
 
 async def village(session: AsyncSession, code: str, township_code: str) -> tuple[Village, bool]:
     """The village's row, created on first sight; True when it was new."""
-    row = await session.get(Village, code)
+    row = await get_row(session, Village, code)
     if row is not None:
         return row, False
     row = Village(
@@ -78,7 +78,7 @@ async def village(session: AsyncSession, code: str, township_code: str) -> tuple
         over_since=None,
         frozen=False,
     )
-    session.add(row)
+    add_row(session, Village, code, row)
     await township(session, township_code)
     # One more village changes the township's share over the line, whoever reported it first.
     await reassess_township(session, township_code, None)
@@ -101,15 +101,18 @@ async def change_figures(
         return
     v.outstanding += d_outstanding
     v.non_performing += d_non_performing
-    day = await session.get(VillageDay, (v.code, business_date))
+    day = await get_row(session, VillageDay, (v.code, business_date))
     if day is None:
-        session.add(
+        add_row(
+            session,
+            VillageDay,
+            (v.code, business_date),
             VillageDay(
                 village_code=v.code,
                 business_date=business_date,
                 outstanding=v.outstanding,
                 non_performing=v.non_performing,
-            )
+            ),
         )
     else:
         day.outstanding, day.non_performing = v.outstanding, v.non_performing
@@ -216,11 +219,7 @@ async def record(
 async def township_counts(session: AsyncSession, code: str) -> tuple[int, list[Village]]:
     villages = int(await session.scalar(select(func.count()).where(Village.township_code == code)) or 0)
     over = list(
-
-            await session.scalars(
-                select(Village).where(Village.township_code == code, Village.over).order_by(Village.code)
-            )
-
+        await session.scalars(select(Village).where(Village.township_code == code, Village.over).order_by(Village.code))
     )
     return villages, over
 
@@ -229,6 +228,10 @@ async def reassess_township(session: AsyncSession, code: str, business_date: dat
     if replaying(session):
         return
     t = await township(session, code)
+    if t not in session.new:
+        # Replicas consuming different partitions may decide for the same township at once:
+        # the row lock makes the second wait and count what the first committed.
+        await session.execute(select(Township.code).where(Township.code == code).with_for_update())
     villages, over = await township_counts(session, code)
     halted = township_halted(villages, len(over), settings().township_share_threshold)
     if halted == t.halted:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.risk import circuit, funds
 from services.risk.models import Community, Household, LoanPosition, OverdueYear, SubjectGrade, Village
+from services.risk.rows import add_row, get_row
 from shared.catalogue import (
     BusinessDateAdvanced,
     CommunityCreated,
@@ -58,7 +59,7 @@ async def on_village_created(session: AsyncSession, event: Envelope) -> None:
 
 async def on_village_renamed(session: AsyncSession, event: Envelope) -> None:
     p = parse_payload(event, UnitRenamed)
-    village = await session.get(Village, p.code)
+    village = await get_row(session, Village, p.code)
     if village is not None:
         village.name = p.new_name
 
@@ -104,7 +105,7 @@ async def on_rating_downgraded(session: AsyncSession, event: Envelope) -> None:
 
 
 async def _position(session: AsyncSession, loan_id: str) -> LoanPosition:
-    position = await session.get(LoanPosition, loan_id)
+    position = await get_row(session, LoanPosition, loan_id)
     if position is None:
         # Events of a loan share its village's partition, so its disbursement came first;
         # a missing one is a lost event, worth a retry and then the dead-letter queue.
@@ -123,7 +124,8 @@ async def _move(
 
 
 async def _overdue(session: AsyncSession, subject_id: str, year: int) -> None:
-    await insert_ignore(session, OverdueYear.__table__, {"subject_id": subject_id, "year": year})  # type: ignore[arg-type]
+    if await get_row(session, OverdueYear, (subject_id, year)) is None:
+        add_row(session, OverdueYear, (subject_id, year), OverdueYear(subject_id=subject_id, year=year))
 
 
 async def on_disbursed(session: AsyncSession, event: Envelope) -> None:
@@ -141,7 +143,7 @@ async def on_disbursed(session: AsyncSession, event: Envelope) -> None:
         classification="normal",
         status="active",
     )
-    session.add(position)
+    add_row(session, LoanPosition, p.loan_id, position)
     if p.subject_kind == "business" and Decimal(p.mutual_guarantee_contribution):
         await funds.contribute(session, p.subject_id, p.village_code, Decimal(p.mutual_guarantee_contribution))
     await _move(session, position, amount, False, p.disbursed_on)

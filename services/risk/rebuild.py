@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.risk import circuit
 from services.risk.handlers import HANDLERS
 from services.risk.models import PROJECTIONS, FundEntry, RiskBase
+from services.risk.rows import forget, prefetch
 from shared.bus.base import Bus, Message
 from shared.events import Envelope
 from shared.messaging import record_batch_in_inbox
@@ -61,6 +62,9 @@ async def _apply(session: AsyncSession, batch: Sequence[Message], seen: set[str]
         return 0
     # The live consumer may not have seen all of these yet; it must not apply them twice.
     await record_batch_in_inbox(session, CONSUMER, pairs)
+    await session.flush()
+    forget(session)  # one transaction for the whole rebuild; the row cache is per batch
+    await prefetch(session, [e for _, e in pairs])
     applied = 0
     for _, envelope in pairs:
         if str(envelope.event_id) in seen:  # a redelivered duplicate on the topic

@@ -1,0 +1,278 @@
+"""Loan events per second through the risk projections, and freeze latency under load, on
+real Kafka and PostgreSQL (issue 6; targets >= 5,000 events/s, freeze p99 < 1 s).
+
+1. Throughput: ``--loans`` loans in 200 villages, three events each (disbursed, classified
+   special mention, repayment received), are put on ``loans.events`` first; then the risk
+   service starts and drains them. Timed from its start to the last event applied.
+2. Latency: with risk running, repayments stream in at ``--rate`` events/s for ``--seconds``;
+   ten times a second one loan of a fresh village turns non-performing. Latency is from that
+   ``loan.classified`` event's creation to risk's ``risk.village.frozen``.
+
+Anchor: a bare aiokafka consumer reading the same events (no database).
+
+    python -m bench.risk --loans 20000 --rate 5000 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import asyncio
+import multiprocessing
+import os
+import statistics
+import time
+import uuid
+from datetime import date
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy.engine import make_url
+
+from shared.bus.base import Record
+from shared.bus.kafka import KafkaBus
+from shared.catalogue import LoanClassified, LoanDisbursed, RepaymentReceived
+from shared.cli import load_spec
+from shared.events import Envelope, new_event
+from shared.migrations import upgrade
+from shared.runtime import ServiceRuntime
+from shared.settings import CommonSettings
+
+DAY = date(2026, 3, 1)
+PARTITIONS = 12
+
+
+def _who(i: int, village: str, township: str) -> dict[str, str]:
+    return {"subject_kind": "household", "subject_id": f"h{i}", "village_code": village, "township_code": township}
+
+
+def disbursed(i: int, village: str, township: str) -> Envelope:
+    return new_event(
+        "loans.loan.disbursed",
+        village,
+        LoanDisbursed(
+            **_who(i, village, township),  # type: ignore[arg-type]
+            loan_id=f"loan-{i}",
+            credit_line_id=f"line-{i}",
+            amount="12000.00",
+            annual_rate="0.0435",
+            subsidy_rate="0",
+            term_months=12,
+            repayment_method="equal_principal",
+            disbursed_on=DAY,
+            maturity_on=date(2027, 3, 1),
+            mutual_guarantee_contribution="0.00",
+        ),
+    )
+
+
+def classified(i: int, village: str, township: str, days: int, outstanding: str = "12000.00") -> Envelope:
+    klass = "substandard" if days > 90 else "special_mention" if days else "normal"
+    return new_event(
+        "loans.loan.classified",
+        village,
+        LoanClassified(
+            **_who(i, village, township),  # type: ignore[arg-type]
+            loan_id=f"loan-{i}",
+            business_date=DAY,
+            days_past_due=days,
+            classification=klass,  # type: ignore[arg-type]
+            previous_classification="normal",
+            non_performing=days > 90,
+            principal_outstanding=outstanding,
+        ),
+    )
+
+
+def repaid(i: int, village: str, township: str, n: int) -> Envelope:
+    return new_event(
+        "loans.repayment.received",
+        village,
+        RepaymentReceived(
+            **_who(i, village, township),  # type: ignore[arg-type]
+            loan_id=f"loan-{i}",
+            repayment_id=str(uuid.uuid4()),
+            amount="1.00",
+            interest="0.00",
+            principal="1.00",
+            principal_outstanding=f"{12000 - n}.00",
+            business_date=DAY,
+        ),
+    )
+
+
+def village_of(i: int) -> tuple[str, str]:
+    v = i % 200
+    return f"V{v:03d}", f"T{v % 5}"
+
+
+async def publish(bus: KafkaBus, prefix: str, events: list[Envelope]) -> None:
+    for start in range(0, len(events), 5000):
+        chunk = events[start : start + 5000]
+        await bus.publish([Record(prefix + e.topic, e.key, e.to_bytes()) for e in chunk])
+
+
+async def bare_consumer(bootstrap: str, topic: str, n: int) -> float:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-bare-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    seen, started = 0, time.perf_counter()
+    try:
+        while seen < n:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=500)
+            seen += sum(len(b) for b in batches.values())
+    finally:
+        await consumer.stop()
+    return n / (time.perf_counter() - started)
+
+
+def _load_process(kafka: str, prefix: str, rate: int, seconds: int, loans: int, sent: Any) -> None:
+    asyncio.run(_load(kafka, prefix, rate, seconds, loans, sent))
+
+
+async def _load(kafka: str, prefix: str, rate: int, seconds: int, loans: int, sent: Any) -> None:
+    bus = KafkaBus(kafka, partitions=PARTITIONS, replication_factor=1, client_id="bench-load")
+    await bus.start()
+    tick, tips, n = 0.1, 0, 2
+    per_tick = max(1, int(rate * tick))
+    started = time.perf_counter()
+    try:
+        while time.perf_counter() - started < seconds:
+            tick_started = time.perf_counter()
+            first = sent.value
+            batch = [repaid(i % loans, *village_of(i % loans), n) for i in range(first, first + per_tick)]
+            k = loans + tips
+            village, township = f"TIP{tips:04d}", f"TT{tips % 50}"
+            batch += [disbursed(k, village, township), classified(k, village, township, days=91)]
+            tips += 1
+            await publish(bus, prefix, batch)
+            sent.value += len(batch)
+            n += 1
+            await asyncio.sleep(max(0.0, tick - (time.perf_counter() - tick_started)))
+    finally:
+        await bus.stop()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--loans", type=int, default=20_000)
+    parser.add_argument("--rate", type=int, default=5_000, help="events/s during the latency phase")
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=2000, help="VCREDIT_CONSUMER_MAX_BATCH")
+    parser.add_argument("--kafka", default=os.environ.get("VCREDIT_TEST_KAFKA", "127.0.0.1:9092"))
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "VCREDIT_TEST_DATABASE_URL", "postgresql+asyncpg://vcredit:vcredit@127.0.0.1:5432/vcredit"
+        ),
+    )
+    args = parser.parse_args()
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    admin = make_url(args.database_url)
+    name = f"bench_risk_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False))
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    common = CommonSettings(
+        kafka_bootstrap_servers=args.kafka,
+        topic_prefix=prefix,
+        consumer_max_batch=args.batch,
+        topic_partitions=PARTITIONS,
+        start_date=DAY,
+    )
+    producer = KafkaBus(args.kafka, partitions=PARTITIONS, replication_factor=1, client_id="bench-producer")
+    await producer.start()
+    try:
+        await asyncio.to_thread(upgrade, load_spec("risk").migrations_dir, url)
+        topic = prefix + "loans.events"
+        await producer.ensure_topics([topic])
+        backlog: list[Envelope] = []
+        for i in range(args.loans):
+            backlog.append(disbursed(i, *village_of(i)))
+        for i in range(args.loans):
+            backlog.append(classified(i, *village_of(i), days=5))
+        for i in range(args.loans):
+            backlog.append(repaid(i, *village_of(i), 1))
+        await publish(producer, prefix, backlog)
+        anchor = await bare_consumer(args.kafka, topic, len(backlog))
+
+        spec = load_spec("risk")
+        runtime = ServiceRuntime(spec, url, KafkaBus(args.kafka, partitions=PARTITIONS, client_id="bench-risk"), common)
+        started = time.perf_counter()
+        await runtime.start()
+        while runtime.consumer.stats.processed < len(backlog):  # noqa: ASYNC110 - polls a counter
+            await asyncio.sleep(0.05)
+        drain = len(backlog) / (time.perf_counter() - started)
+
+        # Latency at load: a separate process (like the loans service would be) offers
+        # repayments at --rate and ten tipping events a second.
+        processed_before = runtime.consumer.stats.processed
+        sent = multiprocessing.Value("q", 0)
+        load_started = time.perf_counter()
+        child = multiprocessing.get_context("fork").Process(
+            target=_load_process, args=(args.kafka, prefix, args.rate, args.seconds, args.loans, sent)
+        )
+        child.start()
+        while child.is_alive():  # noqa: ASYNC110 - polls a counter
+            await asyncio.sleep(0.1)
+        offered = sent.value / (time.perf_counter() - load_started)
+        while runtime.consumer.stats.processed < processed_before + sent.value:  # noqa: ASYNC110 - polls a counter
+            await asyncio.sleep(0.05)
+        achieved = sent.value / (time.perf_counter() - load_started)
+        await asyncio.sleep(1)  # let the relay publish the last freezes
+        await runtime.stop()
+
+        frozen: dict[str, Envelope] = {}
+        tips: dict[str, Envelope] = {}
+        reader = AIOKafkaConsumer(
+            prefix + "risk.events",
+            prefix + "loans.events",
+            bootstrap_servers=args.kafka,
+            group_id=f"bench-read-{uuid.uuid4().hex[:6]}",
+            auto_offset_reset="earliest",
+        )
+        await reader.start()
+        try:
+            while batches := await reader.getmany(timeout_ms=3000, max_records=1000):
+                for messages in batches.values():
+                    for m in messages:
+                        e = Envelope.from_bytes(m.value)
+                        if e.type == "risk.village.frozen":
+                            frozen[e.payload["village_code"]] = e
+                        elif e.type == "loans.loan.classified" and e.payload["non_performing"]:
+                            tips[e.payload["village_code"]] = e
+        finally:
+            await reader.stop()
+        latencies = sorted(
+            (frozen[v].occurred_at - tip.occurred_at).total_seconds() for v, tip in tips.items() if v in frozen
+        )
+        missing = len(tips) - len(latencies)
+    finally:
+        await producer.stop()
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+    p50 = statistics.median(latencies)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    print(f"\nrisk benchmark: Kafka + PostgreSQL on loopback, {os.cpu_count()} cores, {PARTITIONS} partitions")
+    print(f"{'figure':<52} {'value':>12}  target")
+    print(f"{'anchor: bare aiokafka consumer, events/s':<52} {anchor:>12,.0f}")
+    print(f"{f'risk projections, backlog of {len(backlog):,} events, events/s':<52} {drain:>12,.0f}  >= 5,000")
+    print(f"{'  ratio to the anchor':<52} {drain / anchor:>12.1%}")
+    print(f"{'latency phase: offered rate, events/s':<52} {offered:>12,.0f}")
+    print(f"{'latency phase: applied rate, events/s':<52} {achieved:>12,.0f}")
+    print(f"{'freezes measured (missing)':<52} {len(latencies):>12} ({missing})")
+    print(f"{'freeze latency p50, s':<52} {p50:>12.3f}")
+    print(f"{'freeze latency p99, s':<52} {p99:>12.3f}  < 1")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("shared.messaging").setLevel(logging.INFO)
+    asyncio.run(main())
