@@ -16,8 +16,8 @@ Anchor: a bare aiokafka consumer reading the same events (no database).
 from __future__ import annotations
 
 import argparse
-import logging
 import asyncio
+import logging
 import multiprocessing
 import os
 import statistics
