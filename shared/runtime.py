@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import MetaData
@@ -41,6 +42,9 @@ class ServiceSpec:
     # Runs once per start, before the relay, in the service's own transaction.
     on_start: Callable[[AsyncSession], Awaitable[None]] | None = None
     prefetch: Prefetch | None = None
+    # A long-running task of the service (e.g. notify's webhook dispatcher), started after the
+    # relay and consumer and cancelled with them on stop.
+    background: Callable[[ServiceRuntime], Coroutine[Any, Any, None]] | None = None
 
 
 class ServiceRuntime:
@@ -87,6 +91,8 @@ class ServiceRuntime:
         self._tasks = [asyncio.create_task(self.relay.run(), name=f"{self.spec.name}-relay")]
         if self.consumer.topics:
             self._tasks.append(asyncio.create_task(self.consumer.run(), name=f"{self.spec.name}-consumer"))
+        if self.spec.background is not None:
+            self._tasks.append(asyncio.create_task(self.spec.background(self), name=f"{self.spec.name}-background"))
 
     async def stop(self) -> None:
         # Every step is bounded: a shutdown that waits forever on a broker or a database is
