@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
 from services.registry.domain.identifiers import resident_id_check_char
 from shared.bus.base import Bus
@@ -26,6 +27,7 @@ class System:
         self.common = infra.common(**settings)
         self.runtimes: dict[str, ServiceRuntime] = {}
         self.clients: dict[str, httpx.AsyncClient] = {}
+        self.apps: dict[str, FastAPI] = {}
 
     async def __aenter__(self) -> System:
         for name in self.services:
@@ -36,6 +38,7 @@ class System:
             app = create_app(runtime, TOKEN, manage_runtime=False)
             await runtime.start()
             self.runtimes[name] = runtime
+            self.apps[name] = app
             self.clients[name] = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app),
                 base_url=f"http://{name}",

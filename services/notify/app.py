@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.notify import api
+from services.notify.dispatcher import run_dispatcher
+from services.notify.handlers import handlers
 from services.notify.models import metadata
 from shared.runtime import ServiceSpec
 
@@ -11,5 +14,7 @@ SPEC = ServiceSpec(
     description="Webhooks, the live event stream, bulletins and the dashboard page.",
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
-    routers=list,
+    routers=lambda: [api.router],
+    handlers=handlers(),
+    background=run_dispatcher,
 )

@@ -1,0 +1,316 @@
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.notify.dispatcher import cipher_for
+from services.notify.models import Bulletin, Delivery, Notice, StreamEvent, Subscription
+from services.notify.schemas import (
+    BulletinOut,
+    DeliveryOut,
+    DeliveryStatus,
+    NoticeOut,
+    SubscriptionIn,
+    SubscriptionOut,
+)
+from shared import idempotency
+from shared.settings import NotifySettings
+from shared.web import CurrentPrincipal, Problem, ReadSession, Session, require_role
+
+router = APIRouter(prefix="/v1")
+
+# Webhooks may carry personal data (every public type can be subscribed to), so only these
+# roles manage them.
+MANAGERS = ("government", "operator")
+Page = Query(default=100, ge=1, le=1000)
+
+
+# --- subscriptions --------------------------------------------------------------------------
+
+
+def _subscription_out(s: Subscription) -> SubscriptionOut:
+    return SubscriptionOut(
+        subscription_id=s.id,
+        url=s.url,
+        events=list(s.events),
+        active=s.active,
+        created_by=s.created_by,
+        created_at=s.created_at,
+        deactivated_at=s.deactivated_at,
+    )
+
+
+async def _subscription(session: AsyncSession, subscription_id: str) -> Subscription:
+    sub = await session.get(Subscription, subscription_id)
+    if sub is None:
+        raise Problem(404, "SUBSCRIPTION_NOT_FOUND", "Subscription not found", f"No subscription {subscription_id}.")
+    return sub
+
+
+@router.post("/subscriptions", status_code=201, response_model=SubscriptionOut, tags=["webhooks"])
+async def create_subscription(
+    body: SubscriptionIn, request: Request, session: Session, principal: CurrentPrincipal
+) -> SubscriptionOut | JSONResponse:
+    """Register a webhook. Each matching event is POSTed as its envelope JSON with
+    ``X-Vcredit-Event-Id``, ``X-Vcredit-Event-Type``, ``X-Vcredit-Timestamp`` and
+    ``X-Vcredit-Signature: v1=<hex HMAC-SHA256(secret, "{timestamp}.{body}")>``. Reject
+    timestamps more than 5 minutes old (replay protection); deduplicate on the event id."""
+    require_role(principal, *MANAGERS)
+    cipher = cipher_for(request.app.state.runtime)
+    async with session.begin():
+        if (replay := await idempotency.claim(session, request, body)) is not None:
+            return replay
+        sub = Subscription(
+            id=str(uuid.uuid4()),
+            url=str(body.url),
+            events=body.events,
+            secret_encrypted=cipher.encrypt(body.secret),
+            active=True,
+            created_by=principal.name,
+            created_at=datetime.now(UTC),
+        )
+        session.add(sub)
+        await session.flush()
+        out = _subscription_out(sub)
+        await idempotency.remember(session, request, 201, out)
+    return out
+
+
+@router.get("/subscriptions", response_model=list[SubscriptionOut], tags=["webhooks"])
+async def list_subscriptions(
+    session: ReadSession, principal: CurrentPrincipal, active: bool | None = None
+) -> list[SubscriptionOut]:
+    require_role(principal, *MANAGERS)
+    query = select(Subscription).order_by(Subscription.created_at, Subscription.id)
+    if active is not None:
+        query = query.where(Subscription.active.is_(active))
+    return [_subscription_out(s) for s in await session.scalars(query)]
+
+
+@router.get("/subscriptions/{subscription_id}", response_model=SubscriptionOut, tags=["webhooks"])
+async def get_subscription(subscription_id: str, session: ReadSession, principal: CurrentPrincipal) -> SubscriptionOut:
+    require_role(principal, *MANAGERS)
+    return _subscription_out(await _subscription(session, subscription_id))
+
+
+@router.delete("/subscriptions/{subscription_id}", response_model=SubscriptionOut, tags=["webhooks"])
+async def deactivate_subscription(
+    subscription_id: str, session: Session, principal: CurrentPrincipal
+) -> SubscriptionOut:
+    """Deactivate (kept for its delivery log): no new deliveries, pending ones are not sent."""
+    require_role(principal, *MANAGERS)
+    async with session.begin():
+        sub = await _subscription(session, subscription_id)
+        if sub.active:
+            sub.active, sub.deactivated_at = False, datetime.now(UTC)
+        out = _subscription_out(sub)
+    return out
+
+
+# --- deliveries -----------------------------------------------------------------------------
+
+
+def _delivery_out(d: Delivery) -> DeliveryOut:
+    return DeliveryOut(
+        delivery_id=d.id,
+        subscription_id=d.subscription_id,
+        event_id=d.event_id,
+        event_type=d.event_type,
+        status=d.status,
+        attempts=d.attempts,
+        last_status_code=d.last_status_code,
+        last_error=d.last_error,
+        created_at=d.created_at,
+        last_attempt_at=d.last_attempt_at,
+        next_attempt_at=d.next_attempt_at if d.status == "pending" else None,
+        delivered_at=d.delivered_at,
+        redeliveries=d.redeliveries,
+    )
+
+
+@router.get("/subscriptions/{subscription_id}/deliveries", response_model=list[DeliveryOut], tags=["webhooks"])
+async def subscription_deliveries(
+    subscription_id: str,
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    status: DeliveryStatus | None = None,
+    limit: int = Page,
+    offset: int = Query(default=0, ge=0),
+) -> list[DeliveryOut]:
+    require_role(principal, *MANAGERS)
+    await _subscription(session, subscription_id)
+    query = select(Delivery).where(Delivery.subscription_id == subscription_id)
+    if status is not None:
+        query = query.where(Delivery.status == status)
+    query = query.order_by(Delivery.id.desc()).limit(limit).offset(offset)
+    return [_delivery_out(d) for d in await session.scalars(query)]
+
+
+@router.get("/deliveries", response_model=list[DeliveryOut], tags=["webhooks"])
+async def list_deliveries(
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    status: DeliveryStatus | None = None,
+    limit: int = Page,
+    offset: int = Query(default=0, ge=0),
+) -> list[DeliveryOut]:
+    require_role(principal, *MANAGERS)
+    query = select(Delivery)
+    if status is not None:
+        query = query.where(Delivery.status == status)
+    query = query.order_by(Delivery.id.desc()).limit(limit).offset(offset)
+    return [_delivery_out(d) for d in await session.scalars(query)]
+
+
+@router.post("/deliveries/{delivery_id}/redeliver", response_model=DeliveryOut, tags=["webhooks"])
+async def redeliver(delivery_id: int, session: Session, principal: CurrentPrincipal) -> DeliveryOut:
+    """Queue a dead (or delivered) delivery again, with a fresh set of tries."""
+    require_role(principal, *MANAGERS)
+    async with session.begin():
+        delivery = await session.get(Delivery, delivery_id, with_for_update=True)
+        if delivery is None:
+            raise Problem(404, "DELIVERY_NOT_FOUND", "Delivery not found", f"No delivery {delivery_id}.")
+        if delivery.status == "pending":
+            raise Problem(409, "DELIVERY_PENDING", "Delivery still pending", "It is queued or being sent already.")
+        if not (await _subscription(session, delivery.subscription_id)).active:
+            raise Problem(409, "SUBSCRIPTION_INACTIVE", "Subscription inactive", "Its subscription was deactivated.")
+        delivery.status, delivery.attempts, delivery.redeliveries = "pending", 0, delivery.redeliveries + 1
+        delivery.next_attempt_at, delivery.delivered_at = datetime.now(UTC), None
+        out = _delivery_out(delivery)
+    return out
+
+
+# --- the live stream ------------------------------------------------------------------------
+
+
+def _resume_point(header: str | None, query: int | None) -> int:
+    if header is None:
+        return query or 0
+    try:
+        value = int(header)
+    except ValueError:
+        raise Problem(422, "VALIDATION_FAILED", "Invalid request", "Last-Event-ID must be an integer.") from None
+    if value < 0:
+        raise Problem(422, "VALIDATION_FAILED", "Invalid request", "Last-Event-ID must not be negative.")
+    return value
+
+
+async def _sse(
+    request: Request, sessions: async_sessionmaker[AsyncSession], after: int, settings: NotifySettings
+) -> AsyncIterator[str]:
+    # Tells EventSource how long to wait before reconnecting; it then sends Last-Event-ID.
+    yield "retry: 2000\n\n"
+    last_sent = time.monotonic()
+    while not await request.is_disconnected():
+        async with sessions() as session:
+            rows = (
+                await session.execute(
+                    select(StreamEvent.seq, StreamEvent.type, StreamEvent.envelope)
+                    .where(StreamEvent.seq > after)
+                    .order_by(StreamEvent.seq)
+                    .limit(500)
+                )
+            ).all()
+        for row in rows:
+            # The envelope JSON is one line (no raw newlines), as one data: field requires.
+            yield f"id: {row.seq}\nevent: {row.type}\ndata: {row.envelope}\n\n"
+            after = row.seq
+        if rows:
+            last_sent = time.monotonic()
+            if len(rows) == 500:
+                continue
+        elif time.monotonic() - last_sent >= settings.keepalive_seconds:
+            # A comment line: keeps proxies from closing an idle connection.
+            yield ": keep-alive\n\n"
+            last_sent = time.monotonic()
+        await asyncio.sleep(settings.poll_seconds)
+
+
+@router.get("/stream", tags=["stream"], response_class=StreamingResponse)
+async def stream(
+    request: Request,
+    last_event_id: int | None = Query(default=None, ge=0),
+    last_event_id_header: str | None = Header(default=None, alias="Last-Event-ID"),
+) -> StreamingResponse:
+    """Server-Sent Events of the public events (services/notify/domain/public.py): ``id`` is
+    notify's sequence number, ``event`` the type, ``data`` the envelope. Resume strictly after
+    an id with the ``Last-Event-ID`` header or ``?last_event_id=``; 0 replays everything kept."""
+    after = _resume_point(last_event_id_header, last_event_id)
+    sessions = request.app.state.runtime.read_sessions
+    return StreamingResponse(
+        _sse(request, sessions, after, NotifySettings()),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+# --- bulletins and notices ------------------------------------------------------------------
+
+
+@router.get("/bulletins", response_model=list[BulletinOut], tags=["bulletins"])
+async def list_bulletins(
+    session: ReadSession,
+    township_code: str | None = None,
+    limit: int = Page,
+    offset: int = Query(default=0, ge=0),
+) -> list[BulletinOut]:
+    """District bulletins (通报), newest first. Any authenticated role."""
+    query = select(Bulletin).order_by(Bulletin.issued_at.desc(), Bulletin.bulletin_id).limit(limit).offset(offset)
+    if township_code is not None:
+        query = query.where(Bulletin.township_code == township_code)
+    out: list[BulletinOut] = []
+    for b in await session.scalars(query):
+        p = b.payload
+        out.append(
+            BulletinOut(
+                bulletin_id=b.bulletin_id,
+                kind=b.kind,
+                township_code=b.township_code,
+                township_name=p.get("township_name", ""),
+                business_date=p.get("business_date"),
+                issued_at=b.issued_at,
+                villages=p.get("villages", 0),
+                villages_over_threshold=p.get("villages_over_threshold", 0),
+                villages_over=p.get("villages_over", []),
+                text_zh=p.get("text_zh", ""),
+                text_en=p.get("text_en", ""),
+            )
+        )
+    return out
+
+
+@router.get("/notices", response_model=list[NoticeOut], tags=["bulletins"])
+async def list_notices(
+    session: ReadSession,
+    village_code: str | None = None,
+    kind: str | None = None,
+    limit: int = Page,
+    offset: int = Query(default=0, ge=0),
+) -> list[NoticeOut]:
+    """Village notices, newest first: freezes and lifts, titles, and rating notices (公示)
+    with the date their notice period ends. Any authenticated role."""
+    query = select(Notice).order_by(Notice.occurred_at.desc(), Notice.id.desc()).limit(limit).offset(offset)
+    if village_code is not None:
+        query = query.where(Notice.village_code == village_code)
+    if kind is not None:
+        query = query.where(Notice.kind == kind)
+    return [
+        NoticeOut(
+            notice_id=n.id,
+            kind=n.kind,
+            village_code=n.village_code,
+            township_code=n.township_code,
+            occurred_at=n.occurred_at,
+            notice_ends=n.notice_ends,
+            details=n.payload,
+        )
+        for n in await session.scalars(query)
+    ]

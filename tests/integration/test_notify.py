@@ -1,0 +1,406 @@
+"""Notify (issue 7) on both backends: webhooks against real local HTTP receivers (retries
+with back-off, dead deliveries, a slow subscriber that delays no one, redelivery), the SSE
+stream over a real uvicorn server with resumption by Last-Event-ID, and bulletins and
+notices. The other services appear as the events they publish."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import date
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from services.notify.domain.signing import verify_signature
+from shared.bus.base import Record
+from shared.catalogue import (
+    BulletinIssued,
+    HouseholdRegistered,
+    NoticeStarted,
+    TitleAwarded,
+    VillageFreeze,
+)
+from shared.events import Envelope, new_event
+from tests.conftest import TOKEN, Infra
+from tests.harness import wait_until
+from tests.system import System
+
+TOWNSHIP = "410102003"
+V1, V2 = "410102003001", "410102003002"
+SECRET = "whsec-0123456789abcdef"
+
+
+@pytest.fixture
+async def system(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[System]:
+    # Small back-off so that four tries take well under a second.
+    for name, value in {
+        "RETRY_BASE_SECONDS": "0.05",
+        "RETRY_MAX_SECONDS": "0.2",
+        "MAX_ATTEMPTS": "4",
+        "POLL_SECONDS": "0.05",
+        "WEBHOOK_TIMEOUT_SECONDS": "10",
+    }.items():
+        monkeypatch.setenv(f"VCREDIT_NOTIFY_{name}", value)
+    async with System(infra, ["notify"]) as s:
+        yield s
+
+
+async def _publish(system: System, *events: Envelope) -> None:
+    prefix = system.infra.topic_prefix
+    await system.runtimes["notify"].bus.publish([Record(prefix + e.topic, e.key, e.to_bytes()) for e in events])
+
+
+def _frozen(village: str, ratio: str = "0.0500", *, lifted: bool = False) -> Envelope:
+    payload = VillageFreeze(
+        village_code=village,
+        township_code=TOWNSHIP,
+        npl_ratio=ratio,
+        outstanding="100000.00",
+        non_performing="5000.00",
+        manual=False,
+        reason="npl_over_threshold",
+        business_date=date(2026, 5, 1),
+    )
+    return new_event("risk.village.unfrozen" if lifted else "risk.village.frozen", village, payload)
+
+
+# --- a real HTTP receiver -------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    headers: dict[str, str]
+    body: bytes
+    received_at: float
+    status: int
+    answered_at: float = 0.0
+
+
+@dataclass
+class Receiver:
+    """A minimal HTTP/1.1 server: answers ``script[i]`` to the i-th request, then ``default``,
+    after ``delay`` seconds."""
+
+    script: list[int] = field(default_factory=list)
+    default: int = 200
+    delay: float = 0.0
+    calls: list[Call] = field(default_factory=list)
+    server: asyncio.Server | None = None
+
+    async def start(self) -> Receiver:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/hook"
+
+    def ok(self) -> list[Call]:
+        return [c for c in self.calls if 200 <= c.status < 300 and c.answered_at]
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readline()  # request line
+            headers: dict[str, str] = {}
+            while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+                name, _, value = line.decode().partition(":")
+                headers[name.strip().lower()] = value.strip()
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            index = len(self.calls)
+            status = self.script[index] if index < len(self.script) else self.default
+            call = Call(headers, body, time.monotonic(), status)
+            self.calls.append(call)
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".encode())
+            await writer.drain()
+            call.answered_at = time.monotonic()
+        finally:
+            writer.close()
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+async def _subscribe(client: httpx.AsyncClient, url: str, events: list[str]) -> str:
+    r = await client.post("/v1/subscriptions", json={"url": url, "events": events, "secret": SECRET})
+    assert r.status_code == 201, r.text
+    assert "secret" not in r.json()
+    return str(r.json()["subscription_id"])
+
+
+async def test_webhooks_retry_die_redeliver_and_isolate_slow_subscribers(system: System) -> None:
+    notify = system["notify"]
+    flaky = await Receiver(script=[500, 500, 500]).start()
+    dead = await Receiver(default=500).start()
+    slow = await Receiver(delay=5.0).start()
+    fast = await Receiver().start()
+    other = await Receiver().start()
+    try:
+        subs = {
+            name: await _subscribe(notify, r.url, ["risk.village.frozen"])
+            for name, r in (("flaky", flaky), ("dead", dead), ("slow", slow), ("fast", fast))
+        }
+        await _subscribe(notify, other.url, ["risk.township.halted"])  # not this event
+
+        event = _frozen(V1)
+        published_at = time.monotonic()
+        await _publish(system, event)
+
+        # The fast subscriber is served at once, while the slow one is still thinking.
+        await wait_until(lambda: _true(bool(fast.ok())), seconds=15, what="the fast subscriber")
+        assert fast.calls[0].received_at - published_at < 4.0
+        assert slow.calls and not slow.calls[0].answered_at, "the slow subscriber answered first?"
+
+        # Flaky: three 500s, then exactly one success, signed.
+        await wait_until(lambda: _true(len(flaky.ok()) == 1), seconds=15, what="the flaky subscriber to recover")
+        assert [c.status for c in flaky.calls] == [500, 500, 500, 200]
+        good = flaky.ok()[0]
+        body = good.body
+        assert Envelope.model_validate_json(body) == event
+        assert good.headers["x-vcredit-event-id"] == str(event.event_id)
+        assert good.headers["x-vcredit-event-type"] == "risk.village.frozen"
+        assert verify_signature(
+            SECRET, good.headers["x-vcredit-timestamp"], body, good.headers["x-vcredit-signature"], now=time.time()
+        )
+        assert not verify_signature(
+            "another-secret-xxxxxx",
+            good.headers["x-vcredit-timestamp"],
+            body,
+            good.headers["x-vcredit-signature"],
+            now=time.time(),
+        )
+
+        # Dead: four tries, all 500, then in the dead list.
+        async def dead_listed() -> bool:
+            r = await notify.get("/v1/deliveries", params={"status": "dead"})
+            return any(d["subscription_id"] == subs["dead"] for d in r.json())
+
+        await wait_until(dead_listed, seconds=15, what="the dead delivery")
+        dead_rows = (await notify.get("/v1/deliveries", params={"status": "dead"})).json()
+        assert [(d["subscription_id"], d["attempts"], d["last_status_code"]) for d in dead_rows] == [
+            (subs["dead"], 4, 500)
+        ]
+        assert len(dead.calls) == 4 and dead_rows[0]["last_error"].startswith("HTTP 500")
+
+        log = (await notify.get(f"/v1/subscriptions/{subs['flaky']}/deliveries")).json()
+        assert [(d["status"], d["attempts"], d["last_status_code"]) for d in log] == [("delivered", 4, 200)]
+        assert log[0]["delivered_at"] is not None and log[0]["event_id"] == str(event.event_id)
+
+        # The slow subscriber is delivered too, once, after its 5 seconds.
+        await wait_until(lambda: _true(len(slow.ok()) == 1), seconds=15, what="the slow subscriber")
+        assert slow.ok()[0].answered_at - published_at >= 5.0
+
+        # Redelivery of the dead one once it works again.
+        dead.default = 200
+        r = await notify.post(f"/v1/deliveries/{dead_rows[0]['delivery_id']}/redeliver")
+        assert r.status_code == 200 and r.json()["status"] == "pending", r.text
+        await wait_until(lambda: _true(len(dead.ok()) == 1), seconds=15, what="the redelivery")
+        await asyncio.sleep(0.5)  # nothing more arrives anywhere
+        assert (len(flaky.calls), len(dead.calls), len(fast.calls), len(slow.calls)) == (4, 5, 1, 1)
+        assert other.calls == []
+        again = (await notify.post(f"/v1/deliveries/{dead_rows[0]['delivery_id']}/redeliver")).json()
+        assert again["redeliveries"] == 2
+    finally:
+        for receiver in (flaky, dead, slow, fast, other):
+            receiver.close()
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_subscriptions_are_validated_listed_and_deactivated(system: System) -> None:
+    notify = system["notify"]
+    bad = [
+        {"url": "ftp://example.org/hook", "events": ["risk.village.frozen"], "secret": SECRET},
+        {"url": "not a url", "events": ["risk.village.frozen"], "secret": SECRET},
+        {"url": "https://example.org/hook", "events": ["risk.village.exploded"], "secret": SECRET},
+        {"url": "https://example.org/hook", "events": [], "secret": SECRET},
+        {"url": "https://example.org/hook", "events": ["risk.village.frozen"], "secret": "short"},
+    ]
+    for body in bad:
+        r = await notify.post("/v1/subscriptions", json=body)
+        assert r.status_code == 422, (body, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+    assert (await notify.get("/v1/subscriptions")).json() == []
+
+    receiver = await Receiver().start()
+    try:
+        sub = await _subscribe(notify, receiver.url, ["risk.village.frozen", "risk.village.unfrozen"])
+        listed = (await notify.get("/v1/subscriptions")).json()
+        assert [s["subscription_id"] for s in listed] == [sub]
+        assert (await notify.get(f"/v1/subscriptions/{sub}")).json()["active"] is True
+        assert (await notify.get(f"/v1/subscriptions/{uuid.uuid4()}")).status_code == 404
+
+        r = await notify.delete(f"/v1/subscriptions/{sub}")
+        assert r.status_code == 200 and r.json()["active"] is False and r.json()["deactivated_at"]
+        await _publish(system, _frozen(V2))
+
+        async def consumed() -> bool:
+            return system.runtimes["notify"].consumer.stats.processed >= 1
+
+        await wait_until(consumed, what="notify to consume the event")
+        await asyncio.sleep(0.3)
+        assert receiver.calls == []
+        assert (await notify.get(f"/v1/subscriptions/{sub}/deliveries")).json() == []
+    finally:
+        receiver.close()
+
+
+# --- SSE over a real server -----------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def _serve(app: FastAPI) -> AsyncIterator[str]:
+    """The app on a real uvicorn server on a free loopback port (httpx's ASGI transport
+    buffers whole responses, which a stream never finishes)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", timeout_graceful_shutdown=2))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        await wait_until(lambda: _true(server.started), seconds=10, what="uvicorn to start")
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+async def _read_sse(base: str, count: int, last_event_id: str | None = None) -> list[dict[str, str]]:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    if last_event_id is not None:
+        headers["Last-Event-ID"] = last_event_id
+    events: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    async with (
+        httpx.AsyncClient(base_url=base, timeout=10) as client,
+        client.stream("GET", "/v1/stream", headers=headers) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        async with asyncio.timeout(20):
+            async for line in response.aiter_lines():
+                if line == "":
+                    if "data" in current:
+                        events.append(current)
+                    current = {}
+                    if len(events) == count:
+                        break
+                    continue
+                name, _, value = line.partition(": ")
+                current[name] = value
+    return events
+
+
+def _household_registered(village: str) -> Envelope:
+    return new_event(
+        "registry.household.registered",
+        village,
+        HouseholdRegistered(
+            household_id=str(uuid.uuid4()),
+            village_code=village,
+            township_code=TOWNSHIP,
+            poor_household=True,
+            head_name="张三",
+            id_number_masked="410***********1234",
+            members=4,
+            profile={},
+        ),
+    )
+
+
+async def test_sse_stream_resumes_after_last_event_id_with_only_public_events(system: System) -> None:
+    first = [_frozen(V1, f"0.0{i}00") for i in range(4, 9)]  # five public events
+    await _publish(system, _household_registered(V1), *first)
+    async with _serve(system.apps["notify"]) as base:
+        got = await _read_sse(base, 3)
+        assert [e["event"] for e in got] == ["risk.village.frozen"] * 3
+        assert [Envelope.model_validate_json(e["data"]).event_id for e in got] == [e.event_id for e in first[:3]]
+        ids = [int(e["id"]) for e in got]
+        assert ids == sorted(ids)
+        # Disconnected; more happens, including a private event that must never be streamed.
+        later = [_frozen(V2, "0.0900"), _frozen(V2, "0.0100", lifted=True)]
+        await _publish(system, _household_registered(V2), *later)
+        missed = first[3:] + later
+        resumed = await _read_sse(base, len(missed), last_event_id=got[-1]["id"])
+        assert [Envelope.model_validate_json(e["data"]).event_id for e in resumed] == [e.event_id for e in missed]
+        assert [e["event"] for e in resumed][-1] == "risk.village.unfrozen"
+        assert all(int(e["id"]) > ids[-1] for e in resumed)
+        # ?last_event_id= works the same; nothing after the last one yet, then a new one.
+        await _publish(system, _frozen(V1, "0.1000"))
+        tail = await _read_sse(base, 1, last_event_id=resumed[-1]["id"])
+        assert Envelope.model_validate_json(tail[0]["data"]).payload["npl_ratio"] == "0.1000"
+    r = await system["notify"].get("/v1/stream", headers={"Last-Event-ID": "abc"})
+    assert r.status_code == 422
+
+
+async def test_bulletins_and_village_notices(system: System) -> None:
+    notify = system["notify"]
+    bulletin = new_event(
+        "risk.bulletin.issued",
+        TOWNSHIP,
+        BulletinIssued(
+            bulletin_id="B-2026-0001",
+            kind="township_halted",
+            township_code=TOWNSHIP,
+            township_name="城关镇",
+            business_date=date(2026, 5, 1),
+            villages=3,
+            villages_over_threshold=1,
+            villages_over=[{"code": V1, "name": "东村", "npl_ratio": "0.0500"}],
+            text_zh="城关镇暂停新增贷款。",
+            text_en="Chengguan halted.",
+        ),
+    )
+    notice = new_event(
+        "scoring.notice.started",
+        V1,
+        NoticeStarted(
+            subject_kind="household",
+            subject_id=str(uuid.uuid4()),
+            village_code=V1,
+            township_code=TOWNSHIP,
+            rating_id=7,
+            head_name="李四",
+            grade="AA",
+            credit_limit="50000.00",
+            notice_starts=date(2026, 5, 1),
+            notice_ends=date(2026, 5, 8),
+        ),
+    )
+    title = new_event(
+        "risk.title.awarded",
+        V2,
+        TitleAwarded(year=2025, kind="credit_village", code=V2, township_code=TOWNSHIP, figures={"npl": "0.0000"}),
+    )
+    await _publish(system, bulletin, _frozen(V1), notice, title, _household_registered(V1))
+
+    async def all_there() -> bool:
+        r = await notify.get("/v1/notices")
+        return len(r.json()) == 3
+
+    await wait_until(all_there, what="notices")
+    bulletins = (await notify.get("/v1/bulletins")).json()
+    assert [(b["bulletin_id"], b["kind"], b["township_name"], b["text_zh"]) for b in bulletins] == [
+        ("B-2026-0001", "township_halted", "城关镇", "城关镇暂停新增贷款。")
+    ]
+    v1 = (await notify.get("/v1/notices", params={"village_code": V1})).json()
+    assert sorted((n["kind"], n["notice_ends"]) for n in v1) == [
+        ("rating_notice", "2026-05-08"),
+        ("village_frozen", None),
+    ]
+    v2 = (await notify.get("/v1/notices", params={"village_code": V2})).json()
+    assert [(n["kind"], n["details"]["year"]) for n in v2] == [("title_awarded", 2025)]
+    assert (await notify.get("/v1/bulletins", params={"township_code": "999"})).json() == []
