@@ -38,6 +38,8 @@ class ServiceSpec:
     metadata: MetaData
     migrations_dir: Path
     routers: Callable[[], list[APIRouter]]
+    # Routers served without a token (e.g. notify's dashboard page; its data still needs one).
+    public_routers: Callable[[], list[APIRouter]] = list
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     # Runs once per start, before the relay, in the service's own transaction.
     on_start: Callable[[AsyncSession], Awaitable[None]] | None = None
@@ -152,6 +154,8 @@ def create_app(runtime: ServiceRuntime, bootstrap_token: str, *, manage_runtime:
     app.state.keyring = KeyRing(bootstrap_token, runtime.common.api_keys)
     install_problem_handlers(app)
     app.include_router(health_router())
+    for router in spec.public_routers():
+        app.include_router(router)
     for router in spec.routers():
         app.include_router(router, dependencies=[Depends(require_token)])
     return app

@@ -94,3 +94,25 @@ def test_subscription_matching() -> None:
     assert subscription_matches(["risk.village.frozen"], "risk.village.frozen")
     assert not subscription_matches(["risk.village.frozen"], "risk.village.unfrozen")
     assert subscription_matches(["*"], "loans.loan.classified")
+
+
+def test_township_trend_carries_each_villages_last_figures_forward() -> None:
+    from datetime import date
+    from decimal import Decimal as D
+
+    from services.notify.domain.trend import DayFigures, township_trend
+
+    villages = {
+        "v1": [
+            DayFigures(date(2026, 1, 1), D("100.00"), D("0.00")),
+            DayFigures(date(2026, 1, 3), D("100.00"), D("5.00")),
+        ],
+        "v2": [DayFigures(date(2026, 1, 2), D("300.00"), D("0.00"))],
+        "v3": [],
+    }
+    assert township_trend(villages) == [
+        (date(2026, 1, 1), D("100.00"), D("0.00"), D("0.0000")),
+        (date(2026, 1, 2), D("400.00"), D("0.00"), D("0.0000")),
+        (date(2026, 1, 3), D("400.00"), D("5.00"), D("0.0125")),
+    ]
+    assert township_trend({}) == []

@@ -1,0 +1,94 @@
+"""The dashboard page (``GET /``) and the JSON it draws.
+
+The HTML and its vendored chart library (uPlot 1.6.32, MIT, ``static/vendor/``) are public:
+they contain no data. The page asks for a token (input box, or ``#token=...`` in the URL
+fragment, which browsers never send to a server) and calls the endpoints below with it.
+Those read risk's API server-side (``VCREDIT_NOTIFY_RISK_URL``) with the caller's own
+bearer token, so the dashboard shows exactly what the caller may see at risk.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse
+
+from services.notify.domain.trend import DayFigures, township_trend
+from shared.settings import NotifySettings
+from shared.web import Problem
+
+STATIC = Path(__file__).parent / "static"
+VENDOR = {
+    "uPlot.iife.min.js": "application/javascript",
+    "uPlot.min.css": "text/css",
+    "LICENSE": "text/plain",
+}
+
+page = APIRouter(tags=["dashboard"])
+data = APIRouter(prefix="/v1/dashboard", tags=["dashboard"])
+
+
+@page.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def dashboard_page() -> HTMLResponse:
+    return HTMLResponse((STATIC / "dashboard.html").read_text(encoding="utf-8"))
+
+
+@page.get("/static/vendor/uplot-1.6.32/{name}", include_in_schema=False)
+async def vendored(name: str) -> FileResponse:
+    if name not in VENDOR:
+        raise Problem(404, "NOT_FOUND", "Not found", f"No static file {name}.")
+    return FileResponse(STATIC / "vendor" / "uplot-1.6.32" / name, media_type=VENDOR[name])
+
+
+async def _risk(request: Request, path: str, **params: Any) -> Any:
+    settings = NotifySettings()
+    headers = {"Authorization": request.headers.get("Authorization", "")}
+    try:
+        async with httpx.AsyncClient(base_url=settings.risk_url, timeout=5.0) as client:
+            response = await client.get(path, params=params, headers=headers)
+    except httpx.HTTPError as exc:
+        raise Problem(
+            503, "RISK_UNAVAILABLE", "Risk unavailable", f"{settings.risk_url}: {type(exc).__name__}"
+        ) from exc
+    if response.status_code == 404:
+        raise Problem(404, "NOT_FOUND", "Not found", f"Risk has no {path}.")
+    if response.status_code != 200:
+        raise Problem(503, "RISK_UNAVAILABLE", "Risk unavailable", f"risk answered {response.status_code} on {path}")
+    return response.json()
+
+
+@data.get("/overview")
+async def overview(request: Request) -> dict[str, Any]:
+    """Townships, villages and the fund in one call (what the page draws first)."""
+    return {
+        "townships": await _risk(request, "/v1/townships"),
+        "villages": await _risk(request, "/v1/villages", limit=1000),
+        "fund": await _risk(request, "/v1/fund"),
+    }
+
+
+@data.get("/villages/{code}/history")
+async def village_history(code: str, request: Request) -> list[dict[str, Any]]:
+    history: list[dict[str, Any]] = await _risk(request, f"/v1/villages/{code}/history")
+    return history
+
+
+@data.get("/townships/{code}/history")
+async def township_history(code: str, request: Request) -> list[dict[str, str]]:
+    villages = await _risk(request, "/v1/villages", township_code=code, limit=1000)
+    histories = {
+        v["code"]: [
+            DayFigures(date.fromisoformat(d["business_date"]), Decimal(d["outstanding"]), Decimal(d["non_performing"]))
+            for d in await _risk(request, f"/v1/villages/{v['code']}/history")
+        ]
+        for v in villages
+    }
+    return [
+        {"business_date": str(day), "outstanding": f"{o:.2f}", "non_performing": f"{n:.2f}", "npl_ratio": f"{r:.4f}"}
+        for day, o, n, r in township_trend(histories)
+    ]
