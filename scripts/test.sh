@@ -10,6 +10,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 python -m pip install -q --disable-pip-version-check -e '.[test]'
 
+# The dashboard's browser test drives Debian's chromium (Playwright's own browsers are
+# never downloaded).
+if [[ ! -x /usr/bin/chromium ]]; then
+    sudo_cmd=$([[ $(id -u) -eq 0 ]] && echo "" || echo "sudo")
+    $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q chromium
+fi
+
 if [[ -z "${VCREDIT_TEST_DATABASE_URL:-}" ]]; then
     deploy/local/postgres.sh start >/dev/null
     export VCREDIT_TEST_DATABASE_URL="postgresql+asyncpg://vcredit:vcredit@127.0.0.1:5432/vcredit"
