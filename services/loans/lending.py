@@ -305,9 +305,12 @@ async def _oldest_unpaid_due(session: AsyncSession, loan: Loan) -> date | None:
     return loan.period_start
 
 
-async def reclassify(session: AsyncSession, loan: Loan, today: date) -> list[Envelope]:
-    """Age the loan to ``today`` and emit what changed."""
-    loan.overdue_since = await _oldest_unpaid_due(session, loan)
+async def reclassify(session: AsyncSession, loan: Loan, today: date, *, ageing_only: bool = False) -> list[Envelope]:
+    """Age the loan to ``today`` and emit what changed. Close of business passes
+    ``ageing_only``: no payment happens in it, so an oldest unpaid due date already known
+    stays, and the instalments need not be read again for every overdue loan every day."""
+    if not (ageing_only and loan.overdue_since is not None):
+        loan.overdue_since = await _oldest_unpaid_due(session, loan)
     dpd = (today - loan.overdue_since).days if loan.overdue_since and today > loan.overdue_since else 0
     previous = loan.classification
     loan.days_past_due = dpd
@@ -514,7 +517,7 @@ async def close_loan_day(session: AsyncSession, loan: Loan, day: date, accruals:
         if next_day == loan.period_end:
             await _bill_period(session, loan)
     if loan.principal_billed + loan.interest_billed > loan.principal_paid + loan.interest_paid or loan.days_past_due:
-        events += await reclassify(session, loan, next_day)
+        events += await reclassify(session, loan, next_day, ageing_only=True)
     if loan.days_past_due == 1 and loan.period_number > 1:
         events.append(
             new_event(

@@ -61,7 +61,8 @@ async def test_state_change_reaches_another_service(infra: Infra) -> None:
 
         await wait_until(risk_knows_village, what="risk to project the village")
         village = (await system["risk"].get("/v1/villages/410100001001")).json()
-        assert village == {"code": "410100001001", "name": "东村", "township_code": "410100001"}
+        assert (village["code"], village["name"], village["township_code"]) == ("410100001001", "东村", "410100001")
+        assert (village["npl_ratio"], village["outstanding"], village["frozen"]) == ("0.0000", "0.00", False)
 
         async def township_counts_village() -> bool:
             r = await system["risk"].get("/v1/townships/410100001")
