@@ -11,10 +11,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 python -m pip install -q --disable-pip-version-check -e '.[test]'
 
 # The dashboard's browser test drives Debian's chromium (Playwright's own browsers are
-# never downloaded).
-if [[ ! -x /usr/bin/chromium ]]; then
+# never downloaded); a CJK font makes its Chinese labels legible in the screenshot.
+if [[ ! -x /usr/bin/chromium || ! -d /usr/share/fonts/truetype/wqy ]]; then
     sudo_cmd=$([[ $(id -u) -eq 0 ]] && echo "" || echo "sudo")
-    $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q chromium
+    $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q chromium fonts-wqy-microhei
 fi
 
 if [[ -z "${VCREDIT_TEST_DATABASE_URL:-}" ]]; then
