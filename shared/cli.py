@@ -194,11 +194,11 @@ def _bus_for(mode: str, common: CommonSettings, client_id: str) -> Bus:
 
 
 def cmd_dlq(args: argparse.Namespace) -> None:
-    from shared.messaging import list_dead_letters, replay_dead_letters
+    from shared.messaging import list_dead_letters, replay_dead_letters, topics_of
 
     common = CommonSettings()
     spec = load_spec(args.service)
-    topics = sorted({f"{t.split('.', 1)[0]}.events" for t in spec.handlers})
+    topics = topics_of(spec.handlers)
     if not topics:
         print(f"{args.service} consumes no topics")
         return

@@ -62,6 +62,12 @@ Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 # Loads, in a few queries, the rows a batch's handlers will read, before they run one by one.
 Prefetch = Callable[[AsyncSession, Sequence[Envelope]], Awaitable[None]]
 
+
+def topics_of(handlers: Mapping[str, Handler]) -> list[str]:
+    """The topics a set of handlers consumes: ``<source>.events`` for each event type's source."""
+    return sorted({f"{t.split('.', 1)[0]}.events" for t in handlers})
+
+
 # Header names carried by dead letters, so an operator sees why and where from.
 H_CONSUMER = "vcredit.consumer"
 H_ERROR = "vcredit.error"
@@ -321,7 +327,7 @@ class Consumer:
         self.max_batch = max_batch
         self.prefetch = prefetch
         self.stats = ConsumerStats()
-        self.topics = sorted({f"{t.split('.', 1)[0]}.events" for t in self.handlers})
+        self.topics = topics_of(self.handlers)
 
     @property
     def group(self) -> str:

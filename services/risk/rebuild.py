@@ -23,20 +23,18 @@ from services.risk.models import PROJECTIONS, FundEntry, RiskBase
 from services.risk.rows import forget, prefetch
 from shared.bus.base import Bus, Message
 from shared.events import Envelope
-from shared.messaging import record_batch_in_inbox
+from shared.messaging import record_batch_in_inbox, topics_of
 
 CONSUMER = "risk"
-
-
-def topics() -> list[str]:
-    return sorted({f"{t.split('.', 1)[0]}.events" for t in HANDLERS})
 
 
 async def rebuild(
     sessions: async_sessionmaker[AsyncSession], bus: Bus, *, topic_prefix: str = "", idle_ms: int = 3000
 ) -> int:
     """Replay everything; the number of events applied."""
-    reader = bus.consumer(f"{topic_prefix}vcredit-risk-rebuild-{uuid.uuid4()}", [topic_prefix + t for t in topics()])
+    reader = bus.consumer(
+        f"{topic_prefix}vcredit-risk-rebuild-{uuid.uuid4()}", [topic_prefix + t for t in topics_of(HANDLERS)]
+    )
     await reader.start()
     applied = 0
     seen: set[str] = set()
