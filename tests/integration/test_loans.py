@@ -16,9 +16,8 @@ import pytest
 from sqlalchemy import func, select
 
 from services.loans.models import LedgerEntry, Loan
-from shared.bus.base import Record
 from shared.catalogue import RatingCertified, VillageFreeze
-from shared.events import Envelope, new_event
+from shared.events import new_event
 from tests.conftest import Infra
 from tests.harness import wait_until
 from tests.system import System
@@ -33,17 +32,9 @@ async def loans(infra: Infra) -> AsyncIterator[System]:
         yield system
 
 
-async def _publish(system: System, infra: Infra, *events: Envelope) -> None:
-    await system.runtimes["loans"].bus.publish(
-        [Record(infra.topic_prefix + e.topic, e.key, e.to_bytes()) for e in events]
-    )
-
-
 async def _certified_line(system: System, infra: Infra, limit: str = "100000.00", poor: bool = False) -> str:
     household = str(uuid.uuid4())
-    await _publish(
-        system,
-        infra,
+    await system.publish(
         new_event(
             "scoring.rating.certified",
             VILLAGE,
@@ -228,7 +219,7 @@ async def test_freeze_refuses_new_credit_within_a_second(loans: System, infra: I
         ),
     )
     started = time.monotonic()
-    await _publish(loans, infra, freeze)
+    await loans.publish(freeze)
     refused: list[float] = []
 
     async def refused_as_frozen() -> bool:
@@ -256,9 +247,7 @@ async def test_a_downgrade_lowers_the_line_at_once(loans: System, infra: Infra) 
     ).status_code == 201
     view = (await client.get(f"/v1/credit-lines/{line}")).json()
     household = view["household_id"]
-    await _publish(
-        loans,
-        infra,
+    await loans.publish(
         new_event(
             "scoring.rating.downgraded",
             VILLAGE,

@@ -20,7 +20,6 @@ import uvicorn
 from fastapi import FastAPI
 
 from services.notify.domain.signing import verify_signature
-from shared.bus.base import Record
 from shared.catalogue import (
     BulletinIssued,
     HouseholdRegistered,
@@ -51,11 +50,6 @@ async def system(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
         monkeypatch.setenv(f"VCREDIT_NOTIFY_{name}", value)
     async with System(infra, ["notify"]) as s:
         yield s
-
-
-async def _publish(system: System, *events: Envelope) -> None:
-    prefix = system.infra.topic_prefix
-    await system.runtimes["notify"].bus.publish([Record(prefix + e.topic, e.key, e.to_bytes()) for e in events])
 
 
 def _frozen(village: str, ratio: str = "0.0500", *, lifted: bool = False) -> Envelope:
@@ -155,7 +149,7 @@ async def test_webhooks_retry_die_redeliver_and_isolate_slow_subscribers(system:
 
         event = _frozen(V1)
         published_at = time.monotonic()
-        await _publish(system, event)
+        await system.publish(event)
 
         # The fast subscriber is served at once, while the slow one is still thinking.
         await wait_until(lambda: _true(bool(fast.ok())), seconds=15, what="the fast subscriber")
@@ -245,7 +239,7 @@ async def test_subscriptions_are_validated_listed_and_deactivated(system: System
 
         r = await notify.delete(f"/v1/subscriptions/{sub}")
         assert r.status_code == 200 and r.json()["active"] is False and r.json()["deactivated_at"]
-        await _publish(system, _frozen(V2))
+        await system.publish(_frozen(V2))
 
         async def consumed() -> bool:
             return system.runtimes["notify"].consumer.stats.processed >= 1
@@ -323,7 +317,7 @@ def _household_registered(village: str) -> Envelope:
 
 async def test_sse_stream_resumes_after_last_event_id_with_only_public_events(system: System) -> None:
     first = [_frozen(V1, f"0.0{i}00") for i in range(4, 9)]  # five public events
-    await _publish(system, _household_registered(V1), *first)
+    await system.publish(_household_registered(V1), *first)
     async with _serve(system.apps["notify"]) as base:
         got = await _read_sse(base, 3)
         assert [e["event"] for e in got] == ["risk.village.frozen"] * 3
@@ -332,14 +326,14 @@ async def test_sse_stream_resumes_after_last_event_id_with_only_public_events(sy
         assert ids == sorted(ids)
         # Disconnected; more happens, including a private event that must never be streamed.
         later = [_frozen(V2, "0.0900"), _frozen(V2, "0.0100", lifted=True)]
-        await _publish(system, _household_registered(V2), *later)
+        await system.publish(_household_registered(V2), *later)
         missed = first[3:] + later
         resumed = await _read_sse(base, len(missed), last_event_id=got[-1]["id"])
         assert [Envelope.model_validate_json(e["data"]).event_id for e in resumed] == [e.event_id for e in missed]
         assert [e["event"] for e in resumed][-1] == "risk.village.unfrozen"
         assert all(int(e["id"]) > ids[-1] for e in resumed)
         # ?last_event_id= works the same; nothing after the last one yet, then a new one.
-        await _publish(system, _frozen(V1, "0.1000"))
+        await system.publish(_frozen(V1, "0.1000"))
         tail = await _read_sse(base, 1, last_event_id=resumed[-1]["id"])
         assert Envelope.model_validate_json(tail[0]["data"]).payload["npl_ratio"] == "0.1000"
     r = await system["notify"].get("/v1/stream", headers={"Last-Event-ID": "abc"})
@@ -385,7 +379,7 @@ async def test_bulletins_and_village_notices(system: System) -> None:
         V2,
         TitleAwarded(year=2025, kind="credit_village", code=V2, township_code=TOWNSHIP, figures={"npl": "0.0000"}),
     )
-    await _publish(system, bulletin, _frozen(V1), notice, title, _household_registered(V1))
+    await system.publish(bulletin, _frozen(V1), notice, title, _household_registered(V1))
 
     async def all_there() -> bool:
         r = await notify.get("/v1/notices")

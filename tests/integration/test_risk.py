@@ -16,9 +16,8 @@ import pytest
 
 from services.loans.models import FundView
 from services.risk.rebuild import dump, rebuild
-from shared.bus.base import Record
 from shared.catalogue import RatingCertified, TownshipCreated, VillageCreated
-from shared.events import Envelope, new_event
+from shared.events import new_event
 from tests.conftest import Infra
 from tests.harness import wait_until
 from tests.system import System, read_events
@@ -34,14 +33,8 @@ async def system(infra: Infra) -> AsyncIterator[System]:
         yield s
 
 
-async def _publish(system: System, *events: Envelope) -> None:
-    prefix = system.infra.topic_prefix
-    await system.runtimes["risk"].bus.publish([Record(prefix + e.topic, e.key, e.to_bytes()) for e in events])
-
-
 async def _hierarchy(system: System) -> None:
-    await _publish(
-        system,
+    await system.publish(
         new_event("registry.township.created", TOWNSHIP, TownshipCreated(code=TOWNSHIP, name="城关镇")),
         *(
             new_event(
@@ -59,8 +52,7 @@ async def _hierarchy(system: System) -> None:
 
 async def _line(system: System, village: str, limit: str = "100000.00") -> tuple[str, str]:
     household = str(uuid.uuid4())
-    await _publish(
-        system,
+    await system.publish(
         new_event(
             "scoring.rating.certified",
             village,

@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from shared.auth import new_key
-from shared.bus.base import Record
 from shared.catalogue import BusinessDateAdvanced, LoanClassified, LoanRepaid
 from shared.events import new_event
 from tests.conftest import Infra
@@ -74,11 +73,6 @@ async def _rating(client: httpx.AsyncClient, household_id: str, **expected: Any)
     return found
 
 
-async def _publish(system: System, infra: Infra, *events: Any) -> None:
-    bus = system.runtimes["scoring"].bus
-    await bus.publish([Record(infra.topic_prefix + e.topic, e.key, e.to_bytes()) for e in events])
-
-
 def _classified(household_id: str, loan_id: str, dpd: int, classification: str, previous: str, day: date) -> Any:
     return new_event(
         "loans.loan.classified",
@@ -133,9 +127,9 @@ async def test_registered_household_is_rated_noticed_and_certified(system: tuple
     notices = (await scoring.get(f"/v1/villages/{VILLAGE}/notices", headers=keys["public"])).json()
     assert [(n["name"], n["grade"], n["notice_ends"]) for n in notices] == [("农户1", "AA", str(START + timedelta(6)))]
 
-    await _publish(s, infra, _close_of_business(START + timedelta(days=6)))
+    await s.publish(_close_of_business(START + timedelta(days=6)))
     await _rating(scoring, hid, status="pending_notice")
-    await _publish(s, infra, _close_of_business(START + timedelta(days=7)))
+    await s.publish(_close_of_business(START + timedelta(days=7)))
     rating = await _rating(scoring, hid, status="certified")
     assert rating["certificate_no"] == f"XYZ-2026-{VILLAGE}-00001"
     assert rating["effective"]["credit_limit"] == "100000.00"
@@ -159,11 +153,11 @@ async def test_a_loan_going_overdue_vetoes_at_once_and_history_counts(system: tu
     scoring = s["scoring"]
     hid = await _register(s, 2, AA_PROFILE)
     await _rating(scoring, hid, status="pending_notice")
-    await _publish(s, infra, _close_of_business(START + timedelta(days=7)))
+    await s.publish(_close_of_business(START + timedelta(days=7)))
     await _rating(scoring, hid, status="certified")
 
     loan = str(uuid.uuid4())
-    await _publish(s, infra, _classified(hid, loan, 1, "special_mention", "normal", START + timedelta(days=40)))
+    await s.publish(_classified(hid, loan, 1, "special_mention", "normal", START + timedelta(days=40)))
     rating = await _rating(scoring, hid, vetoed=True)
     assert (rating["score"], rating["grade"], rating["credit_limit"]) == (0, "NONE", "0.00")
     assert [r["rule"] for r in rating["reasons"]] == ["V3.overdue"]
@@ -171,9 +165,7 @@ async def test_a_loan_going_overdue_vetoes_at_once_and_history_counts(system: tu
     assert rating["effective"]["credit_limit"] == "0.00", "the downgrade took effect at once"
 
     # Cured: no longer vetoed, but the occurrence stays (D3 -5): 93 - 5 = 88, still AA.
-    await _publish(
-        s,
-        infra,
+    await s.publish(
         new_event(
             "loans.loan.repaid",
             VILLAGE,
@@ -204,7 +196,7 @@ async def test_objection_suspends_and_decides_the_notice(system: tuple[System, A
     )
     assert r.status_code == 201, r.text
     objection = r.json()["objection_id"]
-    await _publish(s, infra, _close_of_business(START + timedelta(days=10)))
+    await s.publish(_close_of_business(START + timedelta(days=10)))
     await wait_until(lambda: _business_date_is(scoring, START + timedelta(days=10)), what="business date")
     assert (await scoring.get(f"/v1/households/{hid}/rating")).json()["status"] == "objected", "suspended"
 
