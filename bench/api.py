@@ -20,12 +20,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import asyncpg
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import Column, DateTime, Integer, MetaData, Numeric, String, Table, insert
-from sqlalchemy.engine import make_url
 
+from bench.databases import add_database_argument, temporary_database
 from services.loans.models import RatingView
 from shared.bus.embedded import EmbeddedBus
 from shared.cli import load_spec
@@ -83,19 +82,9 @@ def bare_app(url: str) -> tuple[FastAPI, Table]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repayments", type=int, default=3000)
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "VCREDIT_TEST_DATABASE_URL", "postgresql+asyncpg://vcredit:vcredit@127.0.0.1:5432/vcredit"
-        ),
-    )
+    add_database_argument(parser)
     args = parser.parse_args()
-    admin = make_url(args.database_url)
-    name = f"bench_api_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False))
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin.set(database=name).render_as_string(hide_password=False)
-    try:
+    async with temporary_database(args.database_url, f"bench_api_{uuid.uuid4().hex[:8]}") as url:
         with tempfile.TemporaryDirectory() as tmp:
             spec = load_spec("loans")
             await asyncio.to_thread(upgrade, spec.migrations_dir, url)
@@ -145,9 +134,6 @@ async def main() -> None:
                 client, [("/repay", {"loan_id": loans[i % 64], "amount": "1.00"}) for i in range(args.repayments)]
             )
         await bare.state.engine.dispose()
-    finally:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
     print(f"\nAPI benchmark: {args.repayments} repayments, {CONCURRENCY} in flight, PostgreSQL, {os.cpu_count()} cores")
     print(f"{'figure':<52} {'req/s':>8}")
     print(f"{'anchor: bare FastAPI endpoint, one INSERT':<52} {anchor:>8,.0f}")

@@ -23,12 +23,12 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import AsyncExitStack
 from pathlib import Path
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from sqlalchemy.engine import make_url
 
+from bench.databases import add_database_argument, temporary_database
 from shared.bus.kafka import KafkaBus
 from shared.events import Envelope
 from shared.messaging import Relay, emit
@@ -76,33 +76,11 @@ async def raw_kafka(bootstrap: str, n: int) -> float:
     return n / elapsed
 
 
-class _Databases:
-    def __init__(self, admin_url: str) -> None:
-        self.admin = make_url(admin_url)
-        self.created: list[str] = []
-
-    def _dsn(self) -> str:
-        return self.admin.set(drivername="postgresql").render_as_string(hide_password=False)
-
-    async def create(self, name: str) -> str:
-        conn = await asyncpg.connect(self._dsn())
-        await conn.execute(f'CREATE DATABASE "{name}"')
-        await conn.close()
-        self.created.append(name)
-        return self.admin.set(database=name).render_as_string(hide_password=False)
-
-    async def drop_all(self) -> None:
-        conn = await asyncpg.connect(self._dsn())
-        for name in self.created:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
-
-
 async def vcredit_pipeline(bootstrap: str, admin_url: str, n: int, per_tx: int, handler: str) -> float:
     prefix = f"bench{uuid.uuid4().hex[:8]}."
-    databases = _Databases(admin_url)
-    producer_url = await databases.create(prefix + "producer")
-    consumer_url = await databases.create(prefix + "consumer")
+    databases = AsyncExitStack()
+    producer_url = await databases.enter_async_context(temporary_database(admin_url, prefix + "producer"))
+    consumer_url = await databases.enter_async_context(temporary_database(admin_url, prefix + "consumer"))
     bus = KafkaBus(bootstrap, client_id="bench", partitions=PARTITIONS, replication_factor=1)
     await bus.start()
     await bus.ensure_topics([prefix + "registry.events"])
@@ -141,19 +119,14 @@ async def vcredit_pipeline(bootstrap: str, admin_url: str, n: int, per_tx: int, 
     await asyncio.gather(relay_task, return_exceptions=True)
     await bus.stop()
     await engine.dispose()
-    await databases.drop_all()
+    await databases.aclose()
     return n / (reached_at - started)
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kafka", default=os.environ.get("VCREDIT_TEST_KAFKA", "127.0.0.1:9092"))
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "VCREDIT_TEST_DATABASE_URL", "postgresql+asyncpg://vcredit:vcredit@127.0.0.1:5432/vcredit"
-        ),
-    )
+    add_database_argument(parser)
     parser.add_argument("--events", type=int, default=20_000)
     args = parser.parse_args()
 

@@ -23,6 +23,7 @@ import asyncpg
 from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 
+from bench.databases import add_database_argument, temporary_database
 from services.loans.cob import close_until
 from services.loans.domain.schedule import build_schedule
 from services.loans.models import BusinessDate, CreditLine
@@ -131,19 +132,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--loans", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=1)
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "VCREDIT_TEST_DATABASE_URL", "postgresql+asyncpg://vcredit:vcredit@127.0.0.1:5432/vcredit"
-        ),
-    )
+    add_database_argument(parser)
     args = parser.parse_args()
-    admin = make_url(args.database_url)
-    name = f"bench_cob_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False))
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin.set(database=name).render_as_string(hide_password=False)
-    try:
+    async with temporary_database(args.database_url, f"bench_cob_{uuid.uuid4().hex[:8]}") as url:
         await asyncio.to_thread(upgrade, load_spec("loans").migrations_dir, url)
         engine = create_engine(url)
         sessions = create_sessionmaker(engine, info={"settings": CommonSettings(start_date=START)})
@@ -160,9 +151,6 @@ async def main() -> None:
         await close_until(sessions, START + timedelta(days=args.days))
         elapsed = time.perf_counter() - started
         await engine.dispose()
-    finally:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
     print(
         f"\nclose-of-business benchmark: {args.loans:,} loans, {args.days} day(s), PostgreSQL, {os.cpu_count()} cores"
     )

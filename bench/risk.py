@@ -23,13 +23,13 @@ import os
 import statistics
 import time
 import uuid
+from contextlib import AsyncExitStack
 from datetime import date
 from typing import Any
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer
-from sqlalchemy.engine import make_url
 
+from bench.databases import add_database_argument, temporary_database
 from shared.bus.base import Record
 from shared.bus.kafka import KafkaBus
 from shared.catalogue import LoanClassified, LoanDisbursed, RepaymentReceived
@@ -166,19 +166,13 @@ async def main() -> None:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--batch", type=int, default=2000, help="VCREDIT_CONSUMER_MAX_BATCH")
     parser.add_argument("--kafka", default=os.environ.get("VCREDIT_TEST_KAFKA", "127.0.0.1:9092"))
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "VCREDIT_TEST_DATABASE_URL", "postgresql+asyncpg://vcredit:vcredit@127.0.0.1:5432/vcredit"
-        ),
-    )
+    add_database_argument(parser)
     args = parser.parse_args()
     prefix = f"bench{uuid.uuid4().hex[:6]}."
-    admin = make_url(args.database_url)
-    name = f"bench_risk_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False))
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin.set(database=name).render_as_string(hide_password=False)
+    databases = AsyncExitStack()
+    url = await databases.enter_async_context(
+        temporary_database(args.database_url, f"bench_risk_{uuid.uuid4().hex[:8]}")
+    )
     common = CommonSettings(
         kafka_bootstrap_servers=args.kafka,
         topic_prefix=prefix,
@@ -255,8 +249,7 @@ async def main() -> None:
         missing = len(tips) - len(latencies)
     finally:
         await producer.stop()
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
+        await databases.aclose()
 
     p50 = statistics.median(latencies)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
