@@ -12,8 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.risk import circuit, funds, titles
 from services.risk.domain.breaker import npl_ratio
-from services.risk.domain.titles import CommunityAssessment as Assessment
-from services.risk.domain.titles import coverage, coverage_points, credit_community, grade_at_least_a
+from services.risk.domain.titles import coverage, coverage_points, grade_at_least_a
 from services.risk.models import (
     ClaimSettlement,
     Community,
@@ -201,10 +200,17 @@ async def unfreeze_village(
     return await _override(request, session, principal, code, body, False)
 
 
+def _totals(villages: list[Village]) -> tuple[Decimal, Decimal]:
+    """Outstanding and non-performing principal over some villages."""
+    return (
+        sum((v.outstanding for v in villages), Decimal("0.00")),
+        sum((v.non_performing for v in villages), Decimal("0.00")),
+    )
+
+
 async def _township_out(session: AsyncSession, t: Township) -> TownshipOut:
     villages = list(await session.scalars(select(Village).where(Village.township_code == t.code)))
-    outstanding = sum((v.outstanding for v in villages), Decimal("0.00"))
-    non_performing = sum((v.non_performing for v in villages), Decimal("0.00"))
+    outstanding, non_performing = _totals(villages)
     return TownshipOut(
         code=t.code,
         name=t.name,
@@ -529,15 +535,7 @@ async def assess_community(
                 assessed_at=datetime.now(UTC),
             )
         )
-    failed = credit_community(
-        Assessment(
-            loan_recovery=body.loan_recovery,
-            npl_ratio=body.npl_ratio,
-            new_loan_interest_recovery=body.new_loan_interest_recovery,
-            malicious_evasion=body.malicious_evasion,
-        )
-    )
-    return AssessmentOut(community_code=code, year=body.year, failed=failed)
+    return AssessmentOut(community_code=code, year=body.year, failed=titles.community_failures(body))
 
 
 @router.get("/indicators", response_model=DistrictIndicatorsOut, tags=["indicators"])
@@ -562,8 +560,7 @@ async def get_indicators(session: ReadSession) -> DistrictIndicatorsOut:
     townships = list(await session.scalars(select(Township).order_by(Township.code)))
 
     def indicators(code: str, name: str, hh: int, good: int, vs: list[Village], halted: bool | None) -> IndicatorsOut:
-        outstanding = sum((v.outstanding for v in vs), Decimal("0.00"))
-        non_performing = sum((v.non_performing for v in vs), Decimal("0.00"))
+        outstanding, non_performing = _totals(vs)
         share = coverage(good, hh)
         return IndicatorsOut(
             code=code,

@@ -51,35 +51,11 @@ async def publish_capacity(session: AsyncSession, cause: str, amount: Decimal | 
     )
 
 
-async def open_fund(session: AsyncSession) -> bool:
-    """Book the opening balance once (at the service's first start) and publish the
-    capacity, so loans stops using its configured initial capacity."""
-    if await session.scalar(select(FundEntry.id).where(FundEntry.kind == "opening").limit(1)) is not None:
-        return False
-    opening = settings().fund_opening_balance
-    try:
-        async with session.begin_nested():
-            session.add(
-                FundEntry(
-                    kind="opening",
-                    amount=opening,
-                    loan_id=None,
-                    reason="district finance's opening contribution (004 §6(2))",
-                    decided_by="configuration",
-                    business_date=await today(session),
-                    recorded_at=datetime.now(UTC),
-                )
-            )
-    except IntegrityError:  # another replica opened it at the same moment
-        return False
-    await publish_capacity(session, "opening", opening)
-    return True
-
-
-async def top_up(session: AsyncSession, amount: Decimal, reason: str, decided_by: str) -> None:
+async def _book(session: AsyncSession, kind: str, amount: Decimal, reason: str, decided_by: str) -> None:
+    """A movement decided here (the opening, a top-up), dated on risk's business date."""
     session.add(
         FundEntry(
-            kind="top_up",
+            kind=kind,
             amount=amount,
             loan_id=None,
             reason=reason,
@@ -89,6 +65,27 @@ async def top_up(session: AsyncSession, amount: Decimal, reason: str, decided_by
         )
     )
     await session.flush()
+
+
+async def open_fund(session: AsyncSession) -> bool:
+    """Book the opening balance once (at the service's first start) and publish the
+    capacity, so loans stops using its configured initial capacity."""
+    if await session.scalar(select(FundEntry.id).where(FundEntry.kind == "opening").limit(1)) is not None:
+        return False
+    opening = settings().fund_opening_balance
+    try:
+        async with session.begin_nested():
+            await _book(
+                session, "opening", opening, "district finance's opening contribution (004 §6(2))", "configuration"
+            )
+    except IntegrityError:  # another replica opened it at the same moment
+        return False
+    await publish_capacity(session, "opening", opening)
+    return True
+
+
+async def top_up(session: AsyncSession, amount: Decimal, reason: str, decided_by: str) -> None:
+    await _book(session, "top_up", amount, reason, decided_by)
     await publish_capacity(session, "top_up", amount)
 
 

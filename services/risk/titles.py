@@ -7,6 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,6 +40,25 @@ def _npl_figures(outstanding: Decimal, non_performing: Decimal) -> dict[str, str
         "outstanding": format_money(outstanding),
         "non_performing": format_money(non_performing),
     }
+
+
+class CommunityFigures(Protocol):
+    loan_recovery: Decimal
+    npl_ratio: Decimal
+    new_loan_interest_recovery: Decimal
+    malicious_evasion: bool
+
+
+def community_failures(figures: CommunityFigures) -> list[str]:
+    """The credit-community criteria a community's yearly figures fail (seed 000 §5(6))."""
+    return credit_community(
+        Assessment(
+            loan_recovery=figures.loan_recovery,
+            npl_ratio=figures.npl_ratio,
+            new_loan_interest_recovery=figures.new_loan_interest_recovery,
+            malicious_evasion=figures.malicious_evasion,
+        )
+    )
 
 
 async def year_end_figures(session: AsyncSession, year: int) -> dict[str, tuple[Decimal, Decimal]]:
@@ -91,15 +111,7 @@ async def candidates(session: AsyncSession, year: int) -> list[Candidate]:
         select(CommunityAssessment).where(CommunityAssessment.year == year).order_by(CommunityAssessment.community_code)
     )
     for a in assessments:
-        failed = credit_community(
-            Assessment(
-                loan_recovery=a.loan_recovery,
-                npl_ratio=a.npl_ratio,
-                new_loan_interest_recovery=a.new_loan_interest_recovery,
-                malicious_evasion=a.malicious_evasion,
-            )
-        )
-        if not failed:  # seed 000 §5(6)
+        if not community_failures(a):  # seed 000 §5(6)
             found.append(
                 Candidate(
                     "credit_community",
