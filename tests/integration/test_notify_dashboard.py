@@ -28,6 +28,9 @@ async def system(infra: Infra) -> AsyncIterator[System]:
         yield s
 
 
+# A real browser is a real component: CI (VCREDIT_REQUIRE_INTEGRATION=1) fails if this was
+# skipped for want of chromium or playwright, on either backend.
+@pytest.mark.integration
 async def test_dashboard_shows_a_village_freeze_live(
     system: System, infra: Infra, monkeypatch: pytest.MonkeyPatch
 ) -> None:
