@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.loans.lending import set_limit
@@ -37,17 +37,26 @@ async def on_downgraded(session: AsyncSession, event: Envelope) -> None:
     await _rating(session, p, Decimal(p.credit_limit) > 0)
 
 
-async def _village(session: AsyncSession, event: Envelope, frozen: bool) -> None:
-    p = parse_payload(event, VillageFreeze)
-    await session.merge(VillageView(code=p.village_code, frozen=frozen))
+async def _raise_held_limits(session: AsyncSession, where: ColumnElement[bool]) -> None:
+    """Limit raises held back by a freeze or halt (lending.set_limit) take effect once lifted."""
+    held = await session.execute(
+        select(CreditLine, RatingView.credit_limit)
+        .join(RatingView, RatingView.subject_id == CreditLine.subject_id)
+        .where(where, RatingView.certified, RatingView.credit_limit > CreditLine.limit)
+        .with_for_update(of=CreditLine)
+    )
+    for line, limit in held.all():
+        await set_limit(session, line, limit, "new_credit_resumed")
 
 
 async def on_frozen(session: AsyncSession, event: Envelope) -> None:
-    await _village(session, event, True)
+    await session.merge(VillageView(code=parse_payload(event, VillageFreeze).village_code, frozen=True))
 
 
 async def on_unfrozen(session: AsyncSession, event: Envelope) -> None:
-    await _village(session, event, False)
+    code = parse_payload(event, VillageFreeze).village_code
+    await session.merge(VillageView(code=code, frozen=False))
+    await _raise_held_limits(session, CreditLine.village_code == code)
 
 
 async def on_halted(session: AsyncSession, event: Envelope) -> None:
@@ -55,7 +64,9 @@ async def on_halted(session: AsyncSession, event: Envelope) -> None:
 
 
 async def on_resumed(session: AsyncSession, event: Envelope) -> None:
-    await session.merge(TownshipView(code=parse_payload(event, TownshipHalt).township_code, halted=False))
+    code = parse_payload(event, TownshipHalt).township_code
+    await session.merge(TownshipView(code=code, halted=False))
+    await _raise_held_limits(session, CreditLine.township_code == code)
 
 
 async def on_capacity(session: AsyncSession, event: Envelope) -> None:

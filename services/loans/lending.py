@@ -105,6 +105,12 @@ async def refuse_new_credit(session: AsyncSession, village_code: str, township_c
         )
 
 
+async def new_credit_stopped(session: AsyncSession, village_code: str, township_code: str) -> bool:
+    village = await session.get(VillageView, village_code)
+    township = await session.get(TownshipView, township_code)
+    return bool((village is not None and village.frozen) or (township is not None and township.halted))
+
+
 async def fund(session: AsyncSession) -> FundView:
     fund = await session.get(FundView, 1, with_for_update=True)
     if fund is None:
@@ -151,6 +157,10 @@ async def set_limit(session: AsyncSession, line: CreditLine, limit: Decimal, cau
     """The line follows the rating in force: a downgrade lowers it at once (drawn principal
     stays, drawdowns over the new limit are refused); an upgrade arrives only certified."""
     if line.limit == limit:
+        return
+    if limit > line.limit and await new_credit_stopped(session, line.village_code, line.township_code):
+        # DOMAIN §5: raising a limit is new credit, stopped by a freeze or a halt; the raise
+        # is applied when it lifts (handlers.py).
         return
     line.limit = limit
     line.version += 1

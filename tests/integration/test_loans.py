@@ -308,3 +308,63 @@ async def test_a_crashed_close_of_business_resumes_without_closing_a_loan_twice(
         accrued = list(await session.scalars(select(Loan.interest_outstanding)))
     assert accrued == [Decimal("3.63")] * 5, "each loan accrued exactly one day"
     await _ledger_matches_loans(loans)
+
+
+async def test_a_limit_raise_waits_for_the_freeze_to_lift(loans: System, infra: Infra) -> None:
+    """DOMAIN §5: raising a limit is new credit, so a frozen village's lines keep their limit
+    until the freeze lifts; then the certified limit applies."""
+    from services.loans.models import RatingView
+
+    line = await _certified_line(loans, infra, limit="50000.00")
+    client = loans["loans"]
+    household = (await client.get(f"/v1/credit-lines/{line}")).json()["household_id"]
+
+    def freeze(event_type: str) -> Any:
+        return new_event(
+            event_type,
+            VILLAGE,
+            VillageFreeze(
+                village_code=VILLAGE,
+                township_code=TOWNSHIP,
+                npl_ratio="0.0400",
+                outstanding="100000.00",
+                non_performing="4000.00",
+                manual=False,
+                reason="NPL ratio 4.00% > 3%",
+            ),
+        )
+
+    await loans.publish(freeze("risk.village.frozen"))
+    body = {"credit_line_id": line, "amount": "1000.00", "term_months": 6}
+
+    async def refused() -> bool:
+        r = await client.post("/v1/loans", json=body)
+        return r.status_code == 409 and r.json()["code"] == "VILLAGE_FROZEN"
+
+    await wait_until(refused, what="the freeze to reach loans")
+    upgrade = RatingCertified(
+        subject_kind="household",
+        subject_id=household,
+        village_code=VILLAGE,
+        township_code=TOWNSHIP,
+        rating_id=2,
+        grade="AAA",
+        credit_limit="150000.00",
+        certificate_no="XYZ-2026-2",
+    )
+    await loans.publish(new_event("scoring.rating.certified", VILLAGE, upgrade))
+
+    async def upgrade_seen() -> bool:
+        async with loans.runtimes["loans"].read_sessions() as session:
+            view = await session.get(RatingView, household)
+        return view is not None and view.credit_limit == Decimal("150000.00")
+
+    await wait_until(upgrade_seen, what="the upgrade to reach loans")
+    assert (await client.get(f"/v1/credit-lines/{line}")).json()["limit"] == "50000.00", "held while frozen"
+
+    await loans.publish(freeze("risk.village.unfrozen"))
+
+    async def raised() -> bool:
+        return bool((await client.get(f"/v1/credit-lines/{line}")).json()["limit"] == "150000.00")
+
+    await wait_until(raised, what="the held raise to apply once the freeze lifted")
