@@ -5,6 +5,7 @@ vcredit serve <service>          one service, distributed mode (Kafka + its data
 vcredit migrate [service ...]    apply Alembic migrations
 vcredit topics create            create the Kafka topics of deploy/kafka/topics.toml
 vcredit dlq list|replay <service> [--mode distributed]
+vcredit simulate [--households N --months N ...]   drive a running system through a synthetic district
 """
 
 from __future__ import annotations
@@ -338,6 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--role", action="append", required=True, help="repeat for several roles")
     keys.add_argument("--village", help="the collector's village code")
     keys.set_defaults(func=cmd_keys)
+
+    from simulator.cli import add_parser as add_simulate
+
+    add_simulate(sub)
     return parser
 
 

@@ -1,0 +1,530 @@
+"""Drive a running system through a simulated district, day by day, over its public API.
+
+Setup: townships and villages, then each village's collection sheet (采集表) as a CSV
+import, as the village collectors would send it. Scoring rates every household and
+notices the graded ones for 7 days; close of business (COB) moves the business date, so
+the ratings are certified on the 8th day. From then on, each business day:
+repayments that fall due, cures, write-offs and drawdowns, in that order; a snapshot of
+the risk service's townships and the fund; then COB to the next day.
+
+What each household does was decided when the district was generated (``district.py``);
+what the system answers (grades, limits, refusals, freezes) is read back, never assumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import time
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+from services.registry.domain.provenance import COLLECTOR_SOURCES, SOURCES
+from simulator.client import Api, ApiError
+from simulator.district import District, Household
+
+NOTICE_DAYS = 8  # the 7-day 公示 (004 annex 2 step 4), certified on the day after it ends
+CERTIFICATE_WAIT_S = 300
+RETRY_REFUSED_AFTER = 30  # a refused household asks again a month later
+REFUSALS_RETRIED = frozenset({"VILLAGE_FROZEN", "TOWNSHIP_HALTED", "FUND_CAPACITY_EXCEEDED"})
+ZERO = Decimal("0.00")
+
+# Sheet columns by their usual Chinese headers (services/registry/domain/sheet.py).
+_SHEET_HEADERS = {
+    "id_number": "身份证号",
+    "name": "姓名",
+    "poor_household": "贫困户",
+    "head_party_member": "党员",
+    "head_college_or_above": "大专以上",
+    "head_healthy": "身体健康",
+    "military_service_in_family": "服过兵役",
+    "homestead_house_value": "自建房价值",
+    "income_project": "增收项目",
+    "business_entity_scale": "经营主体规模",
+    "certificates": "证书",
+    "equipment": "设备",
+    "honour_level": "荣誉",
+    "family_harmony": "家庭和睦",
+    "neighbour_harmony": "邻里和睦",
+    "illegal_petitions_last_year": "非法上访次数",
+    "urban_properties": "城镇房产",
+    "commercial_insurance": "商业保险",
+    "guarantees_given_total": "对外担保总额",
+    "mortgages_given_total": "对外抵押总额",
+    "court_enforcement_within_3y": "三年内被执行",
+    "currently_under_enforcement": "正在被执行",
+    "vice_record": "黄赌毒",
+    "guarantee_currently_overdue": "担保逾期",
+}
+# Facts a village collector may not state come from their supplier (court, police, bank),
+# each with its own statement and evidence, as the registry requires (004 annex 1 §2(3)).
+SUPPLIER_OF = {f: sorted(roles)[0] for f, roles in SOURCES.items() if not roles & COLLECTOR_SOURCES}
+_EVIDENCE = {"court": "(2026)豫1503执{n}号", "police": "信公(治)字[2026]{n}号", "bank": "征信查询{n}"}
+_CERTIFICATE_WORDS = {"land_contract": "承包证", "homestead": "宅基地证", "forest": "林权证"}
+_HONOUR_WORDS = {"district": "区级", "township": "乡镇级", "village": "村级"}
+
+
+def _cell(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if key == "certificates":
+        return "、".join(_CERTIFICATE_WORDS[c] for c in value) or "无"
+    if key == "equipment":
+        return "、".join(str(item["value"]) for item in value)
+    if key == "honour_level":
+        return _HONOUR_WORDS[value]
+    if key == "urban_properties":
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def village_sheet(households: list[Household]) -> bytes:
+    """A village's collection sheet as a UTF-8 CSV with the usual Chinese headers."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    keys = list(_SHEET_HEADERS)
+    writer.writerow([_SHEET_HEADERS[k] for k in keys])
+    for h in households:
+        row = {"id_number": h.id_number, "name": h.name, "poor_household": h.poor, **collector_facts(h)}
+        writer.writerow(["" if row.get(k) is None else _cell(k, row[k]) for k in keys])
+    return out.getvalue().encode()
+
+
+def collector_facts(h: Household) -> dict[str, Any]:
+    return {k: v for k, v in h.profile.items() if k not in SUPPLIER_OF}
+
+
+def supplied_facts(h: Household) -> dict[str, dict[str, Any]]:
+    """The household's other facts, by the role that supplies them."""
+    by_source: dict[str, dict[str, Any]] = defaultdict(dict)
+    for k, v in h.profile.items():
+        if k in SUPPLIER_OF:
+            by_source[SUPPLIER_OF[k]][k] = v
+    return dict(by_source)
+
+
+@dataclass
+class LoanState:
+    loan_id: str
+    household: Household
+    line_id: str
+    principal: Decimal
+    dues: list[tuple[date, Decimal]]  # (due_on, net_due) per instalment, from the schedule
+    carries_default: bool  # a household's default plan applies to its first loan only
+    defaulted: bool = False
+    cured: bool = False
+    status: str = "active"
+
+
+@dataclass
+class Snapshot:
+    business_date: date
+    townships: dict[str, dict[str, Any]]
+    fund: dict[str, Any]
+
+
+@dataclass
+class Tally:
+    households_registered: int = 0
+    import_failures: int = 0
+    grades: Counter[str] = field(default_factory=Counter)
+    lines_opened: int = 0
+    lines_refused: Counter[str] = field(default_factory=Counter)
+    loans_drawn: int = 0
+    amount_drawn: Decimal = ZERO
+    drawdowns_refused: Counter[str] = field(default_factory=Counter)
+    repayments: int = 0
+    amount_repaid: Decimal = ZERO
+    loans_repaid: int = 0
+    defaults: int = 0
+    cures: int = 0
+    written_off: int = 0
+    amount_written_off: Decimal = ZERO
+    anomalies: list[str] = field(default_factory=list)
+
+
+Action = Callable[[date], Awaitable[None]]
+
+
+class Simulation:
+    def __init__(
+        self, api: Api, district: District, *, months: int, write_off_after_days: int = 180, run_id: str | None = None
+    ) -> None:
+        self.api = api
+        self.district = district
+        self.months = months
+        self.write_off_after_days = write_off_after_days
+        self.run_id = run_id or f"sim{district.options.seed}"
+        self.tally = Tally()
+        self.snapshots: list[Snapshot] = []
+        self.phases: dict[str, float] = {}
+        self.household_ids: dict[int, str] = {}
+        self.grade: dict[int, str] = {}
+        self.limit: dict[int, Decimal] = {}
+        self.lines: dict[int, str] = {}
+        self.draws: Counter[int] = Counter()
+        self.loans: dict[str, LoanState] = {}
+        self.borrowers: set[int] = set()
+        # Two queues a day: money comes in before it goes out, so repaid principal is
+        # available to the drawdowns of the same day (revolving use).
+        self._inflows: dict[date, list[Action]] = defaultdict(list)
+        self._outflows: dict[date, list[Action]] = defaultdict(list)
+        self.start: date | None = None
+        self.end: date | None = None
+
+    def _key(self, *parts: object) -> str:
+        return "-".join([self.run_id, *map(str, parts)])
+
+    # --- setup -------------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        began = time.monotonic()
+        for t in self.district.townships:
+            await self.api.post("registry", "/v1/townships", {"code": t.code, "name": t.name})
+        await asyncio.gather(
+            *(
+                self.api.post(
+                    "registry", "/v1/villages", {"code": v.code, "name": v.name, "township_code": v.township_code}
+                )
+                for v in self.district.villages
+            )
+        )
+        reports = await asyncio.gather(*(self._import(v.code) for v in self.district.villages))
+        self.tally.households_registered = sum(r["registered"] for r in reports)
+        self.tally.import_failures = sum(r["failed"] for r in reports)
+        for r in reports:
+            for e in r["errors"][:3]:
+                self.tally.anomalies.append(f"import {r['village_code']} row {e['row']} {e['field']}: {e['reason']}")
+        self.phases["registration"] = time.monotonic() - began
+
+    async def _import(self, village_code: str) -> dict[str, Any]:
+        response = await self.api.request(
+            "registry",
+            "POST",
+            f"/v1/villages/{village_code}/households/import",
+            endpoint="/v1/villages/{code}/households/import",
+            content=village_sheet(self.district.households_of(village_code)),
+            params={"filename": f"{village_code}.csv"},
+            headers={"Content-Type": "text/csv"},
+        )
+        if response.status_code != 200:
+            raise ApiError(response)
+        report: dict[str, Any] = response.json()
+        return report
+
+    async def learn_ratings(self, deadline_s: float = 600) -> None:
+        """Household ids from registry, grades from scoring, once scoring has rated all."""
+        began = time.monotonic()
+        by_name = {(h.village_code, h.name): h for h in self.district.households}
+        listed = await asyncio.gather(
+            *(
+                self.api.cursor_pages("registry", "/v1/households", village_code=v.code, limit=500)
+                for v in self.district.villages
+            )
+        )
+        for village_items in listed:
+            for item in village_items:
+                h = by_name.get((item["village_code"], item["name"]))
+                if h is not None:
+                    self.household_ids[h.index] = item["household_id"]
+        supplied = [h for h in self.district.households if h.index in self.household_ids and supplied_facts(h)]
+        await asyncio.gather(*(self._supply(h) for h in supplied))
+        # What the scorecard must say once scoring has seen those facts (the stateless what-if).
+        expected = dict(
+            zip([h.index for h in supplied], await asyncio.gather(*map(self._evaluate, supplied)), strict=True)
+        )
+        unrated = set(self.household_ids)
+        while unrated:
+            if time.monotonic() - began > deadline_s:
+                raise TimeoutError(f"{len(unrated)} households still unrated after {deadline_s:.0f} s")
+            notices = await asyncio.gather(
+                *(
+                    self.api.get("scoring", f"/v1/villages/{v.code}/notices", endpoint="/v1/villages/{code}/notices")
+                    for v in self.district.villages
+                )
+            )
+            index_of = {hid: i for i, hid in self.household_ids.items()}
+            for entries in notices:
+                for e in entries:
+                    i = index_of.get(e["subject_id"])
+                    if i is not None and i not in expected:
+                        self.grade[i], self.limit[i] = e["grade"], Decimal(e["credit_limit"])
+                        unrated.discard(i)
+            # The rest are either not rated yet or rated with no grade (nothing to notice).
+            answers = await asyncio.gather(*(self._rating(i, expected.get(i)) for i in sorted(unrated)))
+            unrated -= {i for i, done in zip(sorted(unrated), answers, strict=True) if done}
+            if unrated:
+                await asyncio.sleep(1)
+        self.tally.grades = Counter(self.grade.values())
+        self.phases["rating"] = time.monotonic() - began
+
+    async def _supply(self, h: Household) -> None:
+        for source, facts in supplied_facts(h).items():
+            evidence = _EVIDENCE[source].format(n=h.index + 1)
+            response = await self.api.request(
+                "registry",
+                "PATCH",
+                f"/v1/households/{self.household_ids[h.index]}/profile",
+                endpoint="/v1/households/{id}/profile",
+                json=facts,
+                headers={"X-Fact-Source": source, "X-Evidence-Ref": quote(evidence)},
+            )
+            if response.status_code != 200:
+                raise ApiError(response)
+
+    async def _evaluate(self, h: Household) -> int:
+        body = {"poor_household": h.poor, "profile": h.profile}
+        score: int = (await self.api.post("scoring", "/v1/scorecard/evaluate", body))["score"]
+        return score
+
+    async def _rating(self, i: int, expected_score: int | None = None) -> bool:
+        response = await self.api.request(
+            "scoring",
+            "GET",
+            f"/v1/households/{self.household_ids[i]}/rating",
+            endpoint="/v1/households/{id}/rating",
+        )
+        if response.status_code == 404:
+            return False
+        if response.status_code != 200:
+            raise ApiError(response)
+        rating = response.json()
+        if expected_score is not None and rating["score"] != expected_score:
+            return False  # the supplied facts are not rated yet
+        self.grade[i], self.limit[i] = rating["grade"], Decimal(rating["credit_limit"])
+        return True
+
+    # --- the days ----------------------------------------------------------------------
+
+    async def run_days(self, progress: Callable[[Snapshot], None] | None = None) -> None:
+        began = time.monotonic()
+        self.start = date.fromisoformat((await self.api.get("loans", "/v1/business-date"))["business_date"])
+        self.end = _add_months(self.start, self.months)
+        opening = self.start + timedelta(days=NOTICE_DAYS)
+        for h in self.district.households:
+            if h.borrowing is not None and self.grade.get(h.index, "NONE") != "NONE":
+                self._outflows[opening].append(self._opener(h))
+        day = self.start
+        while day < self.end:
+            await self._run(self._inflows.pop(day, []), day)
+            await self._run(self._outflows.pop(day, []), day)
+            snapshot = await self.snapshot(day)
+            if progress is not None:
+                progress(snapshot)
+            day += timedelta(days=1)
+            await self.api.post("loans", "/v1/cob", {"date": day.isoformat()})
+        self.phases["business days"] = time.monotonic() - began
+
+    async def _run(self, actions: list[Action], day: date) -> None:
+        outcomes = await asyncio.gather(*(a(day) for a in actions), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, ApiError):
+                # Surfaced in the summary; one household's surprise must not end the run.
+                self.tally.anomalies.append(f"{day}: {outcome}")
+            elif isinstance(outcome, BaseException):
+                raise outcome
+
+    async def snapshot(self, day: date) -> Snapshot:
+        townships, fund = await asyncio.gather(self.api.get("risk", "/v1/townships"), self.api.get("risk", "/v1/fund"))
+        snap = Snapshot(day, {t["code"]: t for t in townships}, fund)
+        self.snapshots.append(snap)
+        return snap
+
+    def _later(self, queue: dict[date, list[Action]], day: date, action: Action) -> None:
+        assert self.end is not None
+        if day < self.end:
+            queue[day].append(action)
+
+    def _opener(self, h: Household) -> Action:
+        async def open_line(day: date) -> None:
+            waited = 0
+            while True:
+                response = await self.api.request(
+                    "loans",
+                    "POST",
+                    "/v1/credit-lines",
+                    key=self._key("line", h.index),
+                    json={"household_id": self._id(h)},
+                )
+                # The certificate was issued today; loans learns of it from scoring's events
+                # within seconds, and the bank opens the line the same business day.
+                if _problem_code(response) != "RATING_NOT_CERTIFIED" or waited >= CERTIFICATE_WAIT_S:
+                    break
+                await asyncio.sleep(1)
+                waited += 1
+            if response.status_code == 201:
+                line = response.json()
+                self.lines[h.index] = line["credit_line_id"]
+                self.limit[h.index] = Decimal(line["limit"])
+                self.tally.lines_opened += 1
+                assert h.borrowing is not None
+                self._later(self._outflows, day + timedelta(days=h.borrowing.draw_after_days), self._drawer(h))
+                return
+            code = _problem_code(response)
+            if code in REFUSALS_RETRIED:
+                self.tally.lines_refused[code] += 1
+                self._later(self._outflows, day + timedelta(days=RETRY_REFUSED_AFTER), open_line)
+            else:
+                self.tally.lines_refused[code or str(response.status_code)] += 1
+
+        return open_line
+
+    def _id(self, h: Household) -> str:
+        return self.household_ids[h.index]
+
+    def _drawer(self, h: Household) -> Action:
+        plan = h.borrowing
+        assert plan is not None
+
+        async def draw(day: date) -> None:
+            self.draws[h.index] += 1
+            amount = min(plan.amount, self.limit[h.index])
+            response = await self.api.request(
+                "loans",
+                "POST",
+                "/v1/loans",
+                key=self._key("draw", h.index, self.draws[h.index]),
+                json={
+                    "credit_line_id": self.lines[h.index],
+                    "amount": str(amount),
+                    "term_months": plan.term_months,
+                    "repayment_method": plan.repayment_method,
+                },
+            )
+            if response.status_code != 201:
+                code = _problem_code(response)
+                self.tally.drawdowns_refused[code or str(response.status_code)] += 1
+                if code in REFUSALS_RETRIED:
+                    self._later(self._outflows, day + timedelta(days=RETRY_REFUSED_AFTER), draw)
+                return
+            loan = response.json()
+            state = LoanState(
+                loan["loan_id"],
+                h,
+                self.lines[h.index],
+                amount,
+                [(date.fromisoformat(i["due_on"]), Decimal(i["net_due"])) for i in loan["schedule"]],
+                carries_default=h.index not in self.borrowers,
+            )
+            self.borrowers.add(h.index)
+            self.loans[state.loan_id] = state
+            self.tally.loans_drawn += 1
+            self.tally.amount_drawn += amount
+            for n, (due_on, _) in enumerate(state.dues, start=1):
+                self._later(self._inflows, due_on, self._payer(state, n))
+
+        return draw
+
+    def _payer(self, loan: LoanState, n: int) -> Action:
+        plan = loan.household.borrowing
+        assert plan is not None
+
+        async def pay(day: date) -> None:
+            if loan.status != "active":
+                return
+            if loan.carries_default and plan.default_at is not None and n >= plan.default_at and not loan.cured:
+                if n == plan.default_at:
+                    loan.defaulted = True
+                    self.tally.defaults += 1
+                    if plan.cure_after_days is not None:
+                        self._later(self._inflows, day + timedelta(days=plan.cure_after_days), self._curer(loan))
+                    else:
+                        self._later(self._inflows, day + timedelta(days=self.write_off_after_days), self._writer(loan))
+                return
+            if n == len(loan.dues):
+                await self._pay_all_due(loan, ("pay", n))
+            elif loan.dues[n - 1][1] > 0:
+                await self._repay(loan, loan.dues[n - 1][1], ("pay", n))
+
+        return pay
+
+    def _curer(self, loan: LoanState) -> Action:
+        async def cure(day: date) -> None:
+            loan.cured = True
+            self.tally.cures += 1
+            await self._pay_all_due(loan, ("cure",))
+
+        return cure
+
+    def _writer(self, loan: LoanState) -> Action:
+        async def write_off(day: date) -> None:
+            state = await self.api.get("loans", f"/v1/loans/{loan.loan_id}", endpoint="/v1/loans/{id}")
+            if not state["non_performing"]:
+                self.tally.anomalies.append(
+                    f"{loan.loan_id} not non-performing at write-off: {state['classification']}"
+                )
+                return
+            out = await self.api.post(
+                "loans",
+                f"/v1/loans/{loan.loan_id}/write-off",
+                endpoint="/v1/loans/{id}/write-off",
+                key=self._key("write-off", loan.loan_id),
+            )
+            loan.status = "written_off"
+            self.tally.written_off += 1
+            self.tally.amount_written_off += Decimal(out["loss"])
+
+        return write_off
+
+    async def _pay_all_due(self, loan: LoanState, why: tuple[object, ...]) -> None:
+        state = await self.api.get("loans", f"/v1/loans/{loan.loan_id}", endpoint="/v1/loans/{id}")
+        due = Decimal(state["amount_due"])
+        if due > 0:
+            await self._repay(loan, due, why)
+
+    async def _repay(self, loan: LoanState, amount: Decimal, why: tuple[object, ...]) -> None:
+        out = await self.api.post(
+            "loans",
+            f"/v1/loans/{loan.loan_id}/repayments",
+            {"amount": str(amount)},
+            endpoint="/v1/loans/{id}/repayments",
+            key=self._key("repay", loan.loan_id, *why),
+        )
+        self.tally.repayments += 1
+        self.tally.amount_repaid += amount
+        if Decimal(out["principal_outstanding"]) == 0 and Decimal(out["interest_outstanding"]) == 0:
+            loan.status = "repaid"
+            self.tally.loans_repaid += 1
+            plan = loan.household.borrowing
+            assert plan is not None and self.start is not None
+            if plan.reborrow_after_days is not None:
+                day = date.fromisoformat(out["business_date"])
+                self._later(
+                    self._outflows, day + timedelta(days=plan.reborrow_after_days), self._drawer(loan.household)
+                )
+
+    async def settle(self, deadline_s: float = 120) -> None:
+        """Wait until risk has booked every write-off (events are eventually consistent)."""
+        began = time.monotonic()
+        while True:
+            losses = await self.api.offset_pages("risk", "/v1/losses")
+            if len(losses) >= self.tally.written_off or time.monotonic() - began > deadline_s:
+                break
+            await asyncio.sleep(0.5)
+        self.phases["settling"] = time.monotonic() - began
+
+
+def _problem_code(response: Any) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("code", "")) if isinstance(body, dict) else ""
+
+
+def _add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    for d in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, d)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
