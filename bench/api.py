@@ -4,18 +4,19 @@ this process (the full FastAPI stack, no sockets), 16 requests in flight.
 
     python -m bench.api [--repayments 3000]
 
+No target is stated for it; the figure is the ratio to the bare endpoint.
+
 A vcredit repayment does in one transaction: idempotency claim, two row locks (loan, line),
 allocation, the repayment row, a balanced ledger posting, events into the outbox.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +25,9 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import Column, DateTime, Integer, MetaData, Numeric, String, Table, insert
 
-from bench.databases import add_database_argument, temporary_database
+from bench.databases import temporary_database
+from bench.report import Figure
+from bench.suite import Benchmark, Servers, main_one
 from services.loans.models import RatingView
 from shared.bus.embedded import EmbeddedBus
 from shared.cli import load_spec
@@ -79,12 +82,13 @@ def bare_app(url: str) -> tuple[FastAPI, Table]:
     return app, table
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repayments", type=int, default=3000)
-    add_database_argument(parser)
-    args = parser.parse_args()
-    async with temporary_database(args.database_url, f"bench_api_{uuid.uuid4().hex[:8]}") as url:
+@dataclass(frozen=True)
+class Sizes:
+    repayments: int
+
+
+async def measure(servers: Servers, sizes: Sizes) -> list[Figure]:
+    async with temporary_database(servers.database_url, f"bench_api_{uuid.uuid4().hex[:8]}") as url:
         with tempfile.TemporaryDirectory() as tmp:
             spec = load_spec("loans")
             await asyncio.to_thread(upgrade, spec.migrations_dir, url)
@@ -92,53 +96,71 @@ async def main() -> None:
             runtime = ServiceRuntime(spec, url, EmbeddedBus(Path(tmp) / "bus.db"), common)
             app = create_app(runtime, TOKEN, manage_runtime=False)
             await runtime.start()
-            loans = []
-            async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app),
-                base_url="http://loans",
-                headers={"Authorization": f"Bearer {TOKEN}"},
-                timeout=60,
-            ) as client:
-                async with runtime.sessions() as session, session.begin():
-                    for i in range(64):
-                        session.add(
-                            RatingView(
-                                subject_id=f"h{i}",
-                                subject_kind="household",
-                                village_code="V",
-                                township_code="T",
-                                poor_household=False,
-                                grade="AA",
-                                credit_limit=Decimal("100000.00"),
-                                certified=True,
-                            )
-                        )
-                for i in range(64):
-                    line = (await client.post("/v1/credit-lines", json={"household_id": f"h{i}"})).json()
-                    loan = (
-                        await client.post(
-                            "/v1/loans",
-                            json={"credit_line_id": line["credit_line_id"], "amount": "50000.00", "term_months": 12},
-                        )
-                    ).json()
-                    loans.append(loan["loan_id"])
-                work = [(f"/v1/loans/{loans[i % 64]}/repayments", {"amount": "1.00"}) for i in range(args.repayments)]
-                vcredit = await _drive(client, work)
-            await runtime.stop()
+            try:
+                loans = await _open_loans(runtime, app)
+                work = [(f"/v1/loans/{loans[i % 64]}/repayments", {"amount": "1.00"}) for i in range(sizes.repayments)]
+                async with _client(app, "http://loans", TOKEN) as client:
+                    vcredit = await _drive(client, work)
+            finally:
+                await runtime.stop()
 
         bare, _table = bare_app(url)
-        async with bare.state.engine.begin() as c:
-            await c.run_sync(bare.state.metadata.create_all)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=bare), base_url="http://bare") as client:
-            anchor = await _drive(
-                client, [("/repay", {"loan_id": loans[i % 64], "amount": "1.00"}) for i in range(args.repayments)]
-            )
-        await bare.state.engine.dispose()
-    print(f"\nAPI benchmark: {args.repayments} repayments, {CONCURRENCY} in flight, PostgreSQL, {os.cpu_count()} cores")
-    print(f"{'figure':<52} {'req/s':>8}")
-    print(f"{'anchor: bare FastAPI endpoint, one INSERT':<52} {anchor:>8,.0f}")
-    print(f"{'vcredit POST /v1/loans/{id}/repayments':<52} {vcredit:>8,.0f}   ratio {vcredit / anchor:.0%}")
+        try:
+            async with bare.state.engine.begin() as c:
+                await c.run_sync(bare.state.metadata.create_all)
+            work = [("/repay", {"loan_id": loans[i % 64], "amount": "1.00"}) for i in range(sizes.repayments)]
+            async with _client(bare, "http://bare") as client:
+                anchor = await _drive(client, work)
+        finally:
+            await bare.state.engine.dispose()
+    return [
+        Figure(
+            f"POST /v1/loans/{{id}}/repayments, {sizes.repayments:,} repayments, {CONCURRENCY} in flight, PostgreSQL",
+            vcredit,
+            "req/s",
+            None,
+            "bare FastAPI endpoint, one INSERT",
+            anchor,
+        )
+    ]
 
+
+def _client(app: FastAPI, base_url: str, token: str | None = None) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url, headers=headers, timeout=60)
+
+
+async def _open_loans(runtime: ServiceRuntime, app: FastAPI) -> list[str]:
+    """64 certified households with a line and a loan each: repayments spread over 64 rows."""
+    async with runtime.sessions() as session, session.begin():
+        for i in range(64):
+            session.add(
+                RatingView(
+                    subject_id=f"h{i}",
+                    subject_kind="household",
+                    village_code="V",
+                    township_code="T",
+                    poor_household=False,
+                    grade="AA",
+                    credit_limit=Decimal("100000.00"),
+                    certified=True,
+                )
+            )
+    loans = []
+    async with _client(app, "http://loans", TOKEN) as client:
+        for i in range(64):
+            r = await client.post("/v1/credit-lines", json={"household_id": f"h{i}"})
+            r.raise_for_status()
+            r = await client.post(
+                "/v1/loans",
+                json={"credit_line_id": r.json()["credit_line_id"], "amount": "50000.00", "term_months": 12},
+            )
+            r.raise_for_status()
+            loans.append(str(r.json()["loan_id"]))
+    return loans
+
+
+BENCHMARK = Benchmark("api", full=Sizes(repayments=3_000), quick=Sizes(repayments=200), measure=measure)
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main_one(BENCHMARK, __doc__)

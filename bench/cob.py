@@ -1,6 +1,6 @@
 """Close of business on PostgreSQL.
 
-    python -m bench.cob --loans 1000000 --days 1      # target: one day of 1M loans < 5 min
+    python -m bench.cob                               # target: one day of 1M loans < 300 s
     python -m bench.cob --loans 100000 --days 30
 
 Loans are inserted directly (12-month equal-principal loans spread over 28 disbursement
@@ -11,19 +11,20 @@ for touching every row once.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
 import asyncpg
 from sqlalchemy import insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bench.databases import add_database_argument, temporary_database
+from bench.databases import asyncpg_dsn, temporary_database
+from bench.report import Figure, Target
+from bench.suite import Benchmark, Servers, main_one
 from services.loans.cob import close_until
 from services.loans.domain.schedule import build_schedule
 from services.loans.models import BusinessDate, CreditLine
@@ -35,7 +36,7 @@ from shared.settings import CommonSettings
 START = date(2026, 1, 1)
 
 
-async def populate(sessions, dsn: str, n: int) -> None:  # type: ignore[no-untyped-def]
+async def populate(sessions: async_sessionmaker[AsyncSession], dsn: str, n: int) -> None:
     plans = {
         d: build_schedule(Decimal("12000.00"), Decimal("0.0435"), 12, "equal_principal", START - timedelta(days=d))
         for d in range(28)
@@ -128,40 +129,49 @@ async def populate(sessions, dsn: str, n: int) -> None:  # type: ignore[no-untyp
             await conn.close()
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--loans", type=int, default=100_000)
-    parser.add_argument("--days", type=int, default=1)
-    add_database_argument(parser)
-    args = parser.parse_args()
-    async with temporary_database(args.database_url, f"bench_cob_{uuid.uuid4().hex[:8]}") as url:
+@dataclass(frozen=True)
+class Sizes:
+    loans: int
+    days: int
+
+
+COB_TARGET = Target("<", 300, "< 300 s for 1,000,000 loans, one day")
+
+
+async def measure(servers: Servers, sizes: Sizes) -> list[Figure]:
+    async with temporary_database(servers.database_url, f"bench_cob_{uuid.uuid4().hex[:8]}") as url:
         await asyncio.to_thread(upgrade, load_spec("loans").migrations_dir, url)
         engine = create_engine(url)
-        sessions = create_sessionmaker(engine, info={"settings": CommonSettings(start_date=START)})
-        started = time.perf_counter()
-        await populate(
-            sessions, make_url(url).set(drivername="postgresql").render_as_string(hide_password=False), args.loans
-        )
-        setup = time.perf_counter() - started
-        started = time.perf_counter()
-        async with engine.begin() as c:
-            await c.execute(text("UPDATE loans SET version = version + 1"))
-        anchor = time.perf_counter() - started
-        started = time.perf_counter()
-        await close_until(sessions, START + timedelta(days=args.days))
-        elapsed = time.perf_counter() - started
-        await engine.dispose()
-    print(
-        f"\nclose-of-business benchmark: {args.loans:,} loans, {args.days} day(s), PostgreSQL, {os.cpu_count()} cores"
-    )
-    print(f"{'figure':<44} {'seconds':>9}  {'loans/s':>9}")
-    print(f"{'setup (not timed in the result)':<44} {setup:>9.1f}")
-    print(f"{'anchor: one bare UPDATE of every loan':<44} {anchor:>9.1f}  {args.loans / anchor:>9,.0f}")
-    print(f"{'close of business':<44} {elapsed:>9.1f}  {args.loans * args.days / elapsed:>9,.0f}")
-    if args.days == 1:
-        projected = elapsed * 1_000_000 / args.loans
-        print(f"{'projected for 1,000,000 loans, one day':<44} {projected:>9.1f}  (target < 300 s)")
+        try:
+            sessions = create_sessionmaker(engine, info={"settings": CommonSettings(start_date=START)})
+            started = time.perf_counter()
+            await populate(sessions, asyncpg_dsn(url), sizes.loans)
+            setup = time.perf_counter() - started
+            started = time.perf_counter()
+            async with engine.begin() as c:
+                await c.execute(text("UPDATE loans SET version = version + 1"))
+            anchor = time.perf_counter() - started
+            started = time.perf_counter()
+            await close_until(sessions, START + timedelta(days=sizes.days))
+            elapsed = time.perf_counter() - started
+        finally:
+            await engine.dispose()
+    days = f"{sizes.days} day" + ("s" if sizes.days > 1 else "")
+    at_target = sizes.loans == 1_000_000 and sizes.days == 1
+    return [
+        Figure(f"setup by COPY: {sizes.loans:,} loans, 12 instalments each (not timed below)", setup, "s"),
+        Figure(
+            f"close of business, {sizes.loans:,} loans × {days}, PostgreSQL",
+            elapsed,
+            "s",
+            COB_TARGET.at_size(at_target),
+            "one bare UPDATE of every loan row",
+            anchor,
+        ),
+    ]
 
+
+BENCHMARK = Benchmark("cob", full=Sizes(loans=1_000_000, days=1), quick=Sizes(loans=5_000, days=1), measure=measure)
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main_one(BENCHMARK, __doc__)

@@ -1,10 +1,9 @@
-"""The PostgreSQL every benchmark measures against: the tests' server by default, and a
-database of its own for each run, dropped afterwards even when the run fails."""
+"""The PostgreSQL every benchmark measures against: the tests' server by default (its
+``--database-url`` option is in bench/suite.py), and a database of its own for each run,
+dropped afterwards even when the run fails."""
 
 from __future__ import annotations
 
-import argparse
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,14 +11,6 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 LOOPBACK = "postgresql+asyncpg://vcredit:vcredit@127.0.0.1:5432/vcredit"
-
-
-def add_database_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("VCREDIT_TEST_DATABASE_URL", LOOPBACK),
-        help="a PostgreSQL role allowed to create databases (default: VCREDIT_TEST_DATABASE_URL or loopback)",
-    )
 
 
 def asyncpg_dsn(url: str) -> str:

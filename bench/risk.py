@@ -10,26 +10,28 @@ real Kafka and PostgreSQL (issue 6; targets >= 5,000 events/s, freeze p99 < 1 s)
 
 Anchor: a bare aiokafka consumer reading the same events (no database).
 
-    python -m bench.risk --loans 20000 --rate 5000 --seconds 20
+    python -m bench.risk [--loans 20000 --rate 5000 --seconds 20]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import multiprocessing
-import os
 import statistics
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from bench.databases import add_database_argument, temporary_database
+from bench.databases import temporary_database
+from bench.report import Figure, Target
+from bench.suite import Benchmark, Servers, main_one
 from shared.bus.base import Record
 from shared.bus.kafka import KafkaBus
 from shared.catalogue import LoanClassified, LoanDisbursed, RepaymentReceived
@@ -52,7 +54,7 @@ def disbursed(i: int, village: str, township: str) -> Envelope:
         "loans.loan.disbursed",
         village,
         LoanDisbursed(
-            **_who(i, village, township),  # type: ignore[arg-type]
+            **_who(i, village, township),
             loan_id=f"loan-{i}",
             credit_line_id=f"line-{i}",
             amount="12000.00",
@@ -73,11 +75,11 @@ def classified(i: int, village: str, township: str, days: int, outstanding: str 
         "loans.loan.classified",
         village,
         LoanClassified(
-            **_who(i, village, township),  # type: ignore[arg-type]
+            **_who(i, village, township),
             loan_id=f"loan-{i}",
             business_date=DAY,
             days_past_due=days,
-            classification=klass,  # type: ignore[arg-type]
+            classification=klass,
             previous_classification="normal",
             non_performing=days > 90,
             principal_outstanding=outstanding,
@@ -90,7 +92,7 @@ def repaid(i: int, village: str, township: str, n: int) -> Envelope:
         "loans.repayment.received",
         village,
         RepaymentReceived(
-            **_who(i, village, township),  # type: ignore[arg-type]
+            **_who(i, village, township),
             loan_id=f"loan-{i}",
             repayment_id=str(uuid.uuid4()),
             amount="1.00",
@@ -159,113 +161,161 @@ async def _load(kafka: str, prefix: str, rate: int, seconds: int, loans: int, se
         await bus.stop()
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--loans", type=int, default=20_000)
-    parser.add_argument("--rate", type=int, default=5_000, help="events/s during the latency phase")
-    parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--batch", type=int, default=2000, help="VCREDIT_CONSUMER_MAX_BATCH")
-    parser.add_argument("--kafka", default=os.environ.get("VCREDIT_TEST_KAFKA", "127.0.0.1:9092"))
-    add_database_argument(parser)
-    args = parser.parse_args()
-    prefix = f"bench{uuid.uuid4().hex[:6]}."
-    databases = AsyncExitStack()
-    url = await databases.enter_async_context(
-        temporary_database(args.database_url, f"bench_risk_{uuid.uuid4().hex[:8]}")
+async def _until(count: Callable[[], int], goal: int, what: str, stall: float = 120) -> None:
+    """Wait for ``count()`` to reach ``goal``; a counter that stops moving is a failure, not a hang."""
+    last, moved = count(), time.perf_counter()
+    while (now := count()) < goal:
+        if now != last:
+            last, moved = now, time.perf_counter()
+        elif time.perf_counter() - moved > stall:
+            raise RuntimeError(f"{what}: stuck at {now:,} of {goal:,} for {stall:.0f} s")
+        await asyncio.sleep(0.05)
+
+
+async def _read_freezes(kafka: str, prefix: str) -> tuple[dict[str, Envelope], dict[str, Envelope]]:
+    frozen: dict[str, Envelope] = {}
+    tips: dict[str, Envelope] = {}
+    reader = AIOKafkaConsumer(
+        prefix + "risk.events",
+        prefix + "loans.events",
+        bootstrap_servers=kafka,
+        group_id=f"bench-read-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
     )
+    await reader.start()
+    try:
+        while batches := await reader.getmany(timeout_ms=3000, max_records=1000):
+            for messages in batches.values():
+                for m in messages:
+                    e = Envelope.from_bytes(m.value)
+                    if e.type == "risk.village.frozen":
+                        frozen[e.payload["village_code"]] = e
+                    elif e.type == "loans.loan.classified" and e.payload["non_performing"]:
+                        tips[e.payload["village_code"]] = e
+    finally:
+        await reader.stop()
+    return frozen, tips
+
+
+@dataclass(frozen=True)
+class Sizes:
+    loans: int
+    rate: int = field(metadata={"help": "events/s offered during the latency phase"})
+    seconds: int = field(metadata={"help": "length of the latency phase"})
+    batch: int = field(metadata={"help": "VCREDIT_CONSUMER_MAX_BATCH"})
+
+
+DRAIN_TARGET = Target(">=", 5_000, ">= 5,000 events/s")
+LATENCY_TARGET = Target("<", 1, "< 1 s at 5,000 events/s offered")
+
+
+async def measure(servers: Servers, sizes: Sizes) -> list[Figure]:
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
     common = CommonSettings(
-        kafka_bootstrap_servers=args.kafka,
+        kafka_bootstrap_servers=servers.kafka,
         topic_prefix=prefix,
-        consumer_max_batch=args.batch,
+        consumer_max_batch=sizes.batch,
         topic_partitions=PARTITIONS,
         start_date=DAY,
     )
-    producer = KafkaBus(args.kafka, partitions=PARTITIONS, replication_factor=1, client_id="bench-producer")
-    await producer.start()
-    try:
+    async with AsyncExitStack() as stack:
+        url = await stack.enter_async_context(
+            temporary_database(servers.database_url, f"bench_risk_{uuid.uuid4().hex[:8]}")
+        )
+        producer = KafkaBus(servers.kafka, partitions=PARTITIONS, replication_factor=1, client_id="bench-producer")
+        await producer.start()
+        stack.push_async_callback(producer.stop)
         await asyncio.to_thread(upgrade, load_spec("risk").migrations_dir, url)
         topic = prefix + "loans.events"
         await producer.ensure_topics([topic])
         backlog: list[Envelope] = []
-        for i in range(args.loans):
+        for i in range(sizes.loans):
             backlog.append(disbursed(i, *village_of(i)))
-        for i in range(args.loans):
+        for i in range(sizes.loans):
             backlog.append(classified(i, *village_of(i), days=5))
-        for i in range(args.loans):
+        for i in range(sizes.loans):
             backlog.append(repaid(i, *village_of(i), 1))
         await publish(producer, prefix, backlog)
-        anchor = await bare_consumer(args.kafka, topic, len(backlog))
+        anchor = await bare_consumer(servers.kafka, topic, len(backlog))
 
         spec = load_spec("risk")
-        runtime = ServiceRuntime(spec, url, KafkaBus(args.kafka, partitions=PARTITIONS, client_id="bench-risk"), common)
+        bus = KafkaBus(servers.kafka, partitions=PARTITIONS, client_id="bench-risk")
+        runtime = ServiceRuntime(spec, url, bus, common)
         started = time.perf_counter()
         await runtime.start()
-        while runtime.consumer.stats.processed < len(backlog):  # noqa: ASYNC110 - polls a counter
-            await asyncio.sleep(0.05)
-        drain = len(backlog) / (time.perf_counter() - started)
-
-        # Latency at load: a separate process (like the loans service would be) offers
-        # repayments at --rate and ten tipping events a second.
-        processed_before = runtime.consumer.stats.processed
-        sent = multiprocessing.Value("q", 0)
-        load_started = time.perf_counter()
-        child = multiprocessing.get_context("fork").Process(
-            target=_load_process, args=(args.kafka, prefix, args.rate, args.seconds, args.loans, sent)
-        )
-        child.start()
-        while child.is_alive():  # noqa: ASYNC110 - polls a counter
-            await asyncio.sleep(0.1)
-        offered = sent.value / (time.perf_counter() - load_started)
-        while runtime.consumer.stats.processed < processed_before + sent.value:  # noqa: ASYNC110 - polls a counter
-            await asyncio.sleep(0.05)
-        achieved = sent.value / (time.perf_counter() - load_started)
-        await asyncio.sleep(1)  # let the relay publish the last freezes
-        await runtime.stop()
-
-        frozen: dict[str, Envelope] = {}
-        tips: dict[str, Envelope] = {}
-        reader = AIOKafkaConsumer(
-            prefix + "risk.events",
-            prefix + "loans.events",
-            bootstrap_servers=args.kafka,
-            group_id=f"bench-read-{uuid.uuid4().hex[:6]}",
-            auto_offset_reset="earliest",
-        )
-        await reader.start()
         try:
-            while batches := await reader.getmany(timeout_ms=3000, max_records=1000):
-                for messages in batches.values():
-                    for m in messages:
-                        e = Envelope.from_bytes(m.value)
-                        if e.type == "risk.village.frozen":
-                            frozen[e.payload["village_code"]] = e
-                        elif e.type == "loans.loan.classified" and e.payload["non_performing"]:
-                            tips[e.payload["village_code"]] = e
-        finally:
-            await reader.stop()
-        latencies = sorted(
-            (frozen[v].occurred_at - tip.occurred_at).total_seconds() for v, tip in tips.items() if v in frozen
-        )
-        missing = len(tips) - len(latencies)
-    finally:
-        await producer.stop()
-        await databases.aclose()
 
+            def processed() -> int:
+                return runtime.consumer.stats.processed
+
+            await _until(processed, len(backlog), "draining the backlog")
+            drain = len(backlog) / (time.perf_counter() - started)
+
+            # Latency at load: a separate process (like the loans service would be) offers
+            # repayments at the rate and ten tipping events a second.
+            processed_before = processed()
+            sent = multiprocessing.Value("q", 0)
+            load_started = time.perf_counter()
+            child = multiprocessing.get_context("fork").Process(
+                target=_load_process, args=(servers.kafka, prefix, sizes.rate, sizes.seconds, sizes.loans, sent)
+            )
+            child.start()
+            try:
+                while child.is_alive():  # noqa: ASYNC110 - polls a process
+                    await asyncio.sleep(0.1)
+            finally:
+                if child.is_alive():
+                    child.terminate()
+                child.join()
+            if child.exitcode != 0:
+                raise RuntimeError(f"the load process exited with status {child.exitcode}")
+            offered = sent.value / (time.perf_counter() - load_started)
+            await _until(processed, processed_before + sent.value, "applying the offered load")
+            achieved = sent.value / (time.perf_counter() - load_started)
+            await asyncio.sleep(1)  # let the relay publish the last freezes
+        finally:
+            await runtime.stop()
+
+        frozen, tips = await _read_freezes(servers.kafka, prefix)
+    latencies = sorted(
+        (frozen[v].occurred_at - tip.occurred_at).total_seconds() for v, tip in tips.items() if v in frozen
+    )
+    if not latencies:
+        raise RuntimeError(f"none of {len(tips)} villages tipped over 3% was frozen")
+    missing = len(tips) - len(latencies)
     p50 = statistics.median(latencies)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    print(f"\nrisk benchmark: Kafka + PostgreSQL on loopback, {os.cpu_count()} cores, {PARTITIONS} partitions")
-    print(f"{'figure':<52} {'value':>12}  target")
-    print(f"{'anchor: bare aiokafka consumer, events/s':<52} {anchor:>12,.0f}")
-    print(f"{f'risk projections, backlog of {len(backlog):,} events, events/s':<52} {drain:>12,.0f}  >= 5,000")
-    print(f"{'  ratio to the anchor':<52} {drain / anchor:>12.1%}")
-    print(f"{'latency phase: offered rate, events/s':<52} {offered:>12,.0f}")
-    print(f"{'latency phase: applied rate, events/s':<52} {achieved:>12,.0f}")
-    print(f"{'freezes measured (missing)':<52} {len(latencies):>12} ({missing})")
-    print(f"{'freeze latency p50, s':<52} {p50:>12.3f}")
-    print(f"{'freeze latency p99, s':<52} {p99:>12.3f}  < 1")
+    freezes = f"{len(latencies):,} freezes, {missing:,} missing"
+    return [
+        Figure(
+            f"risk projections, backlog of {len(backlog):,} events ({sizes.loans:,} loans × 3), batch {sizes.batch:,}",
+            drain,
+            "events/s",
+            DRAIN_TARGET,
+            "bare aiokafka consumer, same events, no database",
+            anchor,
+        ),
+        Figure(
+            f"risk projections under load offered for {sizes.seconds} s from another process",
+            achieved,
+            "events/s",
+            None,
+            "rate offered",
+            offered,
+        ),
+        Figure(f"freeze latency p50, {freezes}", p50, "s"),
+        Figure(f"freeze latency p99, {freezes}", p99, "s", LATENCY_TARGET.at_size(sizes.rate >= 5_000)),
+    ]
 
+
+BENCHMARK = Benchmark(
+    "risk",
+    full=Sizes(loans=20_000, rate=5_000, seconds=20, batch=2_000),
+    quick=Sizes(loans=1_000, rate=500, seconds=3, batch=2_000),
+    measure=measure,
+)
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("shared.messaging").setLevel(logging.INFO)
-    asyncio.run(main())
+    main_one(BENCHMARK, __doc__)

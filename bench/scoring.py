@@ -12,19 +12,20 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import os
 import random
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert
 
+from bench.report import Figure, Target
+from bench.suite import Benchmark, Servers, main_one
 from services.scoring.domain.engine import RULESETS_DIR, RuleSet
 from services.scoring.models import Subject
 from services.scoring.rerate import rerate_all
@@ -128,24 +129,48 @@ async def rerating(households: int, rng: random.Random) -> tuple[float, float]:
         return first, second
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profiles", type=int, default=50_000)
-    parser.add_argument("--households", type=int, default=100_000)
-    args = parser.parse_args()
+@dataclass(frozen=True)
+class Sizes:
+    profiles: int
+    households: int
+
+
+EVALUATION_TARGET = Target(">=", 50_000, ">= 50,000/s")
+RERATE_TARGET = Target("<", 60, "< 60 s for 100,000")
+
+
+async def measure(servers: Servers, sizes: Sizes) -> list[Figure]:
     rng = random.Random(20171)
     rules = RuleSet.load("hubin-2017")
-    profiles = [random_profile(rng) for _ in range(args.profiles)]
+    profiles = [random_profile(rng) for _ in range(sizes.profiles)]
     rate, anchor = evaluation_rate(rules, profiles)
-    first, rerate = await rerating(args.households, rng)
+    first, rerate = await rerating(sizes.households, rng)
+    n = sizes.households
+    return [
+        Figure(
+            f"scorecard evaluations, in-process, one core, {rules.version}, {sizes.profiles:,} profiles",
+            rate,
+            "/s",
+            EVALUATION_TARGET,
+            "a loop reading the same fields only",
+            anchor,
+        ),
+        Figure(f"first rating of {n:,} stored households, embedded", first, "s"),
+        Figure(
+            f"re-rating {n:,} after a rule change (every rating changes), embedded",
+            rerate,
+            "s",
+            RERATE_TARGET.at_size(n == 100_000),
+        ),
+    ]
 
-    print(f"\nscoring benchmark: {os.cpu_count()} cores (one used), rule set {rules.version}")
-    print(f"{'figure':<52} {'value':>12}  target")
-    print(f"{'evaluations per second, in-process':<52} {rate:>12,.0f}  >= 50,000/s")
-    print(f"{'  anchor: reading the same fields only':<52} {anchor:>12,.0f}")
-    print(f"{f'first rating of {args.households:,} stored households':<52} {first:>11.1f}s")
-    print(f"{f're-rating {args.households:,} after a rule change (all change)':<52} {rerate:>11.1f}s  < 60 s")
 
+BENCHMARK = Benchmark(
+    "scoring",
+    full=Sizes(profiles=50_000, households=100_000),
+    quick=Sizes(profiles=5_000, households=2_000),
+    measure=measure,
+)
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main_one(BENCHMARK, __doc__)
