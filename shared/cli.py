@@ -6,6 +6,7 @@ vcredit migrate [service ...]    apply Alembic migrations
 vcredit topics create            create the Kafka topics of deploy/kafka/topics.toml
 vcredit dlq list|replay <service> [--mode distributed]
 vcredit simulate [--households N --months N ...]   drive a running system through a synthetic district
+vcredit bench [--quick] [--only name,...]   every benchmark in one table (python -m bench)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sys
 import tomllib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import uvicorn
 
@@ -293,6 +295,17 @@ def cmd_rerate(args: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
+def cmd_bench(args: argparse.Namespace) -> None:
+    run_bench([])
+
+
+def run_bench(argv: Sequence[str]) -> NoReturn:
+    # bench/ is the repository's, not the services': imported only when asked for.
+    from bench.__main__ import main as bench
+
+    raise SystemExit(bench(argv))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vcredit", description="Rural credit programme services.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -343,10 +356,18 @@ def build_parser() -> argparse.ArgumentParser:
     from simulator.cli import add_parser as add_simulate
 
     add_simulate(sub)
+
+    # Its options are python -m bench's own (main() hands them over untouched); listed here for --help.
+    bench = sub.add_parser("bench", help="every benchmark in one table: vcredit bench --help", add_help=False)
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        # argparse would claim --help and reject --quick; bench parses its own arguments.
+        run_bench(argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     args.func(args)
