@@ -241,6 +241,7 @@ class Simulation:
             zip([h.index for h in supplied], await asyncio.gather(*map(self._evaluate, supplied)), strict=True)
         )
         unrated = set(self.household_ids)
+        noticed = -1
         while unrated:
             if time.monotonic() - began > deadline_s:
                 raise TimeoutError(f"{len(unrated)} households still unrated after {deadline_s:.0f} s")
@@ -257,9 +258,14 @@ class Simulation:
                     if i is not None and i not in expected:
                         self.grade[i], self.limit[i] = e["grade"], Decimal(e["credit_limit"])
                         unrated.discard(i)
-            # The rest are either not rated yet or rated with no grade (nothing to notice).
-            answers = await asyncio.gather(*(self._rating(i, expected.get(i)) for i in sorted(unrated)))
-            unrated -= {i for i, done in zip(sorted(unrated), answers, strict=True) if done}
+            if sum(map(len, notices)) != noticed:  # scoring is still rating: ask again shortly
+                noticed = sum(map(len, notices))
+                await asyncio.sleep(1)
+                continue
+            # The rest have no grade (nothing to notice) or wait for their supplied facts.
+            remaining = sorted(unrated)
+            answers = await asyncio.gather(*(self._rating(i, expected.get(i)) for i in remaining))
+            unrated -= {i for i, done in zip(remaining, answers, strict=True) if done}
             if unrated:
                 await asyncio.sleep(1)
         self.tally.grades = Counter(self.grade.values())

@@ -92,7 +92,7 @@ async def applied_rows(sessions: async_sessionmaker[AsyncSession]) -> list[tuple
         rows = await session.execute(
             select(applied.c.event_id, applied.c.village, applied.c.seq).order_by(applied.c.id)
         )
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [(r.event_id, r.village, r.seq) for r in rows]
 
 
 async def applied_count(sessions: async_sessionmaker[AsyncSession]) -> int:
