@@ -237,37 +237,42 @@ class Simulation:
         supplied = [h for h in self.district.households if h.index in self.household_ids and supplied_facts(h)]
         await asyncio.gather(*(self._supply(h) for h in supplied))
         # What the scorecard must say once scoring has seen those facts (the stateless what-if).
+        # A supplied household's grade is final when its score is the expected one, whether
+        # or not scoring has got to its new facts yet (a fact may change nothing).
         expected = dict(
             zip([h.index for h in supplied], await asyncio.gather(*map(self._evaluate, supplied)), strict=True)
         )
-        unrated = set(self.household_ids)
-        noticed = -1
-        while unrated:
+        # Registry's events are keyed by village and scoring applies a partition in order, so
+        # once a village's last sheet row is rated, all its sheet rows are.
+        last_rows = {}
+        for h in self.district.households:
+            if h.index in self.household_ids:
+                last_rows[h.village_code] = h.index
+        waiting = set(last_rows.values()) | set(expected)
+        while waiting:
             if time.monotonic() - began > deadline_s:
-                raise TimeoutError(f"{len(unrated)} households still unrated after {deadline_s:.0f} s")
-            notices = await asyncio.gather(
-                *(
-                    self.api.get("scoring", f"/v1/villages/{v.code}/notices", endpoint="/v1/villages/{code}/notices")
-                    for v in self.district.villages
-                )
+                raise TimeoutError(f"{len(waiting)} ratings still awaited after {deadline_s:.0f} s")
+            pending = sorted(waiting)
+            answers = await asyncio.gather(*(self._rating(i, expected.get(i)) for i in pending))
+            waiting -= {i for i, done in zip(pending, answers, strict=True) if done}
+            if waiting:
+                await asyncio.sleep(1)
+        notices = await asyncio.gather(
+            *(
+                self.api.get("scoring", f"/v1/villages/{v.code}/notices", endpoint="/v1/villages/{code}/notices")
+                for v in self.district.villages
             )
-            index_of = {hid: i for i, hid in self.household_ids.items()}
-            for entries in notices:
-                for e in entries:
-                    i = index_of.get(e["subject_id"])
-                    if i is not None and i not in expected:
-                        self.grade[i], self.limit[i] = e["grade"], Decimal(e["credit_limit"])
-                        unrated.discard(i)
-            if sum(map(len, notices)) != noticed:  # scoring is still rating: ask again shortly
-                noticed = sum(map(len, notices))
-                await asyncio.sleep(1)
-                continue
-            # The rest have no grade (nothing to notice) or wait for their supplied facts.
-            remaining = sorted(unrated)
-            answers = await asyncio.gather(*(self._rating(i, expected.get(i)) for i in remaining))
-            unrated -= {i for i, done in zip(remaining, answers, strict=True) if done}
-            if unrated:
-                await asyncio.sleep(1)
+        )
+        index_of = {hid: i for i, hid in self.household_ids.items()}
+        for entries in notices:
+            for e in entries:
+                i = index_of[e["subject_id"]]
+                if i not in expected:
+                    self.grade[i], self.limit[i] = e["grade"], Decimal(e["credit_limit"])
+        for i in self.household_ids:
+            # Not noticed: no grade (a rating that gives no credit has nothing to notice).
+            self.grade.setdefault(i, "NONE")
+            self.limit.setdefault(i, ZERO)
         self.tally.grades = Counter(self.grade.values())
         self.phases["rating"] = time.monotonic() - began
 
@@ -350,7 +355,7 @@ class Simulation:
 
     def _opener(self, h: Household) -> Action:
         async def open_line(day: date) -> None:
-            waited = 0
+            waited, pause = 0.0, 0.5
             while True:
                 response = await self.api.request(
                     "loans",
@@ -363,8 +368,8 @@ class Simulation:
                 # within seconds, and the bank opens the line the same business day.
                 if _problem_code(response) != "RATING_NOT_CERTIFIED" or waited >= CERTIFICATE_WAIT_S:
                     break
-                await asyncio.sleep(1)
-                waited += 1
+                await asyncio.sleep(pause)
+                waited, pause = waited + pause, min(pause * 2, 4.0)
             if response.status_code == 201:
                 line = response.json()
                 self.lines[h.index] = line["credit_line_id"]
