@@ -33,7 +33,7 @@ BENCHMARKS = [
     "api",
     "bus",
     "risk",
-    # "district",  # bench/district.py, being written separately: uncomment when it lands
+    "district",
     "cob",
 ]
 

@@ -52,31 +52,54 @@ def main(args: argparse.Namespace) -> None:
         raise SystemExit("the plots need matplotlib: pip install -e '.[sim]'") from None
     options = Options(**{f.name: getattr(args, f.name) for f in fields(Options)})
     urls = {s: getattr(args, f"{s}_url") or f"http://{args.host}:{p}" for s, p in PORTS.items()}
-    summary = asyncio.run(simulate(options, urls, args))
+    summary = asyncio.run(
+        simulate(
+            options,
+            urls,
+            args.token,
+            months=args.months,
+            write_off_after_days=args.write_off_after_days,
+            concurrency=args.concurrency,
+            out=args.out,
+            quiet=args.quiet,
+        )
+    )
     print(markdown(summary))
     print(f"written to {args.out}/")
     if summary["run"]["anomaly_count"]:
         sys.exit(1)
 
 
-async def simulate(options: Options, urls: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
+async def simulate(
+    options: Options,
+    urls: dict[str, str],
+    token: str,
+    *,
+    months: int = 12,
+    write_off_after_days: int = 180,
+    concurrency: int = 16,
+    out: Path = Path("simulation"),
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Run the whole simulation against the services at ``urls``; the summary, also written
+    with the charts to ``out``."""
     from tqdm import tqdm
 
     began = time.monotonic()
     district = generate(options)
-    api = Api(urls, args.token, concurrency=args.concurrency)
-    sim = Simulation(api, district, months=args.months, write_off_after_days=args.write_off_after_days)
+    api = Api(urls, token, concurrency=concurrency)
+    sim = Simulation(api, district, months=months, write_off_after_days=write_off_after_days)
     try:
 
         def say(text: str) -> None:
-            if not args.quiet:
+            if not quiet:
                 print(text, file=sys.stderr, flush=True)
 
         say(f"registering {len(district.households):,} households in {len(district.villages)} villages")
         await sim.setup()
         say("waiting for every rating")
         await sim.learn_ratings()
-        bar = tqdm(total=None, unit="day", desc="business days", disable=args.quiet)
+        bar = tqdm(total=None, unit="day", desc="business days", disable=quiet)
 
         def progress(s: Snapshot) -> None:
             if bar.total is None and sim.start and sim.end:
@@ -96,7 +119,7 @@ async def simulate(options: Options, urls: dict[str, str], args: argparse.Namesp
             bar.close()
         await sim.settle()
         summary = await summarise(api, sim, time.monotonic() - began)
-        write(summary, sim, args.out)
+        write(summary, sim, out)
         return summary
     finally:
         await api.aclose()
