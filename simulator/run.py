@@ -17,6 +17,7 @@ import asyncio
 import csv
 import io
 import json
+import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
@@ -323,15 +324,24 @@ class Simulation:
             if h.borrowing is not None and self.grade.get(h.index, "NONE") != "NONE":
                 self._outflows[opening].append(self._opener(h))
         day = self.start
+        spent: defaultdict[str, float] = defaultdict(float)
         while day < self.end:
-            await self._run(self._inflows.pop(day, []), day)
-            await self._run(self._outflows.pop(day, []), day)
+            t0 = time.monotonic()
+            # An action may add another for the same day (a line opened today, drawn today).
+            while actions := self._inflows.pop(day, []) or self._outflows.pop(day, []):
+                await self._run(actions, day)
+            t1 = time.monotonic()
             snapshot = await self.snapshot(day)
             if progress is not None:
                 progress(snapshot)
             day += timedelta(days=1)
+            t2 = time.monotonic()
             await self.api.post("loans", "/v1/cob", {"date": day.isoformat()})
+            spent["  customers' requests"] += t1 - t0
+            spent["  snapshots"] += t2 - t1
+            spent["  close of business"] += time.monotonic() - t2
         self.phases["business days"] = time.monotonic() - began
+        self.phases.update(spent)
 
     async def _run(self, actions: list[Action], day: date) -> None:
         outcomes = await asyncio.gather(*(a(day) for a in actions), return_exceptions=True)
@@ -355,7 +365,7 @@ class Simulation:
 
     def _opener(self, h: Household) -> Action:
         async def open_line(day: date) -> None:
-            waited, pause = 0.0, 0.5
+            waited, pause = 0.0, 1.0
             while True:
                 response = await self.api.request(
                     "loans",
@@ -368,8 +378,10 @@ class Simulation:
                 # within seconds, and the bank opens the line the same business day.
                 if _problem_code(response) != "RATING_NOT_CERTIFIED" or waited >= CERTIFICATE_WAIT_S:
                     break
+                # Backing off keeps thousands of households from crowding out the very
+                # consumer that is applying their certificates.
                 await asyncio.sleep(pause)
-                waited, pause = waited + pause, min(pause * 2, 4.0)
+                waited, pause = waited + pause, min(pause * 2, 16.0) * random.uniform(0.75, 1.0)
             if response.status_code == 201:
                 line = response.json()
                 self.lines[h.index] = line["credit_line_id"]
@@ -441,7 +453,9 @@ class Simulation:
             if loan.status != "active":
                 return
             if loan.carries_default and plan.default_at is not None and n >= plan.default_at and not loan.cured:
-                if n == plan.default_at:
+                # A fully subsidised interest instalment asks nothing: the default shows at
+                # the first instalment that asks for money.
+                if not loan.defaulted and (loan.dues[n - 1][1] > 0 or n == len(loan.dues)):
                     loan.defaulted = True
                     self.tally.defaults += 1
                     if plan.cure_after_days is not None:

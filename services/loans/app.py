@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.loans import api
-from services.loans.handlers import HANDLERS
+from services.loans.handlers import HANDLERS, prefetch
 from services.loans.models import metadata
 from shared.runtime import ServiceSpec
 
@@ -15,4 +15,5 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     routers=lambda: [api.router],
     handlers=HANDLERS,
+    prefetch=prefetch,
 )
