@@ -191,20 +191,12 @@ def plot(sim: Simulation, folder: Path) -> list[Path]:
     ax.axhline(3.0, color="crimson", linestyle="--", linewidth=1, label="3% village threshold")
     ax.set_title("NPL ratio by township")
     ax.set_ylabel("NPL ratio (%)")
-    ax.legend(loc="upper left", fontsize="small")
-    ax.grid(alpha=0.3)
-    ax.xaxis_date()
-    fig.autofmt_xdate()
-    written.append(folder / "npl_by_township.png")
-    fig.savefig(written[-1], dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    written.append(_save(fig, [ax], folder / "npl_by_township.png"))
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
     for code, label in names.items():
         top.step(days, [s.townships.get(code, {}).get("villages_frozen", 0) for s in sim.snapshots], label=label)
     top.set_title("Villages frozen, by township")
-    top.legend(loc="upper left", fontsize="small")
-    top.grid(alpha=0.3)
     balance = [float(Decimal(s.fund["balance"])) / 1e6 for s in sim.snapshots]
     outstanding = [float(Decimal(s.fund["outstanding"])) / 1e6 for s in sim.snapshots]
     capacity = [float(Decimal(s.fund["capacity"])) / 1e6 for s in sim.snapshots]
@@ -212,14 +204,21 @@ def plot(sim: Simulation, folder: Path) -> list[Path]:
     bottom.plot(days, capacity, label="capacity (10 × fund)", linestyle="--")
     bottom.plot(days, balance, label="risk fund balance")
     bottom.set_ylabel("million yuan")
-    bottom.legend(loc="upper left", fontsize="small")
-    bottom.grid(alpha=0.3)
-    bottom.xaxis_date()
-    fig.autofmt_xdate()
-    written.append(folder / "circuit_breaker_and_fund.png")
-    fig.savefig(written[-1], dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    written.append(_save(fig, [top, bottom], folder / "circuit_breaker_and_fund.png"))
     return written
+
+
+def _save(fig: Any, axes: list[Any], path: Path) -> Path:
+    from matplotlib import pyplot as plt
+
+    for ax in axes:
+        ax.legend(loc="upper left", fontsize="small")
+        ax.grid(alpha=0.3)
+        ax.xaxis_date()
+    fig.autofmt_xdate()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
 
 
 def write(summary: dict[str, Any], sim: Simulation, folder: Path) -> list[Path]:
