@@ -6,8 +6,9 @@ VCREDIT_TEST_DATABASE_URL (``scripts/test.sh`` starts both on loopback); without
 testcontainers when a Docker engine answers. Each test gets its own topic prefix and its
 own databases, so tests never see each other's events or rows.
 
-With VCREDIT_REQUIRE_INTEGRATION=1 (set by scripts/test.sh, hence by CI) the run fails
-when an integration test was skipped or none ran.
+With VCREDIT_REQUIRE_INTEGRATION=1 (set by scripts/test.sh, hence by CI) a missing real
+component fails the test that needs it instead of skipping it (``missing``), and the run
+fails when an integration test did not pass or none ran.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -31,6 +33,14 @@ def _docker_available() -> bool:
     if shutil.which("docker") is None:
         return False
     return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+
+
+def missing(component: str) -> NoReturn:
+    """A real component the test needs is absent: a failure where CI requires integration
+    tests (VCREDIT_REQUIRE_INTEGRATION=1), a skip on a developer's machine."""
+    if os.environ.get("VCREDIT_REQUIRE_INTEGRATION") == "1":
+        pytest.fail(f"{component}, and VCREDIT_REQUIRE_INTEGRATION=1 forbids skipping", pytrace=False)
+    pytest.skip(component)
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +62,14 @@ def real_servers() -> Iterator[tuple[str, str] | None]:
         yield k.get_bootstrap_server(), url.render_as_string(hide_password=False)
 
 
+@pytest.fixture
+def servers(real_servers: tuple[str, str] | None) -> tuple[str, str]:
+    """(kafka bootstrap, postgres admin URL) for a test that cannot run without them."""
+    if real_servers is None:
+        missing("no Kafka/PostgreSQL: set VCREDIT_TEST_KAFKA and VCREDIT_TEST_DATABASE_URL (scripts/test.sh does)")
+    return real_servers
+
+
 BACKENDS = [
     pytest.param("embedded", id="embedded"),
     pytest.param("kafka", id="kafka", marks=pytest.mark.integration),
@@ -59,16 +77,12 @@ BACKENDS = [
 
 
 @pytest.fixture(params=BACKENDS)
-async def infra(
-    request: pytest.FixtureRequest, tmp_path: Path, real_servers: tuple[str, str] | None
-) -> AsyncIterator[Infra]:
+async def infra(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Infra]:
     prefix = new_topic_prefix()
     if request.param == "embedded":
         yield Infra("embedded", tmp_path, prefix)
         return
-    if real_servers is None:
-        pytest.skip("no Kafka/PostgreSQL: set VCREDIT_TEST_KAFKA and VCREDIT_TEST_DATABASE_URL (scripts/test.sh does)")
-    kafka, pg = real_servers
+    kafka, pg = request.getfixturevalue("servers")
     infra = Infra("kafka", tmp_path, prefix, kafka=kafka, pg_admin_url=pg)
     try:
         yield infra

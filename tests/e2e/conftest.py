@@ -21,12 +21,8 @@ def cluster_options() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def cluster(
-    tmp_path: Path, real_servers: tuple[str, str] | None, cluster_options: dict[str, Any]
-) -> AsyncIterator[Cluster]:
-    if real_servers is None:
-        pytest.skip("no Kafka/PostgreSQL: set VCREDIT_TEST_KAFKA and VCREDIT_TEST_DATABASE_URL (scripts/test.sh does)")
-    kafka, pg = real_servers
+async def cluster(tmp_path: Path, servers: tuple[str, str], cluster_options: dict[str, Any]) -> AsyncIterator[Cluster]:
+    kafka, pg = servers
     async with Cluster(kafka, pg, tmp_path, **cluster_options) as running:
         yield running
 

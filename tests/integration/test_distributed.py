@@ -14,11 +14,9 @@ from tests.e2e.cluster import Cluster, eventually
 
 @pytest.mark.integration
 async def test_each_service_in_its_own_process_over_kafka_and_postgres(
-    tmp_path: Path, real_servers: tuple[str, str] | None
+    tmp_path: Path, servers: tuple[str, str]
 ) -> None:
-    if real_servers is None:
-        pytest.skip("no Kafka/PostgreSQL: set VCREDIT_TEST_KAFKA and VCREDIT_TEST_DATABASE_URL (scripts/test.sh does)")
-    kafka, pg = real_servers
+    kafka, pg = servers
     # The clean stop is asserted below, with the logs, rather than raised by the harness.
     cluster = Cluster(kafka, pg, tmp_path, services=("registry", "risk"), require_clean_stop=False)
     async with cluster:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TOKEN, Infra
+from tests.conftest import TOKEN, Infra, missing
 from tests.integration.test_notify import _serve
 from tests.integration.test_risk import START, V1, V2, _cob, _hierarchy, _line
 from tests.system import System
@@ -28,15 +28,18 @@ async def system(infra: Infra) -> AsyncIterator[System]:
         yield s
 
 
-# A real browser is a real component: CI (VCREDIT_REQUIRE_INTEGRATION=1) fails if this was
-# skipped for want of chromium or playwright, on either backend.
+# A real browser is a real component: in CI (VCREDIT_REQUIRE_INTEGRATION=1) a missing
+# chromium or playwright fails this test, on either backend, rather than skipping it.
 @pytest.mark.integration
 async def test_dashboard_shows_a_village_freeze_live(
     system: System, infra: Infra, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    playwright_api = pytest.importorskip("playwright.async_api")
+    try:
+        import playwright.async_api as playwright_api
+    except ImportError:
+        missing("no playwright (pip install -e '.[test]')")
     if not HAVE_CHROMIUM:
-        pytest.skip("no /usr/bin/chromium (scripts/test.sh installs it)")
+        missing("no /usr/bin/chromium (scripts/test.sh installs it)")
     async with AsyncExitStack() as stack:
         risk_url = await stack.enter_async_context(_serve(system.apps["risk"]))
         monkeypatch.setenv("VCREDIT_NOTIFY_RISK_URL", risk_url)
