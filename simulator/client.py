@@ -23,13 +23,20 @@ ATTEMPTS = 8
 
 class ApiError(RuntimeError):
     def __init__(self, response: httpx.Response) -> None:
-        self.status = response.status_code
         try:
             body = response.json()
         except ValueError:
             body = {"detail": response.text[:500]}
-        self.code: str = body.get("code", "") if isinstance(body, dict) else ""
-        super().__init__(f"{response.request.method} {response.request.url} → {self.status} {body}")
+        super().__init__(f"{response.request.method} {response.request.url} → {response.status_code} {body}")
+
+
+def problem_code(response: httpx.Response) -> str:
+    """The problem response's machine ``code`` (API.md conventions), or "" for any other body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("code", "")) if isinstance(body, dict) else ""
 
 
 @dataclass

@@ -11,6 +11,7 @@ AAA or better, and those without a project or with a veto get no grade
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -177,22 +178,25 @@ def borrowing(rng: random.Random, default_rate: float, options: Options) -> Borr
     return Borrowing(rng.randint(0, 60), amount.quantize(Decimal("0.01")), term, method, default_at, cure, reborrow)
 
 
-def resident_id(rng: random.Random, taken: set[str]) -> str:
-    while True:
-        birth = date.fromordinal(rng.randint(date(1945, 1, 1).toordinal(), date(2000, 12, 31).toordinal()))
-        first17 = f"{REGION}{birth:%Y%m%d}{rng.randint(0, 999):03d}"
-        number = first17 + resident_id_check_char(first17)
-        if number not in taken:
-            taken.add(number)
-            return number
+def _unique(draw: Callable[[], str], taken: set[str]) -> str:
+    while (value := draw()) in taken:
+        pass
+    taken.add(value)
+    return value
 
 
-def _name(rng: random.Random, taken: set[str]) -> str:
-    while True:
-        name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2, 2))))
-        if name not in taken:
-            taken.add(name)
-            return name
+def resident_id(rng: random.Random) -> str:
+    birth = date.fromordinal(rng.randint(date(1945, 1, 1).toordinal(), date(2000, 12, 31).toordinal()))
+    first17 = f"{REGION}{birth:%Y%m%d}{rng.randint(0, 999):03d}"
+    return first17 + resident_id_check_char(first17)
+
+
+def _name(rng: random.Random) -> str:
+    return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2, 2))))
+
+
+def _village_name(rng: random.Random) -> str:
+    return rng.choice(VILLAGE_STEMS) + rng.choice(VILLAGE_STEMS) + rng.choice(VILLAGE_TAILS) + "村"
 
 
 def generate(options: Options) -> District:
@@ -211,18 +215,14 @@ def generate(options: Options) -> District:
         # A troubled township has most of its villages risky, so 30% or more of them cross 3%.
         risky_share = 0.5 if township.code in troubled else options.risky_villages
         rate = options.risky_default_rate if _chance(rng, risky_share) else options.default_rate
-        while (name := rng.choice(VILLAGE_STEMS) + rng.choice(VILLAGE_STEMS) + rng.choice(VILLAGE_TAILS) + "村") in (
-            village_names
-        ):
-            pass
-        village_names.add(name)
+        name = _unique(lambda: _village_name(rng), village_names)
         district.villages.append(Village(f"{township.code}V{v + 1:03d}", name, township.code, rate))
     ids: set[str] = set()
     names: dict[str, set[str]] = {v.code: set() for v in district.villages}
     for i in range(options.households):
         village = district.villages[i % options.villages]
-        person = _name(rng, names[village.code])  # unique within a village: the sim matches by name
-        number = resident_id(rng, ids)
+        person = _unique(lambda: _name(rng), names[village.code])  # the simulation matches by name in a village
+        number = _unique(lambda: resident_id(rng), ids)
         poor = _chance(rng, options.poor_share)
         prof = profile(rng)
         plan = borrowing(rng, village.default_rate, options) if _chance(rng, options.borrower_share) else None

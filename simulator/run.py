@@ -27,8 +27,9 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
+from services.loans.domain.schedule import add_months
 from services.registry.domain.provenance import COLLECTOR_SOURCES, SOURCES
-from simulator.client import Api, ApiError
+from simulator.client import Api, ApiError, problem_code
 from simulator.district import District, Household
 
 NOTICE_DAYS = 8  # the 7-day 公示 (004 annex 2 step 4), certified on the day after it ends
@@ -115,8 +116,6 @@ def supplied_facts(h: Household) -> dict[str, dict[str, Any]]:
 class LoanState:
     loan_id: str
     household: Household
-    line_id: str
-    principal: Decimal
     dues: list[tuple[date, Decimal]]  # (due_on, net_due) per instalment, from the schedule
     carries_default: bool  # a household's default plan applies to its first loan only
     defaulted: bool = False
@@ -171,7 +170,6 @@ class Simulation:
         self.limit: dict[int, Decimal] = {}
         self.lines: dict[int, str] = {}
         self.draws: Counter[int] = Counter()
-        self.loans: dict[str, LoanState] = {}
         self.borrowers: set[int] = set()
         # Two queues a day: money comes in before it goes out, so repaid principal is
         # available to the drawdowns of the same day (revolving use).
@@ -320,7 +318,7 @@ class Simulation:
     async def run_days(self, progress: Callable[[Snapshot], None] | None = None) -> None:
         began = time.monotonic()
         self.start = date.fromisoformat((await self.api.get("loans", "/v1/business-date"))["business_date"])
-        self.end = _add_months(self.start, self.months)
+        self.end = add_months(self.start, self.months)
         opening = self.start + timedelta(days=NOTICE_DAYS)
         for h in self.district.households:
             if h.borrowing is not None and self.grade.get(h.index, "NONE") != "NONE":
@@ -378,7 +376,7 @@ class Simulation:
                 )
                 # The certificate was issued today; loans learns of it from scoring's events
                 # within seconds, and the bank opens the line the same business day.
-                if _problem_code(response) != "RATING_NOT_CERTIFIED" or waited >= CERTIFICATE_WAIT_S:
+                if problem_code(response) != "RATING_NOT_CERTIFIED" or waited >= CERTIFICATE_WAIT_S:
                     break
                 # Backing off keeps thousands of households from crowding out the very
                 # consumer that is applying their certificates.
@@ -392,7 +390,7 @@ class Simulation:
                 assert h.borrowing is not None
                 self._later(self._outflows, day + timedelta(days=h.borrowing.draw_after_days), self._drawer(h))
                 return
-            code = _problem_code(response)
+            code = problem_code(response)
             if code in REFUSALS_RETRIED:
                 self.tally.lines_refused[code] += 1
                 self._later(self._outflows, day + timedelta(days=RETRY_REFUSED_AFTER), open_line)
@@ -424,7 +422,7 @@ class Simulation:
                 },
             )
             if response.status_code != 201:
-                code = _problem_code(response)
+                code = problem_code(response)
                 self.tally.drawdowns_refused[code or str(response.status_code)] += 1
                 if code in REFUSALS_RETRIED:
                     self._later(self._outflows, day + timedelta(days=RETRY_REFUSED_AFTER), draw)
@@ -433,13 +431,10 @@ class Simulation:
             state = LoanState(
                 loan["loan_id"],
                 h,
-                self.lines[h.index],
-                amount,
                 [(date.fromisoformat(i["due_on"]), Decimal(i["net_due"])) for i in loan["schedule"]],
                 carries_default=h.index not in self.borrowers,
             )
             self.borrowers.add(h.index)
-            self.loans[state.loan_id] = state
             self.tally.loans_drawn += 1
             self.tally.amount_drawn += amount
             for n, (due_on, _) in enumerate(state.dues, start=1):
@@ -536,22 +531,3 @@ class Simulation:
                 break
             await asyncio.sleep(0.5)
         self.phases["settling"] = time.monotonic() - began
-
-
-def _problem_code(response: Any) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    return str(body.get("code", "")) if isinstance(body, dict) else ""
-
-
-def _add_months(day: date, months: int) -> date:
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    for d in (day.day, 30, 29, 28):
-        try:
-            return date(year, month, d)
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from services.loans.domain.schedule import add_months
 from services.registry.domain.identifiers import validate_resident_id
 from services.registry.domain.provenance import check_sources
 from services.registry.domain.sheet import parse_sheet
@@ -18,7 +19,7 @@ from services.registry.schemas import HouseholdIn
 from services.scoring.domain.engine import RuleSet
 from simulator.district import Options, generate
 from simulator.report import GRADES, plot
-from simulator.run import SUPPLIER_OF, Simulation, Snapshot, _add_months, collector_facts, supplied_facts, village_sheet
+from simulator.run import SUPPLIER_OF, Simulation, Snapshot, collector_facts, supplied_facts, village_sheet
 
 SMALL = Options(townships=2, villages=10, households=1_000)
 
@@ -52,7 +53,7 @@ def test_bad_sizes_are_refused() -> None:
 def test_the_default_district_has_a_plausible_grade_mix_under_the_real_scorecard() -> None:
     district = generate(Options())
     rules = RuleSet.load("hubin-2017")
-    grades = Counter(rules.evaluate(h.profile, h.poor).grade for h in district.households)
+    grades: Counter[str] = Counter(rules.evaluate(h.profile, h.poor).grade for h in district.households)
     share = {g: grades[g] / len(district.households) for g in GRADES}
     # An ordinary household with an income project scores 87-90 (AA); those without a
     # project or with a veto get no grade; the well-off few reach AAA.
@@ -142,8 +143,8 @@ def test_facts_a_collector_may_not_state_go_to_their_supplier() -> None:
         (date(2026, 11, 30), 3, date(2027, 2, 28)),
     ],
 )
-def test_months_are_added_as_calendars_do(day: date, months: int, expected: date) -> None:
-    assert _add_months(day, months) == expected
+def test_the_simulation_window_ends_as_calendars_count_months(day: date, months: int, expected: date) -> None:
+    assert add_months(day, months) == expected
 
 
 def test_the_report_draws_both_charts_and_writes_the_figures(tmp_path: Path) -> None:
