@@ -187,6 +187,12 @@ async def test_webhooks_retry_die_redeliver_and_isolate_slow_subscribers(system:
         ]
         assert len(dead.calls) == 4 and dead_rows[0]["last_error"].startswith("HTTP 500")
 
+        # The receiver has answered 200; the dispatcher records it a moment later.
+        async def flaky_recorded() -> bool:
+            r = await notify.get(f"/v1/subscriptions/{subs['flaky']}/deliveries")
+            return [d["status"] for d in r.json()] == ["delivered"]
+
+        await wait_until(flaky_recorded, seconds=15, what="the flaky delivery to be recorded")
         log = (await notify.get(f"/v1/subscriptions/{subs['flaky']}/deliveries")).json()
         assert [(d["status"], d["attempts"], d["last_status_code"]) for d in log] == [("delivered", 4, 200)]
         assert log[0]["delivered_at"] is not None and log[0]["event_id"] == str(event.event_id)
