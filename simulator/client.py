@@ -19,6 +19,7 @@ import httpx
 PORTS = {"registry": 8001, "scoring": 8002, "loans": 8003, "risk": 8004, "notify": 8005}
 RETRIED_STATUS = frozenset({502, 503, 504})
 ATTEMPTS = 8
+PURPOSE = "loan servicing and rating checks (district simulation)"
 
 
 class ApiError(RuntimeError):
@@ -58,7 +59,9 @@ class Api:
     def __init__(self, urls: dict[str, str], token: str, *, concurrency: int = 16, timeout: float = 120) -> None:
         self.urls = urls
         self._client = httpx.AsyncClient(
-            headers={"Authorization": f"Bearer {token}"},
+            # Every read of a household's credit data states why (征信业管理条例 §18): the
+            # simulated bank services its loans and checks ratings.
+            headers={"Authorization": f"Bearer {token}", "X-Query-Purpose": PURPOSE},
             timeout=timeout,
             limits=httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2),
         )

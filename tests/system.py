@@ -42,7 +42,8 @@ class System:
             self.clients[name] = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app),
                 base_url=f"http://{name}",
-                headers={"Authorization": f"Bearer {TOKEN}"},
+                # Reads of credit data state their purpose (issue 9, query audit).
+                headers={"Authorization": f"Bearer {TOKEN}", "X-Query-Purpose": "vcredit test suite"},
             )
         return self
 

@@ -38,6 +38,7 @@ from services.loans.schemas import (
     WriteOffOut,
 )
 from shared import idempotency
+from shared.audit import Audited, SubjectKind
 from shared.web import CurrentPrincipal, Problem, ReadSession, Session, require_role
 
 router = APIRouter(prefix="/v1")
@@ -137,11 +138,13 @@ async def create_credit_line(
 
 
 @router.get("/credit-lines/{credit_line_id}", response_model=CreditLineOut, tags=["credit lines"])
-async def get_credit_line(credit_line_id: str, session: ReadSession) -> CreditLineOut:
+async def get_credit_line(credit_line_id: str, session: ReadSession, audit: Audited) -> CreditLineOut:
     line = await session.get(CreditLine, credit_line_id)
     if line is None:
         raise Problem(404, "CREDIT_LINE_NOT_FOUND", "Credit line not found", f"No credit line {credit_line_id}.")
-    return _line_out(line)
+    out = _line_out(line)
+    await audit.record(_kind(line.subject_kind), line.subject_id, credit_line_id)
+    return out
 
 
 @router.post(
@@ -195,11 +198,17 @@ async def create_loan(
 
 
 @router.get("/loans/{loan_id}", response_model=LoanOut, tags=["loans"])
-async def get_loan(loan_id: str, session: ReadSession) -> LoanOut:
+async def get_loan(loan_id: str, session: ReadSession, audit: Audited) -> LoanOut:
     loan = await session.get(Loan, loan_id)
     if loan is None:
         raise Problem(404, "LOAN_NOT_FOUND", "Loan not found", f"No loan {loan_id}.")
-    return await _loan_out(session, loan)
+    out = await _loan_out(session, loan)
+    await audit.record(_kind(loan.subject_kind), loan.subject_id, loan_id)
+    return out
+
+
+def _kind(subject_kind: str) -> SubjectKind:
+    return "business" if subject_kind == "business" else "household"
 
 
 async def _locked_loan(session: AsyncSession, loan_id: str) -> tuple[Loan, CreditLine]:

@@ -5,6 +5,7 @@ from pathlib import Path
 from services.loans import api
 from services.loans.handlers import HANDLERS, prefetch
 from services.loans.models import metadata
+from shared.audit import queries_router
 from shared.runtime import ServiceSpec
 
 SPEC = ServiceSpec(
@@ -13,7 +14,7 @@ SPEC = ServiceSpec(
     description="Credit lines, loans, schedules, repayments, classification, double-entry ledger, close of business.",
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
-    routers=lambda: [api.router],
+    routers=lambda: [api.router, queries_router("loans")],
     handlers=HANDLERS,
     prefetch=prefetch,
 )

@@ -10,10 +10,12 @@ from decimal import Decimal
 from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shared.audit import include_query_log
 from shared.db import Base, BigIntPK, include_shared_tables, new_metadata
 
 metadata = new_metadata()
 include_shared_tables(metadata)
+include_query_log(metadata)
 
 Money = Numeric(16, 2)
 Rate = Numeric(10, 6)

@@ -9,10 +9,12 @@ from datetime import date, datetime
 from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shared.audit import include_query_log
 from shared.db import Base, BigIntPK, include_shared_tables, new_metadata
 
 metadata = new_metadata()
 include_shared_tables(metadata)
+include_query_log(metadata)
 
 
 class RegistryBase(Base):
@@ -122,6 +124,9 @@ class Fact(RegistryBase):
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     current: Mapped[bool] = mapped_column(Boolean)
     disputed: Mapped[bool] = mapped_column(Boolean)
+    # A negative fact's 不良行为或者事件终止之日: scoring stops counting it 5 years later
+    # (征信业管理条例 §16). Stating it is a new statement of the same value.
+    ended_on: Mapped[date | None] = mapped_column(Date, nullable=True)
 
     __table_args__ = (Index("ix_facts_subject", "subject_id", "current"),)
 

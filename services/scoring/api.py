@@ -24,6 +24,7 @@ from services.scoring.schemas import (
     RejectionIn,
     ResolutionIn,
 )
+from shared.audit import Audited
 from shared.catalogue import ScoringObjectionRaised, ScoringObjectionResolved
 from shared.events import new_event
 from shared.messaging import emit
@@ -106,15 +107,23 @@ async def _current(session: AsyncSession, subject_id: str) -> CurrentRatingOut:
 
 
 @router.get("/households/{household_id}/rating", response_model=CurrentRatingOut, tags=["ratings"])
-async def household_rating(household_id: str, session: ReadSession, principal: CurrentPrincipal) -> CurrentRatingOut:
+async def household_rating(
+    household_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
+) -> CurrentRatingOut:
     require_role(principal, *READERS)
-    return await _current(session, household_id)
+    rating = await _current(session, household_id)
+    await audit.record("household", household_id)
+    return rating
 
 
 @router.get("/businesses/{business_id}/rating", response_model=CurrentRatingOut, tags=["ratings"])
-async def business_rating(business_id: str, session: ReadSession, principal: CurrentPrincipal) -> CurrentRatingOut:
+async def business_rating(
+    business_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
+) -> CurrentRatingOut:
     require_role(principal, *READERS)
-    return await _current(session, business_id)
+    rating = await _current(session, business_id)
+    await audit.record("business", business_id)
+    return rating
 
 
 def _objection_out(o: NoticeObjection) -> NoticeObjectionOut:
@@ -182,13 +191,17 @@ async def raise_objection(
 
 @router.get("/households/{household_id}/objections", response_model=list[NoticeObjectionOut], tags=["notice"])
 async def list_objections(
-    household_id: str, session: ReadSession, principal: CurrentPrincipal
+    household_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
 ) -> list[NoticeObjectionOut]:
     require_role(principal, *READERS)
     rows = await session.scalars(
         select(NoticeObjection).where(NoticeObjection.subject_id == household_id).order_by(NoticeObjection.raised_at)
     )
-    return [_objection_out(o) for o in rows]
+    objections = [_objection_out(o) for o in rows]
+    # Disclosed only when there is something: an empty list says nothing about the household.
+    if objections:
+        await audit.record("household", household_id)
+    return objections
 
 
 @router.post(

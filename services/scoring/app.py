@@ -5,6 +5,7 @@ from pathlib import Path
 from services.scoring import api
 from services.scoring.handlers import HANDLERS
 from services.scoring.models import metadata
+from shared.audit import queries_router
 from shared.runtime import ServiceSpec
 
 SPEC = ServiceSpec(
@@ -13,6 +14,6 @@ SPEC = ServiceSpec(
     description="Scorecard engine (rule sets as data) and the rating workflow: notice, objections, certificates.",
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
-    routers=lambda: [api.router],
+    routers=lambda: [api.router, queries_router("scoring")],
     handlers=HANDLERS,
 )

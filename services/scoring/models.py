@@ -9,10 +9,12 @@ from decimal import Decimal
 from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shared.audit import include_query_log
 from shared.db import Base, BigIntPK, include_shared_tables, new_metadata
 
 metadata = new_metadata()
 include_shared_tables(metadata)
+include_query_log(metadata)
 
 Money = Numeric(14, 2)
 
@@ -38,6 +40,11 @@ class Subject(ScoringBase):
     npl_occurrences: Mapped[int] = mapped_column(Integer)
     repaid_on_time: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # End dates of negative facts, JSON {field: "YYYY-MM-DD"} from the registry's events, and
+    # the first business date on which one of them stops counting (征信业管理条例 §16), so
+    # close of business finds the subjects to re-rate through an index.
+    fact_ends: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    next_expiry: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)
 
 
 class LoanState(ScoringBase):

@@ -300,7 +300,7 @@ class Cluster:
         if service not in self._clients:
             self._clients[service] = httpx.AsyncClient(
                 base_url=self.urls[service],
-                headers={"Authorization": f"Bearer {self.token}"},
+                headers={"Authorization": f"Bearer {self.token}", "X-Query-Purpose": "vcredit end-to-end test"},
                 timeout=30,
             )
         return self._clients[service]
