@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events import EventType, register
 
@@ -80,6 +80,9 @@ class ProfileChanged(_Payload):
     disputed_fields: list[str]
     source: str
     supplied_by: str
+    # Added after v1, optional (extend, never break): the day each current negative fact
+    # ended (征信业管理条例 §16), for the facts that have one. Absent in older events = none.
+    fact_ends: dict[str, date] = Field(default_factory=dict)
 
 
 class BusinessRegistered(_Payload):

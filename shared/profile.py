@@ -89,3 +89,15 @@ PROFILE_FIELDS: tuple[str, ...] = tuple(Profile.model_fields)
 LOAN_HISTORY_FIELDS = frozenset(
     {"overdue_history_count", "npl_history_count", "currently_overdue", "repaid_on_time_count"}
 )
+
+# 不良信息 (征信业管理条例 §16): facts that count against a subject and that end, so their
+# supplier may state the day the behaviour or event ended (court enforcement and the
+# dishonest-debtor list, police records, an overdue guarantee). A negative fact is the
+# field stated true.
+NEGATIVE_FIELDS = frozenset(
+    {"court_enforcement_within_3y", "currently_under_enforcement", "vice_record", "guarantee_currently_overdue"}
+)
+
+
+def is_negative(field: str, value: Any) -> bool:
+    return field in NEGATIVE_FIELDS and value is True

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.registry.domain.provenance import choose_source
 from services.registry.imports import import_sheet
 from services.registry.models import Business, Community, Fact, Household, NameChange, Objection, Township, Village
+from services.registry.queries import subject_queries
 from services.registry.schemas import (
     BusinessIn,
     BusinessOut,
@@ -21,6 +22,7 @@ from services.registry.schemas import (
     CommunityIn,
     CommunityOut,
     DecisionIn,
+    FactEndIn,
     FactOut,
     FormerName,
     HouseholdIn,
@@ -42,6 +44,7 @@ from services.registry.subjects import (
     check_statement,
     current_facts,
     duplicate_people,
+    end_fact,
     ensure_village_access,
     fact_value,
     household_views,
@@ -52,6 +55,7 @@ from services.registry.subjects import (
     village_or_422,
 )
 from shared import idempotency
+from shared.audit import LOG_READERS, After, Audited, Limit, QueryPage
 from shared.auth import Principal
 from shared.catalogue import (
     CommunityCreated,
@@ -64,7 +68,7 @@ from shared.catalogue import (
 from shared.events import new_event
 from shared.messaging import emit
 from shared.pii import PiiCipher, load_master_key
-from shared.profile import Profile
+from shared.profile import NEGATIVE_FIELDS, PROFILE_FIELDS, Profile
 from shared.web import CurrentPrincipal, Problem, ReadSession, Session, require_role
 
 router = APIRouter(prefix="/v1")
@@ -334,11 +338,14 @@ async def _household(session: AsyncSession, household_id: str, *, lock: bool = F
 
 
 @router.get("/households/{household_id}", response_model=HouseholdOut, tags=["households"])
-async def get_household(household_id: str, session: ReadSession, principal: CurrentPrincipal) -> HouseholdOut:
+async def get_household(
+    household_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
+) -> HouseholdOut:
     require_role(principal, *READERS)
     household = await _household(session, household_id)
     ensure_village_access(principal, household.village_code)
     (view,) = await household_views(session, [household])
+    await audit.record("household", household_id)
     return view
 
 
@@ -347,6 +354,7 @@ async def list_households(
     request: Request,
     session: ReadSession,
     principal: CurrentPrincipal,
+    audit: Audited,
     village_code: Code | None = None,
     township_code: Code | None = None,
     poor_household: bool | None = None,
@@ -373,6 +381,9 @@ async def list_households(
     rows = list(await session.scalars(query))
     more = len(rows) > limit
     rows = rows[:limit]
+    # A page of households is a read of each one's profile: listing by village must not be
+    # a way around the audit.
+    await audit.record_many("household", [(h.id, h.id) for h in rows])
     return Page[HouseholdOut](items=await household_views(session, rows), next_after=rows[-1].id if more else None)
 
 
@@ -400,30 +411,88 @@ async def patch_household_profile(
         return view
 
 
+def _fact_out(f: Fact) -> FactOut:
+    return FactOut(
+        fact_id=f.id,
+        field=f.field,
+        value=fact_value(f),
+        source=f.source,
+        supplied_by=f.supplied_by,
+        evidence_ref=f.evidence_ref,
+        recorded_at=f.recorded_at,
+        current=f.current,
+        disputed=f.disputed,
+        ended_on=f.ended_on,
+    )
+
+
 async def _fact_history(session: AsyncSession, subject_id: str) -> list[FactOut]:
     facts = await session.scalars(select(Fact).where(Fact.subject_id == subject_id).order_by(Fact.id))
-    return [
-        FactOut(
-            fact_id=f.id,
-            field=f.field,
-            value=fact_value(f),
-            source=f.source,
-            supplied_by=f.supplied_by,
-            evidence_ref=f.evidence_ref,
-            recorded_at=f.recorded_at,
-            current=f.current,
-            disputed=f.disputed,
-        )
-        for f in facts
-    ]
+    return [_fact_out(f) for f in facts]
 
 
 @router.get("/households/{household_id}/facts", response_model=list[FactOut], tags=["households"])
-async def household_facts(household_id: str, session: ReadSession, principal: CurrentPrincipal) -> list[FactOut]:
+async def household_facts(
+    household_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
+) -> list[FactOut]:
     require_role(principal, *READERS)
     household = await _household(session, household_id)
     ensure_village_access(principal, household.village_code)
-    return await _fact_history(session, household_id)
+    history = await _fact_history(session, household_id)
+    await audit.record("household", household_id)
+    return history
+
+
+def _negative_field(field: str) -> str:
+    if field not in NEGATIVE_FIELDS:
+        kind = "not a negative fact" if field in PROFILE_FIELDS else "not a profile field"
+        raise Problem(
+            422,
+            "NOT_A_NEGATIVE_FACT",
+            "Not a negative fact",
+            f"{field} is {kind}; end dates are stated for {', '.join(sorted(NEGATIVE_FIELDS))}.",
+            field="field",
+        )
+    return field
+
+
+def _end_date(body: FactEndIn) -> date:
+    # 不良行为或者事件终止之日 is a day that has come: a future end would be a guess.
+    if body.ended_on > date.today():
+        raise Problem(
+            422,
+            "END_DATE_IN_FUTURE",
+            "End date in the future",
+            "A fact cannot have ended after today.",
+            field="ended_on",
+        )
+    return body.ended_on
+
+
+@router.put(
+    "/households/{household_id}/facts/{field}/ended-on",
+    response_model=FactOut,
+    tags=["households"],
+    summary="State the day a negative fact ended; scoring stops counting it 5 years later (征信业管理条例 §16)",
+)
+async def end_household_fact(
+    household_id: str,
+    field: str,
+    body: FactEndIn,
+    session: Session,
+    principal: CurrentPrincipal,
+    source: FactSource = None,
+    evidence: EvidenceRef = None,
+) -> FactOut:
+    _negative_field(field)
+    ended_on = _end_date(body)
+    prov = provenance(principal, source, evidence)
+    check_statement([field], prov)
+    async with session.begin():
+        household = await _household(session, household_id, lock=True)
+        ensure_village_access(principal, household.village_code)
+        fact = await end_fact(session, household, field, ended_on, prov)
+    return _fact_out(fact)
 
 
 MAX_SHEET_BYTES = 20 * 1024 * 1024
@@ -520,20 +589,26 @@ async def create_business(
 
 
 @router.get("/businesses/{business_id}", response_model=BusinessOut, tags=["businesses"])
-async def get_business(business_id: str, session: ReadSession, principal: CurrentPrincipal) -> BusinessOut:
+async def get_business(
+    business_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
+) -> BusinessOut:
     require_role(principal, *READERS)
-    return await business_view(session, await _business(session, business_id))
+    view = await business_view(session, await _business(session, business_id))
+    await audit.record("business", business_id)
+    return view
 
 
 @router.get("/businesses", response_model=list[BusinessOut], tags=["businesses"])
 async def list_businesses(
-    session: ReadSession, principal: CurrentPrincipal, village_code: Code | None = None
+    session: ReadSession, principal: CurrentPrincipal, audit: Audited, village_code: Code | None = None
 ) -> list[BusinessOut]:
     require_role(principal, *READERS)
     query = select(Business).order_by(Business.id).limit(MAX_PAGE)
     if village_code is not None:
         query = query.where(Business.village_code == village_code)
-    return [await business_view(session, b) for b in await session.scalars(query)]
+    views = [await business_view(session, b) for b in await session.scalars(query)]
+    await audit.record_many("business", [(v.business_id, v.business_id) for v in views])
+    return views
 
 
 @router.patch("/businesses/{business_id}/profile", response_model=BusinessOut, tags=["businesses"])
@@ -560,10 +635,82 @@ async def patch_business_profile(
 
 
 @router.get("/businesses/{business_id}/facts", response_model=list[FactOut], tags=["businesses"])
-async def business_facts(business_id: str, session: ReadSession, principal: CurrentPrincipal) -> list[FactOut]:
+async def business_facts(
+    business_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
+) -> list[FactOut]:
     require_role(principal, *READERS)
     await _business(session, business_id)
-    return await _fact_history(session, business_id)
+    history = await _fact_history(session, business_id)
+    await audit.record("business", business_id)
+    return history
+
+
+@router.put(
+    "/businesses/{business_id}/facts/{field}/ended-on",
+    response_model=FactOut,
+    tags=["businesses"],
+    summary="State the day a negative fact ended; scoring stops counting it 5 years later (征信业管理条例 §16)",
+)
+async def end_business_fact(
+    business_id: str,
+    field: str,
+    body: FactEndIn,
+    session: Session,
+    principal: CurrentPrincipal,
+    source: FactSource = None,
+    evidence: EvidenceRef = None,
+) -> FactOut:
+    _negative_field(field)
+    ended_on = _end_date(body)
+    prov = provenance(principal, source, evidence)
+    check_statement([field], prov)
+    async with session.begin():
+        business = await _business(session, business_id, lock=True)
+        ensure_village_access(principal, business.village_code)
+        fact = await end_fact(session, business, field, ended_on, prov)
+    return _fact_out(fact)
+
+
+# --- query log (征信业管理条例 §17, §18) -----------------------------------------------------
+
+
+@router.get(
+    "/households/{household_id}/queries",
+    response_model=QueryPage,
+    tags=["query audit"],
+    summary="Who read this household's credit data, at registry, scoring and loans, newest first",
+)
+async def household_queries(
+    household_id: str,
+    request: Request,
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    after: After = None,
+) -> QueryPage:
+    require_role(principal, *LOG_READERS)  # scope: queries:read (a subject: its own household only)
+    household = await _household(session, household_id)
+    ensure_village_access(principal, household.village_code)
+    return await subject_queries(request, session, "household", household_id, limit, after)
+
+
+@router.get(
+    "/businesses/{business_id}/queries",
+    response_model=QueryPage,
+    tags=["query audit"],
+    summary="Who read this business's credit data, at registry, scoring and loans, newest first",
+)
+async def business_queries(
+    business_id: str,
+    request: Request,
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    after: After = None,
+) -> QueryPage:
+    require_role(principal, *LOG_READERS)  # scope: queries:read (a subject: its own business only)
+    await _business(session, business_id)
+    return await subject_queries(request, session, "business", business_id, limit, after)
 
 
 # --- objections (异议) ---------------------------------------------------------------------

@@ -97,6 +97,8 @@ class HouseholdOut(BaseModel):
     members: list[MemberOut]
     profile: dict[str, Any]
     disputed_fields: list[str]
+    # The day each negative fact ended (征信业管理条例 §16), for those that have one.
+    fact_ends: dict[str, date] = Field(default_factory=dict)
     version: int
     created_at: datetime
 
@@ -118,6 +120,8 @@ class BusinessOut(BaseModel):
     township_code: str
     profile: dict[str, Any]
     disputed_fields: list[str]
+    # The day each negative fact ended (征信业管理条例 §16), for those that have one.
+    fact_ends: dict[str, date] = Field(default_factory=dict)
     version: int
     created_at: datetime
 
@@ -140,6 +144,14 @@ class FactOut(BaseModel):
     recorded_at: datetime
     current: bool
     disputed: bool
+    ended_on: date | None = None
+
+
+class FactEndIn(_In):
+    ended_on: date = Field(
+        description="the day the behaviour or event ended (不良行为或者事件终止之日, 征信业管理条例 §16); "
+        "scoring stops counting the fact 5 years later"
+    )
 
 
 class ObjectionIn(_In):

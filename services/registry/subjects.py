@@ -10,7 +10,7 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import insert, select, update
@@ -23,10 +23,10 @@ from services.registry.models import Business, Fact, Household, Person, Village
 from services.registry.schemas import BusinessIn, BusinessOut, HouseholdIn, HouseholdOut, MemberOut
 from shared.auth import Principal
 from shared.catalogue import BusinessRegistered, HouseholdRegistered, ProfileChanged
-from shared.events import new_event
+from shared.events import Envelope, new_event
 from shared.messaging import emit
 from shared.pii import PiiCipher
-from shared.profile import Profile
+from shared.profile import Profile, is_negative
 from shared.web import Problem
 
 T = TypeVar("T")
@@ -255,27 +255,87 @@ async def change_facts(
     subject.version += 1
     after = {f: fact.value for f, fact in current.items()} | {f: canonical(v) for f, v in changed.items()}
     after.pop("poor_household", None)
-    disputed = sorted(f for f, fact in current.items() if fact.disputed and f not in changed)
-    await emit(
-        session,
-        new_event(
-            f"registry.{kind}.profile_changed",
-            subject.village_code,
-            ProfileChanged(
-                subject_kind=kind,
-                subject_id=subject.id,
-                village_code=subject.village_code,
-                township_code=subject.township_code,
-                poor_household=subject.poor_household if isinstance(subject, Household) else None,
-                changed=changed,
-                profile=profile_of(after),
-                disputed_fields=disputed,
-                source=provenance.source,
-                supplied_by=provenance.supplied_by,
-            ),
+    untouched = {f: fact for f, fact in current.items() if f not in changed}
+    await emit(session, _profile_changed(subject, changed, after, untouched, provenance))
+    return changed
+
+
+def _profile_changed(
+    subject: Household | Business,
+    changed: dict[str, Any],
+    after: dict[str, str],
+    untouched: dict[str, Fact],
+    provenance: Provenance,
+) -> Envelope:
+    """The event of a committed change: ``after`` is every current value, ``untouched`` the
+    current facts this change did not restate (their dispute marks and end dates stand)."""
+    kind = "household" if isinstance(subject, Household) else "business"
+    return new_event(
+        f"registry.{kind}.profile_changed",
+        subject.village_code,
+        ProfileChanged(
+            subject_kind=kind,
+            subject_id=subject.id,
+            village_code=subject.village_code,
+            township_code=subject.township_code,
+            poor_household=subject.poor_household if isinstance(subject, Household) else None,
+            changed=changed,
+            profile=profile_of(after),
+            disputed_fields=sorted(f for f, fact in untouched.items() if fact.disputed),
+            source=provenance.source,
+            supplied_by=provenance.supplied_by,
+            fact_ends=fact_ends_of(untouched),
         ),
     )
-    return changed
+
+
+def fact_ends_of(current: dict[str, Fact]) -> dict[str, date]:
+    return {f: fact.ended_on for f, fact in sorted(current.items()) if fact.ended_on is not None}
+
+
+async def end_fact(
+    session: AsyncSession, subject: Household | Business, field: str, ended_on: date, provenance: Provenance
+) -> Fact:
+    """State the day a current negative fact ended (征信业管理条例 §16): a new statement of the
+    same value with its end date, superseding the current one. Stating the date it already
+    has changes nothing."""
+    current = (await current_facts(session, [subject.id]))[subject.id]
+    fact = current.get(field)
+    if fact is None or not is_negative(field, fact_value(fact)):
+        raise Problem(
+            409,
+            "NO_NEGATIVE_FACT",
+            "No negative fact to end",
+            f"The subject has no current negative statement of {field}; only a fact stated true can end.",
+            field="field",
+        )
+    if fact.ended_on == ended_on:
+        return fact
+    if fact.disputed:
+        raise Problem(
+            409, "FACT_DISPUTED", "Fact disputed", f"{field} is disputed; the objection is decided first (异议)."
+        )
+    fact.current = False
+    ended = Fact(
+        subject_kind="household" if isinstance(subject, Household) else "business",
+        subject_id=subject.id,
+        field=field,
+        value=fact.value,
+        source=provenance.source,
+        supplied_by=provenance.supplied_by,
+        evidence_ref=provenance.evidence_ref,
+        recorded_at=datetime.now(UTC),
+        current=True,
+        disputed=False,
+        ended_on=ended_on,
+    )
+    session.add(ended)
+    subject.version += 1
+    await session.flush()
+    current[field] = ended
+    after = {f: c.value for f, c in current.items()}
+    await emit(session, _profile_changed(subject, {}, after, current, provenance))
+    return ended
 
 
 async def household_views(session: AsyncSession, households: Sequence[Household]) -> list[HouseholdOut]:
@@ -304,6 +364,7 @@ async def household_views(session: AsyncSession, households: Sequence[Household]
                 ],
                 profile=profile_of({f: fact.value for f, fact in current.items()}),
                 disputed_fields=sorted(f for f, fact in current.items() if fact.disputed),
+                fact_ends=fact_ends_of(current),
                 version=h.version,
                 created_at=h.created_at,
             )
@@ -363,6 +424,7 @@ async def business_view(session: AsyncSession, business: Business) -> BusinessOu
         township_code=business.township_code,
         profile=profile_of({f: fact.value for f, fact in current.items()}),
         disputed_fields=sorted(f for f, fact in current.items() if fact.disputed),
+        fact_ends=fact_ends_of(current),
         version=business.version,
         created_at=business.created_at,
     )
