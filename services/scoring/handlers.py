@@ -1,5 +1,6 @@
 """Scoring's consumers: registry facts and loan history re-rate the subject; the loans
-service's close of business moves the business date and ends notices."""
+service's close of business moves the business date, ends notices and re-rates subjects
+whose negative facts stop counting that day."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.models import BusinessDate, LoanState, Subject
-from services.scoring.ratings import business_date, certify_due, rate
+from services.scoring.ratings import business_date, certify_due, rate, rerate_expiring, set_fact_ends
 from shared.catalogue import (
     BusinessDateAdvanced,
     BusinessRegistered,
@@ -38,6 +39,7 @@ def _new_subject(kind: str, subject_id: str, village: str, township: str, name: 
         npl_occurrences=0,
         repaid_on_time=0,
         updated_at=datetime.now(UTC),
+        fact_ends="{}",
     )
 
 
@@ -50,6 +52,7 @@ async def on_household_registered(session: AsyncSession, event: Envelope) -> Non
         )
         session.add(subject)
     subject.profile = json.dumps(p.profile, ensure_ascii=False)
+    set_fact_ends(subject, {}, await business_date(session))  # a registration states no end dates
     await session.flush()
     await rate(session, subject)
 
@@ -61,6 +64,7 @@ async def on_business_registered(session: AsyncSession, event: Envelope) -> None
         subject = _new_subject("business", p.business_id, p.village_code, p.township_code, p.name, False)
         session.add(subject)
     subject.profile = json.dumps(p.profile, ensure_ascii=False)
+    set_fact_ends(subject, {}, await business_date(session))  # a registration states no end dates
     await session.flush()
     await rate(session, subject)
 
@@ -75,6 +79,7 @@ async def on_profile_changed(session: AsyncSession, event: Envelope) -> None:
         )
         session.add(subject)
     subject.profile = json.dumps(p.profile, ensure_ascii=False)
+    set_fact_ends(subject, p.fact_ends, await business_date(session))
     if p.poor_household is not None:
         subject.poor_household = p.poor_household
     subject.updated_at = datetime.now(UTC)
@@ -129,6 +134,9 @@ async def on_business_date(session: AsyncSession, event: Envelope) -> None:
         return  # an older announcement delivered late
     row.current = p.business_date
     await certify_due(session, p.business_date)
+    # After certifying: a notice that ran its course is honoured before a re-rating
+    # supersedes it.
+    await rerate_expiring(session, p.business_date)
 
 
 HANDLERS: dict[str, Handler] = {

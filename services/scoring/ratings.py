@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.domain.engine import Evaluation, RuleSet
+from services.scoring.domain.retention import in_force, next_expiry
 from services.scoring.domain.workflow import (
     action_for,
     certificate_number,
@@ -76,14 +77,26 @@ async def inputs_of(session: AsyncSession, subject: Subject) -> dict[str, Any]:
     currently_overdue = await session.scalar(
         select(func.count()).where(LoanState.subject_id == subject.id, LoanState.overdue.is_(True))
     )
-    return scorecard_inputs(subject, bool(currently_overdue))
+    return scorecard_inputs(subject, bool(currently_overdue), await business_date(session))
 
 
-def scorecard_inputs(subject: Subject, currently_overdue: bool) -> dict[str, Any]:
-    """The scorecard's inputs: the registry's profile, with loan history from loan events
-    (DOMAIN.md §2: never typed in)."""
+def fact_ends_of(subject: Subject) -> dict[str, date]:
+    return {field: date.fromisoformat(day) for field, day in json.loads(subject.fact_ends or "{}").items()}
+
+
+def set_fact_ends(subject: Subject, fact_ends: dict[str, date], today: date) -> None:
+    """Record the negative facts' end dates and when close of business must next re-rate."""
+    subject.fact_ends = json.dumps({f: d.isoformat() for f, d in sorted(fact_ends.items())})
+    subject.next_expiry = next_expiry(json.loads(subject.profile), fact_ends, today)
+
+
+def scorecard_inputs(subject: Subject, currently_overdue: bool, today: date) -> dict[str, Any]:
+    """The scorecard's inputs on business date ``today``: the registry's profile without
+    negative facts past their retention (征信业管理条例 §16), with loan history from loan
+    events (DOMAIN.md §2: never typed in)."""
+    profile, _ = in_force(json.loads(subject.profile), fact_ends_of(subject), today)
     return {
-        **json.loads(subject.profile),
+        **profile,
         "overdue_history_count": subject.overdue_occurrences,
         "npl_history_count": subject.npl_occurrences,
         "currently_overdue": currently_overdue,
@@ -313,6 +326,20 @@ async def certify_due(session: AsyncSession, today: date) -> int:
         subject = await session.get(Subject, state.subject_id)
         assert subject is not None
         await certify(session, subject, state, today)
+    return len(due)
+
+
+async def rerate_expiring(session: AsyncSession, today: date) -> int:
+    """Re-rate every subject one of whose negative facts stops counting by ``today``
+    (征信业管理条例 §16): close of business moved the date past its retention."""
+    due = list(
+        await session.scalars(
+            select(Subject).where(Subject.next_expiry <= today).order_by(Subject.id).with_for_update()
+        )
+    )
+    for subject in due:
+        set_fact_ends(subject, fact_ends_of(subject), today)
+        await rate(session, subject)
     return len(due)
 
 

@@ -62,7 +62,7 @@ async def rerate_chunk(session: AsyncSession, rules: RuleSet, subjects: list[Sub
     now = datetime.now(UTC)
     changed: list[tuple[Subject, Rating]] = []
     for subject in subjects:
-        inputs = scorecard_inputs(subject, subject.id in overdue)
+        inputs = scorecard_inputs(subject, subject.id in overdue, today)
         evaluation = rules.evaluate(inputs, subject.poor_household)
         reasons = reasons_json(evaluation)
         state = states.get(subject.id)

@@ -1,0 +1,68 @@
+"""How long negative credit information counts. Pure functions.
+
+征信业管理条例 §16: 不良信息保存期限自不良行为或者事件终止之日起为5年; 超过5年的, 应当予以删除.
+Scoring therefore ignores a negative fact once five years have run from the day it ended,
+judged on the business date the rating is computed for.
+
+The period is counted as the Civil Code counts periods in years (art. 201: the day it ended
+is not counted; art. 202: the period's last day is the corresponding day of the final
+month, or that month's last day when it has none). So a fact that ended on 2021-03-01 still
+counts on 2026-03-01 and no longer on 2026-03-02; one that ended on 2020-02-29 counts until
+2025-02-28.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, timedelta
+from typing import Any
+
+from shared.profile import is_negative
+
+RETENTION_YEARS = 5  # 征信业管理条例 §16
+
+
+def retention_ends(ended_on: date, years: int = RETENTION_YEARS) -> date:
+    """The last day a negative fact that ended on ``ended_on`` is kept (Civil Code arts. 201, 202)."""
+    year = ended_on.year + years
+    if ended_on.month == 2 and ended_on.day == 29 and not _leap(year):
+        return date(year, 2, 28)
+    return ended_on.replace(year=year)
+
+
+def expires_on(ended_on: date, years: int = RETENTION_YEARS) -> date:
+    """The first business date on which the fact no longer counts."""
+    return retention_ends(ended_on, years) + timedelta(days=1)
+
+
+def expired(ended_on: date, business_date: date, years: int = RETENTION_YEARS) -> bool:
+    # 征信业管理条例 §16
+    return business_date >= expires_on(ended_on, years)
+
+
+def in_force(
+    profile: Mapping[str, Any], fact_ends: Mapping[str, date], business_date: date
+) -> tuple[dict[str, Any], list[str]]:
+    """The profile without the negative facts whose retention is over, and those fields.
+    An end date only ever removes a negative statement: a positive one is never dropped."""
+    dropped = sorted(
+        field
+        for field, ended in fact_ends.items()
+        if is_negative(field, profile.get(field)) and expired(ended, business_date)
+    )
+    return {f: v for f, v in profile.items() if f not in dropped}, dropped
+
+
+def next_expiry(profile: Mapping[str, Any], fact_ends: Mapping[str, date], business_date: date) -> date | None:
+    """The first business date after ``business_date`` on which one of the profile's negative
+    facts stops counting, or None: when close of business must re-rate the subject."""
+    upcoming = [
+        day
+        for field, ended in fact_ends.items()
+        if is_negative(field, profile.get(field)) and (day := expires_on(ended)) > business_date
+    ]
+    return min(upcoming, default=None)
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
