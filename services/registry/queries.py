@@ -22,6 +22,7 @@ from shared.settings import RegistrySettings
 from shared.web import Problem
 
 SOURCES = ("registry", "scoring", "loans")
+COLLECTIONS = {"household": "households", "business": "businesses"}
 
 
 class _Unavailable(Exception):
@@ -63,7 +64,7 @@ async def subject_queries(
     except BadCursor as exc:
         raise Problem(422, "VALIDATION_FAILED", "Invalid cursor", str(exc), field="after") from None
     settings = RegistrySettings()
-    path = f"/v1/{kind}s/{subject_id}/queries"
+    path = f"/v1/{COLLECTIONS[kind]}/{subject_id}/queries"
     wanted = [s for s in SOURCES if s not in cursor.done]
     peers = [s for s in wanted if s != "registry"]
     answers = await asyncio.gather(
