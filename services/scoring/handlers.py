@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.models import BusinessDate, LoanState, Subject
+from services.scoring.domain.retention import expires_on
+from services.scoring.models import BusinessDate, Delinquency, LoanState, Subject
 from services.scoring.ratings import business_date, certify_due, rate, rerate_expiring, set_fact_ends
 from shared.catalogue import (
     BusinessDateAdvanced,
@@ -100,11 +102,26 @@ async def on_loan_classified(session: AsyncSession, event: Envelope) -> None:
         )
         session.add(loan)
     overdue = p.days_past_due > 0
+    day = p.business_date
     if overdue and not loan.overdue:
         subject.overdue_occurrences += 1  # 004 annex 3 D3: per occurrence
+        _begin_spell(session, p.subject_id, p.loan_id, "overdue", day)
+    elif loan.overdue and not overdue:
+        await _end_spells(session, p.loan_id, day, "overdue")
     if p.non_performing and not loan.ever_non_performing:
         subject.npl_occurrences += 1  # 004 annex 3 D3b: per loan that became non-performing
         loan.ever_non_performing = True
+        _begin_spell(session, p.subject_id, p.loan_id, "non_performing", day)
+    elif p.non_performing and not loan.non_performing:
+        # Non-performing again: one occurrence per loan, so its spell is the same one,
+        # running again until the loan performs.
+        await session.execute(
+            update(Delinquency)
+            .where(Delinquency.loan_id == p.loan_id, Delinquency.kind == "non_performing")
+            .values(ended_on=None, expires_on=None)
+        )
+    elif loan.non_performing and not p.non_performing:
+        await _end_spells(session, p.loan_id, day, "non_performing")
     loan.overdue, loan.non_performing = overdue, p.non_performing
     await session.flush()
     await rate(session, subject)
@@ -119,10 +136,26 @@ async def on_loan_repaid(session: AsyncSession, event: Envelope) -> None:
     loan = await session.get(LoanState, p.loan_id)
     if loan is not None:
         loan.overdue = loan.non_performing = False
+    await _end_spells(session, p.loan_id, p.business_date, "overdue", "non_performing")
     if p.on_time:
         subject.repaid_on_time += 1  # 004 §7(5): on-time repayment raises the rating
     await session.flush()
     await rate(session, subject)
+
+
+def _begin_spell(session: AsyncSession, subject_id: str, loan_id: str, kind: str, day: date) -> None:
+    session.add(Delinquency(subject_id=subject_id, loan_id=loan_id, kind=kind, started_on=day))
+
+
+async def _end_spells(session: AsyncSession, loan_id: str, day: date, *kinds: str) -> None:
+    """The loan's open spells of these kinds ended on ``day``: from then on they count for
+    5 more years (征信业管理条例 §16)."""
+    await session.flush()  # a spell begun in this batch is a row to end
+    await session.execute(
+        update(Delinquency)
+        .where(Delinquency.loan_id == loan_id, Delinquency.kind.in_(kinds), Delinquency.ended_on.is_(None))
+        .values(ended_on=day, expires_on=expires_on(day))
+    )
 
 
 async def on_business_date(session: AsyncSession, event: Envelope) -> None:
@@ -132,11 +165,11 @@ async def on_business_date(session: AsyncSession, event: Envelope) -> None:
     assert row is not None
     if p.business_date <= row.current:
         return  # an older announcement delivered late
-    row.current = p.business_date
+    previous, row.current = row.current, p.business_date
     await certify_due(session, p.business_date)
     # After certifying: a notice that ran its course is honoured before a re-rating
     # supersedes it.
-    await rerate_expiring(session, p.business_date)
+    await rerate_expiring(session, previous, p.business_date)
 
 
 HANDLERS: dict[str, Handler] = {

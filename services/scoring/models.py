@@ -59,6 +59,22 @@ class LoanState(ScoringBase):
     ever_non_performing: Mapped[bool] = mapped_column(Boolean)
 
 
+class Delinquency(ScoringBase):
+    """One overdue or non-performing spell of a loan (D3, D3b), dated from the loan events so
+    it stops counting 5 years after it ended (征信业管理条例 §16)."""
+
+    __tablename__ = "delinquencies"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    subject_id: Mapped[str] = mapped_column(String(36), index=True)
+    loan_id: Mapped[str] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # overdue | non_performing
+    started_on: Mapped[date] = mapped_column(Date)
+    ended_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # The first business date it no longer counts: close of business finds it by index.
+    expires_on: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)
+
+
 class Rating(ScoringBase):
     """One computed rating with everything needed to explain it later."""
 

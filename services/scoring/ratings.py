@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
@@ -14,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.domain.engine import Evaluation, RuleSet
-from services.scoring.domain.retention import in_force, next_expiry
+from services.scoring.domain.retention import in_force, loan_history_in_force, next_expiry
 from services.scoring.domain.workflow import (
     action_for,
     certificate_number,
@@ -25,6 +26,7 @@ from services.scoring.domain.workflow import (
 from services.scoring.models import (
     BusinessDate,
     CertificateCounter,
+    Delinquency,
     LoanState,
     NoticeObjection,
     Rating,
@@ -77,7 +79,22 @@ async def inputs_of(session: AsyncSession, subject: Subject) -> dict[str, Any]:
     currently_overdue = await session.scalar(
         select(func.count()).where(LoanState.subject_id == subject.id, LoanState.overdue.is_(True))
     )
-    return scorecard_inputs(subject, bool(currently_overdue), await business_date(session))
+    spells = (await ended_spells(session, [subject.id]))[subject.id]
+    return scorecard_inputs(subject, bool(currently_overdue), await business_date(session), spells)
+
+
+async def ended_spells(session: AsyncSession, subject_ids: list[str]) -> dict[str, list[tuple[str, date]]]:
+    """Each subject's overdue and non-performing spells that have ended, (kind, end date)."""
+    found: dict[str, list[tuple[str, date]]] = {i: [] for i in subject_ids}
+    rows = await session.execute(
+        select(Delinquency.subject_id, Delinquency.kind, Delinquency.ended_on).where(
+            Delinquency.subject_id.in_(subject_ids), Delinquency.ended_on.is_not(None)
+        )
+    )
+    for subject_id, kind, ended_on in rows:
+        if ended_on is not None:
+            found[subject_id].append((kind, ended_on))
+    return found
 
 
 def fact_ends_of(subject: Subject) -> dict[str, date]:
@@ -90,15 +107,18 @@ def set_fact_ends(subject: Subject, fact_ends: dict[str, date], today: date) -> 
     subject.next_expiry = next_expiry(json.loads(subject.profile), fact_ends, today)
 
 
-def scorecard_inputs(subject: Subject, currently_overdue: bool, today: date) -> dict[str, Any]:
-    """The scorecard's inputs on business date ``today``: the registry's profile without
-    negative facts past their retention (征信业管理条例 §16), with loan history from loan
-    events (DOMAIN.md §2: never typed in)."""
+def scorecard_inputs(
+    subject: Subject, currently_overdue: bool, today: date, spells: Iterable[tuple[str, date]] = ()
+) -> dict[str, Any]:
+    """The scorecard's inputs on business date ``today``: the registry's profile and loan
+    history from loan events (DOMAIN.md §2: never typed in), without the negative facts and
+    ended delinquency spells past their retention (征信业管理条例 §16)."""
     profile, _ = in_force(json.loads(subject.profile), fact_ends_of(subject), today)
+    overdue, npl = loan_history_in_force(subject.overdue_occurrences, subject.npl_occurrences, spells, today)
     return {
         **profile,
-        "overdue_history_count": subject.overdue_occurrences,
-        "npl_history_count": subject.npl_occurrences,
+        "overdue_history_count": overdue,
+        "npl_history_count": npl,
         "currently_overdue": currently_overdue,
         "repaid_on_time_count": subject.repaid_on_time,
     }
@@ -329,15 +349,20 @@ async def certify_due(session: AsyncSession, today: date) -> int:
     return len(due)
 
 
-async def rerate_expiring(session: AsyncSession, today: date) -> int:
-    """Re-rate every subject one of whose negative facts stops counting by ``today``
-    (征信业管理条例 §16): close of business moved the date past its retention."""
-    due = list(
+async def rerate_expiring(session: AsyncSession, previous: date, today: date) -> int:
+    """Re-rate every subject with a negative fact or a delinquency spell that stops counting
+    after ``previous`` and by ``today`` (征信业管理条例 §16): close of business moved the
+    business date past its retention."""
+    due = set(await session.scalars(select(Subject.id).where(Subject.next_expiry <= today)))
+    due |= set(
         await session.scalars(
-            select(Subject).where(Subject.next_expiry <= today).order_by(Subject.id).with_for_update()
+            select(Delinquency.subject_id).where(Delinquency.expires_on > previous, Delinquency.expires_on <= today)
         )
     )
-    for subject in due:
+    for subject_id in sorted(due):  # one lock order for every writer
+        subject = await session.get(Subject, subject_id, with_for_update=True)
+        if subject is None:
+            continue
         set_fact_ends(subject, fact_ends_of(subject), today)
         await rate(session, subject)
     return len(due)

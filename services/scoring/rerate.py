@@ -17,6 +17,7 @@ from services.scoring.domain.engine import RuleSet
 from services.scoring.models import LoanState, Rating, RatingState, RerateJob, Subject
 from services.scoring.ratings import (
     business_date,
+    ended_spells,
     new_rating,
     open_objections,
     plan,
@@ -59,10 +60,11 @@ async def rerate_chunk(session: AsyncSession, rules: RuleSet, subjects: list[Sub
         )
     )
     today = await business_date(session)
+    spells = await ended_spells(session, ids)
     now = datetime.now(UTC)
     changed: list[tuple[Subject, Rating]] = []
     for subject in subjects:
-        inputs = scorecard_inputs(subject, subject.id in overdue, today)
+        inputs = scorecard_inputs(subject, subject.id in overdue, today, spells[subject.id])
         evaluation = rules.evaluate(inputs, subject.poor_household)
         reasons = reasons_json(evaluation)
         state = states.get(subject.id)

@@ -1,7 +1,8 @@
 """Negative facts expire from scoring 5 years after they end (征信业管理条例 §16), on both
 backends: the police state a vice record and the day it ended at the registry, scoring vetoes
 the household until close of business moves the business date past the fifth anniversary,
-then rates it. Close of business is published as the loans service publishes it."""
+then rates it; a loan's overdue spell likewise. Close of business and loan events are
+published as the loans service publishes them."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from shared.auth import new_key
-from shared.catalogue import BusinessDateAdvanced
+from shared.catalogue import BusinessDateAdvanced, LoanClassified, LoanRepaid
 from shared.events import new_event
 from tests.conftest import Infra
 from tests.harness import wait_until
@@ -204,3 +205,46 @@ async def test_stating_an_end_date_is_validated_and_changes_nothing_when_refused
     assert r.json()["fact_ends"] == {}
     r = await put("vice_record", str(ENDED))
     assert (r.status_code, r.json()["code"]) == (409, "NO_NEGATIVE_FACT"), "only a fact stated true ends"
+
+
+async def test_an_overdue_spell_stops_counting_five_years_after_the_loan_was_repaid(
+    system: tuple[System, dict[str, dict[str, str]]],
+) -> None:
+    s, _ = system
+    scoring = s["scoring"]
+    hid = await _register(s, 5)
+    await _rating(scoring, hid, score=90)
+    subject = {"subject_kind": "household", "subject_id": hid, "village_code": VILLAGE, "township_code": TOWNSHIP}
+    await s.publish(
+        new_event(
+            "loans.loan.classified",
+            VILLAGE,
+            LoanClassified(
+                loan_id="loan-5",
+                business_date=START + timedelta(days=1),
+                days_past_due=1,
+                classification="special_mention",
+                previous_classification="normal",
+                non_performing=False,
+                principal_outstanding="20000.00",
+                **subject,
+            ),
+        )
+    )
+    await _rating(scoring, hid, vetoed=True)
+    repaid_on = date(2026, 3, 12)
+    await s.publish(
+        new_event(
+            "loans.loan.repaid",
+            VILLAGE,
+            LoanRepaid(loan_id="loan-5", business_date=repaid_on, on_time=False, **subject),
+        )
+    )
+    rating = await _rating(scoring, hid, vetoed=False)
+    assert (rating["score"], {r["rule"]: r["points"] for r in rating["reasons"]}["D3.overdue"]) == (85, -5)
+
+    await _close_of_business(s, date(2031, 3, 12))  # the fifth anniversary of the repayment
+    assert (await scoring.get(f"/v1/households/{hid}/rating")).json()["score"] == 85
+    await _close_of_business(s, date(2031, 3, 13))
+    rating = await _rating(scoring, hid, score=90)
+    assert "D3.overdue" not in [r["rule"] for r in rating["reasons"]]

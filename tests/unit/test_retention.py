@@ -11,7 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.scoring.domain.engine import RuleSet
-from services.scoring.domain.retention import expired, expires_on, in_force, next_expiry, retention_ends
+from services.scoring.domain.retention import (
+    expired,
+    expires_on,
+    in_force,
+    loan_history_in_force,
+    next_expiry,
+    retention_ends,
+)
 from shared.profile import NEGATIVE_FIELDS
 
 
@@ -128,3 +135,33 @@ def test_an_expired_veto_no_longer_vetoes_the_scorecard() -> None:
     after = rules.evaluate(in_force(VETOED, ends, date(2026, 3, 2))[0])
     assert not after.vetoed
     assert after.score == 80 + 3 + 1 and after.grade == "A"
+
+
+def test_loan_spells_stop_counting_five_years_after_they_ended() -> None:
+    spells = [
+        ("overdue", date(2020, 2, 29)),  # counts through 2025-02-28
+        ("overdue", date(2021, 7, 1)),
+        ("non_performing", date(2021, 7, 1)),  # counts through 2026-07-01
+    ]
+    assert loan_history_in_force(3, 1, spells, date(2025, 2, 28)) == (3, 1)
+    assert loan_history_in_force(3, 1, spells, date(2025, 3, 1)) == (2, 1)
+    assert loan_history_in_force(3, 1, spells, date(2026, 7, 1)) == (2, 1)
+    assert loan_history_in_force(3, 1, spells, date(2026, 7, 2)) == (1, 0), "an undated occurrence stays"
+    assert loan_history_in_force(0, 0, [], date(2999, 1, 1)) == (0, 0)
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(["overdue", "non_performing"]), st.dates(max_value=date(2400, 1, 1)))),
+    st.integers(min_value=0, max_value=5),
+    st.dates(max_value=date(2500, 1, 1)),
+)
+def test_loan_history_counts_exactly_the_unexpired_spells(
+    spells: list[tuple[str, date]], undated: int, business_date: date
+) -> None:
+    overdue = sum(1 for kind, _ in spells if kind == "overdue") + undated
+    npl = sum(1 for kind, _ in spells if kind == "non_performing")
+    still = [kind for kind, ended in spells if business_date <= retention_ends(ended)]
+    assert loan_history_in_force(overdue, npl, spells, business_date) == (
+        still.count("overdue") + undated,
+        still.count("non_performing"),
+    )

@@ -2,7 +2,8 @@
 
 征信业管理条例 §16: 不良信息保存期限自不良行为或者事件终止之日起为5年; 超过5年的, 应当予以删除.
 Scoring therefore ignores a negative fact once five years have run from the day it ended,
-judged on the business date the rating is computed for.
+judged on the business date the rating is computed for: the registry's facts whose supplier
+stated an end date, and the overdue and non-performing spells of loans (D3, D3b).
 
 The period is counted as the Civil Code counts periods in years (art. 201: the day it ended
 is not counted; art. 202: the period's last day is the corresponding day of the final
@@ -13,7 +14,7 @@ counts on 2026-03-01 and no longer on 2026-03-02; one that ended on 2020-02-29 c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from typing import Any
 
@@ -62,6 +63,20 @@ def next_expiry(profile: Mapping[str, Any], fact_ends: Mapping[str, date], busin
         if is_negative(field, profile.get(field)) and (day := expires_on(ended)) > business_date
     ]
     return min(upcoming, default=None)
+
+
+def loan_history_in_force(
+    overdue_occurrences: int, npl_occurrences: int, spells: Iterable[tuple[str, date]], business_date: date
+) -> tuple[int, int]:
+    """D3 and D3b occurrences that still count on ``business_date``: an overdue or
+    non-performing spell is negative information like any other and stops counting 5 years
+    after it ended (征信业管理条例 §16). ``spells`` are the ended ones, (kind, end date);
+    occurrences without a dated spell (recorded before spells were kept) never expire."""
+    gone = {"overdue": 0, "non_performing": 0}
+    for kind, ended in spells:
+        if expired(ended, business_date):
+            gone[kind] += 1
+    return max(0, overdue_occurrences - gone["overdue"]), max(0, npl_occurrences - gone["non_performing"])
 
 
 def _leap(year: int) -> bool:

@@ -1,8 +1,8 @@
-"""query log, negative facts' end dates
+"""query log, negative facts' end dates, delinquency spells
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-21 10:32:46.044377
+Create Date: 2026-11-21 10:40:50.281556
 """
 
 from collections.abc import Sequence
@@ -17,6 +17,22 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "delinquencies",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("subject_id", sa.String(length=36), nullable=False),
+        sa.Column("loan_id", sa.String(length=36), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("started_on", sa.Date(), nullable=False),
+        sa.Column("ended_on", sa.Date(), nullable=True),
+        sa.Column("expires_on", sa.Date(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_delinquencies")),
+    )
+    with op.batch_alter_table("delinquencies", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_delinquencies_expires_on"), ["expires_on"], unique=False)
+        batch_op.create_index(batch_op.f("ix_delinquencies_loan_id"), ["loan_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_delinquencies_subject_id"), ["subject_id"], unique=False)
+
     op.create_table(
         "query_log",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
@@ -49,3 +65,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_query_log_subject")
 
     op.drop_table("query_log")
+    with op.batch_alter_table("delinquencies", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_delinquencies_subject_id"))
+        batch_op.drop_index(batch_op.f("ix_delinquencies_loan_id"))
+        batch_op.drop_index(batch_op.f("ix_delinquencies_expires_on"))
+
+    op.drop_table("delinquencies")
