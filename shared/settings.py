@@ -32,8 +32,8 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 | VCREDIT_NOTIFY_POLL_SECONDS | 0.25 | how often the dispatcher and the SSE stream look for new rows |
 | VCREDIT_NOTIFY_KEEPALIVE_SECONDS | 15 | SSE keep-alive comment interval |
 | VCREDIT_NOTIFY_RISK_URL | http://127.0.0.1:8004 | risk's API, for the dashboard page |
-| VCREDIT_REGISTRY_SCORING_URL | http://127.0.0.1:8002 | scoring's API, for a subject's query log |
-| VCREDIT_REGISTRY_LOANS_URL | http://127.0.0.1:8003 | loans' API, for a subject's query log |
+| VCREDIT_REGISTRY_SCORING_URL | http://127.0.0.1:$VCREDIT_SCORING_PORT | scoring's API, for a subject's query log |
+| VCREDIT_REGISTRY_LOANS_URL | http://127.0.0.1:$VCREDIT_LOANS_PORT | loans' API, for a subject's query log |
 | VCREDIT_REGISTRY_PEER_TIMEOUT_SECONDS | 3 | one call to scoring or loans for the query log, connect to last byte |
 """
 
@@ -93,10 +93,18 @@ class RegistrySettings(ServiceSettings):
     service = "registry"
     model_config = SettingsConfigDict(env_prefix="VCREDIT_REGISTRY_", extra="ignore")
     port: int = 8001
-    # A subject's query log (征信业管理条例 §17) gathers scoring's and loans' rows from these.
-    scoring_url: str = "http://127.0.0.1:8002"
-    loans_url: str = "http://127.0.0.1:8003"
+    # A subject's query log (征信业管理条例 §17) gathers scoring's and loans' rows from these;
+    # unset: on this host at their configured ports (what `vcredit up` runs).
+    scoring_url: str | None = None
+    loans_url: str | None = None
     peer_timeout_seconds: float = Field(default=3.0, gt=0)
+
+    def peer_url(self, service: Literal["scoring", "loans"]) -> str:
+        url = self.scoring_url if service == "scoring" else self.loans_url
+        if url:
+            return url
+        peer = ScoringSettings() if service == "scoring" else LoansSettings()
+        return f"http://127.0.0.1:{peer.port}"
 
 
 class ScoringSettings(ServiceSettings):

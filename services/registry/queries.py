@@ -10,6 +10,7 @@ and a page missing one source could not be continued in order anyway.
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 import httpx
 from fastapi import Request
@@ -34,9 +35,14 @@ class _Unavailable(Exception):
 
 
 async def _peer_page(
-    request: Request, settings: RegistrySettings, service: str, path: str, limit: int, after: str | None
+    request: Request,
+    settings: RegistrySettings,
+    service: Literal["scoring", "loans"],
+    path: str,
+    limit: int,
+    after: str | None,
 ) -> QueryPage:
-    url = {"scoring": settings.scoring_url, "loans": settings.loans_url}[service]
+    url = settings.peer_url(service)
     params: dict[str, str | int] = {"limit": limit}
     if after is not None:
         params["after"] = after
@@ -66,7 +72,7 @@ async def subject_queries(
     settings = RegistrySettings()
     path = f"/v1/{COLLECTIONS[kind]}/{subject_id}/queries"
     wanted = [s for s in SOURCES if s not in cursor.done]
-    peers = [s for s in wanted if s != "registry"]
+    peers: list[Literal["scoring", "loans"]] = [s for s in ("scoring", "loans") if s in wanted]
     answers = await asyncio.gather(
         *(_peer_page(request, settings, s, path, limit, cursor.after.get(s)) for s in peers), return_exceptions=True
     )

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from shared.auth import new_key
 from tests.conftest import Infra
@@ -238,3 +239,17 @@ async def test_business_reads_are_recorded_too(system: tuple[System, Keys]) -> N
         "GET /v1/businesses/{business_id}/facts",
         "GET /v1/businesses/{business_id}",
     ]
+
+
+async def test_a_read_whose_audit_cannot_be_written_discloses_nothing(system: tuple[System, Keys]) -> None:
+    s, keys = system
+    body = {"id_number": resident_id(3), "name": "农户3", "village_code": VILLAGE, "profile": AA_PROFILE}
+    household = (await s["registry"].post("/v1/households", json=body)).json()["household_id"]
+    async with s.runtimes["registry"].engine.begin() as conn:
+        await conn.execute(text("DROP TABLE query_log"))
+    # As a real server answers: the error handler's 500, not the exception re-raised.
+    transport = httpx.ASGITransport(app=s.apps["registry"], raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
+        r = await client.get(f"/v1/households/{household}", headers=keys["hubin-bank"])
+    assert (r.status_code, r.json()["code"]) == (500, "INTERNAL_ERROR")
+    assert "profile" not in r.json() and "农户3" not in r.text

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.settings import SETTINGS_CLASSES, CommonSettings, LoansSettings
+from shared.settings import SETTINGS_CLASSES, CommonSettings, LoansSettings, RegistrySettings
 
 
 def test_each_service_has_its_port_and_env_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,3 +34,11 @@ def test_invalid_settings_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VCREDIT_CONSUMER_MAX_ATTEMPTS", "0")
     with pytest.raises(ValueError, match="consumer_max_attempts"):
         CommonSettings()
+
+
+def test_registry_finds_scoring_and_loans_at_their_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VCREDIT_SCORING_PORT", "9102")
+    assert RegistrySettings().peer_url("scoring") == "http://127.0.0.1:9102"
+    assert RegistrySettings().peer_url("loans") == "http://127.0.0.1:8003"
+    monkeypatch.setenv("VCREDIT_REGISTRY_LOANS_URL", "http://loans:8003")
+    assert RegistrySettings().peer_url("loans") == "http://loans:8003"
