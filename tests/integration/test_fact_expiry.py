@@ -200,6 +200,18 @@ async def test_stating_an_end_date_is_validated_and_changes_nothing_when_refused
     vice = [(f["ended_on"], f["current"]) for f in await history() if f["field"] == "vice_record"]
     assert vice == [(None, False), (str(ENDED), False), ("2021-05-01", True)], "facts are superseded, never edited"
 
+    # A disputed fact is decided before anything else is stated about it (异议).
+    r = await registry.post(f"/v1/facts/{corrected.json()['fact_id']}/objections", json={"reason": "已撤销"})
+    assert r.status_code == 201, r.text
+    objection = r.json()["objection_id"]
+    r = await put("vice_record", "2021-06-01")
+    assert (r.status_code, r.json()["code"]) == (409, "FACT_DISPUTED")
+    r = await registry.post(
+        f"/v1/objections/{objection}/decision", json={"outcome": "upheld", "note": "核实无误"}, headers=keys["police"]
+    )
+    assert r.status_code == 200, r.text
+    assert (await put("vice_record", "2021-06-01")).status_code == 200, "decided: the end can be stated"
+
     # A new statement of the value ends nothing: retracting the record drops its end date.
     r = await registry.patch(f"/v1/households/{hid}/profile", json={"vice_record": False}, headers=keys["police"])
     assert r.json()["fact_ends"] == {}
