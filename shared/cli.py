@@ -249,17 +249,44 @@ def cmd_rebuild(args: argparse.Namespace) -> None:
 
 
 def cmd_keys(args: argparse.Namespace) -> None:
-    from shared.auth import ROLES, new_key
+    from shared.auth import ROLES, add_credential, read_credentials, revoke_credential
+    from shared.tokens import new_signing_key
 
-    unknown = set(args.role) - set(ROLES)
-    if unknown:
-        raise SystemExit(f"unknown role(s): {', '.join(sorted(unknown))}; choose from {', '.join(ROLES)}")
-    if "collector" in args.role and not args.village:
-        raise SystemExit("a collector key is bound to one village: pass --village CODE")
-    token, key = new_key(args.name, tuple(args.role), args.village)
-    print(f"key (give it to {args.name}; it is shown once and stored nowhere): {token}")
-    print("add this entry to the VCREDIT_API_KEYS JSON list of every service:")
-    print(key.model_dump_json(exclude_none=True))
+    path = CommonSettings().credentials_path
+    if args.action == "signing-key":
+        private, public, kid = new_signing_key()
+        print(f"kid {kid}")
+        print(f"private (VCREDIT_JWT_SIGNING_KEYS, first to sign with it; keep secret): {private}")
+        print(f"public (VCREDIT_JWT_VERIFICATION_KEYS, on every service before signing with it): {public}")
+        return
+    if args.action == "list":
+        for c in read_credentials(path):
+            state = f"revoked {c.revoked_at:%Y-%m-%d %H:%M}" if c.revoked_at else "active"
+            bound = f" village={c.village}" if c.village else f" household={c.household}" if c.household else ""
+            print(f"{c.name}\t{c.kind}\t{','.join(c.roles)}{bound}\t{state}")
+        return
+    if not args.name:
+        raise SystemExit("pass --name")
+    try:
+        if args.action == "revoke":
+            revoke_credential(path, args.name)
+            print(f"revoked {args.name} in {path}; every service refuses it within a second")
+            return
+        roles = tuple(args.role or ())
+        unknown = set(roles) - set(ROLES)
+        if not roles or unknown:
+            raise SystemExit(f"pass --role, one of {', '.join(ROLES)} (unknown: {', '.join(sorted(unknown)) or '-'})")
+        kind = "client" if args.action == "client" else "api_key"
+        secret, _ = add_credential(path, args.name, kind, roles, args.village, args.household)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    print(f"added {args.name} to {path} (only its hash is stored)")
+    if kind == "client":
+        print(f"client_id: {args.name}")
+        print(f"client_secret (shown once): {secret}")
+        print("exchange them at POST /v1/oauth/token (grant_type=client_credentials) on any service")
+    else:
+        print(f"API key (shown once; send as Authorization: Bearer): {secret}")
 
 
 def cmd_rerate(args: argparse.Namespace) -> None:
@@ -346,11 +373,16 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--mode", choices=["embedded", "distributed"], default="embedded")
     rebuild.set_defaults(func=cmd_rebuild)
 
-    keys = sub.add_parser("keys", help="API keys")
-    keys.add_argument("action", choices=["new"])
-    keys.add_argument("--name", required=True, help="who holds the key, e.g. hubin-bank-core")
-    keys.add_argument("--role", action="append", required=True, help="repeat for several roles")
+    keys = sub.add_parser("keys", help="API keys, OAuth2 clients and token signing keys")
+    keys.add_argument(
+        "action",
+        choices=["new", "client", "list", "revoke", "signing-key"],
+        help="new: an API key; client: an OAuth2 client; revoke --name; signing-key: an Ed25519 pair",
+    )
+    keys.add_argument("--name", help="who holds it (also the client_id), e.g. hubin-bank-core")
+    keys.add_argument("--role", action="append", help="repeat for several roles")
     keys.add_argument("--village", help="the collector's village code")
+    keys.add_argument("--household", help="the subject's household id")
     keys.set_defaults(func=cmd_keys)
 
     from simulator.cli import add_parser as add_simulate

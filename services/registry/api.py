@@ -42,7 +42,6 @@ from services.registry.subjects import (
     check_statement,
     current_facts,
     duplicate_people,
-    ensure_village_access,
     fact_value,
     household_views,
     new_household,
@@ -65,15 +64,12 @@ from shared.events import new_event
 from shared.messaging import emit
 from shared.pii import PiiCipher, load_master_key
 from shared.profile import Profile
-from shared.web import CurrentPrincipal, Problem, ReadSession, Session, require_role
+from shared.web import CurrentPrincipal, Problem, ReadSession, Session, ensure_bound, scope
 
 router = APIRouter(prefix="/v1")
 
 # 征信业管理条例 §25: an objection is checked and answered within 20 days of receipt.
 OBJECTION_DAYS = 20
-HIERARCHY_WRITERS = ("government", "operator")
-REGISTRARS = ("collector", "government", "operator")
-READERS = ("operator", "government", "bank", "insurer", "court", "police", "collector")
 MAX_PAGE = 500
 
 FactSource = Annotated[
@@ -127,11 +123,16 @@ async def _name_history(session: AsyncSession, kind: str, code: str) -> list[For
 # --- hierarchy ----------------------------------------------------------------------------
 
 
-@router.post("/townships", status_code=201, response_model=TownshipOut, tags=["hierarchy"])
+@router.post(
+    "/townships",
+    status_code=201,
+    response_model=TownshipOut,
+    tags=["hierarchy"],
+    dependencies=[scope("hierarchy:write")],
+)
 async def create_township(
     body: TownshipIn, request: Request, session: Session, principal: CurrentPrincipal
 ) -> TownshipOut | JSONResponse:
-    require_role(principal, *HIERARCHY_WRITERS)
     async with session.begin():
         if (replay := await idempotency.claim(session, request, body)) is not None:
             return replay
@@ -146,14 +147,14 @@ async def create_township(
     return out
 
 
-@router.get("/townships", response_model=list[TownshipOut], tags=["hierarchy"])
+@router.get("/townships", response_model=list[TownshipOut], tags=["hierarchy"], dependencies=[scope("hierarchy:read")])
 async def list_townships(session: ReadSession) -> list[TownshipOut]:
     return [
         TownshipOut(code=t.code, name=t.name) for t in await session.scalars(select(Township).order_by(Township.code))
     ]
 
 
-@router.get("/townships/{code}", response_model=TownshipOut, tags=["hierarchy"])
+@router.get("/townships/{code}", response_model=TownshipOut, tags=["hierarchy"], dependencies=[scope("hierarchy:read")])
 async def get_township(code: str, session: ReadSession) -> TownshipOut:
     township = await session.get(Township, code)
     if township is None:
@@ -187,9 +188,10 @@ async def _rename(
     return await _name_history(session, kind, unit.code)
 
 
-@router.patch("/townships/{code}", response_model=TownshipOut, tags=["hierarchy"])
+@router.patch(
+    "/townships/{code}", response_model=TownshipOut, tags=["hierarchy"], dependencies=[scope("hierarchy:write")]
+)
 async def rename_township(code: str, body: RenameIn, session: Session, principal: CurrentPrincipal) -> TownshipOut:
-    require_role(principal, *HIERARCHY_WRITERS)
     async with session.begin():
         township = await session.get(Township, code, with_for_update=True)
         if township is None:
@@ -231,16 +233,17 @@ async def _create_under_township(
     return out
 
 
-@router.post("/villages", status_code=201, response_model=VillageOut, tags=["hierarchy"])
+@router.post(
+    "/villages", status_code=201, response_model=VillageOut, tags=["hierarchy"], dependencies=[scope("hierarchy:write")]
+)
 async def create_village(
     body: VillageIn, request: Request, session: Session, principal: CurrentPrincipal
 ) -> VillageOut | CommunityOut | JSONResponse:
-    require_role(principal, *HIERARCHY_WRITERS)
     out = VillageOut(code=body.code, name=body.name, township_code=body.township_code)
     return await _create_under_township(session, request, body, "village", Village, VillageCreated, out)
 
 
-@router.get("/villages/{code}", response_model=VillageOut, tags=["hierarchy"])
+@router.get("/villages/{code}", response_model=VillageOut, tags=["hierarchy"], dependencies=[scope("hierarchy:read")])
 async def get_village(code: str, session: ReadSession) -> VillageOut:
     village = await session.get(Village, code)
     if village is None:
@@ -253,9 +256,10 @@ async def get_village(code: str, session: ReadSession) -> VillageOut:
     )
 
 
-@router.patch("/villages/{code}", response_model=VillageOut, tags=["hierarchy"])
+@router.patch(
+    "/villages/{code}", response_model=VillageOut, tags=["hierarchy"], dependencies=[scope("hierarchy:write")]
+)
 async def rename_village(code: str, body: RenameIn, session: Session, principal: CurrentPrincipal) -> VillageOut:
-    require_role(principal, *HIERARCHY_WRITERS)
     async with session.begin():
         village = await session.get(Village, code, with_for_update=True)
         if village is None:
@@ -264,7 +268,7 @@ async def rename_village(code: str, body: RenameIn, session: Session, principal:
         return VillageOut(code=code, name=village.name, township_code=village.township_code, former_names=former)
 
 
-@router.get("/villages", response_model=list[VillageOut], tags=["hierarchy"])
+@router.get("/villages", response_model=list[VillageOut], tags=["hierarchy"], dependencies=[scope("hierarchy:read")])
 async def list_villages(session: ReadSession, township_code: str | None = None) -> list[VillageOut]:
     query = select(Village).order_by(Village.code)
     if township_code is not None:
@@ -272,16 +276,23 @@ async def list_villages(session: ReadSession, township_code: str | None = None) 
     return [VillageOut(code=v.code, name=v.name, township_code=v.township_code) for v in await session.scalars(query)]
 
 
-@router.post("/communities", status_code=201, response_model=CommunityOut, tags=["hierarchy"])
+@router.post(
+    "/communities",
+    status_code=201,
+    response_model=CommunityOut,
+    tags=["hierarchy"],
+    dependencies=[scope("hierarchy:write")],
+)
 async def create_community(
     body: CommunityIn, request: Request, session: Session, principal: CurrentPrincipal
 ) -> VillageOut | CommunityOut | JSONResponse:
-    require_role(principal, *HIERARCHY_WRITERS)
     out = CommunityOut(code=body.code, name=body.name, township_code=body.township_code)
     return await _create_under_township(session, request, body, "community", Community, CommunityCreated, out)
 
 
-@router.get("/communities", response_model=list[CommunityOut], tags=["hierarchy"])
+@router.get(
+    "/communities", response_model=list[CommunityOut], tags=["hierarchy"], dependencies=[scope("hierarchy:read")]
+)
 async def list_communities(session: ReadSession, township_code: str | None = None) -> list[CommunityOut]:
     query = select(Community).order_by(Community.code)
     if township_code is not None:
@@ -292,7 +303,13 @@ async def list_communities(session: ReadSession, township_code: str | None = Non
 # --- households ---------------------------------------------------------------------------
 
 
-@router.post("/households", status_code=201, response_model=HouseholdOut, tags=["households"])
+@router.post(
+    "/households",
+    status_code=201,
+    response_model=HouseholdOut,
+    tags=["households"],
+    dependencies=[scope("subjects:write")],
+)
 async def create_household(
     body: HouseholdIn,
     request: Request,
@@ -301,8 +318,7 @@ async def create_household(
     source: FactSource = None,
     evidence: EvidenceRef = None,
 ) -> HouseholdOut | JSONResponse:
-    require_role(principal, *REGISTRARS)
-    ensure_village_access(principal, body.village_code)
+    ensure_bound(principal, village=body.village_code)
     prov = provenance(principal, source, evidence)
     check_statement(body.profile.model_fields_set, prov)
     async with session.begin():
@@ -333,16 +349,22 @@ async def _household(session: AsyncSession, household_id: str, *, lock: bool = F
     return household
 
 
-@router.get("/households/{household_id}", response_model=HouseholdOut, tags=["households"])
+@router.get(
+    "/households/{household_id}",
+    response_model=HouseholdOut,
+    tags=["households"],
+    dependencies=[scope("subjects:read")],
+)
 async def get_household(household_id: str, session: ReadSession, principal: CurrentPrincipal) -> HouseholdOut:
-    require_role(principal, *READERS)
     household = await _household(session, household_id)
-    ensure_village_access(principal, household.village_code)
+    ensure_bound(principal, village=household.village_code, household=household.id)
     (view,) = await household_views(session, [household])
     return view
 
 
-@router.get("/households", response_model=Page[HouseholdOut], tags=["households"])
+@router.get(
+    "/households", response_model=Page[HouseholdOut], tags=["households"], dependencies=[scope("subjects:read")]
+)
 async def list_households(
     request: Request,
     session: ReadSession,
@@ -354,10 +376,10 @@ async def list_households(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     after: Annotated[str | None, Query(description="next_after of the previous page")] = None,
 ) -> Page[HouseholdOut]:
-    require_role(principal, *READERS)
-    if principal.has("collector") and len(principal.roles) == 1:
+    if principal.village is not None:
         village_code = village_code or principal.village
-        ensure_village_access(principal, village_code or "")
+    # A subject reads its own household by id, never a list.
+    ensure_bound(principal, village=village_code)
     query = select(Household).order_by(Household.id).limit(limit + 1)
     if village_code is not None:
         query = query.where(Household.village_code == village_code)
@@ -376,7 +398,12 @@ async def list_households(
     return Page[HouseholdOut](items=await household_views(session, rows), next_after=rows[-1].id if more else None)
 
 
-@router.patch("/households/{household_id}/profile", response_model=HouseholdOut, tags=["households"])
+@router.patch(
+    "/households/{household_id}/profile",
+    response_model=HouseholdOut,
+    tags=["households"],
+    dependencies=[scope("facts:write")],
+)
 async def patch_household_profile(
     household_id: str,
     body: Profile,
@@ -389,7 +416,7 @@ async def patch_household_profile(
     check_statement(body.model_fields_set, prov)
     async with session.begin():
         household = await _household(session, household_id, lock=True)
-        ensure_village_access(principal, household.village_code)
+        ensure_bound(principal, village=household.village_code, household=household.id)
         await change_facts(
             session,
             household,
@@ -418,11 +445,15 @@ async def _fact_history(session: AsyncSession, subject_id: str) -> list[FactOut]
     ]
 
 
-@router.get("/households/{household_id}/facts", response_model=list[FactOut], tags=["households"])
+@router.get(
+    "/households/{household_id}/facts",
+    response_model=list[FactOut],
+    tags=["households"],
+    dependencies=[scope("subjects:read")],
+)
 async def household_facts(household_id: str, session: ReadSession, principal: CurrentPrincipal) -> list[FactOut]:
-    require_role(principal, *READERS)
     household = await _household(session, household_id)
-    ensure_village_access(principal, household.village_code)
+    ensure_bound(principal, village=household.village_code, household=household.id)
     return await _fact_history(session, household_id)
 
 
@@ -444,6 +475,7 @@ _SHEET_BODY = {"schema": {"type": "string", "format": "binary"}}
             },
         }
     },
+    dependencies=[scope("subjects:write")],
 )
 async def import_households(
     code: str,
@@ -453,8 +485,7 @@ async def import_households(
     source: FactSource = None,
     evidence: EvidenceRef = None,
 ) -> ImportReport:
-    require_role(principal, *REGISTRARS)
-    ensure_village_access(principal, code)
+    ensure_bound(principal, village=code)
     prov = provenance(principal, source, evidence)
     data = bytearray()
     async for chunk in request.stream():
@@ -489,7 +520,13 @@ async def _business(session: AsyncSession, business_id: str, *, lock: bool = Fal
     return business
 
 
-@router.post("/businesses", status_code=201, response_model=BusinessOut, tags=["businesses"])
+@router.post(
+    "/businesses",
+    status_code=201,
+    response_model=BusinessOut,
+    tags=["businesses"],
+    dependencies=[scope("subjects:write")],
+)
 async def create_business(
     body: BusinessIn,
     request: Request,
@@ -498,8 +535,7 @@ async def create_business(
     source: FactSource = None,
     evidence: EvidenceRef = None,
 ) -> BusinessOut | JSONResponse:
-    require_role(principal, *REGISTRARS)
-    ensure_village_access(principal, body.village_code)
+    ensure_bound(principal, village=body.village_code)
     prov = provenance(principal, source, evidence)
     check_statement(body.profile.model_fields_set, prov)
     async with session.begin():
@@ -519,24 +555,34 @@ async def create_business(
     return out
 
 
-@router.get("/businesses/{business_id}", response_model=BusinessOut, tags=["businesses"])
+@router.get(
+    "/businesses/{business_id}", response_model=BusinessOut, tags=["businesses"], dependencies=[scope("subjects:read")]
+)
 async def get_business(business_id: str, session: ReadSession, principal: CurrentPrincipal) -> BusinessOut:
-    require_role(principal, *READERS)
-    return await business_view(session, await _business(session, business_id))
+    business = await _business(session, business_id)
+    ensure_bound(principal, village=business.village_code)
+    return await business_view(session, business)
 
 
-@router.get("/businesses", response_model=list[BusinessOut], tags=["businesses"])
+@router.get("/businesses", response_model=list[BusinessOut], tags=["businesses"], dependencies=[scope("subjects:read")])
 async def list_businesses(
     session: ReadSession, principal: CurrentPrincipal, village_code: Code | None = None
 ) -> list[BusinessOut]:
-    require_role(principal, *READERS)
+    if principal.village is not None:
+        village_code = village_code or principal.village
+    ensure_bound(principal, village=village_code)
     query = select(Business).order_by(Business.id).limit(MAX_PAGE)
     if village_code is not None:
         query = query.where(Business.village_code == village_code)
     return [await business_view(session, b) for b in await session.scalars(query)]
 
 
-@router.patch("/businesses/{business_id}/profile", response_model=BusinessOut, tags=["businesses"])
+@router.patch(
+    "/businesses/{business_id}/profile",
+    response_model=BusinessOut,
+    tags=["businesses"],
+    dependencies=[scope("facts:write")],
+)
 async def patch_business_profile(
     business_id: str,
     body: Profile,
@@ -549,7 +595,7 @@ async def patch_business_profile(
     check_statement(body.model_fields_set, prov)
     async with session.begin():
         business = await _business(session, business_id, lock=True)
-        ensure_village_access(principal, business.village_code)
+        ensure_bound(principal, village=business.village_code)
         await change_facts(
             session,
             business,
@@ -559,10 +605,15 @@ async def patch_business_profile(
         return await business_view(session, business)
 
 
-@router.get("/businesses/{business_id}/facts", response_model=list[FactOut], tags=["businesses"])
+@router.get(
+    "/businesses/{business_id}/facts",
+    response_model=list[FactOut],
+    tags=["businesses"],
+    dependencies=[scope("subjects:read")],
+)
 async def business_facts(business_id: str, session: ReadSession, principal: CurrentPrincipal) -> list[FactOut]:
-    require_role(principal, *READERS)
-    await _business(session, business_id)
+    business = await _business(session, business_id)
+    ensure_bound(principal, village=business.village_code)
     return await _fact_history(session, business_id)
 
 
@@ -596,17 +647,26 @@ async def _subject(session: AsyncSession, kind: str, subject_id: str, *, lock: b
     return await _business(session, subject_id, lock=lock)
 
 
-@router.post("/facts/{fact_id}/objections", status_code=201, response_model=ObjectionOut, tags=["objections"])
+def _household_of(kind: str, subject: Household | Business) -> str | None:
+    return subject.id if kind == "household" else None
+
+
+@router.post(
+    "/facts/{fact_id}/objections",
+    status_code=201,
+    response_model=ObjectionOut,
+    tags=["objections"],
+    dependencies=[scope("objections:write")],
+)
 async def open_objection(
     fact_id: int, body: ObjectionIn, session: Session, principal: CurrentPrincipal
 ) -> ObjectionOut:
-    require_role(principal, *REGISTRARS)
     async with session.begin():
         fact = await session.get(Fact, fact_id, with_for_update=True)
         if fact is None:
             raise Problem(404, "FACT_NOT_FOUND", "Fact not found", f"No fact {fact_id}.")
         subject = await _subject(session, fact.subject_kind, fact.subject_id)
-        ensure_village_access(principal, subject.village_code)
+        ensure_bound(principal, village=subject.village_code, household=_household_of(fact.subject_kind, subject))
         if not fact.current:
             raise Problem(409, "FACT_SUPERSEDED", "Fact superseded", "Object to the current statement of the field.")
         if await session.scalar(select(Objection.id).where(Objection.fact_id == fact_id, Objection.status == "open")):
@@ -647,7 +707,9 @@ async def open_objection(
         return _objection_view(objection, today)
 
 
-@router.get("/objections", response_model=list[ObjectionOut], tags=["objections"])
+@router.get(
+    "/objections", response_model=list[ObjectionOut], tags=["objections"], dependencies=[scope("objections:read")]
+)
 async def list_objections(
     session: ReadSession,
     principal: CurrentPrincipal,
@@ -656,11 +718,12 @@ async def list_objections(
     village_code: Code | None = None,
     as_of: Annotated[date | None, Query(description="judge overdue as of this date; default today")] = None,
 ) -> list[ObjectionOut]:
-    require_role(principal, *READERS)
-    if principal.has("collector") and len(principal.roles) == 1:
+    if principal.village is not None:
         village_code = principal.village
     today = as_of or date.today()
     query = select(Objection).order_by(Objection.due_on, Objection.id).limit(MAX_PAGE)
+    if principal.household is not None:
+        query = query.where(Objection.subject_kind == "household", Objection.subject_id == principal.household)
     if status is not None:
         query = query.where(Objection.status == status)
     if village_code is not None:
@@ -671,17 +734,27 @@ async def list_objections(
     return [_objection_view(o, today) for o in await session.scalars(query)]
 
 
-@router.get("/objections/{objection_id}", response_model=ObjectionOut, tags=["objections"])
+@router.get(
+    "/objections/{objection_id}",
+    response_model=ObjectionOut,
+    tags=["objections"],
+    dependencies=[scope("objections:read")],
+)
 async def get_objection(objection_id: str, session: ReadSession, principal: CurrentPrincipal) -> ObjectionOut:
-    require_role(principal, *READERS)
     objection = await session.get(Objection, objection_id)
     if objection is None:
         raise Problem(404, "OBJECTION_NOT_FOUND", "Objection not found", f"No objection {objection_id}.")
-    ensure_village_access(principal, objection.village_code)
+    household = objection.subject_id if objection.subject_kind == "household" else None
+    ensure_bound(principal, village=objection.village_code, household=household)
     return _objection_view(objection, date.today())
 
 
-@router.post("/objections/{objection_id}/decision", response_model=ObjectionOut, tags=["objections"])
+@router.post(
+    "/objections/{objection_id}/decision",
+    response_model=ObjectionOut,
+    tags=["objections"],
+    dependencies=[scope("facts:write")],
+)
 async def decide_objection(
     objection_id: str,
     body: DecisionIn,

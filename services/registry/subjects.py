@@ -21,7 +21,6 @@ from services.registry.domain.identifiers import mask_resident_id
 from services.registry.domain.provenance import FactRefused, check_sources
 from services.registry.models import Business, Fact, Household, Person, Village
 from services.registry.schemas import BusinessIn, BusinessOut, HouseholdIn, HouseholdOut, MemberOut
-from shared.auth import Principal
 from shared.catalogue import BusinessRegistered, HouseholdRegistered, ProfileChanged
 from shared.events import new_event
 from shared.messaging import emit
@@ -53,17 +52,6 @@ def check_statement(stated: Iterable[str], provenance: Provenance) -> None:
         check_sources(stated, provenance.source)
     except FactRefused as exc:
         raise refuse(exc) from None
-
-
-def ensure_village_access(principal: Principal, village_code: str) -> None:
-    """A collector works for one village (issue 9 widens this to every role's scope)."""
-    if principal.has("collector") and len(principal.roles) == 1 and principal.village != village_code:
-        raise Problem(
-            403,
-            "OUTSIDE_YOUR_VILLAGE",
-            "Outside your village",
-            f"This token works for village {principal.village}, not {village_code}.",
-        )
 
 
 async def village_or_422(session: AsyncSession, code: str) -> Village:
