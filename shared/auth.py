@@ -57,6 +57,7 @@ SCOPES: dict[str, str] = {
     "objections:read": "Read objections",
     "objections:write": "Raise an objection to a fact or a rating",
     "objections:decide": "Decide objections",
+    "notices:object": "Object to a rating during its public notice (anyone may, 004 annex 2 step 4)",
     "scorecard:evaluate": "Evaluate the scorecard on a profile",
     "ratings:read": "Read a household's or business's rating (audited)",
     "ratings:reject": "Record the bank's rejection of a rating",
@@ -81,7 +82,7 @@ SCOPES: dict[str, str] = {
 }
 
 _PUBLISHED = frozenset(
-    {"hierarchy:read", "notices:read", "calendar:read", "risk:read", "titles:read", "bulletins:read"}
+    {"hierarchy:read", "notices:read", "notices:object", "calendar:read", "risk:read", "titles:read", "bulletins:read"}
 )
 _SUBJECT_DATA = frozenset({"subjects:read", "ratings:read", "objections:read"})
 
@@ -125,20 +126,19 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             "losses:read",
             "claims:settle",
             "fund:read",
-            "subscriptions:manage",
             "events:read",
         }
     ),
     "insurer": _PUBLISHED
     | _SUBJECT_DATA
-    | frozenset({"facts:write", "losses:read", "claims:settle", "subscriptions:manage", "events:read"}),
+    | frozenset({"facts:write", "losses:read", "claims:settle", "fund:read", "events:read"}),
     # Courts and the police state their own facts and may read the subjects they concern.
     "court": _PUBLISHED | frozenset({"subjects:read", "facts:write", "objections:read"}),
     "police": _PUBLISHED | frozenset({"subjects:read", "facts:write", "objections:read"}),
     # A collector (信息采集员) works for one village: the endpoints check the village.
     "collector": _PUBLISHED
     | _SUBJECT_DATA
-    | frozenset({"subjects:write", "facts:write", "objections:write", "scorecard:evaluate"}),
+    | frozenset({"subjects:write", "facts:write", "objections:write", "objections:decide", "scorecard:evaluate"}),
     # A household reading its own file (征信业管理条例 §17): the endpoints check the household.
     "subject": _PUBLISHED | _SUBJECT_DATA | frozenset({"objections:write", "lending:read", "audit:read"}),
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -11,7 +12,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from shared.auth import new_key
+from shared.auth import add_credential
 from tests.conftest import Infra
 from tests.system import System, read_events, resident_id
 
@@ -21,17 +22,16 @@ TOWNSHIP, VILLAGE, OTHER_VILLAGE = "410102001", "410102001001", "410102001002"
 @pytest.fixture
 async def registry(infra: Infra) -> AsyncIterator[tuple[System, dict[str, dict[str, str]]]]:
     keys = {}
-    api_keys = []
+    credentials = infra.tmp / f"credentials-{uuid.uuid4().hex}.json"
     for name, roles, village in (
         ("collector", ("collector",), VILLAGE),
         ("court", ("court",), None),
         ("bank", ("bank",), None),
         ("public", ("public",), None),
     ):
-        token, key = new_key(name, roles, village)  # type: ignore[arg-type]
+        token, _ = add_credential(credentials, name, "api_key", roles, village)  # type: ignore[arg-type]
         keys[name] = {"Authorization": f"Bearer {token}"}
-        api_keys.append(key.model_dump())
-    async with System(infra, ["registry"], api_keys=api_keys) as system:
+    async with System(infra, ["registry"], credentials_file=credentials) as system:
         client = system["registry"]
         assert (await client.post("/v1/townships", json={"code": TOWNSHIP, "name": "城关镇"})).status_code == 201
         for code, name in ((VILLAGE, "东村"), (OTHER_VILLAGE, "西村")):
