@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import uuid
@@ -12,7 +13,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from shared.auth import add_credential
+from shared.auth import CredentialStore, add_credential
 from tests.conftest import Infra
 from tests.system import System, read_events, resident_id
 
@@ -347,3 +348,37 @@ async def test_communities_are_registered_under_a_township(registry: tuple[Syste
     r = await client.post("/v1/communities", json=body | {"code": "X1", "township_code": "NOPE"})
     assert (r.status_code, r.json()["code"], r.json()["field"]) == (422, "UNKNOWN_TOWNSHIP", "township_code")
     assert [c["code"] for c in (await client.get("/v1/communities")).json()] == ["410102001500"]
+
+
+async def test_collectors_see_their_village_and_subjects_their_own_household(
+    registry: tuple[System, dict[str, dict[str, str]]], infra: Infra
+) -> None:
+    system, keys = registry
+    client = system["registry"]
+    mine = (await client.post("/v1/households", json=household(11))).json()["household_id"]
+    theirs = (await client.post("/v1/households", json=household(12, village_code=OTHER_VILLAGE))).json()[
+        "household_id"
+    ]
+    credentials = system.common.credentials_path
+    subject_key, _ = add_credential(credentials, f"subject-{mine}", "api_key", ("subject",), household=mine)
+    await asyncio.sleep(CredentialStore.CHECK_SECONDS + 0.2)
+    subject = {"Authorization": f"Bearer {subject_key}"}
+
+    for path in (f"/v1/households/{mine}", f"/v1/households/{mine}/facts"):
+        assert (await client.get(path, headers=subject)).status_code == 200
+        assert (await client.get(path, headers=keys["collector"])).status_code == 200
+    for path in (f"/v1/households/{theirs}", f"/v1/households/{theirs}/facts"):
+        r = await client.get(path, headers=subject)
+        assert (r.status_code, r.json()["code"]) == (403, "NOT_YOUR_HOUSEHOLD")
+        r = await client.get(path, headers=keys["collector"])
+        assert (r.status_code, r.json()["code"]) == (403, "OUTSIDE_YOUR_VILLAGE")
+    # A subject never lists; a collector's list is its own village whatever it asks for.
+    r = await client.get("/v1/households", headers=subject)
+    assert (r.status_code, r.json()["code"]) == (403, "NOT_YOUR_HOUSEHOLD")
+    listed = (await client.get("/v1/households", headers=keys["collector"])).json()["items"]
+    assert mine in {h["household_id"] for h in listed} and theirs not in {h["household_id"] for h in listed}
+    r = await client.get("/v1/households", params={"village_code": OTHER_VILLAGE}, headers=keys["collector"])
+    assert (r.status_code, r.json()["code"]) == (403, "OUTSIDE_YOUR_VILLAGE")
+    # The public sees published aggregates only, never a household.
+    r = await client.get(f"/v1/households/{mine}", headers=keys["public"])
+    assert (r.status_code, r.json()["code"]) == (403, "FORBIDDEN")
