@@ -7,6 +7,7 @@ vcredit topics create            create the Kafka topics of deploy/kafka/topics.
 vcredit dlq list|replay <service> [--mode distributed]
 vcredit simulate [--households N --months N ...]   drive a running system through a synthetic district
 vcredit bench [--quick] [--only name,...]   every benchmark in one table (python -m bench)
+vcredit pii new-key|rotate|status   rotate the key encrypting ID numbers (shared/settings.py)
 """
 
 from __future__ import annotations
@@ -322,6 +323,44 @@ def cmd_rerate(args: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
+def cmd_pii(args: argparse.Namespace) -> None:
+    from shared.pii import load_cipher, new_master_key
+    from shared.pii_rotation import Rotation, rotate
+
+    if args.action == "new-key":
+        print(new_master_key())
+        return
+    common = CommonSettings()
+    cipher = load_cipher(common)
+    urls = {service: database_url(service, common) for service in args.service or ("registry", "notify")}
+
+    def progress(r: Rotation) -> None:
+        print(f"{r.column.name}: {r.rewritten} rewritten so far", flush=True)
+
+    outcomes = asyncio.run(
+        rotate(cipher, urls, batch_size=args.batch_size, dry_run=args.action == "status", on_batch=progress)
+    )
+    left = 0
+    for r in outcomes:
+        keys = ", ".join(f"{k} {n}" + (" (current)" if k == cipher.key_id else "") for k, n in r.by_key.items())
+        print(f"{r.column.name}: {r.rewritten} rewritten, {r.unreadable} unreadable; rows by key: {keys or 'none'}")
+        left += sum(n for k, n in r.by_key.items() if k != cipher.key_id)
+    if left:
+        configured = set(cipher.key_ids)
+        missing = sorted({k for r in outcomes for k in r.by_key} - configured)
+        hint = f"keys {', '.join(missing)} are not configured" if missing else "run `vcredit pii rotate`"
+        raise SystemExit(f"{left} rows are not under the current key {cipher.key_id}: {hint}")
+    print(f"every row is under the current key {cipher.key_id}; retired keys may be removed")
+
+
+def add_pii_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pii = sub.add_parser("pii", help="the key encrypting ID numbers: new-key, rotate, status (shared/settings.py)")
+    pii.add_argument("action", choices=["new-key", "rotate", "status"])
+    pii.add_argument("--service", action="append", choices=["registry", "notify"], help="default both")
+    pii.add_argument("--batch-size", type=int, default=500)
+    pii.set_defaults(func=cmd_pii)
+
+
 def cmd_bench(args: argparse.Namespace) -> None:
     run_bench([])
 
@@ -384,6 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--village", help="the collector's village code")
     keys.add_argument("--household", help="the subject's household id")
     keys.set_defaults(func=cmd_keys)
+
+    add_pii_parser(sub)
 
     from simulator.cli import add_parser as add_simulate
 

@@ -11,7 +11,8 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 | VCREDIT_JWT_SIGNING_KEYS | generated into the data dir | base64 Ed25519 private keys; the first signs tokens |
 | VCREDIT_JWT_VERIFICATION_KEYS | [] | base64 Ed25519 public keys also accepted (rotation) |
 | VCREDIT_JWT_TTL_SECONDS | 900 | lifetime of an access token from POST /v1/oauth/token |
-| VCREDIT_PII_KEY | generated into the data dir | base64 32-byte key encrypting ID numbers at rest |
+| VCREDIT_PII_KEY | generated into the data dir | base64 32-byte key encrypting ID numbers at rest (current key) |
+| VCREDIT_PII_RETIRED_KEYS | [] | JSON list of former PII keys (base64): they still decrypt and find old rows |
 | VCREDIT_START_DATE | today | first business date |
 | VCREDIT_KAFKA_BOOTSTRAP_SERVERS | localhost:9092 | distributed mode: Kafka brokers |
 | VCREDIT_TOPIC_PREFIX | "" | namespaces topics and consumer groups (tests, tenants) |
@@ -35,6 +36,11 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 | VCREDIT_NOTIFY_POLL_SECONDS | 0.25 | how often the dispatcher and the SSE stream look for new rows |
 | VCREDIT_NOTIFY_KEEPALIVE_SECONDS | 15 | SSE keep-alive comment interval |
 | VCREDIT_NOTIFY_RISK_URL | http://127.0.0.1:8004 | risk's API, for the dashboard page |
+
+Rotating the PII key: `vcredit pii new-key` prints a key; set it as VCREDIT_PII_KEY and
+move the old one (in embedded mode, the data dir's pii.key) into VCREDIT_PII_RETIRED_KEYS on
+every service, restart them, run `vcredit pii rotate` until it reports no rows left under a
+retired key, then drop the retired key and restart again (shared/pii.py).
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ class CommonSettings(BaseSettings):
     jwt_verification_keys: list[str] = Field(default_factory=list)
     jwt_ttl_seconds: int = Field(default=900, ge=60, le=3600)
     pii_key: str | None = None
+    pii_retired_keys: list[str] = Field(default_factory=list)
     start_date: date | None = None
     kafka_bootstrap_servers: str = "localhost:9092"
     topic_prefix: str = ""

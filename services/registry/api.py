@@ -44,6 +44,7 @@ from services.registry.subjects import (
     duplicate_people,
     fact_value,
     household_views,
+    lookups_of,
     new_household,
     persons_by_hash,
     register_business,
@@ -62,7 +63,7 @@ from shared.catalogue import (
 )
 from shared.events import new_event
 from shared.messaging import emit
-from shared.pii import PiiCipher, load_master_key
+from shared.pii import PiiCipher, load_cipher
 from shared.profile import Profile
 from shared.web import CurrentPrincipal, Problem, ReadSession, Session, ensure_bound, scope
 
@@ -89,8 +90,7 @@ EvidenceRef = Annotated[
 def cipher(request: Request) -> PiiCipher:
     existing: PiiCipher | None = getattr(request.app.state, "pii_cipher", None)
     if existing is None:
-        common = request.app.state.runtime.common
-        existing = PiiCipher(load_master_key(common.pii_key, common.data_dir))
+        existing = load_cipher(request.app.state.runtime.common)
         request.app.state.pii_cipher = existing
     return existing
 
@@ -328,8 +328,7 @@ async def create_household(
         item = new_household(body, village, cipher(request))
         if (reason := duplicate_people(item)) is not None:
             raise Problem(422, "DUPLICATE_PERSON", "Duplicate person", reason, field="members")
-        hashes = [item.head_hash, *(h for h in item.member_hashes if h)]
-        if await persons_by_hash(session, hashes):
+        if await persons_by_hash(session, item.lookups):
             raise Problem(
                 409,
                 "ID_NUMBER_REGISTERED",
@@ -390,7 +389,8 @@ async def list_households(
     if after is not None:
         query = query.where(Household.id > after)
     if id_number is not None:
-        person = (await persons_by_hash(session, [cipher(request).lookup_hash(id_number.strip().upper())])).values()
+        lookups = lookups_of(cipher(request), [id_number.strip().upper()])
+        person = (await persons_by_hash(session, lookups)).values()
         query = query.where(Household.id.in_([p.household_id for p in person]))
     rows = list(await session.scalars(query))
     more = len(rows) > limit

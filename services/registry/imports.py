@@ -108,8 +108,7 @@ async def _write_batch(
     outcome: _Outcome,
     errors: list[RowError],
 ) -> None:
-    hashes = [h for _, item in batch for h in (item.head_hash, *item.member_hashes) if h]
-    known = await persons_by_hash(session, hashes)
+    known = await persons_by_hash(session, {k: v for _, item in batch for k, v in item.lookups.items()})
     existing_ids = list({known[item.head_hash].household_id for _, item in batch if item.head_hash in known})
     query = select(Household).where(Household.id.in_(existing_ids)).with_for_update()
     households = {h.id: h for h in await session.scalars(query)} if existing_ids else {}
