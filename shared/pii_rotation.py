@@ -63,7 +63,7 @@ class Rotation:
 async def rows_by_key(session: AsyncSession, column: EncryptedColumn) -> dict[str, int]:
     key_id = func.substr(column.table.c[column.encrypted], 1, KEY_ID_LENGTH)
     rows = await session.execute(select(key_id, func.count()).group_by(key_id).order_by(key_id))
-    return {str(k): int(n) for k, n in rows.tuples()}
+    return {str(k): int(n) for k, n in rows}
 
 
 async def rotate_column(
@@ -88,7 +88,7 @@ async def rotate_column(
             if after is not None:
                 query = query.where(key > after)
             # FOR UPDATE: a second rotate running at once waits, then skips what this one rewrote.
-            batch = (await session.execute(query.order_by(key).limit(batch_size).with_for_update())).tuples().all()
+            batch = (await session.execute(query.order_by(key).limit(batch_size).with_for_update())).all()
             if not batch:
                 break
             after = str(batch[-1][0])
