@@ -31,6 +31,7 @@ from shared.bus.base import Bus
 from shared.bus.embedded import EmbeddedBus
 from shared.bus.kafka import KafkaBus
 from shared.migrations import upgrade
+from shared.redaction import install_log_redaction
 from shared.runtime import ServiceRuntime, ServiceSpec, create_app
 from shared.settings import SERVICE_NAMES, SETTINGS_CLASSES, CommonSettings
 
@@ -441,6 +442,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if argv[:1] == ["bench"]:
         # argparse would claim --help and reject --quick; bench parses its own arguments.
         run_bench(argv[1:])
+    install_log_redaction()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     args.func(args)

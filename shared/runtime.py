@@ -22,6 +22,7 @@ from shared.bus.base import Bus
 from shared.db import create_engine, create_sessionmaker, ping, read_only
 from shared.messaging import Consumer, Handler, Prefetch, Relay, session_class_for
 from shared.oauth import token_router
+from shared.redaction import install_log_redaction
 from shared.settings import CommonSettings
 from shared.tokens import TokenKeys, load_signing_keys
 from shared.web import declared_scope, health_router, install_problem_handlers
@@ -140,6 +141,7 @@ def create_app(runtime: ServiceRuntime, bootstrap_token: str, *, manage_runtime:
     """The service's FastAPI app. With ``manage_runtime`` the app's lifespan starts and stops
     the runtime (uvicorn); tests that drive the runtime themselves pass False."""
     spec = runtime.spec
+    install_log_redaction(bootstrap_token)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

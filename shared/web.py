@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 
 from shared.auth import SCOPES, Authenticator, Principal, Unauthenticated
+from shared.redaction import mask_resident_ids
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,18 @@ def problem_response(
     if instance:
         body["instance"] = instance
     body.update(extra)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    # A detail or path may quote what the client sent: never a full ID number back.
+    return JSONResponse(_masked(body), status_code=status, media_type=PROBLEM_JSON)
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_resident_ids(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v) for v in value]
+    return value
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:

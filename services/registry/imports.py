@@ -35,6 +35,7 @@ from services.registry.subjects import (
     register_households,
 )
 from shared.pii import PiiCipher
+from shared.redaction import mask_resident_ids
 from shared.web import Problem
 
 BATCH = 500
@@ -183,7 +184,10 @@ async def import_sheet(
         async with sessions() as session, session.begin():
             await _write_batch(session, cipher, village, good[start : start + BATCH], provenance, outcome, errors)
 
-    errors.sort(key=lambda e: (e.row, e.field))
+    # A cell in the wrong column is quoted back in its reason: never a full ID number.
+    errors = sorted(
+        (e.model_copy(update={"reason": mask_resident_ids(e.reason)}) for e in errors), key=lambda e: (e.row, e.field)
+    )
     report = ImportReport(
         import_id=str(uuid.uuid4()),
         village_code=village_code,
