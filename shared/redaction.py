@@ -135,10 +135,19 @@ def redact_record(record: logging.LogRecord) -> None:
         record.stack_info = redact(record.stack_info)
 
 
+# Loggers whose DEBUG records dump data no pattern can recognise (names in SQL parameters):
+# they stay at INFO however verbose the root logger is, as SQLAlchemy keeps its own at WARNING.
+_DATA_DUMPING_LOGGERS = ("aiosqlite",)
+
+
 def install_log_redaction(*secrets: str) -> None:
     """Redact every log record of this process from now on (idempotent)."""
     for secret in secrets:
         register_secret(secret)
+    for name in _DATA_DUMPING_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
     previous = logging.getLogRecordFactory()
     if getattr(previous, "vcredit_redacting", False):
         return
