@@ -203,7 +203,15 @@ class Dispatcher:
                 )
             )
         if outcome.status == "dead":
-            log.warning("webhook delivery %s to %s is dead after %d tries", claimed.id, claimed.url, outcome.attempts)
+            # The origin only: webhook URLs often carry their credential in the path or query.
+            origin = httpx.URL(claimed.url).copy_with(path="/", query=None, fragment=None, username=None, password=None)
+            log.warning(
+                "webhook delivery %s (subscription %s, %s) is dead after %d tries",
+                claimed.id,
+                claimed.subscription_id,
+                str(origin).rstrip("/"),
+                outcome.attempts,
+            )
 
 
 async def run_dispatcher(runtime: ServiceRuntime) -> None:

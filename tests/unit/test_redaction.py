@@ -120,3 +120,17 @@ def test_installed_for_every_logger(caplog: pytest.LogCaptureFixture) -> None:
     logging.getLogger("uvicorn.error").info("client sent %s", f"Bearer {JWT}")
     logging.getLogger("some.library").debug(f"row {ID18}")
     assert caplog.messages == ["client sent Bearer [REDACTED]", f"row {mask(ID18)}"]
+
+
+def test_event_payload_errors_name_the_field_not_the_value() -> None:
+    from pydantic import ValidationError
+
+    from shared.catalogue import HouseholdRegistered
+
+    payload = {"household_id": "h", "village_code": "v", "township_code": "t", "poor_household": "maybe"}
+    try:
+        HouseholdRegistered.model_validate({**payload, "head_name": ["贾宝玉"], "id_number_masked": "x", "members": 1})
+    except ValidationError as exc:
+        text = str(exc)
+    assert "poor_household" in text and "head_name" in text
+    assert "贾宝玉" not in text and "maybe" not in text
