@@ -5,9 +5,9 @@ number (issue 9; DOMAIN.md §1: show ``410***********1234``, not the number).
 (ours, uvicorn's access log, SQLAlchemy, aiokafka, httpx), whatever handler or formatter
 later writes it, carries text already redacted: resident ID numbers (18 characters with
 the X check digit, and the 15-digit numbers issued before 1999) and unified social credit
-codes are masked, bearer tokens, ``vck_`` API keys, JWTs, URL passwords and secret-bearing
-query parameters or headers are replaced, and so are secrets registered by value (the
-bootstrap token, which has no recognisable shape).
+codes are masked; bearer tokens, ``vck_`` API keys, ``vcs_`` client secrets, JWTs, URL
+passwords and secret-bearing query parameters or headers are replaced, and so are secrets
+registered by value (the bootstrap token, which has no recognisable shape).
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ _SECRET_HEADERS = "authorization|proxy-authorization|x-api-key|cookie|set-cookie
 # is the part of the match kept in front of the replacement.
 _RULES = {
     "jwt": r"eyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]+){0,2}",
-    "apikey": r"\bvck_[A-Za-z0-9_-]+",
+    # API keys and OAuth2 client secrets (shared/auth.py new_secret).
+    "apikey": r"\bvc[ks]_[A-Za-z0-9_-]+",
     "header": rf"(?P<header_keep>(?i:\b(?:{_SECRET_HEADERS})[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic)\s+)?))"
     r"[^\s\"',;]+",
     # Not a challenge's parameters (WWW-Authenticate: Bearer error="invalid_token").

@@ -12,10 +12,12 @@ import io
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from shared.auth import add_credential
 from tests.system import resident_id
 
 TOWNSHIP, VILLAGE = "410102005", "410102005001"
@@ -69,10 +71,12 @@ async def run(
     registry: httpx.AsyncClient,
     scoring: httpx.AsyncClient,
     token: str,
+    credentials: Path,
     wait: Callable[[Callable[[], Awaitable[httpx.Response]]], Awaitable[httpx.Response]],
 ) -> Exposure:
-    """``registry`` and ``scoring`` send ``token`` (all roles) by default; ``wait`` polls a
-    request until it answers 200 (ratings come from events)."""
+    """``registry`` and ``scoring`` send ``token`` (all roles) by default; ``credentials``
+    is the services' credentials file; ``wait`` polls a request until it succeeds
+    (ratings come from events, credentials files are re-read within a second)."""
     ex = Exposure(tokens={token, *BAD_TOKENS})
 
     async def call(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -103,6 +107,26 @@ async def run(
         households.append(r.json()["household_id"])
     x_id = _x_id()
     ex.id_numbers.add(x_id)
+
+    # A collector's API key registers a household; a bank's OAuth2 client gets a JWT and reads.
+    collector_key, _ = add_credential(credentials, "flow-collector", "api_key", ("collector",), village=VILLAGE)
+    client_secret, _ = add_credential(credentials, "flow-bank", "client", ("bank",))
+    ex.tokens |= {collector_key, client_secret}
+    body = {"id_number": _id(5, "19550505"), "name": "贾政", "village_code": VILLAGE}
+    ex.id_numbers.add(_id(5, "19550505"))
+    ex.names.add("贾政")
+    r = await wait(functools.partial(registry.post, "/v1/households", json=body, headers=_bearer(collector_key)))
+    ex.responses.append(r)
+    form = {"grant_type": "client_credentials", "client_id": "flow-bank", "client_secret": client_secret}
+    r = await wait(functools.partial(registry.post, "/v1/oauth/token", data=form, headers={"Authorization": ""}))
+    jwt = r.json()["access_token"]
+    ex.tokens.add(jwt)
+    r = await call(registry, "GET", f"/v1/households/{households[0]}", headers=_bearer(jwt))
+    assert r.status_code == 200, r.text
+    wrong = {**form, "client_secret": "vcs_d3JvbmctY2xpZW50LXNlY3JldC0wMTIz"}
+    ex.tokens.add(wrong["client_secret"])
+    r = await call(registry, "POST", "/v1/oauth/token", data=wrong, headers={"Authorization": ""})
+    assert r.status_code in (400, 401), r.text
 
     # The sheet: two good rows (one with a member), an ID number in the equipment column, a
     # row whose ID number fails its check digit.
@@ -181,6 +205,10 @@ async def run(
 
 def _as(source: str) -> dict[str, str]:
     return {"X-Fact-Source": source}
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 def response_leaks(exposure: Exposure) -> list[str]:

@@ -19,20 +19,22 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 async def test_served_processes_log_no_id_number_name_or_token(tmp_path: Path, servers: tuple[str, str]) -> None:
     async def wait(request: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
-        return await eventually(request, lambda r: r.status_code == 200, what="a rating", seconds=60)
+        return await eventually(request, lambda r: r.is_success, what="a success", seconds=60)
 
     kafka, pg = servers
     async with Cluster(kafka, pg, tmp_path, services=("registry", "scoring")) as cluster:
-        exposure = await pii_flow.run(cluster.client("registry"), cluster.client("scoring"), cluster.token, wait)
+        registry, scoring = cluster.client("registry"), cluster.client("scoring")
+        exposure = await pii_flow.run(registry, scoring, cluster.token, tmp_path / "credentials.json", wait)
     logs = {service: cluster.log(service) for service in cluster.services}
 
     # The capture is real: uvicorn's access lines, query strings included, and the shutdown.
-    registry = logs["registry"]
-    assert '"POST /v1/households HTTP/1.1" 201' in registry
-    assert '"POST /v1/villages/410102005001/households/import?filename=' in registry
-    assert '"GET /v1/households?id_number=[REDACTED] HTTP/1.1" 200' in registry
-    assert '"GET /v1/households?id_number=[REDACTED]&access_token=[REDACTED] HTTP/1.1" 401' in registry
-    assert '"GET /v1/households/410***********' in registry
+    registry_log = logs["registry"]
+    assert '"POST /v1/households HTTP/1.1" 201' in registry_log
+    assert '"POST /v1/villages/410102005001/households/import?filename=' in registry_log
+    assert '"GET /v1/households?id_number=[REDACTED] HTTP/1.1" 200' in registry_log
+    assert '"GET /v1/households?id_number=[REDACTED]&access_token=[REDACTED] HTTP/1.1" 401' in registry_log
+    assert '"GET /v1/households/410***********' in registry_log
+    assert '"POST /v1/oauth/token HTTP/1.1" 200' in registry_log
     assert '"GET /v1/households/' in logs["scoring"] and "Application shutdown complete" in logs["scoring"]
     for service, text in logs.items():
         found = pii_flow.leaks(text, exposure)

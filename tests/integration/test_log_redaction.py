@@ -30,9 +30,10 @@ async def test_no_id_number_name_or_token_in_any_log_line(infra: Infra, caplog: 
             return {}
 
         async def wait(request: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
-            return await eventually(request, lambda r: r.status_code == 200, what="a rating", seconds=60)
+            return await eventually(request, lambda r: r.is_success, what="a success", seconds=60)
 
-        exposure = await pii_flow.run(system["registry"], system["scoring"], TOKEN, wait)
+        credentials = system.common.credentials_path
+        exposure = await pii_flow.run(system["registry"], system["scoring"], TOKEN, credentials, wait)
         transport = httpx.ASGITransport(app=registry_app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://registry") as raw:
             r = await raw.post("/v1/diagnostics/fail", headers={"Authorization": f"Bearer {TOKEN}"})

@@ -41,6 +41,7 @@ API_KEY = "vck_Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA"
         (f"Authorization: Bearer {API_KEY}", API_KEY, "Authorization: Bearer [REDACTED]"),
         ("authorization='Bearer opaque-token-value'", "opaque-token-value", "authorization='Bearer [REDACTED]"),
         (f"token {API_KEY} refused", API_KEY, "token [REDACTED] refused"),
+        ("client_secret=vcs_c2VjcmV0LWNsaWVudA&grant_type=x", "vcs_c2VjcmV0LWNsaWVudA", "client_secret=[REDACTED]&"),
         (f"jwt {JWT}", JWT, "jwt [REDACTED]"),
         ("bearer c2VjcmV0LXRva2VuLXZhbHVl", "c2VjcmV0LXRva2VuLXZhbHVl", "bearer [REDACTED]"),
         ("POST https://hook.example/in?token=abc123&x=1", "abc123", "?token=[REDACTED]&x=1"),
