@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
 from shared.db import BigIntPK, new_metadata, transaction
-from shared.web import CurrentPrincipal, Problem, ReadSession, require_role
+from shared.web import CurrentPrincipal, Problem, ReadSession, ensure_bound, scope
 
 HEADER = "X-Query-Purpose"
 MAX_PURPOSE = 200
@@ -215,10 +215,6 @@ async def own_queries(
     return QueryPage(items=items, next_after=str(items[-1].query_id) if more else None)
 
 
-# Who may see who read a subject. The lead's scopes replace this: a subject principal bound
-# to one household sees that household's log only.
-LOG_READERS = ("operator", "government", "subject")
-
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 After = Annotated[str | None, Query(description="next_after of the previous page")]
 
@@ -232,22 +228,26 @@ def queries_router(service: str) -> APIRouter:
         "/households/{household_id}/queries",
         response_model=QueryPage,
         summary=f"Who read this household's credit data at {service}, newest first",
+        dependencies=[scope("audit:read")],
     )
     async def household_queries(
         household_id: str, session: ReadSession, principal: CurrentPrincipal, limit: Limit = 50, after: After = None
     ) -> QueryPage:
-        require_role(principal, *LOG_READERS)  # scope: queries:read (a subject: its own household only)
+        # A subject asks about its own household; a village-bound credential has no way to
+        # show the household is in its village here, so it is refused.
+        ensure_bound(principal, village=None, household=household_id)
         return await own_queries(session, service, household_id, limit, parse_after(after))
 
     @router.get(
         "/businesses/{business_id}/queries",
         response_model=QueryPage,
         summary=f"Who read this business's credit data at {service}, newest first",
+        dependencies=[scope("audit:read")],
     )
     async def business_queries(
         business_id: str, session: ReadSession, principal: CurrentPrincipal, limit: Limit = 50, after: After = None
     ) -> QueryPage:
-        require_role(principal, *LOG_READERS)  # scope: queries:read (a subject: its own business only)
+        ensure_bound(principal, village=None)
         return await own_queries(session, service, business_id, limit, parse_after(after))
 
     return router

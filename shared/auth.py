@@ -1,66 +1,378 @@
-"""Who is calling: principals, roles and API keys.
+"""Who is calling: roles, scopes, credentials and the principals they resolve to.
 
-Keys are configured as SHA-256 hashes (``VCREDIT_API_KEYS``), so the configuration never
-holds a usable secret; ``vcredit keys new`` makes a key and prints its entry. The bootstrap
-token holds every role (API.md). OAuth2/JWT for machine clients comes with issue 9.
+- Every endpoint declares the scope it needs (``shared.web.scope``); a role is a set of
+  scopes (``ROLE_SCOPES``), so the table below is the whole access policy in one place.
+- Credentials live in one JSON file (``VCREDIT_CREDENTIALS_FILE``) that holds only SHA-256
+  hashes of the secrets; ``vcredit keys`` adds, lists and revokes them. Every service reads
+  the same file (a mounted Secret in Kubernetes, the data directory in embedded mode) and
+  picks up changes within a second, so a revoked key stops working everywhere.
+- Two kinds of credential: an API key is presented as the bearer token itself; an OAuth2
+  client exchanges its id and secret for a short-lived JWT (``shared.tokens``).
+- The bootstrap token holds every role, for first setup only: once an active operator
+  credential exists it is refused.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import json
+import logging
+import os
 import secrets
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-Role = Literal["operator", "government", "bank", "insurer", "court", "police", "collector", "public"]
-ROLES: tuple[Role, ...] = ("operator", "government", "bank", "insurer", "court", "police", "collector", "public")
+from shared.tokens import InvalidToken, TokenKeys
+
+log = logging.getLogger(__name__)
+
+Role = Literal["operator", "government", "bank", "insurer", "court", "police", "collector", "subject", "public"]
+ROLES: tuple[Role, ...] = (
+    "operator",
+    "government",
+    "bank",
+    "insurer",
+    "court",
+    "police",
+    "collector",
+    "subject",
+    "public",
+)
+
+# What each scope lets a caller do; shown in every service's OpenAPI security scheme.
+SCOPES: dict[str, str] = {
+    "hierarchy:read": "Read townships, villages and communities",
+    "hierarchy:write": "Register and rename townships, villages and communities",
+    "subjects:read": "Read households and businesses with their credit facts (audited)",
+    "subjects:write": "Register households and businesses, import collection sheets",
+    "facts:write": "State credit facts about a household or business, as the role's source",
+    "objections:read": "Read objections",
+    "objections:write": "Raise an objection to a fact or a rating",
+    "objections:decide": "Decide objections",
+    "notices:object": "Object to a rating during its public notice (anyone may, 004 annex 2 step 4)",
+    "scorecard:evaluate": "Evaluate the scorecard on a profile",
+    "ratings:read": "Read a household's or business's rating (audited)",
+    "ratings:reject": "Record the bank's rejection of a rating",
+    "notices:read": "Read published rating notices (公示)",
+    "calendar:read": "Read the business date",
+    "lending:read": "Read credit lines and loans (audited)",
+    "lending:write": "Open credit lines, lend, take repayments, write off",
+    "ledger:read": "Read the ledger's trial balance",
+    "cob:run": "Run close of business",
+    "risk:read": "Read NPL ratios, freezes, halts, decisions and indicators (aggregates)",
+    "risk:override": "Freeze or unfreeze a village by hand",
+    "losses:read": "Read losses, claims and the mutual guarantee fund",
+    "claims:settle": "Settle a party's share of a loss",
+    "fund:read": "Read the risk compensation fund",
+    "fund:write": "Top up the risk compensation fund",
+    "titles:read": "Read credit titles (信用村/乡镇/社区)",
+    "titles:write": "Evaluate titles and assess communities",
+    "subscriptions:manage": "Manage webhook subscriptions and deliveries",
+    "events:read": "Read the live event stream",
+    "bulletins:read": "Read published bulletins, notices and dashboard aggregates",
+    "audit:read": "List who queried a subject's credit data",
+}
+
+_PUBLISHED = frozenset(
+    {"hierarchy:read", "notices:read", "notices:object", "calendar:read", "risk:read", "titles:read", "bulletins:read"}
+)
+_SUBJECT_DATA = frozenset({"subjects:read", "ratings:read", "objections:read"})
+
+ROLE_SCOPES: dict[Role, frozenset[str]] = {
+    # The public sees only what is published: notices and aggregates.
+    "public": _PUBLISHED,
+    "operator": frozenset(SCOPES),
+    "government": _PUBLISHED
+    | _SUBJECT_DATA
+    | frozenset(
+        {
+            "hierarchy:write",
+            "subjects:write",
+            "facts:write",
+            "objections:write",
+            "objections:decide",
+            "scorecard:evaluate",
+            "lending:read",
+            "ledger:read",
+            "risk:override",
+            "losses:read",
+            "claims:settle",
+            "fund:read",
+            "fund:write",
+            "titles:write",
+            "subscriptions:manage",
+            "events:read",
+            "audit:read",
+        }
+    ),
+    "bank": _PUBLISHED
+    | _SUBJECT_DATA
+    | frozenset(
+        {
+            "facts:write",
+            "scorecard:evaluate",
+            "ratings:reject",
+            "lending:read",
+            "lending:write",
+            "ledger:read",
+            "losses:read",
+            "claims:settle",
+            "fund:read",
+            "events:read",
+        }
+    ),
+    "insurer": _PUBLISHED
+    | _SUBJECT_DATA
+    | frozenset({"facts:write", "losses:read", "claims:settle", "fund:read", "events:read"}),
+    # Courts and the police state their own facts and may read the subjects they concern.
+    "court": _PUBLISHED | frozenset({"subjects:read", "facts:write", "objections:read"}),
+    "police": _PUBLISHED | frozenset({"subjects:read", "facts:write", "objections:read"}),
+    # A collector (信息采集员) works for one village: the endpoints check the village.
+    "collector": _PUBLISHED
+    | _SUBJECT_DATA
+    | frozenset({"subjects:write", "facts:write", "objections:write", "objections:decide", "scorecard:evaluate"}),
+    # A household reading its own file (征信业管理条例 §17): the endpoints check the household.
+    "subject": _PUBLISHED | _SUBJECT_DATA | frozenset({"objections:write", "lending:read", "audit:read"}),
+}
 
 
-class ApiKey(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    name: str = Field(min_length=1)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    roles: tuple[Role, ...] = Field(min_length=1)
-    # A collector works for one village and sees and edits only that village.
-    village: str | None = None
+def scopes_of(roles: frozenset[str] | tuple[str, ...]) -> frozenset[str]:
+    out: frozenset[str] = frozenset()
+    for role in roles:
+        out |= ROLE_SCOPES.get(role, frozenset())  # type: ignore[call-overload]
+    return out
 
 
 @dataclass(frozen=True)
 class Principal:
     name: str
     roles: frozenset[str]
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    # A collector is bound to its village, a subject to its household.
     village: str | None = None
+    household: str | None = None
 
     def has(self, role: str) -> bool:
         return role in self.roles
 
+    def may(self, scope: str) -> bool:
+        return scope in self.scopes
 
-BOOTSTRAP = Principal("bootstrap", frozenset(ROLES))
+
+BOOTSTRAP = Principal("bootstrap", frozenset(ROLES), frozenset(SCOPES))
 
 
-def hash_key(token: str) -> str:
+def hash_secret(token: str) -> str:
+    # The secrets are 256 random bits, so a fast hash is enough: nothing to brute-force.
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def new_key(name: str, roles: tuple[Role, ...], village: str | None = None) -> tuple[str, ApiKey]:
-    token = "vck_" + secrets.token_urlsafe(32)
-    return token, ApiKey(name=name, sha256=hash_key(token), roles=roles, village=village)
+class Credential(BaseModel):
+    """One API key or OAuth2 client, as stored: never the secret, only its hash."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    kind: Literal["api_key", "client"]
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    roles: tuple[Role, ...] = Field(min_length=1)
+    village: str | None = None
+    household: str | None = None
+    created_at: AwareDatetime
+    revoked_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _bound(self) -> Credential:
+        if "collector" in self.roles and not self.village:
+            raise ValueError("a collector is bound to one village")
+        if "subject" in self.roles and not self.household:
+            raise ValueError("a subject is bound to one household")
+        return self
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def principal(self, scopes: frozenset[str] | None = None) -> Principal:
+        allowed = scopes_of(self.roles)
+        return Principal(
+            self.name,
+            frozenset(self.roles),
+            allowed if scopes is None else allowed & scopes,
+            self.village,
+            self.household,
+        )
 
 
-class KeyRing:
-    def __init__(self, bootstrap_token: str, keys: list[ApiKey]) -> None:
-        self._bootstrap_hash = hash_key(bootstrap_token)
-        self._by_hash = {k.sha256: k for k in keys}
+_CREDENTIALS = TypeAdapter(list[Credential])
 
-    def resolve(self, token: str) -> Principal | None:
-        # Comparing hashes of the presented token: equal-length digests, and a lookup
-        # that leaks nothing about the configured secrets.
-        digest = hash_key(token)
+
+def new_secret(kind: Literal["api_key", "client"]) -> str:
+    return ("vck_" if kind == "api_key" else "vcs_") + secrets.token_urlsafe(32)
+
+
+class CredentialStore:
+    """The credentials file, re-read when it changes (checked at most once a second)."""
+
+    CHECK_SECONDS = 1.0
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int] | None = None
+        self._checked = 0.0
+        self._by_hash: dict[str, Credential] = {}
+        self._by_name: dict[str, Credential] = {}
+        self._operator = False
+
+    def _refresh(self) -> None:
+        now = time.monotonic()
+        if now - self._checked < self.CHECK_SECONDS and self._checked:
+            return
+        self._checked = now
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            self._stamp, self._by_hash, self._by_name, self._operator = None, {}, {}, False
+            return
+        stamp = (st.st_mtime_ns, st.st_size)
+        if stamp == self._stamp:
+            return
+        try:
+            items = read_credentials(self.path)
+        except (OSError, ValueError) as exc:
+            # Keep the last good set: a half-edited file must not lock everyone out.
+            log.error("credentials file %s unreadable, keeping the previous set: %s", self.path, exc)
+            return
+        self._stamp = stamp
+        active = [c for c in items if c.active]
+        self._by_hash = {c.sha256: c for c in active}
+        self._by_name = {c.name: c for c in active}
+        self._operator = any("operator" in c.roles for c in active)
+
+    def by_secret(self, secret: str, kind: Literal["api_key", "client"]) -> Credential | None:
+        self._refresh()
+        found = self._by_hash.get(hash_secret(secret))
+        return found if found is not None and found.kind == kind else None
+
+    def active(self, name: str) -> Credential | None:
+        self._refresh()
+        return self._by_name.get(name)
+
+    def has_operator(self) -> bool:
+        self._refresh()
+        return self._operator
+
+
+def read_credentials(path: Path) -> list[Credential]:
+    if not path.exists():
+        return []
+    raw = json.loads(path.read_text() or "[]")
+    return _CREDENTIALS.validate_python(raw)
+
+
+@contextlib.contextmanager
+def editing_credentials(path: Path) -> Iterator[list[Credential]]:
+    """Read-modify-write of the credentials file under an exclusive lock, replaced atomically
+    so a service never reads half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(path.suffix + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        items = read_credentials(path)
+        yield items
+        tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(_CREDENTIALS.dump_json(items, indent=2, exclude_none=True).decode())
+        os.replace(tmp, path)
+
+
+def add_credential(
+    path: Path,
+    name: str,
+    kind: Literal["api_key", "client"],
+    roles: tuple[Role, ...],
+    village: str | None = None,
+    household: str | None = None,
+) -> tuple[str, Credential]:
+    """Create a credential; returns the secret (shown once, stored nowhere) and the entry."""
+    secret = new_secret(kind)
+    credential = Credential(
+        name=name,
+        kind=kind,
+        sha256=hash_secret(secret),
+        roles=roles,
+        village=village,
+        household=household,
+        created_at=datetime.now(UTC),
+    )
+    with editing_credentials(path) as items:
+        if any(c.name == name and c.active for c in items):
+            raise ValueError(f"an active credential named {name} exists; revoke it first")
+        items.append(credential)
+    return secret, credential
+
+
+def revoke_credential(path: Path, name: str) -> Credential:
+    with editing_credentials(path) as items:
+        for i, c in enumerate(items):
+            if c.name == name and c.active:
+                items[i] = c.model_copy(update={"revoked_at": datetime.now(UTC)})
+                return items[i]
+    raise ValueError(f"no active credential named {name}")
+
+
+class Unauthenticated(Exception):
+    """The token identifies nobody (the message says why, never echoing the token)."""
+
+
+class Authenticator:
+    def __init__(self, bootstrap_token: str, store: CredentialStore, keys: TokenKeys) -> None:
+        self._bootstrap_hash = hash_secret(bootstrap_token)
+        self.store = store
+        self.keys = keys
+
+    def resolve(self, token: str) -> Principal:
+        if token.count(".") == 2:
+            return self._from_jwt(token)
+        digest = hash_secret(token)
+        # Comparing digests: equal length, and nothing learnt about the configured secret.
         if secrets.compare_digest(digest, self._bootstrap_hash):
+            if self.store.has_operator():
+                raise Unauthenticated("The bootstrap token is disabled: an operator credential exists.")
             return BOOTSTRAP
-        key = self._by_hash.get(digest)
-        if key is None:
-            return None
-        return Principal(key.name, frozenset(key.roles), key.village)
+        credential = self.store.by_secret(token, "api_key")
+        if credential is None:
+            raise Unauthenticated("The bearer token is not valid.")
+        return credential.principal()
+
+    def _from_jwt(self, token: str) -> Principal:
+        try:
+            claims = self.keys.verify(token)
+        except InvalidToken as exc:
+            raise Unauthenticated(f"The access token is not valid: {exc}.") from None
+        # Checked on every request, so revoking a client ends its tokens at once.
+        credential = self.store.active(claims.subject)
+        if credential is None or credential.kind != "client":
+            raise Unauthenticated("The access token's client is revoked or unknown.")
+        return credential.principal(claims.scopes)
+
+    def issue(
+        self, client_id: str, client_secret: str, requested: frozenset[str] | None, ttl: int
+    ) -> tuple[str, int, Principal]:
+        credential = self.store.active(client_id)
+        if (
+            credential is None
+            or credential.kind != "client"
+            or not secrets.compare_digest(credential.sha256, hash_secret(client_secret))
+        ):
+            raise Unauthenticated("Unknown client or wrong secret.")
+        principal = credential.principal(requested)
+        token, expires_in = self.keys.issue(credential.name, principal.scopes, ttl)
+        return token, expires_in, principal

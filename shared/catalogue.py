@@ -20,7 +20,9 @@ def _register_all(entries: tuple[tuple[str, type[BaseModel], str], ...]) -> None
 
 
 class _Payload(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # A payload that fails to parse is logged and dead-lettered: its error names the field,
+    # never quotes the value (head names, which no log pattern can recognise).
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
 
 class TownshipCreated(_Payload):

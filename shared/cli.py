@@ -7,6 +7,7 @@ vcredit topics create            create the Kafka topics of deploy/kafka/topics.
 vcredit dlq list|replay <service> [--mode distributed]
 vcredit simulate [--households N --months N ...]   drive a running system through a synthetic district
 vcredit bench [--quick] [--only name,...]   every benchmark in one table (python -m bench)
+vcredit pii new-key|rotate|status   rotate the key encrypting ID numbers (shared/settings.py)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from shared.bus.base import Bus
 from shared.bus.embedded import EmbeddedBus
 from shared.bus.kafka import KafkaBus
 from shared.migrations import upgrade
+from shared.redaction import install_log_redaction
 from shared.runtime import ServiceRuntime, ServiceSpec, create_app
 from shared.settings import SERVICE_NAMES, SETTINGS_CLASSES, CommonSettings
 
@@ -249,17 +251,44 @@ def cmd_rebuild(args: argparse.Namespace) -> None:
 
 
 def cmd_keys(args: argparse.Namespace) -> None:
-    from shared.auth import ROLES, new_key
+    from shared.auth import ROLES, add_credential, read_credentials, revoke_credential
+    from shared.tokens import new_signing_key
 
-    unknown = set(args.role) - set(ROLES)
-    if unknown:
-        raise SystemExit(f"unknown role(s): {', '.join(sorted(unknown))}; choose from {', '.join(ROLES)}")
-    if "collector" in args.role and not args.village:
-        raise SystemExit("a collector key is bound to one village: pass --village CODE")
-    token, key = new_key(args.name, tuple(args.role), args.village)
-    print(f"key (give it to {args.name}; it is shown once and stored nowhere): {token}")
-    print("add this entry to the VCREDIT_API_KEYS JSON list of every service:")
-    print(key.model_dump_json(exclude_none=True))
+    path = CommonSettings().credentials_path
+    if args.action == "signing-key":
+        private, public, kid = new_signing_key()
+        print(f"kid {kid}")
+        print(f"private (VCREDIT_JWT_SIGNING_KEYS, first to sign with it; keep secret): {private}")
+        print(f"public (VCREDIT_JWT_VERIFICATION_KEYS, on every service before signing with it): {public}")
+        return
+    if args.action == "list":
+        for c in read_credentials(path):
+            state = f"revoked {c.revoked_at:%Y-%m-%d %H:%M}" if c.revoked_at else "active"
+            bound = f" village={c.village}" if c.village else f" household={c.household}" if c.household else ""
+            print(f"{c.name}\t{c.kind}\t{','.join(c.roles)}{bound}\t{state}")
+        return
+    if not args.name:
+        raise SystemExit("pass --name")
+    try:
+        if args.action == "revoke":
+            revoke_credential(path, args.name)
+            print(f"revoked {args.name} in {path}; every service refuses it within a second")
+            return
+        roles = tuple(args.role or ())
+        unknown = set(roles) - set(ROLES)
+        if not roles or unknown:
+            raise SystemExit(f"pass --role, one of {', '.join(ROLES)} (unknown: {', '.join(sorted(unknown)) or '-'})")
+        kind = "client" if args.action == "client" else "api_key"
+        secret, _ = add_credential(path, args.name, kind, roles, args.village, args.household)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    print(f"added {args.name} to {path} (only its hash is stored)")
+    if kind == "client":
+        print(f"client_id: {args.name}")
+        print(f"client_secret (shown once): {secret}")
+        print("exchange them at POST /v1/oauth/token (grant_type=client_credentials) on any service")
+    else:
+        print(f"API key (shown once; send as Authorization: Bearer): {secret}")
 
 
 def cmd_rerate(args: argparse.Namespace) -> None:
@@ -293,6 +322,44 @@ def cmd_rerate(args: argparse.Namespace) -> None:
         )
 
     asyncio.run(run())
+
+
+def cmd_pii(args: argparse.Namespace) -> None:
+    from shared.pii import load_cipher, new_master_key
+    from shared.pii_rotation import Rotation, rotate
+
+    if args.action == "new-key":
+        print(new_master_key())
+        return
+    common = CommonSettings()
+    cipher = load_cipher(common)
+    urls = {service: database_url(service, common) for service in args.service or ("registry", "notify")}
+
+    def progress(r: Rotation) -> None:
+        print(f"{r.column.name}: {r.rewritten} rewritten so far", flush=True)
+
+    outcomes = asyncio.run(
+        rotate(cipher, urls, batch_size=args.batch_size, dry_run=args.action == "status", on_batch=progress)
+    )
+    left = 0
+    for r in outcomes:
+        keys = ", ".join(f"{k} {n}" + (" (current)" if k == cipher.key_id else "") for k, n in r.by_key.items())
+        print(f"{r.column.name}: {r.rewritten} rewritten, {r.unreadable} unreadable; rows by key: {keys or 'none'}")
+        left += sum(n for k, n in r.by_key.items() if k != cipher.key_id)
+    if left:
+        configured = set(cipher.key_ids)
+        missing = sorted({k for r in outcomes for k in r.by_key} - configured)
+        hint = f"keys {', '.join(missing)} are not configured" if missing else "run `vcredit pii rotate`"
+        raise SystemExit(f"{left} rows are not under the current key {cipher.key_id}: {hint}")
+    print(f"every row is under the current key {cipher.key_id}; retired keys may be removed")
+
+
+def add_pii_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pii = sub.add_parser("pii", help="the key encrypting ID numbers: new-key, rotate, status (shared/settings.py)")
+    pii.add_argument("action", choices=["new-key", "rotate", "status"])
+    pii.add_argument("--service", action="append", choices=["registry", "notify"], help="default both")
+    pii.add_argument("--batch-size", type=int, default=500)
+    pii.set_defaults(func=cmd_pii)
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -346,12 +413,19 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--mode", choices=["embedded", "distributed"], default="embedded")
     rebuild.set_defaults(func=cmd_rebuild)
 
-    keys = sub.add_parser("keys", help="API keys")
-    keys.add_argument("action", choices=["new"])
-    keys.add_argument("--name", required=True, help="who holds the key, e.g. hubin-bank-core")
-    keys.add_argument("--role", action="append", required=True, help="repeat for several roles")
+    keys = sub.add_parser("keys", help="API keys, OAuth2 clients and token signing keys")
+    keys.add_argument(
+        "action",
+        choices=["new", "client", "list", "revoke", "signing-key"],
+        help="new: an API key; client: an OAuth2 client; revoke --name; signing-key: an Ed25519 pair",
+    )
+    keys.add_argument("--name", help="who holds it (also the client_id), e.g. hubin-bank-core")
+    keys.add_argument("--role", action="append", help="repeat for several roles")
     keys.add_argument("--village", help="the collector's village code")
+    keys.add_argument("--household", help="the subject's household id")
     keys.set_defaults(func=cmd_keys)
+
+    add_pii_parser(sub)
 
     from simulator.cli import add_parser as add_simulate
 
@@ -368,6 +442,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if argv[:1] == ["bench"]:
         # argparse would claim --help and reject --quick; bench parses its own arguments.
         run_bench(argv[1:])
+    install_log_redaction()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     args.func(args)

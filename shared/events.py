@@ -19,7 +19,8 @@ P = TypeVar("P", bound=BaseModel)
 
 
 class Envelope(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Malformed envelopes are logged and dead-lettered: errors without the payload's values.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     event_id: uuid.UUID
     type: str = Field(pattern=r"^(registry|scoring|loans|risk|notify)\.[a-z_]+\.[a-z_]+$")

@@ -12,16 +12,20 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import KeyRing
+from shared.auth import Authenticator, CredentialStore
 from shared.bus.base import Bus
 from shared.db import create_engine, create_sessionmaker, ping, read_only
 from shared.messaging import Consumer, Handler, Prefetch, Relay, session_class_for
+from shared.oauth import token_router
+from shared.redaction import install_log_redaction
 from shared.settings import CommonSettings
-from shared.web import health_router, install_problem_handlers, require_token
+from shared.tokens import TokenKeys, load_signing_keys
+from shared.web import declared_scope, health_router, install_problem_handlers
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +141,7 @@ def create_app(runtime: ServiceRuntime, bootstrap_token: str, *, manage_runtime:
     """The service's FastAPI app. With ``manage_runtime`` the app's lifespan starts and stops
     the runtime (uvicorn); tests that drive the runtime themselves pass False."""
     spec = runtime.spec
+    install_log_redaction(bootstrap_token)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -151,11 +156,18 @@ def create_app(runtime: ServiceRuntime, bootstrap_token: str, *, manage_runtime:
 
     app = FastAPI(title=f"vcredit {spec.title}", description=spec.description, version="1", lifespan=lifespan)
     app.state.runtime = runtime
-    app.state.keyring = KeyRing(bootstrap_token, runtime.common.api_keys)
+    common = runtime.common
+    keys = TokenKeys(load_signing_keys(common.jwt_signing_keys, common.data_dir), common.jwt_verification_keys)
+    app.state.authenticator = Authenticator(bootstrap_token, CredentialStore(common.credentials_path), keys)
     install_problem_handlers(app)
     app.include_router(health_router())
+    app.include_router(token_router())
     for router in spec.public_routers():
         app.include_router(router)
     for router in spec.routers():
-        app.include_router(router, dependencies=[Depends(require_token)])
+        for route in router.routes:
+            # An endpoint without a declared scope would be open to any token: refuse to start.
+            if isinstance(route, APIRoute) and declared_scope(route) is None:
+                raise RuntimeError(f"{spec.name}: {route.methods} {route.path} declares no scope")
+        app.include_router(router)
     return app

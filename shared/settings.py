@@ -7,8 +7,12 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 |---|---|---|
 | VCREDIT_DATA_DIR | ./var | embedded mode: where the SQLite files live |
 | VCREDIT_BOOTSTRAP_TOKEN | generated at start | all-roles bearer token (API.md) |
-| VCREDIT_API_KEYS | [] | JSON list of {name, sha256, roles, village?}; `vcredit keys new` makes one |
-| VCREDIT_PII_KEY | generated into the data dir | base64 32-byte key encrypting ID numbers at rest |
+| VCREDIT_CREDENTIALS_FILE | <data dir>/credentials.json | API keys and OAuth2 clients, hashes only (`vcredit keys`) |
+| VCREDIT_JWT_SIGNING_KEYS | generated into the data dir | base64 Ed25519 private keys; the first signs tokens |
+| VCREDIT_JWT_VERIFICATION_KEYS | [] | base64 Ed25519 public keys also accepted (rotation) |
+| VCREDIT_JWT_TTL_SECONDS | 900 | lifetime of an access token from POST /v1/oauth/token |
+| VCREDIT_PII_KEY | generated into the data dir | base64 32-byte key encrypting ID numbers at rest (current key) |
+| VCREDIT_PII_RETIRED_KEYS | [] | JSON list of former PII keys (base64): they still decrypt and find old rows |
 | VCREDIT_START_DATE | today | first business date |
 | VCREDIT_KAFKA_BOOTSTRAP_SERVERS | localhost:9092 | distributed mode: Kafka brokers |
 | VCREDIT_TOPIC_PREFIX | "" | namespaces topics and consumer groups (tests, tenants) |
@@ -35,6 +39,11 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 | VCREDIT_REGISTRY_SCORING_URL | http://127.0.0.1:$VCREDIT_SCORING_PORT | scoring's API, for a subject's query log |
 | VCREDIT_REGISTRY_LOANS_URL | http://127.0.0.1:$VCREDIT_LOANS_PORT | loans' API, for a subject's query log |
 | VCREDIT_REGISTRY_PEER_TIMEOUT_SECONDS | 3 | one call to scoring or loans for the query log, connect to last byte |
+
+Rotating the PII key: `vcredit pii new-key` prints a key; set it as VCREDIT_PII_KEY and
+move the old one (in embedded mode, the data dir's pii.key) into VCREDIT_PII_RETIRED_KEYS on
+every service, restart them, run `vcredit pii rotate` until it reports no rows left under a
+retired key, then drop the retired key and restart again (shared/pii.py).
 """
 
 from __future__ import annotations
@@ -47,8 +56,6 @@ from typing import ClassVar, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.auth import ApiKey
-
 SERVICE_NAMES = ("registry", "scoring", "loans", "risk", "notify")
 
 
@@ -57,8 +64,12 @@ class CommonSettings(BaseSettings):
 
     data_dir: Path = Path("./var")
     bootstrap_token: str | None = None
-    api_keys: list[ApiKey] = Field(default_factory=list)
+    credentials_file: Path | None = None
+    jwt_signing_keys: list[str] = Field(default_factory=list)
+    jwt_verification_keys: list[str] = Field(default_factory=list)
+    jwt_ttl_seconds: int = Field(default=900, ge=60, le=3600)
     pii_key: str | None = None
+    pii_retired_keys: list[str] = Field(default_factory=list)
     start_date: date | None = None
     kafka_bootstrap_servers: str = "localhost:9092"
     topic_prefix: str = ""
@@ -72,6 +83,10 @@ class CommonSettings(BaseSettings):
     relay_batch_size: int = Field(default=500, ge=1)
     relay_idle_seconds: float = Field(default=0.5, gt=0)
     outbox_retention_hours: float = Field(default=168, gt=0)
+
+    @property
+    def credentials_path(self) -> Path:
+        return self.credentials_file or self.data_dir / "credentials.json"
 
 
 class ServiceSettings(BaseSettings):

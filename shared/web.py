@@ -1,5 +1,6 @@
 """HTTP conventions of API.md shared by every service: RFC 9457 problem responses with a
-stable ``code``, bearer-token authentication, health and readiness endpoints."""
+stable ``code``, bearer-token authentication with per-endpoint scopes, health and readiness
+endpoints."""
 
 from __future__ import annotations
 
@@ -7,14 +8,19 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request, Security, params
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.routing import APIRoute
+from fastapi.security import OAuth2, SecurityScopes
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
 
-from shared.auth import Principal
+from shared.auth import SCOPES, Authenticator, Principal, Unauthenticated
+from shared.redaction import mask_resident_ids
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +74,18 @@ def problem_response(
     if instance:
         body["instance"] = instance
     body.update(extra)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    # A detail or path may quote what the client sent: never a full ID number back.
+    return JSONResponse(_masked(body), status_code=status, media_type=PROBLEM_JSON)
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_resident_ids(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v) for v in value]
+    return value
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -110,14 +127,29 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
 
-_bearer = HTTPBearer(auto_error=False)
+class _ClientCredentials(OAuth2):
+    """The bearer token of every request: a JWT from ``POST /v1/oauth/token``, an API key,
+    or (first setup only) the bootstrap token. Declared as OAuth2 client credentials so
+    the OpenAPI documents each operation's scopes and /docs can fetch a token."""
+
+    def __init__(self) -> None:
+        flows = OAuthFlows(clientCredentials=OAuthFlowClientCredentials(tokenUrl=TOKEN_PATH, scopes=SCOPES))
+        super().__init__(flows=flows, scheme_name="oauth2", auto_error=False)
+
+    async def __call__(self, request: HTTPConnection) -> str | None:
+        scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
+        return token if scheme.lower() == "bearer" and token else None
 
 
-async def require_token(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+TOKEN_PATH = "/v1/oauth/token"
+bearer_token = _ClientCredentials()
+
+
+async def authorize(
+    request: Request, security_scopes: SecurityScopes, token: Annotated[str | None, Depends(bearer_token)]
 ) -> Principal:
-    """Resolve the bearer token to a principal (request.state.principal)."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    """Who is calling (401 if nobody we know), and may they do this (403)."""
+    if token is None:
         raise Problem(
             401,
             "UNAUTHENTICATED",
@@ -125,17 +157,43 @@ async def require_token(
             "Send Authorization: Bearer <token>.",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal: Principal | None = request.app.state.keyring.resolve(credentials.credentials)
-    if principal is None:
+    authenticator: Authenticator = request.app.state.authenticator
+    try:
+        principal = authenticator.resolve(token)
+    except Unauthenticated as exc:
         raise Problem(
             401,
             "INVALID_TOKEN",
             "Invalid token",
-            "The bearer token is not valid.",
+            str(exc),
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from None
+    missing = [s for s in security_scopes.scopes if not principal.may(s)]
+    if missing:
+        raise Problem(
+            403,
+            "FORBIDDEN",
+            "Forbidden",
+            f"This needs the scope {', '.join(missing)}, which {principal.name} does not hold.",
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{" ".join(missing)}"'},
+            required_scopes=missing,
         )
     request.state.principal = principal
     return principal
+
+
+def scope(name: str) -> Any:
+    """The scope an endpoint needs: ``@router.get(..., dependencies=[scope("ratings:read")])``."""
+    if name not in SCOPES:
+        raise ValueError(f"unknown scope {name}")
+    return Security(authorize, scopes=[name])
+
+
+def declared_scope(route: APIRoute) -> str | None:
+    for dep in route.dependencies:
+        if isinstance(dep, params.Security) and dep.dependency is authorize and dep.scopes:
+            return dep.scopes[0]
+    return None
 
 
 def current_principal(request: Request) -> Principal:
@@ -146,7 +204,23 @@ def current_principal(request: Request) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+def ensure_bound(principal: Principal, *, village: str | None, household: str | None = None) -> None:
+    """A collector's credential works for its village only, a subject's for its household."""
+    if principal.village is not None and village != principal.village:
+        raise Problem(
+            403,
+            "OUTSIDE_YOUR_VILLAGE",
+            "Outside your village",
+            f"This credential works for village {principal.village} only.",
+        )
+    if principal.household is not None and household != principal.household:
+        raise Problem(
+            403, "NOT_YOUR_HOUSEHOLD", "Not your household", "This credential works for its own household only."
+        )
+
+
 def require_role(principal: Principal, *roles: str) -> None:
+    """For checks finer than an endpoint's scope, e.g. which party may settle which claim."""
     if not any(principal.has(r) for r in roles):
         raise Problem(403, "FORBIDDEN", "Forbidden", f"This needs one of the roles: {', '.join(roles)}.")
 

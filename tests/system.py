@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -21,9 +22,14 @@ from tests.conftest import TOKEN, Infra
 
 
 class System:
-    def __init__(self, infra: Infra, services: list[str], **settings: Any) -> None:
+    def __init__(
+        self, infra: Infra, services: list[str], *, database_urls: Mapping[str, str] | None = None, **settings: Any
+    ) -> None:
+        """``database_urls`` restarts services on the databases of an earlier System (of the
+        same ``infra``) instead of new ones."""
         self.infra = infra
         self.services = services
+        self.database_urls = dict(database_urls or {})
         self.common = infra.common(**settings)
         self.runtimes: dict[str, ServiceRuntime] = {}
         self.clients: dict[str, httpx.AsyncClient] = {}
@@ -32,7 +38,7 @@ class System:
     async def __aenter__(self) -> System:
         for name in self.services:
             spec = load_spec(name)
-            url = await self.infra.database_url(name)
+            url = self.database_urls.get(name) or await self.infra.database_url(name)
             await asyncio.to_thread(upgrade, spec.migrations_dir, url)
             runtime = ServiceRuntime(spec, url, self.infra.bus(f"test-{name}"), self.common)
             app = create_app(runtime, TOKEN, manage_runtime=False)

@@ -39,10 +39,9 @@ from services.loans.schemas import (
 )
 from shared import idempotency
 from shared.audit import Audited, SubjectKind
-from shared.web import CurrentPrincipal, Problem, ReadSession, Session, require_role
+from shared.web import CurrentPrincipal, Problem, ReadSession, Session, ensure_bound, scope
 
 router = APIRouter(prefix="/v1")
-LENDERS = ("bank", "operator")
 
 
 def _line_out(line: CreditLine) -> CreditLineOut:
@@ -102,11 +101,11 @@ async def _loan_out(session: AsyncSession, loan: Loan) -> LoanOut:
     response_model=CreditLineOut,
     tags=["credit lines"],
     summary="Open a revolving credit line (一次授信) up to the certified grade's limit",
+    dependencies=[scope("lending:write")],
 )
 async def create_credit_line(
     body: CreditLineIn, request: Request, session: Session, principal: CurrentPrincipal
 ) -> CreditLineOut | JSONResponse:
-    require_role(principal, *LENDERS)
     async with session.begin():
         if (replay := await idempotency.claim(session, request, body)) is not None:
             return replay
@@ -137,23 +136,35 @@ async def create_credit_line(
     return out
 
 
-@router.get("/credit-lines/{credit_line_id}", response_model=CreditLineOut, tags=["credit lines"])
-async def get_credit_line(credit_line_id: str, session: ReadSession, audit: Audited) -> CreditLineOut:
+@router.get(
+    "/credit-lines/{credit_line_id}",
+    response_model=CreditLineOut,
+    tags=["credit lines"],
+    dependencies=[scope("lending:read")],
+)
+async def get_credit_line(
+    credit_line_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
+) -> CreditLineOut:
     line = await session.get(CreditLine, credit_line_id)
     if line is None:
         raise Problem(404, "CREDIT_LINE_NOT_FOUND", "Credit line not found", f"No credit line {credit_line_id}.")
+    ensure_bound(principal, village=line.village_code, household=line.subject_id)
     out = _line_out(line)
     await audit.record(_kind(line.subject_kind), line.subject_id, credit_line_id)
     return out
 
 
 @router.post(
-    "/loans", status_code=201, response_model=LoanOut, tags=["loans"], summary="Draw a loan on a credit line (随用随贷)"
+    "/loans",
+    status_code=201,
+    response_model=LoanOut,
+    tags=["loans"],
+    summary="Draw a loan on a credit line (随用随贷)",
+    dependencies=[scope("lending:write")],
 )
 async def create_loan(
     body: LoanIn, request: Request, session: Session, principal: CurrentPrincipal
 ) -> LoanOut | JSONResponse:
-    require_role(principal, *LENDERS)
     async with session.begin():
         if (replay := await idempotency.claim(session, request, body)) is not None:
             return replay
@@ -197,11 +208,12 @@ async def create_loan(
     return out
 
 
-@router.get("/loans/{loan_id}", response_model=LoanOut, tags=["loans"])
-async def get_loan(loan_id: str, session: ReadSession, audit: Audited) -> LoanOut:
+@router.get("/loans/{loan_id}", response_model=LoanOut, tags=["loans"], dependencies=[scope("lending:read")])
+async def get_loan(loan_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited) -> LoanOut:
     loan = await session.get(Loan, loan_id)
     if loan is None:
         raise Problem(404, "LOAN_NOT_FOUND", "Loan not found", f"No loan {loan_id}.")
+    ensure_bound(principal, village=loan.village_code, household=loan.subject_id)
     out = await _loan_out(session, loan)
     await audit.record(_kind(loan.subject_kind), loan.subject_id, loan_id)
     return out
@@ -228,11 +240,11 @@ async def _locked_loan(session: AsyncSession, loan_id: str) -> tuple[Loan, Credi
     response_model=RepaymentOut,
     tags=["loans"],
     summary="Repay: accrued interest first, then principal; a replayed Idempotency-Key returns the first result",
+    dependencies=[scope("lending:write")],
 )
 async def create_repayment(
     loan_id: str, body: RepaymentIn, request: Request, session: Session, principal: CurrentPrincipal
 ) -> RepaymentOut | JSONResponse:
-    require_role(principal, *LENDERS)
     async with session.begin():
         if (replay := await idempotency.claim(session, request, body)) is not None:
             return replay
@@ -261,11 +273,16 @@ async def create_repayment(
     return out
 
 
-@router.post("/loans/{loan_id}/write-off", status_code=201, response_model=WriteOffOut, tags=["loans"])
+@router.post(
+    "/loans/{loan_id}/write-off",
+    status_code=201,
+    response_model=WriteOffOut,
+    tags=["loans"],
+    dependencies=[scope("lending:write")],
+)
 async def write_off_loan(
     loan_id: str, request: Request, session: Session, principal: CurrentPrincipal
 ) -> WriteOffOut | JSONResponse:
-    require_role(principal, *LENDERS)
     async with session.begin():
         if (replay := await idempotency.claim(session, request, None)) is not None:
             return replay
@@ -282,9 +299,9 @@ async def write_off_loan(
     response_model=CobOut,
     tags=["close of business"],
     summary="Close each business day before `date`, one by one (operator)",
+    dependencies=[scope("cob:run")],
 )
 async def run_cob(body: CobIn, request: Request, principal: CurrentPrincipal) -> CobOut:
-    require_role(principal, "operator")
     sessions = request.app.state.runtime.sessions
     async with sessions() as session, session.begin():
         today = await business_date(session)
@@ -294,15 +311,18 @@ async def run_cob(body: CobIn, request: Request, principal: CurrentPrincipal) ->
     return CobOut(closed=closed, business_date=body.date)
 
 
-@router.get("/business-date", response_model=BusinessDateOut, tags=["close of business"])
+@router.get(
+    "/business-date", response_model=BusinessDateOut, tags=["close of business"], dependencies=[scope("calendar:read")]
+)
 async def get_business_date(session: Session) -> BusinessDateOut:
     async with session.begin():
         return BusinessDateOut(business_date=await business_date(session))
 
 
-@router.get("/ledger/trial-balance", response_model=TrialBalanceOut, tags=["ledger"])
+@router.get(
+    "/ledger/trial-balance", response_model=TrialBalanceOut, tags=["ledger"], dependencies=[scope("ledger:read")]
+)
 async def get_trial_balance(session: ReadSession, principal: CurrentPrincipal) -> TrialBalanceOut:
-    require_role(principal, "bank", "operator", "government")
     balances = await ledger.trial_balance(session)
     debits, credits = (
         await session.execute(

@@ -23,13 +23,12 @@ from services.notify.schemas import (
 )
 from shared import idempotency
 from shared.settings import NotifySettings
-from shared.web import CurrentPrincipal, Problem, ReadSession, Session, require_role
+from shared.web import CurrentPrincipal, Problem, ReadSession, Session, scope
 
 router = APIRouter(prefix="/v1")
 
 # Webhooks may carry personal data (every public type can be subscribed to), so only these
 # roles manage them.
-MANAGERS = ("government", "operator")
 Page = Query(default=100, ge=1, le=1000)
 
 
@@ -55,7 +54,13 @@ async def _subscription(session: AsyncSession, subscription_id: str) -> Subscrip
     return sub
 
 
-@router.post("/subscriptions", status_code=201, response_model=SubscriptionOut, tags=["webhooks"])
+@router.post(
+    "/subscriptions",
+    status_code=201,
+    response_model=SubscriptionOut,
+    tags=["webhooks"],
+    dependencies=[scope("subscriptions:manage")],
+)
 async def create_subscription(
     body: SubscriptionIn, request: Request, session: Session, principal: CurrentPrincipal
 ) -> SubscriptionOut | JSONResponse:
@@ -63,7 +68,6 @@ async def create_subscription(
     ``X-Vcredit-Event-Id``, ``X-Vcredit-Event-Type``, ``X-Vcredit-Timestamp`` and
     ``X-Vcredit-Signature: v1=<hex HMAC-SHA256(secret, "{timestamp}.{body}")>``. Reject
     timestamps more than 5 minutes old (replay protection); deduplicate on the event id."""
-    require_role(principal, *MANAGERS)
     cipher = cipher_for(request.app.state.runtime)
     async with session.begin():
         if (replay := await idempotency.claim(session, request, body)) is not None:
@@ -84,29 +88,41 @@ async def create_subscription(
     return out
 
 
-@router.get("/subscriptions", response_model=list[SubscriptionOut], tags=["webhooks"])
+@router.get(
+    "/subscriptions",
+    response_model=list[SubscriptionOut],
+    tags=["webhooks"],
+    dependencies=[scope("subscriptions:manage")],
+)
 async def list_subscriptions(
     session: ReadSession, principal: CurrentPrincipal, active: bool | None = None
 ) -> list[SubscriptionOut]:
-    require_role(principal, *MANAGERS)
     query = select(Subscription).order_by(Subscription.created_at, Subscription.id)
     if active is not None:
         query = query.where(Subscription.active.is_(active))
     return [_subscription_out(s) for s in await session.scalars(query)]
 
 
-@router.get("/subscriptions/{subscription_id}", response_model=SubscriptionOut, tags=["webhooks"])
+@router.get(
+    "/subscriptions/{subscription_id}",
+    response_model=SubscriptionOut,
+    tags=["webhooks"],
+    dependencies=[scope("subscriptions:manage")],
+)
 async def get_subscription(subscription_id: str, session: ReadSession, principal: CurrentPrincipal) -> SubscriptionOut:
-    require_role(principal, *MANAGERS)
     return _subscription_out(await _subscription(session, subscription_id))
 
 
-@router.delete("/subscriptions/{subscription_id}", response_model=SubscriptionOut, tags=["webhooks"])
+@router.delete(
+    "/subscriptions/{subscription_id}",
+    response_model=SubscriptionOut,
+    tags=["webhooks"],
+    dependencies=[scope("subscriptions:manage")],
+)
 async def deactivate_subscription(
     subscription_id: str, session: Session, principal: CurrentPrincipal
 ) -> SubscriptionOut:
     """Deactivate (kept for its delivery log): no new deliveries, pending ones are not sent."""
-    require_role(principal, *MANAGERS)
     async with session.begin():
         sub = await _subscription(session, subscription_id)
         if sub.active:
@@ -136,7 +152,12 @@ def _delivery_out(d: Delivery) -> DeliveryOut:
     )
 
 
-@router.get("/subscriptions/{subscription_id}/deliveries", response_model=list[DeliveryOut], tags=["webhooks"])
+@router.get(
+    "/subscriptions/{subscription_id}/deliveries",
+    response_model=list[DeliveryOut],
+    tags=["webhooks"],
+    dependencies=[scope("subscriptions:manage")],
+)
 async def subscription_deliveries(
     subscription_id: str,
     session: ReadSession,
@@ -145,7 +166,6 @@ async def subscription_deliveries(
     limit: int = Page,
     offset: int = Query(default=0, ge=0),
 ) -> list[DeliveryOut]:
-    require_role(principal, *MANAGERS)
     await _subscription(session, subscription_id)
     query = select(Delivery).where(Delivery.subscription_id == subscription_id)
     if status is not None:
@@ -154,7 +174,9 @@ async def subscription_deliveries(
     return [_delivery_out(d) for d in await session.scalars(query)]
 
 
-@router.get("/deliveries", response_model=list[DeliveryOut], tags=["webhooks"])
+@router.get(
+    "/deliveries", response_model=list[DeliveryOut], tags=["webhooks"], dependencies=[scope("subscriptions:manage")]
+)
 async def list_deliveries(
     session: ReadSession,
     principal: CurrentPrincipal,
@@ -162,7 +184,6 @@ async def list_deliveries(
     limit: int = Page,
     offset: int = Query(default=0, ge=0),
 ) -> list[DeliveryOut]:
-    require_role(principal, *MANAGERS)
     query = select(Delivery)
     if status is not None:
         query = query.where(Delivery.status == status)
@@ -170,10 +191,14 @@ async def list_deliveries(
     return [_delivery_out(d) for d in await session.scalars(query)]
 
 
-@router.post("/deliveries/{delivery_id}/redeliver", response_model=DeliveryOut, tags=["webhooks"])
+@router.post(
+    "/deliveries/{delivery_id}/redeliver",
+    response_model=DeliveryOut,
+    tags=["webhooks"],
+    dependencies=[scope("subscriptions:manage")],
+)
 async def redeliver(delivery_id: int, session: Session, principal: CurrentPrincipal) -> DeliveryOut:
     """Queue a dead (or delivered) delivery again, with a fresh set of tries."""
-    require_role(principal, *MANAGERS)
     async with session.begin():
         delivery = await session.get(Delivery, delivery_id, with_for_update=True)
         if delivery is None:
@@ -234,7 +259,7 @@ async def _sse(
         await asyncio.sleep(settings.poll_seconds)
 
 
-@router.get("/stream", tags=["stream"], response_class=StreamingResponse)
+@router.get("/stream", tags=["stream"], response_class=StreamingResponse, dependencies=[scope("events:read")])
 async def stream(
     request: Request,
     last_event_id: int | None = Query(default=None, ge=0),
@@ -255,7 +280,7 @@ async def stream(
 # --- bulletins and notices ------------------------------------------------------------------
 
 
-@router.get("/bulletins", response_model=list[BulletinOut], tags=["bulletins"])
+@router.get("/bulletins", response_model=list[BulletinOut], tags=["bulletins"], dependencies=[scope("bulletins:read")])
 async def list_bulletins(
     session: ReadSession,
     township_code: str | None = None,
@@ -287,7 +312,7 @@ async def list_bulletins(
     return out
 
 
-@router.get("/notices", response_model=list[NoticeOut], tags=["bulletins"])
+@router.get("/notices", response_model=list[NoticeOut], tags=["bulletins"], dependencies=[scope("bulletins:read")])
 async def list_notices(
     session: ReadSession,
     village_code: str | None = None,

@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from services.notify.domain.trend import DayFigures, township_trend
 from shared.settings import NotifySettings
-from shared.web import Problem
+from shared.web import Problem, scope
 
 STATIC = Path(__file__).parent / "static"
 VENDOR = {
@@ -62,7 +62,7 @@ async def _risk(request: Request, path: str, **params: Any) -> Any:
     return response.json()
 
 
-@data.get("/overview")
+@data.get("/overview", dependencies=[scope("bulletins:read")])
 async def overview(request: Request) -> dict[str, Any]:
     """Townships, villages and the fund in one call (what the page draws first)."""
     return {
@@ -72,13 +72,13 @@ async def overview(request: Request) -> dict[str, Any]:
     }
 
 
-@data.get("/villages/{code}/history")
+@data.get("/villages/{code}/history", dependencies=[scope("bulletins:read")])
 async def village_history(code: str, request: Request) -> list[dict[str, Any]]:
     history: list[dict[str, Any]] = await _risk(request, f"/v1/villages/{code}/history")
     return history
 
 
-@data.get("/townships/{code}/history")
+@data.get("/townships/{code}/history", dependencies=[scope("bulletins:read")])
 async def township_history(code: str, request: Request) -> list[dict[str, str]]:
     villages = await _risk(request, "/v1/villages", township_code=code, limit=1000)
     histories = {

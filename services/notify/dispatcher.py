@@ -30,7 +30,7 @@ from services.notify.domain.retry import after_attempt
 from services.notify.domain.signing import signature_header
 from services.notify.models import Delivery, Subscription
 from shared.db import dialect_of
-from shared.pii import PiiCipher, load_master_key
+from shared.pii import PiiCipher, load_cipher
 from shared.runtime import ServiceRuntime
 from shared.settings import NotifySettings
 
@@ -64,7 +64,7 @@ def signed_headers(secret: str, event_id: str, event_type: str, body: bytes, tim
 
 
 def cipher_for(runtime: ServiceRuntime) -> PiiCipher:
-    return PiiCipher(load_master_key(runtime.common.pii_key, runtime.common.data_dir))
+    return load_cipher(runtime.common)
 
 
 class Dispatcher:
@@ -203,7 +203,15 @@ class Dispatcher:
                 )
             )
         if outcome.status == "dead":
-            log.warning("webhook delivery %s to %s is dead after %d tries", claimed.id, claimed.url, outcome.attempts)
+            # The origin only: webhook URLs often carry their credential in the path or query.
+            origin = httpx.URL(claimed.url).copy_with(path="/", query=None, fragment=None, username=None, password=None)
+            log.warning(
+                "webhook delivery %s (subscription %s, %s) is dead after %d tries",
+                claimed.id,
+                claimed.subscription_id,
+                str(origin).rstrip("/"),
+                outcome.attempts,
+            )
 
 
 async def run_dispatcher(runtime: ServiceRuntime) -> None:

@@ -45,9 +45,9 @@ from services.registry.subjects import (
     current_facts,
     duplicate_people,
     end_fact,
-    ensure_village_access,
     fact_value,
     household_views,
+    lookups_of,
     new_household,
     persons_by_hash,
     register_business,
@@ -55,7 +55,7 @@ from services.registry.subjects import (
     village_or_422,
 )
 from shared import idempotency
-from shared.audit import LOG_READERS, After, Audited, Limit, QueryPage
+from shared.audit import After, Audited, Limit, QueryPage
 from shared.auth import Principal
 from shared.catalogue import (
     CommunityCreated,
@@ -67,17 +67,14 @@ from shared.catalogue import (
 )
 from shared.events import new_event
 from shared.messaging import emit
-from shared.pii import PiiCipher, load_master_key
+from shared.pii import PiiCipher, load_cipher
 from shared.profile import NEGATIVE_FIELDS, PROFILE_FIELDS, Profile
-from shared.web import CurrentPrincipal, Problem, ReadSession, Session, require_role
+from shared.web import CurrentPrincipal, Problem, ReadSession, Session, ensure_bound, scope
 
 router = APIRouter(prefix="/v1")
 
 # 征信业管理条例 §25: an objection is checked and answered within 20 days of receipt.
 OBJECTION_DAYS = 20
-HIERARCHY_WRITERS = ("government", "operator")
-REGISTRARS = ("collector", "government", "operator")
-READERS = ("operator", "government", "bank", "insurer", "court", "police", "collector")
 MAX_PAGE = 500
 
 FactSource = Annotated[
@@ -97,8 +94,7 @@ EvidenceRef = Annotated[
 def cipher(request: Request) -> PiiCipher:
     existing: PiiCipher | None = getattr(request.app.state, "pii_cipher", None)
     if existing is None:
-        common = request.app.state.runtime.common
-        existing = PiiCipher(load_master_key(common.pii_key, common.data_dir))
+        existing = load_cipher(request.app.state.runtime.common)
         request.app.state.pii_cipher = existing
     return existing
 
@@ -131,11 +127,16 @@ async def _name_history(session: AsyncSession, kind: str, code: str) -> list[For
 # --- hierarchy ----------------------------------------------------------------------------
 
 
-@router.post("/townships", status_code=201, response_model=TownshipOut, tags=["hierarchy"])
+@router.post(
+    "/townships",
+    status_code=201,
+    response_model=TownshipOut,
+    tags=["hierarchy"],
+    dependencies=[scope("hierarchy:write")],
+)
 async def create_township(
     body: TownshipIn, request: Request, session: Session, principal: CurrentPrincipal
 ) -> TownshipOut | JSONResponse:
-    require_role(principal, *HIERARCHY_WRITERS)
     async with session.begin():
         if (replay := await idempotency.claim(session, request, body)) is not None:
             return replay
@@ -150,14 +151,14 @@ async def create_township(
     return out
 
 
-@router.get("/townships", response_model=list[TownshipOut], tags=["hierarchy"])
+@router.get("/townships", response_model=list[TownshipOut], tags=["hierarchy"], dependencies=[scope("hierarchy:read")])
 async def list_townships(session: ReadSession) -> list[TownshipOut]:
     return [
         TownshipOut(code=t.code, name=t.name) for t in await session.scalars(select(Township).order_by(Township.code))
     ]
 
 
-@router.get("/townships/{code}", response_model=TownshipOut, tags=["hierarchy"])
+@router.get("/townships/{code}", response_model=TownshipOut, tags=["hierarchy"], dependencies=[scope("hierarchy:read")])
 async def get_township(code: str, session: ReadSession) -> TownshipOut:
     township = await session.get(Township, code)
     if township is None:
@@ -191,9 +192,10 @@ async def _rename(
     return await _name_history(session, kind, unit.code)
 
 
-@router.patch("/townships/{code}", response_model=TownshipOut, tags=["hierarchy"])
+@router.patch(
+    "/townships/{code}", response_model=TownshipOut, tags=["hierarchy"], dependencies=[scope("hierarchy:write")]
+)
 async def rename_township(code: str, body: RenameIn, session: Session, principal: CurrentPrincipal) -> TownshipOut:
-    require_role(principal, *HIERARCHY_WRITERS)
     async with session.begin():
         township = await session.get(Township, code, with_for_update=True)
         if township is None:
@@ -235,16 +237,17 @@ async def _create_under_township(
     return out
 
 
-@router.post("/villages", status_code=201, response_model=VillageOut, tags=["hierarchy"])
+@router.post(
+    "/villages", status_code=201, response_model=VillageOut, tags=["hierarchy"], dependencies=[scope("hierarchy:write")]
+)
 async def create_village(
     body: VillageIn, request: Request, session: Session, principal: CurrentPrincipal
 ) -> VillageOut | CommunityOut | JSONResponse:
-    require_role(principal, *HIERARCHY_WRITERS)
     out = VillageOut(code=body.code, name=body.name, township_code=body.township_code)
     return await _create_under_township(session, request, body, "village", Village, VillageCreated, out)
 
 
-@router.get("/villages/{code}", response_model=VillageOut, tags=["hierarchy"])
+@router.get("/villages/{code}", response_model=VillageOut, tags=["hierarchy"], dependencies=[scope("hierarchy:read")])
 async def get_village(code: str, session: ReadSession) -> VillageOut:
     village = await session.get(Village, code)
     if village is None:
@@ -257,9 +260,10 @@ async def get_village(code: str, session: ReadSession) -> VillageOut:
     )
 
 
-@router.patch("/villages/{code}", response_model=VillageOut, tags=["hierarchy"])
+@router.patch(
+    "/villages/{code}", response_model=VillageOut, tags=["hierarchy"], dependencies=[scope("hierarchy:write")]
+)
 async def rename_village(code: str, body: RenameIn, session: Session, principal: CurrentPrincipal) -> VillageOut:
-    require_role(principal, *HIERARCHY_WRITERS)
     async with session.begin():
         village = await session.get(Village, code, with_for_update=True)
         if village is None:
@@ -268,7 +272,7 @@ async def rename_village(code: str, body: RenameIn, session: Session, principal:
         return VillageOut(code=code, name=village.name, township_code=village.township_code, former_names=former)
 
 
-@router.get("/villages", response_model=list[VillageOut], tags=["hierarchy"])
+@router.get("/villages", response_model=list[VillageOut], tags=["hierarchy"], dependencies=[scope("hierarchy:read")])
 async def list_villages(session: ReadSession, township_code: str | None = None) -> list[VillageOut]:
     query = select(Village).order_by(Village.code)
     if township_code is not None:
@@ -276,16 +280,23 @@ async def list_villages(session: ReadSession, township_code: str | None = None) 
     return [VillageOut(code=v.code, name=v.name, township_code=v.township_code) for v in await session.scalars(query)]
 
 
-@router.post("/communities", status_code=201, response_model=CommunityOut, tags=["hierarchy"])
+@router.post(
+    "/communities",
+    status_code=201,
+    response_model=CommunityOut,
+    tags=["hierarchy"],
+    dependencies=[scope("hierarchy:write")],
+)
 async def create_community(
     body: CommunityIn, request: Request, session: Session, principal: CurrentPrincipal
 ) -> VillageOut | CommunityOut | JSONResponse:
-    require_role(principal, *HIERARCHY_WRITERS)
     out = CommunityOut(code=body.code, name=body.name, township_code=body.township_code)
     return await _create_under_township(session, request, body, "community", Community, CommunityCreated, out)
 
 
-@router.get("/communities", response_model=list[CommunityOut], tags=["hierarchy"])
+@router.get(
+    "/communities", response_model=list[CommunityOut], tags=["hierarchy"], dependencies=[scope("hierarchy:read")]
+)
 async def list_communities(session: ReadSession, township_code: str | None = None) -> list[CommunityOut]:
     query = select(Community).order_by(Community.code)
     if township_code is not None:
@@ -296,7 +307,13 @@ async def list_communities(session: ReadSession, township_code: str | None = Non
 # --- households ---------------------------------------------------------------------------
 
 
-@router.post("/households", status_code=201, response_model=HouseholdOut, tags=["households"])
+@router.post(
+    "/households",
+    status_code=201,
+    response_model=HouseholdOut,
+    tags=["households"],
+    dependencies=[scope("subjects:write")],
+)
 async def create_household(
     body: HouseholdIn,
     request: Request,
@@ -305,8 +322,7 @@ async def create_household(
     source: FactSource = None,
     evidence: EvidenceRef = None,
 ) -> HouseholdOut | JSONResponse:
-    require_role(principal, *REGISTRARS)
-    ensure_village_access(principal, body.village_code)
+    ensure_bound(principal, village=body.village_code)
     prov = provenance(principal, source, evidence)
     check_statement(body.profile.model_fields_set, prov)
     async with session.begin():
@@ -316,8 +332,7 @@ async def create_household(
         item = new_household(body, village, cipher(request))
         if (reason := duplicate_people(item)) is not None:
             raise Problem(422, "DUPLICATE_PERSON", "Duplicate person", reason, field="members")
-        hashes = [item.head_hash, *(h for h in item.member_hashes if h)]
-        if await persons_by_hash(session, hashes):
+        if await persons_by_hash(session, item.lookups):
             raise Problem(
                 409,
                 "ID_NUMBER_REGISTERED",
@@ -337,19 +352,25 @@ async def _household(session: AsyncSession, household_id: str, *, lock: bool = F
     return household
 
 
-@router.get("/households/{household_id}", response_model=HouseholdOut, tags=["households"])
+@router.get(
+    "/households/{household_id}",
+    response_model=HouseholdOut,
+    tags=["households"],
+    dependencies=[scope("subjects:read")],
+)
 async def get_household(
     household_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
 ) -> HouseholdOut:
-    require_role(principal, *READERS)
     household = await _household(session, household_id)
-    ensure_village_access(principal, household.village_code)
+    ensure_bound(principal, village=household.village_code, household=household.id)
     (view,) = await household_views(session, [household])
     await audit.record("household", household_id)
     return view
 
 
-@router.get("/households", response_model=Page[HouseholdOut], tags=["households"])
+@router.get(
+    "/households", response_model=Page[HouseholdOut], tags=["households"], dependencies=[scope("subjects:read")]
+)
 async def list_households(
     request: Request,
     session: ReadSession,
@@ -362,10 +383,10 @@ async def list_households(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     after: Annotated[str | None, Query(description="next_after of the previous page")] = None,
 ) -> Page[HouseholdOut]:
-    require_role(principal, *READERS)
-    if principal.has("collector") and len(principal.roles) == 1:
+    if principal.village is not None:
         village_code = village_code or principal.village
-        ensure_village_access(principal, village_code or "")
+    # A subject reads its own household by id, never a list.
+    ensure_bound(principal, village=village_code)
     query = select(Household).order_by(Household.id).limit(limit + 1)
     if village_code is not None:
         query = query.where(Household.village_code == village_code)
@@ -376,7 +397,8 @@ async def list_households(
     if after is not None:
         query = query.where(Household.id > after)
     if id_number is not None:
-        person = (await persons_by_hash(session, [cipher(request).lookup_hash(id_number.strip().upper())])).values()
+        lookups = lookups_of(cipher(request), [id_number.strip().upper()])
+        person = (await persons_by_hash(session, lookups)).values()
         query = query.where(Household.id.in_([p.household_id for p in person]))
     rows = list(await session.scalars(query))
     more = len(rows) > limit
@@ -387,7 +409,12 @@ async def list_households(
     return Page[HouseholdOut](items=await household_views(session, rows), next_after=rows[-1].id if more else None)
 
 
-@router.patch("/households/{household_id}/profile", response_model=HouseholdOut, tags=["households"])
+@router.patch(
+    "/households/{household_id}/profile",
+    response_model=HouseholdOut,
+    tags=["households"],
+    dependencies=[scope("facts:write")],
+)
 async def patch_household_profile(
     household_id: str,
     body: Profile,
@@ -400,7 +427,7 @@ async def patch_household_profile(
     check_statement(body.model_fields_set, prov)
     async with session.begin():
         household = await _household(session, household_id, lock=True)
-        ensure_village_access(principal, household.village_code)
+        ensure_bound(principal, village=household.village_code, household=household.id)
         await change_facts(
             session,
             household,
@@ -431,13 +458,17 @@ async def _fact_history(session: AsyncSession, subject_id: str) -> list[FactOut]
     return [_fact_out(f) for f in facts]
 
 
-@router.get("/households/{household_id}/facts", response_model=list[FactOut], tags=["households"])
+@router.get(
+    "/households/{household_id}/facts",
+    response_model=list[FactOut],
+    tags=["households"],
+    dependencies=[scope("subjects:read")],
+)
 async def household_facts(
     household_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
 ) -> list[FactOut]:
-    require_role(principal, *READERS)
     household = await _household(session, household_id)
-    ensure_village_access(principal, household.village_code)
+    ensure_bound(principal, village=household.village_code, household=household.id)
     history = await _fact_history(session, household_id)
     await audit.record("household", household_id)
     return history
@@ -474,6 +505,7 @@ def _end_date(body: FactEndIn) -> date:
     response_model=FactOut,
     tags=["households"],
     summary="State the day a negative fact ended; scoring stops counting it 5 years later (征信业管理条例 §16)",
+    dependencies=[scope("facts:write")],
 )
 async def end_household_fact(
     household_id: str,
@@ -490,7 +522,7 @@ async def end_household_fact(
     check_statement([field], prov)
     async with session.begin():
         household = await _household(session, household_id, lock=True)
-        ensure_village_access(principal, household.village_code)
+        ensure_bound(principal, village=household.village_code, household=household.id)
         fact = await end_fact(session, household, field, ended_on, prov)
     return _fact_out(fact)
 
@@ -513,6 +545,7 @@ _SHEET_BODY = {"schema": {"type": "string", "format": "binary"}}
             },
         }
     },
+    dependencies=[scope("subjects:write")],
 )
 async def import_households(
     code: str,
@@ -522,8 +555,7 @@ async def import_households(
     source: FactSource = None,
     evidence: EvidenceRef = None,
 ) -> ImportReport:
-    require_role(principal, *REGISTRARS)
-    ensure_village_access(principal, code)
+    ensure_bound(principal, village=code)
     prov = provenance(principal, source, evidence)
     data = bytearray()
     async for chunk in request.stream():
@@ -558,7 +590,13 @@ async def _business(session: AsyncSession, business_id: str, *, lock: bool = Fal
     return business
 
 
-@router.post("/businesses", status_code=201, response_model=BusinessOut, tags=["businesses"])
+@router.post(
+    "/businesses",
+    status_code=201,
+    response_model=BusinessOut,
+    tags=["businesses"],
+    dependencies=[scope("subjects:write")],
+)
 async def create_business(
     body: BusinessIn,
     request: Request,
@@ -567,8 +605,7 @@ async def create_business(
     source: FactSource = None,
     evidence: EvidenceRef = None,
 ) -> BusinessOut | JSONResponse:
-    require_role(principal, *REGISTRARS)
-    ensure_village_access(principal, body.village_code)
+    ensure_bound(principal, village=body.village_code)
     prov = provenance(principal, source, evidence)
     check_statement(body.profile.model_fields_set, prov)
     async with session.begin():
@@ -588,21 +625,26 @@ async def create_business(
     return out
 
 
-@router.get("/businesses/{business_id}", response_model=BusinessOut, tags=["businesses"])
+@router.get(
+    "/businesses/{business_id}", response_model=BusinessOut, tags=["businesses"], dependencies=[scope("subjects:read")]
+)
 async def get_business(
     business_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
 ) -> BusinessOut:
-    require_role(principal, *READERS)
-    view = await business_view(session, await _business(session, business_id))
+    business = await _business(session, business_id)
+    ensure_bound(principal, village=business.village_code)
+    view = await business_view(session, business)
     await audit.record("business", business_id)
     return view
 
 
-@router.get("/businesses", response_model=list[BusinessOut], tags=["businesses"])
+@router.get("/businesses", response_model=list[BusinessOut], tags=["businesses"], dependencies=[scope("subjects:read")])
 async def list_businesses(
     session: ReadSession, principal: CurrentPrincipal, audit: Audited, village_code: Code | None = None
 ) -> list[BusinessOut]:
-    require_role(principal, *READERS)
+    if principal.village is not None:
+        village_code = village_code or principal.village
+    ensure_bound(principal, village=village_code)
     query = select(Business).order_by(Business.id).limit(MAX_PAGE)
     if village_code is not None:
         query = query.where(Business.village_code == village_code)
@@ -611,7 +653,12 @@ async def list_businesses(
     return views
 
 
-@router.patch("/businesses/{business_id}/profile", response_model=BusinessOut, tags=["businesses"])
+@router.patch(
+    "/businesses/{business_id}/profile",
+    response_model=BusinessOut,
+    tags=["businesses"],
+    dependencies=[scope("facts:write")],
+)
 async def patch_business_profile(
     business_id: str,
     body: Profile,
@@ -624,7 +671,7 @@ async def patch_business_profile(
     check_statement(body.model_fields_set, prov)
     async with session.begin():
         business = await _business(session, business_id, lock=True)
-        ensure_village_access(principal, business.village_code)
+        ensure_bound(principal, village=business.village_code)
         await change_facts(
             session,
             business,
@@ -634,12 +681,17 @@ async def patch_business_profile(
         return await business_view(session, business)
 
 
-@router.get("/businesses/{business_id}/facts", response_model=list[FactOut], tags=["businesses"])
+@router.get(
+    "/businesses/{business_id}/facts",
+    response_model=list[FactOut],
+    tags=["businesses"],
+    dependencies=[scope("subjects:read")],
+)
 async def business_facts(
     business_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
 ) -> list[FactOut]:
-    require_role(principal, *READERS)
-    await _business(session, business_id)
+    business = await _business(session, business_id)
+    ensure_bound(principal, village=business.village_code)
     history = await _fact_history(session, business_id)
     await audit.record("business", business_id)
     return history
@@ -650,6 +702,7 @@ async def business_facts(
     response_model=FactOut,
     tags=["businesses"],
     summary="State the day a negative fact ended; scoring stops counting it 5 years later (征信业管理条例 §16)",
+    dependencies=[scope("facts:write")],
 )
 async def end_business_fact(
     business_id: str,
@@ -666,7 +719,7 @@ async def end_business_fact(
     check_statement([field], prov)
     async with session.begin():
         business = await _business(session, business_id, lock=True)
-        ensure_village_access(principal, business.village_code)
+        ensure_bound(principal, village=business.village_code)
         fact = await end_fact(session, business, field, ended_on, prov)
     return _fact_out(fact)
 
@@ -679,6 +732,7 @@ async def end_business_fact(
     response_model=QueryPage,
     tags=["query audit"],
     summary="Who read this household's credit data, at registry, scoring and loans, newest first",
+    dependencies=[scope("audit:read")],
 )
 async def household_queries(
     household_id: str,
@@ -688,9 +742,9 @@ async def household_queries(
     limit: Limit = 50,
     after: After = None,
 ) -> QueryPage:
-    require_role(principal, *LOG_READERS)  # scope: queries:read (a subject: its own household only)
     household = await _household(session, household_id)
-    ensure_village_access(principal, household.village_code)
+    # A subject asks about its own household only.
+    ensure_bound(principal, village=household.village_code, household=household.id)
     return await subject_queries(request, session, "household", household_id, limit, after)
 
 
@@ -699,6 +753,7 @@ async def household_queries(
     response_model=QueryPage,
     tags=["query audit"],
     summary="Who read this business's credit data, at registry, scoring and loans, newest first",
+    dependencies=[scope("audit:read")],
 )
 async def business_queries(
     business_id: str,
@@ -708,8 +763,8 @@ async def business_queries(
     limit: Limit = 50,
     after: After = None,
 ) -> QueryPage:
-    require_role(principal, *LOG_READERS)  # scope: queries:read (a subject: its own business only)
-    await _business(session, business_id)
+    business = await _business(session, business_id)
+    ensure_bound(principal, village=business.village_code)
     return await subject_queries(request, session, "business", business_id, limit, after)
 
 
@@ -743,17 +798,26 @@ async def _subject(session: AsyncSession, kind: str, subject_id: str, *, lock: b
     return await _business(session, subject_id, lock=lock)
 
 
-@router.post("/facts/{fact_id}/objections", status_code=201, response_model=ObjectionOut, tags=["objections"])
+def _household_of(kind: str, subject: Household | Business) -> str | None:
+    return subject.id if kind == "household" else None
+
+
+@router.post(
+    "/facts/{fact_id}/objections",
+    status_code=201,
+    response_model=ObjectionOut,
+    tags=["objections"],
+    dependencies=[scope("objections:write")],
+)
 async def open_objection(
     fact_id: int, body: ObjectionIn, session: Session, principal: CurrentPrincipal
 ) -> ObjectionOut:
-    require_role(principal, *REGISTRARS)
     async with session.begin():
         fact = await session.get(Fact, fact_id, with_for_update=True)
         if fact is None:
             raise Problem(404, "FACT_NOT_FOUND", "Fact not found", f"No fact {fact_id}.")
         subject = await _subject(session, fact.subject_kind, fact.subject_id)
-        ensure_village_access(principal, subject.village_code)
+        ensure_bound(principal, village=subject.village_code, household=_household_of(fact.subject_kind, subject))
         if not fact.current:
             raise Problem(409, "FACT_SUPERSEDED", "Fact superseded", "Object to the current statement of the field.")
         if await session.scalar(select(Objection.id).where(Objection.fact_id == fact_id, Objection.status == "open")):
@@ -794,7 +858,9 @@ async def open_objection(
         return _objection_view(objection, today)
 
 
-@router.get("/objections", response_model=list[ObjectionOut], tags=["objections"])
+@router.get(
+    "/objections", response_model=list[ObjectionOut], tags=["objections"], dependencies=[scope("objections:read")]
+)
 async def list_objections(
     session: ReadSession,
     principal: CurrentPrincipal,
@@ -803,11 +869,12 @@ async def list_objections(
     village_code: Code | None = None,
     as_of: Annotated[date | None, Query(description="judge overdue as of this date; default today")] = None,
 ) -> list[ObjectionOut]:
-    require_role(principal, *READERS)
-    if principal.has("collector") and len(principal.roles) == 1:
+    if principal.village is not None:
         village_code = principal.village
     today = as_of or date.today()
     query = select(Objection).order_by(Objection.due_on, Objection.id).limit(MAX_PAGE)
+    if principal.household is not None:
+        query = query.where(Objection.subject_kind == "household", Objection.subject_id == principal.household)
     if status is not None:
         query = query.where(Objection.status == status)
     if village_code is not None:
@@ -818,17 +885,27 @@ async def list_objections(
     return [_objection_view(o, today) for o in await session.scalars(query)]
 
 
-@router.get("/objections/{objection_id}", response_model=ObjectionOut, tags=["objections"])
+@router.get(
+    "/objections/{objection_id}",
+    response_model=ObjectionOut,
+    tags=["objections"],
+    dependencies=[scope("objections:read")],
+)
 async def get_objection(objection_id: str, session: ReadSession, principal: CurrentPrincipal) -> ObjectionOut:
-    require_role(principal, *READERS)
     objection = await session.get(Objection, objection_id)
     if objection is None:
         raise Problem(404, "OBJECTION_NOT_FOUND", "Objection not found", f"No objection {objection_id}.")
-    ensure_village_access(principal, objection.village_code)
+    household = objection.subject_id if objection.subject_kind == "household" else None
+    ensure_bound(principal, village=objection.village_code, household=household)
     return _objection_view(objection, date.today())
 
 
-@router.post("/objections/{objection_id}/decision", response_model=ObjectionOut, tags=["objections"])
+@router.post(
+    "/objections/{objection_id}/decision",
+    response_model=ObjectionOut,
+    tags=["objections"],
+    dependencies=[scope("facts:write")],
+)
 async def decide_objection(
     objection_id: str,
     body: DecisionIn,

@@ -35,6 +35,7 @@ from services.registry.subjects import (
     register_households,
 )
 from shared.pii import PiiCipher
+from shared.redaction import mask_resident_ids
 from shared.web import Problem
 
 BATCH = 500
@@ -108,8 +109,7 @@ async def _write_batch(
     outcome: _Outcome,
     errors: list[RowError],
 ) -> None:
-    hashes = [h for _, item in batch for h in (item.head_hash, *item.member_hashes) if h]
-    known = await persons_by_hash(session, hashes)
+    known = await persons_by_hash(session, {k: v for _, item in batch for k, v in item.lookups.items()})
     existing_ids = list({known[item.head_hash].household_id for _, item in batch if item.head_hash in known})
     query = select(Household).where(Household.id.in_(existing_ids)).with_for_update()
     households = {h.id: h for h in await session.scalars(query)} if existing_ids else {}
@@ -184,7 +184,10 @@ async def import_sheet(
         async with sessions() as session, session.begin():
             await _write_batch(session, cipher, village, good[start : start + BATCH], provenance, outcome, errors)
 
-    errors.sort(key=lambda e: (e.row, e.field))
+    # A cell in the wrong column is quoted back in its reason: never a full ID number.
+    errors = sorted(
+        (e.model_copy(update={"reason": mask_resident_ids(e.reason)}) for e in errors), key=lambda e: (e.row, e.field)
+    )
     report = ImportReport(
         import_id=str(uuid.uuid4()),
         village_code=village_code,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
@@ -21,7 +21,6 @@ from services.registry.domain.identifiers import mask_resident_id
 from services.registry.domain.provenance import FactRefused, check_sources
 from services.registry.models import Business, Fact, Household, Person, Village
 from services.registry.schemas import BusinessIn, BusinessOut, HouseholdIn, HouseholdOut, MemberOut
-from shared.auth import Principal
 from shared.catalogue import BusinessRegistered, HouseholdRegistered, ProfileChanged
 from shared.events import Envelope, new_event
 from shared.messaging import emit
@@ -55,17 +54,6 @@ def check_statement(stated: Iterable[str], provenance: Provenance) -> None:
         raise refuse(exc) from None
 
 
-def ensure_village_access(principal: Principal, village_code: str) -> None:
-    """A collector works for one village (issue 9 widens this to every role's scope)."""
-    if principal.has("collector") and len(principal.roles) == 1 and principal.village != village_code:
-        raise Problem(
-            403,
-            "OUTSIDE_YOUR_VILLAGE",
-            "Outside your village",
-            f"This token works for village {principal.village}, not {village_code}.",
-        )
-
-
 async def village_or_422(session: AsyncSession, code: str) -> Village:
     village = await session.get(Village, code)
     if village is None:
@@ -88,11 +76,18 @@ async def current_facts(session: AsyncSession, subject_ids: Sequence[str]) -> di
     return found
 
 
-async def persons_by_hash(session: AsyncSession, hashes: Sequence[str]) -> dict[str, Person]:
+def lookups_of(cipher: PiiCipher, id_numbers: Iterable[str]) -> dict[str, str]:
+    """Every key's hash of each ID number -> its current-key hash (shared/pii.py rotation)."""
+    return {h: every[0] for every in map(cipher.lookup_hashes, id_numbers) for h in every}
+
+
+async def persons_by_hash(session: AsyncSession, lookups: Mapping[str, str]) -> dict[str, Person]:
+    """Registered persons by their current-key hash; ``lookups`` (see ``lookups_of``) also
+    finds those still stored under a retired key's hash."""
     found: dict[str, Person] = {}
-    for chunk in _chunks(hashes):
+    for chunk in _chunks(list(lookups)):
         for person in await session.scalars(select(Person).where(Person.id_hash.in_(chunk))):
-            found[person.id_hash] = person
+            found[lookups[person.id_hash]] = person
     return found
 
 
@@ -130,14 +125,19 @@ class NewHousehold:
     township_code: str
     head_hash: str
     member_hashes: tuple[str | None, ...]
+    # For persons_by_hash: finds the people also where a retired key hashed them.
+    lookups: Mapping[str, str]
 
 
 def new_household(body: HouseholdIn, village: Village, cipher: PiiCipher) -> NewHousehold:
+    numbers = [body.id_number, *(m.id_number for m in body.members if m.id_number)]
+    hashes = {number: cipher.lookup_hashes(number) for number in numbers}
     return NewHousehold(
         body,
         village.township_code,
-        cipher.lookup_hash(body.id_number),
-        tuple(cipher.lookup_hash(m.id_number) if m.id_number else None for m in body.members),
+        hashes[body.id_number][0],
+        tuple(hashes[m.id_number][0] if m.id_number else None for m in body.members),
+        {h: every[0] for every in hashes.values() for h in every},
     )
 
 

@@ -56,12 +56,11 @@ from shared.catalogue import ClaimSettled
 from shared.events import new_event
 from shared.messaging import emit
 from shared.money import format_money
-from shared.web import CurrentPrincipal, Problem, ReadSession, Session, require_role
+from shared.web import CurrentPrincipal, Problem, ReadSession, Session, require_role, scope
 
 router = APIRouter(prefix="/v1")
 
 # Who may see individual losses, claims and fund movements (aggregates are for everyone).
-FINANCE = ("government", "bank", "insurer", "operator")
 Page = Query(default=100, ge=1, le=1000)
 
 
@@ -92,7 +91,7 @@ async def _village_out(session: AsyncSession, v: Village) -> VillageOut:
     )
 
 
-@router.get("/villages", response_model=list[VillageOut], tags=["circuit breaker"])
+@router.get("/villages", response_model=list[VillageOut], tags=["circuit breaker"], dependencies=[scope("risk:read")])
 async def list_villages(
     session: ReadSession,
     township_code: str | None = None,
@@ -115,12 +114,17 @@ async def _village(session: AsyncSession, code: str, *, lock: bool = False) -> V
     return village
 
 
-@router.get("/villages/{code}", response_model=VillageOut, tags=["circuit breaker"])
+@router.get("/villages/{code}", response_model=VillageOut, tags=["circuit breaker"], dependencies=[scope("risk:read")])
 async def get_village(code: str, session: ReadSession) -> VillageOut:
     return await _village_out(session, await _village(session, code))
 
 
-@router.get("/villages/{code}/history", response_model=list[VillageDayOut], tags=["circuit breaker"])
+@router.get(
+    "/villages/{code}/history",
+    response_model=list[VillageDayOut],
+    tags=["circuit breaker"],
+    dependencies=[scope("risk:read")],
+)
 async def village_history(
     code: str, session: ReadSession, since: date | None = None, until: date | None = None
 ) -> list[VillageDayOut]:
@@ -144,7 +148,6 @@ async def village_history(
 async def _override(
     request: Request, session: AsyncSession, principal: Principal, code: str, body: ReasonIn, freeze: bool
 ) -> VillageOut | JSONResponse:
-    require_role(principal, "government")
     async with session.begin():
         if (replay := await idempotency.claim(session, request, body)) is not None:
             return replay
@@ -180,6 +183,7 @@ async def _override(
     response_model=VillageOut,
     tags=["circuit breaker"],
     summary="Freeze new credit in a village by hand, with a written reason (government)",
+    dependencies=[scope("risk:override")],
 )
 async def freeze_village(
     code: str, body: ReasonIn, request: Request, session: Session, principal: CurrentPrincipal
@@ -193,6 +197,7 @@ async def freeze_village(
     tags=["circuit breaker"],
     summary="Lift a village's freeze by hand, with a written reason (government); it holds until the ratio "
     "next crosses the line",
+    dependencies=[scope("risk:override")],
 )
 async def unfreeze_village(
     code: str, body: ReasonIn, request: Request, session: Session, principal: CurrentPrincipal
@@ -224,12 +229,14 @@ async def _township_out(session: AsyncSession, t: Township) -> TownshipOut:
     )
 
 
-@router.get("/townships", response_model=list[TownshipOut], tags=["circuit breaker"])
+@router.get("/townships", response_model=list[TownshipOut], tags=["circuit breaker"], dependencies=[scope("risk:read")])
 async def list_townships(session: ReadSession) -> list[TownshipOut]:
     return [await _township_out(session, t) for t in await session.scalars(select(Township).order_by(Township.code))]
 
 
-@router.get("/townships/{code}", response_model=TownshipOut, tags=["circuit breaker"])
+@router.get(
+    "/townships/{code}", response_model=TownshipOut, tags=["circuit breaker"], dependencies=[scope("risk:read")]
+)
 async def get_township(code: str, session: ReadSession) -> TownshipOut:
     township = await session.get(Township, code)
     if township is None:
@@ -237,7 +244,7 @@ async def get_township(code: str, session: ReadSession) -> TownshipOut:
     return await _township_out(session, township)
 
 
-@router.get("/decisions", response_model=list[DecisionOut], tags=["circuit breaker"])
+@router.get("/decisions", response_model=list[DecisionOut], tags=["circuit breaker"], dependencies=[scope("risk:read")])
 async def list_decisions(
     session: ReadSession, code: str | None = None, limit: int = Page, offset: int = Query(default=0, ge=0)
 ) -> list[DecisionOut]:
@@ -280,7 +287,7 @@ def _loss_out(row: Loss) -> LossOut:
     )
 
 
-@router.get("/losses", response_model=list[LossOut], tags=["losses"])
+@router.get("/losses", response_model=list[LossOut], tags=["losses"], dependencies=[scope("losses:read")])
 async def list_losses(
     session: ReadSession,
     principal: CurrentPrincipal,
@@ -289,7 +296,6 @@ async def list_losses(
     limit: int = Page,
     offset: int = Query(default=0, ge=0),
 ) -> list[LossOut]:
-    require_role(principal, *FINANCE)
     query = select(Loss).order_by(Loss.business_date, Loss.loan_id).limit(limit).offset(offset)
     if loan_id is not None:
         query = query.where(Loss.loan_id == loan_id)
@@ -312,7 +318,7 @@ def _claim_out(loss: Loss, party: Literal["bank", "insurer"], settlement: ClaimS
     )
 
 
-@router.get("/claims", response_model=list[ClaimOut], tags=["losses"])
+@router.get("/claims", response_model=list[ClaimOut], tags=["losses"], dependencies=[scope("losses:read")])
 async def list_claims(
     session: ReadSession,
     principal: CurrentPrincipal,
@@ -321,7 +327,6 @@ async def list_claims(
     loan_id: str | None = None,
 ) -> list[ClaimOut]:
     """The bank's and insurer's shares of realised losses (004 §6(1)) and whether settled."""
-    require_role(principal, *FINANCE)
     query = select(Loss).order_by(Loss.business_date, Loss.loan_id)
     if loan_id is not None:
         query = query.where(Loss.loan_id == loan_id)
@@ -341,6 +346,7 @@ async def list_claims(
     response_model=ClaimOut,
     tags=["losses"],
     summary="Mark the bank's or insurer's share of a loss settled (that party, or the government)",
+    dependencies=[scope("claims:settle")],
 )
 async def settle_claim(
     loan_id: str,
@@ -399,17 +405,16 @@ async def _fund_out(session: AsyncSession) -> FundOut:
     )
 
 
-@router.get("/fund", response_model=FundOut, tags=["funds"])
+@router.get("/fund", response_model=FundOut, tags=["funds"], dependencies=[scope("risk:read")])
 async def get_fund(session: ReadSession) -> FundOut:
     """The risk compensation fund (004 §6(2)): capacity is 10x the balance."""
     return await _fund_out(session)
 
 
-@router.get("/fund/entries", response_model=list[FundEntryOut], tags=["funds"])
+@router.get("/fund/entries", response_model=list[FundEntryOut], tags=["funds"], dependencies=[scope("fund:read")])
 async def list_fund_entries(
     session: ReadSession, principal: CurrentPrincipal, limit: int = Page, offset: int = Query(default=0, ge=0)
 ) -> list[FundEntryOut]:
-    require_role(principal, *FINANCE)
     query = select(FundEntry).order_by(FundEntry.id).limit(limit).offset(offset)
     return [
         FundEntryOut(
@@ -426,12 +431,16 @@ async def list_fund_entries(
 
 
 @router.post(
-    "/fund/top-ups", status_code=201, response_model=FundOut, tags=["funds"], summary="Top up the fund (government)"
+    "/fund/top-ups",
+    status_code=201,
+    response_model=FundOut,
+    tags=["funds"],
+    summary="Top up the fund (government)",
+    dependencies=[scope("fund:write")],
 )
 async def top_up_fund(
     body: TopUpIn, request: Request, session: Session, principal: CurrentPrincipal
 ) -> FundOut | JSONResponse:
-    require_role(principal, "government")
     async with session.begin():
         if (replay := await idempotency.claim(session, request, body)) is not None:
             return replay
@@ -441,12 +450,13 @@ async def top_up_fund(
     return out
 
 
-@router.get("/mutual-guarantee", response_model=list[MutualGuaranteeOut], tags=["funds"])
+@router.get(
+    "/mutual-guarantee", response_model=list[MutualGuaranteeOut], tags=["funds"], dependencies=[scope("losses:read")]
+)
 async def list_mutual_guarantee(
     session: ReadSession, principal: CurrentPrincipal, business_id: str | None = None
 ) -> list[MutualGuaranteeOut]:
     """Businesses' 10% contributions (004 §6(2)) and what their own losses drew from them."""
-    require_role(principal, *FINANCE)
     query = select(MutualGuaranteeAccount).order_by(MutualGuaranteeAccount.business_id)
     if business_id is not None:
         query = query.where(MutualGuaranteeAccount.business_id == business_id)
@@ -470,17 +480,17 @@ async def list_mutual_guarantee(
     response_model=EvaluationOut,
     tags=["titles"],
     summary="Evaluate a year's credit titles (government); re-running awards and revokes the difference",
+    dependencies=[scope("titles:write")],
 )
 async def evaluate_titles(
     body: EvaluationIn, request: Request, session: Session, principal: CurrentPrincipal
 ) -> EvaluationOut:
-    require_role(principal, "government")
     async with session.begin():
         counts, awarded, revoked = await titles.evaluate(session, body.year)
     return EvaluationOut(year=body.year, titles=counts, awarded=awarded, revoked=revoked)
 
 
-@router.get("/titles", response_model=list[TitleOut], tags=["titles"])
+@router.get("/titles", response_model=list[TitleOut], tags=["titles"], dependencies=[scope("titles:read")])
 async def list_titles(
     session: ReadSession,
     year: int | None = None,
@@ -515,11 +525,11 @@ async def list_titles(
     response_model=AssessmentOut,
     tags=["titles"],
     summary="Record a community's yearly figures for the credit-community title (seed 000; government)",
+    dependencies=[scope("titles:write")],
 )
 async def assess_community(
     code: str, body: AssessmentIn, session: Session, principal: CurrentPrincipal
 ) -> AssessmentOut:
-    require_role(principal, "government")
     async with session.begin():
         if await session.get(Community, code) is None:
             raise Problem(404, "COMMUNITY_NOT_FOUND", "Community not found", f"Risk knows no community {code}.")
@@ -538,7 +548,7 @@ async def assess_community(
     return AssessmentOut(community_code=code, year=body.year, failed=titles.community_failures(body))
 
 
-@router.get("/indicators", response_model=DistrictIndicatorsOut, tags=["indicators"])
+@router.get("/indicators", response_model=DistrictIndicatorsOut, tags=["indicators"], dependencies=[scope("risk:read")])
 async def get_indicators(session: ReadSession) -> DistrictIndicatorsOut:
     """Credit-household coverage (seed 003 annex 1) and NPL figures per township and district."""
     households: dict[str, int] = defaultdict(int)

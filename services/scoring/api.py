@@ -28,12 +28,9 @@ from shared.audit import Audited
 from shared.catalogue import ScoringObjectionRaised, ScoringObjectionResolved
 from shared.events import new_event
 from shared.messaging import emit
-from shared.web import CurrentPrincipal, Problem, ReadSession, Session, require_role
+from shared.web import CurrentPrincipal, Problem, ReadSession, Session, ensure_bound, scope
 
 router = APIRouter(prefix="/v1")
-
-READERS = ("operator", "government", "bank", "insurer", "court", "police", "collector")
-VILLAGE_BODIES = ("collector", "government", "operator")  # village committee / district act through these
 
 
 @router.post(
@@ -41,6 +38,7 @@ VILLAGE_BODIES = ("collector", "government", "operator")  # village committee / 
     response_model=EvaluationOut,
     tags=["scorecard"],
     summary="What-if: evaluate a profile with the rule set in force; nothing is kept",
+    dependencies=[scope("scorecard:evaluate")],
 )
 async def evaluate(body: EvaluateIn) -> EvaluationOut:
     evaluation = rule_set().evaluate(body.profile.model_dump(mode="json", exclude_none=True), body.poor_household)
@@ -106,24 +104,34 @@ async def _current(session: AsyncSession, subject_id: str) -> CurrentRatingOut:
     )
 
 
-@router.get("/households/{household_id}/rating", response_model=CurrentRatingOut, tags=["ratings"])
+@router.get(
+    "/households/{household_id}/rating",
+    response_model=CurrentRatingOut,
+    tags=["ratings"],
+    dependencies=[scope("ratings:read")],
+)
 async def household_rating(
     household_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
 ) -> CurrentRatingOut:
-    require_role(principal, *READERS)
-    rating = await _current(session, household_id)
+    out = await _current(session, household_id)
+    ensure_bound(principal, village=out.village_code, household=out.subject_id)
     await audit.record("household", household_id)
-    return rating
+    return out
 
 
-@router.get("/businesses/{business_id}/rating", response_model=CurrentRatingOut, tags=["ratings"])
+@router.get(
+    "/businesses/{business_id}/rating",
+    response_model=CurrentRatingOut,
+    tags=["ratings"],
+    dependencies=[scope("ratings:read")],
+)
 async def business_rating(
     business_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
 ) -> CurrentRatingOut:
-    require_role(principal, *READERS)
-    rating = await _current(session, business_id)
+    out = await _current(session, business_id)
+    ensure_bound(principal, village=out.village_code)
     await audit.record("business", business_id)
-    return rating
+    return out
 
 
 def _objection_out(o: NoticeObjection) -> NoticeObjectionOut:
@@ -145,6 +153,7 @@ def _objection_out(o: NoticeObjection) -> NoticeObjectionOut:
     response_model=NoticeObjectionOut,
     tags=["notice"],
     summary="Object to a rating during its public notice; suspends it",
+    dependencies=[scope("notices:object")],
 )
 async def raise_objection(
     household_id: str, body: ObjectionIn, session: Session, principal: CurrentPrincipal
@@ -189,11 +198,20 @@ async def raise_objection(
         return _objection_out(objection)
 
 
-@router.get("/households/{household_id}/objections", response_model=list[NoticeObjectionOut], tags=["notice"])
+@router.get(
+    "/households/{household_id}/objections",
+    response_model=list[NoticeObjectionOut],
+    tags=["notice"],
+    dependencies=[scope("objections:read")],
+)
 async def list_objections(
     household_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
 ) -> list[NoticeObjectionOut]:
-    require_role(principal, *READERS)
+    subject = await session.get(Subject, household_id)
+    if subject is not None:
+        ensure_bound(principal, village=subject.village_code, household=subject.id)
+    elif principal.village is not None or principal.household is not None:
+        ensure_bound(principal, village=None, household=None)
     rows = await session.scalars(
         select(NoticeObjection).where(NoticeObjection.subject_id == household_id).order_by(NoticeObjection.raised_at)
     )
@@ -209,13 +227,15 @@ async def list_objections(
     response_model=NoticeObjectionOut,
     tags=["notice"],
     summary="Sustain (the rating is rejected) or dismiss (the notice continues)",
+    dependencies=[scope("objections:decide")],
 )
 async def resolve_objection(
     household_id: str, objection_id: str, body: ResolutionIn, session: Session, principal: CurrentPrincipal
 ) -> NoticeObjectionOut:
-    require_role(principal, *VILLAGE_BODIES)
     async with session.begin():
         subject, state = await _subject_and_state(session, household_id, lock=True)
+        # The village committee of this village, or the district (004 annex 2 step 4).
+        ensure_bound(principal, village=subject.village_code)
         objection = await session.get(NoticeObjection, objection_id, with_for_update=True)
         if objection is None or objection.subject_id != household_id:
             raise Problem(404, "OBJECTION_NOT_FOUND", "Objection not found", f"No objection {objection_id}.")
@@ -261,11 +281,11 @@ async def resolve_objection(
     response_model=CurrentRatingOut,
     tags=["notice"],
     summary="The bank declines to grant credit, with written reasons (004 annex 2 step 5)",
+    dependencies=[scope("ratings:reject")],
 )
 async def bank_rejection(
     household_id: str, body: RejectionIn, session: Session, principal: CurrentPrincipal
 ) -> CurrentRatingOut:
-    require_role(principal, "bank")
     async with session.begin():
         subject, state = await _subject_and_state(session, household_id, lock=True)
         if state.status not in ("pending_notice", "objected"):
@@ -285,6 +305,7 @@ async def bank_rejection(
     response_model=list[NoticeEntry],
     tags=["notice"],
     summary="The village's public notice list (公示): every rating in notice, with its end date",
+    dependencies=[scope("notices:read")],
 )
 async def village_notices(code: str, session: ReadSession) -> list[NoticeEntry]:
     # Published by design (004 annex 2 step 4): any authenticated role, the public included.
@@ -310,7 +331,7 @@ async def village_notices(code: str, session: ReadSession) -> list[NoticeEntry]:
     ]
 
 
-@router.get("/business-date", response_model=BusinessDateOut, tags=["scorecard"])
+@router.get("/business-date", response_model=BusinessDateOut, tags=["scorecard"], dependencies=[scope("calendar:read")])
 async def get_business_date(session: Session) -> BusinessDateOut:
     async with session.begin():
         return BusinessDateOut(business_date=await business_date(session))

@@ -112,7 +112,7 @@ class Cluster:
     an exception leaving the block gets the services' log tails as a note, and with
     ``require_clean_stop`` a service that did not stop cleanly raises ``ClusterError``.
 
-    ``env`` adds or overrides settings of every process (e.g. VCREDIT_API_KEYS, a pinned
+    ``env`` adds or overrides settings of every process (e.g. VCREDIT_CREDENTIALS_FILE, a pinned
     VCREDIT_<SERVICE>_PORT, or a VCREDIT_<SERVICE>_DATABASE_URL to use instead of a new
     database). ``urls``, ``env`` and ``topic_prefix`` are known from construction on.
     """

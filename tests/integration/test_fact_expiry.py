@@ -6,6 +6,7 @@ published as the loans service publishes them."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from shared.auth import new_key
+from shared.auth import add_credential
 from shared.catalogue import BusinessDateAdvanced, LoanClassified, LoanRepaid
 from shared.events import new_event
 from tests.conftest import Infra
@@ -36,16 +37,16 @@ AA_PROFILE = {
 
 @pytest.fixture
 async def system(infra: Infra) -> AsyncIterator[tuple[System, dict[str, dict[str, str]]]]:
-    keys, api_keys = {}, []
+    keys = {}
+    credentials = infra.tmp / f"credentials-{uuid.uuid4().hex}.json"
     for name, roles, village in (
         ("police", ("police",), None),
         ("court", ("court",), None),
         ("collector", ("collector",), VILLAGE),
     ):
-        token, key = new_key(name, roles, village)  # type: ignore[arg-type]
+        token, _ = add_credential(credentials, name, "api_key", roles, village)  # type: ignore[arg-type]
         keys[name] = {"Authorization": f"Bearer {token}", "X-Evidence-Ref": quote("(2021)湖公结字第7号")}
-        api_keys.append(key.model_dump())
-    async with System(infra, ["registry", "scoring"], api_keys=api_keys, start_date=START) as s:
+    async with System(infra, ["registry", "scoring"], credentials_file=credentials, start_date=START) as s:
         registry = s["registry"]
         assert (await registry.post("/v1/townships", json={"code": TOWNSHIP, "name": "北岗乡"})).status_code == 201
         r = await registry.post("/v1/villages", json={"code": VILLAGE, "name": "柳树村", "township_code": TOWNSHIP})

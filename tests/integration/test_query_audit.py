@@ -8,6 +8,7 @@ partial log."""
 from __future__ import annotations
 
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import date, timedelta
@@ -18,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from shared.auth import new_key
+from shared.auth import add_credential
 from tests.conftest import Infra
 from tests.harness import wait_until
 from tests.integration.test_notify import _serve
@@ -35,17 +36,16 @@ Keys = dict[str, dict[str, str]]
 @pytest.fixture
 async def system(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[System, Keys]]:
     keys: Keys = {}
-    api_keys = []
+    credentials = infra.tmp / f"credentials-{uuid.uuid4().hex}.json"
     for name, roles, village in (
         ("hubin-bank", ("bank",), None),
         ("district-finance", ("government",), None),
         ("liushu-collector", ("collector",), VILLAGE),
     ):
-        token, key = new_key(name, roles, village)  # type: ignore[arg-type]
+        token, _ = add_credential(credentials, name, "api_key", roles, village)  # type: ignore[arg-type]
         keys[name] = {"Authorization": f"Bearer {token}", "X-Query-Purpose": quote(PURPOSE)}
-        api_keys.append(key.model_dump())
     async with (
-        System(infra, ["registry", "scoring", "loans"], api_keys=api_keys, start_date=START) as s,
+        System(infra, ["registry", "scoring", "loans"], credentials_file=credentials, start_date=START) as s,
         AsyncExitStack() as stack,
     ):
         monkeypatch.setenv("VCREDIT_REGISTRY_SCORING_URL", await stack.enter_async_context(_serve(s.apps["scoring"])))
@@ -199,6 +199,22 @@ async def test_who_may_list_the_log_and_an_unreachable_service(
     assert (r.status_code, r.json()["code"]) == (404, "HOUSEHOLD_NOT_FOUND")
     (row,) = (await _log(registry, household, keys["district-finance"]))["items"]
     assert (row["principal"], row["roles"], row["service"]) == ("liushu-collector", ["collector"], "registry")
+
+    # The household itself (征信业管理条例 §17) asks who read its data, and only its own.
+    token, _ = add_credential(s.common.credentials_path, "household-2", "api_key", ("subject",), household=household)
+    subject = {"Authorization": f"Bearer {token}"}
+
+    async def subject_admitted() -> bool:
+        r = await registry.get(f"/v1/households/{household}/queries", headers=subject)
+        return r.status_code == 200
+
+    await wait_until(subject_admitted, what="the new credential to be read")
+    log = await _log(registry, household, subject)
+    assert [q["principal"] for q in log["items"]] == ["liushu-collector"]
+    other = (await registry.post("/v1/households", json={**body, "id_number": resident_id(4)})).json()["household_id"]
+    for client in (registry, s["scoring"], s["loans"]):
+        r = await client.get(f"/v1/households/{other}/queries", headers=subject)
+        assert (r.status_code, r.json()["code"]) == (403, "NOT_YOUR_HOUSEHOLD")
 
     # Nothing listens on a port just released: loans is unreachable.
     with socket.socket() as sock:

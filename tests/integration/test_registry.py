@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -11,7 +13,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from shared.auth import new_key
+from shared.auth import CredentialStore, add_credential
 from tests.conftest import Infra
 from tests.system import System, read_events, resident_id
 
@@ -21,17 +23,16 @@ TOWNSHIP, VILLAGE, OTHER_VILLAGE = "410102001", "410102001001", "410102001002"
 @pytest.fixture
 async def registry(infra: Infra) -> AsyncIterator[tuple[System, dict[str, dict[str, str]]]]:
     keys = {}
-    api_keys = []
+    credentials = infra.tmp / f"credentials-{uuid.uuid4().hex}.json"
     for name, roles, village in (
         ("collector", ("collector",), VILLAGE),
         ("court", ("court",), None),
         ("bank", ("bank",), None),
         ("public", ("public",), None),
     ):
-        token, key = new_key(name, roles, village)  # type: ignore[arg-type]
+        token, _ = add_credential(credentials, name, "api_key", roles, village)  # type: ignore[arg-type]
         keys[name] = {"Authorization": f"Bearer {token}"}
-        api_keys.append(key.model_dump())
-    async with System(infra, ["registry"], api_keys=api_keys) as system:
+    async with System(infra, ["registry"], credentials_file=credentials) as system:
         client = system["registry"]
         assert (await client.post("/v1/townships", json={"code": TOWNSHIP, "name": "城关镇"})).status_code == 201
         for code, name in ((VILLAGE, "东村"), (OTHER_VILLAGE, "西村")):
@@ -347,3 +348,37 @@ async def test_communities_are_registered_under_a_township(registry: tuple[Syste
     r = await client.post("/v1/communities", json=body | {"code": "X1", "township_code": "NOPE"})
     assert (r.status_code, r.json()["code"], r.json()["field"]) == (422, "UNKNOWN_TOWNSHIP", "township_code")
     assert [c["code"] for c in (await client.get("/v1/communities")).json()] == ["410102001500"]
+
+
+async def test_collectors_see_their_village_and_subjects_their_own_household(
+    registry: tuple[System, dict[str, dict[str, str]]], infra: Infra
+) -> None:
+    system, keys = registry
+    client = system["registry"]
+    mine = (await client.post("/v1/households", json=household(11))).json()["household_id"]
+    theirs = (await client.post("/v1/households", json=household(12, village_code=OTHER_VILLAGE))).json()[
+        "household_id"
+    ]
+    credentials = system.common.credentials_path
+    subject_key, _ = add_credential(credentials, f"subject-{mine}", "api_key", ("subject",), household=mine)
+    await asyncio.sleep(CredentialStore.CHECK_SECONDS + 0.2)
+    subject = {"Authorization": f"Bearer {subject_key}"}
+
+    for path in (f"/v1/households/{mine}", f"/v1/households/{mine}/facts"):
+        assert (await client.get(path, headers=subject)).status_code == 200
+        assert (await client.get(path, headers=keys["collector"])).status_code == 200
+    for path in (f"/v1/households/{theirs}", f"/v1/households/{theirs}/facts"):
+        r = await client.get(path, headers=subject)
+        assert (r.status_code, r.json()["code"]) == (403, "NOT_YOUR_HOUSEHOLD")
+        r = await client.get(path, headers=keys["collector"])
+        assert (r.status_code, r.json()["code"]) == (403, "OUTSIDE_YOUR_VILLAGE")
+    # A subject never lists; a collector's list is its own village whatever it asks for.
+    r = await client.get("/v1/households", headers=subject)
+    assert (r.status_code, r.json()["code"]) == (403, "NOT_YOUR_HOUSEHOLD")
+    listed = (await client.get("/v1/households", headers=keys["collector"])).json()["items"]
+    assert mine in {h["household_id"] for h in listed} and theirs not in {h["household_id"] for h in listed}
+    r = await client.get("/v1/households", params={"village_code": OTHER_VILLAGE}, headers=keys["collector"])
+    assert (r.status_code, r.json()["code"]) == (403, "OUTSIDE_YOUR_VILLAGE")
+    # The public sees published aggregates only, never a household.
+    r = await client.get(f"/v1/households/{mine}", headers=keys["public"])
+    assert (r.status_code, r.json()["code"]) == (403, "FORBIDDEN")

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.auth import new_key
+from shared.auth import add_credential
 from shared.catalogue import BusinessDateAdvanced, LoanClassified, LoanRepaid
 from shared.events import new_event
 from tests.conftest import Infra
@@ -33,12 +33,12 @@ AA_PROFILE = {
 
 @pytest.fixture
 async def system(infra: Infra) -> AsyncIterator[tuple[System, dict[str, dict[str, str]]]]:
-    keys, api_keys = {}, []
+    keys = {}
+    credentials = infra.tmp / f"credentials-{uuid.uuid4().hex}.json"
     for name, roles in (("bank", ("bank",)), ("public", ("public",)), ("government", ("government",))):
-        token, key = new_key(name, roles)  # type: ignore[arg-type]
+        token, _ = add_credential(credentials, name, "api_key", roles)  # type: ignore[arg-type]
         keys[name] = {"Authorization": f"Bearer {token}"}
-        api_keys.append(key.model_dump())
-    async with System(infra, ["registry", "scoring"], api_keys=api_keys, start_date=START) as s:
+    async with System(infra, ["registry", "scoring"], credentials_file=credentials, start_date=START) as s:
         registry = s["registry"]
         assert (await registry.post("/v1/townships", json={"code": TOWNSHIP, "name": "南湾乡"})).status_code == 201
         r = await registry.post("/v1/villages", json={"code": VILLAGE, "name": "七里村", "township_code": TOWNSHIP})
