@@ -41,6 +41,7 @@ async def system(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
         ("hubin-bank", ("bank",), None),
         ("district-finance", ("government",), None),
         ("liushu-collector", ("collector",), VILLAGE),
+        ("passer-by", ("public",), None),
     ):
         token, _ = add_credential(credentials, name, "api_key", roles, village)  # type: ignore[arg-type]
         keys[name] = {"Authorization": f"Bearer {token}", "X-Query-Purpose": quote(PURPOSE)}
@@ -121,6 +122,9 @@ async def test_every_read_is_recorded_and_the_subject_sees_who_read_it(system: t
     assert (await _log(registry, household, government))["items"] == [], "registering and lending are no reads"
 
     for service, path, _, _ in reads:
+        # Who may read at all is decided first: no scope, 403 whatever the purpose.
+        r = await _without_purpose(s[service], path, keys["passer-by"])
+        assert (r.status_code, r.json()["code"]) == (403, "FORBIDDEN"), path
         r = await _without_purpose(s[service], path, bank)
         assert (r.status_code, r.json()["code"], r.json()["field"]) == (
             422,
