@@ -55,6 +55,19 @@ class Tally:
     def replayed(self) -> int:
         return sum(1 for a in self.accepted if a.replayed)
 
+    def copy(self) -> Tally:
+        return Tally(self.sent, self.retried, list(self.accepted), Counter(self.refused), Counter(self.transient))
+
+    def since(self, earlier: Tally) -> Tally:
+        """What happened after ``earlier`` (a ``copy()``)."""
+        return Tally(
+            self.sent - earlier.sent,
+            self.retried - earlier.retried,
+            self.accepted[len(earlier.accepted) :],
+            self.refused - earlier.refused,
+            self.transient - earlier.transient,
+        )
+
     def summary(self) -> str:
         transient = ", ".join(f"{k}: {v}" for k, v in sorted(self.transient.items())) or "none"
         return (
