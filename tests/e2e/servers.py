@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -60,6 +61,15 @@ def _run(args: list[str], *, env: dict[str, str] | None = None, timeout: float =
     return done.stdout + done.stderr
 
 
+def _alive(pid: int) -> bool:
+    """Running, not merely a zombie nobody has reaped yet (kafka.sh detaches the broker)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 class DedicatedKafka:
     """A single-node KRaft broker on ``127.0.0.1:<port>``; ``stop()`` and ``start()`` keep its data."""
 
@@ -82,6 +92,14 @@ class DedicatedKafka:
 
     def stop(self) -> None:
         _run(["bash", str(KAFKA_SH), "stop"], env=self._env)
+
+    def kill(self) -> None:
+        """SIGKILL the broker (no controlled shutdown: its logs are recovered on the next start)."""
+        pid = int((self.home / "kafka.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     def running(self) -> bool:
         return subprocess.run(["bash", str(KAFKA_SH), "status"], env=self._env, capture_output=True).returncode == 0
