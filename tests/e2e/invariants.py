@@ -316,6 +316,19 @@ class Books:
             await admin.close()
         return lags
 
+    async def applied_not_committed(self, service: str) -> int:
+        """Events ``service`` applied (in its inbox) beyond its group's committed offsets: what
+        Kafka delivers again after a crash, for the inbox to skip."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.cluster.env["VCREDIT_KAFKA_BOOTSTRAP_SERVERS"])
+        await admin.start()
+        try:
+            committed = await admin.list_consumer_group_offsets(f"{self.cluster.topic_prefix}vcredit-{service}")
+        finally:
+            await admin.close()
+        positions = {(tp.topic, tp.partition): meta.offset for tp, meta in committed.items()}
+        rows = await self.all(service, 'SELECT topic, partition, "offset" FROM inbox WHERE consumer = :c', c=service)
+        return sum(1 for topic, partition, offset in rows if offset >= positions.get((topic, partition), 0))
+
     async def wait_consumed(self, seconds: float = 60) -> None:
         """Wait until every consumer group has committed everything on its topics."""
         await eventually(

@@ -172,8 +172,9 @@ async def _verify(p: Programme, before: Tally, *, replay: bool = True) -> list[s
     """The invariants after recovery, as lines for the report."""
     settled = await p.books.settle(180)
     ledger = await p.books.check_ledger(p.bank.tally)
+    scenario = p.bank.tally.since(before)
     lines = [
-        f"this scenario: {p.bank.tally.since(before).summary()}",
+        *([f"this scenario: {scenario.summary()}"] if scenario.sent else []),
         f"ledger total {ledger['ledger total']} = accepted total {p.bank.tally.accepted_total}"
         f" ({ledger['repayments booked']} repayments booked, {len(p.bank.tally.accepted)} accepted, all scenarios)",
         f"settled in {settled.seconds:.1f}s: events published per service {settled.events},"
@@ -332,12 +333,15 @@ async def _kill_mid_batch(p: Programme, service: str) -> str:
     applied = await _inbox(p, service) if service != "registry" else None
     closing = await p.books.scalar("loans", "SELECT current FROM business_date")
     status = await p.cluster.kill(service)
+    again = await p.books.applied_not_committed(service) if applied is not None else None
     await asyncio.sleep(1)
     await p.cluster.restart(service)
     if work is not None:
         await work  # its requests are retried until answered, as the bank core's are
     await _accepted_at_least(p, len(p.bank.tally.accepted) + 10)
-    at_kill = "" if applied is None else f", {applied} events in its inbox at the kill"
+    at_kill = ""
+    if applied is not None:
+        at_kill = f", {applied} events in its inbox at the kill ({again} past its committed offsets, to come again)"
     if service in ("loans", "scoring"):
         at_kill += f", business date {closing} of {target}"
     return f"{service}: SIGKILL (exit {status}) {what}{at_kill}; restarted"
