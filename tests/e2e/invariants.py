@@ -282,6 +282,8 @@ class Books:
         """Rows that differ between each service's live projections and a fresh replay."""
         services = (*COMPARED, "risk")
         live = {s: await self.snapshot(s) for s in services}
+        empty = [s for s in services if not any(live[s].values())]
+        assert not empty, f"nothing to compare: no live projection rows in {empty}"
         replayed = dict(
             zip(services, await asyncio.gather(*(self.fresh_replay(s, order) for s in services)), strict=True)
         )

@@ -22,7 +22,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -70,14 +70,13 @@ class Programme:
     books: Books
     loans: list[str]
     households: int = 0
-    printed: list[str] = field(default_factory=list)
 
     def client(self, service: str) -> httpx.AsyncClient:
         return self.cluster.client(service)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def servers() -> AsyncIterator[DedicatedServers]:
+async def dedicated() -> AsyncIterator[DedicatedServers]:
     try:
         async with DedicatedServers() as running:
             yield running
@@ -86,20 +85,20 @@ async def servers() -> AsyncIterator[DedicatedServers]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def cluster(servers: DedicatedServers, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cluster]:
+async def cluster(dedicated: DedicatedServers, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cluster]:
     # Named ``cluster`` so tests/e2e/conftest.py adds the services' logs to a failure report.
-    assert servers.kafka is not None and servers.postgres is not None
+    assert dedicated.kafka is not None and dedicated.postgres is not None
     tmp = tmp_path_factory.mktemp("faults")
-    async with Cluster(servers.kafka.bootstrap, servers.postgres.admin_url, tmp, start_date=START) as running:
+    async with Cluster(dedicated.kafka.bootstrap, dedicated.postgres.admin_url, tmp, start_date=START) as running:
         yield running
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def programme(servers: DedicatedServers, cluster: Cluster) -> AsyncIterator[Programme]:
+async def programme(dedicated: DedicatedServers, cluster: Cluster) -> AsyncIterator[Programme]:
     bank = BankCore(cluster.urls["loans"], cluster.token)
     books = Books(cluster)
     try:
-        p = Programme(servers, cluster, bank, books, loans=[])
+        p = Programme(dedicated, cluster, bank, books, loans=[])
         p.loans = await _lend(p)
         await books.settle(SECONDS)
         yield p
@@ -154,9 +153,8 @@ async def _lend(p: Programme) -> list[str]:
     return ids
 
 
-def _print(p: Programme, capsys: pytest.CaptureFixture[str], title: str, lines: list[str]) -> None:
+def _print(capsys: pytest.CaptureFixture[str], title: str, lines: list[str]) -> None:
     text = "\n".join([f"--- fault injection: {title}", *(f"    {line}" for line in lines)])
-    p.printed.append(text)
     with capsys.disabled():
         print("\n" + text, flush=True)
 
@@ -223,7 +221,7 @@ async def test_broker_down_30s_during_a_repayment_stream(
         f" meanwhile, {unsent['loans']} events waiting in loans' outbox when it came back",
         *await _verify(p, before),
     ]
-    _print(p, capsys, "Kafka broker killed for 30 s", lines)
+    _print(capsys, "Kafka broker killed for 30 s", lines)
 
 
 async def test_postgres_restarted_under_load(
@@ -266,7 +264,7 @@ async def test_postgres_restarted_under_load(
         " answers, none a 500; no service restarted",
         *await _verify(p, before),
     ]
-    _print(p, capsys, "PostgreSQL restarted under load", lines)
+    _print(capsys, "PostgreSQL restarted under load", lines)
 
 
 async def test_each_service_sigkilled_mid_batch(
@@ -301,7 +299,7 @@ async def test_each_service_sigkilled_mid_batch(
     )
     assert registered == p.households, (registered, p.households)
     lines += await _verify(p, before)
-    _print(p, capsys, "each service SIGKILLed mid-batch and restarted", lines)
+    _print(capsys, "each service SIGKILLed mid-batch and restarted", lines)
 
 
 async def _inbox(p: Programme, service: str) -> int:
@@ -407,4 +405,4 @@ async def test_duplicate_and_reordered_deliveries_change_nothing(
         f"fresh replays fed topic by topic ({' → '.join(order)}): replay diff = {sum(diffs.values())}",
         *await _verify(p, tally, replay=False),
     ]
-    _print(p, capsys, "duplicate and reordered deliveries", lines)
+    _print(capsys, "duplicate and reordered deliveries", lines)
