@@ -9,12 +9,14 @@ let two requests read the same balance).
 
 from __future__ import annotations
 
+import errno
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import BigInteger, Integer, MetaData, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session
 
@@ -138,3 +140,22 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
+
+
+# SQLSTATEs of a server that is not there right now: class 08 (connection exception), and
+# 57P01-57P03 (shut down by an administrator or a crash, or still starting up).
+_UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03")
+_UNREACHABLE = {errno.ENETUNREACH, errno.EHOSTUNREACH}
+
+
+def unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or dropped the connection (a restart, a failover),
+    as opposed to refusing what was asked of it. The transaction did not commit, or (a
+    connection lost during COMMIT) its outcome is unknown: retrying it is the caller's part,
+    made safe by Idempotency-Key and the inbox."""
+    if isinstance(exc, ConnectionError) or (isinstance(exc, OSError) and exc.errno in _UNREACHABLE):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(exc, "sqlstate", None)
+    return isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES)

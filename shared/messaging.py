@@ -53,7 +53,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from shared.bus.base import Bus, Message, Record, next_offsets
-from shared.db import SHARED_TABLES, BigIntPK, dialect_of, insert_ignore
+from shared.db import SHARED_TABLES, BigIntPK, dialect_of, insert_ignore, unavailable
 from shared.events import Envelope, dlq_topic_of
 
 log = logging.getLogger(__name__)
@@ -198,7 +198,10 @@ class Relay:
                 raise
             except Exception:
                 failures += 1
-                delay = min(30.0, 0.1 * 2**failures)
+                # Capped low: after an outage of the bus or the database, events should
+                # leave within seconds of its return (an attempt against a broker that is
+                # away already waits for the producer's request timeout).
+                delay = min(5.0, 0.1 * 2**failures)
                 log.exception("outbox relay of %s failed; retrying in %.1fs", self.service, delay)
                 await asyncio.sleep(delay)
                 continue
@@ -351,7 +354,7 @@ class Consumer:
             except Exception:
                 failures += 1
                 delay = min(30.0, 0.2 * 2**failures)
-                log.exception("consumer %s lost its bus connection; reconnecting in %.1fs", self.name, delay)
+                log.exception("consumer %s lost its bus or database; reconnecting in %.1fs", self.name, delay)
                 await asyncio.sleep(delay)
             finally:
                 try:
@@ -379,6 +382,8 @@ class Consumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if unavailable(exc):
+                    raise
                 log.info("%s: batch of %d failed (%s); applying one by one", self.name, len(batch), exc)
         for message, envelope in batch:
             await self._apply_alone(message, envelope)
@@ -415,6 +420,11 @@ class Consumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if unavailable(exc):
+                    # Not the event's fault: parking it would drop it from this projection
+                    # until someone replays the dead letters. Leave the batch uncommitted;
+                    # ``run`` reconnects and the events come again once the database is back.
+                    raise
                 error = "".join(traceback.format_exception_only(exc)).strip()
                 log.warning(
                     "%s: handler for %s %s failed (try %d of %d): %s",

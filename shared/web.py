@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 
 from shared.auth import SCOPES, Authenticator, Principal, Unauthenticated
+from shared.db import unavailable
 from shared.redaction import mask_resident_ids
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,19 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if unavailable(exc):
+            # A restart or failover of the database: the transaction rolled back (or its
+            # outcome is unknown), so the client may retry, with the same Idempotency-Key.
+            log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+            response = problem_response(
+                503,
+                "DATABASE_UNAVAILABLE",
+                "Service unavailable",
+                "The database could not be reached; retry with the same Idempotency-Key.",
+                request.url.path,
+            )
+            response.headers["Retry-After"] = "1"
+            return response
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
             500, "INTERNAL_ERROR", "Internal error", "The request failed; nothing was changed.", request.url.path

@@ -33,22 +33,26 @@ class KafkaBus:
         self._producer: AIOKafkaProducer | None = None
         self._users = 0
         self._lock = asyncio.Lock()
+        self._renew_producer = False
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=self.client_id,
+            # Idempotence keeps per-partition order and drops broker-side duplicates of
+            # retried batches; acks=all waits for every in-sync replica.
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=2,
+            request_timeout_ms=30_000,
+        )
 
     async def start(self) -> None:
         async with self._lock:
             self._users += 1
             if self._producer is not None:
                 return
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap_servers,
-                client_id=self.client_id,
-                # Idempotence keeps per-partition order and drops broker-side duplicates of
-                # retried batches; acks=all waits for every in-sync replica.
-                enable_idempotence=True,
-                acks="all",
-                linger_ms=2,
-                request_timeout_ms=30_000,
-            )
+            producer = self._new_producer()
             try:
                 await producer.start()
             except BaseException:
@@ -71,19 +75,50 @@ class KafkaBus:
         return self._producer
 
     async def publish(self, records: Sequence[Record]) -> None:
+        if self._renew_producer:
+            await self._renew()
         producer = self.producer
-        # send() only appends to the accumulator (in order); the returned futures resolve
-        # once the broker has acknowledged, so awaiting them all means "durably stored".
-        pending = [
-            await producer.send(
-                record.topic,
-                value=record.value,
-                key=record.key.encode(),
-                headers=[(k, v.encode()) for k, v in record.headers.items()],
-            )
-            for record in records
-        ]
-        await asyncio.gather(*pending)
+        try:
+            # send() only appends to the accumulator (in order); the returned futures resolve
+            # once the broker has acknowledged, so awaiting them all means "durably stored".
+            pending = [
+                await producer.send(
+                    record.topic,
+                    value=record.value,
+                    key=record.key.encode(),
+                    headers=[(k, v.encode()) for k, v in record.headers.items()],
+                )
+                for record in records
+            ]
+            results = await asyncio.gather(*pending, return_exceptions=True)
+        except KafkaError:
+            self._renew_producer = True
+            raise
+        for result in results:
+            if isinstance(result, BaseException):
+                # A batch that failed (e.g. expired while the broker was away) leaves a gap in
+                # the idempotent producer's sequence numbers, and the broker then refuses every
+                # later batch of that partition with OutOfOrderSequenceNumber, for good. The
+                # caller retries on a new producer (a new producer id); what was stored twice
+                # the consumers' inboxes drop.
+                self._renew_producer = True
+                raise result
+
+    async def _renew(self) -> None:
+        async with self._lock:
+            if not self._renew_producer or self._producer is None:
+                return
+            fresh = self._new_producer()
+            try:
+                await fresh.start()
+            except BaseException:
+                await fresh.stop()
+                raise
+            stale, self._producer, self._renew_producer = self._producer, fresh, False
+        try:
+            await asyncio.wait_for(stale.stop(), 10)
+        except (TimeoutError, KafkaError):
+            log.warning("a replaced Kafka producer did not close cleanly", exc_info=True)
 
     def consumer(self, group: str, topics: Sequence[str]) -> KafkaBusConsumer:
         return KafkaBusConsumer(self.bootstrap_servers, group, topics, client_id=self.client_id)

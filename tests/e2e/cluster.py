@@ -190,18 +190,7 @@ class Cluster:
                 raise failed.exceptions[0] from None
             self.setup_output = {"migrate": migrating.result(), "topics": creating.result()}
             for service in self.services:
-                with self.logs[service].open("wb") as log:
-                    self.processes[service] = await asyncio.create_subprocess_exec(
-                        sys.executable,
-                        "-m",
-                        "shared",
-                        "serve",
-                        service,
-                        env=self.env,
-                        cwd=ROOT,
-                        stdout=log,
-                        stderr=asyncio.subprocess.STDOUT,
-                    )
+                await self._spawn(service)
             await self._wait_ready()
         except BaseException as exc:
             # __aexit__ does not run when __aenter__ fails: stop what was started here.
@@ -219,8 +208,37 @@ class Cluster:
         elif self.require_clean_stop and (unclean := self.unclean_stops()):
             raise ClusterError(f"services did not stop cleanly: {unclean}\n{self.report()}")
 
-    async def _wait_ready(self) -> None:
-        pending = set(self.services)
+    async def _spawn(self, service: str) -> None:
+        # Appended to: a restarted service's log keeps what it wrote before it was killed.
+        with self.logs[service].open("ab") as log:
+            self.processes[service] = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "shared",
+                "serve",
+                service,
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+
+    async def kill(self, service: str) -> int:
+        """SIGKILL the service's process, as a crash or the OOM killer would; its exit status."""
+        process = self.processes[service]
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        return await process.wait()
+
+    async def restart(self, service: str) -> None:
+        """Start a stopped or killed service again and wait until it is ready."""
+        if self.processes[service].returncode is None:
+            raise ClusterError(f"{service} is still running")
+        await self._spawn(service)
+        await self._wait_ready([service])
+
+    async def _wait_ready(self, services: Sequence[str] | None = None) -> None:
+        pending = set(services or self.services)
         deadline = time.monotonic() + self.ready_seconds
         async with httpx.AsyncClient(timeout=2) as http:
             while pending:
