@@ -17,9 +17,11 @@ from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import KeyRing
+from shared.bodylimit import BodySizeLimit
 from shared.bus.base import Bus
 from shared.db import create_engine, create_sessionmaker, ping, read_only
 from shared.messaging import Consumer, Handler, Prefetch, Relay, session_class_for
+from shared.ratelimit import RateLimiter
 from shared.settings import CommonSettings
 from shared.web import health_router, install_problem_handlers, require_token
 
@@ -47,6 +49,9 @@ class ServiceSpec:
     # A long-running task of the service (e.g. notify's webhook dispatcher), started after the
     # relay and consumer and cancelled with them on stop.
     background: Callable[[ServiceRuntime], Coroutine[Any, Any, None]] | None = None
+    # Routes that take files ("POST /v1/..."): their bodies may be up to
+    # VCREDIT_MAX_UPLOAD_BYTES instead of VCREDIT_MAX_BODY_BYTES.
+    uploads: tuple[str, ...] = ()
 
 
 class ServiceRuntime:
@@ -152,6 +157,13 @@ def create_app(runtime: ServiceRuntime, bootstrap_token: str, *, manage_runtime:
     app = FastAPI(title=f"vcredit {spec.title}", description=spec.description, version="1", lifespan=lifespan)
     app.state.runtime = runtime
     app.state.keyring = KeyRing(bootstrap_token, runtime.common.api_keys)
+    app.state.rate_limiter = RateLimiter.from_settings(spec.name, runtime.common)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=runtime.common.max_body_bytes,
+        upload_max_bytes=runtime.common.max_upload_bytes,
+        uploads=spec.uploads,
+    )
     install_problem_handlers(app)
     app.include_router(health_router())
     for router in spec.public_routers():

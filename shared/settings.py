@@ -20,6 +20,11 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 | VCREDIT_RELAY_BATCH_SIZE | 500 | outbox rows published per relay round |
 | VCREDIT_RELAY_IDLE_SECONDS | 0.5 | relay poll interval when nothing woke it |
 | VCREDIT_OUTBOX_RETENTION_HOURS | 168 | sent outbox rows are deleted after this |
+| VCREDIT_MAX_BODY_BYTES | 1048576 | largest request body (413 PAYLOAD_TOO_LARGE above it), chunked bodies included |
+| VCREDIT_MAX_UPLOAD_BYTES | 20971520 | the same for routes that take files (registry's sheet import) |
+| VCREDIT_RATE_LIMIT | 1000/second | requests per client per service (`;` separates several); then 429 |
+| VCREDIT_RATE_LIMIT_STORAGE | memory:// | per process (each replica limits alone); redis://host:6379 shares counts |
+| VCREDIT_RATE_LIMIT_STORAGE_TIMEOUT_SECONDS | 1 | one call to a shared rate-limit storage (redis) |
 | VCREDIT_<SERVICE>_DATABASE_URL | sqlite under data dir | e.g. postgresql+asyncpg://u:p@host/vcredit_loans |
 | VCREDIT_<SERVICE>_PORT | 8001..8005 | HTTP port |
 | VCREDIT_SCORING_RULE_SET | hubin-2017 | scorecard in force (services/scoring/rulesets/) |
@@ -41,7 +46,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field
+import limits
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.auth import ApiKey
@@ -69,6 +75,20 @@ class CommonSettings(BaseSettings):
     relay_batch_size: int = Field(default=500, ge=1)
     relay_idle_seconds: float = Field(default=0.5, gt=0)
     outbox_retention_hours: float = Field(default=168, gt=0)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    # Generous on purpose: above what one service process answers on the reference 2-core
+    # machine (bench/RESULTS.md), so tests, the simulator and the benchmarks never meet it;
+    # a deployment sets its clients' budget (e.g. "600/minute").
+    rate_limit: str = "1000/second"
+    rate_limit_storage: str = "memory://"
+    rate_limit_storage_timeout_seconds: float = Field(default=1.0, gt=0)
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _parse_rate_limit(cls, value: str) -> str:
+        limits.parse_many(value)
+        return value
 
 
 class ServiceSettings(BaseSettings):

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.auth import Principal
+from shared.ratelimit import enforce_rate_limit
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ _STATUS_CODES = {
     409: ("CONFLICT", "Conflict"),
     413: ("PAYLOAD_TOO_LARGE", "Payload too large"),
     422: ("VALIDATION_FAILED", "Invalid request"),
+    429: ("RATE_LIMITED", "Too many requests"),
     503: ("UNAVAILABLE", "Service unavailable"),
 }
 
@@ -135,6 +137,7 @@ async def require_token(
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
     request.state.principal = principal
+    await enforce_rate_limit(request, principal)
     return principal
 
 
