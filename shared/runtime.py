@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.auth import KeyRing
 from shared.bodylimit import BodySizeLimit
 from shared.bus.base import Bus
-from shared.db import create_engine, create_sessionmaker, ping, read_only
+from shared.db import DbTimeouts, create_engine, create_sessionmaker, ping, read_only
 from shared.messaging import Consumer, Handler, Prefetch, Relay, session_class_for
 from shared.ratelimit import RateLimiter
 from shared.settings import CommonSettings
@@ -60,7 +60,7 @@ class ServiceRuntime:
         self.database_url = database_url
         self.bus = bus
         self.common = common
-        self.engine = create_engine(database_url)
+        self.engine = create_engine(database_url, timeouts=DbTimeouts.of(common))
         self.relay = Relay(
             spec.name,
             # Sessions of this service wake the relay when they commit outbox rows, so an

@@ -25,6 +25,12 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 | VCREDIT_RATE_LIMIT | 1000/second | requests per client per service (`;` separates several); then 429 |
 | VCREDIT_RATE_LIMIT_STORAGE | memory:// | per process (each replica limits alone); redis://host:6379 shares counts |
 | VCREDIT_RATE_LIMIT_STORAGE_TIMEOUT_SECONDS | 1 | one call to a shared rate-limit storage (redis) |
+| VCREDIT_DB_CONNECT_TIMEOUT_SECONDS | 10 | opening a PostgreSQL connection |
+| VCREDIT_DB_STATEMENT_TIMEOUT_SECONDS | 300 | one SQL statement (PostgreSQL statement_timeout, driver timeout) |
+| VCREDIT_DB_POOL_TIMEOUT_SECONDS | 30 | waiting for a free pooled connection |
+| VCREDIT_SQLITE_BUSY_TIMEOUT_SECONDS | 30 | embedded mode: waiting for SQLite's write lock |
+| VCREDIT_KAFKA_REQUEST_TIMEOUT_MS | 30000 | one request to a Kafka broker (producer, consumer, admin) |
+| VCREDIT_KAFKA_SESSION_TIMEOUT_MS | 10000 | a consumer silent this long leaves its group |
 | VCREDIT_<SERVICE>_DATABASE_URL | sqlite under data dir | e.g. postgresql+asyncpg://u:p@host/vcredit_loans |
 | VCREDIT_<SERVICE>_PORT | 8001..8005 | HTTP port |
 | VCREDIT_SCORING_RULE_SET | hubin-2017 | scorecard in force (services/scoring/rulesets/) |
@@ -37,6 +43,7 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 | VCREDIT_NOTIFY_POLL_SECONDS | 0.25 | how often the dispatcher and the SSE stream look for new rows |
 | VCREDIT_NOTIFY_KEEPALIVE_SECONDS | 15 | SSE keep-alive comment interval |
 | VCREDIT_NOTIFY_RISK_URL | http://127.0.0.1:8004 | risk's API, for the dashboard page |
+| VCREDIT_NOTIFY_RISK_TIMEOUT_SECONDS | 5 | one call to risk's API, connect to last byte |
 """
 
 from __future__ import annotations
@@ -83,6 +90,15 @@ class CommonSettings(BaseSettings):
     rate_limit: str = "1000/second"
     rate_limit_storage: str = "memory://"
     rate_limit_storage_timeout_seconds: float = Field(default=1.0, gt=0)
+    db_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Longer than any legitimate statement (close of business over 1M loans runs chunks of
+    # seconds), short enough that a runaway query does not hold its locks for good.
+    db_statement_timeout_seconds: float = Field(default=300.0, gt=0)
+    db_pool_timeout_seconds: float = Field(default=30.0, gt=0)
+    sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0)
+    kafka_request_timeout_ms: int = Field(default=30_000, ge=1000)
+    # Kafka brokers refuse sessions under group.min.session.timeout.ms (6 s by default).
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=6000)
 
     @field_validator("rate_limit")
     @classmethod
@@ -172,6 +188,7 @@ class NotifySettings(ServiceSettings):
     poll_seconds: float = Field(default=0.25, gt=0)
     keepalive_seconds: float = Field(default=15.0, gt=0)
     risk_url: str = "http://127.0.0.1:8004"
+    risk_timeout_seconds: float = Field(default=5.0, gt=0)
 
 
 SETTINGS_CLASSES: dict[str, type[ServiceSettings]] = {

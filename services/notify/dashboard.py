@@ -49,7 +49,7 @@ async def _risk(request: Request, path: str, **params: Any) -> Any:
     settings = NotifySettings()
     headers = {"Authorization": request.headers.get("Authorization", "")}
     try:
-        async with httpx.AsyncClient(base_url=settings.risk_url, timeout=5.0) as client:
+        async with httpx.AsyncClient(base_url=settings.risk_url, timeout=settings.risk_timeout_seconds) as client:
             response = await client.get(path, params=params, headers=headers)
     except httpx.HTTPError as exc:
         raise Problem(
