@@ -22,6 +22,7 @@ from services.notify.schemas import (
     SubscriptionOut,
 )
 from shared import idempotency
+from shared.paging import MAX_PAGE, Limit, Offset
 from shared.settings import NotifySettings
 from shared.web import CurrentPrincipal, Problem, ReadSession, Session, require_role
 
@@ -30,7 +31,6 @@ router = APIRouter(prefix="/v1")
 # Webhooks may carry personal data (every public type can be subscribed to), so only these
 # roles manage them.
 MANAGERS = ("government", "operator")
-Page = Query(default=100, ge=1, le=1000)
 
 
 # --- subscriptions --------------------------------------------------------------------------
@@ -86,10 +86,14 @@ async def create_subscription(
 
 @router.get("/subscriptions", response_model=list[SubscriptionOut], tags=["webhooks"])
 async def list_subscriptions(
-    session: ReadSession, principal: CurrentPrincipal, active: bool | None = None
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    active: bool | None = None,
+    limit: Limit = MAX_PAGE,
+    offset: Offset = 0,
 ) -> list[SubscriptionOut]:
     require_role(principal, *MANAGERS)
-    query = select(Subscription).order_by(Subscription.created_at, Subscription.id)
+    query = select(Subscription).order_by(Subscription.created_at, Subscription.id).limit(limit).offset(offset)
     if active is not None:
         query = query.where(Subscription.active.is_(active))
     return [_subscription_out(s) for s in await session.scalars(query)]
@@ -142,8 +146,8 @@ async def subscription_deliveries(
     session: ReadSession,
     principal: CurrentPrincipal,
     status: DeliveryStatus | None = None,
-    limit: int = Page,
-    offset: int = Query(default=0, ge=0),
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[DeliveryOut]:
     require_role(principal, *MANAGERS)
     await _subscription(session, subscription_id)
@@ -159,8 +163,8 @@ async def list_deliveries(
     session: ReadSession,
     principal: CurrentPrincipal,
     status: DeliveryStatus | None = None,
-    limit: int = Page,
-    offset: int = Query(default=0, ge=0),
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[DeliveryOut]:
     require_role(principal, *MANAGERS)
     query = select(Delivery)
@@ -259,8 +263,8 @@ async def stream(
 async def list_bulletins(
     session: ReadSession,
     township_code: str | None = None,
-    limit: int = Page,
-    offset: int = Query(default=0, ge=0),
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[BulletinOut]:
     """District bulletins (通报), newest first. Any authenticated role."""
     query = select(Bulletin).order_by(Bulletin.issued_at.desc(), Bulletin.bulletin_id).limit(limit).offset(offset)
@@ -292,8 +296,8 @@ async def list_notices(
     session: ReadSession,
     village_code: str | None = None,
     kind: str | None = None,
-    limit: int = Page,
-    offset: int = Query(default=0, ge=0),
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[NoticeOut]:
     """Village notices, newest first: freezes and lifts, titles, and rating notices (公示)
     with the date their notice period ends. Any authenticated role."""

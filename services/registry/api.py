@@ -63,6 +63,7 @@ from shared.catalogue import (
 )
 from shared.events import new_event
 from shared.messaging import emit
+from shared.paging import MAX_PAGE, Limit, Offset
 from shared.pii import PiiCipher, load_master_key
 from shared.profile import Profile
 from shared.web import CurrentPrincipal, Problem, ReadSession, Session, require_role
@@ -74,7 +75,6 @@ OBJECTION_DAYS = 20
 HIERARCHY_WRITERS = ("government", "operator")
 REGISTRARS = ("collector", "government", "operator")
 READERS = ("operator", "government", "bank", "insurer", "court", "police", "collector")
-MAX_PAGE = 500
 
 FactSource = Annotated[
     str | None, Header(alias="X-Fact-Source", description="role the facts are stated as, if you hold several")
@@ -147,10 +147,9 @@ async def create_township(
 
 
 @router.get("/townships", response_model=list[TownshipOut], tags=["hierarchy"])
-async def list_townships(session: ReadSession) -> list[TownshipOut]:
-    return [
-        TownshipOut(code=t.code, name=t.name) for t in await session.scalars(select(Township).order_by(Township.code))
-    ]
+async def list_townships(session: ReadSession, limit: Limit = MAX_PAGE, offset: Offset = 0) -> list[TownshipOut]:
+    query = select(Township).order_by(Township.code).limit(limit).offset(offset)
+    return [TownshipOut(code=t.code, name=t.name) for t in await session.scalars(query)]
 
 
 @router.get("/townships/{code}", response_model=TownshipOut, tags=["hierarchy"])
@@ -265,8 +264,10 @@ async def rename_village(code: str, body: RenameIn, session: Session, principal:
 
 
 @router.get("/villages", response_model=list[VillageOut], tags=["hierarchy"])
-async def list_villages(session: ReadSession, township_code: str | None = None) -> list[VillageOut]:
-    query = select(Village).order_by(Village.code)
+async def list_villages(
+    session: ReadSession, township_code: str | None = None, limit: Limit = MAX_PAGE, offset: Offset = 0
+) -> list[VillageOut]:
+    query = select(Village).order_by(Village.code).limit(limit).offset(offset)
     if township_code is not None:
         query = query.where(Village.township_code == township_code)
     return [VillageOut(code=v.code, name=v.name, township_code=v.township_code) for v in await session.scalars(query)]
@@ -282,8 +283,10 @@ async def create_community(
 
 
 @router.get("/communities", response_model=list[CommunityOut], tags=["hierarchy"])
-async def list_communities(session: ReadSession, township_code: str | None = None) -> list[CommunityOut]:
-    query = select(Community).order_by(Community.code)
+async def list_communities(
+    session: ReadSession, township_code: str | None = None, limit: Limit = MAX_PAGE, offset: Offset = 0
+) -> list[CommunityOut]:
+    query = select(Community).order_by(Community.code).limit(limit).offset(offset)
     if township_code is not None:
         query = query.where(Community.township_code == township_code)
     return [CommunityOut(code=c.code, name=c.name, township_code=c.township_code) for c in await session.scalars(query)]
@@ -351,7 +354,7 @@ async def list_households(
     township_code: Code | None = None,
     poor_household: bool | None = None,
     id_number: Annotated[str | None, Query(description="find the household a person belongs to")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    limit: Limit = 50,
     after: Annotated[str | None, Query(description="next_after of the previous page")] = None,
 ) -> Page[HouseholdOut]:
     require_role(principal, *READERS)
@@ -400,8 +403,9 @@ async def patch_household_profile(
         return view
 
 
-async def _fact_history(session: AsyncSession, subject_id: str) -> list[FactOut]:
-    facts = await session.scalars(select(Fact).where(Fact.subject_id == subject_id).order_by(Fact.id))
+async def _fact_history(session: AsyncSession, subject_id: str, limit: int, offset: int) -> list[FactOut]:
+    query = select(Fact).where(Fact.subject_id == subject_id).order_by(Fact.id).limit(limit).offset(offset)
+    facts = await session.scalars(query)
     return [
         FactOut(
             fact_id=f.id,
@@ -419,11 +423,13 @@ async def _fact_history(session: AsyncSession, subject_id: str) -> list[FactOut]
 
 
 @router.get("/households/{household_id}/facts", response_model=list[FactOut], tags=["households"])
-async def household_facts(household_id: str, session: ReadSession, principal: CurrentPrincipal) -> list[FactOut]:
+async def household_facts(
+    household_id: str, session: ReadSession, principal: CurrentPrincipal, limit: Limit = MAX_PAGE, offset: Offset = 0
+) -> list[FactOut]:
     require_role(principal, *READERS)
     household = await _household(session, household_id)
     ensure_village_access(principal, household.village_code)
-    return await _fact_history(session, household_id)
+    return await _fact_history(session, household_id, limit, offset)
 
 
 _SHEET_BODY = {"schema": {"type": "string", "format": "binary"}}
@@ -523,10 +529,14 @@ async def get_business(business_id: str, session: ReadSession, principal: Curren
 
 @router.get("/businesses", response_model=list[BusinessOut], tags=["businesses"])
 async def list_businesses(
-    session: ReadSession, principal: CurrentPrincipal, village_code: Code | None = None
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    village_code: Code | None = None,
+    limit: Limit = MAX_PAGE,
+    offset: Offset = 0,
 ) -> list[BusinessOut]:
     require_role(principal, *READERS)
-    query = select(Business).order_by(Business.id).limit(MAX_PAGE)
+    query = select(Business).order_by(Business.id).limit(limit).offset(offset)
     if village_code is not None:
         query = query.where(Business.village_code == village_code)
     return [await business_view(session, b) for b in await session.scalars(query)]
@@ -556,10 +566,12 @@ async def patch_business_profile(
 
 
 @router.get("/businesses/{business_id}/facts", response_model=list[FactOut], tags=["businesses"])
-async def business_facts(business_id: str, session: ReadSession, principal: CurrentPrincipal) -> list[FactOut]:
+async def business_facts(
+    business_id: str, session: ReadSession, principal: CurrentPrincipal, limit: Limit = MAX_PAGE, offset: Offset = 0
+) -> list[FactOut]:
     require_role(principal, *READERS)
     await _business(session, business_id)
-    return await _fact_history(session, business_id)
+    return await _fact_history(session, business_id, limit, offset)
 
 
 # --- objections (异议) ---------------------------------------------------------------------
@@ -651,12 +663,14 @@ async def list_objections(
     overdue: bool | None = None,
     village_code: Code | None = None,
     as_of: Annotated[date | None, Query(description="judge overdue as of this date; default today")] = None,
+    limit: Limit = MAX_PAGE,
+    offset: Offset = 0,
 ) -> list[ObjectionOut]:
     require_role(principal, *READERS)
     if principal.has("collector") and len(principal.roles) == 1:
         village_code = principal.village
     today = as_of or date.today()
-    query = select(Objection).order_by(Objection.due_on, Objection.id).limit(MAX_PAGE)
+    query = select(Objection).order_by(Objection.due_on, Objection.id).limit(limit).offset(offset)
     if status is not None:
         query = query.where(Objection.status == status)
     if village_code is not None:

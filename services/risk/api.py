@@ -3,9 +3,10 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from itertools import islice
 from typing import Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,13 +57,13 @@ from shared.catalogue import ClaimSettled
 from shared.events import new_event
 from shared.messaging import emit
 from shared.money import format_money
+from shared.paging import MAX_PAGE, Limit, Offset
 from shared.web import CurrentPrincipal, Problem, ReadSession, Session, require_role
 
 router = APIRouter(prefix="/v1")
 
 # Who may see individual losses, claims and fund movements (aggregates are for everyone).
 FINANCE = ("government", "bank", "insurer", "operator")
-Page = Query(default=100, ge=1, le=1000)
 
 
 def _ratio(outstanding: Decimal, non_performing: Decimal) -> str:
@@ -97,8 +98,8 @@ async def list_villages(
     session: ReadSession,
     township_code: str | None = None,
     frozen: bool | None = None,
-    limit: int = Page,
-    offset: int = Query(default=0, ge=0),
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[VillageOut]:
     query = select(Village).order_by(Village.code).limit(limit).offset(offset)
     if township_code is not None:
@@ -122,10 +123,21 @@ async def get_village(code: str, session: ReadSession) -> VillageOut:
 
 @router.get("/villages/{code}/history", response_model=list[VillageDayOut], tags=["circuit breaker"])
 async def village_history(
-    code: str, session: ReadSession, since: date | None = None, until: date | None = None
+    code: str,
+    session: ReadSession,
+    since: date | None = None,
+    until: date | None = None,
+    limit: Limit = MAX_PAGE,
+    offset: Offset = 0,
 ) -> list[VillageDayOut]:
     await _village(session, code)
-    query = select(VillageDay).where(VillageDay.village_code == code).order_by(VillageDay.business_date)
+    query = (
+        select(VillageDay)
+        .where(VillageDay.village_code == code)
+        .order_by(VillageDay.business_date)
+        .limit(limit)
+        .offset(offset)
+    )
     if since is not None:
         query = query.where(VillageDay.business_date >= since)
     if until is not None:
@@ -225,8 +237,9 @@ async def _township_out(session: AsyncSession, t: Township) -> TownshipOut:
 
 
 @router.get("/townships", response_model=list[TownshipOut], tags=["circuit breaker"])
-async def list_townships(session: ReadSession) -> list[TownshipOut]:
-    return [await _township_out(session, t) for t in await session.scalars(select(Township).order_by(Township.code))]
+async def list_townships(session: ReadSession, limit: Limit = MAX_PAGE, offset: Offset = 0) -> list[TownshipOut]:
+    query = select(Township).order_by(Township.code).limit(limit).offset(offset)
+    return [await _township_out(session, t) for t in await session.scalars(query)]
 
 
 @router.get("/townships/{code}", response_model=TownshipOut, tags=["circuit breaker"])
@@ -239,7 +252,7 @@ async def get_township(code: str, session: ReadSession) -> TownshipOut:
 
 @router.get("/decisions", response_model=list[DecisionOut], tags=["circuit breaker"])
 async def list_decisions(
-    session: ReadSession, code: str | None = None, limit: int = Page, offset: int = Query(default=0, ge=0)
+    session: ReadSession, code: str | None = None, limit: Limit = 100, offset: Offset = 0
 ) -> list[DecisionOut]:
     """Every freeze, lift, halt and resumption, newest first, with the figures behind it."""
     query = select(Decision).order_by(Decision.id.desc()).limit(limit).offset(offset)
@@ -286,8 +299,8 @@ async def list_losses(
     principal: CurrentPrincipal,
     loan_id: str | None = None,
     village_code: str | None = None,
-    limit: int = Page,
-    offset: int = Query(default=0, ge=0),
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[LossOut]:
     require_role(principal, *FINANCE)
     query = select(Loss).order_by(Loss.business_date, Loss.loan_id).limit(limit).offset(offset)
@@ -319,6 +332,8 @@ async def list_claims(
     party: Literal["bank", "insurer"] | None = None,
     status: Literal["open", "settled"] | None = None,
     loan_id: str | None = None,
+    limit: Limit = MAX_PAGE,
+    offset: Offset = 0,
 ) -> list[ClaimOut]:
     """The bank's and insurer's shares of realised losses (004 §6(1)) and whether settled."""
     require_role(principal, *FINANCE)
@@ -326,14 +341,15 @@ async def list_claims(
     if loan_id is not None:
         query = query.where(Loss.loan_id == loan_id)
     settled = {(s.loan_id, s.party): s for s in await session.scalars(select(ClaimSettlement))}
-    out: list[ClaimOut] = []
     parties: tuple[Literal["bank", "insurer"], ...] = (party,) if party else ("bank", "insurer")
-    for loss in await session.scalars(query):
-        for p in parties:
-            claim = _claim_out(loss, p, settled.get((loss.loan_id, p)))
-            if Decimal(claim.amount) > 0 and (status is None or claim.status == status):
-                out.append(claim)
-    return out
+    claims = (
+        claim
+        for loss in await session.scalars(query)
+        for claim in (_claim_out(loss, p, settled.get((loss.loan_id, p))) for p in parties)
+        if Decimal(claim.amount) > 0 and (status is None or claim.status == status)
+    )
+    # Claims are derived and filtered per loss, so the page is cut from them, not in SQL.
+    return list(islice(claims, offset, offset + limit))
 
 
 @router.post(
@@ -407,7 +423,7 @@ async def get_fund(session: ReadSession) -> FundOut:
 
 @router.get("/fund/entries", response_model=list[FundEntryOut], tags=["funds"])
 async def list_fund_entries(
-    session: ReadSession, principal: CurrentPrincipal, limit: int = Page, offset: int = Query(default=0, ge=0)
+    session: ReadSession, principal: CurrentPrincipal, limit: Limit = 100, offset: Offset = 0
 ) -> list[FundEntryOut]:
     require_role(principal, *FINANCE)
     query = select(FundEntry).order_by(FundEntry.id).limit(limit).offset(offset)
@@ -443,11 +459,15 @@ async def top_up_fund(
 
 @router.get("/mutual-guarantee", response_model=list[MutualGuaranteeOut], tags=["funds"])
 async def list_mutual_guarantee(
-    session: ReadSession, principal: CurrentPrincipal, business_id: str | None = None
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    business_id: str | None = None,
+    limit: Limit = MAX_PAGE,
+    offset: Offset = 0,
 ) -> list[MutualGuaranteeOut]:
     """Businesses' 10% contributions (004 §6(2)) and what their own losses drew from them."""
     require_role(principal, *FINANCE)
-    query = select(MutualGuaranteeAccount).order_by(MutualGuaranteeAccount.business_id)
+    query = select(MutualGuaranteeAccount).order_by(MutualGuaranteeAccount.business_id).limit(limit).offset(offset)
     if business_id is not None:
         query = query.where(MutualGuaranteeAccount.business_id == business_id)
     return [
@@ -486,8 +506,8 @@ async def list_titles(
     year: int | None = None,
     kind: Literal["credit_village", "credit_township", "credit_household", "credit_community"] | None = None,
     village_code: str | None = None,
-    limit: int = Page,
-    offset: int = Query(default=0, ge=0),
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[TitleOut]:
     query = select(Title).order_by(Title.year, Title.kind, Title.code).limit(limit).offset(offset)
     if year is not None:

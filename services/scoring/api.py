@@ -27,6 +27,7 @@ from services.scoring.schemas import (
 from shared.catalogue import ScoringObjectionRaised, ScoringObjectionResolved
 from shared.events import new_event
 from shared.messaging import emit
+from shared.paging import MAX_PAGE, Limit, Offset
 from shared.web import CurrentPrincipal, Problem, ReadSession, Session, require_role
 
 router = APIRouter(prefix="/v1")
@@ -182,11 +183,15 @@ async def raise_objection(
 
 @router.get("/households/{household_id}/objections", response_model=list[NoticeObjectionOut], tags=["notice"])
 async def list_objections(
-    household_id: str, session: ReadSession, principal: CurrentPrincipal
+    household_id: str, session: ReadSession, principal: CurrentPrincipal, limit: Limit = MAX_PAGE, offset: Offset = 0
 ) -> list[NoticeObjectionOut]:
     require_role(principal, *READERS)
     rows = await session.scalars(
-        select(NoticeObjection).where(NoticeObjection.subject_id == household_id).order_by(NoticeObjection.raised_at)
+        select(NoticeObjection)
+        .where(NoticeObjection.subject_id == household_id)
+        .order_by(NoticeObjection.raised_at)
+        .limit(limit)
+        .offset(offset)
     )
     return [_objection_out(o) for o in rows]
 
@@ -273,14 +278,18 @@ async def bank_rejection(
     tags=["notice"],
     summary="The village's public notice list (公示): every rating in notice, with its end date",
 )
-async def village_notices(code: str, session: ReadSession) -> list[NoticeEntry]:
+async def village_notices(
+    code: str, session: ReadSession, limit: Limit = MAX_PAGE, offset: Offset = 0
+) -> list[NoticeEntry]:
     # Published by design (004 annex 2 step 4): any authenticated role, the public included.
     rows = await session.execute(
         select(Subject, RatingState, Rating)
         .join(RatingState, RatingState.subject_id == Subject.id)
         .join(Rating, Rating.id == RatingState.current_rating_id)
         .where(Subject.village_code == code, RatingState.status.in_(["pending_notice", "objected"]))
-        .order_by(Subject.name)
+        .order_by(Subject.name, Subject.id)
+        .limit(limit)
+        .offset(offset)
     )
     return [
         NoticeEntry(
