@@ -33,6 +33,9 @@ NAMING_CONVENTION = {
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants 64 bits for logs.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+# The largest value of a BigIntPK (and of any SQLite integer): a client's id past it is
+# refused as invalid input; handed to the driver it would overflow (a 500).
+BIGINT_MAX = 2**63 - 1
 
 
 def new_metadata() -> MetaData:

@@ -5,8 +5,9 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,6 +23,7 @@ from services.notify.schemas import (
     SubscriptionOut,
 )
 from shared import idempotency
+from shared.db import BIGINT_MAX
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.settings import NotifySettings
 from shared.web import CurrentPrincipal, Problem, ReadSession, Session, require_role
@@ -175,7 +177,9 @@ async def list_deliveries(
 
 
 @router.post("/deliveries/{delivery_id}/redeliver", response_model=DeliveryOut, tags=["webhooks"])
-async def redeliver(delivery_id: int, session: Session, principal: CurrentPrincipal) -> DeliveryOut:
+async def redeliver(
+    delivery_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)], session: Session, principal: CurrentPrincipal
+) -> DeliveryOut:
     """Queue a dead (or delivered) delivery again, with a fresh set of tries."""
     require_role(principal, *MANAGERS)
     async with session.begin():
@@ -202,8 +206,8 @@ def _resume_point(header: str | None, query: int | None) -> int:
         value = int(header)
     except ValueError:
         raise Problem(422, "VALIDATION_FAILED", "Invalid request", "Last-Event-ID must be an integer.") from None
-    if value < 0:
-        raise Problem(422, "VALIDATION_FAILED", "Invalid request", "Last-Event-ID must not be negative.")
+    if not 0 <= value <= BIGINT_MAX:
+        raise Problem(422, "VALIDATION_FAILED", "Invalid request", f"Last-Event-ID must be 0 to {BIGINT_MAX}.")
     return value
 
 
@@ -241,7 +245,7 @@ async def _sse(
 @router.get("/stream", tags=["stream"], response_class=StreamingResponse)
 async def stream(
     request: Request,
-    last_event_id: int | None = Query(default=None, ge=0),
+    last_event_id: int | None = Query(default=None, ge=0, le=BIGINT_MAX),
     last_event_id_header: str | None = Header(default=None, alias="Last-Event-ID"),
 ) -> StreamingResponse:
     """Server-Sent Events of the public events (services/notify/domain/public.py): ``id`` is

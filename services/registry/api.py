@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -61,6 +61,7 @@ from shared.catalogue import (
     UnitRenamed,
     VillageCreated,
 )
+from shared.db import BIGINT_MAX
 from shared.events import new_event
 from shared.messaging import emit
 from shared.paging import MAX_PAGE, Limit, Offset
@@ -606,7 +607,7 @@ async def _subject(session: AsyncSession, kind: str, subject_id: str, *, lock: b
 
 @router.post("/facts/{fact_id}/objections", status_code=201, response_model=ObjectionOut, tags=["objections"])
 async def open_objection(
-    fact_id: int, body: ObjectionIn, session: Session, principal: CurrentPrincipal
+    fact_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)], body: ObjectionIn, session: Session, principal: CurrentPrincipal
 ) -> ObjectionOut:
     require_role(principal, *REGISTRARS)
     async with session.begin():

@@ -4,9 +4,9 @@ from collections import defaultdict
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from itertools import islice
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -503,7 +503,7 @@ async def evaluate_titles(
 @router.get("/titles", response_model=list[TitleOut], tags=["titles"])
 async def list_titles(
     session: ReadSession,
-    year: int | None = None,
+    year: Annotated[int | None, Query(ge=0, le=9999)] = None,
     kind: Literal["credit_village", "credit_township", "credit_household", "credit_community"] | None = None,
     village_code: str | None = None,
     limit: Limit = 100,
