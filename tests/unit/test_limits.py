@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from limits.aio.storage import MemoryStorage
 from limits.errors import ConfigurationError
 from pydantic import ValidationError
@@ -195,3 +196,36 @@ async def test_an_unreachable_shared_storage_lets_requests_through(registry: Reg
     # Port 1 on loopback refuses at once: the limiter's outage is not the service's outage.
     async with registry(rate_limit="1/minute", rate_limit_storage="redis://127.0.0.1:1/0") as client:
         assert await _statuses(lambda: client.get("/v1/townships"), 3) == [200, 200, 200]
+
+
+async def test_over_a_real_socket_chunked_and_declared_bodies_are_refused(tmp_path: Path) -> None:
+    """The same through uvicorn as `vcredit up` serves it: a chunked body, and a declared
+    Content-Length over the limit whose body is never read."""
+    spec = load_spec("registry")
+    url = f"sqlite+aiosqlite:///{tmp_path}/registry.db"
+    await asyncio.to_thread(upgrade, spec.migrations_dir, url)
+    runtime = ServiceRuntime(spec, url, EmbeddedBus(tmp_path / "bus.db"), CommonSettings(max_body_bytes=1000))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(runtime, TOKEN), host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not task.done()
+            await asyncio.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        ) as client:
+            chunks = Chunks(b'{"code": "T1", "name": "' + b"x" * 50_000 + b'"}', 500)
+            r = await client.post("/v1/townships", content=chunks, headers={"content-type": "application/json"})
+            assert r.request.headers["transfer-encoding"] == "chunked"
+            assert_problem(r, 413, "PAYLOAD_TOO_LARGE")
+            r = await client.post("/v1/townships", content=b"{}" * 1000, headers={"content-type": "application/json"})
+            assert_problem(r, 413, "PAYLOAD_TOO_LARGE")
+            assert (await client.get("/v1/townships")).json() == []
+            r = await client.post("/v1/townships", json={"code": "T1", "name": "湖滨镇"})
+            assert r.status_code == 201, r.text
+    finally:
+        server.should_exit = True
+        await task
