@@ -23,6 +23,7 @@ from shared.migrations import upgrade
 from shared.ratelimit import open_storage
 from shared.runtime import ServiceRuntime, create_app
 from shared.settings import CommonSettings
+from simulator.client import Api
 
 TOKEN = "unit-token"
 PROBLEM = "application/problem+json"
@@ -229,3 +230,16 @@ async def test_over_a_real_socket_chunked_and_declared_bodies_are_refused(tmp_pa
     finally:
         server.should_exit = True
         await task
+
+
+async def test_the_simulator_waits_out_a_rate_limit(registry: Registry) -> None:
+    async with registry(rate_limit="2/second") as client:
+        api = Api({"registry": "http://registry"}, TOKEN)
+        await api.aclose()
+        api._client = client  # the same Api, over the in-process app
+        started = time.monotonic()
+        for _ in range(5):
+            assert await api.get("registry", "/v1/townships") == []
+        assert api.calls.retries >= 1
+        # It waited as told (Retry-After: 1) instead of failing or hammering.
+        assert time.monotonic() - started >= 1
