@@ -54,13 +54,20 @@ async def raw_kafka(bootstrap: str, n: int) -> float:
     payloads = [(e.key.encode(), e.to_bytes()) for e in _events(n)]
     async with AsyncExitStack() as stack:
         consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, group_id=topic, auto_offset_reset="earliest", enable_auto_commit=False
+            topic,
+            bootstrap_servers=bootstrap,
+            group_id=topic,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            request_timeout_ms=30_000,
         )
         await consumer.start()
         stack.push_async_callback(consumer.stop)
         while not consumer.assignment():
             await consumer.getmany(timeout_ms=100)
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=2)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=2, request_timeout_ms=30_000
+        )
         await producer.start()
         stack.push_async_callback(producer.stop)
         received = 0

@@ -120,7 +120,7 @@ async def populate(sessions: async_sessionmaker[AsyncSession], dsn: str, n: int)
                 for x in plan
             ]
         # COPY, not INSERT: the setup of 1M loans and 12M instalments is otherwise longer than the run
-        conn = await asyncpg.connect(dsn)
+        conn = await asyncpg.connect(dsn, timeout=10)
         try:
             for table, rows in (("loans", loans), ("instalments", instalments)):
                 columns = list(rows[0])

@@ -20,7 +20,7 @@ def asyncpg_dsn(url: str) -> str:
 @asynccontextmanager
 async def temporary_database(admin_url: str, name: str) -> AsyncIterator[str]:
     """Create database ``name`` and yield its SQLAlchemy URL; drop it on the way out."""
-    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url), timeout=10)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
         try:

@@ -122,6 +122,7 @@ async def bare_consumer(bootstrap: str, topic: str, n: int) -> float:
         group_id=f"bench-bare-{uuid.uuid4().hex[:6]}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        request_timeout_ms=30_000,
     )
     await consumer.start()
     seen, started = 0, time.perf_counter()
@@ -181,6 +182,7 @@ async def _read_freezes(kafka: str, prefix: str) -> tuple[dict[str, Envelope], d
         bootstrap_servers=kafka,
         group_id=f"bench-read-{uuid.uuid4().hex[:6]}",
         auto_offset_reset="earliest",
+        request_timeout_ms=30_000,
     )
     await reader.start()
     try:

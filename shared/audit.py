@@ -29,11 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
 from shared.db import BigIntPK, new_metadata, transaction
+from shared.paging import Limit
 from shared.web import CurrentPrincipal, Problem, ReadSession, ensure_bound, scope
 
 HEADER = "X-Query-Purpose"
 MAX_PURPOSE = 200
-MAX_PAGE = 500
 SubjectKind = Literal["household", "business"]
 
 AUDIT_TABLES = new_metadata()
@@ -215,7 +215,6 @@ async def own_queries(
     return QueryPage(items=items, next_after=str(items[-1].query_id) if more else None)
 
 
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 After = Annotated[str | None, Query(description="next_after of the previous page")]
 
 

@@ -30,6 +30,7 @@ import uvicorn
 from shared.bus.base import Bus
 from shared.bus.embedded import EmbeddedBus
 from shared.bus.kafka import KafkaBus
+from shared.db import DbTimeouts
 from shared.migrations import upgrade
 from shared.redaction import install_log_redaction
 from shared.runtime import ServiceRuntime, ServiceSpec, create_app
@@ -67,11 +68,13 @@ def kafka_bus(common: CommonSettings, client_id: str) -> KafkaBus:
         client_id=client_id,
         partitions=common.topic_partitions,
         replication_factor=common.topic_replication_factor,
+        request_timeout_ms=common.kafka_request_timeout_ms,
+        session_timeout_ms=common.kafka_session_timeout_ms,
     )
 
 
 def embedded_bus(common: CommonSettings) -> EmbeddedBus:
-    return EmbeddedBus(common.data_dir / "bus.db")
+    return EmbeddedBus(common.data_dir / "bus.db", timeouts=DbTimeouts.of(common))
 
 
 def migrate(services: Sequence[str], common: CommonSettings) -> None:
@@ -164,7 +167,11 @@ async def create_topics(common: CommonSettings, definitions: list[dict[str, obje
     # VCREDIT_TOPIC_REPLICATION_FACTOR, when set, wins over the file: single-broker
     # environments (compose, CI) cannot hold three replicas.
     override = "topic_replication_factor" in common.model_fields_set
-    admin = AIOKafkaAdminClient(bootstrap_servers=common.kafka_bootstrap_servers, client_id="vcredit-topics")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=common.kafka_bootstrap_servers,
+        client_id="vcredit-topics",
+        request_timeout_ms=common.kafka_request_timeout_ms,
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -231,13 +238,13 @@ def cmd_dlq(args: argparse.Namespace) -> None:
 
 def cmd_rebuild(args: argparse.Namespace) -> None:
     from services.risk.rebuild import rebuild
-    from shared.db import create_engine, create_sessionmaker
+    from shared.db import DbTimeouts, create_engine, create_sessionmaker
 
     common = CommonSettings()
 
     async def run() -> None:
         bus = _bus_for(args.mode, common, "vcredit-risk-rebuild")
-        engine = create_engine(database_url("risk", common))
+        engine = create_engine(database_url("risk", common), timeouts=DbTimeouts.of(common))
         await bus.start()
         try:
             sessions = create_sessionmaker(engine, info={"settings": common})
@@ -296,14 +303,14 @@ def cmd_rerate(args: argparse.Namespace) -> None:
 
     from services.scoring.domain.engine import RuleSet
     from services.scoring.rerate import rerate_all
-    from shared.db import create_engine, create_sessionmaker
+    from shared.db import DbTimeouts, create_engine, create_sessionmaker
     from shared.settings import ScoringSettings
 
     common = CommonSettings()
     rules = RuleSet.load(args.rule_set or ScoringSettings().rule_set)
 
     async def run() -> None:
-        engine = create_engine(database_url("scoring", common))
+        engine = create_engine(database_url("scoring", common), timeouts=DbTimeouts.of(common))
         bar = tqdm(unit="subjects", desc=f"re-rating with {rules.version}")
 
         def progress(done: int, total: int) -> None:

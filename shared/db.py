@@ -12,13 +12,17 @@ from __future__ import annotations
 import errno
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, Integer, MetaData, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session
+
+if TYPE_CHECKING:
+    from shared.settings import CommonSettings
 
 # Names constraints deterministically so Alembic migrations can refer to them.
 NAMING_CONVENTION = {
@@ -31,6 +35,9 @@ NAMING_CONVENTION = {
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants 64 bits for logs.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+# The largest value of a BigIntPK (and of any SQLite integer): a client's id past it is
+# refused as invalid input; handed to the driver it would overflow (a 500).
+BIGINT_MAX = 2**63 - 1
 
 
 def new_metadata() -> MetaData:
@@ -84,14 +91,54 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+DRIVER_GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class DbTimeouts:
+    """Every wait on a database is bounded (settings ``VCREDIT_DB_*``, ``VCREDIT_SQLITE_*``);
+    the defaults here are the settings' defaults, for engines made outside a service."""
+
+    connect_seconds: float = 10.0
+    statement_seconds: float = 300.0
+    pool_seconds: float = 30.0
+    sqlite_busy_seconds: float = 30.0
+
+    @classmethod
+    def of(cls, common: CommonSettings) -> DbTimeouts:
+        return cls(
+            connect_seconds=common.db_connect_timeout_seconds,
+            statement_seconds=common.db_statement_timeout_seconds,
+            pool_seconds=common.db_pool_timeout_seconds,
+            sqlite_busy_seconds=common.sqlite_busy_timeout_seconds,
+        )
+
+    def asyncpg_connect_args(self) -> dict[str, Any]:
+        # The server cancels a statement past statement_timeout (a clean error, the locks
+        # released); the driver's command_timeout, a little later, is the backstop when the
+        # server cannot answer at all (a partition, a hung backend).
+        return {
+            "timeout": self.connect_seconds,
+            "command_timeout": self.statement_seconds + DRIVER_GRACE_SECONDS,
+            "server_settings": {"statement_timeout": str(round(self.statement_seconds * 1000))},
+        }
+
+
+def create_engine(url: str, *, timeouts: DbTimeouts | None = None, **kwargs: Any) -> AsyncEngine:
+    timeouts = timeouts or DbTimeouts()
     # Statement parameters hold names and ID hashes: kept out of logs and error messages.
     kwargs.setdefault("hide_parameters", True)
     if not is_sqlite(url):
         kwargs.setdefault("pool_pre_ping", True)
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 10)
+        kwargs.setdefault("pool_timeout", timeouts.pool_seconds)
+        if url.split("://", 1)[0].endswith("+asyncpg"):
+            kwargs.setdefault("connect_args", timeouts.asyncpg_connect_args())
         return create_async_engine(url, **kwargs)
+    busy_ms = round(timeouts.sqlite_busy_seconds * 1000)
+    # sqlite3's own timeout is the same busy wait, for the connect itself.
+    kwargs.setdefault("connect_args", {"timeout": timeouts.sqlite_busy_seconds})
     engine = create_async_engine(url, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -102,7 +149,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 FEN = Decimal("0.01")
+MAX_MONEY = Decimal("1e13")
 
 
 def to_fen(amount: Decimal) -> Decimal:
@@ -34,10 +35,12 @@ def parse_money(value: Any) -> Decimal:
         raise ValueError("money must be a finite decimal amount")
     if value < 0:
         raise ValueError("money cannot be negative")
+    # Before quantize: past 28 digits (the decimal context's precision) it raises instead
+    # of answering.
+    if value >= MAX_MONEY:
+        raise ValueError("amount out of range")
     if value != value.quantize(FEN):
         raise ValueError("money has at most two decimal places (fen)")
-    if value >= Decimal("1e13"):
-        raise ValueError("amount out of range")
     return to_fen(value)
 
 

@@ -18,10 +18,12 @@ from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Authenticator, CredentialStore
+from shared.bodylimit import BodySizeLimit
 from shared.bus.base import Bus
-from shared.db import create_engine, create_sessionmaker, ping, read_only
+from shared.db import DbTimeouts, create_engine, create_sessionmaker, ping, read_only
 from shared.messaging import Consumer, Handler, Prefetch, Relay, session_class_for
 from shared.oauth import token_router
+from shared.ratelimit import RateLimiter
 from shared.redaction import install_log_redaction
 from shared.settings import CommonSettings
 from shared.tokens import TokenKeys, load_signing_keys
@@ -51,6 +53,9 @@ class ServiceSpec:
     # A long-running task of the service (e.g. notify's webhook dispatcher), started after the
     # relay and consumer and cancelled with them on stop.
     background: Callable[[ServiceRuntime], Coroutine[Any, Any, None]] | None = None
+    # Routes that take files ("POST /v1/..."): their bodies may be up to
+    # VCREDIT_MAX_UPLOAD_BYTES instead of VCREDIT_MAX_BODY_BYTES.
+    uploads: tuple[str, ...] = ()
 
 
 class ServiceRuntime:
@@ -59,7 +64,7 @@ class ServiceRuntime:
         self.database_url = database_url
         self.bus = bus
         self.common = common
-        self.engine = create_engine(database_url)
+        self.engine = create_engine(database_url, timeouts=DbTimeouts.of(common))
         self.relay = Relay(
             spec.name,
             # Sessions of this service wake the relay when they commit outbox rows, so an
@@ -159,6 +164,13 @@ def create_app(runtime: ServiceRuntime, bootstrap_token: str, *, manage_runtime:
     common = runtime.common
     keys = TokenKeys(load_signing_keys(common.jwt_signing_keys, common.data_dir), common.jwt_verification_keys)
     app.state.authenticator = Authenticator(bootstrap_token, CredentialStore(common.credentials_path), keys)
+    app.state.rate_limiter = RateLimiter.from_settings(spec.name, runtime.common)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=runtime.common.max_body_bytes,
+        upload_max_bytes=runtime.common.max_upload_bytes,
+        uploads=spec.uploads,
+    )
     install_problem_handlers(app)
     app.include_router(health_router())
     app.include_router(token_router())

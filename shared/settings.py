@@ -24,6 +24,17 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 | VCREDIT_RELAY_BATCH_SIZE | 500 | outbox rows published per relay round |
 | VCREDIT_RELAY_IDLE_SECONDS | 0.5 | relay poll interval when nothing woke it |
 | VCREDIT_OUTBOX_RETENTION_HOURS | 168 | sent outbox rows are deleted after this |
+| VCREDIT_MAX_BODY_BYTES | 1048576 | largest request body (413 PAYLOAD_TOO_LARGE above it), chunked bodies included |
+| VCREDIT_MAX_UPLOAD_BYTES | 20971520 | the same for routes that take files (registry's sheet import) |
+| VCREDIT_RATE_LIMIT | 1000/second | requests per client per service (`;` separates several); then 429 |
+| VCREDIT_RATE_LIMIT_STORAGE | memory:// | per process (each replica limits alone); redis://host:6379 shares counts |
+| VCREDIT_RATE_LIMIT_STORAGE_TIMEOUT_SECONDS | 1 | one call to a shared rate-limit storage (redis) |
+| VCREDIT_DB_CONNECT_TIMEOUT_SECONDS | 10 | opening a PostgreSQL connection |
+| VCREDIT_DB_STATEMENT_TIMEOUT_SECONDS | 300 | one SQL statement (PostgreSQL statement_timeout, driver timeout) |
+| VCREDIT_DB_POOL_TIMEOUT_SECONDS | 30 | waiting for a free pooled connection |
+| VCREDIT_SQLITE_BUSY_TIMEOUT_SECONDS | 30 | embedded mode: waiting for SQLite's write lock |
+| VCREDIT_KAFKA_REQUEST_TIMEOUT_MS | 30000 | one request to a Kafka broker (producer, consumer, admin) |
+| VCREDIT_KAFKA_SESSION_TIMEOUT_MS | 10000 | a consumer silent this long leaves its group |
 | VCREDIT_<SERVICE>_DATABASE_URL | sqlite under data dir | e.g. postgresql+asyncpg://u:p@host/vcredit_loans |
 | VCREDIT_<SERVICE>_PORT | 8001..8005 | HTTP port |
 | VCREDIT_SCORING_RULE_SET | hubin-2017 | scorecard in force (services/scoring/rulesets/) |
@@ -36,6 +47,7 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 | VCREDIT_NOTIFY_POLL_SECONDS | 0.25 | how often the dispatcher and the SSE stream look for new rows |
 | VCREDIT_NOTIFY_KEEPALIVE_SECONDS | 15 | SSE keep-alive comment interval |
 | VCREDIT_NOTIFY_RISK_URL | http://127.0.0.1:8004 | risk's API, for the dashboard page |
+| VCREDIT_NOTIFY_RISK_TIMEOUT_SECONDS | 5 | one call to risk's API, connect to last byte |
 | VCREDIT_REGISTRY_SCORING_URL | http://127.0.0.1:$VCREDIT_SCORING_PORT | scoring's API, for a subject's query log |
 | VCREDIT_REGISTRY_LOANS_URL | http://127.0.0.1:$VCREDIT_LOANS_PORT | loans' API, for a subject's query log |
 | VCREDIT_REGISTRY_PEER_TIMEOUT_SECONDS | 3 | one call to scoring or loans for the query log, connect to last byte |
@@ -53,7 +65,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field
+import limits
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICE_NAMES = ("registry", "scoring", "loans", "risk", "notify")
@@ -83,6 +96,29 @@ class CommonSettings(BaseSettings):
     relay_batch_size: int = Field(default=500, ge=1)
     relay_idle_seconds: float = Field(default=0.5, gt=0)
     outbox_retention_hours: float = Field(default=168, gt=0)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    # Generous on purpose: above what one service process answers on the reference 2-core
+    # machine (bench/RESULTS.md), so tests, the simulator and the benchmarks never meet it;
+    # a deployment sets its clients' budget (e.g. "600/minute").
+    rate_limit: str = "1000/second"
+    rate_limit_storage: str = "memory://"
+    rate_limit_storage_timeout_seconds: float = Field(default=1.0, gt=0)
+    db_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Longer than any legitimate statement (close of business over 1M loans runs chunks of
+    # seconds), short enough that a runaway query does not hold its locks for good.
+    db_statement_timeout_seconds: float = Field(default=300.0, gt=0)
+    db_pool_timeout_seconds: float = Field(default=30.0, gt=0)
+    sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0)
+    kafka_request_timeout_ms: int = Field(default=30_000, ge=1000)
+    # Kafka brokers refuse sessions under group.min.session.timeout.ms (6 s by default).
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=6000)
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _parse_rate_limit(cls, value: str) -> str:
+        limits.parse_many(value)
+        return value
 
     @property
     def credentials_path(self) -> Path:
@@ -182,6 +218,7 @@ class NotifySettings(ServiceSettings):
     poll_seconds: float = Field(default=0.25, gt=0)
     keepalive_seconds: float = Field(default=15.0, gt=0)
     risk_url: str = "http://127.0.0.1:8004"
+    risk_timeout_seconds: float = Field(default=5.0, gt=0)
 
 
 SETTINGS_CLASSES: dict[str, type[ServiceSettings]] = {

@@ -21,6 +21,7 @@ from starlette.requests import HTTPConnection
 
 from shared.auth import SCOPES, Authenticator, Principal, Unauthenticated
 from shared.db import unavailable
+from shared.ratelimit import enforce_rate_limit
 from shared.redaction import mask_resident_ids
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ _STATUS_CODES = {
     409: ("CONFLICT", "Conflict"),
     413: ("PAYLOAD_TOO_LARGE", "Payload too large"),
     422: ("VALIDATION_FAILED", "Invalid request"),
+    429: ("RATE_LIMITED", "Too many requests"),
     503: ("UNAVAILABLE", "Service unavailable"),
 }
 
@@ -193,6 +195,7 @@ async def authorize(
             required_scopes=missing,
         )
     request.state.principal = principal
+    await enforce_rate_limit(request, principal)
     return principal
 
 

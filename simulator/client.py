@@ -17,7 +17,9 @@ from typing import Any
 import httpx
 
 PORTS = {"registry": 8001, "scoring": 8002, "loans": 8003, "risk": 8004, "notify": 8005}
-RETRIED_STATUS = frozenset({502, 503, 504})
+# 429: a rate limit refused the request before doing anything, so any request may be retried.
+RETRIED_STATUS = frozenset({429, 502, 503, 504})
+MAX_RETRY_AFTER_SECONDS = 60.0
 ATTEMPTS = 8
 PURPOSE = "loan servicing and rating checks (district simulation)"
 
@@ -38,6 +40,14 @@ def problem_code(response: httpx.Response) -> str:
     except ValueError:
         return ""
     return str(body.get("code", "")) if isinstance(body, dict) else ""
+
+
+def retry_after(response: httpx.Response) -> float:
+    """The server's Retry-After in seconds (0 when absent or a date), capped."""
+    try:
+        return min(float(response.headers.get("retry-after", 0)), MAX_RETRY_AFTER_SECONDS)
+    except ValueError:
+        return 0.0
 
 
 @dataclass
@@ -100,6 +110,7 @@ class Api:
         async with self._slots:
             for attempt in range(ATTEMPTS):
                 last = attempt == ATTEMPTS - 1
+                wait = delay
                 try:
                     response = await self._client.request(
                         method, self.urls[service] + path, json=json, content=content, params=params, headers=sent
@@ -112,8 +123,9 @@ class Api:
                     if response.status_code not in RETRIED_STATUS or last:
                         self.calls.seconds_by_endpoint[name] += time.monotonic() - began
                         return response
+                    wait = max(delay, retry_after(response))
                 self.calls.retries += 1
-                await asyncio.sleep(delay)
+                await asyncio.sleep(wait)
                 delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable")
 

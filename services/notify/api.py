@@ -5,8 +5,9 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,6 +23,8 @@ from services.notify.schemas import (
     SubscriptionOut,
 )
 from shared import idempotency
+from shared.db import BIGINT_MAX
+from shared.paging import MAX_PAGE, Limit, Offset
 from shared.settings import NotifySettings
 from shared.web import CurrentPrincipal, Problem, ReadSession, Session, scope
 
@@ -29,7 +32,6 @@ router = APIRouter(prefix="/v1")
 
 # Webhooks may carry personal data (every public type can be subscribed to), so only these
 # roles manage them.
-Page = Query(default=100, ge=1, le=1000)
 
 
 # --- subscriptions --------------------------------------------------------------------------
@@ -95,9 +97,13 @@ async def create_subscription(
     dependencies=[scope("subscriptions:manage")],
 )
 async def list_subscriptions(
-    session: ReadSession, principal: CurrentPrincipal, active: bool | None = None
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    active: bool | None = None,
+    limit: Limit = MAX_PAGE,
+    offset: Offset = 0,
 ) -> list[SubscriptionOut]:
-    query = select(Subscription).order_by(Subscription.created_at, Subscription.id)
+    query = select(Subscription).order_by(Subscription.created_at, Subscription.id).limit(limit).offset(offset)
     if active is not None:
         query = query.where(Subscription.active.is_(active))
     return [_subscription_out(s) for s in await session.scalars(query)]
@@ -163,8 +169,8 @@ async def subscription_deliveries(
     session: ReadSession,
     principal: CurrentPrincipal,
     status: DeliveryStatus | None = None,
-    limit: int = Page,
-    offset: int = Query(default=0, ge=0),
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[DeliveryOut]:
     await _subscription(session, subscription_id)
     query = select(Delivery).where(Delivery.subscription_id == subscription_id)
@@ -181,8 +187,8 @@ async def list_deliveries(
     session: ReadSession,
     principal: CurrentPrincipal,
     status: DeliveryStatus | None = None,
-    limit: int = Page,
-    offset: int = Query(default=0, ge=0),
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[DeliveryOut]:
     query = select(Delivery)
     if status is not None:
@@ -197,7 +203,9 @@ async def list_deliveries(
     tags=["webhooks"],
     dependencies=[scope("subscriptions:manage")],
 )
-async def redeliver(delivery_id: int, session: Session, principal: CurrentPrincipal) -> DeliveryOut:
+async def redeliver(
+    delivery_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)], session: Session, principal: CurrentPrincipal
+) -> DeliveryOut:
     """Queue a dead (or delivered) delivery again, with a fresh set of tries."""
     async with session.begin():
         delivery = await session.get(Delivery, delivery_id, with_for_update=True)
@@ -223,8 +231,8 @@ def _resume_point(header: str | None, query: int | None) -> int:
         value = int(header)
     except ValueError:
         raise Problem(422, "VALIDATION_FAILED", "Invalid request", "Last-Event-ID must be an integer.") from None
-    if value < 0:
-        raise Problem(422, "VALIDATION_FAILED", "Invalid request", "Last-Event-ID must not be negative.")
+    if not 0 <= value <= BIGINT_MAX:
+        raise Problem(422, "VALIDATION_FAILED", "Invalid request", f"Last-Event-ID must be 0 to {BIGINT_MAX}.")
     return value
 
 
@@ -262,7 +270,7 @@ async def _sse(
 @router.get("/stream", tags=["stream"], response_class=StreamingResponse, dependencies=[scope("events:read")])
 async def stream(
     request: Request,
-    last_event_id: int | None = Query(default=None, ge=0),
+    last_event_id: int | None = Query(default=None, ge=0, le=BIGINT_MAX),
     last_event_id_header: str | None = Header(default=None, alias="Last-Event-ID"),
 ) -> StreamingResponse:
     """Server-Sent Events of the public events (services/notify/domain/public.py): ``id`` is
@@ -284,8 +292,8 @@ async def stream(
 async def list_bulletins(
     session: ReadSession,
     township_code: str | None = None,
-    limit: int = Page,
-    offset: int = Query(default=0, ge=0),
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[BulletinOut]:
     """District bulletins (通报), newest first. Any authenticated role."""
     query = select(Bulletin).order_by(Bulletin.issued_at.desc(), Bulletin.bulletin_id).limit(limit).offset(offset)
@@ -317,8 +325,8 @@ async def list_notices(
     session: ReadSession,
     village_code: str | None = None,
     kind: str | None = None,
-    limit: int = Page,
-    offset: int = Query(default=0, ge=0),
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[NoticeOut]:
     """Village notices, newest first: freezes and lifts, titles, and rating notices (公示)
     with the date their notice period ends. Any authenticated role."""

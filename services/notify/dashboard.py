@@ -13,12 +13,14 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from services.notify.domain.trend import DayFigures, township_trend
+from shared.paging import MAX_PAGE
 from shared.settings import NotifySettings
 from shared.web import Problem, scope
 
@@ -49,7 +51,7 @@ async def _risk(request: Request, path: str, **params: Any) -> Any:
     settings = NotifySettings()
     headers = {"Authorization": request.headers.get("Authorization", "")}
     try:
-        async with httpx.AsyncClient(base_url=settings.risk_url, timeout=5.0) as client:
+        async with httpx.AsyncClient(base_url=settings.risk_url, timeout=settings.risk_timeout_seconds) as client:
             response = await client.get(path, params=params, headers=headers)
     except httpx.HTTPError as exc:
         raise Problem(
@@ -62,29 +64,46 @@ async def _risk(request: Request, path: str, **params: Any) -> Any:
     return response.json()
 
 
+async def _risk_all(request: Request, path: str, **params: Any) -> list[Any]:
+    """Every item of one of risk's lists, page by page (risk answers at most MAX_PAGE)."""
+    items: list[Any] = []
+    while True:
+        page: list[Any] = await _risk(request, path, limit=MAX_PAGE, offset=len(items), **params)
+        items.extend(page)
+        if len(page) < MAX_PAGE:
+            return items
+
+
+def _history_path(code: str) -> str:
+    # The code is a path segment of risk's URL: escaped, it cannot reach another endpoint.
+    return f"/v1/villages/{quote(code, safe='')}/history"
+
+
+# The data below are the page's own aggregates, one point per business day (about 250 a
+# year), not row lists: they are not paged (shared/paging.py).
 @data.get("/overview", dependencies=[scope("bulletins:read")])
 async def overview(request: Request) -> dict[str, Any]:
     """Townships, villages and the fund in one call (what the page draws first)."""
     return {
-        "townships": await _risk(request, "/v1/townships"),
-        "villages": await _risk(request, "/v1/villages", limit=1000),
+        "townships": await _risk_all(request, "/v1/townships"),
+        "villages": await _risk_all(request, "/v1/villages"),
         "fund": await _risk(request, "/v1/fund"),
     }
 
 
 @data.get("/villages/{code}/history", dependencies=[scope("bulletins:read")])
 async def village_history(code: str, request: Request) -> list[dict[str, Any]]:
-    history: list[dict[str, Any]] = await _risk(request, f"/v1/villages/{code}/history")
+    history: list[dict[str, Any]] = await _risk_all(request, _history_path(code))
     return history
 
 
 @data.get("/townships/{code}/history", dependencies=[scope("bulletins:read")])
 async def township_history(code: str, request: Request) -> list[dict[str, str]]:
-    villages = await _risk(request, "/v1/villages", township_code=code, limit=1000)
+    villages = await _risk_all(request, "/v1/villages", township_code=code)
     histories = {
         v["code"]: [
             DayFigures(date.fromisoformat(d["business_date"]), Decimal(d["outstanding"]), Decimal(d["non_performing"]))
-            for d in await _risk(request, f"/v1/villages/{v['code']}/history")
+            for d in await _risk_all(request, _history_path(v["code"]))
         ]
         for v in villages
     }

@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -55,7 +55,7 @@ from services.registry.subjects import (
     village_or_422,
 )
 from shared import idempotency
-from shared.audit import After, Audited, Limit, QueryPage
+from shared.audit import After, Audited, QueryPage
 from shared.auth import Principal
 from shared.catalogue import (
     CommunityCreated,
@@ -65,8 +65,10 @@ from shared.catalogue import (
     UnitRenamed,
     VillageCreated,
 )
+from shared.db import BIGINT_MAX
 from shared.events import new_event
 from shared.messaging import emit
+from shared.paging import MAX_PAGE, Limit, Offset
 from shared.pii import PiiCipher, load_cipher
 from shared.profile import NEGATIVE_FIELDS, PROFILE_FIELDS, Profile
 from shared.web import CurrentPrincipal, Problem, ReadSession, Session, ensure_bound, scope
@@ -75,7 +77,6 @@ router = APIRouter(prefix="/v1")
 
 # 征信业管理条例 §25: an objection is checked and answered within 20 days of receipt.
 OBJECTION_DAYS = 20
-MAX_PAGE = 500
 
 FactSource = Annotated[
     str | None, Header(alias="X-Fact-Source", description="role the facts are stated as, if you hold several")
@@ -152,10 +153,9 @@ async def create_township(
 
 
 @router.get("/townships", response_model=list[TownshipOut], tags=["hierarchy"], dependencies=[scope("hierarchy:read")])
-async def list_townships(session: ReadSession) -> list[TownshipOut]:
-    return [
-        TownshipOut(code=t.code, name=t.name) for t in await session.scalars(select(Township).order_by(Township.code))
-    ]
+async def list_townships(session: ReadSession, limit: Limit = MAX_PAGE, offset: Offset = 0) -> list[TownshipOut]:
+    query = select(Township).order_by(Township.code).limit(limit).offset(offset)
+    return [TownshipOut(code=t.code, name=t.name) for t in await session.scalars(query)]
 
 
 @router.get("/townships/{code}", response_model=TownshipOut, tags=["hierarchy"], dependencies=[scope("hierarchy:read")])
@@ -273,8 +273,10 @@ async def rename_village(code: str, body: RenameIn, session: Session, principal:
 
 
 @router.get("/villages", response_model=list[VillageOut], tags=["hierarchy"], dependencies=[scope("hierarchy:read")])
-async def list_villages(session: ReadSession, township_code: str | None = None) -> list[VillageOut]:
-    query = select(Village).order_by(Village.code)
+async def list_villages(
+    session: ReadSession, township_code: str | None = None, limit: Limit = MAX_PAGE, offset: Offset = 0
+) -> list[VillageOut]:
+    query = select(Village).order_by(Village.code).limit(limit).offset(offset)
     if township_code is not None:
         query = query.where(Village.township_code == township_code)
     return [VillageOut(code=v.code, name=v.name, township_code=v.township_code) for v in await session.scalars(query)]
@@ -297,8 +299,10 @@ async def create_community(
 @router.get(
     "/communities", response_model=list[CommunityOut], tags=["hierarchy"], dependencies=[scope("hierarchy:read")]
 )
-async def list_communities(session: ReadSession, township_code: str | None = None) -> list[CommunityOut]:
-    query = select(Community).order_by(Community.code)
+async def list_communities(
+    session: ReadSession, township_code: str | None = None, limit: Limit = MAX_PAGE, offset: Offset = 0
+) -> list[CommunityOut]:
+    query = select(Community).order_by(Community.code).limit(limit).offset(offset)
     if township_code is not None:
         query = query.where(Community.township_code == township_code)
     return [CommunityOut(code=c.code, name=c.name, township_code=c.township_code) for c in await session.scalars(query)]
@@ -380,7 +384,7 @@ async def list_households(
     township_code: Code | None = None,
     poor_household: bool | None = None,
     id_number: Annotated[str | None, Query(description="find the household a person belongs to")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    limit: Limit = 50,
     after: Annotated[str | None, Query(description="next_after of the previous page")] = None,
 ) -> Page[HouseholdOut]:
     if principal.village is not None:
@@ -453,9 +457,9 @@ def _fact_out(f: Fact) -> FactOut:
     )
 
 
-async def _fact_history(session: AsyncSession, subject_id: str) -> list[FactOut]:
-    facts = await session.scalars(select(Fact).where(Fact.subject_id == subject_id).order_by(Fact.id))
-    return [_fact_out(f) for f in facts]
+async def _fact_history(session: AsyncSession, subject_id: str, limit: int, offset: int) -> list[FactOut]:
+    query = select(Fact).where(Fact.subject_id == subject_id).order_by(Fact.id).limit(limit).offset(offset)
+    return [_fact_out(f) for f in await session.scalars(query)]
 
 
 @router.get(
@@ -465,11 +469,16 @@ async def _fact_history(session: AsyncSession, subject_id: str) -> list[FactOut]
     dependencies=[scope("subjects:read")],
 )
 async def household_facts(
-    household_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
+    household_id: str,
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    audit: Audited,
+    limit: Limit = MAX_PAGE,
+    offset: Offset = 0,
 ) -> list[FactOut]:
     household = await _household(session, household_id)
     ensure_bound(principal, village=household.village_code, household=household.id)
-    history = await _fact_history(session, household_id)
+    history = await _fact_history(session, household_id, limit, offset)
     await audit.record("household", household_id)
     return history
 
@@ -527,8 +536,10 @@ async def end_household_fact(
     return _fact_out(fact)
 
 
-MAX_SHEET_BYTES = 20 * 1024 * 1024
 _SHEET_BODY = {"schema": {"type": "string", "format": "binary"}}
+
+
+IMPORT_ROUTE = "POST /v1/villages/{code}/households/import"
 
 
 @router.post(
@@ -557,16 +568,10 @@ async def import_households(
 ) -> ImportReport:
     ensure_bound(principal, village=code)
     prov = provenance(principal, source, evidence)
+    # The size is bounded by VCREDIT_MAX_UPLOAD_BYTES (shared/bodylimit.py, SPEC.uploads).
     data = bytearray()
     async for chunk in request.stream():
         data.extend(chunk)
-        if len(data) > MAX_SHEET_BYTES:
-            raise Problem(
-                413,
-                "PAYLOAD_TOO_LARGE",
-                "Sheet too large",
-                f"A sheet is at most {MAX_SHEET_BYTES // 1024 // 1024} MiB; split the village's file.",
-            )
     if not data:
         raise Problem(422, "EMPTY_SHEET", "Empty sheet", "Send the sheet's bytes as the request body.", field="body")
     return await import_sheet(
@@ -640,12 +645,17 @@ async def get_business(
 
 @router.get("/businesses", response_model=list[BusinessOut], tags=["businesses"], dependencies=[scope("subjects:read")])
 async def list_businesses(
-    session: ReadSession, principal: CurrentPrincipal, audit: Audited, village_code: Code | None = None
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    audit: Audited,
+    village_code: Code | None = None,
+    limit: Limit = MAX_PAGE,
+    offset: Offset = 0,
 ) -> list[BusinessOut]:
     if principal.village is not None:
         village_code = village_code or principal.village
     ensure_bound(principal, village=village_code)
-    query = select(Business).order_by(Business.id).limit(MAX_PAGE)
+    query = select(Business).order_by(Business.id).limit(limit).offset(offset)
     if village_code is not None:
         query = query.where(Business.village_code == village_code)
     views = [await business_view(session, b) for b in await session.scalars(query)]
@@ -688,11 +698,16 @@ async def patch_business_profile(
     dependencies=[scope("subjects:read")],
 )
 async def business_facts(
-    business_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
+    business_id: str,
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    audit: Audited,
+    limit: Limit = MAX_PAGE,
+    offset: Offset = 0,
 ) -> list[FactOut]:
     business = await _business(session, business_id)
     ensure_bound(principal, village=business.village_code)
-    history = await _fact_history(session, business_id)
+    history = await _fact_history(session, business_id, limit, offset)
     await audit.record("business", business_id)
     return history
 
@@ -810,7 +825,7 @@ def _household_of(kind: str, subject: Household | Business) -> str | None:
     dependencies=[scope("objections:write")],
 )
 async def open_objection(
-    fact_id: int, body: ObjectionIn, session: Session, principal: CurrentPrincipal
+    fact_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)], body: ObjectionIn, session: Session, principal: CurrentPrincipal
 ) -> ObjectionOut:
     async with session.begin():
         fact = await session.get(Fact, fact_id, with_for_update=True)
@@ -868,11 +883,13 @@ async def list_objections(
     overdue: bool | None = None,
     village_code: Code | None = None,
     as_of: Annotated[date | None, Query(description="judge overdue as of this date; default today")] = None,
+    limit: Limit = MAX_PAGE,
+    offset: Offset = 0,
 ) -> list[ObjectionOut]:
     if principal.village is not None:
         village_code = principal.village
     today = as_of or date.today()
-    query = select(Objection).order_by(Objection.due_on, Objection.id).limit(MAX_PAGE)
+    query = select(Objection).order_by(Objection.due_on, Objection.id).limit(limit).offset(offset)
     if principal.household is not None:
         query = query.where(Objection.subject_kind == "household", Objection.subject_id == principal.household)
     if status is not None:

@@ -13,4 +13,5 @@ SPEC = ServiceSpec(
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
     routers=lambda: [api.router],
+    uploads=(api.IMPORT_ROUTE,),
 )

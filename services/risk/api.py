@@ -3,7 +3,8 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Literal
+from itertools import islice
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -56,12 +57,12 @@ from shared.catalogue import ClaimSettled
 from shared.events import new_event
 from shared.messaging import emit
 from shared.money import format_money
+from shared.paging import MAX_PAGE, Limit, Offset
 from shared.web import CurrentPrincipal, Problem, ReadSession, Session, require_role, scope
 
 router = APIRouter(prefix="/v1")
 
 # Who may see individual losses, claims and fund movements (aggregates are for everyone).
-Page = Query(default=100, ge=1, le=1000)
 
 
 def _ratio(outstanding: Decimal, non_performing: Decimal) -> str:
@@ -96,8 +97,8 @@ async def list_villages(
     session: ReadSession,
     township_code: str | None = None,
     frozen: bool | None = None,
-    limit: int = Page,
-    offset: int = Query(default=0, ge=0),
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[VillageOut]:
     query = select(Village).order_by(Village.code).limit(limit).offset(offset)
     if township_code is not None:
@@ -126,10 +127,21 @@ async def get_village(code: str, session: ReadSession) -> VillageOut:
     dependencies=[scope("risk:read")],
 )
 async def village_history(
-    code: str, session: ReadSession, since: date | None = None, until: date | None = None
+    code: str,
+    session: ReadSession,
+    since: date | None = None,
+    until: date | None = None,
+    limit: Limit = MAX_PAGE,
+    offset: Offset = 0,
 ) -> list[VillageDayOut]:
     await _village(session, code)
-    query = select(VillageDay).where(VillageDay.village_code == code).order_by(VillageDay.business_date)
+    query = (
+        select(VillageDay)
+        .where(VillageDay.village_code == code)
+        .order_by(VillageDay.business_date)
+        .limit(limit)
+        .offset(offset)
+    )
     if since is not None:
         query = query.where(VillageDay.business_date >= since)
     if until is not None:
@@ -230,8 +242,9 @@ async def _township_out(session: AsyncSession, t: Township) -> TownshipOut:
 
 
 @router.get("/townships", response_model=list[TownshipOut], tags=["circuit breaker"], dependencies=[scope("risk:read")])
-async def list_townships(session: ReadSession) -> list[TownshipOut]:
-    return [await _township_out(session, t) for t in await session.scalars(select(Township).order_by(Township.code))]
+async def list_townships(session: ReadSession, limit: Limit = MAX_PAGE, offset: Offset = 0) -> list[TownshipOut]:
+    query = select(Township).order_by(Township.code).limit(limit).offset(offset)
+    return [await _township_out(session, t) for t in await session.scalars(query)]
 
 
 @router.get(
@@ -246,7 +259,7 @@ async def get_township(code: str, session: ReadSession) -> TownshipOut:
 
 @router.get("/decisions", response_model=list[DecisionOut], tags=["circuit breaker"], dependencies=[scope("risk:read")])
 async def list_decisions(
-    session: ReadSession, code: str | None = None, limit: int = Page, offset: int = Query(default=0, ge=0)
+    session: ReadSession, code: str | None = None, limit: Limit = 100, offset: Offset = 0
 ) -> list[DecisionOut]:
     """Every freeze, lift, halt and resumption, newest first, with the figures behind it."""
     query = select(Decision).order_by(Decision.id.desc()).limit(limit).offset(offset)
@@ -293,8 +306,8 @@ async def list_losses(
     principal: CurrentPrincipal,
     loan_id: str | None = None,
     village_code: str | None = None,
-    limit: int = Page,
-    offset: int = Query(default=0, ge=0),
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[LossOut]:
     query = select(Loss).order_by(Loss.business_date, Loss.loan_id).limit(limit).offset(offset)
     if loan_id is not None:
@@ -325,20 +338,23 @@ async def list_claims(
     party: Literal["bank", "insurer"] | None = None,
     status: Literal["open", "settled"] | None = None,
     loan_id: str | None = None,
+    limit: Limit = MAX_PAGE,
+    offset: Offset = 0,
 ) -> list[ClaimOut]:
     """The bank's and insurer's shares of realised losses (004 §6(1)) and whether settled."""
     query = select(Loss).order_by(Loss.business_date, Loss.loan_id)
     if loan_id is not None:
         query = query.where(Loss.loan_id == loan_id)
     settled = {(s.loan_id, s.party): s for s in await session.scalars(select(ClaimSettlement))}
-    out: list[ClaimOut] = []
     parties: tuple[Literal["bank", "insurer"], ...] = (party,) if party else ("bank", "insurer")
-    for loss in await session.scalars(query):
-        for p in parties:
-            claim = _claim_out(loss, p, settled.get((loss.loan_id, p)))
-            if Decimal(claim.amount) > 0 and (status is None or claim.status == status):
-                out.append(claim)
-    return out
+    claims = (
+        claim
+        for loss in await session.scalars(query)
+        for claim in (_claim_out(loss, p, settled.get((loss.loan_id, p))) for p in parties)
+        if Decimal(claim.amount) > 0 and (status is None or claim.status == status)
+    )
+    # Claims are derived and filtered per loss, so the page is cut from them, not in SQL.
+    return list(islice(claims, offset, offset + limit))
 
 
 @router.post(
@@ -413,7 +429,7 @@ async def get_fund(session: ReadSession) -> FundOut:
 
 @router.get("/fund/entries", response_model=list[FundEntryOut], tags=["funds"], dependencies=[scope("fund:read")])
 async def list_fund_entries(
-    session: ReadSession, principal: CurrentPrincipal, limit: int = Page, offset: int = Query(default=0, ge=0)
+    session: ReadSession, principal: CurrentPrincipal, limit: Limit = 100, offset: Offset = 0
 ) -> list[FundEntryOut]:
     query = select(FundEntry).order_by(FundEntry.id).limit(limit).offset(offset)
     return [
@@ -454,10 +470,14 @@ async def top_up_fund(
     "/mutual-guarantee", response_model=list[MutualGuaranteeOut], tags=["funds"], dependencies=[scope("losses:read")]
 )
 async def list_mutual_guarantee(
-    session: ReadSession, principal: CurrentPrincipal, business_id: str | None = None
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    business_id: str | None = None,
+    limit: Limit = MAX_PAGE,
+    offset: Offset = 0,
 ) -> list[MutualGuaranteeOut]:
     """Businesses' 10% contributions (004 §6(2)) and what their own losses drew from them."""
-    query = select(MutualGuaranteeAccount).order_by(MutualGuaranteeAccount.business_id)
+    query = select(MutualGuaranteeAccount).order_by(MutualGuaranteeAccount.business_id).limit(limit).offset(offset)
     if business_id is not None:
         query = query.where(MutualGuaranteeAccount.business_id == business_id)
     return [
@@ -493,11 +513,11 @@ async def evaluate_titles(
 @router.get("/titles", response_model=list[TitleOut], tags=["titles"], dependencies=[scope("titles:read")])
 async def list_titles(
     session: ReadSession,
-    year: int | None = None,
+    year: Annotated[int | None, Query(ge=0, le=9999)] = None,
     kind: Literal["credit_village", "credit_township", "credit_household", "credit_community"] | None = None,
     village_code: str | None = None,
-    limit: int = Page,
-    offset: int = Query(default=0, ge=0),
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[TitleOut]:
     query = select(Title).order_by(Title.year, Title.kind, Title.code).limit(limit).offset(offset)
     if year is not None:

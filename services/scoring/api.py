@@ -28,6 +28,7 @@ from shared.audit import Audited
 from shared.catalogue import ScoringObjectionRaised, ScoringObjectionResolved
 from shared.events import new_event
 from shared.messaging import emit
+from shared.paging import MAX_PAGE, Limit, Offset
 from shared.web import CurrentPrincipal, Problem, ReadSession, Session, ensure_bound, scope
 
 router = APIRouter(prefix="/v1")
@@ -205,7 +206,12 @@ async def raise_objection(
     dependencies=[scope("objections:read")],
 )
 async def list_objections(
-    household_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
+    household_id: str,
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    audit: Audited,
+    limit: Limit = MAX_PAGE,
+    offset: Offset = 0,
 ) -> list[NoticeObjectionOut]:
     subject = await session.get(Subject, household_id)
     if subject is not None:
@@ -213,7 +219,11 @@ async def list_objections(
     elif principal.village is not None or principal.household is not None:
         ensure_bound(principal, village=None, household=None)
     rows = await session.scalars(
-        select(NoticeObjection).where(NoticeObjection.subject_id == household_id).order_by(NoticeObjection.raised_at)
+        select(NoticeObjection)
+        .where(NoticeObjection.subject_id == household_id)
+        .order_by(NoticeObjection.raised_at)
+        .limit(limit)
+        .offset(offset)
     )
     objections = [_objection_out(o) for o in rows]
     # Disclosed only when there is something: an empty list says nothing about the household.
@@ -307,14 +317,18 @@ async def bank_rejection(
     summary="The village's public notice list (公示): every rating in notice, with its end date",
     dependencies=[scope("notices:read")],
 )
-async def village_notices(code: str, session: ReadSession) -> list[NoticeEntry]:
+async def village_notices(
+    code: str, session: ReadSession, limit: Limit = MAX_PAGE, offset: Offset = 0
+) -> list[NoticeEntry]:
     # Published by design (004 annex 2 step 4): any authenticated role, the public included.
     rows = await session.execute(
         select(Subject, RatingState, Rating)
         .join(RatingState, RatingState.subject_id == Subject.id)
         .join(Rating, Rating.id == RatingState.current_rating_id)
         .where(Subject.village_code == code, RatingState.status.in_(["pending_notice", "objected"]))
-        .order_by(Subject.name)
+        .order_by(Subject.name, Subject.id)
+        .limit(limit)
+        .offset(offset)
     )
     return [
         NoticeEntry(

@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared.bus.base import Message, Record
-from shared.db import create_engine, ping
+from shared.db import DbTimeouts, create_engine, ping
 
 metadata = MetaData()
 
@@ -65,10 +65,10 @@ offsets_table = Table(
 
 
 class EmbeddedBus:
-    def __init__(self, path: Path, *, poll_seconds: float = 0.25) -> None:
+    def __init__(self, path: Path, *, poll_seconds: float = 0.25, timeouts: DbTimeouts | None = None) -> None:
         self.path = path
         self.poll_seconds = poll_seconds
-        self._engine = create_engine(f"sqlite+aiosqlite:///{path.resolve()}")
+        self._engine = create_engine(f"sqlite+aiosqlite:///{path.resolve()}", timeouts=timeouts)
         self._published = asyncio.Condition()
         self._users = 0
         self._tables_ready = False

@@ -25,11 +25,17 @@ class KafkaBus:
         client_id: str = "vcredit",
         partitions: int = 12,
         replication_factor: int = 1,
+        request_timeout_ms: int = 30_000,
+        session_timeout_ms: int = 10_000,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.client_id = client_id
         self.partitions = partitions
         self.replication_factor = replication_factor
+        # Every broker call is bounded (VCREDIT_KAFKA_REQUEST_TIMEOUT_MS); a dead broker
+        # fails the call, which the relay and consumer retry, instead of hanging them.
+        self.request_timeout_ms = request_timeout_ms
+        self.session_timeout_ms = session_timeout_ms
         self._producer: AIOKafkaProducer | None = None
         self._users = 0
         self._lock = asyncio.Lock()
@@ -44,7 +50,7 @@ class KafkaBus:
             enable_idempotence=True,
             acks="all",
             linger_ms=2,
-            request_timeout_ms=30_000,
+            request_timeout_ms=self.request_timeout_ms,
         )
 
     async def start(self) -> None:
@@ -121,10 +127,21 @@ class KafkaBus:
             log.warning("a replaced Kafka producer did not close cleanly", exc_info=True)
 
     def consumer(self, group: str, topics: Sequence[str]) -> KafkaBusConsumer:
-        return KafkaBusConsumer(self.bootstrap_servers, group, topics, client_id=self.client_id)
+        return KafkaBusConsumer(
+            self.bootstrap_servers,
+            group,
+            topics,
+            client_id=self.client_id,
+            request_timeout_ms=self.request_timeout_ms,
+            session_timeout_ms=self.session_timeout_ms,
+        )
 
     async def ensure_topics(self, topics: Sequence[str]) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers, client_id=self.client_id)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=self.client_id,
+            request_timeout_ms=self.request_timeout_ms,
+        )
         await admin.start()
         try:
             existing = set(await admin.list_topics())
@@ -150,7 +167,16 @@ class KafkaBus:
 
 
 class KafkaBusConsumer:
-    def __init__(self, bootstrap_servers: str, group: str, topics: Sequence[str], *, client_id: str) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        group: str,
+        topics: Sequence[str],
+        *,
+        client_id: str,
+        request_timeout_ms: int,
+        session_timeout_ms: int,
+    ) -> None:
         self._consumer = AIOKafkaConsumer(
             *topics,
             bootstrap_servers=bootstrap_servers,
@@ -161,6 +187,8 @@ class KafkaBusConsumer:
             # whole history, never just what arrives after it joined.
             auto_offset_reset="earliest",
             max_poll_interval_ms=300_000,
+            request_timeout_ms=request_timeout_ms,
+            session_timeout_ms=session_timeout_ms,
         )
 
     async def start(self) -> None:
