@@ -89,7 +89,10 @@ _SUBJECT_DATA = frozenset({"subjects:read", "ratings:read", "objections:read"})
 ROLE_SCOPES: dict[Role, frozenset[str]] = {
     # The public sees only what is published: notices and aggregates.
     "public": _PUBLISHED,
-    "operator": frozenset(SCOPES),
+    # The operator runs the system, but the programme's decisions stay with their owners:
+    # freezing a village, funding and titles are the government's (API.md), declining a rating
+    # the bank's (004 annex 2 step 5).
+    "operator": frozenset(SCOPES) - {"risk:override", "fund:write", "titles:write", "ratings:reject"},
     "government": _PUBLISHED
     | _SUBJECT_DATA
     | frozenset(
