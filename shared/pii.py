@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from shared.settings import CommonSettings
+from shared.settings import CommonSettings, generated_secret
 
 
 def _derive(master: bytes, purpose: bytes) -> bytes:
@@ -116,12 +116,7 @@ def load_master_key(configured: str | None, data_dir: Path) -> bytes:
     if configured:
         return decode_key(configured, "VCREDIT_PII_KEY")
     path = data_dir / "pii.key"
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(new_master_key())
-    return decode_key(path.read_text().strip(), str(path))
+    return decode_key(generated_secret(path, new_master_key), str(path))
 
 
 def load_cipher(common: CommonSettings) -> PiiCipher:

@@ -60,6 +60,9 @@ retired key, then drop the retired key and restart again (shared/pii.py).
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -70,6 +73,23 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICE_NAMES = ("registry", "scoring", "loans", "risk", "notify")
+
+
+def generated_secret(path: Path, make: Callable[[], str]) -> str:
+    """Embedded mode's stand-in for a configured secret: the file's content, made once.
+
+    Several services start at once on one data directory: each writes its candidate aside
+    and links it into place, so the first one wins and nobody reads a half-written file."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(make())
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+        tmp.unlink()
+    return path.read_text().strip()
 
 
 class CommonSettings(BaseSettings):

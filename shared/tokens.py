@@ -12,9 +12,7 @@ lifetime, drop the old key from both. ``vcredit keys signing-key`` makes a key p
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -24,6 +22,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from shared.settings import generated_secret
 
 ISSUER = "vcredit"
 AUDIENCE = "vcredit"
@@ -51,19 +51,7 @@ def load_signing_keys(configured: list[str], data_dir: Path) -> list[str]:
     """The configured keys, or in embedded mode one generated into the data directory."""
     if configured:
         return configured
-    path = data_dir / "jwt-signing.key"
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        # Five embedded services start at once: write aside, then link into place, so the
-        # first one wins and nobody reads a half-written key.
-        tmp = data_dir / f".jwt-signing.key.{os.getpid()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(new_signing_key()[0])
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)
-        tmp.unlink()
-    return [path.read_text().strip()]
+    return [generated_secret(data_dir / "jwt-signing.key", lambda: new_signing_key()[0])]
 
 
 class InvalidToken(Exception):
