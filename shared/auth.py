@@ -230,7 +230,7 @@ class CredentialStore:
         self.path = path
         self._stamp: tuple[int, int] | None = None
         self._checked = 0.0
-        self._by_hash: dict[str, Credential] = {}
+        self._api_keys: dict[str, Principal] = {}
         self._by_name: dict[str, Credential] = {}
         self._operator = False
 
@@ -242,7 +242,7 @@ class CredentialStore:
         try:
             st = self.path.stat()
         except FileNotFoundError:
-            self._stamp, self._by_hash, self._by_name, self._operator = None, {}, {}, False
+            self._stamp, self._api_keys, self._by_name, self._operator = None, {}, {}, False
             return
         stamp = (st.st_mtime_ns, st.st_size)
         if stamp == self._stamp:
@@ -255,14 +255,14 @@ class CredentialStore:
             return
         self._stamp = stamp
         active = [c for c in items if c.active]
-        self._by_hash = {c.sha256: c for c in active}
+        # Built once per change of the file, not per request.
+        self._api_keys = {c.sha256: c.principal() for c in active if c.kind == "api_key"}
         self._by_name = {c.name: c for c in active}
         self._operator = any("operator" in c.roles for c in active)
 
-    def by_secret(self, secret: str, kind: Literal["api_key", "client"]) -> Credential | None:
+    def api_key(self, digest: str) -> Principal | None:
         self._refresh()
-        found = self._by_hash.get(hash_secret(secret))
-        return found if found is not None and found.kind == kind else None
+        return self._api_keys.get(digest)
 
     def active(self, name: str) -> Credential | None:
         self._refresh()
@@ -350,10 +350,10 @@ class Authenticator:
             if self.store.has_operator():
                 raise Unauthenticated("The bootstrap token is disabled: an operator credential exists.")
             return BOOTSTRAP
-        credential = self.store.by_secret(token, "api_key")
-        if credential is None:
+        principal = self.store.api_key(digest)
+        if principal is None:
             raise Unauthenticated("The bearer token is not valid.")
-        return credential.principal()
+        return principal
 
     def _from_jwt(self, token: str) -> Principal:
         try:
