@@ -103,9 +103,7 @@ async def _loan_out(session: AsyncSession, loan: Loan) -> LoanOut:
     summary="Open a revolving credit line (一次授信) up to the certified grade's limit",
     dependencies=[scope("lending:write")],
 )
-async def create_credit_line(
-    body: CreditLineIn, request: Request, session: Session, principal: CurrentPrincipal
-) -> CreditLineOut | JSONResponse:
+async def create_credit_line(body: CreditLineIn, request: Request, session: Session) -> CreditLineOut | JSONResponse:
     async with session.begin():
         if (replay := await idempotency.claim(session, request, body)) is not None:
             return replay
@@ -162,9 +160,7 @@ async def get_credit_line(
     summary="Draw a loan on a credit line (随用随贷)",
     dependencies=[scope("lending:write")],
 )
-async def create_loan(
-    body: LoanIn, request: Request, session: Session, principal: CurrentPrincipal
-) -> LoanOut | JSONResponse:
+async def create_loan(body: LoanIn, request: Request, session: Session) -> LoanOut | JSONResponse:
     async with session.begin():
         if (replay := await idempotency.claim(session, request, body)) is not None:
             return replay
@@ -243,7 +239,7 @@ async def _locked_loan(session: AsyncSession, loan_id: str) -> tuple[Loan, Credi
     dependencies=[scope("lending:write")],
 )
 async def create_repayment(
-    loan_id: str, body: RepaymentIn, request: Request, session: Session, principal: CurrentPrincipal
+    loan_id: str, body: RepaymentIn, request: Request, session: Session
 ) -> RepaymentOut | JSONResponse:
     async with session.begin():
         if (replay := await idempotency.claim(session, request, body)) is not None:
@@ -280,9 +276,7 @@ async def create_repayment(
     tags=["loans"],
     dependencies=[scope("lending:write")],
 )
-async def write_off_loan(
-    loan_id: str, request: Request, session: Session, principal: CurrentPrincipal
-) -> WriteOffOut | JSONResponse:
+async def write_off_loan(loan_id: str, request: Request, session: Session) -> WriteOffOut | JSONResponse:
     async with session.begin():
         if (replay := await idempotency.claim(session, request, None)) is not None:
             return replay
@@ -301,7 +295,7 @@ async def write_off_loan(
     summary="Close each business day before `date`, one by one (operator)",
     dependencies=[scope("cob:run")],
 )
-async def run_cob(body: CobIn, request: Request, principal: CurrentPrincipal) -> CobOut:
+async def run_cob(body: CobIn, request: Request) -> CobOut:
     sessions = request.app.state.runtime.sessions
     async with sessions() as session, session.begin():
         today = await business_date(session)
@@ -322,7 +316,7 @@ async def get_business_date(session: Session) -> BusinessDateOut:
 @router.get(
     "/ledger/trial-balance", response_model=TrialBalanceOut, tags=["ledger"], dependencies=[scope("ledger:read")]
 )
-async def get_trial_balance(session: ReadSession, principal: CurrentPrincipal) -> TrialBalanceOut:
+async def get_trial_balance(session: ReadSession) -> TrialBalanceOut:
     balances = await ledger.trial_balance(session)
     debits, credits = (
         await session.execute(

@@ -30,10 +30,6 @@ from shared.web import CurrentPrincipal, Problem, ReadSession, Session, scope
 
 router = APIRouter(prefix="/v1")
 
-# Webhooks may carry personal data (every public type can be subscribed to), so only these
-# roles manage them.
-
-
 # --- subscriptions --------------------------------------------------------------------------
 
 
@@ -98,7 +94,6 @@ async def create_subscription(
 )
 async def list_subscriptions(
     session: ReadSession,
-    principal: CurrentPrincipal,
     active: bool | None = None,
     limit: Limit = MAX_PAGE,
     offset: Offset = 0,
@@ -115,7 +110,7 @@ async def list_subscriptions(
     tags=["webhooks"],
     dependencies=[scope("subscriptions:manage")],
 )
-async def get_subscription(subscription_id: str, session: ReadSession, principal: CurrentPrincipal) -> SubscriptionOut:
+async def get_subscription(subscription_id: str, session: ReadSession) -> SubscriptionOut:
     return _subscription_out(await _subscription(session, subscription_id))
 
 
@@ -125,9 +120,7 @@ async def get_subscription(subscription_id: str, session: ReadSession, principal
     tags=["webhooks"],
     dependencies=[scope("subscriptions:manage")],
 )
-async def deactivate_subscription(
-    subscription_id: str, session: Session, principal: CurrentPrincipal
-) -> SubscriptionOut:
+async def deactivate_subscription(subscription_id: str, session: Session) -> SubscriptionOut:
     """Deactivate (kept for its delivery log): no new deliveries, pending ones are not sent."""
     async with session.begin():
         sub = await _subscription(session, subscription_id)
@@ -167,7 +160,6 @@ def _delivery_out(d: Delivery) -> DeliveryOut:
 async def subscription_deliveries(
     subscription_id: str,
     session: ReadSession,
-    principal: CurrentPrincipal,
     status: DeliveryStatus | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
@@ -185,7 +177,6 @@ async def subscription_deliveries(
 )
 async def list_deliveries(
     session: ReadSession,
-    principal: CurrentPrincipal,
     status: DeliveryStatus | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
@@ -203,9 +194,7 @@ async def list_deliveries(
     tags=["webhooks"],
     dependencies=[scope("subscriptions:manage")],
 )
-async def redeliver(
-    delivery_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)], session: Session, principal: CurrentPrincipal
-) -> DeliveryOut:
+async def redeliver(delivery_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)], session: Session) -> DeliveryOut:
     """Queue a dead (or delivered) delivery again, with a fresh set of tries."""
     async with session.begin():
         delivery = await session.get(Delivery, delivery_id, with_for_update=True)

@@ -62,8 +62,6 @@ from shared.web import CurrentPrincipal, Problem, ReadSession, Session, require_
 
 router = APIRouter(prefix="/v1")
 
-# Who may see individual losses, claims and fund movements (aggregates are for everyone).
-
 
 def _ratio(outstanding: Decimal, non_performing: Decimal) -> str:
     return f"{npl_ratio(non_performing, outstanding):.4f}"
@@ -303,7 +301,6 @@ def _loss_out(row: Loss) -> LossOut:
 @router.get("/losses", response_model=list[LossOut], tags=["losses"], dependencies=[scope("losses:read")])
 async def list_losses(
     session: ReadSession,
-    principal: CurrentPrincipal,
     loan_id: str | None = None,
     village_code: str | None = None,
     limit: Limit = 100,
@@ -334,7 +331,6 @@ def _claim_out(loss: Loss, party: Literal["bank", "insurer"], settlement: ClaimS
 @router.get("/claims", response_model=list[ClaimOut], tags=["losses"], dependencies=[scope("losses:read")])
 async def list_claims(
     session: ReadSession,
-    principal: CurrentPrincipal,
     party: Literal["bank", "insurer"] | None = None,
     status: Literal["open", "settled"] | None = None,
     loan_id: str | None = None,
@@ -428,9 +424,7 @@ async def get_fund(session: ReadSession) -> FundOut:
 
 
 @router.get("/fund/entries", response_model=list[FundEntryOut], tags=["funds"], dependencies=[scope("fund:read")])
-async def list_fund_entries(
-    session: ReadSession, principal: CurrentPrincipal, limit: Limit = 100, offset: Offset = 0
-) -> list[FundEntryOut]:
+async def list_fund_entries(session: ReadSession, limit: Limit = 100, offset: Offset = 0) -> list[FundEntryOut]:
     query = select(FundEntry).order_by(FundEntry.id).limit(limit).offset(offset)
     return [
         FundEntryOut(
@@ -471,7 +465,6 @@ async def top_up_fund(
 )
 async def list_mutual_guarantee(
     session: ReadSession,
-    principal: CurrentPrincipal,
     business_id: str | None = None,
     limit: Limit = MAX_PAGE,
     offset: Offset = 0,
@@ -502,9 +495,7 @@ async def list_mutual_guarantee(
     summary="Evaluate a year's credit titles (government); re-running awards and revokes the difference",
     dependencies=[scope("titles:write")],
 )
-async def evaluate_titles(
-    body: EvaluationIn, request: Request, session: Session, principal: CurrentPrincipal
-) -> EvaluationOut:
+async def evaluate_titles(body: EvaluationIn, request: Request, session: Session) -> EvaluationOut:
     async with session.begin():
         counts, awarded, revoked = await titles.evaluate(session, body.year)
     return EvaluationOut(year=body.year, titles=counts, awarded=awarded, revoked=revoked)

@@ -216,8 +216,8 @@ async def list_objections(
     subject = await session.get(Subject, household_id)
     if subject is not None:
         ensure_bound(principal, village=subject.village_code, household=subject.id)
-    elif principal.village is not None or principal.household is not None:
-        ensure_bound(principal, village=None, household=None)
+    else:
+        ensure_bound(principal, village=None)
     rows = await session.scalars(
         select(NoticeObjection)
         .where(NoticeObjection.subject_id == household_id)
@@ -293,9 +293,7 @@ async def resolve_objection(
     summary="The bank declines to grant credit, with written reasons (004 annex 2 step 5)",
     dependencies=[scope("ratings:reject")],
 )
-async def bank_rejection(
-    household_id: str, body: RejectionIn, session: Session, principal: CurrentPrincipal
-) -> CurrentRatingOut:
+async def bank_rejection(household_id: str, body: RejectionIn, session: Session) -> CurrentRatingOut:
     async with session.begin():
         subject, state = await _subject_and_state(session, household_id, lock=True)
         if state.status not in ("pending_notice", "objected"):
