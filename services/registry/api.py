@@ -135,9 +135,7 @@ async def _name_history(session: AsyncSession, kind: str, code: str) -> list[For
     tags=["hierarchy"],
     dependencies=[scope("hierarchy:write")],
 )
-async def create_township(
-    body: TownshipIn, request: Request, session: Session, principal: CurrentPrincipal
-) -> TownshipOut | JSONResponse:
+async def create_township(body: TownshipIn, request: Request, session: Session) -> TownshipOut | JSONResponse:
     async with session.begin():
         if (replay := await idempotency.claim(session, request, body)) is not None:
             return replay
@@ -241,7 +239,7 @@ async def _create_under_township(
     "/villages", status_code=201, response_model=VillageOut, tags=["hierarchy"], dependencies=[scope("hierarchy:write")]
 )
 async def create_village(
-    body: VillageIn, request: Request, session: Session, principal: CurrentPrincipal
+    body: VillageIn, request: Request, session: Session
 ) -> VillageOut | CommunityOut | JSONResponse:
     out = VillageOut(code=body.code, name=body.name, township_code=body.township_code)
     return await _create_under_township(session, request, body, "village", Village, VillageCreated, out)
@@ -290,7 +288,7 @@ async def list_villages(
     dependencies=[scope("hierarchy:write")],
 )
 async def create_community(
-    body: CommunityIn, request: Request, session: Session, principal: CurrentPrincipal
+    body: CommunityIn, request: Request, session: Session
 ) -> VillageOut | CommunityOut | JSONResponse:
     out = CommunityOut(code=body.code, name=body.name, township_code=body.township_code)
     return await _create_under_township(session, request, body, "community", Community, CommunityCreated, out)
@@ -385,7 +383,7 @@ async def list_households(
     poor_household: bool | None = None,
     id_number: Annotated[str | None, Query(description="find the household a person belongs to")] = None,
     limit: Limit = 50,
-    after: Annotated[str | None, Query(description="next_after of the previous page")] = None,
+    after: After = None,
 ) -> Page[HouseholdOut]:
     if principal.village is not None:
         village_code = village_code or principal.village
@@ -813,8 +811,8 @@ async def _subject(session: AsyncSession, kind: str, subject_id: str, *, lock: b
     return await _business(session, subject_id, lock=lock)
 
 
-def _household_of(kind: str, subject: Household | Business) -> str | None:
-    return subject.id if kind == "household" else None
+def _household_of(kind: str, subject_id: str) -> str | None:
+    return subject_id if kind == "household" else None
 
 
 @router.post(
@@ -832,7 +830,9 @@ async def open_objection(
         if fact is None:
             raise Problem(404, "FACT_NOT_FOUND", "Fact not found", f"No fact {fact_id}.")
         subject = await _subject(session, fact.subject_kind, fact.subject_id)
-        ensure_bound(principal, village=subject.village_code, household=_household_of(fact.subject_kind, subject))
+        ensure_bound(
+            principal, village=subject.village_code, household=_household_of(fact.subject_kind, fact.subject_id)
+        )
         if not fact.current:
             raise Problem(409, "FACT_SUPERSEDED", "Fact superseded", "Object to the current statement of the field.")
         if await session.scalar(select(Objection.id).where(Objection.fact_id == fact_id, Objection.status == "open")):
@@ -912,8 +912,9 @@ async def get_objection(objection_id: str, session: ReadSession, principal: Curr
     objection = await session.get(Objection, objection_id)
     if objection is None:
         raise Problem(404, "OBJECTION_NOT_FOUND", "Objection not found", f"No objection {objection_id}.")
-    household = objection.subject_id if objection.subject_kind == "household" else None
-    ensure_bound(principal, village=objection.village_code, household=household)
+    ensure_bound(
+        principal, village=objection.village_code, household=_household_of(objection.subject_kind, objection.subject_id)
+    )
     return _objection_view(objection, date.today())
 
 
@@ -938,6 +939,8 @@ async def decide_objection(
         objection = await session.get(Objection, objection_id, with_for_update=True)
         if objection is None:
             raise Problem(404, "OBJECTION_NOT_FOUND", "Objection not found", f"No objection {objection_id}.")
+        # A collector answers for its own village's facts only.
+        ensure_bound(principal, village=objection.village_code)
         check_statement([objection.field], prov)
         if objection.status != "open":
             raise Problem(409, "OBJECTION_DECIDED", "Already decided", f"The objection was {objection.status}.")
