@@ -382,3 +382,22 @@ async def test_collectors_see_their_village_and_subjects_their_own_household(
     # The public sees published aggregates only, never a household.
     r = await client.get(f"/v1/households/{mine}", headers=keys["public"])
     assert (r.status_code, r.json()["code"]) == (403, "FORBIDDEN")
+
+
+async def test_a_collector_decides_objections_of_its_own_village_only(
+    registry: tuple[System, dict[str, dict[str, str]]],
+) -> None:
+    system, keys = registry
+    client = system["registry"]
+    theirs = (await client.post("/v1/households", json=household(21, village_code=OTHER_VILLAGE))).json()
+    hid = theirs["household_id"]
+    await client.patch(f"/v1/households/{hid}/profile", json={"family_harmony": False})
+    fact = next(f for f in (await client.get(f"/v1/households/{hid}/facts")).json() if f["field"] == "family_harmony")
+    objection = (await client.post(f"/v1/facts/{fact['fact_id']}/objections", json={"reason": "邻里误会"})).json()
+    decision = {"outcome": "corrected", "corrected_value": True, "note": "村委会核实"}
+    url = f"/v1/objections/{objection['objection_id']}/decision"
+    r = await client.post(url, json=decision, headers=keys["collector"])
+    assert (r.status_code, r.json()["code"]) == (403, "OUTSIDE_YOUR_VILLAGE")
+    assert (await client.get(f"/v1/objections/{objection['objection_id']}")).json()["status"] == "open"
+    r = await client.post(url, json=decision)
+    assert r.status_code == 200 and r.json()["status"] == "corrected"
