@@ -35,8 +35,12 @@ def _derive(master: bytes, purpose: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"vcredit-pii-" + purpose).derive(master)
 
 
+# Ciphertexts start with the key id; pii_rotation finds rows per key by this prefix.
+KEY_ID_LENGTH = 8
+
+
 def key_id_of(master_key: bytes) -> str:
-    return hashlib.sha256(master_key).hexdigest()[:8]
+    return hashlib.sha256(master_key).hexdigest()[:KEY_ID_LENGTH]
 
 
 class _Key:

@@ -18,10 +18,8 @@ from cryptography.exceptions import InvalidTag
 from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.db import create_engine, create_sessionmaker
-from shared.pii import PiiCipher
-
-KEY_ID_LENGTH = 8  # shared/pii.py key_id_of
+from shared.db import DbTimeouts, create_engine, create_sessionmaker
+from shared.pii import KEY_ID_LENGTH, PiiCipher
 
 
 @dataclass(frozen=True)
@@ -120,6 +118,7 @@ async def rotate(
     batch_size: int = 500,
     dry_run: bool = False,
     on_batch: Callable[[Rotation], None] | None = None,
+    timeouts: DbTimeouts | None = None,
 ) -> list[Rotation]:
     """Rotate the columns of the services in ``database_urls`` (service -> URL); with
     ``dry_run`` only count their rows per key."""
@@ -127,7 +126,7 @@ async def rotate(
     for column in encrypted_columns():
         if column.service not in database_urls:
             continue
-        engine = create_engine(database_urls[column.service])
+        engine = create_engine(database_urls[column.service], timeouts=timeouts)
         try:
             sessions = create_sessionmaker(engine)
             if dry_run:

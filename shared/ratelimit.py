@@ -8,8 +8,8 @@ may get the limit once per replica. ``redis://host:6379`` (needs the ``redis`` p
 cannot be reached the request is let through and a warning logged: an outage of the
 limiter's storage should not become an outage of the credit system.
 
-Only authenticated requests are counted (``require_token`` calls ``enforce_rate_limit``
-last), so health and readiness probes are never limited.
+Only authenticated requests are counted (``shared.web.authorize`` calls
+``enforce_rate_limit`` last), so health and readiness probes are never limited.
 """
 
 from __future__ import annotations

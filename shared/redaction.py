@@ -67,7 +67,7 @@ _RESIDENT_ID_PATTERN = re.compile(_RESIDENT_ID)
 
 
 def mask(identifier: str) -> str:
-    """``410***********1234``, as services/registry/domain/identifiers.py shows ID numbers."""
+    """``410***********1234``: region prefix and last four, enough to recognise, not to use."""
     return identifier[:3] + "*" * (len(identifier) - 7) + identifier[-4:]
 
 

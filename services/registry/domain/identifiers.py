@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from shared.redaction import mask
+
 # GB 11643-1999 §8.2: weights 2^(17-i) mod 11 and the ISO 7064 MOD 11-2 check characters.
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -41,9 +43,8 @@ def validate_resident_id(raw: str, *, today: date | None = None) -> str:
     return number
 
 
-def mask_resident_id(number: str) -> str:
-    """``410***********1234``: region prefix and last four, enough to recognise, not to use."""
-    return number[:3] + "*" * (len(number) - 7) + number[-4:]
+# ``410***********1234``: region prefix and last four, enough to recognise, not to use.
+mask_resident_id = mask
 
 
 def uscc_check_char(first17: str) -> str:
