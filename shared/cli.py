@@ -377,7 +377,10 @@ def add_pii_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def run_bench(argv: Sequence[str]) -> NoReturn:
-    # bench/ is the repository's, not the services': imported only when asked for.
+    # bench/ is the repository's, not the services': imported only when asked for. Some
+    # benchmarks drive the system through tests/ harnesses, which live beside it in the
+    # checkout (as `python -m bench` from its root would see them), not in the package.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from bench.__main__ import main as bench
 
     raise SystemExit(bench(argv))
