@@ -5,7 +5,7 @@ The five services run as separate ``vcredit serve`` processes on real Kafka and 
 (tests/e2e/cluster.py: own databases and topics, dropped afterwards), and ``vcredit
 simulate`` drives them through their HTTP API from this process. Each service's resident
 set is sampled every second; its maximum is reported. The simulation's summary and charts
-go to ``--out`` (default artifacts/district).
+go to ``VCREDIT_BENCH_DISTRICT_OUT`` (default artifacts/district).
 
     python -m bench.district [--households 20000 --villages 100 --townships 5 --months 12]
 """
