@@ -16,7 +16,10 @@ from typing import Any
 
 import httpx
 
-PORTS = {"registry": 8001, "scoring": 8002, "loans": 8003, "risk": 8004, "notify": 8005}
+from shared.settings import SERVICE_NAMES, SETTINGS_CLASSES
+
+# The services' default ports (shared/settings.py), where vcredit up serves them.
+PORTS = {s: int(SETTINGS_CLASSES[s].model_fields["port"].default) for s in SERVICE_NAMES}
 # 429: a rate limit refused the request before doing anything, so any request may be retried.
 RETRIED_STATUS = frozenset({429, 502, 503, 504})
 MAX_RETRY_AFTER_SECONDS = 60.0
@@ -78,10 +81,6 @@ class Api:
         self._slots = asyncio.Semaphore(concurrency)
         self.calls = Calls()
 
-    @classmethod
-    def local(cls, token: str, host: str = "127.0.0.1", **kwargs: Any) -> Api:
-        return cls({s: f"http://{host}:{p}" for s, p in PORTS.items()}, token, **kwargs)
-
     async def aclose(self) -> None:
         await self._client.aclose()
 
@@ -98,8 +97,9 @@ class Api:
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        """One call, retried on transport errors and 502/503/504 with back-off. Returns any
-        final response; callers decide which statuses are outcomes and which are errors."""
+        """One call, retried on transport errors and 502/503/504 with back-off, and on 429
+        after the server's Retry-After. Returns any final response; callers decide which
+        statuses are outcomes and which are errors."""
         sent = dict(headers or {})
         if key is not None:
             sent["Idempotency-Key"] = key
