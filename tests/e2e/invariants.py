@@ -15,7 +15,6 @@ allows: a consumer may see a loan's events before the village it is in."""
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import time
 import uuid
@@ -35,10 +34,10 @@ from services.risk.models import FundEntry
 from services.risk.rebuild import dump, rebuild
 from shared.bus.base import Bus, BusConsumer, Message
 from shared.bus.kafka import KafkaBus
+from shared.cli import load_spec
 from shared.db import create_sessionmaker
 from shared.messaging import Consumer, topics_of
 from shared.migrations import upgrade
-from shared.runtime import ServiceSpec
 from shared.settings import SERVICE_NAMES, CommonSettings
 from tests.e2e.bank_core import Tally
 from tests.e2e.cluster import Cluster, NotReached, eventually
@@ -52,11 +51,6 @@ COMPARED: dict[str, dict[str, tuple[str, ...]]] = {
     "scoring": {"subjects": ("updated_at",), "loan_states": ()},
     "notify": {"stream_events": ("seq", "received_at"), "bulletins": (), "notices": ("id",)},
 }
-
-
-def spec_of(service: str) -> ServiceSpec:
-    spec: ServiceSpec = importlib.import_module(f"services.{service}.app").SPEC
-    return spec
 
 
 def _plain(value: object) -> object:
@@ -140,7 +134,7 @@ class Books:
             unsent[service] = sum(1 for r in rows if r[2])
             produced[service] = len(rows)
         for consumer in self.cluster.services:
-            handled = spec_of(consumer).handlers
+            handled = load_spec(consumer).handlers
             if not handled:
                 continue
             seen = {
@@ -213,7 +207,7 @@ class Books:
 
     async def _table(self, service: str, name: str) -> Table:
         if (service, name) not in self._tables:
-            self._tables[(service, name)] = spec_of(service).metadata.tables[name]
+            self._tables[(service, name)] = load_spec(service).metadata.tables[name]
         return self._tables[(service, name)]
 
     async def snapshot(self, service: str, engine: AsyncEngine | None = None) -> dict[str, list[str]]:
@@ -234,14 +228,14 @@ class Books:
         """A new, migrated database of ``service``'s; its URL."""
         url = await self.cluster.infra.database_url(f"replay_{service}_{uuid.uuid4().hex[:6]}")
         async with self._migrating:
-            await asyncio.to_thread(upgrade, spec_of(service).migrations_dir, url)
+            await asyncio.to_thread(upgrade, load_spec(service).migrations_dir, url)
         return url
 
     async def fresh_replay(self, service: str, order: Sequence[str] | None = None) -> dict[str, list[str]]:
         """Replay the topics ``service`` consumes into a new database, with its own code; the
         snapshot of the result. ``order``: feed whole topics one after another in this order
         (logical names, e.g. "loans.events") instead of interleaved."""
-        spec = spec_of(service)
+        spec = load_spec(service)
         url = await self.fresh_database(service)
         engine = create_async_engine(url, poolclass=NullPool)
         prefix = self.cluster.topic_prefix
@@ -303,7 +297,7 @@ class Books:
         lags = {}
         try:
             for service in SERVICE_NAMES:
-                topics = [prefix + t for t in topics_of(spec_of(service).handlers)]
+                topics = [prefix + t for t in topics_of(load_spec(service).handlers)]
                 if not topics:
                     continue
                 committed = await admin.list_consumer_group_offsets(f"{prefix}vcredit-{service}")

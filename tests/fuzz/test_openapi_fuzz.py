@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -39,6 +38,7 @@ from shared.bus.embedded import EmbeddedBus
 from shared.cli import load_spec
 from shared.runtime import ServiceRuntime, create_app
 from shared.settings import SERVICE_NAMES, CommonSettings
+from tests.e2e.cluster import free_ports
 
 TOKEN = "fuzz-token"
 EXAMPLES = int(os.environ.get("VCREDIT_FUZZ_EXAMPLES", "12"))
@@ -88,21 +88,11 @@ def problem_json(ctx: Any, response: Any, case: Any) -> bool | None:
     return True
 
 
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Base URL of each service of a fresh ``vcredit up``."""
     data = tmp_path_factory.mktemp("fuzz")
-    ports = dict(zip(SERVICE_NAMES, _free_ports(len(SERVICE_NAMES)), strict=True))
+    ports = dict(zip(SERVICE_NAMES, free_ports(len(SERVICE_NAMES)), strict=True))
     env = {**os.environ, "VCREDIT_DATA_DIR": str(data), "VCREDIT_BOOTSTRAP_TOKEN": TOKEN}
     env.update({f"VCREDIT_{name.upper()}_PORT": str(port) for name, port in ports.items()})
     env["VCREDIT_NOTIFY_RISK_URL"] = f"http://127.0.0.1:{ports['risk']}"

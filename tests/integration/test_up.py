@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,18 +12,9 @@ from pathlib import Path
 import httpx
 
 from shared.settings import SERVICE_NAMES
+from tests.e2e.cluster import free_ports
 
 TOKEN = "up-test-token"
-
-
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def _start(data_dir: Path, ports: dict[str, int]) -> subprocess.Popen[bytes]:
@@ -61,7 +51,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> str:
 
 def test_up_on_a_fresh_directory_is_ready_within_15s_and_keeps_data(tmp_path: Path) -> None:
     data_dir = tmp_path / "fresh" / "var"
-    ports = dict(zip(SERVICE_NAMES, _free_ports(len(SERVICE_NAMES)), strict=True))
+    ports = dict(zip(SERVICE_NAMES, free_ports(len(SERVICE_NAMES)), strict=True))
     auth = {"Authorization": f"Bearer {TOKEN}"}
 
     proc = _start(data_dir, ports)
