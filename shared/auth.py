@@ -34,9 +34,12 @@ from shared.tokens import InvalidToken, TokenKeys
 
 log = logging.getLogger(__name__)
 
-Role = Literal["operator", "government", "bank", "insurer", "court", "police", "collector", "subject", "public"]
+Role = Literal[
+    "operator", "monitoring", "government", "bank", "insurer", "court", "police", "collector", "subject", "public"
+]
 ROLES: tuple[Role, ...] = (
     "operator",
+    "monitoring",
     "government",
     "bank",
     "insurer",
@@ -79,6 +82,7 @@ SCOPES: dict[str, str] = {
     "events:read": "Read the live event stream",
     "bulletins:read": "Read published bulletins, notices and dashboard aggregates",
     "audit:read": "List who queried a subject's credit data",
+    "metrics:read": "Scrape the service's Prometheus metrics",
 }
 
 _PUBLISHED = frozenset(
@@ -93,6 +97,8 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
     # freezing a village, funding and titles are the government's (API.md), declining a rating
     # the bank's (004 annex 2 step 5).
     "operator": frozenset(SCOPES) - {"risk:override", "fund:write", "titles:write", "ratings:reject"},
+    # Prometheus: the metrics and nothing else, so its key in a scrape config reads no credit data.
+    "monitoring": frozenset({"metrics:read"}),
     "government": _PUBLISHED
     | _SUBJECT_DATA
     | frozenset(

@@ -31,8 +31,8 @@ from shared.bus.base import Bus
 from shared.bus.embedded import EmbeddedBus
 from shared.bus.kafka import KafkaBus
 from shared.db import DbTimeouts
+from shared.logs import configure_logging
 from shared.migrations import upgrade
-from shared.redaction import install_log_redaction
 from shared.runtime import ServiceRuntime, ServiceSpec, create_app
 from shared.settings import SERVICE_NAMES, SETTINGS_CLASSES, CommonSettings
 
@@ -97,7 +97,12 @@ async def run_embedded(common: CommonSettings, host: str, token: str) -> None:
     for service in SERVICE_NAMES:
         runtime = ServiceRuntime(load_spec(service), database_url(service, common), bus, common)
         config = uvicorn.Config(
-            create_app(runtime, token), host=host, port=port_of(service), log_level="warning", lifespan="on"
+            create_app(runtime, token),
+            host=host,
+            port=port_of(service),
+            log_level="warning",
+            lifespan="on",
+            log_config=None,  # keep shared.logs' handler: JSON lines, redacted
         )
         servers.append(_Server(config))
 
@@ -141,7 +146,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         spec, database_url(args.service, common), kafka_bus(common, f"vcredit-{args.service}"), common
     )
     app = create_app(runtime, bootstrap_token(common))
-    uvicorn.run(app, host=args.host, port=args.port or port_of(args.service), log_level="info")
+    uvicorn.run(app, host=args.host, port=args.port or port_of(args.service), log_level="info", log_config=None)
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -454,7 +459,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if argv[:1] == ["bench"]:
         # argparse would claim --help and reject --quick; bench parses its own arguments.
         run_bench(argv[1:])
-    install_log_redaction()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    common = CommonSettings()
+    configure_logging(common.log_format, common.log_level)
     args = build_parser().parse_args(argv)
     args.func(args)

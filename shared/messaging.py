@@ -52,9 +52,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from shared.bus.base import Bus, Message, Record, next_offsets
+from shared.bus.base import Bus, BusConsumer, Message, Record, next_offsets
 from shared.db import SHARED_TABLES, BigIntPK, dialect_of, insert_ignore, unavailable
 from shared.events import Envelope, dlq_topic_of
+from shared.logs import bind_service, event_context
+from shared.metrics import SAMPLE_TIMEOUT_SECONDS, ServiceMetrics
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +174,10 @@ class Relay:
         batch_size: int = 500,
         idle_seconds: float = 0.5,
         retention: timedelta = timedelta(days=7),
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self.service = service
+        self.metrics = metrics or ServiceMetrics(service)
         self.sessions = sessions
         self.bus = bus
         self.topic_prefix = topic_prefix
@@ -189,6 +193,7 @@ class Relay:
         self._wake.set()
 
     async def run(self) -> None:
+        bind_service(self.service)
         failures = 0
         while True:
             try:
@@ -243,7 +248,9 @@ class Relay:
             await session.execute(
                 update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(sent_at=datetime.now(UTC))
             )
-            return len(rows)
+        for row in rows:
+            self.metrics.events_produced.labels(row.topic, row.type).inc()
+        return len(rows)
 
     async def _maybe_cleanup(self) -> None:
         now = datetime.now(UTC)
@@ -318,6 +325,7 @@ class Consumer:
         backoff_max_seconds: float = 10.0,
         max_batch: int = 500,
         prefetch: Prefetch | None = None,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self.name = name
         self.sessions = sessions
@@ -330,7 +338,10 @@ class Consumer:
         self.max_batch = max_batch
         self.prefetch = prefetch
         self.stats = ConsumerStats()
+        self.metrics = metrics or ServiceMetrics(name)
         self.topics = topics_of(self.handlers)
+        # The group member of the running loop, which /metrics asks for lag and dead letters.
+        self._live: BusConsumer | None = None
 
     @property
     def group(self) -> str:
@@ -339,11 +350,13 @@ class Consumer:
     async def run(self) -> None:
         if not self.topics:
             return
+        bind_service(self.name)
         failures = 0
         while True:
             consumer = self.bus.consumer(self.group, [self.topic_prefix + t for t in self.topics])
             try:
                 await consumer.start()
+                self._live = consumer
                 failures = 0
                 while True:
                     messages = await consumer.getmany(timeout_ms=1000, max_records=self.max_batch)
@@ -357,10 +370,35 @@ class Consumer:
                 log.exception("consumer %s lost its bus or database; reconnecting in %.1fs", self.name, delay)
                 await asyncio.sleep(delay)
             finally:
+                self._live = None
                 try:
                     await asyncio.wait_for(consumer.stop(), 10)
                 except TimeoutError:
                     log.error("consumer %s did not leave its group within 10s", self.name)
+
+    async def sample_bus(self) -> None:
+        """Set the lag and dead-letter gauges from the running group member. A broker that
+        does not answer leaves them absent rather than stale, which alerting can tell."""
+        live = self._live
+        if live is None:
+            return
+        dlq = [self.topic_prefix + dlq_topic_of(t) for t in self.topics]
+        try:
+            lag = await asyncio.wait_for(live.lag(), SAMPLE_TIMEOUT_SECONDS)
+            sizes = await asyncio.wait_for(live.sizes(dlq), SAMPLE_TIMEOUT_SECONDS)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("%s: could not read consumer lag and dead letters from the bus: %s", self.name, exc)
+            self.metrics.consumer_lag.clear()
+            self.metrics.dead_letters.clear()
+            return
+        self.metrics.set_lag({(t.removeprefix(self.topic_prefix), p): n for (t, p), n in lag.items()})
+        self.metrics.set_dead_letters({t.removeprefix(self.topic_prefix): n for t, n in sizes.items()})
+
+    def _count(self, message: Message, event_type: str, outcome: str) -> None:
+        topic = message.topic.removeprefix(self.topic_prefix)
+        self.metrics.events_consumed.labels(topic, event_type, outcome).inc()
 
     async def process_batch(self, messages: Sequence[Message]) -> None:
         """Apply a batch in one transaction (one commit for many events); if anything in it
@@ -372,6 +410,7 @@ class Consumer:
                 envelope = Envelope.from_bytes(message.value)
             except ValidationError as exc:
                 await self._dead_letter(message, f"malformed envelope: {exc}", attempts=0)
+                self._count(message, "malformed", "dead_lettered")
                 continue
             if envelope.type in self.handlers:
                 batch.append((message, envelope))
@@ -389,7 +428,7 @@ class Consumer:
             await self._apply_alone(message, envelope)
 
     async def _apply_together(self, batch: Sequence[tuple[Message, Envelope]]) -> None:
-        applied = duplicates = 0
+        outcomes: list[str] = []
         async with self.sessions() as session, session.begin():
             fresh = await record_batch_in_inbox(session, self.name, batch)
             if self.prefetch is not None:
@@ -397,15 +436,24 @@ class Consumer:
             for _, envelope in batch:
                 event_id = str(envelope.event_id)
                 if event_id not in fresh:
-                    duplicates += 1
+                    outcomes.append("duplicate")
                     continue
                 fresh.discard(event_id)  # the same event twice in one batch applies once
-                await self.handlers[envelope.type](session, envelope)
-                applied += 1
-        self.stats.processed += applied
-        self.stats.duplicates += duplicates
+                with event_context(event_id):
+                    await self.handlers[envelope.type](session, envelope)
+                outcomes.append("applied")
+        # Counted once committed: a batch that fails is applied again one by one.
+        for (message, envelope), outcome in zip(batch, outcomes, strict=True):
+            self._count(message, envelope.type, outcome)
+        self.stats.processed += outcomes.count("applied")
+        self.stats.duplicates += outcomes.count("duplicate")
 
     async def _apply_alone(self, message: Message, envelope: Envelope) -> None:
+        # Every line about this event, its failed tries and its parking included, names it.
+        with event_context(str(envelope.event_id)):
+            await self._try_then_park(message, envelope)
+
+    async def _try_then_park(self, message: Message, envelope: Envelope) -> None:
         handler = self.handlers[envelope.type]
         error = ""
         for attempt in range(1, self.max_attempts + 1):
@@ -413,9 +461,11 @@ class Consumer:
                 async with self.sessions() as session, session.begin():
                     if not await _record_in_inbox(session, self.name, envelope, message):
                         self.stats.duplicates += 1
+                        self._count(message, envelope.type, "duplicate")
                         return
                     await handler(session, envelope)
                 self.stats.processed += 1
+                self._count(message, envelope.type, "applied")
                 return
             except asyncio.CancelledError:
                 raise
@@ -437,8 +487,12 @@ class Consumer:
                 )
                 if attempt < self.max_attempts:
                     self.stats.retries += 1
+                    self.metrics.handler_retries.labels(
+                        message.topic.removeprefix(self.topic_prefix), envelope.type
+                    ).inc()
                     await asyncio.sleep(self._backoff(attempt))
         await self._dead_letter(message, error, attempts=self.max_attempts)
+        self._count(message, envelope.type, "dead_lettered")
 
     def _backoff(self, attempt: int) -> float:
         base = min(self.backoff_max_seconds, self.backoff_seconds * 2.0 ** (attempt - 1))

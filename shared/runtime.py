@@ -22,6 +22,7 @@ from shared.bodylimit import BodySizeLimit
 from shared.bus.base import Bus
 from shared.db import DbTimeouts, create_engine, create_sessionmaker, ping, read_only
 from shared.messaging import Consumer, Handler, Prefetch, Relay, session_class_for
+from shared.metrics import SAMPLE_TIMEOUT_SECONDS, HttpMetrics, SampledGauge, ServiceMetrics, metrics_router
 from shared.oauth import token_router
 from shared.ratelimit import RateLimiter
 from shared.redaction import install_log_redaction
@@ -56,6 +57,8 @@ class ServiceSpec:
     # Routes that take files ("POST /v1/..."): their bodies may be up to
     # VCREDIT_MAX_UPLOAD_BYTES instead of VCREDIT_MAX_BODY_BYTES.
     uploads: tuple[str, ...] = ()
+    # Figures of the programme on /metrics, read from the service's database when scraped.
+    gauges: tuple[SampledGauge, ...] = ()
 
 
 class ServiceRuntime:
@@ -64,6 +67,7 @@ class ServiceRuntime:
         self.database_url = database_url
         self.bus = bus
         self.common = common
+        self.metrics = ServiceMetrics(spec.name, spec.gauges)
         self.engine = create_engine(database_url, timeouts=DbTimeouts.of(common))
         self.relay = Relay(
             spec.name,
@@ -75,6 +79,7 @@ class ServiceRuntime:
             batch_size=common.relay_batch_size,
             idle_seconds=common.relay_idle_seconds,
             retention=timedelta(hours=common.outbox_retention_hours),
+            metrics=self.metrics,
         )
         self.sessions = self.relay.sessions
         self.read_sessions = create_sessionmaker(read_only(self.engine), info={"settings": common})
@@ -89,6 +94,7 @@ class ServiceRuntime:
             backoff_max_seconds=common.consumer_backoff_max_seconds,
             prefetch=spec.prefetch,
             max_batch=common.consumer_max_batch,
+            metrics=self.metrics,
         )
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -128,6 +134,14 @@ class ServiceRuntime:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    async def sample_metrics(self) -> None:
+        """Refresh the gauges that describe shared state, just before a scrape reads them."""
+        self.metrics.outbox_backlog.set(await asyncio.wait_for(self.relay.backlog(), SAMPLE_TIMEOUT_SECONDS))
+        if self.spec.gauges:
+            async with self.read_sessions() as session:
+                await self.metrics.sample(session)
+        await self.consumer.sample_bus()
+
     async def check_ready(self) -> dict[str, str]:
         checks: dict[str, str] = {}
         for name, probe in (("database", ping(self.engine)), ("bus", self.bus.ping())):
@@ -140,6 +154,11 @@ class ServiceRuntime:
             if task.done() and not task.cancelled():
                 checks[task.get_name()] = "stopped"
         return checks
+
+
+def scoped_routers(spec: ServiceSpec) -> list[APIRouter]:
+    """Every router of the service that needs a token: the platform's and its own."""
+    return [metrics_router(), *spec.routers()]
 
 
 def create_app(runtime: ServiceRuntime, bootstrap_token: str, *, manage_runtime: bool = True) -> FastAPI:
@@ -171,12 +190,14 @@ def create_app(runtime: ServiceRuntime, bootstrap_token: str, *, manage_runtime:
         upload_max_bytes=runtime.common.max_upload_bytes,
         uploads=spec.uploads,
     )
+    # Outermost, so the latency and the request id cover every answer, 413s and 429s included.
+    app.add_middleware(HttpMetrics, metrics=runtime.metrics)
     install_problem_handlers(app)
     app.include_router(health_router())
     app.include_router(token_router())
     for router in spec.public_routers():
         app.include_router(router)
-    for router in spec.routers():
+    for router in scoped_routers(spec):
         for route in router.routes:
             # An endpoint without a declared scope would be open to any token: refuse to start.
             if isinstance(route, APIRoute) and declared_scope(route) is None:

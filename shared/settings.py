@@ -35,6 +35,8 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 | VCREDIT_SQLITE_BUSY_TIMEOUT_SECONDS | 30 | embedded mode: waiting for SQLite's write lock |
 | VCREDIT_KAFKA_REQUEST_TIMEOUT_MS | 30000 | one request to a Kafka broker (producer, consumer, admin) |
 | VCREDIT_KAFKA_SESSION_TIMEOUT_MS | 10000 | a consumer silent this long leaves its group |
+| VCREDIT_LOG_FORMAT | json | `json`: an object per line with service, request_id, event_id, trace_id; or `text` |
+| VCREDIT_LOG_LEVEL | INFO | the root logger's level |
 | VCREDIT_<SERVICE>_DATABASE_URL | sqlite under data dir | e.g. postgresql+asyncpg://u:p@host/vcredit_loans |
 | VCREDIT_<SERVICE>_PORT | 8001..8005 | HTTP port |
 | VCREDIT_SCORING_RULE_SET | hubin-2017 | scorecard in force (services/scoring/rulesets/) |
@@ -133,6 +135,8 @@ class CommonSettings(BaseSettings):
     kafka_request_timeout_ms: int = Field(default=30_000, ge=1000)
     # Kafka brokers refuse sessions under group.min.session.timeout.ms (6 s by default).
     kafka_session_timeout_ms: int = Field(default=10_000, ge=6000)
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     @field_validator("rate_limit")
     @classmethod

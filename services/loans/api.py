@@ -296,12 +296,12 @@ async def write_off_loan(loan_id: str, request: Request, session: Session) -> Wr
     dependencies=[scope("cob:run")],
 )
 async def run_cob(body: CobIn, request: Request) -> CobOut:
-    sessions = request.app.state.runtime.sessions
-    async with sessions() as session, session.begin():
+    runtime = request.app.state.runtime
+    async with runtime.sessions() as session, session.begin():
         today = await business_date(session)
     if body.date < today:
         raise Problem(422, "DATE_IN_THE_PAST", "Date already closed", f"The business date is {today}.", field="date")
-    closed = await close_until(sessions, body.date)
+    closed = await close_until(runtime.sessions, body.date, runtime.metrics.cob_duration.observe)
     return CobOut(closed=closed, business_date=body.date)
 
 

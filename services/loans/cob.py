@@ -9,6 +9,8 @@ and ``loans.business_date.advanced`` go out.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 from sqlalchemy import select
@@ -63,13 +65,19 @@ async def close_day(sessions: async_sessionmaker[AsyncSession], day: date) -> in
             return processed
 
 
-async def close_until(sessions: async_sessionmaker[AsyncSession], target: date) -> list[date]:
-    """Close every business day before ``target``; the business date becomes ``target``."""
+async def close_until(
+    sessions: async_sessionmaker[AsyncSession], target: date, observe: Callable[[float], None] | None = None
+) -> list[date]:
+    """Close every business day before ``target``; the business date becomes ``target``.
+    ``observe`` is told how many seconds each day took."""
     closed: list[date] = []
     while True:
         async with sessions() as session, session.begin():
             today = await business_date(session)
         if today >= target:
             return closed
+        started = time.perf_counter()
         await close_day(sessions, today)
+        if observe is not None:
+            observe(time.perf_counter() - started)
         closed.append(today)

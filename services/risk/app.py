@@ -2,17 +2,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.risk import api, funds
 from services.risk.handlers import HANDLERS
-from services.risk.models import metadata
+from services.risk.models import Township, Village, metadata
 from services.risk.rows import prefetch
+from shared.metrics import SampledGauge
 from shared.runtime import ServiceSpec
 
 
 async def _open_fund(session: AsyncSession) -> None:
     await funds.open_fund(session)
+
+
+async def _frozen_villages(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Village).where(Village.frozen)) or 0)
+
+
+async def _halted_townships(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Township).where(Township.halted)) or 0)
 
 
 SPEC = ServiceSpec(
@@ -25,4 +35,11 @@ SPEC = ServiceSpec(
     handlers=HANDLERS,
     on_start=_open_fund,
     prefetch=prefetch,
+    gauges=(
+        SampledGauge("vcredit_frozen_villages", "Villages whose new credit is frozen (004 §6(3))", _frozen_villages),
+        SampledGauge(
+            "vcredit_halted_townships", "Townships whose new lending is halted (004 §6(3))", _halted_townships
+        ),
+        SampledGauge("vcredit_fund_balance_yuan", "Risk compensation fund balance, yuan (004 §6(2))", funds.balance),
+    ),
 )

@@ -42,6 +42,14 @@ class BusConsumer(Protocol):
         """Record (topic, partition) -> next offset to read, for the group."""
         ...
 
+    async def lag(self) -> dict[tuple[str, int], int]:
+        """(topic, partition) -> records this member holds and has not yet read."""
+        ...
+
+    async def sizes(self, topics: Sequence[str]) -> dict[str, int]:
+        """Records held in each of ``topics`` (any topics, not only the subscribed)."""
+        ...
+
 
 class Bus(Protocol):
     async def start(self) -> None: ...

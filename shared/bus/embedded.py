@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     insert,
     or_,
     select,
@@ -179,6 +180,24 @@ class EmbeddedBusConsumer:
         for m in messages:
             self._positions[m.topic] = m.offset + 1
         return messages
+
+    async def lag(self) -> dict[tuple[str, int], int]:
+        t = log_table.c
+        async with self._bus._engine.connect() as conn:
+            behind = {
+                topic: await conn.scalar(
+                    select(func.count()).select_from(log_table).where(t.topic == topic, t.offset >= position)
+                )
+                for topic, position in self._positions.items()
+            }
+        return {(topic, 0): int(n or 0) for topic, n in behind.items()}
+
+    async def sizes(self, topics: Sequence[str]) -> dict[str, int]:
+        t = log_table.c
+        async with self._bus._engine.connect() as conn:
+            rows = await conn.execute(select(t.topic, func.count()).where(t.topic.in_(list(topics))).group_by(t.topic))
+            held = {topic: int(n) for topic, n in rows}
+        return {topic: held.get(topic, 0) for topic in topics}
 
     async def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
         if not offsets:

@@ -212,6 +212,30 @@ class KafkaBusConsumer:
             for record in records
         ]
 
+    async def lag(self) -> dict[tuple[str, int], int]:
+        lag = {}
+        for tp in self._consumer.assignment():
+            # The highwater comes with each fetch response; none yet means nothing to say.
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None:
+                lag[(tp.topic, tp.partition)] = max(0, highwater - await self._consumer.position(tp))
+        return lag
+
+    async def sizes(self, topics: Sequence[str]) -> dict[str, int]:
+        # The member's metadata covers only its subscription; ask the cluster for the rest.
+        # aiokafka has no public call for another topic's partitions (AIOKafkaConsumer.topics()
+        # makes this same request and keeps only the names).
+        cluster = await self._consumer._client.fetch_all_metadata()
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(cluster.partitions_for_topic(t) or ())]
+        if not partitions:
+            return {t: 0 for t in topics}
+        ends = await self._consumer.end_offsets(partitions)
+        starts = await self._consumer.beginning_offsets(partitions)
+        sizes = dict.fromkeys(topics, 0)
+        for tp in partitions:
+            sizes[tp.topic] += ends[tp] - starts[tp]
+        return sizes
+
     async def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
         if not offsets:
             return

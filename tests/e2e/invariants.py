@@ -382,3 +382,9 @@ class _Sequential:
 
     async def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
         return None
+
+    async def lag(self) -> dict[tuple[str, int], int]:
+        return {k: v for part in self.parts for k, v in (await part.lag()).items()}
+
+    async def sizes(self, topics: Sequence[str]) -> dict[str, int]:
+        return await self.parts[0].sizes(topics) if self.parts else dict.fromkeys(topics, 0)

@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute
 
 from shared.auth import ROLE_SCOPES, ROLES, SCOPES, add_credential
 from shared.cli import load_spec
+from shared.runtime import scoped_routers
 from shared.settings import SERVICE_NAMES
 from shared.web import declared_scope
 from tests.conftest import Infra, new_topic_prefix
@@ -45,8 +46,7 @@ PUBLIC = {
 def _routes() -> list[tuple[str, str, str, str]]:
     rows = []
     for service in SERVICE_NAMES:
-        spec = load_spec(service)
-        for router in spec.routers():
+        for router in scoped_routers(load_spec(service)):
             for route in router.routes:
                 assert isinstance(route, APIRoute)
                 scope = declared_scope(route)

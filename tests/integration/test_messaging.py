@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 
 from shared.bus.base import Bus, Record
 from shared.events import Envelope
+from shared.logs import ContextFilter
 from shared.messaging import Relay, emit, list_dead_letters, replay_dead_letters
 from tests.conftest import Infra
 from tests.harness import (
@@ -189,7 +191,21 @@ async def test_relay_killed_after_publish_republishes_and_inbox_absorbs(infra: I
         await engine.dispose()
 
 
+class _Records(logging.Handler):
+    """Keeps the records shared.messaging logs, with the ids shared.logs puts on them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        self.addFilter(ContextFilter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 async def test_poison_event_is_dead_lettered_then_replayed(infra: Infra) -> None:
+    captured = _Records()
+    logging.getLogger("shared.messaging").addHandler(captured)
     bus = infra.bus()
     await _start(bus, infra)
     engine, sessions = await create_probe_db(await infra.database_url("probe"))
@@ -203,6 +219,16 @@ async def test_poison_event_is_dead_lettered_then_replayed(infra: Infra) -> None
         await wait_until(lambda: _dead_lettered(consumer), what="the poison event to be parked")
         assert consumer.stats.retries == 2, "tried three times in all"
         assert [s for _, _, s in await applied_rows(sessions)] == [1, 3]
+        metrics = consumer.metrics.registry
+        labels = {"topic": "registry.events", "type": poison.type}
+        assert metrics.get_sample_value("vcredit_event_handler_retries_total", labels) == 2
+        assert metrics.get_sample_value("vcredit_events_consumed_total", {**labels, "outcome": "dead_lettered"}) == 1
+        assert metrics.get_sample_value("vcredit_events_consumed_total", {**labels, "outcome": "applied"}) == 2
+        await consumer.sample_bus()
+        assert metrics.get_sample_value("vcredit_dlq_messages", {"topic": "registry.events.dlq"}) == 1
+        about_poison = [r for r in captured.records if "poison" in r.getMessage() or "parking" in r.getMessage()]
+        assert len(about_poison) == 4, "three failed tries and the parking"
+        assert {(r.service, r.event_id) for r in about_poison} == {("probe", str(poison.event_id))}  # type: ignore[attr-defined]
 
         letters = await list_dead_letters(bus, "probe", ["registry.events"], topic_prefix=infra.topic_prefix)
         assert [(d.event_id, d.attempts, d.topic) for d in letters] == [(str(poison.event_id), 3, "registry.events")]
@@ -219,6 +245,7 @@ async def test_poison_event_is_dead_lettered_then_replayed(infra: Infra) -> None
         )
         assert again == [], "a dead letter is replayed once"
     finally:
+        logging.getLogger("shared.messaging").removeHandler(captured)
         await _run(task)
         await bus.stop()
         await engine.dispose()
