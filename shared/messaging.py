@@ -55,6 +55,7 @@ from sqlalchemy.orm import Session
 from shared.bus.base import Bus, Message, Record, next_offsets
 from shared.db import SHARED_TABLES, BigIntPK, dialect_of, insert_ignore, unavailable
 from shared.events import Envelope, dlq_topic_of
+from shared.tracing import TRACE_HEADERS, Tracing, current_carrier, dead_lettered, failed_try
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,8 @@ outbox = Table(
     Column("envelope", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=True),
+    # The W3C context of the emitting span (JSON): the relay publishes later, outside it.
+    Column("trace_context", Text, nullable=True),
     Index(
         "ix_outbox_unsent",
         "id",
@@ -142,6 +145,7 @@ async def emit(session: AsyncSession, *events: Envelope) -> None:
     if not events:
         return
     now = datetime.now(UTC)
+    trace_context = current_carrier()
     await session.execute(
         insert(outbox),
         [
@@ -152,6 +156,7 @@ async def emit(session: AsyncSession, *events: Envelope) -> None:
                 "type": e.type,
                 "envelope": e.model_dump_json(),
                 "created_at": now,
+                "trace_context": trace_context,
             }
             for e in events
         ],
@@ -172,8 +177,10 @@ class Relay:
         batch_size: int = 500,
         idle_seconds: float = 0.5,
         retention: timedelta = timedelta(days=7),
+        tracing: Tracing | None = None,
     ) -> None:
         self.service = service
+        self.tracing = tracing or Tracing(service)
         self.sessions = sessions
         self.bus = bus
         self.topic_prefix = topic_prefix
@@ -220,7 +227,13 @@ class Relay:
             rows = (
                 await session.execute(
                     select(
-                        outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.envelope, outbox.c.type, outbox.c.event_id
+                        outbox.c.id,
+                        outbox.c.topic,
+                        outbox.c.key,
+                        outbox.c.envelope,
+                        outbox.c.type,
+                        outbox.c.event_id,
+                        outbox.c.trace_context,
                     )
                     .where(outbox.c.sent_at.is_(None))
                     .order_by(outbox.c.id)
@@ -229,17 +242,17 @@ class Relay:
             ).all()
             if not rows:
                 return 0
-            await self.bus.publish(
-                [
-                    Record(
-                        topic=self.topic_prefix + row.topic,
-                        key=row.key,
-                        value=row.envelope.encode(),
-                        headers={H_EVENT_TYPE: row.type, H_EVENT_ID: row.event_id},
-                    )
-                    for row in rows
-                ]
-            )
+            records = [
+                Record(
+                    topic=self.topic_prefix + row.topic,
+                    key=row.key,
+                    value=row.envelope.encode(),
+                    headers={H_EVENT_TYPE: row.type, H_EVENT_ID: row.event_id},
+                )
+                for row in rows
+            ]
+            with self.tracing.publishing(records, [row.trace_context for row in rows]) as traced:
+                await self.bus.publish(traced)
             await session.execute(
                 update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(sent_at=datetime.now(UTC))
             )
@@ -318,8 +331,10 @@ class Consumer:
         backoff_max_seconds: float = 10.0,
         max_batch: int = 500,
         prefetch: Prefetch | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.name = name
+        self.tracing = tracing or Tracing(name)
         self.sessions = sessions
         self.bus = bus
         self.handlers = dict(handlers)
@@ -371,7 +386,8 @@ class Consumer:
             try:
                 envelope = Envelope.from_bytes(message.value)
             except ValidationError as exc:
-                await self._dead_letter(message, f"malformed envelope: {exc}", attempts=0)
+                with self.tracing.consuming(message, self.group, message.headers.get(H_EVENT_TYPE), None):
+                    await self._dead_letter(message, f"malformed envelope: {exc}", attempts=0)
                 continue
             if envelope.type in self.handlers:
                 batch.append((message, envelope))
@@ -394,18 +410,24 @@ class Consumer:
             fresh = await record_batch_in_inbox(session, self.name, batch)
             if self.prefetch is not None:
                 await self.prefetch(session, [e for _, e in batch if str(e.event_id) in fresh])
-            for _, envelope in batch:
+            for message, envelope in batch:
                 event_id = str(envelope.event_id)
                 if event_id not in fresh:
                     duplicates += 1
                     continue
                 fresh.discard(event_id)  # the same event twice in one batch applies once
-                await self.handlers[envelope.type](session, envelope)
+                with self.tracing.consuming(message, self.group, envelope.type, event_id):
+                    await self.handlers[envelope.type](session, envelope)
                 applied += 1
         self.stats.processed += applied
         self.stats.duplicates += duplicates
 
     async def _apply_alone(self, message: Message, envelope: Envelope) -> None:
+        # One span for all tries: its events are the failed ones, its end the outcome.
+        with self.tracing.consuming(message, self.group, envelope.type, str(envelope.event_id)):
+            await self._apply_with_retries(message, envelope)
+
+    async def _apply_with_retries(self, message: Message, envelope: Envelope) -> None:
         handler = self.handlers[envelope.type]
         error = ""
         for attempt in range(1, self.max_attempts + 1):
@@ -426,6 +448,7 @@ class Consumer:
                     # ``run`` reconnects and the events come again once the database is back.
                     raise
                 error = "".join(traceback.format_exception_only(exc)).strip()
+                failed_try(exc)
                 log.warning(
                     "%s: handler for %s %s failed (try %d of %d): %s",
                     self.name,
@@ -454,6 +477,7 @@ class Consumer:
             message.offset,
             error,
         )
+        dead_lettered(error)
         await self.bus.publish(
             [
                 Record(
@@ -561,7 +585,12 @@ async def replay_dead_letters(
                         topic=topic_prefix + d.topic,
                         key=d.message.key or "",
                         value=d.message.value,
-                        headers={k: v for k, v in d.message.headers.items() if k in (H_EVENT_TYPE, H_EVENT_ID)}
+                        # The trace headers too: the replayed event goes on in its trace.
+                        headers={
+                            k: v
+                            for k, v in d.message.headers.items()
+                            if k in (H_EVENT_TYPE, H_EVENT_ID, *TRACE_HEADERS)
+                        }
                         | {"vcredit.replayed_from": d.message.topic},
                     )
                     for d in letters

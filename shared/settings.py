@@ -35,6 +35,8 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 | VCREDIT_SQLITE_BUSY_TIMEOUT_SECONDS | 30 | embedded mode: waiting for SQLite's write lock |
 | VCREDIT_KAFKA_REQUEST_TIMEOUT_MS | 30000 | one request to a Kafka broker (producer, consumer, admin) |
 | VCREDIT_KAFKA_SESSION_TIMEOUT_MS | 10000 | a consumer silent this long leaves its group |
+| VCREDIT_TRACING | off | OpenTelemetry spans: off, console (stdout), otlp (HTTP to OTEL_EXPORTER_OTLP_ENDPOINT) |
+| VCREDIT_TRACING_SAMPLE_RATIO | 1.0 | share of new traces kept (0..1); a caller's sampled flag is followed |
 | VCREDIT_<SERVICE>_DATABASE_URL | sqlite under data dir | e.g. postgresql+asyncpg://u:p@host/vcredit_loans |
 | VCREDIT_<SERVICE>_PORT | 8001..8005 | HTTP port |
 | VCREDIT_SCORING_RULE_SET | hubin-2017 | scorecard in force (services/scoring/rulesets/) |
@@ -133,6 +135,9 @@ class CommonSettings(BaseSettings):
     kafka_request_timeout_ms: int = Field(default=30_000, ge=1000)
     # Kafka brokers refuse sessions under group.min.session.timeout.ms (6 s by default).
     kafka_session_timeout_ms: int = Field(default=10_000, ge=6000)
+    # shared/tracing.py. otlp: the exporter reads OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT itself.
+    tracing: Literal["off", "console", "otlp"] = "off"
+    tracing_sample_ratio: float = Field(default=1.0, ge=0, le=1)
 
     @field_validator("rate_limit")
     @classmethod
