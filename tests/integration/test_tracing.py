@@ -67,7 +67,7 @@ def _parent_id(span: ReadableSpan) -> int | None:
 
 def _span_id(span: ReadableSpan) -> int:
     assert span.context is not None
-    return span.context.span_id
+    return int(span.context.span_id)
 
 
 async def test_a_trace_started_over_http_reaches_the_services_consuming_its_events(infra: Infra) -> None:
@@ -81,8 +81,9 @@ async def test_a_trace_started_over_http_reaches_the_services_consuming_its_even
         assert r.status_code == 201
 
         trace_id, caller_span_id, traceparent = _traceparent()
+        id_number = resident_id(7)
         body = {
-            "id_number": resident_id(7),
+            "id_number": id_number,
             "name": "农户7",
             "village_code": VILLAGE,
             "poor_household": True,
@@ -121,10 +122,10 @@ async def test_a_trace_started_over_http_reaches_the_services_consuming_its_even
         assert process2.resource.attributes["service.name"] == "vcredit-notify"
 
         # Tracing leaves no personal data in span attributes: a lookup by ID number is masked.
-        r = await registry.get("/v1/households", params={"id_number": body["id_number"]})
+        r = await registry.get("/v1/households", params={"id_number": id_number})
         assert r.status_code == 200, r.text
         for span in exporters["registry"].get_finished_spans():
-            assert all(body["id_number"] not in str(v) for v in (span.attributes or {}).values()), span.attributes
+            assert all(id_number not in str(v) for v in (span.attributes or {}).values()), span.attributes
 
 
 async def test_a_dead_letter_and_its_replay_stay_in_the_trace(infra: Infra) -> None:
