@@ -9,7 +9,9 @@ import contextlib
 import random
 import uuid
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 
+import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -22,6 +24,7 @@ from shared.tracing import Tracing, new_provider
 from tests.conftest import Infra
 from tests.harness import PROBE_TYPE, ProbeHandler, applied_count, create_probe_db, probe_consumer, probe_event
 from tests.harness import wait_until as _wait_until
+from tests.integration.test_notify import _serve
 from tests.system import System, resident_id
 
 TOWNSHIP, VILLAGE = "410102002", "410102002003"
@@ -126,6 +129,44 @@ async def test_a_trace_started_over_http_reaches_the_services_consuming_its_even
         assert r.status_code == 200, r.text
         for span in exporters["registry"].get_finished_spans():
             assert all(id_number not in str(v) for v in (span.attributes or {}).values()), span.attributes
+
+
+async def test_a_call_to_another_service_carries_the_trace(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Registry gathers a subject's query log from scoring and loans over HTTP."""
+    traced = {name: _traced(name) for name in ("registry", "scoring")}
+    providers = {name: provider for name, (provider, _) in traced.items()}
+    async with (
+        System(infra, ["registry", "scoring", "loans"], tracer_providers=providers) as system,
+        AsyncExitStack() as stack,
+    ):
+        monkeypatch.setenv(
+            "VCREDIT_REGISTRY_SCORING_URL", await stack.enter_async_context(_serve(system.apps["scoring"]))
+        )
+        monkeypatch.setenv("VCREDIT_REGISTRY_LOANS_URL", await stack.enter_async_context(_serve(system.apps["loans"])))
+        registry = system["registry"]
+        assert (await registry.post("/v1/townships", json={"code": TOWNSHIP, "name": "南湾乡"})).status_code == 201
+        r = await registry.post("/v1/villages", json={"code": VILLAGE, "name": "七里村", "township_code": TOWNSHIP})
+        assert r.status_code == 201
+        body = {"id_number": resident_id(8), "name": "农户8", "village_code": VILLAGE, "profile": {}}
+        r = await registry.post("/v1/households", json=body)
+        assert r.status_code == 201, r.text
+        household = r.json()["household_id"]
+
+        trace_id, _, traceparent = _traceparent()
+        r = await registry.get(f"/v1/households/{household}/queries", headers={"traceparent": traceparent})
+        assert r.status_code == 200, r.text
+        calls = {
+            _span_id(s)
+            for s in traced["registry"][1].get_finished_spans()
+            if s.kind == SpanKind.CLIENT and s.context is not None and s.context.trace_id == trace_id
+        }
+        [served] = [
+            s
+            for s in traced["scoring"][1].get_finished_spans()
+            if s.kind == SpanKind.SERVER and s.context is not None and s.context.trace_id == trace_id
+        ]
+        assert len(calls) == 2, "scoring and loans"
+        assert _parent_id(served) in calls
 
 
 async def test_a_dead_letter_and_its_replay_stay_in_the_trace(infra: Infra) -> None:
