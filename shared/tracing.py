@@ -212,6 +212,9 @@ class Tracing:
         """The records with trace headers, inside a PRODUCER span each (child of the context
         its outbox row stored) that ends when the block does, i.e. once the bus acknowledged."""
         if self._tracer is None:
+            if not any(stored):
+                yield list(records)
+                return
             # Rows written while tracing was on still carry their trace on.
             yield [
                 dataclasses.replace(r, headers={**r.headers, **carrier}) if (carrier := parse_carrier(s)) else r
