@@ -57,6 +57,7 @@ from shared.db import SHARED_TABLES, BigIntPK, dialect_of, insert_ignore, unavai
 from shared.events import Envelope, dlq_topic_of
 from shared.logs import bind_service, event_context
 from shared.metrics import SAMPLE_TIMEOUT_SECONDS, ServiceMetrics
+from shared.tracing import TRACE_HEADERS, Tracing, current_carrier, dead_lettered, failed_try
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ outbox = Table(
     Column("envelope", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=True),
+    # The W3C context of the emitting span (JSON): the relay publishes later, outside it.
+    Column("trace_context", Text, nullable=True),
     Index(
         "ix_outbox_unsent",
         "id",
@@ -144,6 +147,7 @@ async def emit(session: AsyncSession, *events: Envelope) -> None:
     if not events:
         return
     now = datetime.now(UTC)
+    trace_context = current_carrier()
     await session.execute(
         insert(outbox),
         [
@@ -154,6 +158,7 @@ async def emit(session: AsyncSession, *events: Envelope) -> None:
                 "type": e.type,
                 "envelope": e.model_dump_json(),
                 "created_at": now,
+                "trace_context": trace_context,
             }
             for e in events
         ],
@@ -175,9 +180,11 @@ class Relay:
         idle_seconds: float = 0.5,
         retention: timedelta = timedelta(days=7),
         metrics: ServiceMetrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.service = service
         self.metrics = metrics or ServiceMetrics(service)
+        self.tracing = tracing or Tracing(service)
         self.sessions = sessions
         self.bus = bus
         self.topic_prefix = topic_prefix
@@ -225,7 +232,13 @@ class Relay:
             rows = (
                 await session.execute(
                     select(
-                        outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.envelope, outbox.c.type, outbox.c.event_id
+                        outbox.c.id,
+                        outbox.c.topic,
+                        outbox.c.key,
+                        outbox.c.envelope,
+                        outbox.c.type,
+                        outbox.c.event_id,
+                        outbox.c.trace_context,
                     )
                     .where(outbox.c.sent_at.is_(None))
                     .order_by(outbox.c.id)
@@ -234,17 +247,17 @@ class Relay:
             ).all()
             if not rows:
                 return 0
-            await self.bus.publish(
-                [
-                    Record(
-                        topic=self.topic_prefix + row.topic,
-                        key=row.key,
-                        value=row.envelope.encode(),
-                        headers={H_EVENT_TYPE: row.type, H_EVENT_ID: row.event_id},
-                    )
-                    for row in rows
-                ]
-            )
+            records = [
+                Record(
+                    topic=self.topic_prefix + row.topic,
+                    key=row.key,
+                    value=row.envelope.encode(),
+                    headers={H_EVENT_TYPE: row.type, H_EVENT_ID: row.event_id},
+                )
+                for row in rows
+            ]
+            with self.tracing.publishing(records, [row.trace_context for row in rows]) as traced:
+                await self.bus.publish(traced)
             await session.execute(
                 update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(sent_at=datetime.now(UTC))
             )
@@ -326,8 +339,10 @@ class Consumer:
         max_batch: int = 500,
         prefetch: Prefetch | None = None,
         metrics: ServiceMetrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.name = name
+        self.tracing = tracing or Tracing(name)
         self.sessions = sessions
         self.bus = bus
         self.handlers = dict(handlers)
@@ -409,7 +424,8 @@ class Consumer:
             try:
                 envelope = Envelope.from_bytes(message.value)
             except ValidationError as exc:
-                await self._dead_letter(message, f"malformed envelope: {exc}", attempts=0)
+                with self.tracing.consuming(message, self.group, message.headers.get(H_EVENT_TYPE), None):
+                    await self._dead_letter(message, f"malformed envelope: {exc}", attempts=0)
                 self._count(message, "malformed", "dead_lettered")
                 continue
             if envelope.type in self.handlers:
@@ -433,13 +449,13 @@ class Consumer:
             fresh = await record_batch_in_inbox(session, self.name, batch)
             if self.prefetch is not None:
                 await self.prefetch(session, [e for _, e in batch if str(e.event_id) in fresh])
-            for _, envelope in batch:
+            for message, envelope in batch:
                 event_id = str(envelope.event_id)
                 if event_id not in fresh:
                     outcomes.append("duplicate")
                     continue
                 fresh.discard(event_id)  # the same event twice in one batch applies once
-                with event_context(event_id):
+                with self.tracing.consuming(message, self.group, envelope.type, event_id), event_context(event_id):
                     await self.handlers[envelope.type](session, envelope)
                 outcomes.append("applied")
         # Counted once committed: a batch that fails is applied again one by one.
@@ -449,11 +465,13 @@ class Consumer:
         self.stats.duplicates += outcomes.count("duplicate")
 
     async def _apply_alone(self, message: Message, envelope: Envelope) -> None:
-        # Every line about this event, its failed tries and its parking included, names it.
-        with event_context(str(envelope.event_id)):
-            await self._try_then_park(message, envelope)
+        # One span for all tries: its events are the failed ones, its end the outcome. Every
+        # log line about the event, its failed tries and its parking included, names it.
+        event_id = str(envelope.event_id)
+        with self.tracing.consuming(message, self.group, envelope.type, event_id), event_context(event_id):
+            await self._apply_with_retries(message, envelope)
 
-    async def _try_then_park(self, message: Message, envelope: Envelope) -> None:
+    async def _apply_with_retries(self, message: Message, envelope: Envelope) -> None:
         handler = self.handlers[envelope.type]
         error = ""
         for attempt in range(1, self.max_attempts + 1):
@@ -476,6 +494,7 @@ class Consumer:
                     # ``run`` reconnects and the events come again once the database is back.
                     raise
                 error = "".join(traceback.format_exception_only(exc)).strip()
+                failed_try(exc)
                 log.warning(
                     "%s: handler for %s %s failed (try %d of %d): %s",
                     self.name,
@@ -508,6 +527,7 @@ class Consumer:
             message.offset,
             error,
         )
+        dead_lettered(error)
         await self.bus.publish(
             [
                 Record(
@@ -615,7 +635,12 @@ async def replay_dead_letters(
                         topic=topic_prefix + d.topic,
                         key=d.message.key or "",
                         value=d.message.value,
-                        headers={k: v for k, v in d.message.headers.items() if k in (H_EVENT_TYPE, H_EVENT_ID)}
+                        # The trace headers too: the replayed event goes on in its trace.
+                        headers={
+                            k: v
+                            for k, v in d.message.headers.items()
+                            if k in (H_EVENT_TYPE, H_EVENT_ID, *TRACE_HEADERS)
+                        }
                         | {"vcredit.replayed_from": d.message.topic},
                     )
                     for d in letters

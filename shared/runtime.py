@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
@@ -28,7 +28,11 @@ from shared.ratelimit import RateLimiter
 from shared.redaction import install_log_redaction
 from shared.settings import CommonSettings
 from shared.tokens import TokenKeys, load_signing_keys
+from shared.tracing import Tracing
 from shared.web import declared_scope, health_router, install_problem_handlers
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +66,26 @@ class ServiceSpec:
 
 
 class ServiceRuntime:
-    def __init__(self, spec: ServiceSpec, database_url: str, bus: Bus, common: CommonSettings) -> None:
+    def __init__(
+        self,
+        spec: ServiceSpec,
+        database_url: str,
+        bus: Bus,
+        common: CommonSettings,
+        *,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        """``tracer_provider``: the service's own (tests pass one with an in-memory exporter);
+        by default as VCREDIT_TRACING says, none when it is off (shared/tracing.py)."""
         self.spec = spec
         self.database_url = database_url
         self.bus = bus
         self.common = common
         self.metrics = ServiceMetrics(spec.name, spec.gauges)
         self.engine = create_engine(database_url, timeouts=DbTimeouts.of(common))
+        self.tracing = (
+            Tracing(spec.name, tracer_provider) if tracer_provider else Tracing.from_settings(spec.name, common)
+        )
         self.relay = Relay(
             spec.name,
             # Sessions of this service wake the relay when they commit outbox rows, so an
@@ -80,6 +97,7 @@ class ServiceRuntime:
             idle_seconds=common.relay_idle_seconds,
             retention=timedelta(hours=common.outbox_retention_hours),
             metrics=self.metrics,
+            tracing=self.tracing,
         )
         self.sessions = self.relay.sessions
         self.read_sessions = create_sessionmaker(read_only(self.engine), info={"settings": common})
@@ -95,6 +113,7 @@ class ServiceRuntime:
             prefetch=spec.prefetch,
             max_batch=common.consumer_max_batch,
             metrics=self.metrics,
+            tracing=self.tracing,
         )
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -121,7 +140,11 @@ class ServiceRuntime:
             for task in stuck:
                 log.error("%s did not stop within %ss; abandoning it", task.get_name(), STOP_SECONDS)
         self._tasks = []
-        for name, step in (("bus", self.bus.stop()), ("database", self.engine.dispose())):
+        for name, step in (
+            ("bus", self.bus.stop()),
+            ("database", self.engine.dispose()),
+            ("tracing", asyncio.to_thread(self.tracing.shutdown)),
+        ):
             try:
                 await asyncio.wait_for(step, STOP_SECONDS)
             except TimeoutError:
@@ -193,6 +216,8 @@ def create_app(runtime: ServiceRuntime, bootstrap_token: str, *, manage_runtime:
     # Outermost, so the latency and the request id cover every answer, 413s and 429s included.
     app.add_middleware(HttpMetrics, metrics=runtime.metrics)
     install_problem_handlers(app)
+    app.state.tracing = runtime.tracing
+    runtime.tracing.instrument_app(app)
     app.include_router(health_router())
     app.include_router(token_router())
     for router in spec.public_routers():

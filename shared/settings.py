@@ -37,6 +37,8 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 | VCREDIT_KAFKA_SESSION_TIMEOUT_MS | 10000 | a consumer silent this long leaves its group |
 | VCREDIT_LOG_FORMAT | json | `json`: an object per line with service, request_id, event_id, trace_id; or `text` |
 | VCREDIT_LOG_LEVEL | INFO | the root logger's level |
+| VCREDIT_TRACING | off | OpenTelemetry spans: off, console (stdout), otlp (HTTP to OTEL_EXPORTER_OTLP_ENDPOINT) |
+| VCREDIT_TRACING_SAMPLE_RATIO | 1.0 | share of new traces kept (0..1); a caller's sampled flag is followed |
 | VCREDIT_<SERVICE>_DATABASE_URL | sqlite under data dir | e.g. postgresql+asyncpg://u:p@host/vcredit_loans |
 | VCREDIT_<SERVICE>_PORT | 8001..8005 | HTTP port |
 | VCREDIT_SCORING_RULE_SET | hubin-2017 | scorecard in force (services/scoring/rulesets/) |
@@ -137,6 +139,9 @@ class CommonSettings(BaseSettings):
     kafka_session_timeout_ms: int = Field(default=10_000, ge=6000)
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # shared/tracing.py. otlp: the exporter reads OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT itself.
+    tracing: Literal["off", "console", "otlp"] = "off"
+    tracing_sample_ratio: float = Field(default=1.0, ge=0, le=1)
 
     @field_validator("rate_limit")
     @classmethod

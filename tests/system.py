@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from fastapi import FastAPI
@@ -20,16 +20,26 @@ from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime, create_app
 from tests.conftest import TOKEN, Infra
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
 
 class System:
     def __init__(
-        self, infra: Infra, services: list[str], *, database_urls: Mapping[str, str] | None = None, **settings: Any
+        self,
+        infra: Infra,
+        services: list[str],
+        *,
+        database_urls: Mapping[str, str] | None = None,
+        tracer_providers: Mapping[str, TracerProvider] | None = None,
+        **settings: Any,
     ) -> None:
         """``database_urls`` restarts services on the databases of an earlier System (of the
-        same ``infra``) instead of new ones."""
+        same ``infra``) instead of new ones; ``tracer_providers`` traces services (by name)."""
         self.infra = infra
         self.services = services
         self.database_urls = dict(database_urls or {})
+        self.tracer_providers = dict(tracer_providers or {})
         self.common = infra.common(**settings)
         self.runtimes: dict[str, ServiceRuntime] = {}
         self.clients: dict[str, httpx.AsyncClient] = {}
@@ -40,7 +50,9 @@ class System:
             spec = load_spec(name)
             url = self.database_urls.get(name) or await self.infra.database_url(name)
             await asyncio.to_thread(upgrade, spec.migrations_dir, url)
-            runtime = ServiceRuntime(spec, url, self.infra.bus(f"test-{name}"), self.common)
+            runtime = ServiceRuntime(
+                spec, url, self.infra.bus(f"test-{name}"), self.common, tracer_provider=self.tracer_providers.get(name)
+            )
             app = create_app(runtime, TOKEN, manage_runtime=False)
             await runtime.start()
             self.runtimes[name] = runtime

@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from services.notify.domain.trend import DayFigures, township_trend
 from shared.paging import MAX_PAGE
 from shared.settings import NotifySettings
+from shared.tracing import instrument_client_for
 from shared.web import Problem, scope
 
 STATIC = Path(__file__).parent / "static"
@@ -52,6 +53,7 @@ async def _risk(request: Request, path: str, **params: Any) -> Any:
     headers = {"Authorization": request.headers.get("Authorization", "")}
     try:
         async with httpx.AsyncClient(base_url=settings.risk_url, timeout=settings.risk_timeout_seconds) as client:
+            instrument_client_for(request, client)
             response = await client.get(path, params=params, headers=headers)
     except httpx.HTTPError as exc:
         raise Problem(

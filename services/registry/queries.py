@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.registry.domain.query_log import BadCursor, decode, merge
 from shared.audit import QueryPage, SubjectKind, own_queries
 from shared.settings import RegistrySettings
+from shared.tracing import instrument_client_for
 from shared.web import Problem
 
 SOURCES = ("registry", "scoring", "loans")
@@ -49,6 +50,7 @@ async def _peer_page(
     headers = {"Authorization": request.headers.get("Authorization", "")}
     try:
         async with httpx.AsyncClient(base_url=url, timeout=settings.peer_timeout_seconds) as client:
+            instrument_client_for(request, client)
             response = await client.get(path, params=params, headers=headers)
     except httpx.HTTPError as exc:
         raise _Unavailable(service, f"{url} did not answer ({type(exc).__name__})") from exc
