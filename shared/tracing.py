@@ -32,7 +32,7 @@ import logging
 import os
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -46,7 +46,8 @@ from shared.redaction import redact
 if TYPE_CHECKING:
     import httpx
     from fastapi import FastAPI, Request
-    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
     from shared.settings import CommonSettings
 
@@ -107,7 +108,7 @@ def provider_from_settings(service: str, common: CommonSettings) -> TracerProvid
     if common.tracing == "off":
         return None
     # Imported here: with tracing off the SDK and exporters are never loaded.
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
     exporter: SpanExporter
     if common.tracing == "console":
@@ -117,13 +118,12 @@ def provider_from_settings(service: str, common: CommonSettings) -> TracerProvid
 
         exporter = OTLPSpanExporter()
     provider = new_provider(service, common.tracing_sample_ratio)
-    # Batched, in the SDK's thread: an exporter that is slow or away never holds a request.
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    export_to(provider, exporter)
     return provider
 
 
 def new_provider(service: str, sample_ratio: float = 1.0) -> TracerProvider:
-    """A provider without processors, named for the service (tests add an in-memory one)."""
+    """A provider without processors, named for the service (tests export to memory)."""
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
@@ -139,23 +139,63 @@ def new_provider(service: str, sample_ratio: float = 1.0) -> TracerProvider:
     )
 
 
-def _redact_attributes(span: trace.Span) -> None:
-    """URLs in span attributes may hold an ID number (``?id_number=``): mask them as logs are."""
-    try:
-        attributes: Mapping[str, Any] = getattr(span, "attributes", None) or {}
-        for key, value in list(attributes.items()):
-            if isinstance(value, str) and (clean := redact(value)) != value:
-                span.set_attribute(key, clean)
-    except Exception:
-        log.debug("could not redact a span's attributes", exc_info=True)
+def export_to(provider: TracerProvider, exporter: SpanExporter, *, batched: bool = True) -> None:
+    """Send the provider's spans to ``exporter``, redacted. Batched, in the SDK's thread, an
+    exporter that is slow or away never holds a request; tests export synchronously."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+    # Duck-typed: subclassing SpanExporter would load the SDK with tracing off.
+    redacting = cast("SpanExporter", RedactingExporter(exporter))
+    provider.add_span_processor(BatchSpanProcessor(redacting) if batched else SimpleSpanProcessor(redacting))
 
 
-def _server_request_hook(span: trace.Span, _scope: dict[str, Any]) -> None:
-    _redact_attributes(span)
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, tuple | list):
+        return type(value)(_clean(v) for v in value)
+    return value
 
 
-async def _client_request_hook(span: trace.Span, _request: Any) -> None:
-    _redact_attributes(span)
+def _redacted(span: ReadableSpan) -> ReadableSpan:
+    """A copy of the span whose strings are masked as log lines are: a URL may hold an ID
+    number (``?id_number=``), an exception that instrumentation recorded may quote one."""
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+
+    def attrs(values: Mapping[str, Any] | None) -> dict[str, Any]:
+        return {k: _clean(v) for k, v in (values or {}).items()}
+
+    status = span.status
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attrs(span.attributes),
+        events=[Event(e.name, attrs(e.attributes), e.timestamp) for e in span.events],
+        links=span.links,
+        kind=span.kind,
+        status=Status(status.status_code, _clean(status.description)) if status.description else status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+class RedactingExporter:
+    """Wraps an exporter: every span leaves redacted, whatever instrumentation put on it."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.inner.export([_redacted(span) for span in spans])
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
 
 
 class Tracing:
@@ -190,7 +230,6 @@ class Tracing:
             excluded_urls=os.environ.get("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", DEFAULT_EXCLUDED_URLS),
             # Not a span per ASGI message: notify's SSE stream sends one every event.
             exclude_spans=["receive", "send"],
-            server_request_hook=_server_request_hook,
         )
 
     def instrument_client(self, client: httpx.AsyncClient) -> None:
@@ -204,7 +243,6 @@ class Tracing:
             client,
             tracer_provider=self.provider,
             meter_provider=NoOpMeterProvider(),
-            request_hook=_client_request_hook,
         )
 
     @contextlib.contextmanager

@@ -13,14 +13,13 @@ from contextlib import AsyncExitStack
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.bus.base import Record
 from shared.messaging import H_EVENT_ID, H_EVENT_TYPE, list_dead_letters, replay_dead_letters
-from shared.tracing import Tracing, new_provider
+from shared.tracing import Tracing, export_to, new_provider
 from tests.conftest import Infra
 from tests.harness import PROBE_TYPE, ProbeHandler, applied_count, create_probe_db, probe_consumer, probe_event
 from tests.harness import wait_until as _wait_until
@@ -33,7 +32,7 @@ TOWNSHIP, VILLAGE = "410102002", "410102002003"
 def _traced(service: str) -> tuple[TracerProvider, InMemorySpanExporter]:
     exporter = InMemorySpanExporter()
     provider = new_provider(service)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    export_to(provider, exporter, batched=False)
     return provider, exporter
 
 

@@ -10,9 +10,9 @@ import pytest
 from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from pydantic import ValidationError
 
 from shared.bus.base import Message, Record
@@ -21,6 +21,7 @@ from shared.tracing import (
     Tracing,
     context_of,
     current_carrier,
+    export_to,
     new_provider,
     parse_carrier,
     provider_from_settings,
@@ -34,7 +35,7 @@ TRACEPARENT = f"00-{TRACE_ID:032x}-{PARENT_ID:016x}-01"
 def _traced(service: str = "scoring", ratio: float = 1.0) -> tuple[Tracing, InMemorySpanExporter]:
     exporter = InMemorySpanExporter()
     provider = new_provider(service, ratio)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    export_to(provider, exporter, batched=False)
     return Tracing(service, provider), exporter
 
 
@@ -177,7 +178,7 @@ class _BrokenExporter(SpanExporter):
 
 def test_an_exporter_error_does_not_fail_the_handler() -> None:
     provider = new_provider("scoring")
-    provider.add_span_processor(SimpleSpanProcessor(_BrokenExporter()))
+    export_to(provider, _BrokenExporter(), batched=False)
     tracing = Tracing("scoring", provider)
     applied = []
     with tracing.consuming(_message({"traceparent": TRACEPARENT}), "g", "t", "e"):
@@ -198,3 +199,28 @@ def test_a_handler_error_goes_on_and_is_recorded_without_personal_data() -> None
     assert event.name == "exception"
     recorded = json.dumps([dict(event.attributes or {}), span.status.description])
     assert "110101199003074514" not in recorded and "no household" in recorded
+
+
+def test_every_exported_span_is_redacted_whoever_recorded_what() -> None:
+    """Instrumentation records URLs and unhandled exceptions as it sees them (FastAPI's on a
+    500); the exporter wrapper masks ID numbers in attributes, events and the status."""
+    id_number = "11010119900307663X"
+    tracing, exporter = _traced()
+    assert tracing.provider is not None
+    tracer = tracing.provider.get_tracer("test")
+    with tracer.start_as_current_span("GET /v1/households", record_exception=False) as span:
+        span.set_attribute("url.query", f"id_number={id_number}")
+        span.set_attribute("vcredit.ids", [id_number, "plain"])
+        span.set_attribute("http.response.status_code", 500)
+        span.record_exception(ValueError(f"duplicate {id_number}"))
+        span.set_status(Status(StatusCode.ERROR, f"ValueError: duplicate {id_number}"))
+    (exported,) = exporter.get_finished_spans()
+    assert id_number not in repr(
+        (dict(exported.attributes or {}), [dict(e.attributes or {}) for e in exported.events], exported.status)
+    )
+    assert (exported.attributes or {})["url.query"] == "id_number=110***********663X"
+    assert (exported.attributes or {})["vcredit.ids"] == ("110***********663X", "plain")
+    assert (exported.attributes or {})["http.response.status_code"] == 500
+    assert "duplicate 110***********663X" in str((exported.events[0].attributes or {})["exception.message"])
+    assert exported.status.description == "ValueError: duplicate 110***********663X"
+    assert exported.context == span.get_span_context(), "the same span, only its strings masked"
