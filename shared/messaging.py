@@ -57,6 +57,7 @@ from shared.db import SHARED_TABLES, BigIntPK, dialect_of, insert_ignore, unavai
 from shared.events import Envelope, dlq_topic_of
 from shared.logs import bind_service, event_context
 from shared.metrics import SAMPLE_TIMEOUT_SECONDS, ServiceMetrics
+from shared.redaction import redact
 from shared.tracing import TRACE_HEADERS, Tracing, current_carrier, dead_lettered, failed_try
 
 log = logging.getLogger(__name__)
@@ -537,7 +538,8 @@ class Consumer:
                     headers={
                         **message.headers,
                         H_CONSUMER: self.name,
-                        H_ERROR: error[:4000],
+                        # Outlives the logs by weeks (30-day DLQ retention): masked as they are.
+                        H_ERROR: redact(error)[:4000],
                         H_ATTEMPTS: str(attempts),
                         H_ORIGINAL_TOPIC: logical_topic,
                         H_ORIGINAL_PARTITION: str(message.partition),

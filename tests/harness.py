@@ -55,6 +55,9 @@ def probe_event(village: str, seq: int, *, poison: bool = False) -> Envelope:
     return new_event(PROBE_TYPE, village, ProbeHappened(village=village, seq=seq, poison=poison))
 
 
+POISONER = "11010119900307663X"
+
+
 class ProbeHandler:
     def __init__(self, delay: float = 0.0, write_row: bool = True) -> None:
         self.refuse_poison = True
@@ -64,7 +67,8 @@ class ProbeHandler:
     async def __call__(self, session: AsyncSession, event: Envelope) -> None:
         probe = parse_payload(event, ProbeHappened)
         if probe.poison and self.refuse_poison:
-            raise RuntimeError(f"probe {probe.village}/{probe.seq} refused: poison")
+            # Quotes an ID number, as a real handler's error may: the dead letter must not.
+            raise RuntimeError(f"probe {probe.village}/{probe.seq} refused: poison from {POISONER}")
         if self.delay:
             await asyncio.sleep(self.delay)
         if not self.write_row:
