@@ -272,6 +272,8 @@ def test_the_image_holds_the_topics_where_the_cli_looks_and_no_installer() -> No
     assert re.search(rf"^COPY {TOPICS_FILE} /app/{TOPICS_FILE}$", runtime, re.MULTILINE)
     assert re.search(r"^WORKDIR /app$", runtime, re.MULTILINE)
     assert "pip install" not in runtime
+    # config.env names redis:// as the way replicas share rate limits: the image must carry it.
+    assert "install '.[redis]'" in dockerfile
 
 
 @pytest.mark.parametrize(
