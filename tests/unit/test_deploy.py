@@ -183,6 +183,18 @@ def test_the_job_creates_topics_then_migrates_every_database(manifests: list[Doc
     assert urls <= {e["name"] for e in container["env"]}
 
 
+def test_the_templates_run_by_hand_never_fire_alone(manifests: list[Doc]) -> None:
+    rebuild = _one(manifests, "CronJob", "vcredit-rebuild-risk")
+    (container,) = _containers(rebuild)
+    assert container["args"] == ["rebuild", "risk", "--mode", "distributed"]
+    assert {e["name"] for e in container["env"]} == {"VCREDIT_RISK_DATABASE_URL"}
+    # A rebuild next to a live risk consumer would fight it over the same rows.
+    assert rebuild["spec"]["suspend"] is True and rebuild["spec"]["schedule"] == "0 0 31 2 *"
+    cob = _one(manifests, "CronJob", "vcredit-cob")
+    assert cob["spec"]["suspend"] is True
+    assert "http://loans:8003/v1/cob" in " ".join(_containers(cob)[0]["args"])
+
+
 # --- settings and secrets -----------------------------------------------------------------------
 
 
