@@ -2,8 +2,8 @@
 
 vcredit up                       all five services, embedded mode (SQLite + in-process bus)
 vcredit serve <service>          one service, distributed mode (Kafka + its database URL)
-vcredit migrate [service ...]    apply Alembic migrations
-vcredit topics create            create the Kafka topics of deploy/kafka/topics.toml
+vcredit migrate [service ...]    apply Alembic migrations (--check: only report whether any are due)
+vcredit topics create            create the Kafka topics of deploy/k8s/topics.toml
 vcredit dlq list|replay <service> [--mode distributed]
 vcredit simulate [--households N --months N ...]   drive a running system through a synthetic district
 vcredit bench [--quick] [--only name,...]   every benchmark in one table (python -m bench)
@@ -32,11 +32,14 @@ from shared.bus.embedded import EmbeddedBus
 from shared.bus.kafka import KafkaBus
 from shared.db import DbTimeouts
 from shared.logs import configure_logging
-from shared.migrations import upgrade
+from shared.migrations import at_head, upgrade
 from shared.runtime import ServiceRuntime, ServiceSpec, create_app
 from shared.settings import SERVICE_NAMES, SETTINGS_CLASSES, CommonSettings
 
 log = logging.getLogger("vcredit")
+
+# Relative to the working directory or the checkout; the image has it at /app/deploy/k8s/.
+TOPICS_FILE = "deploy/k8s/topics.toml"
 
 
 def load_spec(service: str) -> ServiceSpec:
@@ -149,20 +152,36 @@ def cmd_serve(args: argparse.Namespace) -> None:
     uvicorn.run(app, host=args.host, port=args.port or port_of(args.service), log_level="info", log_config=None)
 
 
+def check_migrated(services: Sequence[str], common: CommonSettings) -> None:
+    """Exit 1 unless every database is at this build's head. Kubernetes init containers loop
+    on it, so a pod starts only after the migrate Job has migrated for its image."""
+    behind = []
+    for service in services:
+        try:
+            if at_head(load_spec(service).migrations_dir, database_url(service, common)):
+                continue
+            behind.append(f"{service} (migrations due)")
+        except Exception as exc:  # an unreachable database is "not yet", not a crash
+            behind.append(f"{service} ({type(exc).__name__}: {exc})")
+    if behind:
+        raise SystemExit(f"not at head: {'; '.join(behind)}")
+    print(f"at head: {', '.join(services)}")
+
+
 def cmd_migrate(args: argparse.Namespace) -> None:
     unknown = set(args.services) - set(SERVICE_NAMES)
     if unknown:
         raise SystemExit(f"unknown service(s): {', '.join(sorted(unknown))}; choose from {', '.join(SERVICE_NAMES)}")
-    migrate(args.services or SERVICE_NAMES, CommonSettings())
+    (check_migrated if args.check else migrate)(args.services or SERVICE_NAMES, CommonSettings())
 
 
 def _topics_file(path: str | None) -> Path:
     if path:
         return Path(path)
-    for candidate in (Path.cwd() / "deploy/kafka/topics.toml", Path(__file__).parents[1] / "deploy/kafka/topics.toml"):
+    for candidate in (Path.cwd() / TOPICS_FILE, Path(__file__).parents[1] / TOPICS_FILE):
         if candidate.exists():
             return candidate
-    raise SystemExit("deploy/kafka/topics.toml not found; pass --file")
+    raise SystemExit(f"{TOPICS_FILE} not found; pass --file")
 
 
 async def create_topics(common: CommonSettings, definitions: list[dict[str, object]]) -> list[str]:
@@ -408,11 +427,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     mig = sub.add_parser("migrate", help="apply database migrations")
     mig.add_argument("services", nargs="*", metavar="service", help=f"any of {', '.join(SERVICE_NAMES)}; default all")
+    mig.add_argument(
+        "--check", action="store_true", help="migrate nothing; exit 1 unless every database is at this build's head"
+    )
     mig.set_defaults(func=cmd_migrate)
 
     topics = sub.add_parser("topics", help="Kafka topics")
     topics.add_argument("action", choices=["create"])
-    topics.add_argument("--file")
+    topics.add_argument("--file", help=f"default {TOPICS_FILE}")
     topics.set_defaults(func=cmd_topics)
 
     dlq = sub.add_parser("dlq", help="dead-lettered events of a service")

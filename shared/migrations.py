@@ -10,6 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
@@ -29,6 +31,25 @@ def upgrade(migrations_dir: Path, database_url: str, revision: str = "head") -> 
     if is_sqlite(database_url):
         Path(database_url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(migrations_dir, database_url), revision)
+
+
+def at_head(migrations_dir: Path, database_url: str) -> bool:
+    """Whether the database is at the newest revision of ``migrations_dir`` (nothing due).
+    Blocking, like ``upgrade``."""
+    heads = set(ScriptDirectory.from_config(alembic_config(migrations_dir, database_url)).get_heads())
+
+    def current(connection: Connection) -> set[str]:
+        return set(MigrationContext.configure(connection).get_current_heads())
+
+    async def run() -> set[str]:
+        engine = create_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(current)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run()) == heads
 
 
 def run_env(target_metadata: MetaData) -> None:
