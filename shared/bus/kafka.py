@@ -16,6 +16,13 @@ from shared.bus.base import Message, Record
 
 log = logging.getLogger(__name__)
 
+# What a service gives a topic it finds missing, as deploy/k8s/topics.toml says
+# (tests/unit/test_deploy.py holds them equal): without it the broker's default retention
+# (7 days) would delete events, which are the system of record and replayed from offset 0.
+EVENT_TOPIC_CONFIG = {"retention.ms": "-1", "cleanup.policy": "delete"}
+# Dead letters are an operator's inbox: 30 days to look and replay.
+DLQ_TOPIC_CONFIG = {"retention.ms": str(30 * 24 * 3600 * 1000), "cleanup.policy": "delete"}
+
 
 class KafkaBus:
     def __init__(
@@ -153,6 +160,7 @@ class KafkaBus:
                     name=t,
                     num_partitions=1 if t.endswith(".dlq") else self.partitions,
                     replication_factor=self.replication_factor,
+                    topic_configs=DLQ_TOPIC_CONFIG if t.endswith(".dlq") else EVENT_TOPIC_CONFIG,
                 )
                 for t in missing
             ]

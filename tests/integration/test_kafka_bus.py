@@ -1,9 +1,12 @@
-"""The Kafka bus's producer after a failed batch (found by the broker-outage fault test)."""
+"""The Kafka bus: its producer after a failed batch (found by the broker-outage fault test),
+the topics it creates, and what it tells /metrics."""
 
 from __future__ import annotations
 
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import OutOfOrderSequenceNumber
 
 from shared.bus.base import Record
@@ -36,3 +39,52 @@ async def test_a_producer_left_with_a_sequence_gap_is_replaced_and_publishing_re
     finally:
         await bus.stop()
     assert [m.value for m in stored] == [b"first", b"retried", b"next"]
+
+
+async def test_topics_it_creates_keep_events_forever_and_dead_letters_30_days(servers: tuple[str, str]) -> None:
+    kafka, _ = servers
+    topic = new_topic_prefix() + "risk.events"
+    bus = KafkaBus(kafka, client_id="test-topic-config", partitions=3)
+    await bus.ensure_topics([topic, topic + ".dlq"])
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        described = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, t) for t in (topic, topic + ".dlq")]
+        )
+        partitions = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics([topic, topic + ".dlq"])}
+    finally:
+        await admin.close()
+    retention = {
+        resource[3]: {c[0]: c[1] for c in resource[4]}["retention.ms"]
+        for response in described
+        for resource in response.resources
+    }
+    assert retention == {topic: "-1", topic + ".dlq": "2592000000"}
+    assert partitions == {topic: 3, topic + ".dlq": 1}
+
+
+async def test_lag_and_topic_sizes(servers: tuple[str, str]) -> None:
+    kafka, _ = servers
+    topic = new_topic_prefix() + "scoring.events"
+    # One partition: a member knows a partition's end only once a fetch of it came back.
+    bus = KafkaBus(kafka, client_id="test-lag", partitions=1)
+    await bus.ensure_topics([topic, topic + ".dlq"])
+    await bus.start()
+    consumer = bus.consumer(f"{topic}-group", [topic])
+    try:
+        await bus.publish([Record(topic, f"k{i}", b"x") for i in range(10)])
+        await bus.publish([Record(topic + ".dlq", "k", b"parked")])
+        await consumer.start()
+        read = await consumer.getmany(timeout_ms=5000, max_records=4)
+        assert read
+        lag = await consumer.lag()
+        assert lag == {(topic, 0): 10 - len(read)}
+        assert await consumer.sizes([topic, topic + ".dlq", topic + ".nothing"]) == {
+            topic: 10,
+            topic + ".dlq": 1,
+            topic + ".nothing": 0,
+        }
+    finally:
+        await consumer.stop()
+        await bus.stop()

@@ -318,7 +318,8 @@ def test_the_python_rendering_matches_kubectl() -> None:
 # --- docs/operations.md -------------------------------------------------------------------------
 
 OPERATIONS = ROOT / "docs" / "operations.md"
-# Observability settings the lead's branch adds; named in the guide ahead of them.
+
+
 def test_every_vcredit_command_in_the_operations_guide_parses() -> None:
     import shlex
 
@@ -342,3 +343,14 @@ def test_every_setting_the_operations_guide_names_exists() -> None:
     named = set(re.findall(r"\bVCREDIT_[A-Z_]+[A-Z]\b", OPERATIONS.read_text()))
     unknown = named - setting_names()
     assert not unknown, f"docs/operations.md names settings shared/settings.py does not have: {sorted(unknown)}"
+
+
+def test_a_topic_a_service_creates_is_configured_as_topics_toml_says() -> None:
+    """Services create topics they find missing (shared/bus/kafka.py); one made with the
+    broker's defaults would delete events after 7 days."""
+    from shared.bus.kafka import DLQ_TOPIC_CONFIG, EVENT_TOPIC_CONFIG
+
+    for name, topic in _topics().items():
+        expected = DLQ_TOPIC_CONFIG if name.endswith(".dlq") else EVENT_TOPIC_CONFIG
+        assert expected == {"retention.ms": str(topic["retention_ms"]), "cleanup.policy": topic["cleanup_policy"]}, name
+        assert (topic["partitions"] == 1) is name.endswith(".dlq"), name
