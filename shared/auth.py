@@ -83,10 +83,23 @@ SCOPES: dict[str, str] = {
     "bulletins:read": "Read published bulletins, notices and dashboard aggregates",
     "audit:read": "List who queried a subject's credit data",
     "metrics:read": "Scrape the service's Prometheus metrics",
+    "lists:read": "Read the published red and black lists and credit repair decisions (masked)",
+    "lists:propose": "Propose a black-list entry for malicious debt evasion, with evidence",
+    "lists:decide": "Approve black-list proposals, evaluate the red list, review and decide credit repairs",
+    "repairs:apply": "Apply for credit repair of a black-list entry (a subject for itself)",
 }
 
 _PUBLISHED = frozenset(
-    {"hierarchy:read", "notices:read", "notices:object", "calendar:read", "risk:read", "titles:read", "bulletins:read"}
+    {
+        "hierarchy:read",
+        "notices:read",
+        "notices:object",
+        "calendar:read",
+        "risk:read",
+        "titles:read",
+        "bulletins:read",
+        "lists:read",
+    }
 )
 _SUBJECT_DATA = frozenset({"subjects:read", "ratings:read", "objections:read"})
 
@@ -96,7 +109,17 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
     # The operator runs the system, but the programme's decisions stay with their owners:
     # freezing a village, funding and titles are the government's (API.md), declining a rating
     # the bank's (004 annex 2 step 5).
-    "operator": frozenset(SCOPES) - {"risk:override", "fund:write", "titles:write", "ratings:reject"},
+    # Listing, delisting and repair are the government's and the bank's; applying, the subject's.
+    "operator": frozenset(SCOPES)
+    - {
+        "risk:override",
+        "fund:write",
+        "titles:write",
+        "ratings:reject",
+        "lists:propose",
+        "lists:decide",
+        "repairs:apply",
+    },
     # Prometheus: the metrics and nothing else, so its key in a scrape config reads no credit data.
     "monitoring": frozenset({"metrics:read"}),
     "government": _PUBLISHED
@@ -120,6 +143,8 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             "subscriptions:manage",
             "events:read",
             "audit:read",
+            "lists:decide",
+            "repairs:apply",
         }
     ),
     "bank": _PUBLISHED
@@ -136,6 +161,7 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             "claims:settle",
             "fund:read",
             "events:read",
+            "lists:propose",
         }
     ),
     "insurer": _PUBLISHED
@@ -149,7 +175,9 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
     | _SUBJECT_DATA
     | frozenset({"subjects:write", "facts:write", "objections:write", "objections:decide", "scorecard:evaluate"}),
     # A household reading its own file (征信业管理条例 §17): the endpoints check the household.
-    "subject": _PUBLISHED | _SUBJECT_DATA | frozenset({"objections:write", "lending:read", "audit:read"}),
+    "subject": _PUBLISHED
+    | _SUBJECT_DATA
+    | frozenset({"objections:write", "lending:read", "audit:read", "repairs:apply"}),
 }
 
 

@@ -329,8 +329,58 @@ class BulletinIssued(_Payload):
     text_en: str
 
 
+class SubjectListed(_Payload):
+    """A subject entered the red list (守信红名单) or the black list (失信黑名单) (seeds 001,
+    002: joint rewards and punishment). The legal basis, the deciding role and the dates go
+    with every listing and delisting."""
+
+    entry_id: str
+    list: Literal["red", "black"]
+    subject_kind: Literal["household", "business"]
+    subject_id: str
+    village_code: str
+    township_code: str
+    cause: str  # e.g. court_dishonest_debtor, malicious_debt_evasion, trustworthy
+    tier: Literal["minor", "general", "serious"] | None = None  # black entries
+    legal_basis: str
+    decided_by_role: str
+    listed_on: date
+    publication_ends_on: date | None = None
+
+
+class SubjectDelisted(_Payload):
+    entry_id: str
+    list: Literal["red", "black"]
+    subject_kind: Literal["household", "business"]
+    subject_id: str
+    village_code: str
+    township_code: str
+    # repaired, court_removed, publication_ended, no_longer_eligible, blacklisted, rejected
+    reason: str
+    legal_basis: str
+    decided_by_role: str
+    delisted_on: date
+
+
+class RepairDecided(_Payload):
+    """A credit repair (信用修复) decision, published with its reasons."""
+
+    repair_id: str
+    entry_id: str
+    subject_kind: Literal["household", "business"]
+    subject_id: str
+    village_code: str
+    decision: Literal["granted", "refused"]
+    reasons: str
+    decided_by_role: str
+    decided_on: date
+
+
 _register_all(
     (
+        ("risk.subject.listed", SubjectListed, "A subject entered the red or the black list."),
+        ("risk.subject.delisted", SubjectDelisted, "A subject left the red or the black list."),
+        ("risk.repair.decided", RepairDecided, "A credit repair application was granted or refused."),
         ("risk.village.frozen", VillageFreeze, "A village's NPL ratio exceeds 3% (or was frozen by hand)."),
         ("risk.village.unfrozen", VillageFreeze, "A village's freeze was lifted."),
         ("risk.township.halted", TownshipHalt, "30% or more of a township's villages exceed 3%: lending stops."),
