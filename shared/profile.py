@@ -67,6 +67,10 @@ class Profile(BaseModel):
     mortgages_given_total: Money | None = None
     court_enforcement_within_3y: bool | None = None
     currently_under_enforcement: bool | None = None
+    # On the court's dishonest judgment-debtor list (失信被执行人名单): puts the subject on the
+    # black list (issue 11). The scorecard's V2 reads currently_under_enforcement, which the
+    # court states alongside.
+    dishonest_debtor_list: bool | None = None
     vice_record: bool | None = None
     guarantee_currently_overdue: bool | None = None
     # Loan history: accepted by /v1/scorecard/evaluate only; in the system these are
@@ -95,7 +99,13 @@ LOAN_HISTORY_FIELDS = frozenset(
 # dishonest-debtor list, police records, an overdue guarantee). A negative fact is the
 # field stated true.
 NEGATIVE_FIELDS = frozenset(
-    {"court_enforcement_within_3y", "currently_under_enforcement", "vice_record", "guarantee_currently_overdue"}
+    {
+        "court_enforcement_within_3y",
+        "currently_under_enforcement",
+        "dishonest_debtor_list",
+        "vice_record",
+        "guarantee_currently_overdue",
+    }
 )
 
 

@@ -431,6 +431,7 @@ BOOL_FIELDS = [
     "commercial_insurance",
     "court_enforcement_within_3y",
     "currently_under_enforcement",
+    "dishonest_debtor_list",
     "vice_record",
     "guarantee_currently_overdue",
     "currently_overdue",

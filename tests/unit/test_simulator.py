@@ -118,6 +118,7 @@ def test_facts_a_collector_may_not_state_go_to_their_supplier() -> None:
     assert SUPPLIER_OF == {
         "court_enforcement_within_3y": "court",
         "currently_under_enforcement": "court",
+        "dishonest_debtor_list": "court",
         "vice_record": "police",
         "guarantees_given_total": "bank",
         "mortgages_given_total": "bank",

@@ -18,6 +18,7 @@ SOURCES: dict[str, frozenset[str]] = {
     # 004 annex 3 D6 / V2: enforcement and the dishonest-debtor list, from the court feed only.
     "court_enforcement_within_3y": frozenset({"court"}),
     "currently_under_enforcement": frozenset({"court"}),
+    "dishonest_debtor_list": frozenset({"court"}),
     # 004 annex 3 V1: public-security records (公安).
     "vice_record": frozenset({"police"}),
     # 004 annex 3 D4, D5, V4: guarantees and mortgages given, from the lenders' records.
