@@ -5,6 +5,8 @@ and the public sees only what is published, identifiers masked."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date
@@ -40,7 +42,7 @@ async def lists(
             credentials, f"as-{role}", "api_key", (role,), VILLAGE if role == "collector" else None
         )  # type: ignore[arg-type]
         keys[role] = {"Authorization": f"Bearer {token}", "X-Query-Purpose": "credit lists test"}
-    async with System(infra, ["registry", "risk"], credentials_file=credentials, start_date=START) as system:
+    async with System(infra, ["registry", "risk", "loans"], credentials_file=credentials, start_date=START) as system:
         registry = system["registry"]
         assert (await registry.post("/v1/townships", json={"code": TOWNSHIP, "name": "南镇"})).status_code == 201
         for code, name in ((VILLAGE, "东村"), (OTHER_VILLAGE, "西村")):
@@ -288,3 +290,85 @@ async def test_red_list_needs_title_grade_clean_record_and_no_black_entry(
     assert r.json()["titles"].get("credit_household", 0) == 1
     r = await risk.post("/v1/red-list/evaluations", headers=keys["government"])
     assert (r.json()["listed"], r.json()["on_list"]) == (0, 0)
+
+
+async def _certified_line(system: System, household: str) -> str:
+    await system.publish(
+        new_event(
+            "scoring.rating.certified",
+            VILLAGE,
+            RatingCertified(
+                subject_kind="household",
+                subject_id=household,
+                village_code=VILLAGE,
+                township_code=TOWNSHIP,
+                rating_id=1,
+                grade="AA",
+                credit_limit="50000.00",
+                certificate_no=f"HB-2026-{household[:6]}",
+            ),
+        )
+    )
+    opened: dict[str, Any] = {}
+
+    async def opens() -> bool:
+        r = await system["loans"].post("/v1/credit-lines", json={"household_id": household})
+        opened.update(r.json())
+        return r.status_code == 201
+
+    await wait_until(opens, what="the certified rating to reach loans")
+    return str(opened["credit_line_id"])
+
+
+async def _seconds_until_drawdown(system: System, line: str, *, allowed: bool, limit: float = 10) -> float:
+    """From now until a drawdown is answered as ``allowed`` says (201, or 409 BLACKLISTED)."""
+    started = time.monotonic()
+    body = {"credit_line_id": line, "amount": "100.00", "term_months": 6}
+    while True:
+        r = await system["loans"].post("/v1/loans", json=body)
+        assert r.status_code in (201, 409), r.text
+        if (r.status_code == 201) is allowed and (allowed or r.json()["code"] == "BLACKLISTED"):
+            return time.monotonic() - started
+        assert time.monotonic() - started < limit, f"still {r.status_code} after {limit}s"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_court_listing_blocks_drawdowns_within_a_second_and_repair_restores_them(
+    lists: tuple[System, dict[str, dict[str, str]]],
+) -> None:
+    """Issue 11's must-show, over real Kafka on the kafka backend: registry → risk → loans."""
+    system, keys = lists
+    risk = system["risk"]
+    household = await _household(system, 106, "周借款")
+    line = await _certified_line(system, household)
+    assert await _seconds_until_drawdown(system, line, allowed=True) < 1
+
+    await _court_lists(system, keys, household, True)  # the court's answer starts the clock
+    blocked_after = await _seconds_until_drawdown(system, line, allowed=False)
+    print(f"\n    court listing → drawdown refused BLACKLISTED after {blocked_after:.3f}s ({system.infra.backend})")
+    assert blocked_after < 1.0
+    r = await system["loans"].post("/v1/credit-lines", json={"household_id": household})
+    assert (r.status_code, r.json()["code"]) in ((409, "BLACKLISTED"), (409, "CREDIT_LINE_EXISTS"))
+
+    (entry,) = await _active(risk, household)
+    r = await risk.post(
+        "/v1/credit-repairs",
+        json={
+            "entry_id": entry["entry_id"],
+            "statement": "执行款已全部履行, 法院已出具证明",
+            "obligations_fulfilled_on": str(START),
+        },
+        headers=keys["government"],
+    )
+    assert r.status_code == 201, r.text
+    repair_id = r.json()["repair_id"]
+    await risk.post(f"/v1/credit-repairs/{repair_id}/review", json={"note": "材料齐全"}, headers=keys["government"])
+    r = await risk.post(
+        f"/v1/credit-repairs/{repair_id}/decision",
+        json={"decision": "granted", "reasons": "已履行"},
+        headers=keys["government"],
+    )
+    assert r.status_code == 200, r.text
+    restored_after = await _seconds_until_drawdown(system, line, allowed=True)
+    print(f"    repair granted → drawdown accepted after {restored_after:.3f}s")
+    assert restored_after < 1.0
