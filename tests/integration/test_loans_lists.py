@@ -195,8 +195,9 @@ async def test_blocked_while_any_black_entry_is_active_and_duplicates_are_harmle
     await _wait_entry(loans, bank, True)
 
     court_out = _delisted(court, "repaired")
-    # Delivered twice, and once more as a new event (risk re-sent it): one delisting.
-    await loans.publish(court_out, court_out, _delisted(court, "repaired"))
+    # Delivered twice, and once more as a new event (risk re-sent it, later): one delisting,
+    # on its first date (the subsidy's days on the list count to it).
+    await loans.publish(court_out, court_out, _delisted(court, "repaired", on=START + timedelta(days=3)))
     await _wait_entry(loans, court, False)
     r = await _draw(client, line)
     assert (r.status_code, r.json()["code"]) == (409, "BLACKLISTED"), "the bank's entry still stands"
@@ -212,10 +213,10 @@ async def test_blocked_while_any_black_entry_is_active_and_duplicates_are_harmle
         return r.status_code == 201
 
     await wait_until(drawn, what="both entries delisted")
-    assert await _entry_active(loans, court.payload["entry_id"]) is False
     async with loans.runtimes["loans"].read_sessions() as session:
-        entries = await session.scalar(select(func.count()).select_from(ListEntry))
-    assert entries == 2
+        entries = {e.entry_id: e for e in await session.scalars(select(ListEntry))}
+    assert set(entries) == {court.payload["entry_id"], bank.payload["entry_id"]}
+    assert (entries[court.payload["entry_id"]].active, entries[court.payload["entry_id"]].delisted_on) == (False, START)
 
 
 async def test_a_blacklisted_limit_is_not_raised_until_delisted_but_is_lowered(loans: System, infra: Infra) -> None:
