@@ -5,7 +5,11 @@ How interest works (documented for the bank, DOMAIN.md §4):
   by the configured day count, rounded to the fen; it is accrued day by day (pro rata,
   rounded cumulatively, so the due date recognises exactly the period's interest).
 - The subsidy (贴息) is the district finance's share of that interest: a separate
-  receivable, never netted; the borrower owes interest minus subsidy.
+  receivable, never netted; the borrower owes interest minus subsidy. A day the borrower is
+  on the black list earns no subsidy (seed 001): its share is forfeited (``subsidy_forfeited``)
+  and the borrower owes that day's interest in full; it is not caught up after delisting.
+- A red-listed borrower's new loans are priced ``red_list_rate_discount`` lower (floor 0),
+  recorded on the loan as ``red_list_discount``; the rate is fixed at drawdown.
 - Repayments pay accrued interest first, then principal. Paying more than is due pays
   principal ahead: the loan ends sooner, later periods charge interest on less.
 - An instalment unpaid at the end of its due date is 1 day past due on the next business
