@@ -41,6 +41,7 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 | VCREDIT_TRACING_SAMPLE_RATIO | 1.0 | share of new traces kept (0..1); a caller's sampled flag is followed |
 | VCREDIT_<SERVICE>_DATABASE_URL | sqlite under data dir | e.g. postgresql+asyncpg://u:p@host/vcredit_loans |
 | VCREDIT_<SERVICE>_PORT | 8001..8005 | HTTP port |
+| VCREDIT_LOANS_RED_LIST_RATE_DISCOUNT | 0.0025 | off a red-listed subject's new loans' rate (0.25 points), floor 0 |
 | VCREDIT_SCORING_RULE_SET | hubin-2017 | scorecard in force (services/scoring/rulesets/) |
 | VCREDIT_RISK_RED_LIST_MIN_GRADE | AA | 守信红名单: this certified grade or better |
 | VCREDIT_RISK_RED_LIST_CLEAN_YEARS | 2 | 守信红名单: no overdue in this many calendar years, this one included |
@@ -213,6 +214,9 @@ class LoansSettings(ServiceSettings):
     mutual_guarantee_share: Decimal = Field(default=Decimal("0.10"), ge=0, le=1)
     # 004 §6(2): 10,000,000 fund x 10 leverage, until risk publishes the fund's capacity.
     initial_fund_capacity: Decimal = Decimal("100000000.00")
+    # Seed 001's joint rewards: red-listed subjects borrow cheaper; the points are the
+    # district's policy choice, 0.25 until it sets its own.
+    red_list_rate_discount: Decimal = Field(default=Decimal("0.0025"), ge=0)
 
     def benchmark_rate(self, term_months: int) -> Decimal:
         for longest, rate in sorted(self.benchmark_rates.items()):
