@@ -41,7 +41,11 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 | VCREDIT_TRACING_SAMPLE_RATIO | 1.0 | share of new traces kept (0..1); a caller's sampled flag is followed |
 | VCREDIT_<SERVICE>_DATABASE_URL | sqlite under data dir | e.g. postgresql+asyncpg://u:p@host/vcredit_loans |
 | VCREDIT_<SERVICE>_PORT | 8001..8005 | HTTP port |
+| VCREDIT_LOANS_RED_LIST_RATE_DISCOUNT | 0.0025 | off a red-listed subject's new loans' rate (0.25 points), floor 0 |
 | VCREDIT_SCORING_RULE_SET | hubin-2017 | scorecard in force (services/scoring/rulesets/) |
+| VCREDIT_RISK_RED_LIST_MIN_GRADE | AA | 守信红名单: this certified grade or better |
+| VCREDIT_RISK_RED_LIST_CLEAN_YEARS | 2 | 守信红名单: no overdue in this many calendar years, this one included |
+| VCREDIT_RISK_LIST_TIERS | both serious | JSON cause -> minor/general/serious: publication period, earliest repair |
 | VCREDIT_NOTIFY_WEBHOOK_TIMEOUT_SECONDS | 10 | one webhook call, connect to last byte |
 | VCREDIT_NOTIFY_RETRY_BASE_SECONDS | 2 | first webhook retry delay cap, doubled each try (full jitter) |
 | VCREDIT_NOTIFY_RETRY_MAX_SECONDS | 600 | cap on one webhook retry delay |
@@ -210,12 +214,19 @@ class LoansSettings(ServiceSettings):
     mutual_guarantee_share: Decimal = Field(default=Decimal("0.10"), ge=0, le=1)
     # 004 §6(2): 10,000,000 fund x 10 leverage, until risk publishes the fund's capacity.
     initial_fund_capacity: Decimal = Decimal("100000000.00")
+    # Seed 001's joint rewards: red-listed subjects borrow cheaper; the points are the
+    # district's policy choice, 0.25 until it sets its own.
+    red_list_rate_discount: Decimal = Field(default=Decimal("0.0025"), ge=0)
 
     def benchmark_rate(self, term_months: int) -> Decimal:
         for longest, rate in sorted(self.benchmark_rates.items()):
             if term_months <= longest:
                 return rate
         raise ValueError(f"no benchmark rate for {term_months} months")
+
+
+ListTier = Literal["minor", "general", "serious"]
+_DEFAULT_TIERS: dict[str, ListTier] = {"court_dishonest_debtor": "serious", "malicious_debt_evasion": "serious"}
 
 
 class RiskSettings(ServiceSettings):
@@ -232,6 +243,12 @@ class RiskSettings(ServiceSettings):
     fund_leverage: int = Field(default=10, gt=0)
     # 004 §6(1): government / bank / insurer.
     loss_shares: dict[str, int] = Field(default_factory=lambda: {"government": 30, "bank": 20, "insurer": 50})
+    # Issue 11, product choices. 守信红名单: this grade or better, and no overdue in this many
+    # years (this one included); the tier of each black-list cause sets its publication
+    # period and the earliest credit repair (services/risk/domain/lists.py).
+    red_list_min_grade: Literal["AAA+", "AAA", "AA", "A"] = "AA"
+    red_list_clean_years: int = Field(default=2, ge=1, le=10)
+    list_tiers: dict[str, ListTier] = Field(default_factory=lambda: dict(_DEFAULT_TIERS))
 
 
 class NotifySettings(ServiceSettings):

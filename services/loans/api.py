@@ -18,6 +18,7 @@ from services.loans.lending import (
     fund,
     open_line,
     programme_outstanding,
+    red_listed,
     refuse_new_credit,
     repay,
     write_off,
@@ -44,7 +45,7 @@ from shared.web import CurrentPrincipal, Problem, ReadSession, Session, ensure_b
 router = APIRouter(prefix="/v1")
 
 
-def _line_out(line: CreditLine) -> CreditLineOut:
+def _line_out(line: CreditLine, priority: bool) -> CreditLineOut:
     household = line.subject_id if line.subject_kind == "household" else None
     business = line.subject_id if line.subject_kind == "business" else None
     return CreditLineOut(
@@ -55,6 +56,7 @@ def _line_out(line: CreditLine) -> CreditLineOut:
         available=available(line),
         outstanding=line.outstanding,
         status=line.status,
+        priority=priority,
     )
 
 
@@ -69,6 +71,7 @@ async def _loan_out(session: AsyncSession, loan: Loan) -> LoanOut:
         principal=loan.principal,
         annual_rate=f"{loan.annual_rate:.6f}",
         subsidy_rate=f"{loan.subsidy_rate:.6f}",
+        red_list_discount=f"{loan.red_list_discount:.6f}",
         day_count=loan.day_count,
         repayment_method=loan.method,
         term_months=loan.term_months,
@@ -77,10 +80,12 @@ async def _loan_out(session: AsyncSession, loan: Loan) -> LoanOut:
         principal_outstanding=loan.principal_outstanding,
         interest_outstanding=loan.interest_outstanding,
         subsidy_accrued=loan.subsidy_accrued,
+        subsidy_forfeited=loan.subsidy_forfeited,
         amount_due=arrears(loan) if loan.status == "active" else 0,
         days_past_due=loan.days_past_due,
         classification=loan.classification,
         non_performing=is_non_performing(loan.classification),  # type: ignore[arg-type]
+        priority=await red_listed(session, loan.subject_id),
         schedule=[
             InstalmentOut(
                 number=i.number,
@@ -117,7 +122,7 @@ async def create_credit_line(body: CreditLineIn, request: Request, session: Sess
             )
         if rating.credit_limit <= 0 or rating.grade == "NONE":
             raise Problem(409, "NO_CREDIT_GRADE", "No credit grade", "The rating in force gives no credit.")
-        await refuse_new_credit(session, rating.village_code, rating.township_code)
+        await refuse_new_credit(session, rating.village_code, rating.township_code, rating.subject_id)
         capacity = (await fund(session)).capacity
         if await programme_outstanding(session) >= capacity:
             raise Problem(
@@ -129,7 +134,7 @@ async def create_credit_line(body: CreditLineIn, request: Request, session: Sess
         if await session.scalar(select(CreditLine.id).where(CreditLine.subject_id == body.subject_id)):
             raise Problem(409, "CREDIT_LINE_EXISTS", "Credit line exists", "One revolving line per subject.")
         line = await open_line(session, rating, await business_date(session))
-        out = _line_out(line)
+        out = _line_out(line, await red_listed(session, line.subject_id))
         await idempotency.remember(session, request, 201, out)
     return out
 
@@ -147,7 +152,7 @@ async def get_credit_line(
     if line is None:
         raise Problem(404, "CREDIT_LINE_NOT_FOUND", "Credit line not found", f"No credit line {credit_line_id}.")
     ensure_bound(principal, village=line.village_code, household=line.subject_id)
-    out = _line_out(line)
+    out = _line_out(line, await red_listed(session, line.subject_id))
     await audit.record(_kind(line.subject_kind), line.subject_id, credit_line_id)
     return out
 
@@ -174,7 +179,7 @@ async def create_loan(body: LoanIn, request: Request, session: Session) -> LoanO
                 f"No credit line {body.credit_line_id}.",
                 field="credit_line_id",
             )
-        await refuse_new_credit(session, line.village_code, line.township_code)
+        await refuse_new_credit(session, line.village_code, line.township_code, line.subject_id)
         rating = await session.get(RatingView, line.subject_id)
         if rating is None or not rating.certified or line.limit <= 0:
             raise Problem(

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.loans import ledger
-from services.loans.lending import DAY, Accruals, business_date, close_loan_day, day_closed_event
+from services.loans.lending import DAY, Accruals, blacklisted_on, business_date, close_loan_day, day_closed_event
 from services.loans.models import BusinessDate, CobRun, Loan
 from shared.events import Envelope
 from shared.messaging import emit
@@ -45,8 +45,12 @@ async def close_day(sessions: async_sessionmaker[AsyncSession], day: date) -> in
             loans = list(await session.scalars(query))
             events: list[Envelope] = []
             accruals = Accruals()
+            # One query a chunk: the black list is short, the chunk's loans are many.
+            unsubsidised = await blacklisted_on(session, {loan.subject_id for loan in loans}, day)
             for loan in loans:
-                events += await close_loan_day(session, loan, day, accruals)
+                events += await close_loan_day(
+                    session, loan, day, accruals, subsidised=loan.subject_id not in unsubsidised
+                )
             await ledger.post(session, accruals.posting(day))
             await emit(session, *events)
             run = await session.get(CobRun, day, with_for_update=True)

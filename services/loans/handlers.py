@@ -1,5 +1,6 @@
-"""Loans' consumers: the certified rating in force (scoring) and the circuit breaker and
-fund capacity (risk), kept as local projections so a drawdown is decided locally."""
+"""Loans' consumers: the certified rating in force (scoring) and the circuit breaker, fund
+capacity and red and black lists (risk), kept as local projections so a drawdown is decided
+locally."""
 
 from __future__ import annotations
 
@@ -7,12 +8,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.loans.lending import set_limit
-from services.loans.models import CreditLine, FundView, RatingView, TownshipView, VillageView
-from shared.catalogue import FundCapacityChanged, RatingCertified, RatingDowngraded, TownshipHalt, VillageFreeze
+from services.loans.models import CreditLine, FundView, ListEntry, RatingView, TownshipView, VillageView
+from shared.catalogue import (
+    FundCapacityChanged,
+    RatingCertified,
+    RatingDowngraded,
+    SubjectDelisted,
+    SubjectListed,
+    TownshipHalt,
+    VillageFreeze,
+)
 from shared.events import Envelope, parse_payload
 from shared.messaging import Handler
 
@@ -22,13 +31,14 @@ _BATCH_ROWS = "loans_rating_rows"
 
 @dataclass
 class _BatchRows:
-    """A batch's rating views and credit lines, read in two queries (``prefetch``). A day's
-    certificates arrive by the thousand; a SELECT of each row, each behind an autoflush,
-    held loans' consumer to about a hundred ratings a second."""
+    """A batch's rating views, credit lines and blacklisted subjects, read in three queries
+    (``prefetch``). A day's certificates arrive by the thousand; a SELECT of each row, each
+    behind an autoflush, held loans' consumer to about a hundred ratings a second."""
 
     subjects: set[str]
     views: dict[str, RatingView]
     lines: dict[str, CreditLine]
+    blacklisted: set[str]
 
 
 async def prefetch(session: AsyncSession, events: Sequence[Envelope]) -> None:
@@ -37,8 +47,13 @@ async def prefetch(session: AsyncSession, events: Sequence[Envelope]) -> None:
         return
     views = await session.scalars(select(RatingView).where(RatingView.subject_id.in_(subjects)).with_for_update())
     lines = await session.scalars(select(CreditLine).where(CreditLine.subject_id.in_(subjects)).with_for_update())
+    black = await session.scalars(
+        select(ListEntry.subject_id)
+        .where(ListEntry.subject_id.in_(subjects), ListEntry.list == "black", ListEntry.active)
+        .distinct()
+    )
     session.info[_BATCH_ROWS] = _BatchRows(
-        subjects, {v.subject_id: v for v in views}, {line.subject_id: line for line in lines}
+        subjects, {v.subject_id: v for v in views}, {line.subject_id: line for line in lines}, set(black)
     )
 
 
@@ -63,7 +78,15 @@ async def _rating(session: AsyncSession, p: RatingCertified | RatingDowngraded, 
     view.poor_household = p.poor_household
     view.grade, view.credit_limit, view.certified = p.grade, Decimal(p.credit_limit), certified
     if line is not None:
-        await set_limit(session, line, view.credit_limit, "rating_certified" if certified else "rating_downgraded")
+        batch: _BatchRows | None = session.info.get(_BATCH_ROWS)
+        known = batch is not None and p.subject_id in batch.subjects
+        await set_limit(
+            session,
+            line,
+            view.credit_limit,
+            "rating_certified" if certified else "rating_downgraded",
+            blacklisted=(p.subject_id in batch.blacklisted) if batch is not None and known else None,
+        )
 
 
 async def on_certified(session: AsyncSession, event: Envelope) -> None:
@@ -76,15 +99,17 @@ async def on_downgraded(session: AsyncSession, event: Envelope) -> None:
 
 
 async def _raise_held_limits(session: AsyncSession, where: ColumnElement[bool]) -> None:
-    """Limit raises held back by a freeze or halt (lending.set_limit) take effect once lifted."""
+    """Limit raises held back by a freeze, halt or black listing (lending.set_limit) take
+    effect once lifted; a blacklisted subject's stays held whatever else lifts."""
+    black = exists().where(ListEntry.subject_id == CreditLine.subject_id, ListEntry.list == "black", ListEntry.active)
     held = await session.execute(
         select(CreditLine, RatingView.credit_limit)
         .join(RatingView, RatingView.subject_id == CreditLine.subject_id)
-        .where(where, RatingView.certified, RatingView.credit_limit > CreditLine.limit)
+        .where(where, RatingView.certified, RatingView.credit_limit > CreditLine.limit, ~black)
         .with_for_update(of=CreditLine)
     )
     for line, limit in held.all():
-        await set_limit(session, line, limit, "new_credit_resumed")
+        await set_limit(session, line, limit, "new_credit_resumed", blacklisted=False)
 
 
 async def on_frozen(session: AsyncSession, event: Envelope) -> None:
@@ -107,6 +132,61 @@ async def on_resumed(session: AsyncSession, event: Envelope) -> None:
     await _raise_held_limits(session, CreditLine.township_code == code)
 
 
+async def on_listed(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, SubjectListed)
+    entry = await session.get(ListEntry, p.entry_id, with_for_update=True)
+    if entry is None:
+        session.add(
+            ListEntry(
+                entry_id=p.entry_id,
+                list=p.list,
+                subject_kind=p.subject_kind,
+                subject_id=p.subject_id,
+                cause=p.cause,
+                active=True,
+                listed_on=p.listed_on,
+                delisted_on=None,
+            )
+        )
+    else:  # a listing again, or after its own delisting: that entry is over, keep it so
+        entry.cause, entry.listed_on = p.cause, p.listed_on
+    rows: _BatchRows | None = session.info.get(_BATCH_ROWS)
+    if rows is not None and p.list == "black" and (entry is None or entry.active):
+        rows.blacklisted.add(p.subject_id)  # a rating later in the batch sees it
+
+
+async def on_delisted(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, SubjectDelisted)
+    entry = await session.get(ListEntry, p.entry_id, with_for_update=True)
+    if entry is None:  # the delisting overtook its listing: remember it, so the listing stays over
+        entry = ListEntry(
+            entry_id=p.entry_id,
+            list=p.list,
+            subject_kind=p.subject_kind,
+            subject_id=p.subject_id,
+            cause=None,
+            active=False,
+            listed_on=None,
+            delisted_on=p.delisted_on,
+        )
+        session.add(entry)
+        return
+    if not entry.active:
+        return  # delisted once already
+    entry.active, entry.delisted_on = False, p.delisted_on
+    if p.list != "black":
+        return
+    await session.flush()
+    still = await session.scalar(
+        select(exists().where(ListEntry.subject_id == p.subject_id, ListEntry.list == "black", ListEntry.active))
+    )
+    rows: _BatchRows | None = session.info.get(_BATCH_ROWS)
+    if rows is not None and not still:
+        rows.blacklisted.discard(p.subject_id)
+    if not still:
+        await _raise_held_limits(session, CreditLine.subject_id == p.subject_id)
+
+
 async def on_capacity(session: AsyncSession, event: Envelope) -> None:
     await session.merge(FundView(id=1, capacity=Decimal(parse_payload(event, FundCapacityChanged).capacity)))
 
@@ -119,4 +199,6 @@ HANDLERS: dict[str, Handler] = {
     "risk.township.halted": on_halted,
     "risk.township.resumed": on_resumed,
     "risk.fund.capacity_changed": on_capacity,
+    "risk.subject.listed": on_listed,
+    "risk.subject.delisted": on_delisted,
 }

@@ -5,7 +5,11 @@ How interest works (documented for the bank, DOMAIN.md §4):
   by the configured day count, rounded to the fen; it is accrued day by day (pro rata,
   rounded cumulatively, so the due date recognises exactly the period's interest).
 - The subsidy (贴息) is the district finance's share of that interest: a separate
-  receivable, never netted; the borrower owes interest minus subsidy.
+  receivable, never netted; the borrower owes interest minus subsidy. A day the borrower is
+  on the black list earns no subsidy (seed 001): its share is forfeited (``subsidy_forfeited``)
+  and the borrower owes that day's interest in full; it is not caught up after delisting.
+- A red-listed borrower's new loans are priced ``red_list_rate_discount`` lower (floor 0),
+  recorded on the loan as ``red_list_discount``; the rate is fixed at drawdown.
 - Repayments pay accrued interest first, then principal. Paying more than is due pays
   principal ahead: the loan ends sooner, later periods charge interest on less.
 - An instalment unpaid at the end of its due date is 1 day past due on the next business
@@ -25,12 +29,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.loans import ledger
 from services.loans.domain.classification import Classification, allocate, classify, is_non_performing
+from services.loans.domain.lists import day_share, red_list_rates
 from services.loans.domain.schedule import DayCount, Method, build_schedule, period_interest
 from services.loans.models import (
     BusinessDate,
     CreditLine,
     FundView,
     Instalment,
+    ListEntry,
     Loan,
     RatingView,
     Repayment,
@@ -86,10 +92,59 @@ def available(line: CreditLine) -> Decimal:
     return max(ZERO, line.limit - line.outstanding)
 
 
+# --- red and black lists (seeds 001, 002: joint rewards and punishment) -------------------
+
+
+async def active_entries(session: AsyncSession, subject_id: str, list_: str) -> list[ListEntry]:
+    return list(
+        await session.scalars(
+            select(ListEntry)
+            .where(ListEntry.subject_id == subject_id, ListEntry.list == list_, ListEntry.active)
+            .order_by(ListEntry.listed_on, ListEntry.entry_id)
+        )
+    )
+
+
+async def red_listed(session: AsyncSession, subject_id: str) -> bool:
+    return bool(await active_entries(session, subject_id, "red"))
+
+
+async def blacklisted_on(session: AsyncSession, subject_ids: set[str], day: date) -> set[str]:
+    """Which of the subjects had an active black entry on ``day`` (listed that day or before,
+    not yet delisted): their loans earn no subsidy for the day."""
+    if not subject_ids:
+        return set()
+    listed = await session.scalars(
+        select(ListEntry.subject_id)
+        .where(
+            ListEntry.subject_id.in_(subject_ids),
+            ListEntry.list == "black",
+            ListEntry.listed_on <= day,
+            (ListEntry.delisted_on.is_(None)) | (ListEntry.delisted_on > day),
+        )
+        .distinct()
+    )
+    return set(listed)
+
+
 # --- refusals (DOMAIN.md §5: new credit = opening a line, raising a limit, a drawdown) --------
 
 
-async def refuse_new_credit(session: AsyncSession, village_code: str, township_code: str) -> None:
+async def refuse_blacklisted(session: AsyncSession, subject_id: str) -> None:
+    entries = await active_entries(session, subject_id, "black")
+    if entries:
+        named = ", ".join(f"{e.entry_id} ({e.cause})" for e in entries)
+        raise Problem(
+            409,
+            "BLACKLISTED",
+            "Blacklisted",
+            f"On the black list (失信黑名单), entry {named}: no new credit until delisted (seed 001).",
+            entries=[e.entry_id for e in entries],
+        )
+
+
+async def refuse_new_credit(session: AsyncSession, village_code: str, township_code: str, subject_id: str) -> None:
+    await refuse_blacklisted(session, subject_id)
     village = await session.get(VillageView, village_code)
     if village is not None and village.frozen:
         raise Problem(
@@ -153,15 +208,23 @@ async def open_line(session: AsyncSession, rating: RatingView, today: date) -> C
     return line
 
 
-async def set_limit(session: AsyncSession, line: CreditLine, limit: Decimal, cause: str) -> None:
+async def set_limit(
+    session: AsyncSession, line: CreditLine, limit: Decimal, cause: str, *, blacklisted: bool | None = None
+) -> None:
     """The line follows the rating in force: a downgrade lowers it at once (drawn principal
-    stays, drawdowns over the new limit are refused); an upgrade arrives only certified."""
+    stays, drawdowns over the new limit are refused); an upgrade arrives only certified.
+    ``blacklisted``, when the caller already knows it, saves a query."""
     if line.limit == limit:
         return
-    if limit > line.limit and await new_credit_stopped(session, line.village_code, line.township_code):
-        # DOMAIN §5: raising a limit is new credit, stopped by a freeze or a halt; the raise
-        # is applied when it lifts (handlers.py).
-        return
+    if limit > line.limit:
+        # DOMAIN §5: raising a limit is new credit, stopped by a freeze, a halt or the black
+        # list (seed 001); the raise is applied when the last of them lifts (handlers.py).
+        if await new_credit_stopped(session, line.village_code, line.township_code):
+            return
+        if blacklisted is None:
+            blacklisted = bool(await active_entries(session, line.subject_id, "black"))
+        if blacklisted:
+            return
     line.limit = limit
     line.version += 1
     await emit(
@@ -205,6 +268,9 @@ async def drawdown(
     today: date,
 ) -> tuple[Loan, list[Instalment]]:
     rate, subsidy_rate = rates_for(rating, line.subject_kind, term_months)
+    discount = Decimal(0)
+    if await red_listed(session, line.subject_id):
+        rate, subsidy_rate, discount = red_list_rates(rate, subsidy_rate, settings().red_list_rate_discount)
     plan = build_schedule(amount, rate, term_months, cast(Method, method), today, settings().day_count, subsidy_rate)
     first = plan[0]
     loan = Loan(
@@ -217,6 +283,7 @@ async def drawdown(
         principal=amount,
         annual_rate=rate,
         subsidy_rate=subsidy_rate,
+        red_list_discount=discount,
         day_count=settings().day_count,
         method=method,
         term_months=term_months,
@@ -226,6 +293,7 @@ async def drawdown(
         principal_outstanding=amount,
         interest_outstanding=ZERO,
         subsidy_accrued=ZERO,
+        subsidy_forfeited=ZERO,
         principal_billed=ZERO,
         interest_billed=ZERO,
         principal_paid=ZERO,
@@ -506,9 +574,13 @@ class Accruals:
         )
 
 
-async def close_loan_day(session: AsyncSession, loan: Loan, day: date, accruals: Accruals) -> list[Envelope]:
+async def close_loan_day(
+    session: AsyncSession, loan: Loan, day: date, accruals: Accruals, *, subsidised: bool = True
+) -> list[Envelope]:
     """Close ``day`` for one loan: accrue, bill a period that ends, age and classify as of
-    the next business day. Idempotent per loan and day (``closed_through``)."""
+    the next business day. Idempotent per loan and day (``closed_through``). A day its
+    subject is blacklisted (not ``subsidised``) earns no subsidy: seed 001, no fiscal
+    subsidy for subjects with bad records; the borrower owes that day's interest in full."""
     if loan.closed_through >= day or loan.status != "active":
         return []
     events: list[Envelope] = []
@@ -517,7 +589,10 @@ async def close_loan_day(session: AsyncSession, loan: Loan, day: date, accruals:
         days = (loan.period_end - loan.period_start).days
         elapsed = min((next_day - loan.period_start).days, days)
         gross = to_fen(loan.period_interest * elapsed / days) - loan.period_accrued
-        subsidy = to_fen(loan.period_subsidy * elapsed / days) - loan.period_subsidy_accrued
+        subsidy = day_share(loan.period_subsidy, elapsed, days)
+        if not subsidised:
+            loan.subsidy_forfeited += subsidy
+            subsidy = ZERO
         if gross or subsidy:
             accruals.add(gross, subsidy)
             loan.period_accrued += gross

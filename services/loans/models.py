@@ -73,6 +73,23 @@ class FundView(LoansBase):
     capacity: Mapped[Decimal] = mapped_column(Money)
 
 
+class ListEntry(LoansBase):
+    """Risk's red and black list entries (seeds 001, 002), from risk.events. A subject is
+    blacklisted while any of its black entries is active (the court's and the bank's are
+    separate entries), red-listed while its red entry is. A delisted entry stays delisted."""
+
+    __tablename__ = "list_entries"
+
+    entry_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    list: Mapped[str] = mapped_column(String(8))  # red black
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str] = mapped_column(String(36), index=True)
+    cause: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean)
+    listed_on: Mapped[date | None] = mapped_column(Date, nullable=True)  # null if the delisting came first
+    delisted_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
 class CreditLine(LoansBase):
     __tablename__ = "credit_lines"
 
@@ -100,6 +117,7 @@ class Loan(LoansBase):
     principal: Mapped[Decimal] = mapped_column(Money)
     annual_rate: Mapped[Decimal] = mapped_column(Rate)
     subsidy_rate: Mapped[Decimal] = mapped_column(Rate)
+    red_list_discount: Mapped[Decimal] = mapped_column(Rate)  # taken off annual_rate at drawdown
     day_count: Mapped[str] = mapped_column(String(8))
     method: Mapped[str] = mapped_column(String(20))
     term_months: Mapped[int] = mapped_column(Integer)
@@ -110,6 +128,7 @@ class Loan(LoansBase):
     principal_outstanding: Mapped[Decimal] = mapped_column(Money)
     interest_outstanding: Mapped[Decimal] = mapped_column(Money)  # borrower's accrued, unpaid (net of subsidy)
     subsidy_accrued: Mapped[Decimal] = mapped_column(Money)  # receivable from the district finance
+    subsidy_forfeited: Mapped[Decimal] = mapped_column(Money)  # not granted: days on the black list
     # Billing: what fell due so far, and what of it was paid.
     principal_billed: Mapped[Decimal] = mapped_column(Money)
     interest_billed: Mapped[Decimal] = mapped_column(Money)

@@ -44,6 +44,7 @@ class CreditLineOut(BaseModel):
     available: Money
     outstanding: Money
     status: str
+    priority: bool  # red-listed (守信红名单): served first in the bank's queues (seed 001)
 
 
 class LoanIn(BaseModel):
@@ -70,6 +71,7 @@ class LoanOut(BaseModel):
     principal: Money
     annual_rate: str
     subsidy_rate: str
+    red_list_discount: str  # taken off the rate at drawdown for a red-listed subject (0 otherwise)
     day_count: str
     repayment_method: str
     term_months: int
@@ -78,10 +80,12 @@ class LoanOut(BaseModel):
     principal_outstanding: Money
     interest_outstanding: Money  # borrower's accrued, unpaid interest (net of subsidy)
     subsidy_accrued: Money  # receivable from the district finance
+    subsidy_forfeited: Money  # subsidy not granted for days on the black list (seed 001)
     amount_due: Money  # everything due up to the business date
     days_past_due: int
     classification: str
     non_performing: bool
+    priority: bool  # the subject is red-listed now
     schedule: list[InstalmentOut]
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.risk import api, funds
+from services.risk import api, funds, lists_api
 from services.risk.handlers import HANDLERS
 from services.risk.models import Township, Village, metadata
 from services.risk.rows import prefetch
@@ -31,7 +31,7 @@ SPEC = ServiceSpec(
     description="NPL ratios, the 3% circuit breaker, loss split, risk compensation fund, titles.",
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
-    routers=lambda: [api.router],
+    routers=lambda: [api.router, lists_api.router],
     handlers=HANDLERS,
     on_start=_open_fund,
     prefetch=prefetch,

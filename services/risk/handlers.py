@@ -10,11 +10,12 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.risk import circuit, funds
-from services.risk.models import Community, Household, LoanPosition, OverdueYear, SubjectGrade, Village
+from services.risk import circuit, funds, lists
+from services.risk.models import Business, Community, Household, LoanPosition, OverdueYear, SubjectGrade, Village
 from services.risk.rows import add_row, get_row
 from shared.catalogue import (
     BusinessDateAdvanced,
+    BusinessRegistered,
     CommunityCreated,
     HouseholdRegistered,
     InstalmentOverdue,
@@ -22,6 +23,7 @@ from shared.catalogue import (
     LoanDisbursed,
     LoanRepaid,
     LoanWrittenOff,
+    ProfileChanged,
     RatingCertified,
     RatingDowngraded,
     RepaymentReceived,
@@ -32,6 +34,7 @@ from shared.catalogue import (
 from shared.db import insert_ignore
 from shared.events import Envelope, parse_payload
 from shared.messaging import Handler
+from shared.redaction import mask
 
 ZERO = Decimal("0.00")
 
@@ -74,8 +77,43 @@ async def on_household_registered(session: AsyncSession, event: Envelope) -> Non
     await insert_ignore(
         session,
         Household.__table__,  # type: ignore[arg-type]
-        {"id": p.household_id, "village_code": p.village_code, "township_code": p.township_code},
+        {
+            "id": p.household_id,
+            "village_code": p.village_code,
+            "township_code": p.township_code,
+            "head_name": p.head_name,
+            "id_number_masked": p.id_number_masked,
+        },
     )
+
+
+async def on_business_registered(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, BusinessRegistered)
+    await insert_ignore(
+        session,
+        Business.__table__,  # type: ignore[arg-type]
+        {
+            "id": p.business_id,
+            "village_code": p.village_code,
+            "township_code": p.township_code,
+            "name": p.name,
+            # Published on the lists: masked like an ID number (issue 11).
+            "credit_code_masked": mask(p.credit_code),
+        },
+    )
+
+
+async def on_profile_changed(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, ProfileChanged)
+    # The black list takes the dishonest-debtor list from the court's feed only (DOMAIN §2).
+    if p.source == "court" and "dishonest_debtor_list" in p.changed:
+        await lists.court_fact(
+            session,
+            p.subject_kind,
+            p.subject_id,
+            p.changed["dishonest_debtor_list"] is True,
+            p.fact_ends.get("dishonest_debtor_list"),
+        )
 
 
 # --- scoring: the certified grade in force ----------------------------------------------------
@@ -185,7 +223,9 @@ async def on_written_off(session: AsyncSession, event: Envelope) -> None:
 
 
 async def on_business_date(session: AsyncSession, event: Envelope) -> None:
-    await circuit.advance_clock(session, parse_payload(event, BusinessDateAdvanced).business_date)
+    business_date = parse_payload(event, BusinessDateAdvanced).business_date
+    await circuit.advance_clock(session, business_date)
+    await lists.expire(session, await circuit.today(session))
 
 
 HANDLERS: dict[str, Handler] = {
@@ -195,6 +235,9 @@ HANDLERS: dict[str, Handler] = {
     "registry.village.renamed": on_village_renamed,
     "registry.community.created": on_community_created,
     "registry.household.registered": on_household_registered,
+    "registry.business.registered": on_business_registered,
+    "registry.household.profile_changed": on_profile_changed,
+    "registry.business.profile_changed": on_profile_changed,
     "scoring.rating.certified": on_rating_certified,
     "scoring.rating.downgraded": on_rating_downgraded,
     "loans.loan.disbursed": on_disbursed,

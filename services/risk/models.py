@@ -18,7 +18,20 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Index, Integer, Numeric, String, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import Base, BigIntPK, include_shared_tables, new_metadata
@@ -148,6 +161,21 @@ class Household(RiskBase):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     village_code: Mapped[str] = mapped_column(String(32), index=True)
     township_code: Mapped[str] = mapped_column(String(32), index=True)
+    # For the public lists (issue 11): the head's name and the ID number as registry masked it.
+    head_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    id_number_masked: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class Business(RiskBase):
+    """Registered businesses, for the public lists (issue 11)."""
+
+    __tablename__ = "businesses"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    village_code: Mapped[str] = mapped_column(String(32), index=True)
+    township_code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    credit_code_masked: Mapped[str] = mapped_column(String(32))
 
 
 class Community(RiskBase):
@@ -278,6 +306,57 @@ class Title(RiskBase):
     __table_args__ = (UniqueConstraint("year", "kind", "code"), Index("ix_titles_year_kind", "year", "kind"))
 
 
+class ListEntry(RiskBase):
+    """A red- or black-list entry (issue 11). A record of decisions, not a projection: a
+    rebuild keeps it; it is deleted when its retention ends (征信业管理条例 §16)."""
+
+    __tablename__ = "list_entries"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    list: Mapped[str] = mapped_column(String(8))  # red, black
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str] = mapped_column(String(36), index=True)
+    village_code: Mapped[str] = mapped_column(String(32), index=True)
+    township_code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    identifier_masked: Mapped[str] = mapped_column(String(32))
+    cause: Mapped[str] = mapped_column(String(64))
+    tier: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    legal_basis: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[str | None] = mapped_column(Text, nullable=True)
+    proposed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # proposed, active, rejected, ended
+    decided_by_role: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    decision_reasons: Mapped[str | None] = mapped_column(Text, nullable=True)
+    listed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    publication_ends_on: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)
+    earliest_repair_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    ended_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    end_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    act_ended_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    retention_ends_on: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Repair(RiskBase):
+    """A credit repair (信用修复) application and its decision (issue 11)."""
+
+    __tablename__ = "credit_repairs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(36), ForeignKey("list_entries.id", ondelete="CASCADE"), index=True)
+    statement: Mapped[str] = mapped_column(Text)
+    obligations_fulfilled_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))  # applied, under_review, granted, refused
+    applied_by: Mapped[str] = mapped_column(String(200))
+    applied_on: Mapped[date] = mapped_column(Date)
+    reviewed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_by_role: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    reasons: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
 PROJECTIONS: tuple[type[RiskBase], ...] = (
     Clock,
     Township,
@@ -288,6 +367,7 @@ PROJECTIONS: tuple[type[RiskBase], ...] = (
     MutualGuaranteeAccount,
     SubjectGrade,
     Household,
+    Business,
     Community,
     OverdueYear,
 )

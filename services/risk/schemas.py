@@ -200,3 +200,127 @@ class DistrictIndicatorsOut(BaseModel):
     business_date: date
     district: IndicatorsOut
     townships: list[IndicatorsOut]
+
+
+# --- credit lists and repair (issue 11) ------------------------------------------------------
+
+
+class BlackListProposalIn(BaseModel):
+    """A bank's report of malicious debt evasion (恶意逃废债务, seed 000 §五(三)), with evidence."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject_kind: Literal["household", "business"]
+    subject_id: str = Field(min_length=1, max_length=36)
+    evidence: str = Field(min_length=10, max_length=4000, description="What was evaded and how it is known")
+
+
+class ListDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    approve: bool
+    reasons: str = Field(min_length=2, max_length=4000)
+
+
+class ListEntryOut(BaseModel):
+    entry_id: str
+    list: Literal["red", "black"]
+    subject_kind: Literal["household", "business"]
+    subject_id: str
+    name: str
+    identifier_masked: str
+    village_code: str
+    township_code: str
+    cause: str
+    tier: str | None
+    legal_basis: str
+    evidence: str | None
+    proposed_by: str | None
+    status: Literal["proposed", "active", "rejected", "ended"]
+    decided_by_role: str | None
+    decision_reasons: str | None
+    listed_on: date | None
+    publication_ends_on: date | None
+    earliest_repair_on: date | None
+    ended_on: date | None
+    end_reason: str | None
+    retention_ends_on: date | None
+
+
+class PublicListEntryOut(BaseModel):
+    """What the public sees (issue 11): entries in force, identifiers masked, no evidence."""
+
+    entry_id: str
+    list: Literal["red", "black"]
+    subject_kind: Literal["household", "business"]
+    name: str
+    identifier_masked: str
+    village_code: str
+    township_code: str
+    cause: str
+    tier: str | None
+    legal_basis: str
+    decided_by_role: str | None
+    listed_on: date | None
+    publication_ends_on: date | None
+
+
+class RedListEvaluationOut(BaseModel):
+    business_date: date
+    listed: int
+    delisted: int
+    on_list: int
+
+
+class RepairIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    entry_id: str = Field(min_length=1, max_length=36)
+    statement: str = Field(min_length=10, max_length=4000, description="How the obligations were fulfilled")
+    obligations_fulfilled_on: date
+
+
+class RepairReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=2, max_length=4000)
+
+
+class RepairDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["granted", "refused"]
+    reasons: str = Field(min_length=2, max_length=4000)
+
+
+class RepairOut(BaseModel):
+    repair_id: str
+    entry_id: str
+    subject_kind: Literal["household", "business"]
+    subject_id: str
+    name: str
+    identifier_masked: str
+    village_code: str
+    statement: str
+    obligations_fulfilled_on: date
+    status: Literal["applied", "under_review", "granted", "refused"]
+    applied_by: str
+    applied_on: date
+    earliest_repair_on: date | None
+    review_note: str | None
+    decided_by_role: str | None
+    reasons: str | None
+    decided_on: date | None
+
+
+class PublicRepairOut(BaseModel):
+    repair_id: str
+    entry_id: str
+    subject_kind: Literal["household", "business"]
+    name: str
+    identifier_masked: str
+    village_code: str
+    decision: Literal["granted", "refused"]
+    reasons: str
+    decided_by_role: str
+    decided_on: date

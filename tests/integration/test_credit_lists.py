@@ -1,0 +1,374 @@
+"""Red and black lists, credit repair, public disclosure (issue 11), on both backends: the
+court's feed lists a dishonest debtor through registry's events, a bank's proposal waits for
+the government, repair is refused before the tier's minimum period with the earliest date,
+and the public sees only what is published, identifiers masked."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.auth import add_credential
+from shared.catalogue import BusinessDateAdvanced, RatingCertified
+from shared.events import new_event
+from tests.conftest import Infra
+from tests.harness import wait_until
+from tests.system import System, resident_id
+
+TOWNSHIP = "410102009"
+VILLAGE, OTHER_VILLAGE = "410102009001", "410102009002"
+START = date(2026, 5, 11)
+
+
+@pytest.fixture
+async def lists(
+    infra: Infra, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[System, dict[str, dict[str, str]]]]:
+    # The court's cause as a minor entry (repairable at once), the bank's as general (3 months).
+    monkeypatch.setenv(
+        "VCREDIT_RISK_LIST_TIERS", '{"court_dishonest_debtor": "minor", "malicious_debt_evasion": "general"}'
+    )
+    credentials = infra.tmp / f"credentials-{uuid.uuid4().hex}.json"
+    keys: dict[str, dict[str, str]] = {}
+    for role in ("court", "bank", "government", "public", "collector"):
+        token, _ = add_credential(
+            credentials, f"as-{role}", "api_key", (role,), VILLAGE if role == "collector" else None
+        )  # type: ignore[arg-type]
+        keys[role] = {"Authorization": f"Bearer {token}", "X-Query-Purpose": "credit lists test"}
+    async with System(infra, ["registry", "risk", "loans"], credentials_file=credentials, start_date=START) as system:
+        registry = system["registry"]
+        assert (await registry.post("/v1/townships", json={"code": TOWNSHIP, "name": "南镇"})).status_code == 201
+        for code, name in ((VILLAGE, "东村"), (OTHER_VILLAGE, "西村")):
+            body = {"code": code, "name": name, "township_code": TOWNSHIP}
+            assert (await registry.post("/v1/villages", json=body)).status_code == 201
+        yield system, keys
+
+
+async def _household(system: System, n: int, name: str, village: str = VILLAGE) -> str:
+    body = {"id_number": resident_id(n), "name": name, "village_code": village, "profile": {}}
+    r = await system["registry"].post("/v1/households", json=body)
+    assert r.status_code == 201, r.text
+    return str(r.json()["household_id"])
+
+
+async def _propose(system: System, keys: dict[str, dict[str, str]], household_id: str, evidence: str) -> dict[str, Any]:
+    """A bank's proposal, once risk has heard of the household (404 until then)."""
+    answer: dict[str, Any] = {}
+
+    async def proposed() -> bool:
+        r = await system["risk"].post(
+            "/v1/black-list/proposals",
+            json={"subject_kind": "household", "subject_id": household_id, "evidence": evidence},
+            headers=keys["bank"],
+        )
+        answer.update(r.json())
+        assert r.status_code in (201, 404), r.text
+        return r.status_code == 201
+
+    await wait_until(proposed, what="the household to reach risk")
+    return answer
+
+
+async def _court_lists(system: System, keys: dict[str, dict[str, str]], household_id: str, on: bool) -> None:
+    r = await system["registry"].patch(
+        f"/v1/households/{household_id}/profile", json={"dishonest_debtor_list": on}, headers=keys["court"]
+    )
+    assert r.status_code == 200, r.text
+
+
+async def _active(risk: httpx.AsyncClient, subject_id: str, list_: str = "black") -> list[dict[str, Any]]:
+    r = await risk.get("/v1/credit-lists/entries", params={"subject_id": subject_id, "list": list_, "status": "active"})
+    assert r.status_code == 200, r.text
+    return list(r.json())
+
+
+async def test_court_feed_lists_and_public_sees_only_published_entries_masked(
+    lists: tuple[System, dict[str, dict[str, str]]],
+) -> None:
+    system, keys = lists
+    risk = system["risk"]
+    debtor = await _household(system, 101, "王失信")
+    evader = await _household(system, 102, "李逃债", OTHER_VILLAGE)
+    listed_events: list[Any] = []
+
+    await _court_lists(system, keys, debtor, True)
+
+    async def court_listed() -> bool:
+        listed_events[:] = await _active(risk, debtor)
+        return len(listed_events) == 1
+
+    await wait_until(court_listed, what="the court's entry on the black list")
+    (entry,) = listed_events
+    assert (entry["cause"], entry["tier"], entry["decided_by_role"], entry["listed_on"]) == (
+        "court_dishonest_debtor",
+        "minor",
+        "court",
+        str(START),
+    )
+    assert entry["publication_ends_on"] == "2026-08-11" and entry["earliest_repair_on"] == str(START)
+    assert "失信被执行人" in entry["legal_basis"]
+
+    # A bank's proposal is nothing until the government approves it.
+    proposal = await _propose(system, keys, evader, "转移抵押物后失联, 见(2026)某行催收记录")
+    assert (proposal["status"], proposal["proposed_by"]) == ("proposed", "as-bank")
+    again = await risk.post(
+        "/v1/black-list/proposals",
+        json={"subject_kind": "household", "subject_id": evader, "evidence": "the same evasion, again"},
+        headers=keys["bank"],
+    )
+    assert (again.status_code, again.json()["code"]) == (409, "ALREADY_PROPOSED")
+
+    public = keys["public"]
+    shown = (await risk.get("/v1/public/credit-lists", headers=public)).json()
+    assert [e["entry_id"] for e in shown] == [entry["entry_id"]], "the proposal is not published"
+    assert shown[0]["identifier_masked"] == "410***********" + resident_id(101)[-4:]
+    assert "evidence" not in shown[0] and "subject_id" not in shown[0]
+
+    r = await risk.post(
+        f"/v1/black-list/proposals/{proposal['entry_id']}/decision",
+        json={"approve": True, "reasons": "证据属实"},
+        headers=keys["bank"],
+    )
+    assert r.status_code == 403, "the bank proposes, the government decides"
+    r = await risk.post(
+        f"/v1/black-list/proposals/{proposal['entry_id']}/decision",
+        json={"approve": True, "reasons": "证据属实, 经审核列入"},
+        headers=keys["government"],
+    )
+    assert r.status_code == 200 and r.json()["status"] == "active", r.text
+    assert (r.json()["tier"], r.json()["earliest_repair_on"]) == ("general", "2026-08-11")
+
+    everything = await risk.get("/v1/public/credit-lists", headers=public, params={"list": "black"})
+    assert {e["name"] for e in everything.json()} == {"王失信", "李逃债"}
+    by_name = await risk.get("/v1/public/credit-lists", headers=public, params={"name": "逃"})
+    assert [e["name"] for e in by_name.json()] == ["李逃债"]
+    by_village = await risk.get("/v1/public/credit-lists", headers=public, params={"village_code": VILLAGE})
+    assert [e["name"] for e in by_village.json()] == ["王失信"]
+    for response in (everything, by_name, by_village):
+        for n in (101, 102):
+            assert resident_id(n) not in response.text
+    r = await risk.get("/v1/credit-lists/entries", headers=public)
+    assert r.status_code == 403, "the public never sees proposals or evidence"
+
+    # The court removes the debtor: the entry ends, the public list no longer shows it.
+    await _court_lists(system, keys, debtor, False)
+
+    async def court_removed() -> bool:
+        return not await _active(risk, debtor)
+
+    await wait_until(court_removed, what="the court's removal")
+    (ended,) = (await risk.get("/v1/credit-lists/entries", params={"subject_id": debtor, "list": "black"})).json()
+    assert (ended["status"], ended["end_reason"], ended["retention_ends_on"]) == (
+        "ended",
+        "court_removed",
+        "2031-05-11",
+    )
+    shown = (await risk.get("/v1/public/credit-lists", headers=public)).json()
+    assert [e["name"] for e in shown] == ["李逃债"]
+
+
+async def test_repair_waits_for_the_tiers_minimum_and_is_published(
+    lists: tuple[System, dict[str, dict[str, str]]],
+) -> None:
+    system, keys = lists
+    risk = system["risk"]
+    evader = await _household(system, 103, "赵还款")
+    entry_id = (await _propose(system, keys, evader, "恶意转移财产逃避还款, 有判决为证"))["entry_id"]
+    r = await risk.post(
+        f"/v1/black-list/proposals/{entry_id}/decision",
+        json={"approve": True, "reasons": "核实"},
+        headers=keys["government"],
+    )
+    assert r.status_code == 200
+    application = {
+        "entry_id": entry_id,
+        "statement": "本息已全部还清, 银行出具结清证明",
+        "obligations_fulfilled_on": str(START),
+    }
+
+    # general: published at least 3 months before a repair may be granted.
+    r = await risk.post("/v1/credit-repairs", json=application, headers=keys["government"])
+    assert (r.status_code, r.json()["code"], r.json()["earliest_date"]) == (409, "REPAIR_TOO_EARLY", "2026-08-11")
+    assert (await risk.get("/v1/credit-repairs")).json() == [], "a refused application leaves nothing"
+
+    # Three months of business days later (risk's clock follows loans' business date).
+    await system.publish(
+        new_event(
+            "loans.business_date.advanced",
+            "cob",
+            BusinessDateAdvanced(closed_date=date(2026, 8, 10), business_date=date(2026, 8, 11)),
+        )
+    )
+
+    last: dict[str, Any] = {}
+
+    async def day_came() -> bool:
+        r = await risk.post("/v1/credit-repairs", json=application, headers=keys["government"])
+        last.update(r.json())
+        assert r.status_code in (201, 409), r.text
+        return r.status_code == 201
+
+    await wait_until(day_came, what="the business date of the earliest repair")
+    repair_id = last["repair_id"]
+    r = await risk.post(f"/v1/credit-repairs/{repair_id}/decision", json={"decision": "granted", "reasons": "未审先决"})
+    assert (r.status_code, r.json()["code"]) == (409, "NOT_UNDER_REVIEW")
+    r = await risk.post(f"/v1/credit-repairs/{repair_id}/review", json={"note": "材料齐全"}, headers=keys["government"])
+    assert r.json()["status"] == "under_review"
+    r = await risk.post(
+        f"/v1/credit-repairs/{repair_id}/decision",
+        json={"decision": "granted", "reasons": f"已履行义务 ({resident_id(103)})"},
+        headers=keys["government"],
+    )
+    assert r.status_code == 200 and r.json()["status"] == "granted", r.text
+    (entry,) = (await risk.get("/v1/credit-lists/entries", params={"subject_id": evader, "list": "black"})).json()
+    assert (entry["end_reason"], entry["retention_ends_on"]) == ("repaired", "2031-05-11"), "5 years from fulfilment"
+
+    public = keys["public"]
+    assert (await risk.get("/v1/public/credit-lists", headers=public, params={"name": "赵"})).json() == []
+    published = await risk.get("/v1/public/credit-repairs", headers=public, params={"name": "赵还款"})
+    (decision,) = published.json()
+    assert (decision["decision"], decision["decided_on"], decision["decided_by_role"]) == (
+        "granted",
+        "2026-08-11",
+        "government",
+    )
+    assert resident_id(103) not in published.text and "410***********" in decision["reasons"]
+
+
+async def test_red_list_needs_title_grade_clean_record_and_no_black_entry(
+    lists: tuple[System, dict[str, dict[str, str]]],
+) -> None:
+    system, keys = lists
+    risk = system["risk"]
+    good = await _household(system, 104, "钱守信")
+    plain = await _household(system, 105, "孙一般")
+    for household, grade in ((good, "AA"), (plain, "A")):
+        await system.publish(
+            new_event(
+                "scoring.rating.certified",
+                VILLAGE,
+                RatingCertified(
+                    subject_kind="household",
+                    subject_id=household,
+                    village_code=VILLAGE,
+                    township_code=TOWNSHIP,
+                    rating_id=1,
+                    grade=grade,
+                    credit_limit="50000.00",
+                    certificate_no=f"HB-2026-{household[:6]}",
+                ),
+            )
+        )
+
+    async def titled() -> bool:
+        r = await risk.post("/v1/titles/evaluations", json={"year": 2026}, headers=keys["government"])
+        return r.status_code == 200 and r.json()["titles"].get("credit_household", 0) == 2
+
+    await wait_until(titled, what="both credit-household titles")
+    r = await risk.post("/v1/red-list/evaluations", headers=keys["government"])
+    assert r.status_code == 200 and (r.json()["listed"], r.json()["on_list"]) == (1, 1), r.text
+    shown = (await risk.get("/v1/public/credit-lists", headers=keys["public"], params={"list": "red"})).json()
+    assert [(e["name"], e["cause"]) for e in shown] == [("钱守信", "trustworthy")]
+
+    # Blacklisted: off the red list at once, and no title at the next evaluation (seed 001).
+    await _court_lists(system, keys, good, True)
+
+    async def off_red() -> bool:
+        return not await _active(risk, good, "red")
+
+    await wait_until(off_red, what="the red listing to end")
+    (red,) = (await risk.get("/v1/credit-lists/entries", params={"subject_id": good, "list": "red"})).json()
+    assert red["end_reason"] == "blacklisted"
+    r = await risk.post("/v1/titles/evaluations", json={"year": 2026}, headers=keys["government"])
+    assert r.json()["titles"].get("credit_household", 0) == 1
+    r = await risk.post("/v1/red-list/evaluations", headers=keys["government"])
+    assert (r.json()["listed"], r.json()["on_list"]) == (0, 0)
+
+
+async def _certified_line(system: System, household: str) -> str:
+    await system.publish(
+        new_event(
+            "scoring.rating.certified",
+            VILLAGE,
+            RatingCertified(
+                subject_kind="household",
+                subject_id=household,
+                village_code=VILLAGE,
+                township_code=TOWNSHIP,
+                rating_id=1,
+                grade="AA",
+                credit_limit="50000.00",
+                certificate_no=f"HB-2026-{household[:6]}",
+            ),
+        )
+    )
+    opened: dict[str, Any] = {}
+
+    async def opens() -> bool:
+        r = await system["loans"].post("/v1/credit-lines", json={"household_id": household})
+        opened.update(r.json())
+        return r.status_code == 201
+
+    await wait_until(opens, what="the certified rating to reach loans")
+    return str(opened["credit_line_id"])
+
+
+async def _seconds_until_drawdown(system: System, line: str, *, allowed: bool, limit: float = 10) -> float:
+    """From now until a drawdown is answered as ``allowed`` says (201, or 409 BLACKLISTED)."""
+    started = time.monotonic()
+    body = {"credit_line_id": line, "amount": "100.00", "term_months": 6}
+    while True:
+        r = await system["loans"].post("/v1/loans", json=body)
+        assert r.status_code in (201, 409), r.text
+        if (r.status_code == 201) is allowed and (allowed or r.json()["code"] == "BLACKLISTED"):
+            return time.monotonic() - started
+        assert time.monotonic() - started < limit, f"still {r.status_code} after {limit}s"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_court_listing_blocks_drawdowns_within_a_second_and_repair_restores_them(
+    lists: tuple[System, dict[str, dict[str, str]]],
+) -> None:
+    """Issue 11's must-show, over real Kafka on the kafka backend: registry → risk → loans."""
+    system, keys = lists
+    risk = system["risk"]
+    household = await _household(system, 106, "周借款")
+    line = await _certified_line(system, household)
+    assert await _seconds_until_drawdown(system, line, allowed=True) < 1
+
+    await _court_lists(system, keys, household, True)  # the court's answer starts the clock
+    blocked_after = await _seconds_until_drawdown(system, line, allowed=False)
+    print(f"\n    court listing → drawdown refused BLACKLISTED after {blocked_after:.3f}s ({system.infra.backend})")
+    assert blocked_after < 1.0
+    r = await system["loans"].post("/v1/credit-lines", json={"household_id": household})
+    assert (r.status_code, r.json()["code"]) in ((409, "BLACKLISTED"), (409, "CREDIT_LINE_EXISTS"))
+
+    (entry,) = await _active(risk, household)
+    r = await risk.post(
+        "/v1/credit-repairs",
+        json={
+            "entry_id": entry["entry_id"],
+            "statement": "执行款已全部履行, 法院已出具证明",
+            "obligations_fulfilled_on": str(START),
+        },
+        headers=keys["government"],
+    )
+    assert r.status_code == 201, r.text
+    repair_id = r.json()["repair_id"]
+    await risk.post(f"/v1/credit-repairs/{repair_id}/review", json={"note": "材料齐全"}, headers=keys["government"])
+    r = await risk.post(
+        f"/v1/credit-repairs/{repair_id}/decision",
+        json={"decision": "granted", "reasons": "已履行"},
+        headers=keys["government"],
+    )
+    assert r.status_code == 200, r.text
+    restored_after = await _seconds_until_drawdown(system, line, allowed=True)
+    print(f"    repair granted → drawdown accepted after {restored_after:.3f}s")
+    assert restored_after < 1.0
