@@ -236,6 +236,8 @@ async def test_the_dashboard_section_shows_the_lists_to_a_public_key(
         black = page.locator("#blackList tbody tr[data-entry]")
         await page.locator("#repairs tbody tr[data-entry]").wait_for(timeout=20_000)
         assert await black.count() == 3
+        # Villages by name once the overview is in (whichever call answers first).
+        await page.locator("#blackList td.village_code", has_text=f"下村 ({OTHER_VILLAGE})").wait_for(timeout=10_000)
         text = await page.locator("#creditLists").inner_text()
         for name in ("王失信", "李逃债", MARKUP, "不予修复", "失信被执行人", "恶意逃废债务", "410***********"):
             assert name in text, name
