@@ -12,15 +12,15 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import httpx
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from services.notify.domain.trend import DayFigures, township_trend
-from shared.paging import MAX_PAGE
+from shared.paging import MAX_PAGE, Limit, Offset
 from shared.settings import NotifySettings
 from shared.tracing import instrument_client_for
 from shared.web import Problem, scope
@@ -113,3 +113,36 @@ async def township_history(code: str, request: Request) -> list[dict[str, str]]:
         {"business_date": str(day), "outstanding": f"{o:.2f}", "non_performing": f"{n:.2f}", "npl_ratio": f"{r:.4f}"}
         for day, o, n, r in township_trend(histories)
     ]
+
+
+# --- credit lists (issue 11, public disclosure) ----------------------------------------------
+# Risk's public endpoints do the masking and the "in force and published" filter; this only
+# narrows the search. The caller's own token goes to risk (as above), so risk enforces
+# lists:read itself and the page can never show more than the caller could read at risk.
+# The bounds are checked here too, so a bad search is the caller's 422 and not a 503.
+ListName = Annotated[str | None, Query(max_length=50, description="part of the name (substring)")]
+# [0-9], not \d: \d would let full-width and other Unicode digits through to risk.
+VillageCode = Annotated[str | None, Query(pattern=r"^[0-9]{1,12}$", description="a village's code")]
+
+
+@data.get("/credit-lists", dependencies=[scope("lists:read")])
+async def credit_lists(
+    request: Request,
+    kind: Annotated[Literal["red", "black"] | None, Query(alias="list")] = None,
+    name: ListName = None,
+    village_code: VillageCode = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """The red and black lists in force and the credit repair decisions, identifiers masked,
+    as risk publishes them (``/v1/public/credit-lists``, ``/v1/public/credit-repairs``):
+    ``limit``/``offset`` page each of the two lists; a list shorter than ``limit`` is complete."""
+    search = {k: v for k, v in (("name", name), ("village_code", village_code)) if v}
+    lists = await _risk(
+        request, "/v1/public/credit-lists", limit=limit, offset=offset, **search, **({"list": kind} if kind else {})
+    )
+    # Repair is of a black-list entry only: a search of the red list has none to show.
+    repairs = (
+        [] if kind == "red" else await _risk(request, "/v1/public/credit-repairs", limit=limit, offset=offset, **search)
+    )
+    return {"lists": lists, "repairs": repairs}
