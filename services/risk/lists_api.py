@@ -406,24 +406,8 @@ async def public_lists(
         .limit(limit)
         .offset(offset)
     )
-    return [
-        PublicListEntryOut(
-            entry_id=e.id,
-            list=cast(ListName, e.list),
-            subject_kind=cast(lists.SubjectKind, e.subject_kind),
-            name=e.name,
-            identifier_masked=e.identifier_masked,
-            village_code=e.village_code,
-            township_code=e.township_code,
-            cause=e.cause,
-            tier=e.tier,
-            legal_basis=e.legal_basis,
-            decided_by_role=e.decided_by_role,
-            listed_on=e.listed_on,
-            publication_ends_on=e.publication_ends_on,
-        )
-        for e in rows
-    ]
+    # The government's view, less what the public must not see (evidence, ids, the workflow).
+    return [PublicListEntryOut.model_validate(_entry_out(e).model_dump()) for e in rows]
 
 
 @router.get(
