@@ -13,7 +13,6 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import cached_property
 
 from fastapi import APIRouter, Request, Response
@@ -46,7 +45,9 @@ class SampledGauge:
 
     name: str
     documentation: str
-    read: Callable[[AsyncSession], Awaitable[Decimal | int]]
+    # A count, or money in whole fen: Prometheus holds float64, exact for integers below 2**53
+    # fen (90 trillion yuan), where yuan with fractions would not be.
+    read: Callable[[AsyncSession], Awaitable[int]]
 
 
 class ServiceMetrics:
@@ -116,7 +117,7 @@ class ServiceMetrics:
 
     async def sample(self, session: AsyncSession) -> None:
         for gauge, metric in self.sampled.values():
-            metric.set(float(await asyncio.wait_for(gauge.read(session), SAMPLE_TIMEOUT_SECONDS)))
+            metric.set(await asyncio.wait_for(gauge.read(session), SAMPLE_TIMEOUT_SECONDS))
 
 
 class HttpMetrics:

@@ -10,6 +10,7 @@ from services.risk.handlers import HANDLERS
 from services.risk.models import Township, Village, metadata
 from services.risk.rows import prefetch
 from shared.metrics import SampledGauge
+from shared.money import to_fen
 from shared.runtime import ServiceSpec
 
 
@@ -23,6 +24,10 @@ async def _frozen_villages(session: AsyncSession) -> int:
 
 async def _halted_townships(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).select_from(Township).where(Township.halted)) or 0)
+
+
+async def _fund_balance_fen(session: AsyncSession) -> int:
+    return int(to_fen(await funds.balance(session)) * 100)
 
 
 SPEC = ServiceSpec(
@@ -40,6 +45,6 @@ SPEC = ServiceSpec(
         SampledGauge(
             "vcredit_halted_townships", "Townships whose new lending is halted (004 §6(3))", _halted_townships
         ),
-        SampledGauge("vcredit_fund_balance_yuan", "Risk compensation fund balance, yuan (004 §6(2))", funds.balance),
+        SampledGauge("vcredit_fund_balance_fen", "Risk compensation fund balance, fen (004 §6(2))", _fund_balance_fen),
     ),
 )

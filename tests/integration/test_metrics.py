@@ -89,7 +89,7 @@ async def test_counters_move_after_traffic(system: System) -> None:
 
     # Gauges read at scrape time.
     assert value(after["registry"], "vcredit_outbox_backlog") == 0
-    assert value(after["risk"], "vcredit_fund_balance_yuan") == 10_000_000
+    assert value(after["risk"], "vcredit_fund_balance_fen") == 1_000_000_000, "10,000,000.00 yuan"
     assert value(after["risk"], "vcredit_frozen_villages") == 0
     assert value(after["risk"], "vcredit_halted_townships") == 0
     lag = series(after["risk"], "vcredit_consumer_lag")
