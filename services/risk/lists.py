@@ -102,7 +102,9 @@ async def activate(
         session,
         new_event(
             "risk.subject.listed",
-            entry.subject_id,
+            # API.md: the village is the partition key; a subject's village never changes, so
+            # its listings and delistings keep their order too.
+            entry.village_code,
             SubjectListed(
                 entry_id=entry.id,
                 list=cast(Literal["red", "black"], entry.list),
@@ -143,7 +145,7 @@ async def end(
         session,
         new_event(
             "risk.subject.delisted",
-            entry.subject_id,
+            entry.village_code,
             SubjectDelisted(
                 entry_id=entry.id,
                 list=cast(Literal["red", "black"], entry.list),

@@ -6,7 +6,8 @@ import uuid
 from datetime import date
 from typing import Literal, cast
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +26,7 @@ from services.risk.schemas import (
     RepairOut,
     RepairReviewIn,
 )
+from shared import idempotency
 from shared.catalogue import RepairDecided
 from shared.events import new_event
 from shared.messaging import emit
@@ -92,11 +94,13 @@ def _searched(query: Select[ListEntry], name: str | None, village_code: str | No
     dependencies=[scope("lists:propose")],
 )
 async def propose_black_listing(
-    body: BlackListProposalIn, session: Session, principal: CurrentPrincipal
-) -> ListEntryOut:
+    body: BlackListProposalIn, request: Request, session: Session, principal: CurrentPrincipal
+) -> ListEntryOut | JSONResponse:
     """A bank reports malicious debt evasion (恶意逃废债务, seed 000 §五(三)); nothing is
     listed or published until the government approves (issue 11)."""
     async with session.begin():
+        if (replay := await idempotency.claim(session, request, body)) is not None:
+            return replay
         who = await lists.subject(session, body.subject_kind, body.subject_id)
         if who is None:
             raise Problem(
@@ -117,7 +121,9 @@ async def propose_black_listing(
         )
         session.add(entry)
         await session.flush()
-        return _entry_out(entry)
+        out = _entry_out(entry)
+        await idempotency.remember(session, request, 201, out)
+    return out
 
 
 @router.post(
@@ -249,10 +255,14 @@ async def _repair(session: AsyncSession, repair_id: str, *, lock: bool = False) 
     tags=["credit repair"],
     dependencies=[scope("repairs:apply")],
 )
-async def apply_for_repair(body: RepairIn, session: Session, principal: CurrentPrincipal) -> RepairOut:
+async def apply_for_repair(
+    body: RepairIn, request: Request, session: Session, principal: CurrentPrincipal
+) -> RepairOut | JSONResponse:
     """信用修复 (seed 001): a listed subject that has fulfilled its obligations applies; the
     minimum publication period of the entry's tier must be over."""
     async with session.begin():
+        if (replay := await idempotency.claim(session, request, body)) is not None:
+            return replay
         entry = await _entry(session, body.entry_id, lock=True)
         ensure_bound(principal, village=entry.village_code, household=entry.subject_id)
         if entry.list != "black" or entry.status != "active":
@@ -283,7 +293,9 @@ async def apply_for_repair(body: RepairIn, session: Session, principal: CurrentP
         )
         session.add(repair)
         await session.flush()
-        return await _repair_out(session, repair)
+        out = await _repair_out(session, repair)
+        await idempotency.remember(session, request, 201, out)
+    return out
 
 
 @router.post(
@@ -343,7 +355,7 @@ async def decide_repair(repair_id: str, body: RepairDecisionIn, session: Session
             session,
             new_event(
                 "risk.repair.decided",
-                entry.subject_id,
+                entry.village_code,
                 RepairDecided(
                     repair_id=repair.id,
                     entry_id=entry.id,

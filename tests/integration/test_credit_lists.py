@@ -128,6 +128,21 @@ async def test_court_feed_lists_and_public_sees_only_published_entries_masked(
         headers=keys["bank"],
     )
     assert (again.status_code, again.json()["code"]) == (409, "ALREADY_PROPOSED")
+    # API.md: a POST that creates accepts an Idempotency-Key; the bank core's retry gets the first answer.
+    third = await _household(system, 107, "吴重试")
+    await _propose(system, keys, third, "a first proposal, to have risk know the household")
+    rejected = (await risk.get("/v1/credit-lists/entries", params={"subject_id": third})).json()[0]["entry_id"]
+    r = await risk.post(f"/v1/black-list/proposals/{rejected}/decision", json={"approve": False, "reasons": "不实"})
+    assert r.status_code == 200
+    retried = {"subject_kind": "household", "subject_id": third, "evidence": "再次举报, 附催收记录"}
+    key = keys["bank"] | {"Idempotency-Key": f"bank-core-{third}"}
+    first = await risk.post("/v1/black-list/proposals", json=retried, headers=key)
+    second = await risk.post("/v1/black-list/proposals", json=retried, headers=key)
+    assert (first.status_code, second.status_code, second.json()) == (201, 201, first.json())
+    other = await risk.post(
+        "/v1/black-list/proposals", json=retried | {"evidence": "另一份证据材料, 不同"}, headers=key
+    )
+    assert other.status_code == 409
 
     public = keys["public"]
     shown = (await risk.get("/v1/public/credit-lists", headers=public)).json()
