@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -37,6 +37,8 @@ from shared.web import CurrentPrincipal, Problem, ReadSession, Session, ensure_b
 router = APIRouter(prefix="/v1")
 
 ListName = Literal["red", "black"]
+# A query over list entries, alone or joined (repairs with their entries).
+Searched = TypeVar("Searched", bound=Select[*tuple[Any, ...]])
 NameQuery = Query(default=None, min_length=1, max_length=50, description="Part of the name")
 VillageQuery = Query(default=None, pattern=r"^\d{1,12}$")
 
@@ -75,7 +77,7 @@ async def _entry(session: AsyncSession, entry_id: str, *, lock: bool = False) ->
     return entry
 
 
-def _searched(query: Select[ListEntry], name: str | None, village_code: str | None) -> Select[ListEntry]:
+def _searched(query: Searched, name: str | None, village_code: str | None) -> Searched:
     if name is not None:
         query = query.where(ListEntry.name.contains(name, autoescape=True))
     if village_code is not None:
@@ -436,15 +438,13 @@ async def public_repairs(
     offset: Offset = 0,
 ) -> list[PublicRepairOut]:
     """Credit repair decisions, published with their reasons (ID numbers masked)."""
-    query = (
+    query = _searched(
         select(Repair, ListEntry)
         .join(ListEntry, ListEntry.id == Repair.entry_id)
-        .where(Repair.status.in_(("granted", "refused")))
+        .where(Repair.status.in_(("granted", "refused"))),
+        name,
+        village_code,
     )
-    if name is not None:
-        query = query.where(ListEntry.name.contains(name, autoescape=True))
-    if village_code is not None:
-        query = query.where(ListEntry.village_code == village_code)
     rows = await session.execute(query.order_by(Repair.decided_on, Repair.id).limit(limit).offset(offset))
     return [
         PublicRepairOut(
