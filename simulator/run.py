@@ -128,6 +128,9 @@ class Snapshot:
     business_date: date
     townships: dict[str, dict[str, Any]]
     fund: dict[str, Any]
+    # Wall time of the day's parts and how many customer actions it ran: where a slow run went.
+    seconds: dict[str, float] = field(default_factory=dict)
+    actions: int = 0
 
 
 @dataclass
@@ -327,8 +330,10 @@ class Simulation:
         spent: defaultdict[str, float] = defaultdict(float)
         while day < self.end:
             t0 = time.monotonic()
+            ran = 0
             # An action may add another for the same day (a line opened today, drawn today).
             while actions := self._inflows.pop(day, []) or self._outflows.pop(day, []):
+                ran += len(actions)
                 await self._run(actions, day)
             t1 = time.monotonic()
             snapshot = await self.snapshot(day)
@@ -337,9 +342,12 @@ class Simulation:
             day += timedelta(days=1)
             t2 = time.monotonic()
             await self.api.post("loans", "/v1/cob", {"date": day.isoformat()})
+            t3 = time.monotonic()
+            snapshot.seconds = {"requests": t1 - t0, "snapshot": t2 - t1, "close_of_business": t3 - t2}
+            snapshot.actions = ran
             spent["  customers' requests"] += t1 - t0
             spent["  snapshots"] += t2 - t1
-            spent["  close of business"] += time.monotonic() - t2
+            spent["  close of business"] += t3 - t2
         self.phases["business days"] = time.monotonic() - began
         self.phases.update(spent)
 
