@@ -17,7 +17,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.loans import ledger
-from services.loans.lending import DAY, Accruals, blacklisted_on, business_date, close_loan_day, day_closed_event
+from services.loans.lending import (
+    DAY,
+    Accruals,
+    billing_today,
+    blacklisted_on,
+    business_date,
+    close_loan_day,
+    day_closed_event,
+    schedules,
+)
 from services.loans.models import BusinessDate, CobRun, Loan
 from shared.events import Envelope
 from shared.messaging import emit
@@ -47,9 +56,17 @@ async def close_day(sessions: async_sessionmaker[AsyncSession], day: date) -> in
             accruals = Accruals()
             # One query a chunk: the black list is short, the chunk's loans are many.
             unsubsidised = await blacklisted_on(session, {loan.subject_id for loan in loans}, day)
+            # The instalments of the loans that bill today, read together: one read per loan
+            # would also flush the chunk's changes a few rows at a time.
+            billing = await schedules(session, [loan.id for loan in loans if billing_today(loan, day)])
             for loan in loans:
                 events += await close_loan_day(
-                    session, loan, day, accruals, subsidised=loan.subject_id not in unsubsidised
+                    session,
+                    loan,
+                    day,
+                    accruals,
+                    subsidised=loan.subject_id not in unsubsidised,
+                    schedule=billing.get(loan.id),
                 )
             await ledger.post(session, accruals.posting(day))
             await emit(session, *events)

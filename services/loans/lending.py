@@ -19,6 +19,7 @@ How interest works (documented for the bank, DOMAIN.md §4):
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
@@ -367,28 +368,44 @@ def arrears(loan: Loan) -> Decimal:
     return max(ZERO, loan.principal_billed + loan.interest_billed - loan.principal_paid - loan.interest_paid)
 
 
-async def _oldest_unpaid_due(session: AsyncSession, loan: Loan) -> date | None:
+async def _oldest_unpaid_due(
+    session: AsyncSession, loan: Loan, schedule: Sequence[Instalment] | None = None
+) -> date | None:
     if arrears(loan) == ZERO:
         return None
+    if schedule is None:
+        schedule = list(
+            await session.scalars(
+                select(Instalment)
+                .where(Instalment.loan_id == loan.id, Instalment.billed.is_not(None))
+                .order_by(Instalment.number)
+            )
+        )
     paid = loan.principal_paid + loan.interest_paid
     billed = ZERO
-    for inst in await session.scalars(
-        select(Instalment)
-        .where(Instalment.loan_id == loan.id, Instalment.billed.is_not(None))
-        .order_by(Instalment.number)
-    ):
-        billed += inst.billed or ZERO
+    for inst in sorted(schedule, key=lambda i: i.number):
+        if inst.billed is None:
+            continue
+        billed += inst.billed
         if billed > paid:
             return inst.due_on
     return loan.period_start
 
 
-async def reclassify(session: AsyncSession, loan: Loan, today: date, *, ageing_only: bool = False) -> list[Envelope]:
+async def reclassify(
+    session: AsyncSession,
+    loan: Loan,
+    today: date,
+    *,
+    ageing_only: bool = False,
+    schedule: Sequence[Instalment] | None = None,
+) -> list[Envelope]:
     """Age the loan to ``today`` and emit what changed. Close of business passes
     ``ageing_only``: no payment happens in it, so an oldest unpaid due date already known
-    stays, and the instalments need not be read again for every overdue loan every day."""
+    stays, and the instalments need not be read again for every overdue loan every day.
+    ``schedule``: all the loan's instalments, when the caller has them loaded."""
     if not (ageing_only and loan.overdue_since is not None):
-        loan.overdue_since = await _oldest_unpaid_due(session, loan)
+        loan.overdue_since = await _oldest_unpaid_due(session, loan, schedule)
     dpd = (today - loan.overdue_since).days if loan.overdue_since and today > loan.overdue_since else 0
     previous = loan.classification
     loan.days_past_due = dpd
@@ -575,12 +592,19 @@ class Accruals:
 
 
 async def close_loan_day(
-    session: AsyncSession, loan: Loan, day: date, accruals: Accruals, *, subsidised: bool = True
+    session: AsyncSession,
+    loan: Loan,
+    day: date,
+    accruals: Accruals,
+    *,
+    subsidised: bool = True,
+    schedule: Sequence[Instalment] | None = None,
 ) -> list[Envelope]:
     """Close ``day`` for one loan: accrue, bill a period that ends, age and classify as of
     the next business day. Idempotent per loan and day (``closed_through``). A day its
     subject is blacklisted (not ``subsidised``) earns no subsidy: seed 001, no fiscal
-    subsidy for subjects with bad records; the borrower owes that day's interest in full."""
+    subsidy for subjects with bad records; the borrower owes that day's interest in full.
+    ``schedule``: all the loan's instalments, when the caller loaded them (``billing_today``)."""
     if loan.closed_through >= day or loan.status != "active":
         return []
     events: list[Envelope] = []
@@ -600,9 +624,9 @@ async def close_loan_day(
             loan.interest_outstanding += gross - subsidy
             loan.subsidy_accrued += subsidy
         if next_day == loan.period_end:
-            await _bill_period(session, loan)
+            await _bill_period(session, loan, schedule)
     if loan.principal_billed + loan.interest_billed > loan.principal_paid + loan.interest_paid or loan.days_past_due:
-        events += await reclassify(session, loan, next_day, ageing_only=True)
+        events += await reclassify(session, loan, next_day, ageing_only=True, schedule=schedule)
     if loan.days_past_due == 1 and loan.period_number > 1:
         events.append(
             new_event(
@@ -621,8 +645,30 @@ async def close_loan_day(
     return events
 
 
-async def _bill_period(session: AsyncSession, loan: Loan) -> None:
-    inst = await session.get(Instalment, (loan.id, loan.period_number))
+def billing_today(loan: Loan, day: date) -> bool:
+    """Whether closing ``day`` ends one of the loan's periods (and so reads its instalments)."""
+    return loan.status == "active" and loan.period_number <= loan.term_months and loan.period_end == day + DAY
+
+
+async def schedules(session: AsyncSession, loan_ids: Collection[str]) -> dict[str, list[Instalment]]:
+    """The loans' instalments in one query (close of business bills a chunk's loans together)."""
+    found: dict[str, list[Instalment]] = {loan_id: [] for loan_id in loan_ids}
+    if loan_ids:
+        for inst in await session.scalars(select(Instalment).where(Instalment.loan_id.in_(loan_ids))):
+            found[inst.loan_id].append(inst)
+    return found
+
+
+async def _instalment(
+    session: AsyncSession, loan_id: str, number: int, schedule: Sequence[Instalment] | None
+) -> Instalment | None:
+    if schedule is None:
+        return await session.get(Instalment, (loan_id, number))
+    return next((i for i in schedule if i.number == number), None)
+
+
+async def _bill_period(session: AsyncSession, loan: Loan, schedule: Sequence[Instalment] | None = None) -> None:
+    inst = await _instalment(session, loan.id, loan.period_number, schedule)
     assert inst is not None
     before = loan.principal_billed + loan.interest_billed
     last = loan.period_number == loan.term_months
@@ -630,7 +676,7 @@ async def _bill_period(session: AsyncSession, loan: Loan) -> None:
     loan.interest_billed += loan.period_accrued - loan.period_subsidy_accrued
     inst.billed = loan.principal_billed + loan.interest_billed - before
     loan.period_number += 1
-    following = await session.get(Instalment, (loan.id, loan.period_number))
+    following = await _instalment(session, loan.id, loan.period_number, schedule)
     loan.period_start = inst.due_on
     loan.period_accrued = loan.period_subsidy_accrued = ZERO
     if following is None:  # matured: nothing more accrues
