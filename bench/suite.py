@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from bench.databases import LOOPBACK, asyncpg_dsn
 from bench.report import Figure, Machine, failed, table
+from shared.cli import run_loop
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -94,7 +95,7 @@ def run(benchmark: Benchmark[Any], servers: Servers, sizes: Any, timeout: float 
             return await benchmark.measure(servers, sizes)
 
     try:
-        figures = asyncio.run(measure())
+        figures = run_loop(measure())  # the services' loop, as `vcredit serve` runs them
     except TimeoutError as e:
         # Ours only if our deadline passed; a benchmark's own (a connect, a wait) is its failure.
         if deadline is not None and deadline.expired():
