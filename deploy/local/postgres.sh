@@ -127,6 +127,19 @@ ensure_tcp_password_auth() {
     password_login_works "$port" || die "still cannot log in as $DB_USER over TCP"
 }
 
+# This cluster listens on loopback only, for development, CI and the benchmarks. Debian turns
+# TLS on with a snakeoil certificate, and every client then encrypts to itself: in asyncpg
+# that cost more CPU than the queries (bench.api). A deployment's own DSN decides TLS for a
+# real server (docs/operations.md).
+ensure_loopback_plaintext() {
+    local port="$1"
+    if [[ "$(as_postgres psql -X -p "$port" -d postgres -tAc 'show ssl')" == "on" ]]; then
+        log "turning TLS off on the loopback cluster"
+        as_postgres psql -X -q -p "$port" -d postgres -v ON_ERROR_STOP=1 \
+            -c "ALTER SYSTEM SET ssl = off" -c "SELECT pg_reload_conf()" >/dev/null
+    fi
+}
+
 cmd_start() {
     ensure_installed
     ensure_cluster
@@ -139,6 +152,7 @@ cmd_start() {
     wait_ready "$port"
     ensure_role_and_db "$port"
     ensure_tcp_password_auth "$version" "$port"
+    ensure_loopback_plaintext "$port"
     log "ready: cluster $version/$CLUSTER on 127.0.0.1:$port"
     echo "postgresql+asyncpg://${DB_USER}:${DB_PASSWORD}@127.0.0.1:${port}/${DB_NAME}"
 }
