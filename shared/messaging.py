@@ -65,6 +65,9 @@ log = logging.getLogger(__name__)
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 # Loads, in a few queries, the rows a batch's handlers will read, before they run one by one.
 Prefetch = Callable[[AsyncSession, Sequence[Envelope]], Awaitable[None]]
+# Runs after the handlers, in their transaction (a batch's, or one event's when applied
+# alone): work that handlers deferred to do for many events at once.
+Finish = Callable[[AsyncSession], Awaitable[None]]
 
 
 def topics_of(handlers: Mapping[str, Handler]) -> list[str]:
@@ -339,6 +342,7 @@ class Consumer:
         backoff_max_seconds: float = 10.0,
         max_batch: int = 500,
         prefetch: Prefetch | None = None,
+        finish: Finish | None = None,
         metrics: ServiceMetrics | None = None,
         tracing: Tracing | None = None,
     ) -> None:
@@ -353,6 +357,7 @@ class Consumer:
         self.backoff_max_seconds = backoff_max_seconds
         self.max_batch = max_batch
         self.prefetch = prefetch
+        self.finish = finish
         self.stats = ConsumerStats()
         self.metrics = metrics or ServiceMetrics(name)
         self.topics = topics_of(self.handlers)
@@ -459,6 +464,8 @@ class Consumer:
                 with self.tracing.consuming(message, self.group, envelope.type, event_id), event_context(event_id):
                     await self.handlers[envelope.type](session, envelope)
                 outcomes.append("applied")
+            if self.finish is not None:
+                await self.finish(session)
         # Counted once committed: a batch that fails is applied again one by one.
         for (message, envelope), outcome in zip(batch, outcomes, strict=True):
             self._count(message, envelope.type, outcome)
@@ -483,6 +490,8 @@ class Consumer:
                         self._count(message, envelope.type, "duplicate")
                         return
                     await handler(session, envelope)
+                    if self.finish is not None:
+                        await self.finish(session)
                 self.stats.processed += 1
                 self._count(message, envelope.type, "applied")
                 return

@@ -21,7 +21,7 @@ from shared.auth import Authenticator, CredentialStore
 from shared.bodylimit import BodySizeLimit
 from shared.bus.base import Bus
 from shared.db import DbTimeouts, create_engine, create_sessionmaker, ping, read_only
-from shared.messaging import Consumer, Handler, Prefetch, Relay, session_class_for
+from shared.messaging import Consumer, Finish, Handler, Prefetch, Relay, session_class_for
 from shared.metrics import SAMPLE_TIMEOUT_SECONDS, HttpMetrics, SampledGauge, ServiceMetrics, metrics_router
 from shared.oauth import token_router
 from shared.ratelimit import RateLimiter
@@ -55,6 +55,7 @@ class ServiceSpec:
     # Runs once per start, before the relay, in the service's own transaction.
     on_start: Callable[[AsyncSession], Awaitable[None]] | None = None
     prefetch: Prefetch | None = None
+    finish: Finish | None = None
     # A long-running task of the service (e.g. notify's webhook dispatcher), started after the
     # relay and consumer and cancelled with them on stop.
     background: Callable[[ServiceRuntime], Coroutine[Any, Any, None]] | None = None
@@ -111,6 +112,7 @@ class ServiceRuntime:
             backoff_seconds=common.consumer_backoff_seconds,
             backoff_max_seconds=common.consumer_backoff_max_seconds,
             prefetch=spec.prefetch,
+            finish=spec.finish,
             max_batch=common.consumer_max_batch,
             metrics=self.metrics,
             tracing=self.tracing,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.scoring import api
-from services.scoring.handlers import HANDLERS
+from services.scoring.handlers import HANDLERS, rate_registered
 from services.scoring.models import metadata
 from shared.audit import queries_router
 from shared.runtime import ServiceSpec
@@ -16,4 +16,5 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     routers=lambda: [api.router, queries_router("scoring")],
     handlers=HANDLERS,
+    finish=rate_registered,
 )

@@ -15,14 +15,16 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus.base import Bus, Record
-from shared.events import Envelope
+from shared.events import Envelope, parse_payload
 from shared.logs import ContextFilter
 from shared.messaging import Relay, emit, list_dead_letters, replay_dead_letters
 from tests.conftest import Infra
 from tests.harness import (
     ProbeHandler,
+    ProbeHappened,
     applied_count,
     applied_rows,
     create_probe_db,
@@ -303,5 +305,44 @@ async def test_events_of_one_village_arrive_in_order(infra: Infra) -> None:
     finally:
         for t in tasks:
             await _run(t)
+        await bus.stop()
+        await engine.dispose()
+
+
+class _Deferring(ProbeHandler):
+    """Defers its row to the consumer's ``finish``, as scoring defers registrations' ratings."""
+
+    async def __call__(self, session: AsyncSession, event: Envelope) -> None:
+        probe = parse_payload(event, ProbeHappened)
+        if probe.poison:
+            raise RuntimeError(f"probe {probe.village}/{probe.seq} refused")
+        session.info.setdefault("deferred", []).append(event)
+
+    @staticmethod
+    async def finish(session: AsyncSession) -> None:
+        for event in session.info.pop("deferred", []):
+            await ProbeHandler()(session, event)
+
+
+async def test_finish_runs_after_a_batch_and_after_each_event_applied_alone(infra: Infra) -> None:
+    bus = infra.bus()
+    await _start(bus, infra)
+    engine, sessions = await create_probe_db(await infra.database_url("probe"))
+    consumer = probe_consumer(
+        sessions, bus, _Deferring(), infra.topic_prefix, finish=_Deferring.finish, max_attempts=2, backoff_seconds=0.01
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        # A healthy batch: finish writes every row in the batch's transaction.
+        await _publish(bus, infra, [probe_event("V5", i) for i in range(1, 6)])
+        await wait_until(lambda: _at_least(sessions, 5), what="the deferred rows of a batch")
+        # A batch with a poison event is rolled back and applied one by one: finish runs
+        # after each event alone, so the healthy ones still get their rows, once.
+        await _publish(bus, infra, [probe_event("V5", 6), probe_event("V5", 7, poison=True), probe_event("V5", 8)])
+        await wait_until(lambda: _dead_lettered(consumer), what="the poison event to be parked")
+        await wait_until(lambda: _at_least(sessions, 7), what="the deferred rows applied alone")
+        assert [s for _, _, s in await applied_rows(sessions)] == [1, 2, 3, 4, 5, 6, 8]
+    finally:
+        await _run(task)
         await bus.stop()
         await engine.dispose()
