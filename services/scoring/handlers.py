@@ -2,18 +2,20 @@
 service's close of business moves the business date, ends notices and re-rates subjects
 whose negative facts stop counting that day.
 
-A village's collection sheet registers hundreds of households at once. Their ratings are
-made together when the consumer finishes the batch (``rate_registered``, the consumer's
-``finish``), a few queries for all of them instead of several round trips each; any other
-event rates the registrations before it first, so ratings still follow the events' order."""
+A village's collection sheet registers hundreds of households at once. They are recorded
+and rated together when the consumer finishes the batch (``rate_registered``, the
+consumer's ``finish``), a few queries for all of them instead of several round trips each;
+any other event has the registrations before it done first, so the events' order holds."""
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.domain.retention import expires_on
@@ -51,44 +53,60 @@ def _new_subject(kind: str, subject_id: str, village: str, township: str, name: 
     )
 
 
+@dataclass(frozen=True)
+class _Registration:
+    kind: str
+    subject_id: str
+    village_code: str
+    township_code: str
+    name: str
+    poor_household: bool
+    profile: dict[str, Any]
+
+
 async def on_household_registered(session: AsyncSession, event: Envelope) -> None:
     p = parse_payload(event, HouseholdRegistered)
-    subject = await session.get(Subject, p.household_id)
-    if subject is None:
-        subject = _new_subject(
-            "household", p.household_id, p.village_code, p.township_code, p.head_name, p.poor_household
-        )
-        session.add(subject)
-    subject.profile = json.dumps(p.profile, ensure_ascii=False)
-    set_fact_ends(subject, {}, await business_date(session))  # a registration states no end dates
-    _rate_later(session, subject)
+    _register_later(
+        session,
+        _Registration(
+            "household", p.household_id, p.village_code, p.township_code, p.head_name, p.poor_household, p.profile
+        ),
+    )
 
 
 async def on_business_registered(session: AsyncSession, event: Envelope) -> None:
     p = parse_payload(event, BusinessRegistered)
-    subject = await session.get(Subject, p.business_id)
-    if subject is None:
-        subject = _new_subject("business", p.business_id, p.village_code, p.township_code, p.name, False)
-        session.add(subject)
-    subject.profile = json.dumps(p.profile, ensure_ascii=False)
-    set_fact_ends(subject, {}, await business_date(session))  # a registration states no end dates
-    _rate_later(session, subject)
+    _register_later(
+        session, _Registration("business", p.business_id, p.village_code, p.township_code, p.name, False, p.profile)
+    )
 
 
 _UNRATED = "scoring_unrated"
 
 
-def _rate_later(session: AsyncSession, subject: Subject) -> None:
-    unrated: dict[str, Subject] = session.info.setdefault(_UNRATED, {})
-    unrated[subject.id] = subject
+def _register_later(session: AsyncSession, registration: _Registration) -> None:
+    unrated: dict[str, _Registration] = session.info.setdefault(_UNRATED, {})
+    unrated[registration.subject_id] = registration  # registered twice: the later one counts
 
 
 async def rate_registered(session: AsyncSession) -> None:
-    """Rate the subjects registered since the last call, together."""
-    unrated: dict[str, Subject] | None = session.info.pop(_UNRATED, None)
-    if unrated:
-        await session.flush()
-        await rerate_chunk(session, rule_set(), list(unrated.values()))
+    """Record and rate the subjects registered since the last call, together."""
+    unrated: dict[str, _Registration] | None = session.info.pop(_UNRATED, None)
+    if not unrated:
+        return
+    known = {s.id: s for s in await session.scalars(select(Subject).where(Subject.id.in_(unrated)))}
+    today = await business_date(session)
+    subjects = []
+    for r in unrated.values():
+        subject = known.get(r.subject_id)
+        if subject is None:
+            subject = _new_subject(r.kind, r.subject_id, r.village_code, r.township_code, r.name, r.poor_household)
+            session.add(subject)
+        subject.profile = json.dumps(r.profile, ensure_ascii=False)
+        set_fact_ends(subject, {}, today)  # a registration states no end dates
+        subjects.append(subject)
+    await session.flush()
+    await rerate_chunk(session, rule_set(), subjects)
 
 
 def _after_registrations(handler: Handler) -> Handler:

@@ -348,16 +348,17 @@ async def _lock_counters(session: AsyncSession, villages: set[str]) -> dict[str,
     return counters
 
 
-# Ids per IN list: under the drivers' bound-parameter limits, few round trips.
-_IN_CHUNK = 5000
+# Ratings certified per round: few queries, and only one round's subjects and ratings held
+# (with their profiles and reasons) at a time.
+_CERTIFY_CHUNK = 1000
 
 
 async def certify_due(session: AsyncSession, today: date) -> int:
     """Certify every rating whose notice is over with no objection open.
 
-    The 7th day of a first rating of the district certifies nearly every household at once:
-    subjects, ratings and counters are read in a few queries and the events written in one
-    insert, not a handful of round trips per rating."""
+    The 7th day of a district's first rating certifies nearly every household at once, so a
+    round of them is read in a few queries and its events written in one insert, not a
+    handful of round trips per rating."""
     due = list(
         await session.scalars(
             select(RatingState)
@@ -366,21 +367,23 @@ async def certify_due(session: AsyncSession, today: date) -> int:
             .with_for_update()
         )
     )
-    subjects: dict[str, Subject] = {}
-    ratings: dict[int, Rating] = {}
-    for start in range(0, len(due), _IN_CHUNK):
-        chunk = due[start : start + _IN_CHUNK]
+    if not due:
+        return 0
+    villages: set[str] = set()
+    for start in range(0, len(due), _CERTIFY_CHUNK):
+        ids = [d.subject_id for d in due[start : start + _CERTIFY_CHUNK]]
+        villages.update(await session.scalars(select(Subject.village_code).where(Subject.id.in_(ids)).distinct()))
+    counters = await _lock_counters(session, villages)  # all of them first: one lock order
+    for start in range(0, len(due), _CERTIFY_CHUNK):
+        chunk = due[start : start + _CERTIFY_CHUNK]
         subject_ids = [d.subject_id for d in chunk]
-        subjects.update((s.id, s) for s in await session.scalars(select(Subject).where(Subject.id.in_(subject_ids))))
-        ratings.update(
-            (r.id, r)
-            for r in await session.scalars(select(Rating).where(Rating.id.in_([d.current_rating_id for d in chunk])))
-        )
-    counters = await _lock_counters(session, {s.village_code for s in subjects.values()})
-    events: list[Envelope] = []
-    for state in due:
-        events += _certified(subjects[state.subject_id], state, ratings[state.current_rating_id], counters, today)
-    await emit(session, *events)
+        subjects = {s.id: s for s in await session.scalars(select(Subject).where(Subject.id.in_(subject_ids)))}
+        rating_ids = [d.current_rating_id for d in chunk]
+        ratings = {r.id: r for r in await session.scalars(select(Rating).where(Rating.id.in_(rating_ids)))}
+        events: list[Envelope] = []
+        for state in chunk:
+            events += _certified(subjects[state.subject_id], state, ratings[state.current_rating_id], counters, today)
+        await emit(session, *events)
     return len(due)
 
 
