@@ -323,9 +323,12 @@ class Simulation:
         self.start = date.fromisoformat((await self.api.get("loans", "/v1/business-date"))["business_date"])
         self.end = add_months(self.start, self.months)
         opening = self.start + timedelta(days=NOTICE_DAYS)
+        borrowers: defaultdict[str, list[Household]] = defaultdict(list)
         for h in self.district.households:
             if h.borrowing is not None and self.grade.get(h.index, "NONE") != "NONE":
-                self._outflows[opening].append(self._opener(h))
+                borrowers[h.village_code].append(h)
+        for village_borrowers in borrowers.values():
+            self._outflows[opening].append(self._village_opener(village_borrowers))
         day = self.start
         spent: defaultdict[str, float] = defaultdict(float)
         while day < self.end:
@@ -370,6 +373,20 @@ class Simulation:
         assert self.end is not None
         if day < self.end:
             queue[day].append(action)
+
+    def _village_opener(self, households: list[Household]) -> Action:
+        """A village's borrowers open their lines on the day their certificates are issued.
+        Scoring certifies in subject id order and its events are keyed by village, so loans
+        learns of a village's certificates in that order: once the last of them opens a
+        line, the others can. Thousands of households asking again and again until their
+        certificate arrived kept loans busy refusing them instead of applying certificates."""
+        ordered = sorted(households, key=self._id)
+
+        async def open_lines(day: date) -> None:
+            await self._run([self._opener(ordered[-1])], day)
+            await self._run([self._opener(h) for h in ordered[:-1]], day)
+
+        return open_lines
 
     def _opener(self, h: Household) -> Action:
         async def open_line(day: date) -> None:
