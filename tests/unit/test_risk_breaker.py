@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -268,3 +270,41 @@ def test_override_lifecycle() -> None:
     # Over again later: frozen automatically, the old "unfrozen" does not come back.
     over_now = exceeds(D("300.01"), outstanding, THREE_PERCENT)
     assert effective_frozen(over_now, override)
+
+
+def _reference_ratio(non_performing: Decimal, outstanding: Decimal) -> Decimal:
+    # The rule spelt out with Fraction: the exact quotient, rounded once, half up.
+    if outstanding == 0:
+        return D("0.0000")
+    exact = Fraction(non_performing) / Fraction(outstanding) * 10**4
+    return D(int(exact + Fraction(1, 2))).scaleb(-4)
+
+
+def _amounts(rng: random.Random) -> tuple[Decimal, Decimal]:
+    # Mixed exponents (payload strings, database Numeric(16,2), sums of both) and sizes.
+    places = rng.choice([0, 1, 2, 3, 7])
+    total = rng.randrange(0, 10 ** rng.choice([1, 4, 9, 18, 32]))
+    bad = rng.choice([0, total, rng.randrange(0, total + 1), total * 3 // 100, total * 3 // 100 + 1])
+    return D(min(bad, total)).scaleb(-places), D(total).scaleb(-places)
+
+
+def test_ratio_and_exceeds_agree_with_fractions_on_many_figures() -> None:
+    # The cross-multiplied integers must decide exactly as the rational numbers do.
+    rng = random.Random(20260301)
+    thresholds = [THREE_PERCENT, D("0"), D("1"), D("0.0300000000000000000000000000001"), D(1) / D(3)]
+    for _ in range(5000):
+        non_performing, outstanding = _amounts(rng)
+        ratio = npl_ratio(non_performing, outstanding)
+        assert ratio == _reference_ratio(non_performing, outstanding), (non_performing, outstanding)
+        assert ratio.as_tuple().exponent == -4
+        for threshold in thresholds:
+            expected = outstanding > 0 and Fraction(non_performing) > Fraction(threshold) * Fraction(outstanding)
+            assert exceeds(non_performing, outstanding, threshold) is expected, (non_performing, outstanding)
+
+
+def test_township_share_agrees_with_fractions() -> None:
+    for share in (THIRTY_PERCENT, D("0"), D("1"), D(1) / D(3), D("0.3333333333333333333333333334")):
+        for villages in range(0, 40):
+            for over in range(0, villages + 1):
+                expected = villages > 0 and Fraction(over) >= Fraction(share) * villages
+                assert township_halted(villages, over, share) is expected, (villages, over, share)
