@@ -48,10 +48,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import event as _sa_event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from shared.bulk import insert_rows
 from shared.bus.base import Bus, BusConsumer, Message, Record, next_offsets
 from shared.db import SHARED_TABLES, BigIntPK, dialect_of, insert_ignore, unavailable
 from shared.events import Envelope, dlq_topic_of
@@ -288,10 +288,10 @@ class Relay:
 # --- inbox and consumer -------------------------------------------------------------------
 
 
-def _inbox_row(consumer: str, envelope: Envelope, message: Message, now: datetime) -> dict[str, Any]:
+def _inbox_row(consumer: str, event_id: str, message: Message, now: datetime) -> dict[str, Any]:
     return {
         "consumer": consumer,
-        "event_id": str(envelope.event_id),
+        "event_id": event_id,
         "topic": message.topic,
         "partition": message.partition,
         "offset": message.offset,
@@ -301,7 +301,7 @@ def _inbox_row(consumer: str, envelope: Envelope, message: Message, now: datetim
 
 async def _record_in_inbox(session: AsyncSession, consumer: str, envelope: Envelope, message: Message) -> bool:
     """Insert the inbox row; False when this consumer already processed the event."""
-    return await insert_ignore(session, inbox, _inbox_row(consumer, envelope, message, datetime.now(UTC)))
+    return await insert_ignore(session, inbox, _inbox_row(consumer, str(envelope.event_id), message, datetime.now(UTC)))
 
 
 async def record_batch_in_inbox(
@@ -309,13 +309,11 @@ async def record_batch_in_inbox(
 ) -> set[str]:
     """Insert inbox rows for a batch in one statement; the event ids not seen before."""
     now = datetime.now(UTC)
-    rows = {str(e.event_id): _inbox_row(consumer, e, m, now) for m, e in batch}
-    dialect = dialect_of(session)
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    # Rows as executemany parameters, not .values(list): the statement then compiles once
-    # and SQLAlchemy batches it into multi-row INSERTs ("insertmanyvalues").
-    stmt = module.insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
-    return set((await session.execute(stmt, list(rows.values()))).scalars().all())
+    rows: dict[str, dict[str, Any]] = {}
+    for m, e in batch:
+        event_id = str(e.event_id)  # UUID.__str__ is slow enough to show in a batch's profile
+        rows[event_id] = _inbox_row(consumer, event_id, m, now)
+    return set(await insert_rows(session, inbox, list(rows.values()), conflict="ignore", returning=inbox.c.event_id))
 
 
 @dataclass
@@ -451,12 +449,12 @@ class Consumer:
 
     async def _apply_together(self, batch: Sequence[tuple[Message, Envelope]]) -> None:
         outcomes: list[str] = []
+        ids = [str(e.event_id) for _, e in batch]
         async with self.sessions() as session, session.begin():
             fresh = await record_batch_in_inbox(session, self.name, batch)
             if self.prefetch is not None:
-                await self.prefetch(session, [e for _, e in batch if str(e.event_id) in fresh])
-            for message, envelope in batch:
-                event_id = str(envelope.event_id)
+                await self.prefetch(session, [e for (_, e), i in zip(batch, ids, strict=True) if i in fresh])
+            for (message, envelope), event_id in zip(batch, ids, strict=True):
                 if event_id not in fresh:
                     outcomes.append("duplicate")
                     continue
