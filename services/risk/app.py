@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.risk import api, funds, lists_api
 from services.risk.handlers import HANDLERS
 from services.risk.models import Township, Village, metadata
-from services.risk.rows import prefetch
+from services.risk.rows import finish, prefetch
 from shared.metrics import SampledGauge
 from shared.money import to_fen
 from shared.runtime import ServiceSpec
@@ -40,6 +40,7 @@ SPEC = ServiceSpec(
     handlers=HANDLERS,
     on_start=_open_fund,
     prefetch=prefetch,
+    finish=finish,
     gauges=(
         SampledGauge("vcredit_frozen_villages", "Villages whose new credit is frozen (004 §6(3))", _frozen_villages),
         SampledGauge(

@@ -14,12 +14,12 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.risk.domain.breaker import effective_frozen, exceeds, npl_ratio, override_survives, township_halted
-from services.risk.models import Clock, Decision, Township, Village, VillageDay, VillageOverride
-from services.risk.rows import add_row, get_row
+from services.risk.models import Clock, Decision, Township, Village, VillageOverride
+from services.risk.rows import Rows, VillageRow, rows_of
 from shared.catalogue import BulletinIssued, TownshipHalt, VillageFreeze
 from shared.events import Envelope, new_event
 from shared.messaging import emit
@@ -56,36 +56,41 @@ async def advance_clock(session: AsyncSession, business_date: date) -> None:
 
 
 async def township(session: AsyncSession, code: str) -> Township:
-    row = await get_row(session, Township, code)
+    rows = rows_of(session)
+    row = await rows.township(session, code)
     if row is None:
-        row = add_row(session, Township, code, Township(code=code, name="", halted=False))
+        row = rows.add_township(Township(code=code, name="", halted=False))
+        session.add(row)
     return row
 
 
-async def village(session: AsyncSession, code: str, township_code: str) -> tuple[Village, bool]:
+async def village(session: AsyncSession, code: str, township_code: str) -> tuple[VillageRow, bool]:
     """The village's row, created on first sight; True when it was new."""
-    row = await get_row(session, Village, code)
+    villages = rows_of(session).villages
+    row = await villages.get(session, code)
     if row is not None:
         return row, False
-    row = Village(
-        code=code,
-        name="",
-        township_code=township_code,
-        outstanding=ZERO,
-        non_performing=ZERO,
-        npl_ratio=Decimal("0.0000"),
-        over=False,
-        over_since=None,
-        frozen=False,
+    row = villages.add(
+        code,
+        VillageRow(
+            code=code,
+            name="",
+            township_code=township_code,
+            outstanding=ZERO,
+            non_performing=ZERO,
+            npl_ratio=Decimal("0.0000"),
+            over=False,
+            over_since=None,
+            frozen=False,
+        ),
     )
-    add_row(session, Village, code, row)
     await township(session, township_code)
     # One more village changes the township's share over the line, whoever reported it first.
     await reassess_township(session, township_code, None)
     return row, True
 
 
-def figures(v: Village) -> dict[str, str]:
+def figures(v: Village | VillageRow) -> dict[str, str]:
     return {
         "npl_ratio": f"{v.npl_ratio:.4f}",
         "outstanding": format_money(v.outstanding),
@@ -94,32 +99,18 @@ def figures(v: Village) -> dict[str, str]:
 
 
 async def change_figures(
-    session: AsyncSession, v: Village, business_date: date, d_outstanding: Decimal, d_non_performing: Decimal
+    session: AsyncSession, v: VillageRow, business_date: date, d_outstanding: Decimal, d_non_performing: Decimal
 ) -> None:
     """Move a village's programme principal and re-decide its freeze."""
     if not d_outstanding and not d_non_performing:
         return
     v.outstanding += d_outstanding
     v.non_performing += d_non_performing
-    day = await get_row(session, VillageDay, (v.code, business_date))
-    if day is None:
-        add_row(
-            session,
-            VillageDay,
-            (v.code, business_date),
-            VillageDay(
-                village_code=v.code,
-                business_date=business_date,
-                outstanding=v.outstanding,
-                non_performing=v.non_performing,
-            ),
-        )
-    else:
-        day.outstanding, day.non_performing = v.outstanding, v.non_performing
+    rows_of(session).set_day(v, business_date)
     await reassess_village(session, v, business_date)
 
 
-async def reassess_village(session: AsyncSession, v: Village, business_date: date) -> None:
+async def reassess_village(session: AsyncSession, v: VillageRow, business_date: date) -> None:
     threshold = settings().village_npl_threshold
     v.npl_ratio = npl_ratio(v.non_performing, v.outstanding)
     over = exceeds(v.non_performing, v.outstanding, threshold)
@@ -129,9 +120,11 @@ async def reassess_village(session: AsyncSession, v: Village, business_date: dat
     v.over_since = business_date if over else None
     if replaying(session):
         return
-    override = await session.get(VillageOverride, v.code)
+    rows = rows_of(session)
+    override = await rows.override(session, v.code)
     if override is not None and not override_survives(override.over_when_set, over):
         await session.delete(override)
+        rows.drop_override(v.code)
         override = None
     await set_frozen(
         session,
@@ -151,7 +144,7 @@ async def reassess_village(session: AsyncSession, v: Village, business_date: dat
 
 async def set_frozen(
     session: AsyncSession,
-    v: Village,
+    v: Village | VillageRow,
     frozen: bool,
     business_date: date,
     *,
@@ -216,12 +209,19 @@ async def record(
     )
 
 
-async def township_counts(session: AsyncSession, code: str) -> tuple[int, list[Village]]:
-    villages = int(await session.scalar(select(func.count()).where(Village.township_code == code)) or 0)
-    over = list(
-        await session.scalars(select(Village).where(Village.township_code == code, Village.over).order_by(Village.code))
-    )
-    return villages, over
+async def township_counts(session: AsyncSession, code: str, batch: Rows | None = None) -> tuple[int, list[VillageRow]]:
+    """How many villages the township has, and those over the line: as the database holds
+    them, but those of the ``batch`` as it has them now (they are written at its end)."""
+    table = Village.__table__
+    query = select(*table.c).where(table.c.township_code == code)  # tens of villages: one query for both
+    villages = {row.code: VillageRow(*row) for row in await session.execute(query)}
+    for v in batch.own_villages() if batch is not None else ():
+        if v.township_code == code:
+            villages[v.code] = v
+        else:  # maybe moved away by the registry in this batch
+            villages.pop(v.code, None)
+    ordered = [villages[c] for c in sorted(villages)]
+    return len(ordered), [v for v in ordered if v.over]
 
 
 async def reassess_township(session: AsyncSession, code: str, business_date: date | None) -> None:
@@ -230,9 +230,11 @@ async def reassess_township(session: AsyncSession, code: str, business_date: dat
     t = await township(session, code)
     if t not in session.new:
         # Replicas consuming different partitions may decide for the same township at once:
-        # the row lock makes the second wait and count what the first committed.
-        await session.execute(select(Township.code).where(Township.code == code).with_for_update())
-    villages, over = await township_counts(session, code)
+        # the row lock makes the second wait and count what the first committed. (A Core
+        # statement: the ORM's would first flush the decisions so far, a round trip each.)
+        table = Township.__table__
+        await session.execute(select(table.c.code).where(table.c.code == code).with_for_update())
+    villages, over = await township_counts(session, code, rows_of(session))
     halted = township_halted(villages, len(over), settings().township_share_threshold)
     if halted == t.halted:
         return

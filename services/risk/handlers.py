@@ -1,7 +1,8 @@
-"""Consumers of other services' events. Each runs inside the inbox transaction, and each
-is also what ``vcredit rebuild risk`` replays, so a handler writes only what its event
-determines: loan events are keyed by village, hence ordered per village, and nothing here
-depends on the order of events across villages."""
+"""Consumers of other services' events. Each runs inside the inbox transaction (loan
+positions and village figures change in memory, ``rows.py``, and the consumer's finish hook
+writes them once per batch), and each is also what ``vcredit rebuild risk`` replays, so a
+handler writes only what its event determines: loan events are keyed by village, hence
+ordered per village, and nothing here depends on the order of events across villages."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.risk import circuit, funds, lists
-from services.risk.models import Business, Community, Household, LoanPosition, OverdueYear, SubjectGrade, Village
-from services.risk.rows import add_row, get_row
+from services.risk.models import Business, Community, Household, SubjectGrade
+from services.risk.rows import Position, rows_of
 from shared.catalogue import (
     BusinessDateAdvanced,
     BusinessRegistered,
@@ -62,7 +63,7 @@ async def on_village_created(session: AsyncSession, event: Envelope) -> None:
 
 async def on_village_renamed(session: AsyncSession, event: Envelope) -> None:
     p = parse_payload(event, UnitRenamed)
-    village = await get_row(session, Village, p.code)
+    village = await rows_of(session).villages.get(session, p.code)
     if village is not None:
         village.name = p.new_name
 
@@ -142,8 +143,8 @@ async def on_rating_downgraded(session: AsyncSession, event: Envelope) -> None:
 # --- loans: positions, figures, losses -------------------------------------------------------
 
 
-async def _position(session: AsyncSession, loan_id: str) -> LoanPosition:
-    position = await get_row(session, LoanPosition, loan_id)
+async def _position(session: AsyncSession, loan_id: str) -> Position:
+    position = await rows_of(session).positions.get(session, loan_id)
     if position is None:
         # Events of a loan share its village's partition, so its disbursement came first;
         # a missing one is a lost event, worth a retry and then the dead-letter queue.
@@ -152,7 +153,7 @@ async def _position(session: AsyncSession, loan_id: str) -> LoanPosition:
 
 
 async def _move(
-    session: AsyncSession, position: LoanPosition, outstanding: Decimal, non_performing: bool, business_date: date
+    session: AsyncSession, position: Position, outstanding: Decimal, non_performing: bool, business_date: date
 ) -> None:
     before = position.outstanding, position.outstanding if position.non_performing else ZERO
     position.outstanding, position.non_performing = outstanding, non_performing
@@ -161,15 +162,10 @@ async def _move(
     await circuit.change_figures(session, village, business_date, outstanding - before[0], after_np - before[1])
 
 
-async def _overdue(session: AsyncSession, subject_id: str, year: int) -> None:
-    if await get_row(session, OverdueYear, (subject_id, year)) is None:
-        add_row(session, OverdueYear, (subject_id, year), OverdueYear(subject_id=subject_id, year=year))
-
-
 async def on_disbursed(session: AsyncSession, event: Envelope) -> None:
     p = parse_payload(event, LoanDisbursed)
     amount = Decimal(p.amount)
-    position = LoanPosition(
+    position = Position(
         loan_id=p.loan_id,
         subject_kind=p.subject_kind,
         subject_id=p.subject_id,
@@ -181,7 +177,7 @@ async def on_disbursed(session: AsyncSession, event: Envelope) -> None:
         classification="normal",
         status="active",
     )
-    add_row(session, LoanPosition, p.loan_id, position)
+    rows_of(session).positions.add(p.loan_id, position)
     if p.subject_kind == "business" and Decimal(p.mutual_guarantee_contribution):
         await funds.contribute(session, p.subject_id, p.village_code, Decimal(p.mutual_guarantee_contribution))
     await _move(session, position, amount, False, p.disbursed_on)
@@ -198,13 +194,13 @@ async def on_classified(session: AsyncSession, event: Envelope) -> None:
     position = await _position(session, p.loan_id)
     position.classification = p.classification
     if p.days_past_due > 0:
-        await _overdue(session, p.subject_id, p.business_date.year)
+        rows_of(session).overdue(p.subject_id, p.business_date.year)
     await _move(session, position, Decimal(p.principal_outstanding), p.non_performing, p.business_date)
 
 
 async def on_instalment_overdue(session: AsyncSession, event: Envelope) -> None:
     p = parse_payload(event, InstalmentOverdue)
-    await _overdue(session, p.subject_id, (p.due_on + timedelta(days=1)).year)
+    rows_of(session).overdue(p.subject_id, (p.due_on + timedelta(days=1)).year)
 
 
 async def on_repaid(session: AsyncSession, event: Envelope) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.risk import circuit
 from services.risk.handlers import HANDLERS
 from services.risk.models import PROJECTIONS, FundEntry, RiskBase
-from services.risk.rows import forget, prefetch
+from services.risk.rows import finish, prefetch
 from shared.bus.base import Bus, Message
 from shared.events import Envelope
 from shared.messaging import record_batch_in_inbox, topics_of
@@ -60,8 +60,6 @@ async def _apply(session: AsyncSession, batch: Sequence[Message], seen: set[str]
         return 0
     # The live consumer may not have seen all of these yet; it must not apply them twice.
     await record_batch_in_inbox(session, CONSUMER, pairs)
-    await session.flush()
-    forget(session)  # one transaction for the whole rebuild; the row cache is per batch
     await prefetch(session, [e for _, e in pairs])
     applied = 0
     for _, envelope in pairs:
@@ -70,6 +68,9 @@ async def _apply(session: AsyncSession, batch: Sequence[Message], seen: set[str]
         seen.add(str(envelope.event_id))
         await HANDLERS[envelope.type](session, envelope)
         applied += 1
+    # As the live consumer does after a batch; the next batch, in the same transaction (one
+    # for the whole rebuild), reads its rows afresh.
+    await finish(session)
     return applied
 
 
