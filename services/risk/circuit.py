@@ -14,8 +14,9 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from services.risk.domain.breaker import effective_frozen, exceeds, npl_ratio, override_survives, township_halted
 from services.risk.models import Clock, Decision, Township, Village, VillageOverride
@@ -230,10 +231,15 @@ async def reassess_township(session: AsyncSession, code: str, business_date: dat
     t = await township(session, code)
     if t not in session.new:
         # Replicas consuming different partitions may decide for the same township at once:
-        # the row lock makes the second wait and count what the first committed. (A Core
-        # statement: the ORM's would first flush the decisions so far, a round trip each.)
+        # the row lock makes the second wait and count what the first committed, and take
+        # the state the first left as its own (read before the lock, it could be stale, and
+        # the township would be halted twice). Unless this transaction changed it already,
+        # under the same lock. A Core statement: the ORM's would first flush the decisions
+        # so far, a round trip each.
         table = Township.__table__
-        await session.execute(select(table.c.code).where(table.c.code == code).with_for_update())
+        locked = await session.scalar(select(table.c.halted).where(table.c.code == code).with_for_update())
+        if locked is not None and not inspect(t).attrs.halted.history.has_changes():
+            set_committed_value(t, "halted", locked)
     villages, over = await township_counts(session, code, rows_of(session))
     halted = township_halted(villages, len(over), settings().township_share_threshold)
     if halted == t.halted:

@@ -189,3 +189,25 @@ async def test_a_village_moved_in_the_batch_leaves_its_old_townships_count(infra
     created = new_event("registry.village.created", "V1", VillageCreated(code="V1", name="东村", township_code="T2"))
     events = [created, disbursed(9, "V9", "T1"), classified(9, "V9", "T1", days=91)]
     await _together_and_alone(infra, events, done_before=[disbursed(1, "V1", "T1")])
+
+
+# PostgreSQL only: SQLite runs one writing transaction at a time, there is no "meanwhile".
+@pytest.mark.parametrize("infra", [pytest.param("kafka", id="kafka", marks=pytest.mark.integration)], indirect=True)
+async def test_a_township_halted_by_another_replica_meanwhile_is_not_halted_twice(infra: Infra) -> None:
+    # Two replicas, two partitions, one township of three villages (30%: one over halts it).
+    engine = await _engine(infra, "replicas")
+    sessions = create_sessionmaker(engine)
+    await _apply(sessions, [[disbursed(i, f"V{i}", "T1") for i in (1, 2, 3)]])
+    first = [classified(1, "V1", "T1", days=91)]
+    async with sessions() as a, a.begin(), batch_scope(a, first):
+        await rows_of(a).township(a, "T1")  # replica A has read the township, not halted yet
+        second = [classified(2, "V2", "T1", days=91)]
+        async with sessions() as b, b.begin(), batch_scope(b, second):  # replica B halts it
+            await HANDLERS[second[0].type](b, second[0])
+        await HANDLERS[first[0].type](a, first[0])  # A waits for nothing: B has committed
+    async with sessions() as session:
+        kinds = (await session.execute(text("SELECT kind FROM decisions ORDER BY id"))).scalars().all()
+        halted = await session.scalar(text("SELECT halted FROM townships WHERE code = 'T1'"))
+    await engine.dispose()
+    assert kinds == ["village_frozen", "township_halted", "village_frozen"]
+    assert halted is True
