@@ -257,7 +257,13 @@ class Books:
                 await rebuild(sessions, bus, topic_prefix=prefix, idle_ms=2000)
             else:
                 consumer = Consumer(
-                    spec.name, sessions, bus, spec.handlers, topic_prefix=prefix, prefetch=spec.prefetch
+                    spec.name,
+                    sessions,
+                    bus,
+                    spec.handlers,
+                    topic_prefix=prefix,
+                    prefetch=spec.prefetch,
+                    finish=spec.finish,
                 )
                 reader = bus.consumer(f"{prefix}fault-replay-{uuid.uuid4()}", [prefix + t for t in consumer.topics])
                 await reader.start()
