@@ -359,20 +359,17 @@ async def certify_due(session: AsyncSession, today: date) -> int:
     The 7th day of a district's first rating certifies nearly every household at once, so a
     round of them is read in a few queries and its events written in one insert, not a
     handful of round trips per rating."""
+    over = (RatingState.status == "pending_notice", RatingState.notice_ends < today)
     due = list(
-        await session.scalars(
-            select(RatingState)
-            .where(RatingState.status == "pending_notice", RatingState.notice_ends < today)
-            .order_by(RatingState.subject_id)
-            .with_for_update()
-        )
+        await session.scalars(select(RatingState).where(*over).order_by(RatingState.subject_id).with_for_update())
     )
     if not due:
         return 0
-    villages: set[str] = set()
-    for start in range(0, len(due), _CERTIFY_CHUNK):
-        ids = [d.subject_id for d in due[start : start + _CERTIFY_CHUNK]]
-        villages.update(await session.scalars(select(Subject.village_code).where(Subject.id.in_(ids)).distinct()))
+    villages = set(
+        await session.scalars(
+            select(Subject.village_code).join(RatingState, RatingState.subject_id == Subject.id).where(*over).distinct()
+        )
+    )
     counters = await _lock_counters(session, villages)  # all of them first: one lock order
     for start in range(0, len(due), _CERTIFY_CHUNK):
         chunk = due[start : start + _CERTIFY_CHUNK]
