@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy import MetaData
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.auth import Authenticator, CredentialStore
 from shared.bodylimit import BodySizeLimit
@@ -65,6 +65,11 @@ class ServiceSpec:
     uploads: tuple[str, ...] = ()
     # Figures of the programme on /metrics, read from the service's database when scraped.
     gauges: tuple[SampledGauge, ...] = ()
+
+    def consumer(self, sessions: async_sessionmaker[AsyncSession], bus: Bus, **options: Any) -> Consumer:
+        """The consumer of this service's events, with every hook the spec declares (a
+        replay built by hand once missed ``finish`` and diverged from the live projection)."""
+        return Consumer(self.name, sessions, bus, self.handlers, prefetch=self.prefetch, finish=self.finish, **options)
 
 
 def _freeze_startup_objects() -> None:
@@ -118,17 +123,13 @@ class ServiceRuntime:
         )
         self.sessions = self.relay.sessions
         self.read_sessions = create_sessionmaker(read_only(self.engine), info={"settings": common})
-        self.consumer = Consumer(
-            spec.name,
+        self.consumer = spec.consumer(
             self.sessions,
             bus,
-            spec.handlers,
             topic_prefix=common.topic_prefix,
             max_attempts=common.consumer_max_attempts,
             backoff_seconds=common.consumer_backoff_seconds,
             backoff_max_seconds=common.consumer_backoff_max_seconds,
-            prefetch=spec.prefetch,
-            finish=spec.finish,
             max_batch=common.consumer_max_batch,
             metrics=self.metrics,
             tracing=self.tracing,

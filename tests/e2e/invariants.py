@@ -36,7 +36,7 @@ from shared.bus.base import Bus, BusConsumer, Message
 from shared.bus.kafka import KafkaBus
 from shared.cli import load_spec
 from shared.db import create_sessionmaker
-from shared.messaging import Consumer, topics_of
+from shared.messaging import topics_of
 from shared.migrations import upgrade
 from shared.settings import SERVICE_NAMES, CommonSettings
 from tests.e2e.bank_core import Tally
@@ -256,15 +256,7 @@ class Books:
                         await fresh.merge(entry)
                 await rebuild(sessions, bus, topic_prefix=prefix, idle_ms=2000)
             else:
-                consumer = Consumer(
-                    spec.name,
-                    sessions,
-                    bus,
-                    spec.handlers,
-                    topic_prefix=prefix,
-                    prefetch=spec.prefetch,
-                    finish=spec.finish,
-                )
+                consumer = spec.consumer(sessions, bus, topic_prefix=prefix)
                 reader = bus.consumer(f"{prefix}fault-replay-{uuid.uuid4()}", [prefix + t for t in consumer.topics])
                 await reader.start()
                 try:
