@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 from fastapi import APIRouter, Request
@@ -60,10 +61,7 @@ def _line_out(line: CreditLine, priority: bool) -> CreditLineOut:
     )
 
 
-async def _loan_out(session: AsyncSession, loan: Loan) -> LoanOut:
-    schedule = await session.scalars(
-        select(Instalment).where(Instalment.loan_id == loan.id).order_by(Instalment.number)
-    )
+def _loan_out(loan: Loan, schedule: Sequence[Instalment], priority: bool) -> LoanOut:
     return LoanOut(
         loan_id=loan.id,
         credit_line_id=loan.credit_line_id,
@@ -85,7 +83,7 @@ async def _loan_out(session: AsyncSession, loan: Loan) -> LoanOut:
         days_past_due=loan.days_past_due,
         classification=loan.classification,
         non_performing=is_non_performing(loan.classification),  # type: ignore[arg-type]
-        priority=await red_listed(session, loan.subject_id),
+        priority=priority,
         schedule=[
             InstalmentOut(
                 number=i.number,
@@ -201,10 +199,12 @@ async def create_loan(body: LoanIn, request: Request, session: Session) -> LoanO
                 "Fund capacity reached",
                 "Programme lending may not exceed 10x the risk compensation fund (004 §6(2)).",
             )
-        loan, _ = await drawdown(
-            session, line, rating, body.amount, body.term_months, body.repayment_method, await business_date(session)
+        red = await red_listed(session, line.subject_id)
+        today = await business_date(session)
+        loan, schedule = await drawdown(
+            session, line, rating, body.amount, body.term_months, body.repayment_method, today, red=red
         )
-        out = await _loan_out(session, loan)
+        out = _loan_out(loan, schedule, red)
         await idempotency.remember(session, request, 201, out)
     return out
 
@@ -215,7 +215,10 @@ async def get_loan(loan_id: str, session: ReadSession, principal: CurrentPrincip
     if loan is None:
         raise Problem(404, "LOAN_NOT_FOUND", "Loan not found", f"No loan {loan_id}.")
     ensure_bound(principal, village=loan.village_code, household=loan.subject_id)
-    out = await _loan_out(session, loan)
+    schedule = await session.scalars(
+        select(Instalment).where(Instalment.loan_id == loan.id).order_by(Instalment.number)
+    )
+    out = _loan_out(loan, list(schedule), await red_listed(session, loan.subject_id))
     await audit.record(_kind(loan.subject_kind), loan.subject_id, loan_id)
     return out
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.loans.lending import set_limit
+from services.loans.lending import is_blacklisted, set_limit
 from services.loans.models import CreditLine, FundView, ListEntry, RatingView, TownshipView, VillageView
 from shared.catalogue import (
     FundCapacityChanged,
@@ -57,17 +57,21 @@ async def prefetch(session: AsyncSession, events: Sequence[Envelope]) -> None:
     )
 
 
-async def _rating_rows(session: AsyncSession, subject_id: str) -> tuple[RatingView | None, CreditLine | None]:
+async def _rating_rows(
+    session: AsyncSession, subject_id: str
+) -> tuple[RatingView | None, CreditLine | None, bool | None]:
+    """The subject's rating view and line, locked, and whether it is blacklisted when the
+    batch already knows (None: ``set_limit`` asks if it needs to)."""
     rows: _BatchRows | None = session.info.get(_BATCH_ROWS)
     if rows is not None and subject_id in rows.subjects:
-        return rows.views.get(subject_id), rows.lines.get(subject_id)
+        return rows.views.get(subject_id), rows.lines.get(subject_id), subject_id in rows.blacklisted
     view = await session.get(RatingView, subject_id, with_for_update=True)
     line = await session.scalar(select(CreditLine).where(CreditLine.subject_id == subject_id).with_for_update())
-    return view, line
+    return view, line, None
 
 
 async def _rating(session: AsyncSession, p: RatingCertified | RatingDowngraded, certified: bool) -> None:
-    view, line = await _rating_rows(session, p.subject_id)
+    view, line, blacklisted = await _rating_rows(session, p.subject_id)
     if view is None:
         view = RatingView(subject_id=p.subject_id)
         session.add(view)
@@ -78,15 +82,8 @@ async def _rating(session: AsyncSession, p: RatingCertified | RatingDowngraded, 
     view.poor_household = p.poor_household
     view.grade, view.credit_limit, view.certified = p.grade, Decimal(p.credit_limit), certified
     if line is not None:
-        batch: _BatchRows | None = session.info.get(_BATCH_ROWS)
-        known = batch is not None and p.subject_id in batch.subjects
-        await set_limit(
-            session,
-            line,
-            view.credit_limit,
-            "rating_certified" if certified else "rating_downgraded",
-            blacklisted=(p.subject_id in batch.blacklisted) if batch is not None and known else None,
-        )
+        cause = "rating_certified" if certified else "rating_downgraded"
+        await set_limit(session, line, view.credit_limit, cause, blacklisted=blacklisted)
 
 
 async def on_certified(session: AsyncSession, event: Envelope) -> None:
@@ -176,10 +173,7 @@ async def on_delisted(session: AsyncSession, event: Envelope) -> None:
     entry.active, entry.delisted_on = False, p.delisted_on
     if p.list != "black":
         return
-    await session.flush()
-    still = await session.scalar(
-        select(exists().where(ListEntry.subject_id == p.subject_id, ListEntry.list == "black", ListEntry.active))
-    )
+    still = await is_blacklisted(session, p.subject_id)  # autoflushed: this entry no longer counts
     rows: _BatchRows | None = session.info.get(_BATCH_ROWS)
     if rows is not None and not still:
         rows.blacklisted.discard(p.subject_id)

@@ -25,7 +25,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.loans import ledger
@@ -102,6 +102,14 @@ async def active_entries(session: AsyncSession, subject_id: str, list_: str) -> 
             select(ListEntry)
             .where(ListEntry.subject_id == subject_id, ListEntry.list == list_, ListEntry.active)
             .order_by(ListEntry.listed_on, ListEntry.entry_id)
+        )
+    )
+
+
+async def is_blacklisted(session: AsyncSession, subject_id: str) -> bool:
+    return bool(
+        await session.scalar(
+            select(exists().where(ListEntry.subject_id == subject_id, ListEntry.list == "black", ListEntry.active))
         )
     )
 
@@ -223,7 +231,7 @@ async def set_limit(
         if await new_credit_stopped(session, line.village_code, line.township_code):
             return
         if blacklisted is None:
-            blacklisted = bool(await active_entries(session, line.subject_id, "black"))
+            blacklisted = await is_blacklisted(session, line.subject_id)
         if blacklisted:
             return
     line.limit = limit
@@ -267,10 +275,13 @@ async def drawdown(
     term_months: int,
     method: str,
     today: date,
+    *,
+    red: bool,
 ) -> tuple[Loan, list[Instalment]]:
+    """A loan on ``line``; ``red``: its subject is on the red list today (a lower rate)."""
     rate, subsidy_rate = rates_for(rating, line.subject_kind, term_months)
     discount = Decimal(0)
-    if await red_listed(session, line.subject_id):
+    if red:
         rate, subsidy_rate, discount = red_list_rates(rate, subsidy_rate, settings().red_list_rate_discount)
     plan = build_schedule(amount, rate, term_months, cast(Method, method), today, settings().day_count, subsidy_rate)
     first = plan[0]
@@ -383,7 +394,7 @@ async def _oldest_unpaid_due(
         )
     paid = loan.principal_paid + loan.interest_paid
     billed = ZERO
-    for inst in sorted(schedule, key=lambda i: i.number):
+    for inst in schedule:
         if inst.billed is None:
             continue
         billed += inst.billed
@@ -403,7 +414,7 @@ async def reclassify(
     """Age the loan to ``today`` and emit what changed. Close of business passes
     ``ageing_only``: no payment happens in it, so an oldest unpaid due date already known
     stays, and the instalments need not be read again for every overdue loan every day.
-    ``schedule``: all the loan's instalments, when the caller has them loaded."""
+    ``schedule``: all the loan's instalments in number order, when the caller has them loaded."""
     if not (ageing_only and loan.overdue_since is not None):
         loan.overdue_since = await _oldest_unpaid_due(session, loan, schedule)
     dpd = (today - loan.overdue_since).days if loan.overdue_since and today > loan.overdue_since else 0
@@ -623,7 +634,7 @@ async def close_loan_day(
             loan.period_subsidy_accrued += subsidy
             loan.interest_outstanding += gross - subsidy
             loan.subsidy_accrued += subsidy
-        if next_day == loan.period_end:
+        if billing_today(loan, day):
             await _bill_period(session, loan, schedule)
     if loan.principal_billed + loan.interest_billed > loan.principal_paid + loan.interest_paid or loan.days_past_due:
         events += await reclassify(session, loan, next_day, ageing_only=True, schedule=schedule)
@@ -651,10 +662,12 @@ def billing_today(loan: Loan, day: date) -> bool:
 
 
 async def schedules(session: AsyncSession, loan_ids: Collection[str]) -> dict[str, list[Instalment]]:
-    """The loans' instalments in one query (close of business bills a chunk's loans together)."""
+    """The loans' instalments in number order, in one query (close of business bills a
+    chunk's loans together)."""
     found: dict[str, list[Instalment]] = {loan_id: [] for loan_id in loan_ids}
     if loan_ids:
-        for inst in await session.scalars(select(Instalment).where(Instalment.loan_id.in_(loan_ids))):
+        query = select(Instalment).where(Instalment.loan_id.in_(loan_ids)).order_by(Instalment.number)
+        for inst in await session.scalars(query):
             found[inst.loan_id].append(inst)
     return found
 
