@@ -61,8 +61,13 @@ async def entries_of(
     return list(await session.scalars(query.order_by(ListEntry.created_at, ListEntry.id)))
 
 
-async def blacklisted(session: AsyncSession, subject_id: str) -> bool:
-    return bool(await entries_of(session, subject_id, list_="black"))
+async def blacklisted_subjects(session: AsyncSession) -> set[str]:
+    """Every subject on the black list now (seed 001: left out of rewards and distinctions)."""
+    return set(
+        await session.scalars(
+            select(ListEntry.subject_id).where(ListEntry.list == "black", ListEntry.status == "active")
+        )
+    )
 
 
 def new_entry(
@@ -225,11 +230,7 @@ async def evaluate_red_list(session: AsyncSession, today: date, decided_by_role:
             select(Title.code).where(Title.kind == "credit_household", Title.year.in_([today.year, today.year - 1]))
         )
     )
-    black = set(
-        await session.scalars(
-            select(ListEntry.subject_id).where(ListEntry.list == "black", ListEntry.status == "active")
-        )
-    )
+    black = await blacklisted_subjects(session)
     red = {
         e.subject_id: e
         for e in await session.scalars(select(ListEntry).where(ListEntry.list == "red", ListEntry.status == "active"))

@@ -209,8 +209,7 @@ async def evaluate_red_list(session: Session) -> RedListEvaluationOut:
 # --- credit repair ---------------------------------------------------------------------------
 
 
-async def _repair_out(session: AsyncSession, r: Repair) -> RepairOut:
-    entry = await _entry(session, r.entry_id)
+def _repair_out(r: Repair, entry: ListEntry) -> RepairOut:
     return RepairOut(
         repair_id=r.id,
         entry_id=r.entry_id,
@@ -295,7 +294,7 @@ async def apply_for_repair(
         )
         session.add(repair)
         await session.flush()
-        out = await _repair_out(session, repair)
+        out = _repair_out(repair, entry)
         await idempotency.remember(session, request, 201, out)
     return out
 
@@ -314,7 +313,7 @@ async def review_repair(
         if repair.status != "applied":
             raise Problem(409, "NOT_APPLIED", "Not awaiting review", f"The application is {repair.status}.")
         repair.status, repair.reviewed_by, repair.review_note = "under_review", principal.name, body.note
-        return await _repair_out(session, repair)
+        return _repair_out(repair, await _entry(session, repair.entry_id))
 
 
 @router.post(
@@ -371,7 +370,7 @@ async def decide_repair(repair_id: str, body: RepairDecisionIn, session: Session
                 ),
             ),
         )
-        return await _repair_out(session, repair)
+        return _repair_out(repair, entry)
 
 
 @router.get(
@@ -383,10 +382,16 @@ async def list_repairs(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[RepairOut]:
-    query = select(Repair).order_by(Repair.applied_on, Repair.id).limit(limit).offset(offset)
+    query = (
+        select(Repair, ListEntry)
+        .join(ListEntry, ListEntry.id == Repair.entry_id)
+        .order_by(Repair.applied_on, Repair.id)
+        .limit(limit)
+        .offset(offset)
+    )
     if status is not None:
         query = query.where(Repair.status == status)
-    return [await _repair_out(session, r) for r in await session.scalars(query)]
+    return [_repair_out(r, entry) for r, entry in await session.execute(query)]
 
 
 # --- public disclosure -----------------------------------------------------------------------

@@ -16,7 +16,8 @@ from services.risk.circuit import settings
 from services.risk.domain.breaker import npl_ratio
 from services.risk.domain.titles import CommunityAssessment as Assessment
 from services.risk.domain.titles import credit_community, credit_household, credit_village
-from services.risk.models import CommunityAssessment, ListEntry, OverdueYear, SubjectGrade, Title, Village, VillageDay
+from services.risk.lists import blacklisted_subjects
+from services.risk.models import CommunityAssessment, OverdueYear, SubjectGrade, Title, Village, VillageDay
 from shared.catalogue import TitleAwarded
 from shared.events import new_event
 from shared.messaging import emit
@@ -94,11 +95,7 @@ async def candidates(session: AsyncSession, year: int) -> list[Candidate]:
             found.append(Candidate("credit_township", code, None, code, _npl_figures(outstanding, non_performing)))
     overdue = set(await session.scalars(select(OverdueYear.subject_id).where(OverdueYear.year == year)))
     # seed 001: subjects with bad records are left out of every title and distinction.
-    blacklisted = set(
-        await session.scalars(
-            select(ListEntry.subject_id).where(ListEntry.list == "black", ListEntry.status == "active")
-        )
-    )
+    blacklisted = await blacklisted_subjects(session)
     grades = await session.scalars(
         select(SubjectGrade).where(SubjectGrade.subject_kind == "household").order_by(SubjectGrade.subject_id)
     )

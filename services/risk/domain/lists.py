@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Literal
 
+from services.risk.domain.titles import CREDIT_GRADES
+
 Tier = Literal["minor", "general", "serious"]
 TIERS: tuple[Tier, ...] = ("minor", "general", "serious")
 
@@ -27,7 +29,7 @@ PUBLICATION_MONTHS: dict[Tier, tuple[int, int]] = {"minor": (0, 3), "general": (
 RETENTION_MONTHS = 60
 
 # DOMAIN §2 grades from the best; the red list asks for AA or better (product choice).
-GRADES_BEST_FIRST = ("AAA+", "AAA", "AA", "A")
+GRADES_BEST_FIRST = CREDIT_GRADES
 
 COURT_DISHONEST_DEBTOR = "court_dishonest_debtor"
 MALICIOUS_DEBT_EVASION = "malicious_debt_evasion"
