@@ -14,11 +14,13 @@ from fastapi import FastAPI
 
 from services.registry.domain.identifiers import resident_id_check_char
 from shared.bus.base import Bus, Record
+from shared.catalogue import RatingCertified
 from shared.cli import load_spec
-from shared.events import Envelope
+from shared.events import Envelope, new_event
 from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime, create_app
 from tests.conftest import TOKEN, Infra
+from tests.harness import wait_until
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -100,3 +102,37 @@ def resident_id(n: int, birth: str = "19800101", region: str = "410102") -> str:
     """A valid resident ID number (GB 11643), distinct for each n < 1000."""
     first17 = f"{region}{birth}{n % 1000:03d}"
     return first17 + resident_id_check_char(first17)
+
+
+async def certified_line(
+    system: System, village: str, township: str, *, household: str | None = None, limit: str = "100000.00"
+) -> tuple[str, str]:
+    """A household (a new one unless given) certified AA for ``limit`` by a published
+    scoring event, and the credit line loans opens for it once the event has arrived:
+    (household id, credit line id)."""
+    household = household or str(uuid.uuid4())
+    await system.publish(
+        new_event(
+            "scoring.rating.certified",
+            village,
+            RatingCertified(
+                subject_kind="household",
+                subject_id=household,
+                village_code=village,
+                township_code=township,
+                rating_id=1,
+                grade="AA",
+                credit_limit=limit,
+                certificate_no=f"HB-2026-{household[:6]}",
+            ),
+        )
+    )
+    opened: dict[str, Any] = {}
+
+    async def opens() -> bool:
+        r = await system["loans"].post("/v1/credit-lines", json={"household_id": household})
+        opened.update(r.json())
+        return r.status_code == 201
+
+    await wait_until(opens, what="the certified rating to reach loans")
+    return household, str(opened["credit_line_id"])

@@ -21,7 +21,7 @@ from shared.catalogue import BusinessDateAdvanced, RatingCertified
 from shared.events import new_event
 from tests.conftest import Infra
 from tests.harness import wait_until
-from tests.system import System, resident_id
+from tests.system import System, certified_line, resident_id
 
 TOWNSHIP = "410102009"
 VILLAGE, OTHER_VILLAGE = "410102009001", "410102009002"
@@ -312,31 +312,7 @@ async def test_red_list_needs_title_grade_clean_record_and_no_black_entry(
 
 
 async def _certified_line(system: System, household: str) -> str:
-    await system.publish(
-        new_event(
-            "scoring.rating.certified",
-            VILLAGE,
-            RatingCertified(
-                subject_kind="household",
-                subject_id=household,
-                village_code=VILLAGE,
-                township_code=TOWNSHIP,
-                rating_id=1,
-                grade="AA",
-                credit_limit="50000.00",
-                certificate_no=f"HB-2026-{household[:6]}",
-            ),
-        )
-    )
-    opened: dict[str, Any] = {}
-
-    async def opens() -> bool:
-        r = await system["loans"].post("/v1/credit-lines", json={"household_id": household})
-        opened.update(r.json())
-        return r.status_code == 201
-
-    await wait_until(opens, what="the certified rating to reach loans")
-    return str(opened["credit_line_id"])
+    return (await certified_line(system, VILLAGE, TOWNSHIP, household=household, limit="50000.00"))[1]
 
 
 async def _seconds_until_drawdown(system: System, line: str, *, allowed: bool, limit: float = 10) -> float:

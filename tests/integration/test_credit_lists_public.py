@@ -20,6 +20,8 @@ import pytest
 from shared.auth import add_credential
 from tests.conftest import Infra, missing
 from tests.harness import wait_until
+from tests.integration.test_credit_lists import _household as register
+from tests.integration.test_credit_lists import _propose as propose
 from tests.integration.test_notify import _serve
 from tests.system import System, resident_id
 
@@ -58,32 +60,8 @@ async def system(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
         yield s, keys
 
 
-async def _household(s: System, n: int, name: str, village: str) -> str:
-    body = {"id_number": resident_id(n), "name": name, "village_code": village, "profile": {}}
-    r = await s["registry"].post("/v1/households", json=body)
-    assert r.status_code == 201, r.text
-    return str(r.json()["household_id"])
-
-
 async def _propose(s: System, keys: Keys, household: str) -> str:
-    entry: dict[str, Any] = {}
-
-    async def proposed() -> bool:  # 404 until the household's event reaches risk
-        r = await s["risk"].post(
-            "/v1/black-list/proposals",
-            json={
-                "subject_kind": "household",
-                "subject_id": household,
-                "evidence": f"逃废债务, 身份证 {resident_id(9)}",
-            },
-            headers=keys["bank"],
-        )
-        assert r.status_code in (201, 404), r.text
-        entry.update(r.json())
-        return r.status_code == 201
-
-    await wait_until(proposed, what="the household to reach risk")
-    return str(entry["entry_id"])
+    return str((await propose(s, keys, household, f"逃废债务, 身份证 {resident_id(9)}"))["entry_id"])
 
 
 async def _active_entry(s: System, household: str) -> str:
@@ -103,10 +81,10 @@ async def _active_entry(s: System, household: str) -> str:
 async def _make_entries(s: System, keys: Keys) -> None:
     """王失信 (court, 上村, repair refused), 李逃债 (bank + government, 下村), the markup name
     (court, 上村), and 钱待审 (a bank's proposal nobody has decided, 上村)."""
-    debtor = await _household(s, 201, "王失信", VILLAGE)
-    evader = await _household(s, 202, "李逃债", OTHER_VILLAGE)
-    marked = await _household(s, 203, MARKUP, VILLAGE)
-    pending = await _household(s, 204, "钱待审", VILLAGE)
+    debtor = await register(s, 201, "王失信", VILLAGE)
+    evader = await register(s, 202, "李逃债", OTHER_VILLAGE)
+    marked = await register(s, 203, MARKUP, VILLAGE)
+    pending = await register(s, 204, "钱待审", VILLAGE)
     for household in (debtor, marked):
         r = await s["registry"].patch(
             f"/v1/households/{household}/profile", json={"dishonest_debtor_list": True}, headers=keys["court"]

@@ -6,21 +6,19 @@ projections exactly. Registry and scoring appear as the events they publish."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
 from services.loans.models import FundView
 from services.risk.rebuild import dump, rebuild
-from shared.catalogue import RatingCertified, TownshipCreated, VillageCreated
+from shared.catalogue import TownshipCreated, VillageCreated
 from shared.events import new_event
 from tests.conftest import Infra
 from tests.harness import wait_until
-from tests.system import System, read_events
+from tests.system import System, certified_line, read_events
 
 TOWNSHIP = "410102003"
 V1, V2, V3 = "410102003001", "410102003002", "410102003003"
@@ -51,32 +49,7 @@ async def _hierarchy(system: System) -> None:
 
 
 async def _line(system: System, village: str, limit: str = "100000.00") -> tuple[str, str]:
-    household = str(uuid.uuid4())
-    await system.publish(
-        new_event(
-            "scoring.rating.certified",
-            village,
-            RatingCertified(
-                subject_kind="household",
-                subject_id=household,
-                village_code=village,
-                township_code=TOWNSHIP,
-                rating_id=1,
-                grade="AA",
-                credit_limit=limit,
-                certificate_no=f"HB-2026-{household[:6]}",
-            ),
-        ),
-    )
-    created: dict[str, Any] = {}
-
-    async def opens() -> bool:
-        r = await system["loans"].post("/v1/credit-lines", json={"household_id": household})
-        created.update(r.json())
-        return r.status_code == 201
-
-    await wait_until(opens, what="the certified rating to reach loans")
-    return household, str(created["credit_line_id"])
+    return await certified_line(system, village, TOWNSHIP, limit=limit)
 
 
 async def _cob(system: System, day: date) -> None:
