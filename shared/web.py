@@ -67,6 +67,14 @@ class Problem(Exception):
 def problem_response(
     status: int, code: str, title: str, detail: str = "", instance: str | None = None, **extra: Any
 ) -> JSONResponse:
+    body = problem_body(status, code, title, detail, instance, **extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def problem_body(
+    status: int, code: str, title: str, detail: str = "", instance: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """An RFC 9457 problem document; also one item's refusal inside a batch's answer."""
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + code.lower().replace("_", "-"),
         "title": title,
@@ -78,7 +86,8 @@ def problem_response(
         body["instance"] = instance
     body.update(extra)
     # A detail or path may quote what the client sent: never a full ID number back.
-    return JSONResponse(_masked(body), status_code=status, media_type=PROBLEM_JSON)
+    masked: dict[str, Any] = _masked(body)
+    return masked
 
 
 def _masked(value: Any) -> Any:

@@ -36,6 +36,7 @@ NOTICE_DAYS = 8  # the 7-day 公示 (004 annex 2 step 4), certified on the day a
 CERTIFICATE_WAIT_S = 300
 RETRY_REFUSED_AFTER = 30  # a refused household asks again a month later
 REFUSALS_RETRIED = frozenset({"VILLAGE_FROZEN", "TOWNSHIP_HALTED", "FUND_CAPACITY_EXCEEDED"})
+DEBIT_RUN_SIZE = 500  # repayments per POST /v1/repayment-batches
 ZERO = Decimal("0.00")
 
 # Sheet columns by their usual Chinese headers (services/registry/domain/sheet.py).
@@ -123,6 +124,15 @@ class LoanState:
     status: str = "active"
 
 
+@dataclass(frozen=True)
+class Debit:
+    """A repayment the bank collects in the day's debit run."""
+
+    loan: LoanState
+    amount: Decimal
+    why: tuple[object, ...]
+
+
 @dataclass
 class Snapshot:
     business_date: date
@@ -178,6 +188,7 @@ class Simulation:
         # available to the drawdowns of the same day (revolving use).
         self._inflows: dict[date, list[Action]] = defaultdict(list)
         self._outflows: dict[date, list[Action]] = defaultdict(list)
+        self._debits: list[Debit] = []
         self.start: date | None = None
         self.end: date | None = None
 
@@ -338,6 +349,7 @@ class Simulation:
             while actions := self._inflows.pop(day, []) or self._outflows.pop(day, []):
                 ran += len(actions)
                 await self._run(actions, day)
+                await self._debit_run(day)
             t1 = time.monotonic()
             snapshot = await self.snapshot(day)
             if progress is not None:
@@ -488,7 +500,7 @@ class Simulation:
             if n == len(loan.dues):
                 await self._pay_all_due(loan, ("pay", n))
             elif loan.dues[n - 1][1] > 0:
-                await self._repay(loan, loan.dues[n - 1][1], ("pay", n))
+                self._debits.append(Debit(loan, loan.dues[n - 1][1], ("pay", n)))
 
         return pay
 
@@ -524,18 +536,39 @@ class Simulation:
         state = await self.api.get("loans", f"/v1/loans/{loan.loan_id}", endpoint="/v1/loans/{id}")
         due = Decimal(state["amount_due"])
         if due > 0:
-            await self._repay(loan, due, why)
+            self._debits.append(Debit(loan, due, why))
 
-    async def _repay(self, loan: LoanState, amount: Decimal, why: tuple[object, ...]) -> None:
-        out = await self.api.post(
-            "loans",
-            f"/v1/loans/{loan.loan_id}/repayments",
-            {"amount": str(amount)},
-            endpoint="/v1/loans/{id}/repayments",
-            key=self._key("repay", loan.loan_id, *why),
-        )
+    async def _debit_run(self, day: date) -> None:
+        """The day's repayments, collected as a bank collects instalments: in a debit run
+        (批量扣款), each applied or refused on its own. Sorted, so a rerun of the seed
+        sends the same runs under the same idempotency keys."""
+        debits = sorted(self._debits, key=lambda d: (d.loan.loan_id, d.why))
+        self._debits = []
+        for start in range(0, len(debits), DEBIT_RUN_SIZE):
+            chunk = debits[start : start + DEBIT_RUN_SIZE]
+            out = await self.api.post(
+                "loans",
+                "/v1/repayment-batches",
+                {
+                    "date": day.isoformat(),
+                    "repayments": [{"loan_id": d.loan.loan_id, "amount": str(d.amount)} for d in chunk],
+                },
+                key=self._key("debit-run", day, start // DEBIT_RUN_SIZE),
+            )
+            for debit, result in zip(chunk, out["results"], strict=True):
+                if result["status"] == 201:
+                    self._repaid(debit, result["repayment"])
+                else:
+                    # Surfaced in the summary; one household's surprise must not end the run.
+                    problem = result["problem"] or {}
+                    self.tally.anomalies.append(
+                        f"{day}: repayment of {debit.loan.loan_id} refused: {result['status']} {problem.get('code')}"
+                    )
+
+    def _repaid(self, debit: Debit, out: dict[str, Any]) -> None:
+        loan = debit.loan
         self.tally.repayments += 1
-        self.tally.amount_repaid += amount
+        self.tally.amount_repaid += debit.amount
         if Decimal(out["principal_outstanding"]) == 0 and Decimal(out["interest_outstanding"]) == 0:
             loan.status = "repaid"
             self.tally.loans_repaid += 1

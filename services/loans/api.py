@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date
 
 from fastapi import APIRouter, Request
@@ -12,6 +12,7 @@ from services.loans import ledger
 from services.loans.cob import close_until
 from services.loans.domain.classification import is_non_performing
 from services.loans.lending import (
+    Repaid,
     arrears,
     available,
     business_date,
@@ -19,12 +20,13 @@ from services.loans.lending import (
     fund,
     open_line,
     programme_outstanding,
+    record,
     red_listed,
     refuse_new_credit,
     repay,
     write_off,
 )
-from services.loans.models import CreditLine, Instalment, LedgerEntry, Loan, RatingView
+from services.loans.models import CreditLine, Instalment, LedgerEntry, Loan, RatingView, Repayment
 from services.loans.schemas import (
     BusinessDateOut,
     CobIn,
@@ -34,14 +36,17 @@ from services.loans.schemas import (
     InstalmentOut,
     LoanIn,
     LoanOut,
+    RepaymentBatchIn,
+    RepaymentBatchOut,
     RepaymentIn,
     RepaymentOut,
+    RepaymentResult,
     TrialBalanceOut,
     WriteOffOut,
 )
 from shared import idempotency
 from shared.audit import Audited, SubjectKind
-from shared.web import CurrentPrincipal, Problem, ReadSession, Session, ensure_bound, scope
+from shared.web import CurrentPrincipal, Problem, ReadSession, Session, ensure_bound, problem_body, scope
 
 router = APIRouter(prefix="/v1")
 
@@ -227,15 +232,63 @@ def _kind(subject_kind: str) -> SubjectKind:
     return "business" if subject_kind == "business" else "household"
 
 
-async def _locked_loan(session: AsyncSession, loan_id: str) -> tuple[Loan, CreditLine]:
-    loan = await session.get(Loan, loan_id, with_for_update=True)
+async def _locked_loans(
+    session: AsyncSession, loan_ids: Collection[str]
+) -> tuple[dict[str, Loan], dict[str, CreditLine]]:
+    """The loans and their lines, locked in that order and each by id, as every writer of
+    both locks them (no two requests wait on each other in a cycle)."""
+    loans = {
+        loan.id: loan
+        for loan in await session.scalars(
+            select(Loan).where(Loan.id.in_(sorted(loan_ids))).order_by(Loan.id).with_for_update()
+        )
+    }
+    line_ids = sorted({loan.credit_line_id for loan in loans.values()})
+    lines = {
+        line.id: line
+        for line in await session.scalars(
+            select(CreditLine).where(CreditLine.id.in_(line_ids)).order_by(CreditLine.id).with_for_update()
+        )
+    }
+    return loans, lines
+
+
+def _active(loan_id: str, loan: Loan | None) -> Loan:
     if loan is None:
         raise Problem(404, "LOAN_NOT_FOUND", "Loan not found", f"No loan {loan_id}.")
-    line = await session.get(CreditLine, loan.credit_line_id, with_for_update=True)
-    assert line is not None
     if loan.status != "active":
         raise Problem(409, "LOAN_CLOSED", "Loan closed", f"The loan is {loan.status}.")
-    return loan, line
+    return loan
+
+
+async def _locked_loan(session: AsyncSession, loan_id: str) -> tuple[Loan, CreditLine]:
+    loans, lines = await _locked_loans(session, [loan_id])
+    loan = _active(loan_id, loans.get(loan_id))
+    return loan, lines[loan.credit_line_id]
+
+
+def _business_day(today: date, value_date: date | None) -> None:
+    if value_date is not None and value_date != today:
+        raise Problem(
+            422,
+            "NOT_THE_BUSINESS_DATE",
+            "Value date refused",
+            f"Repayments are taken on the business date {today}; back-dating is not supported.",
+            field="date",
+        )
+
+
+def _repayment_out(loan: Loan, repayment: Repayment) -> RepaymentOut:
+    return RepaymentOut(
+        repayment_id=repayment.id,
+        loan_id=loan.id,
+        amount=repayment.amount,
+        interest=repayment.interest,
+        principal=repayment.principal,
+        business_date=repayment.business_date,
+        principal_outstanding=loan.principal_outstanding,
+        interest_outstanding=loan.interest_outstanding,
+    )
 
 
 @router.post(
@@ -254,26 +307,52 @@ async def create_repayment(
             return replay
         loan, line = await _locked_loan(session, loan_id)
         today = await business_date(session)
-        if body.date is not None and body.date != today:
-            raise Problem(
-                422,
-                "NOT_THE_BUSINESS_DATE",
-                "Value date refused",
-                f"Repayments are taken on the business date {today}; back-dating is not supported.",
-                field="date",
-            )
-        repayment = await repay(session, loan, line, body.amount, today)
-        out = RepaymentOut(
-            repayment_id=repayment.id,
-            loan_id=loan.id,
-            amount=repayment.amount,
-            interest=repayment.interest,
-            principal=repayment.principal,
-            business_date=today,
-            principal_outstanding=loan.principal_outstanding,
-            interest_outstanding=loan.interest_outstanding,
-        )
+        _business_day(today, body.date)
+        repaid = await repay(session, loan, line, body.amount, today)
+        await record(session, [repaid])
+        out = _repayment_out(loan, repaid.repayment)
         await idempotency.remember(session, request, 201, out)
+    return out
+
+
+@router.post(
+    "/repayment-batches",
+    response_model=RepaymentBatchOut,
+    tags=["loans"],
+    summary="A bank's debit run (批量扣款): each repayment applied, in order, or refused alone",
+    dependencies=[scope("lending:write")],
+)
+async def create_repayment_batch(
+    body: RepaymentBatchIn, request: Request, session: Session
+) -> RepaymentBatchOut | JSONResponse:
+    """Each item is applied as ``POST /v1/loans/{id}/repayments`` would apply it, after the
+    items before it (two on one loan see each other); a refused item changes nothing and
+    answers the problem that endpoint would have answered. The applied ones commit together."""
+    async with session.begin():
+        if (replay := await idempotency.claim(session, request, body)) is not None:
+            return replay
+        today = await business_date(session)
+        _business_day(today, body.date)
+        loans, lines = await _locked_loans(session, {item.loan_id for item in body.repayments})
+        applied: list[Repaid] = []
+        results: list[RepaymentResult] = []
+        for item in body.repayments:
+            try:
+                loan = _active(item.loan_id, loans.get(item.loan_id))
+                repaid = await repay(session, loan, lines[loan.credit_line_id], item.amount, today)
+            except Problem as refused:
+                problem = problem_body(refused.status, refused.code, refused.title, refused.detail, **refused.extra)
+                results.append(RepaymentResult(loan_id=item.loan_id, status=refused.status, problem=problem))
+                continue
+            applied.append(repaid)
+            results.append(
+                RepaymentResult(loan_id=item.loan_id, status=201, repayment=_repayment_out(loan, repaid.repayment))
+            )
+        await record(session, applied)
+        out = RepaymentBatchOut(
+            business_date=today, applied=len(applied), refused=len(results) - len(applied), results=results
+        )
+        await idempotency.remember(session, request, 200, out)
     return out
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
@@ -446,7 +447,18 @@ async def reclassify(
 # --- repayment ----------------------------------------------------------------------------
 
 
-async def repay(session: AsyncSession, loan: Loan, line: CreditLine, amount: Decimal, today: date) -> Repayment:
+@dataclass
+class Repaid:
+    """A repayment applied to its loan and line; its ledger rows and events are for the
+    caller to ``record``, so a batch records all of its repayments' in two statements."""
+
+    repayment: Repayment
+    postings: list[dict[str, object]]
+    events: list[Envelope]
+
+
+async def repay(session: AsyncSession, loan: Loan, line: CreditLine, amount: Decimal, today: date) -> Repaid:
+    """Apply a repayment to a locked, active loan; a refusal (``Problem``) changes nothing."""
     try:
         interest, principal = allocate(amount, loan.interest_outstanding, loan.principal_outstanding)
     except ValueError as exc:
@@ -473,18 +485,15 @@ async def repay(session: AsyncSession, loan: Loan, line: CreditLine, amount: Dec
         received_at=datetime.now(UTC),
     )
     session.add(repayment)
-    await ledger.post(
-        session,
-        ledger.posting(
-            "repayment",
-            loan.id,
-            today,
-            [
-                (ledger.SETTLEMENT, amount, ZERO),
-                (ledger.INTEREST_RECEIVABLE, ZERO, interest),
-                (ledger.LOANS, ZERO, principal),
-            ],
-        ),
+    postings = ledger.posting(
+        "repayment",
+        loan.id,
+        today,
+        [
+            (ledger.SETTLEMENT, amount, ZERO),
+            (ledger.INTEREST_RECEIVABLE, ZERO, interest),
+            (ledger.LOANS, ZERO, principal),
+        ],
     )
     events = [
         new_event(
@@ -515,8 +524,13 @@ async def repay(session: AsyncSession, loan: Loan, line: CreditLine, amount: Dec
         )
     else:
         events.extend(await reclassify(session, loan, today))
-    await emit(session, *events)
-    return repayment
+    return Repaid(repayment, postings, events)
+
+
+async def record(session: AsyncSession, repaid: Sequence[Repaid]) -> None:
+    """Post the repayments' ledger rows and emit their events, in the order given."""
+    await ledger.post(session, [row for r in repaid for row in r.postings])
+    await emit(session, *(event for r in repaid for event in r.events))
 
 
 # --- write-off ----------------------------------------------------------------------------

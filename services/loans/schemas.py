@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -104,6 +104,37 @@ class RepaymentOut(BaseModel):
     business_date: date
     principal_outstanding: Money
     interest_outstanding: Money
+
+
+MAX_BATCH_REPAYMENTS = 1000
+
+
+class RepaymentBatchItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    loan_id: str = Field(min_length=1, max_length=36)
+    amount: PositiveMoney
+
+
+class RepaymentBatchIn(BaseModel):
+    """A bank's debit run (批量扣款): the day's repayments in one request."""
+
+    model_config = ConfigDict(extra="forbid")
+    date: dt.date | None = None
+    repayments: list[RepaymentBatchItem] = Field(min_length=1, max_length=MAX_BATCH_REPAYMENTS)
+
+
+class RepaymentResult(BaseModel):
+    loan_id: str
+    status: int  # 201 applied; otherwise what POST /v1/loans/{id}/repayments would have answered
+    repayment: RepaymentOut | None = None
+    problem: dict[str, Any] | None = None  # the refusal, as the single endpoint's problem body
+
+
+class RepaymentBatchOut(BaseModel):
+    business_date: date
+    applied: int
+    refused: int
+    results: list[RepaymentResult]  # one per item, in the request's order
 
 
 class WriteOffOut(BaseModel):

@@ -165,6 +165,73 @@ async def test_repayments_are_idempotent_allocated_and_revolve(loans: System, in
     await _ledger_matches_loans(loans)
 
 
+async def test_a_debit_run_applies_each_repayment_in_order_or_refuses_it_alone(loans: System, infra: Infra) -> None:
+    client = loans["loans"]
+    lines = [await _certified_line(loans, infra, limit="50000.00") for _ in range(2)]
+    a, b = [
+        (
+            await client.post(
+                "/v1/loans",
+                json={"credit_line_id": line, "amount": amount, "term_months": 6, "repayment_method": "interest_only"},
+            )
+        ).json()["loan_id"]
+        for line, amount in zip(lines, ("30000.00", "5000.00"), strict=True)
+    ]
+    await _cob(client, START + timedelta(days=10))
+    before = [(await client.get(f"/v1/loans/{loan}")).json() for loan in (a, b)]
+    assert before[0]["interest_outstanding"] == "35.08"
+
+    wrong_day = {"date": str(START), "repayments": [{"loan_id": a, "amount": "100.00"}]}
+    r = await client.post("/v1/repayment-batches", json=wrong_day)
+    assert (r.status_code, r.json()["code"]) == (422, "NOT_THE_BUSINESS_DATE")
+    for bad in (
+        {"repayments": []},
+        {"repayments": [{"loan_id": a, "amount": "0.00"}]},
+        {"repayments": [{"loan_id": a}]},
+    ):
+        r = await client.post("/v1/repayment-batches", json=bad)
+        assert (r.status_code, r.json()["code"]) == (422, "VALIDATION_FAILED"), bad
+    too_many = {"repayments": [{"loan_id": a, "amount": "1.00"}] * 1001}
+    assert (await client.post("/v1/repayment-batches", json=too_many)).status_code == 422
+    assert [(await client.get(f"/v1/loans/{loan}")).json() for loan in (a, b)] == before, "refused whole: no change"
+
+    run = {
+        "date": str(START + timedelta(days=10)),
+        "repayments": [
+            {"loan_id": a, "amount": "10035.08"},
+            {"loan_id": b, "amount": "99999.00"},
+            {"loan_id": "no-such-loan", "amount": "1.00"},
+            {"loan_id": a, "amount": "20000.00"},
+            {"loan_id": a, "amount": "1.00"},
+        ],
+    }
+    key = {"Idempotency-Key": "debit-run-1"}
+    r = await client.post("/v1/repayment-batches", json=run, headers=key)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert [item["status"] for item in out["results"]] == [201, 422, 404, 201, 409]
+    assert [(item["problem"] or {}).get("code") for item in out["results"]] == [
+        None,
+        "OVERPAYMENT",
+        "LOAN_NOT_FOUND",
+        None,
+        "LOAN_CLOSED",
+    ]
+    assert (out["applied"], out["refused"]) == (2, 3)
+    first, second = out["results"][0]["repayment"], out["results"][3]["repayment"]
+    assert (first["interest"], first["principal"], first["principal_outstanding"]) == ("35.08", "10000.00", "20000.00")
+    assert (second["interest"], second["principal"], second["principal_outstanding"]) == ("0.00", "20000.00", "0.00")
+    assert (await client.get(f"/v1/loans/{a}")).json()["status"] == "repaid"
+    assert (await client.get(f"/v1/loans/{b}")).json() == before[1], "a refused item changes nothing"
+    assert (await client.get(f"/v1/credit-lines/{lines[0]}")).json()["available"] == "50000.00"
+
+    again = await client.post("/v1/repayment-batches", json=run, headers=key)
+    assert (again.status_code, again.json()) == (200, out)
+    other = await client.post("/v1/repayment-batches", json={**run, "repayments": run["repayments"][:1]}, headers=key)
+    assert (other.status_code, other.json()["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
+    await _ledger_matches_loans(loans)
+
+
 async def test_concurrent_drawdowns_cannot_exceed_the_limit(loans: System, infra: Infra) -> None:
     line = await _certified_line(loans, infra, limit="50000.00")
     client = loans["loans"]
