@@ -248,13 +248,12 @@ class Simulation:
                 if h is not None:
                     self.household_ids[h.index] = item["household_id"]
         supplied = [h for h in self.district.households if h.index in self.household_ids and supplied_facts(h)]
-        await asyncio.gather(*(self._supply(h) for h in supplied))
         # What the scorecard must say once scoring has seen those facts (the stateless what-if).
         # A supplied household's grade is final when its score is the expected one, whether
-        # or not scoring has got to its new facts yet (a fact may change nothing).
-        expected = dict(
-            zip([h.index for h in supplied], await asyncio.gather(*map(self._evaluate, supplied)), strict=True)
-        )
+        # or not scoring has got to its new facts yet (a fact may change nothing). Asked
+        # alongside each household's facts, so registry and scoring work at the same time.
+        scores = await asyncio.gather(*(self._supply_and_evaluate(h) for h in supplied))
+        expected = dict(zip([h.index for h in supplied], scores, strict=True))
         # Registry's events are keyed by village and scoring applies a partition in order, so
         # once a village's last sheet row is rated, all its sheet rows are.
         last_rows = {}
@@ -304,6 +303,10 @@ class Simulation:
             )
             if response.status_code != 200:
                 raise ApiError(response)
+
+    async def _supply_and_evaluate(self, h: Household) -> int:
+        _, score = await asyncio.gather(self._supply(h), self._evaluate(h))
+        return score
 
     async def _evaluate(self, h: Household) -> int:
         body = {"poor_household": h.poor, "profile": h.profile}

@@ -18,6 +18,7 @@ from services.loans.lending import (
     business_date,
     drawdown,
     fund,
+    fund_capacity,
     open_line,
     programme_outstanding,
     record,
@@ -126,8 +127,7 @@ async def create_credit_line(body: CreditLineIn, request: Request, session: Sess
         if rating.credit_limit <= 0 or rating.grade == "NONE":
             raise Problem(409, "NO_CREDIT_GRADE", "No credit grade", "The rating in force gives no credit.")
         await refuse_new_credit(session, rating.village_code, rating.township_code, rating.subject_id)
-        capacity = (await fund(session)).capacity
-        if await programme_outstanding(session) >= capacity:
+        if await programme_outstanding(session) >= await fund_capacity(session):
             raise Problem(
                 409,
                 "FUND_CAPACITY_EXCEEDED",
@@ -196,19 +196,22 @@ async def create_loan(body: LoanIn, request: Request, session: Session) -> LoanO
                 f"Available on this line: {available(line):.2f}.",
                 available=f"{available(line):.2f}",
             )
+        red = await red_listed(session, line.subject_id)
+        today = await business_date(session)
+        loan, schedule = await drawdown(
+            session, line, rating, body.amount, body.term_months, body.repayment_method, today, red=red
+        )
+        # The fund row is locked last, so concurrent drawdowns queue on it only for this
+        # check and the commit; the sum includes this loan (its line is flushed first). A
+        # refusal rolls the drawdown back with the rest of the transaction.
         capacity = (await fund(session)).capacity
-        if await programme_outstanding(session) + body.amount > capacity:
+        if await programme_outstanding(session) > capacity:
             raise Problem(
                 409,
                 "FUND_CAPACITY_EXCEEDED",
                 "Fund capacity reached",
                 "Programme lending may not exceed 10x the risk compensation fund (004 §6(2)).",
             )
-        red = await red_listed(session, line.subject_id)
-        today = await business_date(session)
-        loan, schedule = await drawdown(
-            session, line, rating, body.amount, body.term_months, body.repayment_method, today, red=red
-        )
         out = _loan_out(loan, schedule, red)
         await idempotency.remember(session, request, 201, out)
     return out

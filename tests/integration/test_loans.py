@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from services.loans.models import LedgerEntry, Loan
-from shared.catalogue import RatingCertified, VillageFreeze
+from shared.catalogue import FundCapacityChanged, RatingCertified, VillageFreeze
 from shared.events import new_event
 from tests.conftest import Infra
 from tests.harness import wait_until
@@ -229,6 +229,38 @@ async def test_a_debit_run_applies_each_repayment_in_order_or_refuses_it_alone(l
     assert (again.status_code, again.json()) == (200, out)
     other = await client.post("/v1/repayment-batches", json={**run, "repayments": run["repayments"][:1]}, headers=key)
     assert (other.status_code, other.json()["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
+    await _ledger_matches_loans(loans)
+
+
+async def test_the_fund_caps_programme_lending_at_its_capacity(loans: System, infra: Infra) -> None:
+    """004 §6(2): lending up to 10x the fund; risk publishes the capacity, loans enforces it."""
+    client = loans["loans"]
+    lines = [await _certified_line(loans, infra, limit="100000.00") for _ in range(3)]
+    await loans.publish(
+        new_event(
+            "risk.fund.capacity_changed",
+            "district",
+            FundCapacityChanged(balance="5000.00", capacity="50000.00", cause="loss", amount="-1.00"),
+        )
+    )
+
+    async def draw(line: str, amount: str) -> httpx.Response:
+        body = {"credit_line_id": line, "amount": amount, "term_months": 12}
+        return await client.post("/v1/loans", json=body)
+
+    async def capped() -> bool:
+        r = await draw(lines[0], "50000.01")
+        return r.status_code == 409 and r.json()["code"] == "FUND_CAPACITY_EXCEEDED"
+
+    await wait_until(capped, seconds=20, what="the fund's capacity to reach loans")
+    # Concurrent drawdowns on different lines: the fund row lets exactly as many through as fit.
+    drawn = await asyncio.gather(*(draw(line, "20000.00") for line in lines))
+    assert sorted(r.status_code for r in drawn) == [201, 201, 409], [r.text for r in drawn]
+    refused = next(r for r in drawn if r.status_code == 409)
+    assert refused.json()["code"] == "FUND_CAPACITY_EXCEEDED"
+    outstanding = [(await client.get(f"/v1/credit-lines/{line}")).json()["outstanding"] for line in lines]
+    assert sorted(outstanding) == ["0.00", "20000.00", "20000.00"], "a refused drawdown leaves its line as it was"
+    assert (await draw(lines[0], "10000.00")).status_code == 201, "up to the capacity exactly"
     await _ledger_matches_loans(loans)
 
 
