@@ -270,7 +270,7 @@ class Simulation:
                 answers = await asyncio.gather(*(self._rating(i, expected.get(i)) for i in pending))
                 waiting -= {i for i, done in zip(pending, answers, strict=True) if done}
                 if waiting:
-                    await asyncio.sleep(2)
+                    await asyncio.sleep(1)
         notices = await asyncio.gather(
             *(
                 self.api.get("scoring", f"/v1/villages/{v.code}/notices", endpoint="/v1/villages/{code}/notices")
@@ -418,10 +418,11 @@ class Simulation:
                 # within seconds, and the bank opens the line the same business day.
                 if problem_code(response) != "RATING_NOT_CERTIFIED" or waited >= CERTIFICATE_WAIT_S:
                     break
-                # Backing off keeps thousands of households from crowding out the very
-                # consumer that is applying their certificates.
+                # Backing off keeps the asking from crowding out the very consumer that is
+                # applying the certificates; the cap is short, because only each village's
+                # last borrower asks (``_village_opener``) and the rest wait on it.
                 await asyncio.sleep(pause)
-                waited, pause = waited + pause, min(pause * 2, 16.0) * random.uniform(0.75, 1.0)
+                waited, pause = waited + pause, min(pause * 2, 4.0) * random.uniform(0.75, 1.0)
             if response.status_code == 201:
                 line = response.json()
                 self.lines[h.index] = line["credit_line_id"]
