@@ -5,33 +5,102 @@ with the chunk, and each loan remembers the last day closed for it, so a crash l
 lock behind (locks are the database's, released by the rollback) and a rerun resumes
 without closing any loan twice. Only when every loan is closed does the business date move
 and ``loans.business_date.advanced`` go out.
+
+A chunk's loans are read as plain rows (``LoanDay``), closed by the same rules as an ORM
+``Loan`` (``lending.close_loan_day``), and written back in one statement per set of changed
+columns (shared/bulk.py): most loans only accrue, so most rows share one statement. The ORM
+unit of work cost more than the rules themselves (about 0.2 ms a loan of Python, and one
+UPDATE a loan). Instalments are ORM objects still, read only for the loans that bill or
+age from an unknown due date.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
+from decimal import Decimal
+from operator import attrgetter
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.loans import ledger
 from services.loans.lending import (
     DAY,
     Accruals,
-    billing_today,
     blacklisted_on,
     business_date,
     close_loan_day,
     day_closed_event,
+    needs_schedule,
     schedules,
 )
 from services.loans.models import BusinessDate, CobRun, Loan
+from shared.bulk import update_rows
 from shared.events import Envelope
 from shared.messaging import emit
 
 CHUNK = 2000
+
+
+@dataclass(slots=True)
+class LoanDay:
+    """The loan columns the rules read (lending.LoanState), as a plain object."""
+
+    id: str
+    subject_id: str
+    subject_kind: str
+    village_code: str
+    township_code: str
+    principal: Decimal
+    annual_rate: Decimal
+    subsidy_rate: Decimal
+    day_count: str
+    term_months: int
+    status: str
+    principal_outstanding: Decimal
+    interest_outstanding: Decimal
+    subsidy_accrued: Decimal
+    subsidy_forfeited: Decimal
+    principal_billed: Decimal
+    interest_billed: Decimal
+    principal_paid: Decimal
+    interest_paid: Decimal
+    period_number: int
+    period_start: date
+    period_end: date
+    period_interest: Decimal
+    period_subsidy: Decimal
+    period_accrued: Decimal
+    period_subsidy_accrued: Decimal
+    overdue_since: date | None
+    days_past_due: int
+    ever_overdue: bool
+    classification: str
+    closed_through: date
+
+
+LOANS: Table = Loan.__table__  # type: ignore[assignment]  # declared as FromClause
+NAMES = tuple(f.name for f in fields(LoanDay))
+COLUMNS = [LOANS.c[name] for name in NAMES]
+_values = attrgetter(*NAMES)
+
+
+async def _write_back(session: AsyncSession, rows: Sequence[Row[Any]], loans: Sequence[LoanDay]) -> None:
+    """UPDATE each loan's changed columns, one statement per set of them. The rows were
+    locked by the chunk's SELECT ... FOR UPDATE in key order, so the UPDATE's own order
+    cannot deadlock (shared/bulk.py)."""
+    groups: dict[tuple[int, ...], list[dict[str, Any]]] = {}
+    for row, loan in zip(rows, loans, strict=True):
+        after = _values(loan)
+        changed = tuple(i for i, (old, new) in enumerate(zip(row, after, strict=True)) if old != new)
+        if changed:
+            groups.setdefault(changed, []).append({"id": loan.id, **{NAMES[i]: after[i] for i in changed}})
+    for group in groups.values():
+        await update_rows(session, LOANS, group)
 
 
 async def close_day(sessions: async_sessionmaker[AsyncSession], day: date) -> int:
@@ -48,26 +117,26 @@ async def close_day(sessions: async_sessionmaker[AsyncSession], day: date) -> in
     processed = 0
     while True:
         async with sessions() as session, session.begin():
-            query = select(Loan).where(Loan.status == "active").order_by(Loan.id).limit(CHUNK).with_for_update()
+            query = select(*COLUMNS).where(Loan.status == "active").order_by(Loan.id).limit(CHUNK).with_for_update()
             if cursor is not None:
                 query = query.where(Loan.id > cursor)
-            loans = list(await session.scalars(query))
+            rows = (await session.execute(query)).all()
+            loans = [LoanDay(*row) for row in rows]
             events: list[Envelope] = []
             accruals = Accruals()
             # One query a chunk: the black list is short, the chunk's loans are many.
             unsubsidised = await blacklisted_on(session, {loan.subject_id for loan in loans}, day)
-            # The instalments of the loans that bill today, read together: one read per loan
-            # would also flush the chunk's changes a few rows at a time.
-            billing = await schedules(session, [loan.id for loan in loans if billing_today(loan, day)])
+            # The instalments of the loans that need them, read together.
+            instalments = await schedules(session, [loan.id for loan in loans if needs_schedule(loan, day)])
             for loan in loans:
-                events += await close_loan_day(
-                    session,
+                events += close_loan_day(
                     loan,
                     day,
                     accruals,
                     subsidised=loan.subject_id not in unsubsidised,
-                    schedule=billing.get(loan.id),
+                    schedule=instalments.get(loan.id),
                 )
+            await _write_back(session, rows, loans)
             await ledger.post(session, accruals.posting(day))
             await emit(session, *events)
             run = await session.get(CobRun, day, with_for_update=True)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -66,6 +66,43 @@ ZERO = Decimal("0.00")
 DAY = timedelta(days=1)
 
 
+class LoanState(Protocol):
+    """A loan as the rules below read and change it: an ORM ``Loan``, or the columns close
+    of business reads for a day without the ORM (``cob.LoanDay``)."""
+
+    id: str
+    subject_id: str
+    subject_kind: str
+    village_code: str
+    township_code: str
+    principal: Decimal
+    annual_rate: Decimal
+    subsidy_rate: Decimal
+    day_count: str
+    term_months: int
+    status: str
+    principal_outstanding: Decimal
+    interest_outstanding: Decimal
+    subsidy_accrued: Decimal
+    subsidy_forfeited: Decimal
+    principal_billed: Decimal
+    interest_billed: Decimal
+    principal_paid: Decimal
+    interest_paid: Decimal
+    period_number: int
+    period_start: date
+    period_end: date
+    period_interest: Decimal
+    period_subsidy: Decimal
+    period_accrued: Decimal
+    period_subsidy_accrued: Decimal
+    overdue_since: date | None
+    days_past_due: int
+    ever_overdue: bool
+    classification: str
+    closed_through: date
+
+
 @cache
 def settings() -> LoansSettings:
     return LoansSettings()
@@ -81,7 +118,7 @@ async def business_date(session: AsyncSession) -> date:
     return row.current
 
 
-def _who(x: CreditLine | Loan | RatingView) -> dict[str, Any]:
+def _who(x: CreditLine | LoanState | RatingView) -> dict[str, Any]:
     return {
         "subject_kind": x.subject_kind,
         "subject_id": x.subject_id,
@@ -382,24 +419,19 @@ async def drawdown(
 # --- arrears, ageing, classification ------------------------------------------------------
 
 
-def arrears(loan: Loan) -> Decimal:
+def arrears(loan: LoanState) -> Decimal:
     """Everything billed and not yet paid (principal paid ahead covers later bills)."""
     return max(ZERO, loan.principal_billed + loan.interest_billed - loan.principal_paid - loan.interest_paid)
 
 
-async def _oldest_unpaid_due(
-    session: AsyncSession, loan: Loan, schedule: Sequence[Instalment] | None = None
-) -> date | None:
+def oldest_unpaid_due(loan: LoanState, schedule: Sequence[Instalment] | None) -> date | None:
+    """The due date of the oldest instalment not paid in full (None: nothing in arrears).
+    ``schedule``: the loan's instalments in number order (at least the billed ones); needed
+    only when the loan is in arrears."""
     if arrears(loan) == ZERO:
         return None
     if schedule is None:
-        schedule = list(
-            await session.scalars(
-                select(Instalment)
-                .where(Instalment.loan_id == loan.id, Instalment.billed.is_not(None))
-                .order_by(Instalment.number)
-            )
-        )
+        raise ValueError(f"loan {loan.id} is in arrears: its oldest unpaid due date needs its instalments")
     paid = loan.principal_paid + loan.interest_paid
     billed = ZERO
     for inst in schedule:
@@ -411,20 +443,23 @@ async def _oldest_unpaid_due(
     return loan.period_start
 
 
-async def reclassify(
-    session: AsyncSession,
-    loan: Loan,
-    today: date,
-    *,
-    ageing_only: bool = False,
-    schedule: Sequence[Instalment] | None = None,
-) -> list[Envelope]:
-    """Age the loan to ``today`` and emit what changed. Close of business passes
-    ``ageing_only``: no payment happens in it, so an oldest unpaid due date already known
-    stays, and the instalments need not be read again for every overdue loan every day.
-    ``schedule``: all the loan's instalments in number order, when the caller has them loaded."""
-    if not (ageing_only and loan.overdue_since is not None):
-        loan.overdue_since = await _oldest_unpaid_due(session, loan, schedule)
+async def _oldest_unpaid_due(
+    session: AsyncSession, loan: Loan, schedule: Sequence[Instalment] | None = None
+) -> date | None:
+    if schedule is None and arrears(loan) != ZERO:
+        schedule = list(
+            await session.scalars(
+                select(Instalment)
+                .where(Instalment.loan_id == loan.id, Instalment.billed.is_not(None))
+                .order_by(Instalment.number)
+            )
+        )
+    return oldest_unpaid_due(loan, schedule)
+
+
+def age(loan: LoanState, today: date) -> list[Envelope]:
+    """Days past due and class as of ``today`` from the oldest unpaid due date already set
+    (DOMAIN.md §4 bands); the event when the class changed."""
     dpd = (today - loan.overdue_since).days if loan.overdue_since and today > loan.overdue_since else 0
     previous = loan.classification
     loan.days_past_due = dpd
@@ -449,6 +484,15 @@ async def reclassify(
             )
         )
     return events
+
+
+async def reclassify(
+    session: AsyncSession, loan: Loan, today: date, *, schedule: Sequence[Instalment] | None = None
+) -> list[Envelope]:
+    """Age the loan to ``today`` after a payment and emit what changed. ``schedule``: all
+    the loan's instalments in number order, when the caller has them loaded."""
+    loan.overdue_since = await _oldest_unpaid_due(session, loan, schedule)
+    return age(loan, today)
 
 
 # --- repayment ----------------------------------------------------------------------------
@@ -623,9 +667,8 @@ class Accruals:
         )
 
 
-async def close_loan_day(
-    session: AsyncSession,
-    loan: Loan,
+def close_loan_day(
+    loan: LoanState,
     day: date,
     accruals: Accruals,
     *,
@@ -636,7 +679,8 @@ async def close_loan_day(
     the next business day. Idempotent per loan and day (``closed_through``). A day its
     subject is blacklisted (not ``subsidised``) earns no subsidy: seed 001, no fiscal
     subsidy for subjects with bad records; the borrower owes that day's interest in full.
-    ``schedule``: all the loan's instalments, when the caller loaded them (``billing_today``)."""
+    ``schedule``: all the loan's instalments in number order, required when
+    ``needs_schedule`` (their ``billed`` is set when a period bills)."""
     if loan.closed_through >= day or loan.status != "active":
         return []
     events: list[Envelope] = []
@@ -656,9 +700,15 @@ async def close_loan_day(
             loan.interest_outstanding += gross - subsidy
             loan.subsidy_accrued += subsidy
         if billing_today(loan, day):
-            await _bill_period(session, loan, schedule)
+            if schedule is None:
+                raise ValueError(f"loan {loan.id} bills on {day}: its instalments are needed")
+            _bill_period(loan, schedule)
     if loan.principal_billed + loan.interest_billed > loan.principal_paid + loan.interest_paid or loan.days_past_due:
-        events += await reclassify(session, loan, next_day, ageing_only=True, schedule=schedule)
+        # No payment happens in close of business: an oldest unpaid due date already known
+        # stays, so the instalments are not read for every overdue loan every day.
+        if loan.overdue_since is None:
+            loan.overdue_since = oldest_unpaid_due(loan, schedule)
+        events += age(loan, next_day)
     if loan.days_past_due == 1 and loan.period_number > 1:
         events.append(
             new_event(
@@ -677,9 +727,15 @@ async def close_loan_day(
     return events
 
 
-def billing_today(loan: Loan, day: date) -> bool:
-    """Whether closing ``day`` ends one of the loan's periods (and so reads its instalments)."""
+def billing_today(loan: LoanState, day: date) -> bool:
+    """Whether closing ``day`` ends one of the loan's periods."""
     return loan.status == "active" and loan.period_number <= loan.term_months and loan.period_end == day + DAY
+
+
+def needs_schedule(loan: LoanState, day: date) -> bool:
+    """Whether closing ``day`` reads the loan's instalments: a period bills, or the loan is
+    in arrears with no oldest unpaid due date known yet (close_loan_day)."""
+    return billing_today(loan, day) or (loan.overdue_since is None and arrears(loan) > ZERO)
 
 
 async def schedules(session: AsyncSession, loan_ids: Collection[str]) -> dict[str, list[Instalment]]:
@@ -693,16 +749,12 @@ async def schedules(session: AsyncSession, loan_ids: Collection[str]) -> dict[st
     return found
 
 
-async def _instalment(
-    session: AsyncSession, loan_id: str, number: int, schedule: Sequence[Instalment] | None
-) -> Instalment | None:
-    if schedule is None:
-        return await session.get(Instalment, (loan_id, number))
+def _instalment(schedule: Sequence[Instalment], number: int) -> Instalment | None:
     return next((i for i in schedule if i.number == number), None)
 
 
-async def _bill_period(session: AsyncSession, loan: Loan, schedule: Sequence[Instalment] | None = None) -> None:
-    inst = await _instalment(session, loan.id, loan.period_number, schedule)
+def _bill_period(loan: LoanState, schedule: Sequence[Instalment]) -> None:
+    inst = _instalment(schedule, loan.period_number)
     assert inst is not None
     before = loan.principal_billed + loan.interest_billed
     last = loan.period_number == loan.term_months
@@ -710,7 +762,7 @@ async def _bill_period(session: AsyncSession, loan: Loan, schedule: Sequence[Ins
     loan.interest_billed += loan.period_accrued - loan.period_subsidy_accrued
     inst.billed = loan.principal_billed + loan.interest_billed - before
     loan.period_number += 1
-    following = await _instalment(session, loan.id, loan.period_number, schedule)
+    following = _instalment(schedule, loan.period_number)
     loan.period_start = inst.due_on
     loan.period_accrued = loan.period_subsidy_accrued = ZERO
     if following is None:  # matured: nothing more accrues

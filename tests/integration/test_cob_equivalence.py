@@ -225,7 +225,8 @@ async def _business_of_the_day(sessions: async_sessionmaker[AsyncSession], today
 
 
 async def reference_close_day(sessions: async_sessionmaker[AsyncSession], day: date) -> None:
-    """The original close of business: each loan an ORM object closed by itself."""
+    """Close of business as it was: each loan an ORM object, closed by the same rules
+    (lending.close_loan_day) and written by the unit of work."""
     async with sessions() as session, session.begin():
         run = await session.get(CobRun, day)
         if run is None:
@@ -240,15 +241,10 @@ async def reference_close_day(sessions: async_sessionmaker[AsyncSession], day: d
             events: list[Envelope] = []
             accruals = lending.Accruals()
             unsubsidised = await lending.blacklisted_on(session, {loan.subject_id for loan in loans}, day)
-            billing = await lending.schedules(session, [x.id for x in loans if lending.billing_today(x, day)])
+            billing = await lending.schedules(session, [x.id for x in loans if lending.needs_schedule(x, day)])
             for loan in loans:
-                events += await lending.close_loan_day(
-                    session,
-                    loan,
-                    day,
-                    accruals,
-                    subsidised=loan.subject_id not in unsubsidised,
-                    schedule=billing.get(loan.id),
+                events += lending.close_loan_day(
+                    loan, day, accruals, subsidised=loan.subject_id not in unsubsidised, schedule=billing.get(loan.id)
                 )
             await ledger.post(session, accruals.posting(day))
             await emit(session, *events)

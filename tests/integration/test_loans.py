@@ -388,12 +388,12 @@ async def test_a_crashed_close_of_business_resumes_without_closing_a_loan_twice(
     real = lending.close_loan_day
     calls = 0
 
-    async def dies_on_the_fourth(session: Any, loan: Any, day: date, accruals: Any, **kw: Any) -> Any:
+    def dies_on_the_fourth(loan: Any, day: date, accruals: Any, **kw: Any) -> Any:
         nonlocal calls
         calls += 1
         if calls == 4:
             raise RuntimeError("process killed mid-run")
-        return await real(session, loan, day, accruals, **kw)
+        return real(loan, day, accruals, **kw)
 
     monkeypatch.setattr(cob, "close_loan_day", dies_on_the_fourth)
     with pytest.raises(RuntimeError):
