@@ -45,6 +45,7 @@ from services.loans.models import (
     TownshipView,
     VillageView,
 )
+from shared.bulk import among
 from shared.catalogue import (
     BusinessDateAdvanced,
     CreditLineChanged,
@@ -164,7 +165,7 @@ async def blacklisted_on(session: AsyncSession, subject_ids: set[str], day: date
     listed = await session.scalars(
         select(ListEntry.subject_id)
         .where(
-            ListEntry.subject_id.in_(subject_ids),
+            among(session, ListEntry.__table__.c.subject_id, subject_ids),
             ListEntry.list == "black",
             ListEntry.listed_on <= day,
             (ListEntry.delisted_on.is_(None)) | (ListEntry.delisted_on > day),
@@ -743,7 +744,11 @@ async def schedules(session: AsyncSession, loan_ids: Collection[str]) -> dict[st
     chunk's loans together)."""
     found: dict[str, list[Instalment]] = {loan_id: [] for loan_id in loan_ids}
     if loan_ids:
-        query = select(Instalment).where(Instalment.loan_id.in_(loan_ids)).order_by(Instalment.number)
+        query = (
+            select(Instalment)
+            .where(among(session, Instalment.__table__.c.loan_id, loan_ids))
+            .order_by(Instalment.number)
+        )
         for inst in await session.scalars(query):
             found[inst.loan_id].append(inst)
     return found
