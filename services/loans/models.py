@@ -107,6 +107,12 @@ class CreditLine(LoansBase):
 
 class Loan(LoansBase):
     __tablename__ = "loans"
+    # Close of business rewrites every active loan once a day, each page's rows in one
+    # statement: half of each page left free holds their new versions, so the update is HOT
+    # (no index entries; yesterday's versions are pruned in place when the page is read).
+    # Measured on 3,400 loans after 12 days: 18 ms of server time a day and 667 pages, against
+    # 316 ms and 1,435 pages (and growing) full; at 80, a third of the updates were not HOT.
+    __table_args__ = {"postgresql_with": {"fillfactor": 50}}  # noqa: RUF012  # as SQLAlchemy declares it
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     credit_line_id: Mapped[str] = mapped_column(ForeignKey("credit_lines.id"), index=True)
