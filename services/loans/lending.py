@@ -19,7 +19,7 @@ How interest works (documented for the bank, DOMAIN.md §4):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -102,6 +102,15 @@ class LoanState(Protocol):
     ever_overdue: bool
     classification: str
     closed_through: date
+
+
+class InstalmentState(Protocol):
+    """An instalment as the rules read it: an ORM ``Instalment`` or ``cob.InstalmentDay``."""
+
+    number: int
+    due_on: date
+    principal: Decimal
+    billed: Decimal | None
 
 
 @cache
@@ -425,7 +434,7 @@ def arrears(loan: LoanState) -> Decimal:
     return max(ZERO, loan.principal_billed + loan.interest_billed - loan.principal_paid - loan.interest_paid)
 
 
-def oldest_unpaid_due(loan: LoanState, schedule: Sequence[Instalment] | None) -> date | None:
+def oldest_unpaid_due(loan: LoanState, schedule: Sequence[InstalmentState] | None) -> date | None:
     """The due date of the oldest instalment not paid in full (None: nothing in arrears).
     ``schedule``: the loan's instalments in number order (at least the billed ones); needed
     only when the loan is in arrears."""
@@ -674,7 +683,7 @@ def close_loan_day(
     accruals: Accruals,
     *,
     subsidised: bool = True,
-    schedule: Sequence[Instalment] | None = None,
+    schedule: Sequence[InstalmentState] | None = None,
 ) -> list[Envelope]:
     """Close ``day`` for one loan: accrue, bill a period that ends, age and classify as of
     the next business day. Idempotent per loan and day (``closed_through``). A day its
@@ -739,26 +748,11 @@ def needs_schedule(loan: LoanState, day: date) -> bool:
     return billing_today(loan, day) or (loan.overdue_since is None and arrears(loan) > ZERO)
 
 
-async def schedules(session: AsyncSession, loan_ids: Collection[str]) -> dict[str, list[Instalment]]:
-    """The loans' instalments in number order, in one query (close of business bills a
-    chunk's loans together)."""
-    found: dict[str, list[Instalment]] = {loan_id: [] for loan_id in loan_ids}
-    if loan_ids:
-        query = (
-            select(Instalment)
-            .where(among(session, Instalment.__table__.c.loan_id, loan_ids))
-            .order_by(Instalment.number)
-        )
-        for inst in await session.scalars(query):
-            found[inst.loan_id].append(inst)
-    return found
-
-
-def _instalment(schedule: Sequence[Instalment], number: int) -> Instalment | None:
+def _instalment(schedule: Sequence[InstalmentState], number: int) -> InstalmentState | None:
     return next((i for i in schedule if i.number == number), None)
 
 
-def _bill_period(loan: LoanState, schedule: Sequence[Instalment]) -> None:
+def _bill_period(loan: LoanState, schedule: Sequence[InstalmentState]) -> None:
     inst = _instalment(schedule, loan.period_number)
     assert inst is not None
     before = loan.principal_billed + loan.interest_billed

@@ -241,7 +241,11 @@ async def reference_close_day(sessions: async_sessionmaker[AsyncSession], day: d
             events: list[Envelope] = []
             accruals = lending.Accruals()
             unsubsidised = await lending.blacklisted_on(session, {loan.subject_id for loan in loans}, day)
-            billing = await lending.schedules(session, [x.id for x in loans if lending.needs_schedule(x, day)])
+            billing: dict[str, list[Instalment]] = {x.id: [] for x in loans if lending.needs_schedule(x, day)}
+            for inst in await session.scalars(
+                select(Instalment).where(Instalment.loan_id.in_(billing)).order_by(Instalment.number)
+            ):
+                billing[inst.loan_id].append(inst)
             for loan in loans:
                 events += lending.close_loan_day(
                     loan, day, accruals, subsidised=loan.subject_id not in unsubsidised, schedule=billing.get(loan.id)
