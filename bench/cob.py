@@ -2,6 +2,7 @@
 
     python -m bench.cob                               # target: one day of 1M loans < 300 s
     python -m bench.cob --loans 100000 --days 30
+    python -m bench.cob --loans 3400 --days 30        # the district's book: < 0.25 s a day
 
 Loans are inserted directly (12-month equal-principal loans spread over 28 disbursement
 days, so every day some periods end and bill), then ``POST /v1/cob``'s code closes the
@@ -12,6 +13,7 @@ for touching every row once.
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 import uuid
 from dataclasses import dataclass
@@ -151,8 +153,9 @@ async def measure(servers: Servers, sizes: Sizes) -> list[Figure]:
             async with engine.begin() as c:
                 await c.execute(text("UPDATE loans SET version = version + 1"))
             anchor = time.perf_counter() - started
+            each_day: list[float] = []
             started = time.perf_counter()
-            await close_until(sessions, START + timedelta(days=sizes.days))
+            await close_until(sessions, START + timedelta(days=sizes.days), observe=each_day.append)
             elapsed = time.perf_counter() - started
         finally:
             await engine.dispose()
@@ -168,6 +171,7 @@ async def measure(servers: Servers, sizes: Sizes) -> list[Figure]:
             "one bare UPDATE of every loan row",
             anchor,
         ),
+        Figure(f"close of business, one day: median of {len(each_day)}", statistics.median(each_day), "s"),
     ]
 
 
