@@ -453,18 +453,15 @@ def oldest_unpaid_due(loan: LoanState, schedule: Sequence[InstalmentState] | Non
     return loan.period_start
 
 
-async def _oldest_unpaid_due(
-    session: AsyncSession, loan: Loan, schedule: Sequence[Instalment] | None = None
-) -> date | None:
-    if schedule is None and arrears(loan) != ZERO:
-        schedule = list(
-            await session.scalars(
-                select(Instalment)
-                .where(Instalment.loan_id == loan.id, Instalment.billed.is_not(None))
-                .order_by(Instalment.number)
-            )
-        )
-    return oldest_unpaid_due(loan, schedule)
+async def _oldest_unpaid_due(session: AsyncSession, loan: Loan) -> date | None:
+    if arrears(loan) == ZERO:
+        return None
+    billed = await session.scalars(
+        select(Instalment)
+        .where(Instalment.loan_id == loan.id, Instalment.billed.is_not(None))
+        .order_by(Instalment.number)
+    )
+    return oldest_unpaid_due(loan, list(billed))
 
 
 def age(loan: LoanState, today: date) -> list[Envelope]:
@@ -496,12 +493,9 @@ def age(loan: LoanState, today: date) -> list[Envelope]:
     return events
 
 
-async def reclassify(
-    session: AsyncSession, loan: Loan, today: date, *, schedule: Sequence[Instalment] | None = None
-) -> list[Envelope]:
-    """Age the loan to ``today`` after a payment and emit what changed. ``schedule``: all
-    the loan's instalments in number order, when the caller has them loaded."""
-    loan.overdue_since = await _oldest_unpaid_due(session, loan, schedule)
+async def reclassify(session: AsyncSession, loan: Loan, today: date) -> list[Envelope]:
+    """Age the loan to ``today`` after a payment and emit what changed."""
+    loan.overdue_since = await _oldest_unpaid_due(session, loan)
     return age(loan, today)
 
 
