@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from services.loans.models import LedgerEntry, Loan
+from services.loans.models import CobRun, LedgerEntry, Loan
 from shared.catalogue import FundCapacityChanged, RatingCertified, VillageFreeze
 from shared.events import new_event
 from tests.conftest import Infra
@@ -405,7 +405,11 @@ async def test_a_crashed_close_of_business_resumes_without_closing_a_loan_twice(
     # 31000 * 0.0435 / 12 = 112.375 -> 112.38 for the period (15 Jan - 15 Feb, 31 days); one day: 112.38/31 = 3.63
     async with loans.runtimes["loans"].read_sessions() as session:
         accrued = list(await session.scalars(select(Loan.interest_outstanding)))
+        run = await session.get(CobRun, START)
     assert accrued == [Decimal("3.63")] * 5, "each loan accrued exactly one day"
+    # A day's interest is accrued cumulatively, so closing a loan twice would not show in
+    # its interest: the run shows whether the rerun started after the committed chunk.
+    assert run is not None and (run.status, run.loans_processed) == ("done", 5), "resumed at the cursor"
     await _ledger_matches_loans(loans)
 
 
