@@ -184,11 +184,12 @@ async def test_a_debit_run_applies_each_repayment_in_order_or_refuses_it_alone(l
     wrong_day = {"date": str(START), "repayments": [{"loan_id": a, "amount": "100.00"}]}
     r = await client.post("/v1/repayment-batches", json=wrong_day)
     assert (r.status_code, r.json()["code"]) == (422, "NOT_THE_BUSINESS_DATE")
-    for bad in (
+    invalid: list[dict[str, Any]] = [
         {"repayments": []},
         {"repayments": [{"loan_id": a, "amount": "0.00"}]},
         {"repayments": [{"loan_id": a}]},
-    ):
+    ]
+    for bad in invalid:
         r = await client.post("/v1/repayment-batches", json=bad)
         assert (r.status_code, r.json()["code"]) == (422, "VALIDATION_FAILED"), bad
     too_many = {"repayments": [{"loan_id": a, "amount": "1.00"}] * 1001}
@@ -252,7 +253,7 @@ async def test_the_fund_caps_programme_lending_at_its_capacity(loans: System, in
         r = await draw(lines[0], "50000.01")
         return r.status_code == 409 and r.json()["code"] == "FUND_CAPACITY_EXCEEDED"
 
-    await wait_until(capped, seconds=20, what="the fund's capacity to reach loans")
+    await wait_until(capped, seconds=30, what="the fund's capacity to reach loans")
     # Concurrent drawdowns on different lines: the fund row lets exactly as many through as fit.
     drawn = await asyncio.gather(*(draw(line, "20000.00") for line in lines))
     assert sorted(r.status_code for r in drawn) == [201, 201, 409], [r.text for r in drawn]
