@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from services.loans.models import CobRun, LedgerEntry, Loan
+from services.loans.models import CobRun, FundView, LedgerEntry, Loan
 from shared.catalogue import FundCapacityChanged, RatingCertified, VillageFreeze
 from shared.events import new_event
 from tests.conftest import Infra
@@ -250,10 +250,14 @@ async def test_the_fund_caps_programme_lending_at_its_capacity(loans: System, in
         return await client.post("/v1/loans", json=body)
 
     async def capped() -> bool:
-        r = await draw(lines[0], "50000.01")
-        return r.status_code == 409 and r.json()["code"] == "FUND_CAPACITY_EXCEEDED"
+        # Read, not probed with a drawdown: one that lands before the event would be lent.
+        async with loans.runtimes["loans"].read_sessions() as session:
+            view = await session.get(FundView, 1)
+        return view is not None and view.capacity == Decimal("50000.00")
 
     await wait_until(capped, seconds=30, what="the fund's capacity to reach loans")
+    over = await draw(lines[0], "50000.01")
+    assert (over.status_code, over.json()["code"]) == (409, "FUND_CAPACITY_EXCEEDED")
     # Concurrent drawdowns on different lines: the fund row lets exactly as many through as fit.
     drawn = await asyncio.gather(*(draw(line, "20000.00") for line in lines))
     assert sorted(r.status_code for r in drawn) == [201, 201, 409], [r.text for r in drawn]
