@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from itertools import compress
 from operator import attrgetter, is_not, itemgetter
 from typing import Any
@@ -32,6 +31,8 @@ from services.loans import ledger
 from services.loans.lending import (
     DAY,
     Accruals,
+    InstalmentDay,
+    LoanDay,
     blacklisted_on,
     business_date,
     close_loan_day,
@@ -44,54 +45,6 @@ from shared.events import Envelope
 from shared.messaging import emit
 
 CHUNK = 2000
-
-
-@dataclass(slots=True)
-class LoanDay:
-    """The loan columns the rules read (lending.LoanState), as a plain object."""
-
-    id: str
-    subject_id: str
-    subject_kind: str
-    village_code: str
-    township_code: str
-    principal: Decimal
-    annual_rate: Decimal
-    subsidy_rate: Decimal
-    day_count: str
-    term_months: int
-    status: str
-    principal_outstanding: Decimal
-    interest_outstanding: Decimal
-    subsidy_accrued: Decimal
-    subsidy_forfeited: Decimal
-    principal_billed: Decimal
-    interest_billed: Decimal
-    principal_paid: Decimal
-    interest_paid: Decimal
-    period_number: int
-    period_start: date
-    period_end: date
-    period_interest: Decimal
-    period_subsidy: Decimal
-    period_accrued: Decimal
-    period_subsidy_accrued: Decimal
-    overdue_since: date | None
-    days_past_due: int
-    ever_overdue: bool
-    classification: str
-    closed_through: date
-
-
-@dataclass(slots=True)
-class InstalmentDay:
-    """The instalment columns the rules read (lending.InstalmentState)."""
-
-    loan_id: str
-    number: int
-    due_on: date
-    principal: Decimal
-    billed: Decimal | None
 
 
 LOANS: Table = Loan.__table__  # type: ignore[assignment]  # declared as FromClause

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,9 +67,10 @@ ZERO = Decimal("0.00")
 DAY = timedelta(days=1)
 
 
-class LoanState(Protocol):
-    """A loan as the rules below read and change it: an ORM ``Loan``, or the columns close
-    of business reads for a day without the ORM (``cob.LoanDay``)."""
+@dataclass(slots=True)
+class LoanDay:
+    """The loan columns the rules read, as a plain object: close of business reads a day's
+    loans without the ORM (cob.py). Field order is the order cob.py selects the columns."""
 
     id: str
     subject_id: str
@@ -104,13 +105,20 @@ class LoanState(Protocol):
     closed_through: date
 
 
-class InstalmentState(Protocol):
-    """An instalment as the rules read it: an ORM ``Instalment`` or ``cob.InstalmentDay``."""
+@dataclass(slots=True)
+class InstalmentDay:
+    """The instalment columns the rules read, as a plain object (cob.py)."""
 
+    loan_id: str
     number: int
     due_on: date
     principal: Decimal
     billed: Decimal | None
+
+
+# The rules below take either: an ORM row (requests) or a plain one (close of business).
+LoanState = Loan | LoanDay
+InstalmentState = Instalment | InstalmentDay
 
 
 @cache
