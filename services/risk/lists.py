@@ -22,6 +22,7 @@ from services.risk.models import Business, Household, ListEntry, OverdueYear, Re
 from shared.catalogue import SubjectDelisted, SubjectListed
 from shared.events import new_event
 from shared.messaging import emit
+from shared.periods import retention_ends
 
 SubjectKind = Literal["household", "business"]
 
@@ -145,7 +146,7 @@ async def end(
     retention period from the end of the act (征信业管理条例 §16); a red one has nothing to keep."""
     entry.status, entry.ended_on, entry.end_reason = "ended", today, reason
     entry.act_ended_on = act_ended_on or today
-    entry.retention_ends_on = rules.retention_ends(entry.act_ended_on) if entry.list == "black" else today
+    entry.retention_ends_on = retention_ends(entry.act_ended_on) if entry.list == "black" else today
     await emit(
         session,
         new_event(
@@ -202,9 +203,10 @@ async def expire(session: AsyncSession, today: date) -> None:
     )
     for entry in over:
         await end(session, entry, today=today, reason="publication_ended", decided_by_role="risk")
-    gone = select(ListEntry.id).where(ListEntry.retention_ends_on <= today)
+    # rules.deleted: kept through retention_ends_on, deleted the day after (shared/periods.py)
+    gone = select(ListEntry.id).where(ListEntry.retention_ends_on < today)
     await session.execute(delete(Repair).where(Repair.entry_id.in_(gone)))
-    await session.execute(delete(ListEntry).where(ListEntry.retention_ends_on <= today))
+    await session.execute(delete(ListEntry).where(ListEntry.retention_ends_on < today))
 
 
 @dataclass(frozen=True)

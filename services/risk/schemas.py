@@ -244,7 +244,11 @@ class ListEntryOut(BaseModel):
     earliest_repair_on: date | None
     ended_on: date | None
     end_reason: str | None
-    retention_ends_on: date | None
+    # 征信业管理条例 §16 (shared/periods.py): the last day the record is kept; it is deleted on
+    # the first business date after it.
+    retention_ends_on: date | None = Field(
+        description="Last day the record is kept (5 years from the end of the act); deleted the day after."
+    )
 
 
 class PublicListEntryOut(BaseModel):

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from services.risk.domain import lists as rules
+from shared.periods import retention_ends
 
 
 @pytest.mark.parametrize(
@@ -43,7 +44,9 @@ def test_each_tier_has_its_publication_period(tier: rules.Tier, earliest: date, 
 
 
 def test_records_are_kept_five_years_from_the_end_of_the_act() -> None:
-    assert rules.retention_ends(date(2026, 8, 11)) == date(2031, 8, 11)
+    assert retention_ends(date(2026, 8, 11)) == date(2031, 8, 11), "the last day kept (shared/periods.py)"
+    assert rules.deleted(date(2026, 8, 11), date(2031, 8, 12))
+    assert not rules.deleted(date(2026, 8, 11), date(2031, 8, 11))
 
 
 def test_every_cause_has_a_legal_basis() -> None:

@@ -5,17 +5,18 @@ the black list), seed 002 §3 (联动奖惩), seed 000 §五(三) (恶意逃废�
 征信业管理条例 §16 (不良信息 kept 5 years from the end of the act, then deleted).
 
 Periods count as Civil Code arts. 200-203 count them: by calendar months, ending on the
-same day number (the month's last day where that day does not exist).
+same day number (the month's last day where that day does not exist): ``shared/periods.py``,
+which also holds the §16 retention rule scoring applies to the same information.
 """
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Iterable
 from datetime import date
 from typing import Literal
 
 from services.risk.domain.titles import CREDIT_GRADES
+from shared.periods import add_months, expired
 
 Tier = Literal["minor", "general", "serious"]
 TIERS: tuple[Tier, ...] = ("minor", "general", "serious")
@@ -24,9 +25,6 @@ TIERS: tuple[Tier, ...] = ("minor", "general", "serious")
 # granted, most months it stays published). Minor: at most 3 months; general: 3 months to a
 # year; serious: 1 to 3 years (issue 11, after the national 信用修复 rules).
 PUBLICATION_MONTHS: dict[Tier, tuple[int, int]] = {"minor": (0, 3), "general": (3, 12), "serious": (12, 36)}
-
-# 征信业管理条例 §16: 不良信息 is kept for 5 years from the day the act ends.
-RETENTION_MONTHS = 60
 
 # DOMAIN §2 grades from the best; the red list asks for AA or better (product choice).
 GRADES_BEST_FIRST = CREDIT_GRADES
@@ -43,13 +41,6 @@ LEGAL_BASIS = {
 REPAIR_BASIS = "信用修复 (seed 001): obligations fulfilled, minimum publication period served"
 
 
-def add_months(day: date, months: int) -> date:
-    year, month = divmod(day.month - 1 + months, 12)
-    year += day.year
-    month += 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
 def earliest_repair(listed_on: date, tier: Tier) -> date:
     """The first day a repair of this entry may be granted."""
     return add_months(listed_on, PUBLICATION_MONTHS[tier][0])
@@ -61,9 +52,12 @@ def publication_ends(listed_on: date, tier: Tier) -> date:
     return add_months(listed_on, PUBLICATION_MONTHS[tier][1])
 
 
-def retention_ends(act_ended_on: date) -> date:
-    """The day the record is deleted (征信业管理条例 §16): it counts until the day before."""
-    return add_months(act_ended_on, RETENTION_MONTHS)
+def deleted(act_ended_on: date, today: date) -> bool:
+    """Is a black-list record whose act ended on ``act_ended_on`` deleted by ``today``
+    (征信业管理条例 §16)? An entry stores ``retention_ends(act_ended_on)``, the last day it is
+    kept, and ``lists.expire`` deletes it once the business date is past that day: the SQL
+    there is ``retention_ends_on < today``, this rule."""
+    return expired(act_ended_on, today)
 
 
 def overdue_years_considered(today: date, clean_years: int) -> range:

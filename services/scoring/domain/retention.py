@@ -9,36 +9,28 @@ The period is counted as the Civil Code counts periods in years (art. 201: the d
 is not counted; art. 202: the period's last day is the corresponding day of the final
 month, or that month's last day when it has none). So a fact that ended on 2021-03-01 still
 counts on 2026-03-01 and no longer on 2026-03-02; one that ended on 2020-02-29 counts until
-2025-02-28.
+2025-02-28. The dates are ``shared/periods.py``'s, the same risk deletes its records by.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
+from shared.periods import RETENTION_YEARS, expired, expires_on, retention_ends
 from shared.profile import is_negative
 
-RETENTION_YEARS = 5  # 征信业管理条例 §16
-
-
-def retention_ends(ended_on: date, years: int = RETENTION_YEARS) -> date:
-    """The last day a negative fact that ended on ``ended_on`` is kept (Civil Code arts. 201, 202)."""
-    year = ended_on.year + years
-    if ended_on.month == 2 and ended_on.day == 29 and not _leap(year):
-        return date(year, 2, 28)
-    return ended_on.replace(year=year)
-
-
-def expires_on(ended_on: date, years: int = RETENTION_YEARS) -> date:
-    """The first business date on which the fact no longer counts."""
-    return retention_ends(ended_on, years) + timedelta(days=1)
-
-
-def expired(ended_on: date, business_date: date, years: int = RETENTION_YEARS) -> bool:
-    # 征信业管理条例 §16
-    return business_date >= expires_on(ended_on, years)
+# The period and its counting are one rule shared with risk's black list (shared/periods.py).
+__all__ = [
+    "RETENTION_YEARS",
+    "expired",
+    "expires_on",
+    "in_force",
+    "loan_history_in_force",
+    "next_expiry",
+    "retention_ends",
+]
 
 
 def in_force(
@@ -77,7 +69,3 @@ def loan_history_in_force(
         if expired(ended, business_date):
             gone[kind] += 1
     return max(0, overdue_occurrences - gone["overdue"]), max(0, npl_occurrences - gone["non_performing"])
-
-
-def _leap(year: int) -> bool:
-    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
