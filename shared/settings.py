@@ -45,6 +45,7 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 | VCREDIT_SCORING_RULE_SET | hubin-2017 | scorecard in force (services/scoring/rulesets/) |
 | VCREDIT_RISK_RED_LIST_MIN_GRADE | AA | 守信红名单: this certified grade or better |
 | VCREDIT_RISK_RED_LIST_CLEAN_YEARS | 2 | 守信红名单: no overdue in this many calendar years, this one included |
+| VCREDIT_RISK_LOSS_SHARES | unset: 30/20/50 | JSON government, bank, insurer -> positive weight (004 §6(1)) |
 | VCREDIT_RISK_LIST_TIERS | both serious | JSON cause -> minor/general/serious: publication period, earliest repair |
 | VCREDIT_NOTIFY_WEBHOOK_TIMEOUT_SECONDS | 10 | one webhook call, connect to last byte |
 | VCREDIT_NOTIFY_RETRY_BASE_SECONDS | 2 | first webhook retry delay cap, doubled each try (full jitter) |
@@ -241,14 +242,27 @@ class RiskSettings(ServiceSettings):
     # 004 §6(2): the district's 10,000,000 fund, leveraged 10x.
     fund_opening_balance: Decimal = Field(default=Decimal("10000000.00"), ge=0)
     fund_leverage: int = Field(default=10, gt=0)
-    # 004 §6(1): government / bank / insurer.
-    loss_shares: dict[str, int] = Field(default_factory=lambda: {"government": 30, "bank": 20, "insurer": 50})
+    # 004 §6(1): government / bank / insurer, as integer weights. Unset (None) means the rule's
+    # own default, stated once: DEFAULT_SHARES in services/risk/domain/loss.py (30/20/50).
+    loss_shares: dict[str, int] | None = None
     # Issue 11, product choices. 守信红名单: this grade or better, and no overdue in this many
     # years (this one included); the tier of each black-list cause sets its publication
     # period and the earliest credit repair (services/risk/domain/lists.py).
     red_list_min_grade: Literal["AAA+", "AAA", "AA", "A"] = "AA"
     red_list_clean_years: int = Field(default=2, ge=1, le=10)
     list_tiers: dict[str, ListTier] = Field(default_factory=lambda: dict(_DEFAULT_TIERS))
+
+    @field_validator("loss_shares")
+    @classmethod
+    def _three_parties(cls, value: dict[str, int] | None) -> dict[str, int] | None:
+        # Risk books the three parts by name (services/risk/funds.py): refuse at start, not at
+        # the first write-off.
+        if value is not None:
+            if set(value) != {"government", "bank", "insurer"}:
+                raise ValueError("loss_shares names exactly government, bank and insurer")
+            if any(share <= 0 for share in value.values()):
+                raise ValueError("each loss share is a positive integer weight")
+        return value
 
 
 class NotifySettings(ServiceSettings):

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.risk.domain.loss import DEFAULT_SHARES, split_loss
+from shared.settings import RiskSettings
 
 D = Decimal
 
@@ -53,6 +54,13 @@ def test_default_shares_cannot_be_changed() -> None:
         ("1000000.01", _parts("300000.00", "200000.00", "500000.01")),
         # 10,000 fen divides evenly: 3,000 / 2,000 / 5,000, nothing left over.
         ("100.00", _parts("30.00", "20.00", "50.00")),
+        # 10 fen: exact 3 / 2 / 5, nothing left over.
+        ("0.10", _parts("0.03", "0.02", "0.05")),
+        # 100 fen: exact 30 / 20 / 50.
+        ("1.00", _parts("0.30", "0.20", "0.50")),
+        # 10,001 fen: exact 3,000.3 / 2,000.2 / 5,000.5, floors sum to 10,000, 1 left over;
+        # remainders .3 / .2 / .5: insurer.
+        ("100.01", _parts("30.00", "20.00", "50.01")),
     ],
 )
 def test_split_default_shares(loss: str, expected: dict[str, Decimal]) -> None:
@@ -192,3 +200,46 @@ def test_default_split_never_strays_a_fen_from_30_20_50(loss_fen: int) -> None:
     assert sum(fen.values()) == loss_fen
     for party, share in DEFAULT_SHARES.items():
         assert loss_fen * share // 100 <= fen[party] <= loss_fen * share // 100 + 1
+
+
+# The split production books (services/risk/funds.py: split_loss(loss, settings().loss_shares))
+# with VCREDIT_RISK_LOSS_SHARES unset: the setting holds no second copy of 30/20/50, it means
+# "the rule's default". Hand-computed as above.
+@pytest.mark.parametrize(
+    ("loss", "expected"),
+    [
+        ("0.01", _parts("0.00", "0.00", "0.01")),
+        ("0.03", _parts("0.01", "0.01", "0.01")),
+        ("0.05", _parts("0.01", "0.01", "0.03")),  # tie .5 / .5: the larger share
+        ("0.10", _parts("0.03", "0.02", "0.05")),
+        ("1.00", _parts("0.30", "0.20", "0.50")),
+        ("100.01", _parts("30.00", "20.00", "50.01")),
+    ],
+)
+def test_production_split_is_the_rules_default(
+    loss: str, expected: dict[str, Decimal], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VCREDIT_RISK_LOSS_SHARES", raising=False)
+    configured = RiskSettings().loss_shares
+    assert configured is None, "unset: the default is stated once, in services/risk/domain/loss.py"
+    parts = split_loss(D(loss), configured)
+    assert parts == expected
+    assert sum(parts.values()) == D(loss), "the parts sum to the loss exactly"
+
+
+def test_a_configured_split_replaces_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VCREDIT_RISK_LOSS_SHARES", '{"government": 40, "bank": 20, "insurer": 40}')
+    configured = RiskSettings().loss_shares
+    # 1 fen: exact .4 / .2 / .4; government and insurer tie on remainder and share: listed first.
+    assert split_loss(D("0.01"), configured) == _parts("0.01", "0.00", "0.00")
+    assert split_loss(D("1.00"), configured) == _parts("0.40", "0.20", "0.40")
+
+
+@pytest.mark.parametrize(
+    "shares",
+    ['{"government": 30, "bank": 20}', '{"government": 30, "bank": 20, "insurer": 0}', '{"gov": 30, "bank": 70}'],
+)
+def test_a_split_that_cannot_be_booked_is_refused_at_start(shares: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VCREDIT_RISK_LOSS_SHARES", shares)
+    with pytest.raises(ValueError, match="loss"):
+        RiskSettings()

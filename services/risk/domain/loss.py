@@ -12,7 +12,8 @@ from decimal import Decimal
 from fractions import Fraction
 from types import MappingProxyType
 
-# 004 §6(1): 区政府、银行、保险公司按照30%、20%、50%的比例分担风险
+# 004 §6(1): 区政府、银行、保险公司按照30%、20%、50%的比例分担风险. The one statement of the
+# default split: the setting VCREDIT_RISK_LOSS_SHARES, when set, replaces it.
 # Read-only so that a caller cannot change the default split for every later call.
 DEFAULT_SHARES: Mapping[str, int] = MappingProxyType({"government": 30, "bank": 20, "insurer": 50})
 
@@ -45,8 +46,9 @@ def _validated(shares: Mapping[str, int]) -> list[tuple[str, int]]:
 
 
 # 004 §6(1), DOMAIN §5: split in fen by largest remainder; ties go to the larger share
-def split_loss(loss: Decimal, shares: Mapping[str, int] = DEFAULT_SHARES) -> dict[str, Decimal]:
-    """Split ``loss`` (yuan) between the parties in proportion to ``shares``.
+def split_loss(loss: Decimal, shares: Mapping[str, int] | None = None) -> dict[str, Decimal]:
+    """Split ``loss`` (yuan) between the parties in proportion to ``shares``; None is the
+    default split, ``DEFAULT_SHARES`` (what ``VCREDIT_RISK_LOSS_SHARES`` unset means).
 
     Each party first gets the floor of its exact share in fen; the fen left over go one each to
     the largest fractional remainders, ties to the larger share (DOMAIN §5), then to the party
@@ -54,7 +56,7 @@ def split_loss(loss: Decimal, shares: Mapping[str, int] = DEFAULT_SHARES) -> dic
     Keys come back in the order of ``shares``.
     """
     loss_fen = _to_fen(loss)
-    parties = _validated(shares)
+    parties = _validated(DEFAULT_SHARES if shares is None else shares)
     total = sum(share for _, share in parties)
 
     fen: list[int] = []
