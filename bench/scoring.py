@@ -32,7 +32,9 @@ from services.scoring.rerate import rerate_all
 from shared.cli import load_spec
 from shared.db import create_engine, create_sessionmaker
 from shared.migrations import upgrade
-from shared.settings import CommonSettings
+from shared.settings import CommonSettings, ScoringSettings
+
+IN_FORCE = ScoringSettings().rule_set  # the card ratings are made with (hubin-2017-r2 by default)
 
 
 def random_profile(rng: random.Random) -> dict[str, Any]:
@@ -109,21 +111,21 @@ async def rerating(households: int, rng: random.Random) -> tuple[float, float]:
                         for i in range(start, min(households, start + 5000))
                     ],
                 )
-        original = RuleSet.load("hubin-2017")
+        original = RuleSet.load(IN_FORCE)
         started = time.perf_counter()
         await rerate_all(sessions, original)
         first = time.perf_counter() - started
 
         # A revised card: the income project is worth 4 instead of 3, so every rating changes.
-        revised = json.loads((RULESETS_DIR / "hubin-2017.json").read_text())
-        revised["id"] = "hubin-2017r"
+        revised = json.loads((RULESETS_DIR / f"{IN_FORCE}.json").read_text())
+        revised["id"] = f"{IN_FORCE}-bench"
         next(r for r in revised["rules"] if r["id"] == "A3.project")["points"] = 4
         for r in revised["rules"]:
             if r["id"] == "D1.no_project":
                 r["points"] = -9
-        (data_dir / "hubin-2017r.json").write_text(json.dumps(revised, ensure_ascii=False))
+        (data_dir / f"{IN_FORCE}-bench.json").write_text(json.dumps(revised, ensure_ascii=False))
         started = time.perf_counter()
-        await rerate_all(sessions, RuleSet.load("hubin-2017r", directory=data_dir))
+        await rerate_all(sessions, RuleSet.load(f"{IN_FORCE}-bench", directory=data_dir))
         second = time.perf_counter() - started
         await engine.dispose()
         return first, second
@@ -141,7 +143,7 @@ RERATE_TARGET = Target("<", 60, "< 60 s for 100,000")
 
 async def measure(servers: Servers, sizes: Sizes) -> list[Figure]:
     rng = random.Random(20171)
-    rules = RuleSet.load("hubin-2017")
+    rules = RuleSet.load(IN_FORCE)
     profiles = [random_profile(rng) for _ in range(sizes.profiles)]
     rate, anchor = evaluation_rate(rules, profiles)
     first, rerate = await rerating(sizes.households, rng)

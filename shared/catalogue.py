@@ -170,6 +170,11 @@ class LoanRepaid(_Payload):
     township_code: str
     business_date: date
     on_time: bool  # never past due during its life
+    # Additive (still version 1): the loan's first due date, its disbursement date plus one
+    # calendar month clamped to the month's end (the schedule's add_months). Scoring counts a
+    # repayment bonus only for a loan repaid on or after it (DOMAIN.md §2). Absent on events
+    # published before it was added.
+    first_due_on: date | None = None
 
 
 class _LoanSubject(_Payload):

@@ -79,7 +79,12 @@ class Profile(BaseModel):
     npl_history_count: int | None = Field(default=None, ge=0, le=1000)
     currently_overdue: bool | None = None
     # Loans repaid in full and on time (004 §7(5): repayment behaviour is bound to the rating).
+    # Read by the rule set hubin-2017 only: it counted a loan drawn and repaid the same day.
     repaid_on_time_count: int | None = Field(default=None, ge=0, le=1000)
+    # Loans repaid in full that ran at least one full instalment period (repaid on or after
+    # the first due date) and never had a day past due (DOMAIN.md §2; hubin-2017-r2 on;
+    # services/scoring/domain/repayment.py).
+    repaid_full_period_count: int | None = Field(default=None, ge=0, le=1000)
 
     @field_validator("certificates")
     @classmethod
@@ -91,7 +96,13 @@ class Profile(BaseModel):
 
 PROFILE_FIELDS: tuple[str, ...] = tuple(Profile.model_fields)
 LOAN_HISTORY_FIELDS = frozenset(
-    {"overdue_history_count", "npl_history_count", "currently_overdue", "repaid_on_time_count"}
+    {
+        "overdue_history_count",
+        "npl_history_count",
+        "currently_overdue",
+        "repaid_on_time_count",
+        "repaid_full_period_count",
+    }
 )
 
 # 不良信息 (征信业管理条例 §16): facts that count against a subject and that end, so their

@@ -42,7 +42,7 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 | VCREDIT_<SERVICE>_DATABASE_URL | sqlite under data dir | e.g. postgresql+asyncpg://u:p@host/vcredit_loans |
 | VCREDIT_<SERVICE>_PORT | 8001..8005 | HTTP port |
 | VCREDIT_LOANS_RED_LIST_RATE_DISCOUNT | 0.0025 | off a red-listed subject's new loans' rate (0.25 points), floor 0 |
-| VCREDIT_SCORING_RULE_SET | hubin-2017 | scorecard in force (services/scoring/rulesets/) |
+| VCREDIT_SCORING_RULE_SET | hubin-2017-r2 | scorecard in force (services/scoring/rulesets/) |
 | VCREDIT_RISK_RED_LIST_MIN_GRADE | AA | 守信红名单: this certified grade or better |
 | VCREDIT_RISK_RED_LIST_CLEAN_YEARS | 2 | 守信红名单: no overdue in this many calendar years, this one included |
 | VCREDIT_RISK_LOSS_SHARES | unset: 30/20/50 | JSON government, bank, insurer -> positive weight (004 §6(1)) |
@@ -197,7 +197,7 @@ class ScoringSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="VCREDIT_SCORING_", extra="ignore")
     port: int = 8002
     # services/scoring/rulesets/<rule_set>.json; a new district or revision is a new file.
-    rule_set: str = "hubin-2017"
+    rule_set: str = "hubin-2017-r2"
 
 
 class LoansSettings(ServiceSettings):

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.loans import ledger
 from services.loans.domain.classification import Classification, allocate, classify, is_non_performing
 from services.loans.domain.lists import day_share, red_list_rates
-from services.loans.domain.schedule import DayCount, Method, build_schedule, period_interest
+from services.loans.domain.schedule import DayCount, Method, add_months, build_schedule, period_interest
 from services.loans.models import (
     BusinessDate,
     CreditLine,
@@ -582,7 +582,13 @@ async def repay(session: AsyncSession, loan: Loan, line: CreditLine, amount: Dec
             new_event(
                 "loans.loan.repaid",
                 loan.village_code,
-                LoanRepaid(**_who(loan), loan_id=loan.id, business_date=today, on_time=not loan.ever_overdue),
+                LoanRepaid(
+                    **_who(loan),
+                    loan_id=loan.id,
+                    business_date=today,
+                    on_time=not loan.ever_overdue,
+                    first_due_on=add_months(loan.disbursed_on, 1),
+                ),
             )
         )
     else:

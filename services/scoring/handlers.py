@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.domain.repayment import earns_repayment_bonus
 from services.scoring.domain.retention import expires_on
 from services.scoring.models import BusinessDate, Delinquency, LoanState, Subject
 from services.scoring.ratings import business_date, certify_due, rate, rerate_expiring, rule_set, set_fact_ends
@@ -48,6 +49,7 @@ def _new_subject(kind: str, subject_id: str, village: str, township: str, name: 
         overdue_occurrences=0,
         npl_occurrences=0,
         repaid_on_time=0,
+        repaid_full_period=0,
         updated_at=datetime.now(UTC),
         fact_ends="{}",
     )
@@ -184,7 +186,9 @@ async def on_loan_repaid(session: AsyncSession, event: Envelope) -> None:
         loan.overdue = loan.non_performing = False
     await _end_spells(session, p.loan_id, p.business_date, "overdue", "non_performing")
     if p.on_time:
-        subject.repaid_on_time += 1  # 004 §7(5): on-time repayment raises the rating
+        subject.repaid_on_time += 1  # what rule set hubin-2017 counted (kept: its ratings stay explicable)
+    if earns_repayment_bonus(on_time=p.on_time, first_due_on=p.first_due_on, repaid_on=p.business_date):
+        subject.repaid_full_period += 1  # 004 §7(5), DOMAIN.md §2: ran a full period, never past due
     await session.flush()
     await rate(session, subject)
 

@@ -39,6 +39,9 @@ class Subject(ScoringBase):
     overdue_occurrences: Mapped[int] = mapped_column(Integer)
     npl_occurrences: Mapped[int] = mapped_column(Integer)
     repaid_on_time: Mapped[int] = mapped_column(Integer)
+    # Of those, the loans that ran at least one full instalment period (domain/repayment.py):
+    # what the repayment bonus counts from rule set hubin-2017-r2 on.
+    repaid_full_period: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # End dates of negative facts, JSON {field: "YYYY-MM-DD"} from the registry's events, and
     # the first business date on which one of them stops counting (征信业管理条例 §16), so

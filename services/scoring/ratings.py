@@ -121,6 +121,7 @@ def scorecard_inputs(
         "npl_history_count": npl,
         "currently_overdue": currently_overdue,
         "repaid_on_time_count": subject.repaid_on_time,
+        "repaid_full_period_count": subject.repaid_full_period,
     }
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from services.risk.domain.loss import split_loss
 from services.scoring.domain.engine import RuleSet
+from shared.settings import ScoringSettings
 from simulator.cli import simulate
 from simulator.district import Options, generate
 from tests.e2e.cluster import Cluster
@@ -33,7 +34,7 @@ async def test_a_small_district_over_nine_months(cluster: Cluster, tmp_path: Pat
 
     # Every household registered and rated exactly as the scorecard rates its profile.
     district = generate(OPTIONS)
-    rules = RuleSet.load("hubin-2017")
+    rules = RuleSet.load(ScoringSettings().rule_set)
     expected = Counter(rules.evaluate(h.profile, h.poor).grade for h in district.households)
     assert summary["households"]["registered"] == 600
     assert summary["households"]["grades"] == {g: expected.get(g, 0) for g in ("AAA+", "AAA", "AA", "A", "NONE")}

@@ -109,7 +109,7 @@ async def test_registered_household_is_rated_noticed_and_certified(system: tuple
     rating = await _rating(scoring, hid, status="pending_notice")
     latency = time.monotonic() - started
     assert (rating["score"], rating["grade"], rating["credit_limit"]) == (93, "AA", "100000.00")
-    assert rating["rule_set"].startswith("hubin-2017@")
+    assert rating["rule_set"].startswith("hubin-2017-r2@"), "the rule set in force (issue 19's revision)"
     assert {r["rule"]: r["points"] for r in rating["reasons"]} == {
         "A1.party": 1,
         "A1.healthy": 1,
@@ -184,6 +184,64 @@ async def test_a_loan_going_overdue_vetoes_at_once_and_history_counts(system: tu
     assert (rating["score"], rating["grade"], rating["status"]) == (88, "AA", "pending_notice")
     assert {r["rule"]: r["points"] for r in rating["reasons"]}["D3.overdue"] == -5
     assert len(rating["history"]) == 3
+
+
+def _repaid(household_id: str, loan_id: str, day: date, on_time: bool, first_due_on: date) -> Any:
+    return new_event(
+        "loans.loan.repaid",
+        VILLAGE,
+        LoanRepaid(
+            loan_id=loan_id,
+            subject_kind="household",
+            subject_id=household_id,
+            village_code=VILLAGE,
+            township_code=TOWNSHIP,
+            business_date=day,
+            on_time=on_time,
+            first_due_on=first_due_on,
+        ),
+    )
+
+
+async def test_the_repayment_bonus_needs_a_full_instalment_period(system: tuple[System, Any], infra: Infra) -> None:
+    """Issue 19, defect 6: 1,000 drawn and repaid the same day lifted a poor household from 86
+    (A, 50,000) to 87 (AA, 100,000). Only a loan repaid on or after its first due date with no
+    day past due earns the +1 (DOMAIN.md §2, rule set hubin-2017-r2)."""
+    s, _ = system
+    scoring = s["scoring"]
+    hid = await _register(s, 5, {"income_project": True})  # 80 + 3 (project) + 3 (poor) = 86
+    rating = await _rating(scoring, hid, status="pending_notice")
+    assert (rating["score"], rating["grade"], rating["credit_limit"]) == (86, "A", "50000.00")
+    await s.publish(_close_of_business(START + timedelta(days=7)))
+    await _rating(scoring, hid, status="certified")
+
+    drawn = date(2026, 3, 10)
+    first_due = date(2026, 4, 10)  # drawn + 1 calendar month
+    same_day, full_period, late = (str(uuid.uuid4()) for _ in range(3))
+    # Drawn and repaid the same day, never past due: earns nothing.
+    await s.publish(_repaid(hid, same_day, drawn, on_time=True, first_due_on=first_due))
+    # Repaid in full on its first due date, never past due: +1 -> 87, AA.
+    await s.publish(_repaid(hid, full_period, first_due, on_time=True, first_due_on=first_due))
+    rating = await _rating(scoring, hid, score=87)
+    assert (rating["grade"], rating["credit_limit"], rating["status"]) == ("AA", "100000.00", "pending_notice")
+    assert {r["rule"]: r["points"] for r in rating["reasons"]}["R1.repaid_on_time"] == 1
+    # The same-day repayment (processed first: one village, one partition) changed nothing:
+    # the only ratings are 86 and this 87, not an 87 then an 88.
+    assert [(h["score"], h["grade"], h["credit_limit"]) for h in rating["history"]] == [
+        (87, "AA", "100000.00"),
+        (86, "A", "50000.00"),
+    ]
+    assert rating["effective"]["credit_limit"] == "50000.00", "the raise waits for its notice"
+
+    # A loan that ran its periods but went a day past due: vetoed while overdue (V3), then
+    # repaid late. It earns no bonus and its occurrence counts (D3): 87 - 5 = 82, A.
+    await s.publish(_classified(hid, late, 1, "special_mention", "normal", first_due + timedelta(days=1)))
+    await _rating(scoring, hid, vetoed=True)
+    await s.publish(_repaid(hid, late, first_due + timedelta(days=20), on_time=False, first_due_on=first_due))
+    rating = await _rating(scoring, hid, vetoed=False)
+    assert (rating["score"], rating["grade"], rating["credit_limit"]) == (82, "A", "50000.00")
+    points = {r["rule"]: r["points"] for r in rating["reasons"]}
+    assert (points["R1.repaid_on_time"], points["D3.overdue"]) == (1, -5)
 
 
 async def test_objection_suspends_and_decides_the_notice(system: tuple[System, Any], infra: Infra) -> None:

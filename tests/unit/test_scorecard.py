@@ -437,7 +437,13 @@ BOOL_FIELDS = [
     "currently_overdue",
 ]
 MONEY_FIELDS = ["homestead_house_value", "business_entity_scale", "guarantees_given_total", "mortgages_given_total"]
-COUNT_FIELDS = ["illegal_petitions_last_year", "overdue_history_count", "npl_history_count", "repaid_on_time_count"]
+COUNT_FIELDS = [
+    "illegal_petitions_last_year",
+    "overdue_history_count",
+    "npl_history_count",
+    "repaid_on_time_count",
+    "repaid_full_period_count",
+]
 
 money = st.one_of(
     st.sampled_from(MONEY_BOUNDARIES),
@@ -478,8 +484,10 @@ def _d(value: str) -> Decimal:
     return Decimal(value)
 
 
-def domain_score(profile: dict[str, Any], poor: bool) -> int:
-    """DOMAIN.md §2 written out directly, independent of the rule file: the oracle."""
+def domain_score(profile: dict[str, Any], poor: bool, repaid: str = "repaid_on_time_count") -> int:
+    """DOMAIN.md §2 written out directly, independent of the rule file: the oracle. ``repaid``
+    is the count the repayment bonus reads: hubin-2017 every on-time repayment, hubin-2017-r2
+    only loans that ran a full instalment period (issue 19)."""
     if any(profile.get(f) is True for f in VETO_FIELD_NAMES):
         return 0
     score: int = 80
@@ -504,7 +512,7 @@ def domain_score(profile: dict[str, Any], poor: bool) -> int:
             area = _d(p["area_m2"])
             score += 2 if area >= 75 else 1 if area >= 50 else 0
     score += 2 if profile.get("commercial_insurance") is True else 0
-    score += min(3, profile.get("repaid_on_time_count", 0))
+    score += min(3, profile.get(repaid, 0))
     score -= 5 * profile.get("overdue_history_count", 0)
     score -= 10 * profile.get("npl_history_count", 0)
     if "guarantees_given_total" in profile:
@@ -522,6 +530,19 @@ def test_engine_agrees_with_domain_oracle(profile: dict[str, Any], poor: bool) -
     Profile.model_validate(profile)  # the strategy only makes valid API profiles
     result = RULES.evaluate(profile, poor_household=poor)
     assert result.score == domain_score(profile, poor)
+    assert (result.grade, result.credit_limit) == (
+        domain_grade(result.score) if not result.vetoed else ("NONE", Decimal("0.00"))
+    )
+
+
+REVISION = RuleSet.load("hubin-2017-r2")
+
+
+@settings(max_examples=200)
+@given(profile=profiles, poor=st.booleans())
+def test_revision_2_agrees_with_domain_oracle(profile: dict[str, Any], poor: bool) -> None:
+    result = REVISION.evaluate(profile, poor_household=poor)
+    assert result.score == domain_score(profile, poor, repaid="repaid_full_period_count")
     assert (result.grade, result.credit_limit) == (
         domain_grade(result.score) if not result.vetoed else ("NONE", Decimal("0.00"))
     )

@@ -17,6 +17,7 @@ from services.registry.domain.provenance import check_sources
 from services.registry.domain.sheet import parse_sheet
 from services.registry.schemas import HouseholdIn
 from services.scoring.domain.engine import RuleSet
+from shared.settings import ScoringSettings
 from simulator.district import Options, generate
 from simulator.report import GRADES, plot
 from simulator.run import SUPPLIER_OF, Simulation, Snapshot, collector_facts, supplied_facts, village_sheet
@@ -52,7 +53,7 @@ def test_bad_sizes_are_refused() -> None:
 
 def test_the_default_district_has_a_plausible_grade_mix_under_the_real_scorecard() -> None:
     district = generate(Options())
-    rules = RuleSet.load("hubin-2017")
+    rules = RuleSet.load(ScoringSettings().rule_set)
     grades: Counter[str] = Counter(rules.evaluate(h.profile, h.poor).grade for h in district.households)
     share = {g: grades[g] / len(district.households) for g in GRADES}
     # An ordinary household with an income project scores 87-90 (AA); those without a
