@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.loans.domain.schedule import add_months as schedule_add_months
+from services.registry.domain.provenance import FactRefused, check_sources
 from services.scoring.domain.engine import RULESETS_DIR, RuleSet
 from services.scoring.domain.repayment import earns_repayment_bonus
 from shared.cli import load_spec
@@ -139,3 +140,10 @@ def test_the_upgrade_carries_earned_bonuses_over(tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT repaid_on_time, repaid_full_period FROM subjects")).one() == (2, 2)
     engine.dispose()
+
+
+def test_the_count_is_derived_from_loan_events_never_typed_in() -> None:
+    # DOMAIN.md §2: loan-ledger facts come from loan events; registry refuses them from anyone.
+    with pytest.raises(FactRefused) as refused:
+        check_sources(["repaid_full_period_count"], "collector")
+    assert not refused.value.forbidden, "never accepted from any source (422), not a wrong supplier (403)"
