@@ -78,3 +78,33 @@ Money = Annotated[
     PlainSerializer(format_money, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": MONEY_PATTERN, "examples": ["50000.00"]}),
 ]
+
+
+# Ratios (API.md: "decimal strings with four places", e.g. "0.0312") on input: the same rule
+# as money, with up to four places. The range (0 to 1, or what else) is the field's to check.
+RATIO_PATTERN = r"^[0-9]+(\.[0-9]{1,4})?$"
+_RATIO = re.compile(r"[0-9]+(\.[0-9]{1,4})?")
+
+
+def parse_ratio(value: Any) -> Decimal:
+    if isinstance(value, bool | float):
+        raise ValueError('a ratio is a decimal string such as "0.9500", not a JSON number with a fraction')
+    if isinstance(value, int):
+        value = Decimal(value)
+    elif isinstance(value, str):
+        if len(value) > _MAX_TEXT or not _RATIO.fullmatch(value):
+            raise ValueError(
+                f'a ratio is a string of ASCII digits with at most four decimal places, such as "0.9500" '
+                f"(pattern {RATIO_PATTERN}); not {value[:40]!r}"
+            )
+        value = Decimal(value)
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise ValueError("a ratio must be a finite decimal")
+    return value
+
+
+RatioText = Annotated[
+    Decimal,
+    BeforeValidator(parse_ratio),
+    WithJsonSchema({"type": "string", "pattern": RATIO_PATTERN, "examples": ["0.9500"]}),
+]

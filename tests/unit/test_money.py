@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from shared.money import Money, parse_money
+from shared.money import Money, RatioText, parse_money
+from shared.profile import UrbanProperty
 
 
 class Amount(BaseModel):
@@ -123,3 +124,33 @@ def test_the_published_schema_uses_ascii_classes() -> None:
     assert schema["pattern"] == "^[0-9]+(\\.[0-9]{1,2})?$"
     pattern = re.compile(schema["pattern"])
     assert pattern.match("50000.00") and not pattern.match("١٠٠٠") and not pattern.match("１０００")
+
+
+# --- ratios and areas: the same hole, the same rule ------------------------------------------
+
+
+class Ratios(BaseModel):
+    ratio: RatioText
+
+
+@pytest.mark.parametrize(("given", "expected"), [("0.9500", "0.9500"), ("1", "1"), ("0.05", "0.05"), (1, "1")])
+def test_ratios_take_ascii_decimal_strings_with_four_places(given: object, expected: str) -> None:
+    assert Ratios.model_validate_json(json.dumps({"ratio": given})).ratio == Decimal(expected)
+
+
+@pytest.mark.parametrize("given", ["0.95001", "٠.٩٥", "０.９５", "9.5e-1", " 0.95", "-0.1", ".95", 0.95, True, "NaN"])
+def test_ratios_refuse_what_the_pattern_does_not_allow(given: object) -> None:
+    with pytest.raises(ValidationError):
+        Ratios.model_validate_json(json.dumps({"ratio": given}))
+
+
+@pytest.mark.parametrize("given", ["1e2", "١٢٠", "１２０", " 80", "1_00", "-5", "+80"])
+def test_areas_refuse_other_scripts_and_exponents_in_strings(given: str) -> None:
+    with pytest.raises(ValidationError):
+        UrbanProperty(area_m2=given, certified=True, mortgaged=False)
+
+
+@pytest.mark.parametrize(("given", "written"), [("80", "80"), ("75.5", "75.5"), (85.5, "85.5"), (1e-7, "0.0000001")])
+def test_areas_read_and_write_back_in_fixed_point(given: object, written: str) -> None:
+    area = UrbanProperty(area_m2=given, certified=True, mortgaged=False)
+    assert area.model_dump(mode="json")["area_m2"] == written
