@@ -26,6 +26,7 @@ from typing import Any, Final, NoReturn
 import openpyxl  # type: ignore[import-untyped, unused-ignore]
 
 from services.registry.domain.identifiers import InvalidIdentifier, normalise_identifier
+from shared.jsonbody import duplicate_key_path
 
 __all__ = ["COLUMNS", "REQUIRED_COLUMNS", "SheetError", "SheetRow", "parse_sheet"]
 
@@ -233,6 +234,9 @@ def _json_array(cell: object) -> list[Any]:
         raise _CellError(f"invalid JSON: {exc}") from None
     if not isinstance(parsed, list):
         raise _CellError("expected a JSON array such as [{...}]")
+    # As in a JSON body (shared/jsonbody.py): json.loads keeps the last of two equal keys.
+    if (path := duplicate_key_path(cell)) is not None:
+        raise _CellError(f"invalid JSON: the key {path!r} appears more than once in one object")
     return parsed
 
 
