@@ -4,6 +4,8 @@ import re
 from datetime import date
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.registry.domain.identifiers import (
     InvalidIdentifier,
@@ -158,3 +160,28 @@ def test_credit_codes_fold_the_same_way(spelling: str) -> None:
 def test_credit_codes_in_other_scripts_are_refused(spelling: str) -> None:
     with pytest.raises(InvalidIdentifier, match="ASCII"):
         validate_uscc(spelling)
+
+
+# Every decimal digit of every script Unicode knows (category Nd), but ASCII's and the
+# full-width forms: int() reads them all, the normalisation must refuse them all.
+_FOREIGN_DIGITS = st.characters(categories=["Nd"]).filter(lambda c: not c.isascii() and not "０" <= c <= "９")
+
+
+@given(digit=_FOREIGN_DIGITS, position=st.integers(0, 16))
+def test_no_other_script_s_digit_gets_through_anywhere(digit: str, position: int) -> None:
+    spelling = GB_EXAMPLE_ID[:position] + digit + GB_EXAMPLE_ID[position + 1 :]
+    with pytest.raises(InvalidIdentifier, match=re.escape(f"U+{ord(digit):04X}")):
+        validate_resident_id(spelling)
+    with pytest.raises(InvalidIdentifier):
+        validate_uscc(KNOWN_USCC[:position] + digit + KNOWN_USCC[position + 1 :])
+
+
+@given(
+    first17=st.text(alphabet="0123456789", min_size=17, max_size=17),
+    widths=st.lists(st.booleans(), min_size=18, max_size=18),
+)
+def test_any_mix_of_ascii_and_full_width_is_the_ascii_number(first17: str, widths: list[bool]) -> None:
+    number = first17 + resident_id_check_char(first17)
+    # U+FEE0 is the distance from ASCII to the full-width forms (Unicode chart FF00).
+    spelling = "".join(chr(ord(c) + 0xFEE0) if wide else c for c, wide in zip(number, widths, strict=True))
+    assert normalise_identifier(spelling) == number
