@@ -28,7 +28,7 @@ from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, Text, i
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
-from shared.db import BigIntPK, new_metadata, transaction
+from shared.db import BIGINT_MAX, BigIntPK, new_metadata, transaction
 from shared.paging import Limit
 from shared.web import CurrentPrincipal, Problem, ReadSession, ensure_bound, scope
 
@@ -180,7 +180,9 @@ class QueryPage(BaseModel):
 def parse_after(after: str | None) -> int | None:
     if after is None:
         return None
-    if not after.isdigit():
+    # ASCII digits only: isdigit() is also true of "²" (which int() refuses: a 500) and of
+    # other scripts' digits; and a bigint, past which the database errs.
+    if not (after.isascii() and after.isdigit()) or int(after) > BIGINT_MAX:
         raise Problem(
             422, "VALIDATION_FAILED", "Invalid cursor", "Pass next_after of the previous page.", field="after"
         )

@@ -406,6 +406,42 @@ def cmd_pii(args: argparse.Namespace) -> None:
     print(f"every row is under the current key {cipher.key_id}; retired keys may be removed")
 
 
+def cmd_registry(args: argparse.Namespace) -> None:
+    from services.registry.identifier_audit import audit_identifiers
+    from shared.db import create_engine, create_sessionmaker
+    from shared.pii import load_cipher
+
+    common = CommonSettings()
+    cipher = load_cipher(common)
+
+    async def run() -> list[Any]:
+        engine = create_engine(database_url("registry", common), timeouts=DbTimeouts.of(common))
+        try:
+            return await audit_identifiers(create_sessionmaker(engine), cipher)
+        finally:
+            await engine.dispose()
+
+    findings = asyncio.run(run())
+    for finding in findings:
+        print(finding)
+    if findings:
+        raise SystemExit(
+            f"{len(findings)} finding(s): stored identifiers not in the normal form of "
+            "services/registry/domain/identifiers.py (README: Identifiers); nothing was changed"
+        )
+    print("every stored ID number and credit code is in normal form, and each is stored once")
+
+
+def add_registry_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    registry = sub.add_parser("registry", help="registry checks: check-identifiers (reports, changes nothing)")
+    registry.add_argument(
+        "action",
+        choices=["check-identifiers"],
+        help="decrypt every stored ID number and list those not in normal form or stored twice under two spellings",
+    )
+    registry.set_defaults(func=cmd_registry)
+
+
 def add_pii_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pii = sub.add_parser("pii", help="the key encrypting ID numbers: new-key, rotate, status (shared/settings.py)")
     pii.add_argument("action", choices=["new-key", "rotate", "status"])
@@ -480,6 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys.set_defaults(func=cmd_keys)
 
     add_pii_parser(sub)
+    add_registry_parser(sub)
 
     from simulator.cli import add_parser as add_simulate
 

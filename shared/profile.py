@@ -6,10 +6,11 @@ Shared by registry (which records the facts) and scoring (which evaluates them).
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema, field_validator
 
 from shared.money import Money
 
@@ -17,9 +18,17 @@ Certificate = Literal["forest", "land_contract", "homestead"]
 HonourLevel = Literal["district", "township", "village"]
 
 
+# A JSON number (API.md: ``"area_m2": number``) or a string of ASCII digits: Decimal() would
+# also read "1e2", "1_00" and other scripts' digits ("١٢٠"), which no published schema allows.
+_AREA_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?")
+AREA_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
+
+
 def _area(value: Any) -> Decimal:
     if isinstance(value, bool):
         raise ValueError("area must be a number of square metres")
+    if isinstance(value, str) and not _AREA_TEXT.fullmatch(value):
+        raise ValueError(f"area is a number of square metres in ASCII digits, such as 75.5; not {value[:40]!r}")
     try:
         area = Decimal(str(value))
     except ArithmeticError:
@@ -29,7 +38,20 @@ def _area(value: Any) -> Decimal:
     return area
 
 
-Area = Annotated[Decimal, BeforeValidator(_area), PlainSerializer(lambda d: str(d), return_type=str, when_used="json")]
+Area = Annotated[
+    Decimal,
+    BeforeValidator(_area),
+    # Fixed-point, never "1E-7": what is written out must read back.
+    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0, "maximum": 100_000},
+                {"type": "string", "pattern": AREA_PATTERN, "examples": ["75.5"]},
+            ]
+        }
+    ),
+]
 
 
 class Equipment(BaseModel):

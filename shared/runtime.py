@@ -22,6 +22,7 @@ from shared.auth import Authenticator, CredentialStore
 from shared.bodylimit import BodySizeLimit
 from shared.bus.base import Bus
 from shared.db import DbTimeouts, create_engine, create_sessionmaker, ping, read_only
+from shared.jsonbody import DuplicateKeys
 from shared.messaging import Consumer, Finish, Handler, Prefetch, Relay, session_class_for
 from shared.metrics import SAMPLE_TIMEOUT_SECONDS, HttpMetrics, SampledGauge, ServiceMetrics, metrics_router
 from shared.oauth import token_router
@@ -227,6 +228,8 @@ def create_app(runtime: ServiceRuntime, bootstrap_token: str, *, manage_runtime:
     keys = TokenKeys(load_signing_keys(common.jwt_signing_keys, common.data_dir), common.jwt_verification_keys)
     app.state.authenticator = Authenticator(bootstrap_token, CredentialStore(common.credentials_path), keys)
     app.state.rate_limiter = RateLimiter.from_settings(spec.name, runtime.common)
+    # Inside the size limit, which bounds the body it reads.
+    app.add_middleware(DuplicateKeys)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=runtime.common.max_body_bytes,

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.registry.domain.identifiers import InvalidIdentifier, normalise_identifier
 from services.registry.domain.provenance import choose_source
 from services.registry.imports import import_sheet
 from services.registry.models import Business, Community, Fact, Household, NameChange, Objection, Township, Village
@@ -399,7 +400,12 @@ async def list_households(
     if after is not None:
         query = query.where(Household.id > after)
     if id_number is not None:
-        lookups = lookups_of(cipher(request), [id_number.strip().upper()])
+        try:
+            # The lookup hash is of the normalised number, as at registration.
+            number = normalise_identifier(id_number)
+        except InvalidIdentifier as exc:
+            raise Problem(422, "VALIDATION_FAILED", "Invalid request", str(exc), field="id_number") from None
+        lookups = lookups_of(cipher(request), [number])
         person = (await persons_by_hash(session, lookups)).values()
         query = query.where(Household.id.in_([p.household_id for p in person]))
     rows = list(await session.scalars(query))

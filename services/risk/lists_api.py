@@ -40,7 +40,7 @@ ListName = Literal["red", "black"]
 # A query over list entries, alone or joined (repairs with their entries).
 Searched = TypeVar("Searched", bound=Select[*tuple[Any, ...]])
 NameQuery = Query(default=None, min_length=1, max_length=50, description="Part of the name")
-VillageQuery = Query(default=None, pattern=r"^\d{1,12}$")
+VillageQuery = Query(default=None, pattern=r"^[0-9]{1,12}$")  # ASCII: \d takes every script's digits
 
 
 def _entry_out(e: ListEntry) -> ListEntryOut:

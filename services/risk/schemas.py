@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from shared.money import Money
+from shared.money import Money, RatioText
 
 
 def _positive(amount: Decimal) -> Decimal:
@@ -26,7 +26,7 @@ def _ratio(value: Decimal) -> Decimal:
     return value
 
 
-Ratio = Annotated[Decimal, AfterValidator(_ratio)]
+Ratio = Annotated[RatioText, AfterValidator(_ratio)]
 
 
 class VillageOut(BaseModel):

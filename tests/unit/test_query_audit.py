@@ -52,8 +52,8 @@ def test_purpose_is_bounded_and_single_line() -> None:
 
 def test_own_cursor_is_a_row_number() -> None:
     assert parse_after(None) is None and parse_after("17") == 17
-    for bad in ("-1", "1.5", "x", ""):
-        with pytest.raises(Problem):
+    for bad in ("-1", "1.5", "x", "", "²", "١٢", "１２", " 12", "1_2", str(2**63)):
+        with pytest.raises(Problem):  # "²" passed isdigit() and int() raised: a 500
             parse_after(bad)
 
 
@@ -145,6 +145,7 @@ def test_cursor_round_trips_and_refuses_forgeries() -> None:
     cursor = Cursor({"scoring": "12", "registry": "3"}, frozenset({"loans"}))
     again = decode(encode(cursor), SOURCES)
     assert (dict(again.after), again.done) == ({"scoring": "12", "registry": "3"}, frozenset({"loans"}))
-    for bad in ("x", "e30", encode(Cursor({"risk": "1"})), encode(Cursor({"loans": "-1"}))):
+    forged = [Cursor({"loans": v}) for v in ("-1", "²", "١٢", str(2**63), "9" * 5000)]
+    for bad in ("x", "e30", encode(Cursor({"risk": "1"})), *map(encode, forged)):
         with pytest.raises(BadCursor):
             decode(bad, SOURCES)

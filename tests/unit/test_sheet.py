@@ -574,3 +574,40 @@ def test_village_code_from_a_date_cell_is_an_error() -> None:
 
     row = cell_xlsx("村代码", datetime(2024, 1, 1))
     assert row.errors == [("village_code", "expected text")]
+
+
+@pytest.mark.parametrize(
+    ("header", "cell", "reason"),
+    [
+        (
+            "设备",
+            '[{"registered": true, "value": "1", "value": "99999"}]',
+            "invalid JSON: the key '0.value' appears more than once in one object",
+        ),
+        (
+            "家庭成员",
+            '[{"name": "李四"}, {"name": "王五", "id_number": "1", "id_number": "2"}]',
+            "invalid JSON: the key '1.id_number' appears more than once in one object",
+        ),
+    ],
+)
+def test_a_json_cell_with_a_key_twice_is_refused_like_a_json_body(header: str, cell: str, reason: str) -> None:
+    row = only_row(csv_bytes(f"身份证号,姓名,{header}", f'{ID},张三,"{cell.replace(chr(34), chr(34) * 2)}"'))
+    assert row.errors == [("equipment" if header == "设备" else "members", reason)]
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("１１０１０５１９４９１２３１００２Ｘ", "11010519491231002X"),
+        ("\u300011010519491231002x", "11010519491231002X"),
+        ("４.１０１０１Ｅ+１７", None),  # Excel's rendering of a long number, with full-width digits
+        ("١١٠١٠٥١٩٤٩١٢٣١٠٠٢X", "١١٠١٠٥١٩٤٩١٢٣١٠٠٢X"),  # left as it is, for the API's model to refuse
+    ],
+)
+def test_id_cells_get_the_one_normalisation(cell: str, expected: str | None) -> None:
+    row = only_row(csv_bytes("身份证号,姓名", f"{cell},张三"))
+    if expected is None:
+        assert row.errors == [("id_number", "ID number stored as a number lost digits; format the column as text")]
+    else:
+        assert row.values["id_number"] == expected

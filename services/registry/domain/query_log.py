@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from shared.audit import QueryOut, QueryPage
+from shared.db import BIGINT_MAX
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,13 @@ def encode(cursor: Cursor) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+def _row_number(value: object) -> bool:
+    # ASCII digits (isdigit() is also true of "²", which int() refuses) within a bigint.
+    return (
+        isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19 and int(value) <= BIGINT_MAX
+    )
+
+
 def decode(text: str | None, sources: Sequence[str]) -> Cursor:
     if text is None:
         return Cursor()
@@ -44,7 +52,7 @@ def decode(text: str | None, sources: Sequence[str]) -> Cursor:
         not isinstance(after, dict)
         or not isinstance(done, list)
         or not set(after) | set(done) <= set(sources)
-        or not all(isinstance(v, str) and v.isdigit() for v in after.values())
+        or not all(_row_number(v) for v in after.values())
     ):
         raise BadCursor("not a cursor this endpoint issued")
     return Cursor(after, frozenset(done))

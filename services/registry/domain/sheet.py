@@ -25,6 +25,9 @@ from typing import Any, Final, NoReturn
 
 import openpyxl  # type: ignore[import-untyped, unused-ignore]
 
+from services.registry.domain.identifiers import InvalidIdentifier, normalise_identifier
+from shared.jsonbody import duplicate_key_path
+
 __all__ = ["COLUMNS", "REQUIRED_COLUMNS", "SheetError", "SheetRow", "parse_sheet"]
 
 
@@ -133,10 +136,18 @@ def _text(cell: object) -> str:
 def _id_number(cell: object) -> str:
     if isinstance(cell, float):
         raise _CellError(_ID_LOST_DIGITS)
-    text = _text(cell).upper()
-    if _SCIENTIFIC.fullmatch(text):
+    # Not _text(): its str.strip() would also drop a no-break space, which the one
+    # normalisation refuses in a JSON body too.
+    text = cell if isinstance(cell, str) else _text(cell)
+    # The one normalisation of identifiers.py, as the API applies it; what it cannot fold
+    # goes to the API's model as it is, which refuses it with the same reason as a JSON body.
+    try:
+        folded = normalise_identifier(text)
+    except InvalidIdentifier:
+        return text
+    if _SCIENTIFIC.fullmatch(folded):
         raise _CellError(_ID_LOST_DIGITS)
-    return text
+    return folded
 
 
 def _boolean(cell: object) -> bool:
@@ -223,6 +234,9 @@ def _json_array(cell: object) -> list[Any]:
         raise _CellError(f"invalid JSON: {exc}") from None
     if not isinstance(parsed, list):
         raise _CellError("expected a JSON array such as [{...}]")
+    # As in a JSON body (shared/jsonbody.py): json.loads keeps the last of two equal keys.
+    if (path := duplicate_key_path(cell)) is not None:
+        raise _CellError(f"invalid JSON: the key {path!r} appears more than once in one object")
     return parsed
 
 
