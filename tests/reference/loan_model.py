@@ -142,6 +142,7 @@ class ReferenceLoan:
     principal_outstanding: Fraction = field(init=False)
     interest_outstanding: Fraction = Fraction(0)  # net of subsidy
     subsidy_accrued: Fraction = Fraction(0)
+    interest_accrued: Fraction = Fraction(0)  # gross: the bank's interest income
     principal_billed: Fraction = Fraction(0)
     paid: Fraction = Fraction(0)
     status: str = "active"
@@ -193,6 +194,7 @@ class ReferenceLoan:
         self.accrued_subsidy += subsidy
         self.interest_outstanding += gross - subsidy
         self.subsidy_accrued += subsidy
+        self.interest_accrued += gross
         if day + DAY == p.due:
             before = self.principal_billed
             last = self.period == self.n
