@@ -22,6 +22,10 @@ Rules modelled
 - Billing, at the close of the day before the due date: the instalment's scheduled principal
   (cumulatively, never beyond the loan's principal; the last: all principal not yet billed)
   plus the period's accrued interest net of subsidy.
+- Days past due as of a day: days since the due date of the oldest instalment not paid in full
+  (repayments, whatever they paid first, cover the bills in due-date order), so an instalment
+  unpaid at the end of its due date is 1 day past due the next day; 0 when nothing billed is
+  unpaid.
 - A repayment pays the interest outstanding first, then principal (ahead of schedule if more
   than billed); more than interest plus principal outstanding is refused. Everything paid,
   the loan is repaid and nothing more accrues.
@@ -162,6 +166,17 @@ class ReferenceLoan:
     @property
     def arrears(self) -> Fraction:
         return max(Fraction(0), sum(self.billed.values(), Fraction(0)) - self.paid)
+
+    def days_past_due(self, on: date) -> int:
+        """As of ``on`` (after the day's repayments; after a close, as of the next day)."""
+        if self.status != "active":
+            return 0
+        billed = Fraction(0)
+        for number in sorted(self.billed):
+            billed += self.billed[number]
+            if billed > self.paid:
+                return max(0, (on - self.plan[number - 1].due).days)
+        return 0
 
     def pay(self, amount: Fraction) -> tuple[Fraction, Fraction]:
         """(to interest, to principal), or ``Refused``."""
