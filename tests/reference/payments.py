@@ -5,6 +5,9 @@ A pattern gives each instalment a behaviour ``(kind, parameter)``:
 - ``on_time``: the amount due, in full, on the due date;
 - ``early``: the instalment's scheduled net due, ``parameter`` (1-10) days before its due date
   (before it is billed: interest accrued so far, then principal ahead);
+- ``ahead``: the instalment's scheduled net due ``parameter`` (0-3) days into its period (0: on
+  the disbursement date for instalment 1, on the previous due date for the others, on top of
+  what that day's own behaviour pays);
 - ``partial``: ``parameter`` % (1-99) of the amount due, on the due date;
 - ``late``: the amount due, in full, ``parameter`` (1-40) days after the due date;
 - ``prepay``: the amount due plus ``parameter`` % (1-100) of the principal then outstanding
@@ -22,8 +25,8 @@ from fractions import Fraction
 
 from tests.reference.loan_model import ReferenceLoan, fen
 
-KINDS = ("on_time", "early", "partial", "late", "prepay", "overpay", "never")
-PARAMETER = {"early": (1, 10), "partial": (1, 99), "late": (1, 40), "prepay": (1, 100)}
+KINDS = ("on_time", "early", "ahead", "partial", "late", "prepay", "overpay", "never")
+PARAMETER = {"early": (1, 10), "ahead": (0, 3), "partial": (1, 99), "late": (1, 40), "prepay": (1, 100)}
 TAIL = timedelta(days=45)  # days simulated after the last due date (late payments land there)
 
 Behaviour = tuple[str, int]
@@ -40,6 +43,8 @@ def plan_days(model: ReferenceLoan, behaviours: list[Behaviour]) -> dict[date, l
             day -= timedelta(days=parameter)
         elif kind == "late":
             day += timedelta(days=parameter)
+        elif kind == "ahead":
+            day = period.start + timedelta(days=parameter)
         days[day].append((kind, parameter, period.number))
     return days
 
@@ -51,7 +56,7 @@ def attempts(model: ReferenceLoan, kind: str, parameter: int, number: int) -> li
         return []
     payable = model.interest_outstanding + model.principal_outstanding
     due = model.arrears
-    if kind == "early":
+    if kind in ("early", "ahead"):
         period = model.plan[number - 1]
         amount = min(period.principal + period.interest - period.subsidy, payable)
     elif kind == "partial":

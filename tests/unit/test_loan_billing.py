@@ -266,6 +266,8 @@ def _loans(draw: st.DrawFn) -> tuple[Decimal, Decimal, Decimal, int, date, list[
         behaviours = [draw(_behaviour())] * term
     else:
         behaviours = draw(st.lists(_behaviour(), min_size=term, max_size=term))
+    if draw(st.integers(0, 4)) == 0:  # one in five: instalment 1's net due paid the day it is drawn
+        behaviours = [("ahead", 0), *behaviours[1:]]
     return amount, rate, subsidy_rate, term, on, behaviours
 
 
