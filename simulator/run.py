@@ -27,8 +27,8 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from services.loans.domain.schedule import add_months
 from services.registry.domain.provenance import COLLECTOR_SOURCES, SOURCES
+from shared.periods import add_months
 from simulator.client import Api, ApiError, problem_code
 from simulator.district import District, Household
 

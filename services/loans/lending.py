@@ -1,9 +1,21 @@
 """Credit lines, drawdowns, repayments, write-offs and the close of business.
 
 How interest works (documented for the bank, DOMAIN.md §4):
-- Each period's interest is charged on the principal outstanding at the period's start,
-  by the configured day count, rounded to the fen; it is accrued day by day (pro rata,
-  rounded cumulatively, so the due date recognises exactly the period's interest).
+- A period runs from the previous due date (the disbursement date for period 1) to its own
+  due date. Its interest is the principal outstanding at the period's start, *after* any
+  payment made on the previous due date (for period 1: on the disbursement date), times the
+  annual rate by the loan's day count (30/360: a month is 1/12 of a year), rounded to the fen
+  once (DOMAIN §4, "Interest and billing"). The close of business fixes it, with the
+  period's subsidy, when it closes the period's first day (``period_start``): that day's
+  payments are in by then. Both come from ``schedule.period_charges``, the rule the schedule
+  shown at drawdown is built by, so a borrower who pays every instalment in full on its due
+  date is billed exactly that schedule, to the fen, and accrues exactly its subsidy.
+- The interest accrues day by day over the period's actual days, pro rata and rounded
+  cumulatively (day k recognises round(interest × k / days) less what is already accrued),
+  so the period's last day completes exactly the period's interest. The close of the day
+  before the due date bills the period: the instalment's scheduled principal (the last one:
+  all the principal not yet billed) plus the period's accrued interest net of subsidy; it is
+  due on the due date.
 - The subsidy (贴息) is the district finance's share of that interest: a separate
   receivable, never netted; the borrower owes interest minus subsidy. A day the borrower is
   on the black list earns no subsidy (seed 001): its share is forfeited (``subsidy_forfeited``)
@@ -32,7 +44,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.loans import ledger
 from services.loans.domain.classification import Classification, allocate, classify, is_non_performing
 from services.loans.domain.lists import day_share, red_list_rates
-from services.loans.domain.schedule import DayCount, Method, add_months, build_schedule, period_interest
+from services.loans.domain.schedule import DayCount, Method, build_schedule, period_charges
+from services.loans.domain.schedule import Instalment as ScheduledInstalment
 from services.loans.models import (
     BusinessDate,
     CreditLine,
@@ -60,6 +73,7 @@ from shared.catalogue import (
 from shared.events import Envelope, new_event
 from shared.messaging import emit
 from shared.money import format_money, to_fen
+from shared.periods import add_months
 from shared.settings import CommonSettings, LoansSettings
 from shared.web import Problem
 
@@ -82,6 +96,7 @@ class LoanDay:
     subsidy_rate: Decimal
     day_count: str
     term_months: int
+    disbursed_on: date
     status: str
     principal_outstanding: Decimal
     interest_outstanding: Decimal
@@ -142,6 +157,35 @@ def _who(x: CreditLine | LoanState | RatingView) -> dict[str, Any]:
         "subject_id": x.subject_id,
         "village_code": x.village_code,
         "township_code": x.township_code,
+    }
+
+
+def opening_state(plan: Sequence[ScheduledInstalment], amount: Decimal, today: date) -> dict[str, Any]:
+    """A new loan's balances and period fields, the same for the loan row written at drawdown
+    and a plain ``LoanDay``. Period 1's interest and subsidy are not fixed yet (0.00): the
+    close of the disbursement day fixes them (close_loan_day)."""
+    return {
+        "status": "active",
+        "principal_outstanding": amount,
+        "interest_outstanding": ZERO,
+        "subsidy_accrued": ZERO,
+        "subsidy_forfeited": ZERO,
+        "principal_billed": ZERO,
+        "interest_billed": ZERO,
+        "principal_paid": ZERO,
+        "interest_paid": ZERO,
+        "period_number": 1,
+        "period_start": today,
+        "period_end": plan[0].due_on,
+        "period_interest": ZERO,
+        "period_subsidy": ZERO,
+        "period_accrued": ZERO,
+        "period_subsidy_accrued": ZERO,
+        "overdue_since": None,
+        "days_past_due": 0,
+        "ever_overdue": False,
+        "classification": "normal",
+        "closed_through": today - DAY,
     }
 
 
@@ -347,7 +391,6 @@ async def drawdown(
     if red:
         rate, subsidy_rate, discount = red_list_rates(rate, subsidy_rate, settings().red_list_rate_discount)
     plan = build_schedule(amount, rate, term_months, cast(Method, method), today, settings().day_count, subsidy_rate)
-    first = plan[0]
     loan = Loan(
         id=str(uuid.uuid4()),
         credit_line_id=line.id,
@@ -364,28 +407,8 @@ async def drawdown(
         term_months=term_months,
         disbursed_on=today,
         maturity_on=plan[-1].due_on,
-        status="active",
-        principal_outstanding=amount,
-        interest_outstanding=ZERO,
-        subsidy_accrued=ZERO,
-        subsidy_forfeited=ZERO,
-        principal_billed=ZERO,
-        interest_billed=ZERO,
-        principal_paid=ZERO,
-        interest_paid=ZERO,
-        period_number=1,
-        period_start=today,
-        period_end=first.due_on,
-        period_interest=first.interest,
-        period_subsidy=first.subsidy,
-        period_accrued=ZERO,
-        period_subsidy_accrued=ZERO,
-        overdue_since=None,
-        days_past_due=0,
-        ever_overdue=False,
-        classification="normal",
-        closed_through=today - DAY,
         version=1,
+        **opening_state(plan, amount, today),
     )
     instalments = [
         Instalment(
@@ -461,15 +484,13 @@ def oldest_unpaid_due(loan: LoanState, schedule: Sequence[InstalmentState] | Non
     return loan.period_start
 
 
-async def _oldest_unpaid_due(session: AsyncSession, loan: Loan) -> date | None:
-    if arrears(loan) == ZERO:
-        return None
+async def _billed_instalments(session: AsyncSession, loan: Loan) -> list[Instalment]:
     billed = await session.scalars(
         select(Instalment)
         .where(Instalment.loan_id == loan.id, Instalment.billed.is_not(None))
         .order_by(Instalment.number)
     )
-    return oldest_unpaid_due(loan, list(billed))
+    return list(billed)
 
 
 def age(loan: LoanState, today: date) -> list[Envelope]:
@@ -501,12 +522,6 @@ def age(loan: LoanState, today: date) -> list[Envelope]:
     return events
 
 
-async def reclassify(session: AsyncSession, loan: Loan, today: date) -> list[Envelope]:
-    """Age the loan to ``today`` after a payment and emit what changed."""
-    loan.overdue_since = await _oldest_unpaid_due(session, loan)
-    return age(loan, today)
-
-
 # --- repayment ----------------------------------------------------------------------------
 
 
@@ -520,10 +535,67 @@ class Repaid:
     events: list[Envelope]
 
 
+@dataclass
+class Applied:
+    """What a repayment did to its loan (``apply_repayment``): the split, and the loan's
+    events after it (classification, repaid), in order."""
+
+    interest: Decimal
+    principal: Decimal
+    events: list[Envelope]
+
+
+def apply_repayment(
+    loan: LoanState, amount: Decimal, today: date, schedule: Sequence[InstalmentState] | None = None
+) -> Applied:
+    """Apply a repayment to an active loan's balances: accrued interest first, then principal
+    (more than is due pays principal ahead); all of it paid, the loan is repaid; then its age
+    and class as of ``today``. Pure: no I/O. ``schedule``: the loan's billed instalments in
+    number order, needed when the payment leaves arrears (``payment_leaves_arrears``).
+    Raises ``ValueError`` (overpayment, an invalid amount), changing nothing."""
+    interest, principal = allocate(amount, loan.interest_outstanding, loan.principal_outstanding)
+    loan.interest_outstanding -= interest
+    loan.interest_paid += interest
+    loan.principal_outstanding -= principal
+    loan.principal_paid += principal
+    events: list[Envelope] = []
+    if loan.principal_outstanding == ZERO and loan.interest_outstanding == ZERO:
+        loan.status = "repaid"
+        loan.principal_billed, loan.interest_billed = loan.principal_paid, loan.interest_paid
+        loan.overdue_since = None
+        events += age(loan, today)
+        events.append(
+            new_event(
+                "loans.loan.repaid",
+                loan.village_code,
+                LoanRepaid(
+                    **_who(loan),
+                    loan_id=loan.id,
+                    business_date=today,
+                    on_time=not loan.ever_overdue,
+                    first_due_on=add_months(loan.disbursed_on, 1),
+                ),
+            )
+        )
+    else:
+        loan.overdue_since = oldest_unpaid_due(loan, schedule)
+        events += age(loan, today)
+    return Applied(interest, principal, events)
+
+
+def payment_leaves_arrears(loan: LoanState, amount: Decimal) -> bool:
+    """Whether paying ``amount`` leaves some of what is billed unpaid (``apply_repayment``
+    then needs the billed instalments)."""
+    return arrears(loan) > amount
+
+
 async def repay(session: AsyncSession, loan: Loan, line: CreditLine, amount: Decimal, today: date) -> Repaid:
-    """Apply a repayment to a locked, active loan; a refusal (``Problem``) changes nothing."""
+    """Apply a repayment to a locked, active loan (``apply_repayment``), and record it: the
+    repayment row, the line's outstanding, its postings and events. A refusal (``Problem``)
+    changes nothing."""
+    schedule = await _billed_instalments(session, loan) if payment_leaves_arrears(loan, amount) else None
     try:
-        interest, principal = allocate(amount, loan.interest_outstanding, loan.principal_outstanding)
+        applied = apply_repayment(loan, amount, today, schedule)
     except ValueError as exc:
         raise Problem(
             422,
@@ -532,10 +604,7 @@ async def repay(session: AsyncSession, loan: Loan, line: CreditLine, amount: Dec
             str(exc),
             field="amount",
         ) from None
-    loan.interest_outstanding -= interest
-    loan.interest_paid += interest
-    loan.principal_outstanding -= principal
-    loan.principal_paid += principal
+    interest, principal = applied.interest, applied.principal
     line.outstanding -= principal
     loan.version += 1
     repayment = Repayment(
@@ -558,42 +627,21 @@ async def repay(session: AsyncSession, loan: Loan, line: CreditLine, amount: Dec
             (ledger.LOANS, ZERO, principal),
         ],
     )
-    events = [
-        new_event(
-            "loans.repayment.received",
-            loan.village_code,
-            RepaymentReceived(
-                **_who(loan),
-                loan_id=loan.id,
-                repayment_id=repayment.id,
-                amount=format_money(amount),
-                interest=format_money(interest),
-                principal=format_money(principal),
-                principal_outstanding=format_money(loan.principal_outstanding),
-                business_date=today,
-            ),
-        )
-    ]
-    if loan.principal_outstanding == ZERO and loan.interest_outstanding == ZERO:
-        loan.status = "repaid"
-        loan.principal_billed, loan.interest_billed = loan.principal_paid, loan.interest_paid
-        events.extend(await reclassify(session, loan, today))
-        events.append(
-            new_event(
-                "loans.loan.repaid",
-                loan.village_code,
-                LoanRepaid(
-                    **_who(loan),
-                    loan_id=loan.id,
-                    business_date=today,
-                    on_time=not loan.ever_overdue,
-                    first_due_on=add_months(loan.disbursed_on, 1),
-                ),
-            )
-        )
-    else:
-        events.extend(await reclassify(session, loan, today))
-    return Repaid(repayment, postings, events)
+    received = new_event(
+        "loans.repayment.received",
+        loan.village_code,
+        RepaymentReceived(
+            **_who(loan),
+            loan_id=loan.id,
+            repayment_id=repayment.id,
+            amount=format_money(amount),
+            interest=format_money(interest),
+            principal=format_money(principal),
+            principal_outstanding=format_money(loan.principal_outstanding),
+            business_date=today,
+        ),
+    )
+    return Repaid(repayment, postings, [received, *applied.events])
 
 
 async def record(session: AsyncSession, repaid: Sequence[Repaid]) -> None:
@@ -693,10 +741,11 @@ def close_loan_day(
     subsidised: bool = True,
     schedule: Sequence[InstalmentState] | None = None,
 ) -> list[Envelope]:
-    """Close ``day`` for one loan: accrue, bill a period that ends, age and classify as of
-    the next business day. Idempotent per loan and day (``closed_through``). A day its
-    subject is blacklisted (not ``subsidised``) earns no subsidy: seed 001, no fiscal
-    subsidy for subjects with bad records; the borrower owes that day's interest in full.
+    """Close ``day`` for one loan: fix the period's interest and subsidy on its first day,
+    accrue, bill a period that ends, age and classify as of the next business day.
+    Idempotent per loan and day (``closed_through``). A day its subject is blacklisted
+    (not ``subsidised``) earns no subsidy: seed 001, no fiscal subsidy for subjects with
+    bad records; the borrower owes that day's interest in full.
     ``schedule``: all the loan's instalments in number order, required when
     ``needs_schedule`` (their ``billed`` is set when a period bills)."""
     if loan.closed_through >= day or loan.status != "active":
@@ -704,6 +753,17 @@ def close_loan_day(
     events: list[Envelope] = []
     next_day = day + DAY
     if loan.period_number <= loan.term_months:
+        if day == loan.period_start:
+            # DOMAIN §4: the period's charges on the principal outstanding at its start, after
+            # the payments of this day (the previous due date, or the disbursement date).
+            loan.period_interest, loan.period_subsidy = period_charges(
+                loan.principal_outstanding,
+                loan.annual_rate,
+                loan.subsidy_rate,
+                loan.period_start,
+                loan.period_end,
+                cast(DayCount, loan.day_count),
+            )
         days = (loan.period_end - loan.period_start).days
         elapsed = min((next_day - loan.period_start).days, days)
         gross = to_fen(loan.period_interest * elapsed / days) - loan.period_accrued
@@ -772,24 +832,11 @@ def _bill_period(loan: LoanState, schedule: Sequence[InstalmentState]) -> None:
     following = _instalment(schedule, loan.period_number)
     loan.period_start = inst.due_on
     loan.period_accrued = loan.period_subsidy_accrued = ZERO
-    if following is None:  # matured: nothing more accrues
-        loan.period_end = inst.due_on
-        loan.period_interest = loan.period_subsidy = ZERO
-        return
-    loan.period_end = following.due_on
-    opening = loan.principal_outstanding
-    loan.period_interest = period_interest(
-        opening, loan.annual_rate, loan.period_start, loan.period_end, cast(DayCount, loan.day_count)
-    )
-    if loan.subsidy_rate == loan.annual_rate:
-        loan.period_subsidy = loan.period_interest
-    else:
-        loan.period_subsidy = min(
-            loan.period_interest,
-            period_interest(
-                opening, loan.subsidy_rate, loan.period_start, loan.period_end, cast(DayCount, loan.day_count)
-            ),
-        )
+    # Not fixed yet: the due date's payments come first (close_loan_day fixes them when it
+    # closes the new period's first day, the due date).
+    loan.period_interest = loan.period_subsidy = ZERO
+    # Matured (no following instalment): nothing more accrues.
+    loan.period_end = inst.due_on if following is None else following.due_on
 
 
 def day_closed_event(day: date) -> Envelope:

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from services.loans.domain.schedule import add_months as schedule_add_months
 from services.registry.domain.provenance import FactRefused, check_sources
 from services.scoring.domain.engine import RULESETS_DIR, RuleSet
 from services.scoring.domain.repayment import earns_repayment_bonus
 from shared.cli import load_spec
 from shared.migrations import upgrade
+from shared.periods import add_months as schedule_add_months
 from shared.settings import ScoringSettings
 
 OLD, NEW = RuleSet.load("hubin-2017"), RuleSet.load("hubin-2017-r2")

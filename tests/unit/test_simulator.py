@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from services.loans.domain.schedule import add_months
 from services.registry.domain.identifiers import validate_resident_id
 from services.registry.domain.provenance import check_sources
 from services.registry.domain.sheet import parse_sheet
 from services.registry.schemas import HouseholdIn
 from services.scoring.domain.engine import RuleSet
+from shared.periods import add_months
 from shared.settings import ScoringSettings
 from simulator.district import Options, generate
 from simulator.report import GRADES, plot

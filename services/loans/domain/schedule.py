@@ -23,14 +23,20 @@ Day counts
     its calendar length; a period that is not a whole number of months is refused (price broken
     periods with an ACT convention). ACT/360 and ACT/365: actual days / 360 or / 365.
 
-Interest
+Interest (DOMAIN §4, "Interest and billing")
     Interest for a period = opening principal × annual rate × year fraction, to the fen: it is charged
-    on the principal outstanding at the start of the period. It is the gross interest the bank earns.
+    on the principal outstanding at the start of the period, after any payment made on the previous
+    due date (the disbursement date for period 1). It is the gross interest the bank earns. The rule
+    lives in ``period_charges``, used both here (the schedule, on the scheduled opening principal) and
+    by the close of business (lending.py, on the loan's actual principal outstanding at the close of
+    the period's first day), so a borrower who pays every instalment in full on its due date is
+    billed this schedule to the fen.
 
 Subsidy (贴息, DOMAIN §4)
     The district finance pays subsidy = min(interest, opening principal × subsidy rate × year fraction),
-    to the fen. Poor households are fully subsidised (全额贴息) by passing subsidy_rate == annual_rate:
-    the subsidy is then the interest itself, so the borrower's net due is exactly the principal.
+    to the fen (``period_charges``). Poor households are fully subsidised (全额贴息) by passing
+    subsidy_rate == annual_rate: the subsidy is then the interest itself, so the borrower's net due is
+    exactly the principal.
     Businesses get 3% a year on the balance: subsidy_rate = 0.03. The subsidy is a receivable from the
     government, shown next to the interest, never netted from it: ``net_due`` = principal + interest −
     subsidy is what the borrower pays.
@@ -60,6 +66,7 @@ from fractions import Fraction
 from typing import Literal, get_args
 
 from shared.money import to_fen
+from shared.periods import add_months
 
 Method = Literal["equal_instalment", "equal_principal", "interest_only"]  # 等额本息, 等额本金, 按月付息到期还本
 DayCount = Literal["30/360", "ACT/360", "ACT/365"]
@@ -92,13 +99,6 @@ class Instalment:
         return self.opening_principal - self.principal
 
 
-def add_months(start: date, months: int) -> date:
-    """``start`` moved by ``months`` calendar months, clamped to the last day of the target month."""
-    year, month0 = divmod(start.year * 12 + start.month - 1 + months, 12)
-    last_day = calendar.monthrange(year, month0 + 1)[1]
-    return date(year, month0 + 1, min(start.day, last_day))
-
-
 def period_fraction(start: date, end: date, day_count: DayCount) -> Decimal:
     """The period's length in years, to 40 significant digits (interest uses the exact ratio)."""
     fraction = _year_fraction(start, end, day_count)
@@ -115,6 +115,21 @@ def period_interest(opening: Decimal, annual_rate: Decimal, start: date, end: da
         raise ValueError(f"opening principal and rate cannot be negative, got {opening} and {annual_rate}")
     # Exact product: multiplying by a rounded 1/12 would turn 39.875 into 39.8749… and round it down.
     return _round_fen(Fraction(opening) * Fraction(annual_rate) * _year_fraction(start, end, day_count))
+
+
+def period_charges(
+    opening: Decimal, annual_rate: Decimal, subsidy_rate: Decimal, start: date, end: date, day_count: DayCount
+) -> tuple[Decimal, Decimal]:
+    """(interest, subsidy) of the period ``start``..``end`` on the opening principal ``opening``.
+
+    DOMAIN §4 "Interest and billing": interest = opening × annual rate × year fraction, to the fen;
+    subsidy = the interest when fully subsidised (subsidy_rate == annual_rate, 全额贴息), else
+    min(interest, opening × subsidy rate × year fraction), to the fen."""
+    interest = period_interest(opening, annual_rate, start, end, day_count)
+    if subsidy_rate == annual_rate:
+        # Full subsidy must cancel the interest to the fen, whatever the rounding.
+        return interest, interest
+    return interest, min(interest, period_interest(opening, subsidy_rate, start, end, day_count))
 
 
 def instalment_amount(principal: Decimal, annual_rate: Decimal, term_months: int) -> Decimal:
@@ -154,12 +169,7 @@ def build_schedule(
     schedule: list[Instalment] = []
     for number in range(1, term_months + 1):
         period_start, due_on = add_months(start, number - 1), add_months(start, number)
-        interest = period_interest(balance, annual_rate, period_start, due_on, day_count)
-        if subsidy_rate == annual_rate:
-            # Full subsidy must cancel the interest to the fen, whatever the rounding.
-            subsidy = interest
-        else:
-            subsidy = min(interest, period_interest(balance, subsidy_rate, period_start, due_on, day_count))
+        interest, subsidy = period_charges(balance, annual_rate, subsidy_rate, period_start, due_on, day_count)
         if number == term_months:
             repaid = balance
         elif method == "equal_instalment":
