@@ -53,7 +53,7 @@ DAYS = 400
 LOANS = 36
 CHUNK = 10  # several chunks a day, and a crash-free resume point between them
 
-GOLDEN = "7d2c833846a6c836e96f28317f9af7ced5fff150152d61b06144da00f714e30a"
+GOLDEN = "991d6c34b5829c6cc67278a6b75fab4820b4afedd0d69b80286008871bd97f96"
 
 D = Decimal
 ZERO = D("0.00")
