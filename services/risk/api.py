@@ -563,17 +563,19 @@ async def assess_community(
 async def get_indicators(session: ReadSession) -> DistrictIndicatorsOut:
     """Credit-household coverage (seed 003 annex 1) and NPL figures per township and district."""
     households: dict[str, int] = defaultdict(int)
-    for township_code, count in await session.execute(
-        select(Household.township_code, func.count()).group_by(Household.township_code)
-    ):
-        households[township_code] = count
     rated: dict[str, int] = defaultdict(int)
+    # Grades (scoring's events) and households (registry's) are two projections: a grade may
+    # arrive before its registration. One statement (one snapshot) counts both, rated only
+    # among the registered households, so the share stays within 0..1; two statements were a
+    # 500 (ValueError from coverage()) when a grade or a registration landed between them.
     for township_code, grade, count in await session.execute(
-        select(SubjectGrade.township_code, SubjectGrade.grade, func.count())
-        .where(SubjectGrade.subject_kind == "household")
-        .group_by(SubjectGrade.township_code, SubjectGrade.grade)
+        select(Household.township_code, SubjectGrade.grade, func.count())
+        .select_from(Household)
+        .outerjoin(SubjectGrade, (SubjectGrade.subject_id == Household.id) & (SubjectGrade.subject_kind == "household"))
+        .group_by(Household.township_code, SubjectGrade.grade)
     ):
-        if grade_at_least_a(grade):
+        households[township_code] += count
+        if grade is not None and grade_at_least_a(grade):
             rated[township_code] += count
     villages: dict[str, list[Village]] = defaultdict(list)
     for v in await session.scalars(select(Village)):
