@@ -372,10 +372,12 @@ async def settle_claim(
     async with session.begin():
         if (replay := await idempotency.claim(session, request, body)) is not None:
             return replay
-        loss = await session.get(Loss, loan_id)
+        # The loss row is locked: FOR UPDATE on a settlement not yet written locks nothing, so
+        # two concurrent settlements both inserted and one failed on the key (a 500).
+        loss = await session.get(Loss, loan_id, with_for_update=True)
         if loss is None:
             raise Problem(404, "LOSS_NOT_FOUND", "No loss", f"No realised loss on loan {loan_id}.")
-        if await session.get(ClaimSettlement, (loan_id, party), with_for_update=True) is not None:
+        if await session.get(ClaimSettlement, (loan_id, party)) is not None:
             raise Problem(409, "CLAIM_SETTLED", "Claim already settled", f"The {party}'s claim is settled.")
         settlement = ClaimSettlement(
             loan_id=loan_id,
