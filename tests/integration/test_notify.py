@@ -281,7 +281,7 @@ async def _serve(app: FastAPI) -> AsyncIterator[str]:
     server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", timeout_graceful_shutdown=2))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        await wait_until(lambda: _true(server.started), seconds=10, what="uvicorn to start")
+        await wait_until(lambda: _true(server.started), what="uvicorn to start")
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True

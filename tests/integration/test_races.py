@@ -9,6 +9,7 @@ Close-of-business concurrency is tested elsewhere (test_cob_*)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
@@ -19,7 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from services.loans.models import CreditLine, FundView, LedgerEntry, Loan, Repayment
+from services.loans.models import CreditLine, FundView, LedgerEntry, Loan, RatingView, Repayment
 from services.risk.models import ClaimSettlement
 from shared.catalogue import RatingCertified
 from shared.events import new_event
@@ -140,8 +141,6 @@ async def test_concurrent_credit_line_openings_for_one_household_open_one_line(l
 
     async def rated() -> bool:
         async with loans.runtimes["loans"].read_sessions() as session:
-            from services.loans.models import RatingView
-
             view = await session.get(RatingView, other)
             return view is not None and view.certified
 
@@ -201,7 +200,7 @@ async def test_concurrent_debit_runs_on_the_same_loans_apply_each_payment_once_a
         settlement = await session.scalar(
             select(func.sum(LedgerEntry.debit)).where(LedgerEntry.account == "settlement")
         )
-    assert Decimal(settlement) == Decimal("18000.00")
+    assert Decimal(settlement or 0) == Decimal("18000.00")
     state = (await client.get(f"/v1/credit-lines/{line}")).json()
     assert (state["outstanding"], state["available"]) == ("2000.00", "48000.00")
     assert len(await _events(loans, "loans", "loans.repayment.received")) == 6
@@ -279,7 +278,7 @@ async def test_a_write_off_racing_a_repayment_on_one_loan_resolves_one_way(loans
         written = await session.scalar(
             select(func.coalesce(func.sum(LedgerEntry.debit), 0)).where(LedgerEntry.account == "write_off_loss")
         )
-    assert (Decimal(paid), Decimal(written)) == (repaid, principal + interest - repaid)
+    assert (Decimal(paid or 0), Decimal(written or 0)) == (repaid, principal + interest - repaid)
     assert len(await _events(loans, "loans", "loans.loan.written_off")) == 1
     assert (await client.get(f"/v1/credit-lines/{line}")).json()["outstanding"] == "0.00"
     await _ledger_matches_loans(loans)
@@ -304,8 +303,6 @@ async def test_concurrent_fund_top_ups_each_count_and_the_capacity_published_las
     assert (Decimal(fund["balance"]), Decimal(fund["capacity"])) == (expected, expected * 10)
     # Loans keeps the capacity of the last event it applies: each event must carry the
     # balance after its own movement and every movement before it (a running sum).
-    import json
-
     published = [json.loads(e)["payload"] for e in await _events(with_risk, "risk", "risk.fund.capacity_changed")]
     running = [OPENING]
     for p in published[1:]:

@@ -119,7 +119,7 @@ async def test_npl_freezes_halts_refuses_splits_the_loss_and_lifts(system: Syste
     async def frozen() -> bool:
         return bool((await risk.get(f"/v1/villages/{V1}")).json()["frozen"])
 
-    await wait_until(frozen, seconds=10, what="the village to freeze")
+    await wait_until(frozen, what="the village to freeze")
     village = (await risk.get(f"/v1/villages/{V1}")).json()
     assert village["npl_ratio"] == "1.0000" and village["non_performing"] == "12000.00"
     assert village["frozen_since"] == str(first_due + timedelta(days=91))  # the loan's classification date
