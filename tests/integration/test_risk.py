@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from services.loans.models import FundView, TownshipView, VillageView
+from services.risk.models import SubjectGrade
 from services.risk.rebuild import dump, rebuild
 from shared.catalogue import TownshipCreated, VillageCreated
 from shared.events import new_event
@@ -154,7 +155,14 @@ async def test_npl_freezes_halts_refuses_splits_the_loss_and_lifts(system: Syste
     assert decisions[0]["figures"] == {"npl_ratio": "1.0000", "outstanding": "12000.00", "non_performing": "12000.00"}
 
     # Titles for 2026: V1 ended the year non-performing; the household that never fell
-    # behind is a credit household, the borrower is not.
+    # behind is a credit household, the borrower is not. Titles read the grades, which come
+    # on scoring's topic: the waits above were on loans' events, so wait for the grades too.
+    async def graded() -> bool:
+        async with system.runtimes["risk"].read_sessions() as session:
+            found = set(await session.scalars(select(SubjectGrade.subject_id)))
+        return {borrower, good_household} <= found
+
+    await wait_until(graded, what="the grades to reach risk")
     r = await risk.post("/v1/titles/evaluations", json={"year": 2026})
     assert r.status_code == 200, r.text
     households = (await risk.get("/v1/titles", params={"year": 2026, "kind": "credit_household"})).json()
