@@ -116,7 +116,9 @@ async def create_credit_line(body: CreditLineIn, request: Request, session: Sess
     async with session.begin():
         if (replay := await idempotency.claim(session, request, body)) is not None:
             return replay
-        rating = await session.get(RatingView, body.subject_id)
+        # Locked: concurrent openings for one subject queue here, so the second sees the
+        # first's line (409 CREDIT_LINE_EXISTS) instead of failing on its unique key (a 500).
+        rating = await session.get(RatingView, body.subject_id, with_for_update=True)
         if rating is None or not rating.certified:
             raise Problem(
                 409,

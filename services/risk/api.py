@@ -372,10 +372,12 @@ async def settle_claim(
     async with session.begin():
         if (replay := await idempotency.claim(session, request, body)) is not None:
             return replay
-        loss = await session.get(Loss, loan_id)
+        # The loss row is locked: FOR UPDATE on a settlement not yet written locks nothing, so
+        # two concurrent settlements both inserted and one failed on the key (a 500).
+        loss = await session.get(Loss, loan_id, with_for_update=True)
         if loss is None:
             raise Problem(404, "LOSS_NOT_FOUND", "No loss", f"No realised loss on loan {loan_id}.")
-        if await session.get(ClaimSettlement, (loan_id, party), with_for_update=True) is not None:
+        if await session.get(ClaimSettlement, (loan_id, party)) is not None:
             raise Problem(409, "CLAIM_SETTLED", "Claim already settled", f"The {party}'s claim is settled.")
         settlement = ClaimSettlement(
             loan_id=loan_id,
@@ -563,17 +565,19 @@ async def assess_community(
 async def get_indicators(session: ReadSession) -> DistrictIndicatorsOut:
     """Credit-household coverage (seed 003 annex 1) and NPL figures per township and district."""
     households: dict[str, int] = defaultdict(int)
-    for township_code, count in await session.execute(
-        select(Household.township_code, func.count()).group_by(Household.township_code)
-    ):
-        households[township_code] = count
     rated: dict[str, int] = defaultdict(int)
+    # Grades (scoring's events) and households (registry's) are two projections: a grade may
+    # arrive before its registration. One statement (one snapshot) counts both, rated only
+    # among the registered households, so the share stays within 0..1; two statements were a
+    # 500 (ValueError from coverage()) when a grade or a registration landed between them.
     for township_code, grade, count in await session.execute(
-        select(SubjectGrade.township_code, SubjectGrade.grade, func.count())
-        .where(SubjectGrade.subject_kind == "household")
-        .group_by(SubjectGrade.township_code, SubjectGrade.grade)
+        select(Household.township_code, SubjectGrade.grade, func.count())
+        .select_from(Household)
+        .outerjoin(SubjectGrade, (SubjectGrade.subject_id == Household.id) & (SubjectGrade.subject_kind == "household"))
+        .group_by(Household.township_code, SubjectGrade.grade)
     ):
-        if grade_at_least_a(grade):
+        households[township_code] += count
+        if grade is not None and grade_at_least_a(grade):
             rated[township_code] += count
     villages: dict[str, list[Village]] = defaultdict(list)
     for v in await session.scalars(select(Village)):

@@ -35,6 +35,13 @@ async def programme_outstanding(session: AsyncSession) -> Decimal:
 
 
 async def publish_capacity(session: AsyncSession, cause: str, amount: Decimal | None) -> None:
+    # Every movement (a top-up here, a loss in the consumer) publishes the balance after it,
+    # and loans keeps the last one it applies. Without a lock two concurrent movements each
+    # summed the entries without the other's and published a stale balance (PostgreSQL).
+    # The opening entry's row is the fund's lock: the sum below then sees every movement
+    # committed before this one, and this event follows theirs in the outbox. (SQLite:
+    # writers already queue whole, BEGIN IMMEDIATE.)
+    await session.execute(select(FundEntry.id).where(FundEntry.kind == "opening").with_for_update())
     fund_balance = await balance(session)
     await emit(
         session,

@@ -20,7 +20,9 @@ import pytest
 from tests.e2e.cluster import Cluster, eventually
 from tests.system import resident_id
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+# Each test makes a dozen or more cross-service waits of up to SECONDS and closes of business
+# of up to 120 s: their bounds add up past pyproject's 300 s per test.
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(900)]
 
 TOWNSHIP = "410102003"
 V1, V2, V3 = "410102003001", "410102003002", "410102003003"

@@ -212,10 +212,10 @@ async def test_the_dashboard_section_shows_the_lists_to_a_public_key(
         await page.goto(f"{notify_url}/#token={token}")
 
         black = page.locator("#blackList tbody tr[data-entry]")
-        await page.locator("#repairs tbody tr[data-entry]").wait_for(timeout=20_000)
+        await page.locator("#repairs tbody tr[data-entry]").wait_for(timeout=30_000)
         assert await black.count() == 3
         # Villages by name once the overview is in (whichever call answers first).
-        await page.locator("#blackList td.village_code", has_text=f"下村 ({OTHER_VILLAGE})").wait_for(timeout=10_000)
+        await page.locator("#blackList td.village_code", has_text=f"下村 ({OTHER_VILLAGE})").wait_for(timeout=30_000)
         text = await page.locator("#creditLists").inner_text()
         for name in ("王失信", "李逃债", MARKUP, "不予修复", "失信被执行人", "恶意逃废债务", "410***********"):
             assert name in text, name
@@ -228,13 +228,13 @@ async def test_the_dashboard_section_shows_the_lists_to_a_public_key(
 
         await page.fill("#listName", "逃")
         await page.click("#listSearch button")
-        await page.locator("#repairs td.empty").wait_for(timeout=10_000)
+        await page.locator("#repairs td.empty").wait_for(timeout=30_000)
         assert [await c.inner_text() for c in await page.locator("#blackList td.name").all()] == ["李逃债"]
 
         await page.fill("#listName", "")
         await page.fill("#listVillage", VILLAGE)
         await page.press("#listVillage", "Enter")
-        await page.locator("#repairs tbody tr[data-entry]").wait_for(timeout=10_000)
+        await page.locator("#repairs tbody tr[data-entry]").wait_for(timeout=30_000)
         names = {await c.inner_text() for c in await page.locator("#blackList td.name").all()}
         assert names == {"王失信", MARKUP}
         assert errors == []

@@ -131,28 +131,17 @@ async def _draw(client: httpx.AsyncClient, line: str, amount: str = "1000.00", *
     return await client.post("/v1/loans", json={"credit_line_id": line, "amount": amount, "term_months": 12} | kw)
 
 
-async def test_a_court_entry_blocks_drawdowns_within_a_second_and_a_repair_restores_them(
-    loans: System, infra: Infra
-) -> None:
+async def test_a_court_entry_blocks_drawdowns_and_a_repair_restores_them(loans: System, infra: Infra) -> None:
     subject, line = await _line(loans)
     client = loans["loans"]
     assert (await _draw(client, line)).status_code == 201
     court = _listed(subject, "black", "court_dishonest_debtor")
     started = time.monotonic()
     await loans.publish(court)
-    refused: list[float] = []
-
-    async def blacklisted() -> bool:
-        r = await _draw(client, line)
-        if r.status_code == 409 and r.json()["code"] == "BLACKLISTED":
-            refused.append(time.monotonic() - started)
-            return True
-        assert r.status_code == 201, r.text
-        return False
-
-    await wait_until(blacklisted, seconds=10, what="the court entry to reach loans")
-    if infra.backend == "kafka":
-        assert refused[0] < 1.0, f"refused {refused[0]:.2f}s after the court entry"
+    # loans' own view of the entry, a read: polling with drawdowns lent 1,000.00 per poll
+    # while the entry was on its way. The < 1 s target is bench/'s to measure.
+    await _wait_entry(loans, court, True)
+    print(f"\n    court entry → loans' view after {time.monotonic() - started:.3f}s ({infra.backend})")
     before = await _counts(loans)
     r = await _draw(client, line)
     problem = r.json()
@@ -165,13 +154,11 @@ async def test_a_court_entry_blocks_drawdowns_within_a_second_and_a_repair_resto
     assert (state["status"], state["priority"]) == ("active", False), "repayments and collection continue"
 
     await loans.publish(_delisted(court, "repaired"))
-
-    async def restored() -> bool:
-        r = await _draw(client, line)
-        assert r.status_code in (201, 409), r.text
-        return r.status_code == 201
-
-    await wait_until(restored, seconds=10, what="the repair to reach loans")
+    await _wait_entry(loans, court, False)
+    r = await _draw(client, line)
+    assert r.status_code == 201, r.text
+    state = (await client.get(f"/v1/credit-lines/{line}")).json()
+    assert state["available"] == "98000.00", "two drawdowns of 1,000.00, the refused one wrote nothing"
 
 
 async def test_a_blacklisted_subject_cannot_open_a_credit_line(loans: System, infra: Infra) -> None:
@@ -206,13 +193,8 @@ async def test_blocked_while_any_black_entry_is_active_and_duplicates_are_harmle
     await loans.publish(_listed(subject, "black", "court_dishonest_debtor", entry_id=court.payload["entry_id"]))
     await loans.publish(_delisted(bank, "court_removed"))
     await _wait_entry(loans, bank, False)
-
-    async def drawn() -> bool:
-        r = await _draw(client, line)
-        assert r.status_code in (201, 409), r.text
-        return r.status_code == 201
-
-    await wait_until(drawn, what="both entries delisted")
+    r = await _draw(client, line)  # both delisted in loans' view: lends at once, no polling
+    assert r.status_code == 201, r.text
     async with loans.runtimes["loans"].read_sessions() as session:
         entries = {e.entry_id: e for e in await session.scalars(select(ListEntry))}
     assert set(entries) == {court.payload["entry_id"], bank.payload["entry_id"]}

@@ -66,9 +66,9 @@ async def test_dashboard_shows_a_village_freeze_live(
         page = await browser.new_page(viewport={"width": 1200, "height": 900})
         await page.goto(f"{notify_url}/#token={TOKEN}")
         row = page.locator(f"#villages tr[data-code='{V1}']")
-        await row.wait_for(timeout=20_000)
+        await row.wait_for(timeout=30_000)
         assert "已冻结" not in await row.inner_text()
-        await page.locator("#status").filter(has_text="已连接").wait_for(timeout=20_000)
+        await page.locator("#status").filter(has_text="已连接").wait_for(timeout=30_000)
 
         # Day 91 past due: substandard, non-performing, 100% > 3%: risk freezes the village.
         await _cob(system, first_due + timedelta(days=91))
@@ -82,6 +82,6 @@ async def test_dashboard_shows_a_village_freeze_live(
         await page.click("#lang")
         assert "frozen" in await row.inner_text()
         await row.click()
-        await page.locator("#chart canvas").wait_for(timeout=10_000)
+        await page.locator("#chart canvas").wait_for(timeout=30_000)
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / f"dashboard-{infra.backend}.png"), full_page=True)

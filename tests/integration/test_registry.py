@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import uuid
@@ -13,8 +12,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from shared.auth import CredentialStore, add_credential
+from shared.auth import add_credential
 from tests.conftest import Infra
+from tests.harness import wait_until
 from tests.system import System, read_events, resident_id
 
 TOWNSHIP, VILLAGE, OTHER_VILLAGE = "410102001", "410102001001", "410102001002"
@@ -361,8 +361,12 @@ async def test_collectors_see_their_village_and_subjects_their_own_household(
     ]
     credentials = system.common.credentials_path
     subject_key, _ = add_credential(credentials, f"subject-{mine}", "api_key", ("subject",), household=mine)
-    await asyncio.sleep(CredentialStore.CHECK_SECONDS + 0.2)
     subject = {"Authorization": f"Bearer {subject_key}"}
+
+    async def key_known() -> bool:  # the store rereads its file every CHECK_SECONDS (later when busy)
+        return (await client.get(f"/v1/households/{mine}", headers=subject)).status_code != 401
+
+    await wait_until(key_known, what="the subject's key to be read")
 
     for path in (f"/v1/households/{mine}", f"/v1/households/{mine}/facts"):
         assert (await client.get(path, headers=subject)).status_code == 200
