@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,8 +27,11 @@ from sqlalchemy import func, select, update
 
 from services.loans import cob, lending
 from services.loans.models import BusinessDate, CobJob, CobLease, CobRun, Loan, Repayment
+from shared.db import create_engine, create_sessionmaker
 from shared.messaging import outbox
-from tests.conftest import Infra
+from tests.conftest import TOKEN, Infra
+from tests.e2e.cluster import free_ports
+from tests.harness import wait_until
 from tests.integration.test_loans import _certified_line, _ledger_matches_loans
 from tests.system import System
 
@@ -321,3 +329,80 @@ async def test_a_cob_racing_repayments_on_the_same_loan_leaves_it_consistent(loa
     assert paid == row.principal_paid + row.interest_paid == Decimal("10.00") * len(answers)
     assert row.closed_through == target - timedelta(days=1)
     assert await _advanced(loans) == Counter(_days(START, 40))
+
+
+def _serve_loans(infra: Infra, db: str, port: int, day_seconds: float) -> subprocess.Popen[bytes]:
+    """Loans alone in a process of its own, run as ``vcredit serve`` runs it (tests/harness.py)."""
+    args = ["--db", db, "--prefix", infra.topic_prefix, *infra.bus_args(), "--port", str(port)]
+    args += ["--data-dir", str(infra.tmp), "--start-date", str(START), "--day-seconds", str(day_seconds)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.harness", "serve-loans", *args],
+        cwd=Path(__file__).parents[2],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+async def _ready(client: httpx.AsyncClient, proc: subprocess.Popen[bytes]) -> None:
+    async def ready() -> bool:
+        assert proc.poll() is None, (proc.stdout.read() if proc.stdout else b"").decode()[-3000:]
+        try:
+            return (await client.get("/readyz")).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    await wait_until(ready, seconds=60, what="loans to be ready")
+
+
+async def test_sigterm_stops_a_long_cob_at_a_day_boundary_and_the_next_start_resumes(infra: Infra) -> None:
+    db = await infra.database_url("loans_serve")
+    port = free_ports(1)[0]
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    target = START + timedelta(days=300)
+    proc = _serve_loans(infra, db, port, day_seconds=0.2)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=300) as client:
+            await _ready(client, proc)
+            run = asyncio.create_task(client.post("/v1/cob", json={"date": str(target)}))
+
+            async def two_days_closed() -> bool:
+                runs = (await client.get("/v1/cob/runs")).json()
+                return bool(runs) and runs[0]["status"] == "running" and runs[0]["days_closed"] >= 2
+
+            await wait_until(two_days_closed, seconds=60, what="the run to close two days")
+            proc.send_signal(signal.SIGTERM)
+            r = await run
+        assert (r.status_code, r.json()["code"]) == (503, "COB_INTERRUPTED"), r.text
+        closed = r.json()["closed"]
+        assert 2 <= len(closed) < 300 and closed == _days(START, len(closed))
+        stopped = START + timedelta(days=len(closed))
+        assert r.json()["business_date"] == str(stopped)
+        # uvicorn re-raises the signal once it has shut down gracefully: death by SIGTERM.
+        assert await asyncio.to_thread(proc.wait, 60) in (0, -signal.SIGTERM), "stopped by the signal"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    proc = _serve_loans(infra, db, port, day_seconds=0)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=300) as client:
+            await _ready(client, proc)
+            assert await _business_date(client) == stopped
+            interrupted = (await client.get("/v1/cob/runs")).json()[0]
+            assert (interrupted["status"], interrupted["days_closed"]) == ("interrupted", len(closed))
+            r = await client.post("/v1/cob", json={"date": str(stopped + timedelta(days=3))})
+            assert r.status_code == 200, r.text
+            assert r.json()["closed"] == _days(stopped, 3)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(proc.wait, 60)
+    engine = create_engine(db)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            envelopes = await session.scalars(select(outbox.c.envelope).where(outbox.c.type == ADVANCED))
+            advanced = Counter(json.loads(e)["payload"]["closed_date"] for e in envelopes)
+    finally:
+        await engine.dispose()
+    assert advanced == Counter(_days(START, len(closed) + 3)), "each day announced once"
