@@ -549,9 +549,9 @@ async def cancel_cob_run(run_id: str, session: Session, principal: CurrentPrinci
         if job is None:
             raise _no_run(run_id)
         lease = await session.get(CobLease, 1)
-        if _run_out(job, lease).status != "running":
+        if (status := _run_out(job, lease).status) != "running":
             raise Problem(
-                409, "COB_RUN_FINISHED", "Close of business run finished", f"The run is {job.status}.", run_id=run_id
+                409, "COB_RUN_FINISHED", "Close of business run finished", f"The run is {status}.", run_id=run_id
             )
         job.cancel_requested = True
         job.cancelled_by = principal.name[:128]

@@ -406,3 +406,19 @@ async def test_sigterm_stops_a_long_cob_at_a_day_boundary_and_the_next_start_res
     finally:
         await engine.dispose()
     assert advanced == Counter(_days(START, len(closed) + 3)), "each day announced once"
+
+
+async def test_closing_an_earlier_day_never_moves_the_business_date_back(loans: System, infra: Infra) -> None:
+    """Issue 19: racing runs set the date to "the day I closed + 1", backwards when another
+    had gone further. run_cob only closes the business date, so this drives close_day with a
+    day behind it (as a run resumed from a stale cursor would) and the lease held."""
+    await _loan(loans, infra)
+    client = loans["loans"]
+    sessions = loans.runtimes["loans"].sessions
+    r = await client.post("/v1/cob", json={"date": str(START + timedelta(days=3))})
+    assert r.status_code == 200, r.text
+    async with sessions() as session, session.begin():
+        await session.execute(update(CobRun).where(CobRun.business_date == START).values(status="running"))
+        await session.execute(update(CobLease).values(holder="resumed-run", expires_at=None))
+    await cob.close_day(sessions, START, "resumed-run")
+    assert await _business_date(client) == START + timedelta(days=3)
