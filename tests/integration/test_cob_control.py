@@ -422,3 +422,41 @@ async def test_closing_an_earlier_day_never_moves_the_business_date_back(loans: 
         await session.execute(update(CobLease).values(holder="resumed-run", expires_at=None))
     await cob.close_day(sessions, START, "resumed-run")
     assert await _business_date(client) == START + timedelta(days=3)
+
+
+async def test_a_repayment_waits_for_the_chunk_that_closes_its_loan(
+    loans: System, infra: Infra, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deterministic form of the race: the chunk holding the loan is held between its
+    read and its write while a repayment on the loan is made. The repayment must wait for
+    the chunk (its rows are locked FOR UPDATE; SQLite's BEGIN IMMEDIATE), else the chunk
+    writes back the balances it read and the repayment is lost from the loan."""
+    loan = await _loan(loans, infra, amount="12000.00")
+    client = loans["loans"]
+    # Some interest accrued first: the repayment then pays interest, which the chunk writes too.
+    assert (await client.post("/v1/cob", json={"date": str(START + timedelta(days=3))})).status_code == 200
+    real = cob._write_loans
+    reached, opened = asyncio.Event(), asyncio.Event()
+
+    async def held(session: Any, rows: Any, loans_: Any) -> None:
+        if loans_:
+            reached.set()
+            await opened.wait()
+        await real(session, rows, loans_)
+
+    monkeypatch.setattr(cob, "_write_loans", held)
+    run = asyncio.create_task(client.post("/v1/cob", json={"date": str(START + timedelta(days=4))}))
+    await asyncio.wait_for(reached.wait(), 60)
+    repayment = asyncio.create_task(client.post(f"/v1/loans/{loan}/repayments", json={"amount": "1.00"}))
+    # Give a repayment that does not wait the time to finish (not needed when it waits).
+    await asyncio.wait({repayment}, timeout=1)
+    opened.set()
+    assert (await run).status_code == 200
+    r = await repayment
+    assert r.status_code == 201, r.text
+    await _ledger_matches_loans(loans)
+    async with loans.runtimes["loans"].read_sessions() as session:
+        row = await session.get(Loan, loan)
+    assert row is not None
+    assert (row.interest_paid, row.principal_paid) == (Decimal("1.00"), Decimal("0.00"))
+    assert row.principal_outstanding == row.principal - row.principal_paid
