@@ -23,6 +23,7 @@ import sys
 import tomllib
 from collections.abc import Coroutine, Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any, NoReturn, TypeVar
 
 import uvicorn
@@ -94,11 +95,27 @@ class _Server(uvicorn.Server):
         yield
 
 
+class _ServeServer(uvicorn.Server):
+    """``vcredit serve``'s uvicorn server: on SIGTERM/SIGINT it tells the runtime first, so a
+    long request (a close of business) ends at its next safe point; uvicorn then waits for
+    the requests in flight and stops the runtime."""
+
+    def __init__(self, config: uvicorn.Config, runtime: ServiceRuntime) -> None:
+        super().__init__(config)
+        self.runtime = runtime
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.runtime.begin_stop()
+        super().handle_exit(sig, frame)
+
+
 async def run_embedded(common: CommonSettings, host: str, token: str) -> None:
     bus = embedded_bus(common)
     servers = []
+    runtimes = []
     for service in SERVICE_NAMES:
         runtime = ServiceRuntime(load_spec(service), database_url(service, common), bus, common)
+        runtimes.append(runtime)
         config = uvicorn.Config(
             create_app(runtime, token),
             host=host,
@@ -112,6 +129,8 @@ async def run_embedded(common: CommonSettings, host: str, token: str) -> None:
     loop = asyncio.get_running_loop()
 
     def shutdown() -> None:
+        for runtime in runtimes:
+            runtime.begin_stop()
         for server in servers:
             server.should_exit = True
 
@@ -163,7 +182,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
         spec, database_url(args.service, common), kafka_bus(common, f"vcredit-{args.service}"), common
     )
     app = create_app(runtime, bootstrap_token(common))
-    uvicorn.run(app, host=args.host, port=args.port or port_of(args.service), log_level="info", log_config=None)
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port or port_of(args.service), log_level="info", log_config=None
+    )
+    _ServeServer(config, runtime).run()
 
 
 def check_migrated(services: Sequence[str], common: CommonSettings) -> None:

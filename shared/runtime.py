@@ -136,6 +136,15 @@ class ServiceRuntime:
             tracing=self.tracing,
         )
         self._tasks: list[asyncio.Task[None]] = []
+        # Set when the service is told to stop (SIGTERM/SIGINT, before the server waits for
+        # its requests to finish): long work in a request, e.g. a close of business, polls
+        # it at its safe points and ends there. A plain flag: signal handlers may set it.
+        self.stopping = False
+
+    def begin_stop(self) -> None:
+        """The shutdown hook: called from the signal handler, before in-flight requests are
+        waited for (uvicorn then the lifespan's ``stop``)."""
+        self.stopping = True
 
     async def start(self) -> None:
         await self.bus.start()
@@ -152,6 +161,7 @@ class ServiceRuntime:
             self._tasks.append(asyncio.create_task(self.spec.background(self), name=f"{self.spec.name}-background"))
 
     async def stop(self) -> None:
+        self.begin_stop()
         # Every step is bounded: a shutdown that waits forever on a broker or a database is
         # a pod that never leaves, so overrunning steps are logged and abandoned.
         for task in self._tasks:

@@ -42,6 +42,8 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 | VCREDIT_<SERVICE>_DATABASE_URL | sqlite under data dir | e.g. postgresql+asyncpg://u:p@host/vcredit_loans |
 | VCREDIT_<SERVICE>_PORT | 8001..8005 | HTTP port |
 | VCREDIT_LOANS_RED_LIST_RATE_DISCOUNT | 0.0025 | off a red-listed subject's new loans' rate (0.25 points), floor 0 |
+| VCREDIT_LOANS_COB_MAX_DAYS | 366 | most business days one `POST /v1/cob` closes; more: 422 |
+| VCREDIT_LOANS_COB_LEASE_SECONDS | 30 | a crashed close of business blocks the next one this long |
 | VCREDIT_SCORING_RULE_SET | hubin-2017-r2 | scorecard in force (services/scoring/rulesets/) |
 | VCREDIT_RISK_RED_LIST_MIN_GRADE | AA | 守信红名单: this certified grade or better |
 | VCREDIT_RISK_RED_LIST_CLEAN_YEARS | 2 | 守信红名单: no overdue in this many calendar years, this one included |
@@ -218,6 +220,16 @@ class LoansSettings(ServiceSettings):
     # Seed 001's joint rewards: red-listed subjects borrow cheaper; the points are the
     # district's policy choice, 0.25 until it sets its own.
     red_list_rate_discount: Decimal = Field(default=Decimal("0.0025"), ge=0)
+    # Issue 19, product choice: one call closes at most a year (366 days, a leap year's worth),
+    # what an operator catching up after a long outage or a year-end migration needs; beyond
+    # it a typo ("9999-12-31") would age every loan to loss. Larger catch-ups are several calls.
+    cob_max_days: int = Field(default=366, ge=1)
+    # The close-of-business lease (services/loans/cob.py) is renewed with every chunk of loans
+    # (about 0.1 s each, bench/RESULTS.md) and every day, so 30 s is 300 chunks' slack under
+    # load; it is the longest a crashed holder (SIGKILL, lost node) blocks the next run. Too
+    # short costs no correctness: a holder that overran it fails its next renewal and writes
+    # nothing more (the lease is checked in each chunk's transaction), only its run is lost.
+    cob_lease_seconds: float = Field(default=30.0, gt=0)
 
     def benchmark_rate(self, term_months: int) -> Decimal:
         for longest, rate in sorted(self.benchmark_rates.items()):

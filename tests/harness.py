@@ -4,6 +4,10 @@ shows up as two rows), and a handler that can be told to refuse "poison" events.
 
 Also runnable as a separate process, so tests can SIGKILL a real consumer:
     python -m tests.harness consume --db URL --prefix P (--kafka H:P | --embedded-bus F) --until N
+and SIGTERM a real loans service (uvicorn, as ``vcredit serve loans`` runs it) mid close of
+business, its days slowed down so that the signal lands inside a run:
+    python -m tests.harness serve-loans --db URL --prefix P (--kafka H:P | --embedded-bus F)
+        --port N --data-dir D --start-date YYYY-MM-DD [--day-seconds S]
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import Column, Integer, String, Table, func, insert, select
@@ -144,18 +149,69 @@ async def _consume(args: argparse.Namespace) -> None:
     print(json.dumps(stats), flush=True)
 
 
+def _serve_loans(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from services.loans import cob
+    from shared.cli import _ServeServer, load_spec
+    from shared.migrations import upgrade
+    from shared.runtime import ServiceRuntime, create_app
+    from shared.settings import CommonSettings
+    from tests.infra import TEST_PARTITIONS, TOKEN
+
+    real = cob.close_day
+
+    async def slow_day(sessions: async_sessionmaker[AsyncSession], day: Any, run_id: str) -> int:
+        processed = await real(sessions, day, run_id)
+        await asyncio.sleep(args.day_seconds)  # a day of a large book, so SIGTERM lands in a run
+        return processed
+
+    cob.close_day = slow_day
+    common = CommonSettings(
+        data_dir=Path(args.data_dir),
+        bootstrap_token=TOKEN,
+        start_date=args.start_date,
+        topic_prefix=args.prefix,
+        topic_partitions=TEST_PARTITIONS,
+        topic_replication_factor=1,
+        relay_idle_seconds=0.05,
+    )
+    spec = load_spec("loans")
+    upgrade(spec.migrations_dir, args.db)
+    bus: Bus = (
+        EmbeddedBus(Path(args.embedded_bus))
+        if args.embedded_bus
+        else KafkaBus(args.kafka, client_id="serve-loans", partitions=TEST_PARTITIONS, replication_factor=1)
+    )
+    runtime = ServiceRuntime(spec, args.db, bus, common)
+    config = uvicorn.Config(
+        create_app(runtime, TOKEN), host="127.0.0.1", port=args.port, log_level="warning", log_config=None
+    )
+    _ServeServer(config, runtime).run()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["consume"])
+    parser.add_argument("command", choices=["consume", "serve-loans"])
     parser.add_argument("--db", required=True)
     parser.add_argument("--prefix", required=True)
     parser.add_argument("--kafka")
     parser.add_argument("--embedded-bus")
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--until", type=int, required=True, help="stop once this many events were handled")
+    parser.add_argument("--until", type=int, help="stop once this many events were handled")
     parser.add_argument("--inbox-only", action="store_true", help="handler writes nothing but the inbox row")
-    asyncio.run(_consume(parser.parse_args()))
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--data-dir")
+    parser.add_argument("--start-date")
+    parser.add_argument("--day-seconds", type=float, default=0.0)
+    args = parser.parse_args()
+    if args.command == "serve-loans":
+        _serve_loans(args)
+        return
+    if args.until is None:
+        parser.error("consume needs --until")
+    asyncio.run(_consume(args))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,27 @@ lock behind (locks are the database's, released by the rollback) and a rerun res
 without closing any loan twice. Only when every loan is closed does the business date move
 and ``loans.business_date.advanced`` go out.
 
+Run control (issue 19). One close of business at a time per loans database, across replicas
+and processes: a run takes the ``cob_lease`` row with a conditional UPDATE (free, or expired)
+and renews it at the start of every chunk's and every day's own transaction, by an UPDATE
+that names it as the holder. A run that lost the lease (it stalled past the lease and
+another took over) fails that renewal and its chunk rolls back before writing anything: the
+lease is a fencing token checked in the same transaction as the writes, not a belief held in
+memory. A holder that dies (SIGKILL, lost node) leaves its lease to lapse after
+``VCREDIT_LOANS_COB_LEASE_SECONDS``; the next run takes it over, marks the dead run
+``interrupted`` and resumes at the day's cursor. (A PostgreSQL advisory lock would be
+released at once when its connection dies, but it belongs to one connection, which the
+run's chunks, each a transaction from the pool, do not keep; SQLite has no equivalent, and
+the lease works the same on both.) The lease is stamped with the replica's clock, so clocks
+must agree to well within the lease (NTP does).
+
+A run moves the business date forward only, closes at most ``VCREDIT_LOANS_COB_MAX_DAYS``,
+and stops at a day boundary when an operator cancels it (``cancel_requested``, read from
+its ``cob_jobs`` row between days, so any replica may ask) or when its service stops
+(``should_stop``, the runtime's shutdown hook). A day whose ``cob_runs`` row is done while
+the business date is not past it (left by the concurrent runs of issue 19) moves the
+business date on without closing or announcing the day again.
+
 A chunk's loans are read as plain rows (``LoanDay``), closed by the same rules as an ORM
 ``Loan`` (``lending.close_loan_day``), and written back in one statement per set of changed
 columns (shared/bulk.py): most loans only accrue, so most rows share one statement. The ORM
@@ -16,15 +37,19 @@ that bill or age from an unknown due date, and those billed written back togethe
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import fields
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field, fields
+from datetime import UTC, date, datetime, timedelta
 from itertools import compress
 from operator import attrgetter, is_not, itemgetter
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.loans import ledger
@@ -38,17 +63,22 @@ from services.loans.lending import (
     close_loan_day,
     day_closed_event,
     needs_schedule,
+    settings,
 )
-from services.loans.models import BusinessDate, CobRun, Instalment, Loan
+from services.loans.models import BusinessDate, CobJob, CobLease, CobRun, Instalment, Loan
 from shared.bulk import among, update_rows
 from shared.events import Envelope
 from shared.messaging import emit
 
 CHUNK = 2000
 
+log = logging.getLogger(__name__)
+
 
 LOANS: Table = Loan.__table__  # type: ignore[assignment]  # declared as FromClause
 INSTALMENTS: Table = Instalment.__table__  # type: ignore[assignment]
+LEASE: Table = CobLease.__table__  # type: ignore[assignment]
+JOBS: Table = CobJob.__table__  # type: ignore[assignment]
 NAMES = tuple(f.name for f in fields(LoanDay))  # id first
 _values = attrgetter(*NAMES)
 _positions = range(len(NAMES))
@@ -97,8 +127,87 @@ async def _write_billed(session: AsyncSession, unbilled: Sequence[InstalmentDay]
     await update_rows(session, INSTALMENTS, rows)
 
 
-async def close_day(sessions: async_sessionmaker[AsyncSession], day: date) -> int:
+class CobRunning(Exception):
+    """Another close of business holds the lease."""
+
+    def __init__(self, holder: str | None, expires_at: datetime | None) -> None:
+        super().__init__(f"close of business {holder} holds the ledger until {expires_at}")
+        self.holder = holder
+        self.expires_at = expires_at
+
+
+class LeaseLost(Exception):
+    """The run's lease was taken over (it stalled past it): it must not write on."""
+
+
+class CobRefused(Exception):
+    """The target date is refused (422), with the problem's code and extras."""
+
+    def __init__(self, code: str, title: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.title = title
+        self.detail = detail
+        self.extra = extra
+
+
+@dataclass
+class Outcome:
+    run_id: str | None  # None: nothing to close, no run recorded
+    status: str  # done cancelled interrupted
+    closed: list[date] = field(default_factory=list)
+    business_date: date | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _lease_time() -> timedelta:
+    return timedelta(seconds=settings().cob_lease_seconds)
+
+
+async def _take_lease(session: AsyncSession, run_id: str) -> None:
+    """Take the lease if it is free or lapsed, or raise ``CobRunning``. One conditional
+    UPDATE: PostgreSQL re-evaluates its WHERE on the row a concurrent taker committed, SQLite
+    runs it under the database's write lock, so of racing takers exactly one matches."""
+    now = _now()
+    c = LEASE.c
+    taken = await session.execute(
+        update(LEASE)
+        .where(c.id == 1, or_(c.holder.is_(None), c.expires_at.is_(None), c.expires_at < now))
+        .values(holder=run_id, expires_at=now + _lease_time())
+    )
+    if taken.rowcount == 1:  # type: ignore[attr-defined]  # CursorResult
+        return
+    row = await session.get(CobLease, 1, populate_existing=True)
+    if row is not None:
+        raise CobRunning(row.holder, row.expires_at)
+    session.add(CobLease(id=1, holder=run_id, expires_at=now + _lease_time()))  # a database made without 0007
+    await session.flush()
+
+
+async def _renew(session: AsyncSession, run_id: str) -> None:
+    """The fence: extend the lease only if this run still holds it; first statement of each
+    of the run's transactions, so a run that lost it writes nothing more."""
+    c = LEASE.c
+    renewed = await session.execute(
+        update(LEASE).where(c.id == 1, c.holder == run_id).values(expires_at=_now() + _lease_time())
+    )
+    if renewed.rowcount != 1:  # type: ignore[attr-defined]
+        raise LeaseLost(f"close of business {run_id} lost its lease")
+
+
+async def _release(session: AsyncSession, run_id: str) -> None:
+    c = LEASE.c
+    await session.execute(update(LEASE).where(c.id == 1, c.holder == run_id).values(holder=None, expires_at=None))
+
+
+async def close_day(sessions: async_sessionmaker[AsyncSession], day: date, run_id: str) -> int:
+    """Close ``day`` for every active loan, chunk by chunk, as the holder of the lease
+    ``run_id``; the business date becomes ``day + 1`` with the last chunk."""
     async with sessions() as session, session.begin():
+        await _renew(session, run_id)
         run = await session.get(CobRun, day, with_for_update=True)
         if run is None:
             run = CobRun(
@@ -106,11 +215,18 @@ async def close_day(sessions: async_sessionmaker[AsyncSession], day: date) -> in
             )
             session.add(run)
         if run.status == "done":
+            # Closed and announced already; only the business date was left behind (issue 19:
+            # racing runs put it back). Move it on, never back; the day is not closed again.
+            current = await session.get(BusinessDate, 1, with_for_update=True)
+            if current is not None and current.current <= day:
+                log.warning("business day %s was closed but the business date is %s: moved on", day, current.current)
+                current.current = day + DAY
             return 0
         cursor = run.last_loan_id
     processed = 0
     while True:
         async with sessions() as session, session.begin():
+            await _renew(session, run_id)
             rows = await _read_loans(session, cursor)
             loans = [LoanDay(*row) for row in rows]
             events: list[Envelope] = []
@@ -143,24 +259,135 @@ async def close_day(sessions: async_sessionmaker[AsyncSession], day: date) -> in
             run.finished_at = datetime.now(UTC)
             current = await session.get(BusinessDate, 1, with_for_update=True)
             assert current is not None
-            current.current = day + DAY
+            current.current = max(current.current, day + DAY)  # only forward
             await emit(session, day_closed_event(day))
             return processed
+
+
+async def _start(sessions: async_sessionmaker[AsyncSession], target: date, who: str) -> Outcome:
+    """Take the lease and record the run, or refuse: ``CobRunning``, ``CobRefused``. A
+    target equal to the business date closes nothing and records no run."""
+    run_id = str(uuid.uuid4())
+    async with sessions() as session, session.begin():
+        await _take_lease(session, run_id)
+        # Read under the lease: whatever a previous holder closed is committed and seen.
+        today = await business_date(session)
+        if target < today:
+            raise CobRefused(
+                "DATE_IN_THE_PAST",
+                "Date already closed",
+                f"The business date is {today}; it only moves forward.",
+                field="date",
+                business_date=str(today),
+            )
+        limit = settings().cob_max_days
+        if (target - today).days > limit:
+            raise CobRefused(
+                "COB_STEP_TOO_LARGE",
+                "Too many business days at once",
+                f"One close of business closes at most {limit} days (VCREDIT_LOANS_COB_MAX_DAYS); "
+                f"{target} is {(target - today).days} days after the business date {today}.",
+                field="date",
+                limit=limit,
+                business_date=str(today),
+            )
+        if target == today:
+            await _release(session, run_id)
+            return Outcome(None, "done", [], today)
+        # A run still marked running holds no lease now (this one has it): it died.
+        now = _now()
+        await session.execute(
+            update(JOBS)
+            .where(JOBS.c.status == "running")
+            .values(status="interrupted", finished_at=now, detail="its lease lapsed (the process stopped)")
+        )
+        session.add(
+            CobJob(
+                id=run_id,
+                target=target,
+                from_date=today,
+                current_day=today,
+                days_closed=0,
+                status="running",
+                cancel_requested=False,
+                requested_by=who[:128],
+                started_at=now,
+            )
+        )
+    return Outcome(run_id, "running", [], today)
+
+
+async def _end(sessions: async_sessionmaker[AsyncSession], run_id: str, status: str, detail: str) -> None:
+    """Record how a run ended abnormally and free the lease if it still holds it."""
+    async with sessions() as session, session.begin():
+        job = await session.get(CobJob, run_id, with_for_update=True)
+        if job is not None and job.status == "running":
+            job.status, job.detail, job.finished_at = status, detail[:500], _now()
+        await _release(session, run_id)
+
+
+async def run_cob(
+    sessions: async_sessionmaker[AsyncSession],
+    target: date,
+    *,
+    who: str = "system",
+    observe: Callable[[float], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Outcome:
+    """Close every business day before ``target`` as one run: the business date becomes
+    ``target`` (status ``done``), or the run stops at a day boundary (``cancelled``,
+    ``interrupted`` when ``should_stop`` says the service is stopping). Raises
+    ``CobRunning`` if another run holds the ledger, ``CobRefused`` for a date before the
+    business date or too far after it. ``observe`` is told how many seconds each day took."""
+    outcome = await _start(sessions, target, who)
+    if outcome.run_id is None:
+        return outcome
+    run_id = outcome.run_id
+    closed = outcome.closed
+    try:
+        while True:
+            async with sessions() as session, session.begin():
+                await _renew(session, run_id)
+                job = await session.get(CobJob, run_id, with_for_update=True)
+                assert job is not None
+                today = await business_date(session)
+                if closed and today <= closed[-1]:
+                    raise RuntimeError(f"the business date did not move past {closed[-1]}")
+                job.current_day, job.days_closed = today, len(closed)
+                status = None
+                if today >= target:
+                    status = "done"
+                elif job.cancel_requested:
+                    status, job.detail = "cancelled", f"cancelled by {job.cancelled_by}"
+                elif should_stop is not None and should_stop():
+                    status, job.detail = "interrupted", "the service stopped"
+                if status is not None:
+                    job.status, job.finished_at = status, _now()
+                    await _release(session, run_id)
+            if status is not None:
+                return Outcome(run_id, status, closed, today)
+            started = time.perf_counter()
+            await close_day(sessions, today, run_id)
+            if observe is not None:
+                observe(time.perf_counter() - started)
+            closed.append(today)
+    except LeaseLost:
+        with contextlib.suppress(Exception):
+            await _end(sessions, run_id, "interrupted", "it lost its lease to another run")
+        raise
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(_end(sessions, run_id, "interrupted", "its task was cancelled"))
+        raise
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            await _end(sessions, run_id, "failed", f"{type(exc).__name__}: {exc}")
+        raise
 
 
 async def close_until(
     sessions: async_sessionmaker[AsyncSession], target: date, observe: Callable[[float], None] | None = None
 ) -> list[date]:
     """Close every business day before ``target``; the business date becomes ``target``.
-    ``observe`` is told how many seconds each day took."""
-    closed: list[date] = []
-    while True:
-        async with sessions() as session, session.begin():
-            today = await business_date(session)
-        if today >= target:
-            return closed
-        started = time.perf_counter()
-        await close_day(sessions, today)
-        if observe is not None:
-            observe(time.perf_counter() - started)
-        closed.append(today)
+    ``observe`` is told how many seconds each day took. One run (``run_cob``)."""
+    return (await run_cob(sessions, target, observe=observe)).closed

@@ -210,3 +210,34 @@ class CobRun(LoansBase):
     loans_processed: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class CobLease(LoansBase):
+    """One row: which close-of-business run may write, until when. Taken with a conditional
+    UPDATE (free or expired), renewed in every chunk's own transaction (services/loans/cob.py)."""
+
+    __tablename__ = "cob_lease"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(36), nullable=True)  # cob_jobs.id
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class CobJob(LoansBase):
+    """A close of business as an operator asked for it (``POST /v1/cob``): from the business
+    date to ``target``, one ``cob_runs`` row per day it closes. ``GET /v1/cob/runs``."""
+
+    __tablename__ = "cob_jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    target: Mapped[date] = mapped_column(Date)
+    from_date: Mapped[date] = mapped_column(Date)
+    current_day: Mapped[date] = mapped_column(Date)  # the business date it is closing (or reached)
+    days_closed: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # running done cancelled interrupted failed
+    cancel_requested: Mapped[bool] = mapped_column(Boolean)
+    requested_by: Mapped[str] = mapped_column(String(128))
+    cancelled_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    detail: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

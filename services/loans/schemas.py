@@ -151,6 +151,28 @@ class CobIn(BaseModel):
 class CobOut(BaseModel):
     closed: list[date]
     business_date: date
+    # Extensions (issue 19): the run that closed the days (GET /v1/cob/runs/{run_id}); null
+    # when the date was the business date already and nothing was closed.
+    run_id: str | None = None
+    status: Literal["done"] = "done"
+
+
+CobStatus = Literal["running", "done", "cancelled", "interrupted", "failed"]
+
+
+class CobRunOut(BaseModel):
+    run_id: str
+    status: CobStatus
+    target: date = Field(description="the business date the run was asked to reach")
+    from_date: date = Field(description="the business date when it started")
+    current_day: date = Field(description="the business day it is closing, or where it stopped")
+    days_closed: int
+    cancel_requested: bool
+    requested_by: str
+    cancelled_by: str | None
+    detail: str | None
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
 
 
 class BusinessDateOut(BaseModel):

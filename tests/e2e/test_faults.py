@@ -391,7 +391,14 @@ async def _until_answered(client: httpx.AsyncClient, path: str, body: dict[str, 
 
 async def _cob(p: Programme, target: date) -> None:
     # Closing days up to a date is idempotent by itself: a rerun resumes where a crash stopped.
-    r = await _until_answered(p.client("loans"), "/v1/cob", {"date": str(target)}, str(uuid.uuid4()))
+    # A run SIGKILLed holds the ledger until its lease lapses (VCREDIT_LOANS_COB_LEASE_SECONDS,
+    # 30 s): meanwhile 409 COB_RUNNING, as the bank's scheduler would see it, and retries.
+    deadline = time.monotonic() + SECONDS
+    while True:
+        r = await _until_answered(p.client("loans"), "/v1/cob", {"date": str(target)}, str(uuid.uuid4()))
+        if r.status_code != 409 or r.json().get("code") != "COB_RUNNING" or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
     assert r.status_code == 200, r.text
 
 

@@ -12,8 +12,9 @@ regression and not a new draw). For a deeper, random run:
 ``VCREDIT_FUZZ_EXAMPLES=200 VCREDIT_FUZZ_RANDOM=1 pytest tests/fuzz``.
 
 Left out: ``GET /v1/stream`` (Server-Sent Events never end; tests/integration/test_notify.py
-covers it) and ``POST /v1/cob``, which closes business days up to any date it is given, one
-by one, and is tested on its own (tests/integration/test_loans.py).
+covers it) and ``POST /v1/cob``, which closes business days one by one up to the date it
+is given (as many as VCREDIT_LOANS_COB_MAX_DAYS, 366), and is tested on its own
+(tests/integration/test_loans.py, test_cob_control.py). Its run endpoints are fuzzed.
 """
 
 from __future__ import annotations

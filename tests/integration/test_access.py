@@ -94,6 +94,14 @@ def test_every_route_is_in_the_table_or_deliberately_public() -> None:
                 assert isinstance(route, APIRoute)
                 assert route.path in PUBLIC, f"{service} serves {route.path} without a token"
     assert len(ROUTES) >= 70, "the table lost routes"
+    # Close-of-business run control (issue 19), operator only like POST /v1/cob.
+    cob = {(m, p): scope for svc, m, p, scope in ROUTES if svc == "loans" and p.startswith("/v1/cob")}
+    assert cob == {
+        ("POST", "/v1/cob"): "cob:run",
+        ("GET", "/v1/cob/runs"): "cob:run",
+        ("GET", "/v1/cob/runs/{run_id}"): "cob:run",
+        ("POST", "/v1/cob/runs/{run_id}/cancel"): "cob:run",
+    }
     # No scope is declared by nobody (a dead grant), and the public holds nothing that reads
     # or writes a person's data.
     assert {scope for *_, scope in ROUTES} == set(SCOPES)
