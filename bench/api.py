@@ -30,11 +30,11 @@ from bench.report import Figure
 from bench.suite import Benchmark, Servers, main_one
 from services.loans.models import RatingView
 from shared.bus.embedded import EmbeddedBus
-from shared.cli import load_spec
 from shared.db import create_engine
 from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime, create_app
 from shared.settings import CommonSettings
+from vcredit.services import load_spec
 
 TOKEN = "bench"
 CONCURRENCY = 16

@@ -30,10 +30,10 @@ from bench.suite import Benchmark, Servers, main_one
 from services.loans.cob import close_until
 from services.loans.domain.schedule import build_schedule
 from services.loans.models import BusinessDate, CreditLine
-from shared.cli import load_spec
 from shared.db import create_engine, create_sessionmaker
 from shared.migrations import upgrade
 from shared.settings import CommonSettings
+from vcredit.services import load_spec
 
 START = date(2026, 1, 1)
 

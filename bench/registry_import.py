@@ -24,10 +24,10 @@ from bench.report import Figure, Target, number
 from bench.suite import Benchmark, Servers, main_one
 from services.registry.domain.identifiers import resident_id_check_char
 from shared.bus.embedded import EmbeddedBus
-from shared.cli import load_spec
 from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime, create_app
 from shared.settings import CommonSettings
+from vcredit.services import load_spec
 
 TOKEN = "bench"
 VILLAGE = "410102001001"

@@ -35,11 +35,11 @@ from bench.suite import Benchmark, Servers, main_one
 from shared.bus.base import Record
 from shared.bus.kafka import KafkaBus
 from shared.catalogue import LoanClassified, LoanDisbursed, RepaymentReceived
-from shared.cli import load_spec
 from shared.events import Envelope, new_event
 from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime
 from shared.settings import CommonSettings
+from vcredit.services import load_spec
 
 DAY = date(2026, 3, 1)
 PARTITIONS = 12

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from bench.databases import LOOPBACK, asyncpg_dsn
 from bench.report import Figure, Machine, failed, table
-from shared.cli import run_loop
+from vcredit.services import run_loop
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance

@@ -10,7 +10,7 @@ Rotation (issue 9): the cipher is a ring of the current key and the retired ones
 (``VCREDIT_PII_RETIRED_KEYS``). Ciphertexts carry the id of the key that sealed them, so
 each is opened with its own key; new rows are sealed and hashed with the current key, and
 a lookup tries the identifier's hash under every key, so rows written before a rotation
-are still found. ``vcredit pii rotate`` (shared/pii_rotation.py) rewrites old rows under
+are still found. ``vcredit pii rotate`` (vcredit/pii_rotation.py) rewrites old rows under
 the current key; once it reports none left, the retired key can be removed.
 """
 

@@ -153,11 +153,12 @@ def _serve_loans(args: argparse.Namespace) -> None:
     import uvicorn
 
     from services.loans import cob
-    from shared.cli import _ServeServer, load_spec
     from shared.migrations import upgrade
     from shared.runtime import ServiceRuntime, create_app
     from shared.settings import CommonSettings
     from tests.infra import TEST_PARTITIONS, TOKEN
+    from vcredit.cli import _ServeServer
+    from vcredit.services import load_spec
 
     real = cob.close_day
 

@@ -15,12 +15,12 @@ from fastapi import FastAPI
 from services.registry.domain.identifiers import resident_id_check_char
 from shared.bus.base import Bus, Record
 from shared.catalogue import RatingCertified
-from shared.cli import load_spec
 from shared.events import Envelope, new_event
 from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime, create_app
 from tests.conftest import TOKEN, Infra
 from tests.harness import wait_until
+from vcredit.services import load_spec
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider

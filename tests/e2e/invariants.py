@@ -34,13 +34,13 @@ from services.risk.models import FundEntry
 from services.risk.rebuild import dump, rebuild
 from shared.bus.base import Bus, BusConsumer, Message
 from shared.bus.kafka import KafkaBus
-from shared.cli import load_spec
 from shared.db import create_sessionmaker
 from shared.messaging import topics_of
 from shared.migrations import upgrade
 from shared.settings import SERVICE_NAMES, CommonSettings
 from tests.e2e.bank_core import Tally
 from tests.e2e.cluster import Cluster, NotReached, eventually
+from vcredit.services import load_spec
 
 # Projections compared with a fresh replay, and their columns that record when a row was
 # written rather than what it says. Risk's are compared by its own ``dump``.

@@ -36,10 +36,10 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from shared.bus.embedded import EmbeddedBus
-from shared.cli import load_spec
 from shared.runtime import ServiceRuntime, create_app
 from shared.settings import SERVICE_NAMES, CommonSettings
 from tests.e2e.cluster import free_ports
+from vcredit.services import load_spec
 
 TOKEN = "fuzz-token"
 EXAMPLES = int(os.environ.get("VCREDIT_FUZZ_EXAMPLES", "12"))
@@ -98,7 +98,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
     env.update({f"VCREDIT_{name.upper()}_PORT": str(port) for name, port in ports.items()})
     env["VCREDIT_NOTIFY_RISK_URL"] = f"http://127.0.0.1:{ports['risk']}"
     log = (data / "up.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "shared", "up"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "vcredit", "up"], env=env, stdout=log, stderr=subprocess.STDOUT)
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     try:
         deadline = time.monotonic() + 60

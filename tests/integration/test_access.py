@@ -18,12 +18,12 @@ import pytest_asyncio
 from fastapi.routing import APIRoute
 
 from shared.auth import ROLE_SCOPES, ROLES, SCOPES, add_credential
-from shared.cli import load_spec
 from shared.runtime import scoped_routers
 from shared.settings import SERVICE_NAMES
 from shared.web import declared_scope
 from tests.conftest import Infra, new_topic_prefix
 from tests.system import System
+from vcredit.services import load_spec
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")
 

@@ -192,7 +192,7 @@ async def _answers(client: httpx.AsyncClient, path: str, token: str, status: int
 def _vcredit(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "VCREDIT_DATA_DIR": str(tmp)}
     return subprocess.run(
-        [sys.executable, "-c", "from shared.cli import main; main()", *args],
+        [sys.executable, "-c", "from vcredit.cli import main; main()", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -232,7 +232,7 @@ async def test_the_shutdown_hook_stops_a_run_at_a_day_boundary_and_a_restart_res
         run = asyncio.create_task(client.post("/v1/cob", json={"date": str(target)}))
         await asyncio.wait_for(gate.reached.wait(), 60)
         run_id = (await _running(client))["run_id"]
-        # What SIGTERM/SIGINT call first (shared/cli.py), before uvicorn waits for requests.
+        # What SIGTERM/SIGINT call first (vcredit/cli.py), before uvicorn waits for requests.
         first.runtimes["loans"].begin_stop()
         gate.opened.set()
         r = await run

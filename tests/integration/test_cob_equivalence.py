@@ -40,13 +40,13 @@ from services.loans.models import (
     Loan,
     Repayment,
 )
-from shared.cli import load_spec
 from shared.db import create_engine, create_sessionmaker
 from shared.events import Envelope
 from shared.messaging import emit, outbox
 from shared.migrations import upgrade
 from shared.settings import CommonSettings
 from tests.conftest import Infra
+from vcredit.services import load_spec
 
 START = date(2026, 1, 1)
 DAYS = 400

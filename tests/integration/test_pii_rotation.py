@@ -22,9 +22,9 @@ from services.notify.models import Subscription
 from services.registry.models import Person
 from shared.db import create_engine, create_sessionmaker
 from shared.pii import PiiCipher, key_id_of
-from shared.pii_rotation import Rotation, encrypted_columns, rotate_column
 from tests.conftest import Infra
 from tests.system import System, resident_id
+from vcredit.pii_rotation import Rotation, encrypted_columns, rotate_column
 
 ROOT = Path(__file__).resolve().parents[2]
 TOWNSHIP, VILLAGE = "410102001", "410102001001"

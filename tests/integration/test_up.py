@@ -21,7 +21,7 @@ def _start(data_dir: Path, ports: dict[str, int]) -> subprocess.Popen[bytes]:
     env = {**os.environ, "VCREDIT_DATA_DIR": str(data_dir), "VCREDIT_BOOTSTRAP_TOKEN": TOKEN}
     env.update({f"VCREDIT_{name.upper()}_PORT": str(port) for name, port in ports.items()})
     return subprocess.Popen(
-        [sys.executable, "-m", "shared", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "vcredit", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
 
 

@@ -11,7 +11,7 @@ import pytest
 import bench.__main__ as suite_main
 from bench.report import Figure, Machine, Target, markdown, number, ratio_text, table
 from bench.suite import Benchmark, Servers, run
-from shared.cli import main as vcredit
+from vcredit.cli import main as vcredit
 
 COB = Target("<", 300, "< 300 s for 1,000,000 loans, one day")
 HALF = Target(">=", 0.5, ">= 50% of raw", on_ratio=True)

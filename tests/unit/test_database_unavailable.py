@@ -10,10 +10,10 @@ import httpx
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from shared.bus.embedded import EmbeddedBus
-from shared.cli import load_spec
 from shared.db import unavailable
 from shared.runtime import ServiceRuntime, create_app
 from shared.settings import CommonSettings
+from vcredit.services import load_spec
 
 TOKEN = "unit-token"
 

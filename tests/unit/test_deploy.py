@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.cli import TOPICS_FILE, load_spec
 from shared.messaging import topics_of
 from shared.runtime import STOP_SECONDS
 from shared.settings import SERVICE_NAMES, SETTINGS_CLASSES, CommonSettings
 from tests.conftest import missing
+from vcredit.cli import TOPICS_FILE
+from vcredit.services import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 Doc = dict[str, Any]
@@ -324,7 +325,7 @@ OPERATIONS = ROOT / "docs" / "operations.md"
 def test_every_vcredit_command_in_the_operations_guide_parses() -> None:
     import shlex
 
-    from shared.cli import build_parser
+    from vcredit.cli import build_parser
 
     parser = build_parser()
     subcommands = "|".join(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
@@ -337,7 +338,7 @@ def test_every_vcredit_command_in_the_operations_guide_parses() -> None:
         try:
             parser.parse_args(argv)
         except SystemExit:
-            pytest.fail(f"docs/operations.md: vcredit {command.strip()} is not a command of shared/cli.py")
+            pytest.fail(f"docs/operations.md: vcredit {command.strip()} is not a command of vcredit/cli.py")
 
 
 def test_every_setting_the_operations_guide_names_exists() -> None:

@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from shared.bus.embedded import EmbeddedBus
-from shared.cli import load_spec
 from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime, create_app
 from shared.settings import CommonSettings
+from vcredit.services import load_spec
 
 TOKEN = "unit-token"
 

@@ -18,12 +18,12 @@ from pydantic import ValidationError
 
 from shared.auth import add_credential
 from shared.bus.embedded import EmbeddedBus
-from shared.cli import load_spec
 from shared.migrations import upgrade
 from shared.ratelimit import open_storage
 from shared.runtime import ServiceRuntime, create_app
 from shared.settings import CommonSettings
 from simulator.client import Api
+from vcredit.services import load_spec
 
 TOKEN = "unit-token"
 PROBLEM = "application/problem+json"

@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from shared.cli import load_spec
 from shared.migrations import upgrade
 from shared.settings import SERVICE_NAMES
+from vcredit.services import load_spec
 
 
 @pytest.mark.parametrize("service", SERVICE_NAMES)
@@ -27,7 +27,7 @@ def test_migrations_match_the_models(service: str, tmp_path: Path) -> None:
 def test_migrate_check_fails_until_the_database_is_at_head(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Kubernetes init containers loop on `vcredit migrate --check <service>` (deploy/k8s):
     # it must say "not yet" before the migrate Job ran and "go" after, and migrate nothing.
-    from shared.cli import build_parser
+    from vcredit.cli import build_parser
 
     url = f"sqlite+aiosqlite:///{tmp_path}/loans.db"
     monkeypatch.setenv("VCREDIT_LOANS_DATABASE_URL", url)

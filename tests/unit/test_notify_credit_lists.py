@@ -15,11 +15,11 @@ import pytest
 from fastapi import FastAPI, Request
 
 from shared.bus.embedded import EmbeddedBus
-from shared.cli import load_spec
 from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime, create_app
 from shared.settings import CommonSettings
 from tests.integration.test_notify import _serve
+from vcredit.services import load_spec
 
 TOKEN = "lists-token"
 ENTRY = {"entry_id": 7, "list": "black", "name": "张三", "identifier_masked": "410***********0012"}

@@ -14,11 +14,11 @@ import pytest
 from fastapi import FastAPI
 
 from shared.bus.embedded import EmbeddedBus
-from shared.cli import load_spec
 from shared.migrations import upgrade
 from shared.paging import MAX_OFFSET, MAX_PAGE
 from shared.runtime import ServiceRuntime, create_app
 from shared.settings import SERVICE_NAMES, CommonSettings
+from vcredit.services import load_spec
 
 TOKEN = "paging-token"
 # The dashboard page's own aggregates, one point per business day (services/notify/dashboard.py).

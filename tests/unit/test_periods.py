@@ -16,11 +16,11 @@ from services.risk import lists as risk_lists
 from services.risk.domain import lists as risk_rules
 from services.risk.models import ListEntry
 from services.scoring.domain import retention as scoring_rules
-from shared.cli import load_spec
 from shared.db import create_engine, create_sessionmaker
 from shared.migrations import upgrade
 from shared.periods import expires_on, retention_ends
 from shared.settings import CommonSettings
+from vcredit.services import load_spec
 
 # (act ended, last day kept, day of deletion), by hand.
 CASES = [

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from shared.bus.embedded import EmbeddedBus
-from shared.cli import load_spec
 from shared.money import MONEY_PATTERN
 from shared.runtime import ServiceRuntime, create_app
 from shared.settings import SERVICE_NAMES, CommonSettings
+from vcredit.services import load_spec
 
 
 def _patterns(node: Any, path: str = "") -> Iterator[tuple[str, str]]:

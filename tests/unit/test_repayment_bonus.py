@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from services.registry.domain.provenance import FactRefused, check_sources
 from services.scoring.domain.engine import RULESETS_DIR, RuleSet
 from services.scoring.domain.repayment import earns_repayment_bonus
-from shared.cli import load_spec
 from shared.migrations import upgrade
 from shared.periods import add_months as schedule_add_months
 from shared.settings import ScoringSettings
+from vcredit.services import load_spec
 
 OLD, NEW = RuleSet.load("hubin-2017"), RuleSet.load("hubin-2017-r2")
 # A poor household with an income project: 80 + 3 (project) + 3 (poor) = 86, grade A, 50,000.

@@ -13,11 +13,11 @@ from sqlalchemy import func, insert, select
 from services.scoring.domain.engine import RULESETS_DIR, RuleSet
 from services.scoring.models import Rating, RatingState, RerateJob, Subject
 from services.scoring.rerate import rerate_all
-from shared.cli import load_spec
 from shared.db import create_engine, create_sessionmaker
 from shared.messaging import outbox
 from shared.migrations import upgrade
 from shared.settings import CommonSettings
+from vcredit.services import load_spec
 
 PROFILE = {"income_project": True, "head_healthy": True, "certificates": ["forest"]}  # 80 + 3 + 1 + 1 = 85, A
 

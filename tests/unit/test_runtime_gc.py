@@ -8,10 +8,10 @@ import gc
 from pathlib import Path
 
 from shared.bus.embedded import EmbeddedBus
-from shared.cli import load_spec
 from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime
 from shared.settings import CommonSettings
+from vcredit.services import load_spec
 
 
 async def test_a_started_service_has_frozen_its_startup_objects(tmp_path: Path) -> None:

@@ -16,11 +16,12 @@ import pytest
 from sqlalchemy import text
 
 from shared.bus.embedded import EmbeddedBus
-from shared.cli import kafka_bus, load_spec
 from shared.db import DbTimeouts, create_engine
 from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime, create_app
 from shared.settings import CommonSettings
+from vcredit.cli import kafka_bus
+from vcredit.services import load_spec
 
 ROOT = Path(__file__).parents[2]
 SCANNED = ("shared", "services", "simulator", "bench")

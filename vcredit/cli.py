@@ -7,7 +7,7 @@ vcredit topics create            create the Kafka topics of deploy/k8s/topics.to
 vcredit dlq list|replay <service> [--mode distributed]
 vcredit simulate [--households N --months N ...]   drive a running system through a synthetic district
 vcredit bench [--quick] [--only name,...]   every benchmark in one table (python -m bench)
-vcredit pii new-key|rotate|status   rotate the key encrypting ID numbers (shared/settings.py)
+vcredit pii new-key|rotate|status   rotate the key encrypting ID numbers (shared/settings.py, vcredit/pii_rotation.py)
 """
 
 from __future__ import annotations
@@ -15,16 +15,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import logging
 import secrets
 import signal
 import sys
 import tomllib
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import uvicorn
 
@@ -34,19 +33,14 @@ from shared.bus.kafka import KafkaBus
 from shared.db import DbTimeouts
 from shared.logs import configure_logging
 from shared.migrations import at_head, upgrade
-from shared.runtime import ServiceRuntime, ServiceSpec, create_app
-from shared.settings import SERVICE_NAMES, SETTINGS_CLASSES, CommonSettings
+from shared.runtime import ServiceRuntime, create_app
+from shared.settings import SETTINGS_CLASSES, CommonSettings
+from vcredit.services import SERVICE_NAMES, load_spec, run_loop
 
 log = logging.getLogger("vcredit")
 
 # Relative to the working directory or the checkout; the image has it at /app/deploy/k8s/.
 TOPICS_FILE = "deploy/k8s/topics.toml"
-
-
-def load_spec(service: str) -> ServiceSpec:
-    module = importlib.import_module(f"services.{service}.app")
-    spec: ServiceSpec = module.SPEC
-    return spec
 
 
 def database_url(service: str, common: CommonSettings) -> str:
@@ -148,20 +142,6 @@ async def run_embedded(common: CommonSettings, host: str, token: str) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
     if not all(s.started for s in servers):
         raise SystemExit("vcredit could not start every service (is a port in use?)")
-
-
-T = TypeVar("T")
-
-
-def run_loop(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run`` on uvloop when it is installed (uvicorn[standard] brings it), the loop
-    ``vcredit serve`` gets from uvicorn's loop="auto". Its sockets and TLS are in C; asyncio's
-    own TLS layer is Python and took a quarter of a repayment's CPU against PostgreSQL."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - a dependency of uvicorn[standard]
-        return asyncio.run(main)
-    return uvloop.run(main)
 
 
 def cmd_up(args: argparse.Namespace) -> None:
@@ -393,7 +373,7 @@ def cmd_rerate(args: argparse.Namespace) -> None:
 
 def cmd_pii(args: argparse.Namespace) -> None:
     from shared.pii import load_cipher, new_master_key
-    from shared.pii_rotation import Rotation, rotate
+    from vcredit.pii_rotation import Rotation, rotate
 
     if args.action == "new-key":
         print(new_master_key())

@@ -1,0 +1,3 @@
+"""The composition root: the ``vcredit`` command, which services make up the system and how
+they are started (vcredit/services.py), and what spans several services' databases (PII
+key rotation). ``shared/`` is common code and imports none of this (tests/unit/test_architecture.py)."""

@@ -1,0 +1,3 @@
+from vcredit.cli import main
+
+main()
