@@ -31,12 +31,12 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.databases import temporary_database
+from bench.probe import create_probe_db, probe_event
 from bench.report import Figure, Target
 from bench.suite import Benchmark, Servers, main_one
 from shared.bus.kafka import KafkaBus
 from shared.events import Envelope
 from shared.messaging import Relay, emit
-from tests.harness import create_probe_db, probe_event
 
 PARTITIONS = 12
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,7 +117,7 @@ async def vcredit_pipeline(bootstrap: str, admin_url: str, n: int, per_tx: int, 
         command = [
             sys.executable,
             "-m",
-            "tests.harness",
+            "bench.probe",
             "consume",
             "--db",
             consumer_url,

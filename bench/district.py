@@ -2,7 +2,7 @@
 over 12 months in < 10 minutes, each service < 300 MB RSS during the run).
 
 The five services run as separate ``vcredit serve`` processes on real Kafka and PostgreSQL
-(tests/e2e/cluster.py: own databases and topics, dropped afterwards), and ``vcredit
+(vcredit/cluster.py: own databases and topics, dropped afterwards), and ``vcredit
 simulate`` drives them through their HTTP API from this process. Each service's resident
 set is sampled every second; its maximum is reported. The simulation's summary and charts
 go to ``VCREDIT_BENCH_DISTRICT_OUT`` (default artifacts/district).
@@ -24,7 +24,7 @@ from bench.report import Figure, Target
 from bench.suite import Benchmark, Servers, main_one
 from simulator.cli import simulate
 from simulator.district import Options
-from tests.e2e.cluster import Cluster
+from vcredit.cluster import Cluster
 
 MB = 1024 * 1024
 OUT = Path(os.environ.get("VCREDIT_BENCH_DISTRICT_OUT", "artifacts/district"))

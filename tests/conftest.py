@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 # Re-exported: tests import TOKEN and Infra from here.
-from tests.infra import TOKEN, Infra, new_topic_prefix
+from vcredit.infra import TOKEN, Infra, new_topic_prefix
 
 __all__ = ["TOKEN", "Infra"]
 

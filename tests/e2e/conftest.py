@@ -1,4 +1,4 @@
-"""The ``cluster`` fixture: all five services as separate processes (tests/e2e/cluster.py).
+"""The ``cluster`` fixture: all five services as separate processes (vcredit/cluster.py).
 
 A test module changes how the cluster starts by overriding ``cluster_options`` (keyword
 arguments of ``Cluster``). When a test fails, the services' log tails are added to its
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.cluster import Cluster
+from vcredit.cluster import Cluster
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ from shared.messaging import topics_of
 from shared.migrations import upgrade
 from shared.settings import SERVICE_NAMES, CommonSettings
 from tests.e2e.bank_core import Tally
-from tests.e2e.cluster import Cluster, NotReached, eventually
+from vcredit.cluster import Cluster, NotReached, eventually
 from vcredit.services import load_spec
 
 # Projections compared with a fresh replay, and their columns that record when a row was

@@ -35,10 +35,10 @@ from shared.bus.kafka import KafkaBus
 from shared.messaging import read_to_end
 from tests.conftest import missing
 from tests.e2e.bank_core import BankCore, Tally
-from tests.e2e.cluster import Cluster, eventually
 from tests.e2e.invariants import Books
 from tests.e2e.servers import DedicatedServers, ServerUnavailable
 from tests.system import resident_id
+from vcredit.cluster import Cluster, eventually
 
 # pyproject's 300 s per test is shorter than these tests' own bounded waits (the broker test
 # alone: 60 s for the stream, 30 s down, up to 300 s for Kafka to start, 180 s to settle, then

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests import pii_flow
-from tests.e2e.cluster import Cluster, eventually
+from vcredit.cluster import Cluster, eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.cluster import Cluster, eventually
 from tests.system import resident_id
+from vcredit.cluster import Cluster, eventually
 
 # Each test makes a dozen or more cross-service waits of up to SECONDS and closes of business
 # of up to 120 s: their bounds add up past pyproject's 300 s per test.

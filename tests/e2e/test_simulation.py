@@ -16,7 +16,7 @@ from services.scoring.domain.engine import RuleSet
 from shared.settings import ScoringSettings
 from simulator.cli import simulate
 from simulator.district import Options, generate
-from tests.e2e.cluster import Cluster
+from vcredit.cluster import Cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

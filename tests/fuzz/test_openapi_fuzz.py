@@ -38,7 +38,7 @@ from schemathesis.checks import not_a_server_error
 from shared.bus.embedded import EmbeddedBus
 from shared.runtime import ServiceRuntime, create_app
 from shared.settings import SERVICE_NAMES, CommonSettings
-from tests.e2e.cluster import free_ports
+from vcredit.cluster import free_ports
 from vcredit.services import load_spec
 
 TOKEN = "fuzz-token"

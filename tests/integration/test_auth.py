@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.probe import wait_until
 from shared.auth import add_credential, read_credentials, revoke_credential
 from shared.tokens import TokenKeys, new_signing_key
 from tests.conftest import TOKEN, Infra, new_topic_prefix
-from tests.harness import wait_until
 from tests.system import System
 
 OLD, NEW = new_signing_key(), new_signing_key()

@@ -25,15 +25,15 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from bench.probe import wait_until
 from services.loans import cob, lending
 from services.loans.models import BusinessDate, CobJob, CobLease, CobRun, Loan, Repayment
 from shared.db import create_engine, create_sessionmaker
 from shared.messaging import outbox
 from tests.conftest import TOKEN, Infra
-from tests.e2e.cluster import free_ports
-from tests.harness import wait_until
 from tests.integration.test_loans import _certified_line, _ledger_matches_loans
 from tests.system import System
+from vcredit.cluster import free_ports
 
 START = date(2026, 3, 2)
 ADVANCED = "loans.business_date.advanced"
@@ -332,11 +332,11 @@ async def test_a_cob_racing_repayments_on_the_same_loan_leaves_it_consistent(loa
 
 
 def _serve_loans(infra: Infra, db: str, port: int, day_seconds: float) -> subprocess.Popen[bytes]:
-    """Loans alone in a process of its own, run as ``vcredit serve`` runs it (tests/harness.py)."""
+    """Loans alone in a process of its own, run as ``vcredit serve`` runs it (bench/probe.py)."""
     args = ["--db", db, "--prefix", infra.topic_prefix, *infra.bus_args(), "--port", str(port)]
     args += ["--data-dir", str(infra.tmp), "--start-date", str(START), "--day-seconds", str(day_seconds)]
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.harness", "serve-loans", *args],
+        [sys.executable, "-m", "bench.probe", "serve-loans", *args],
         cwd=Path(__file__).parents[2],
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
         stdout=subprocess.PIPE,

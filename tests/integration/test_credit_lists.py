@@ -14,13 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.probe import wait_until
 from services.loans.lending import is_blacklisted
 from services.risk import circuit
 from shared.auth import add_credential
 from shared.catalogue import BusinessDateAdvanced, RatingCertified
 from shared.events import new_event
 from tests.conftest import Infra
-from tests.harness import wait_until
 from tests.system import System, certified_line, resident_id
 
 TOWNSHIP = "410102009"

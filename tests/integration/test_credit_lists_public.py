@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.probe import wait_until
 from shared.auth import add_credential
 from tests.conftest import Infra, missing
-from tests.harness import wait_until
 from tests.integration.test_credit_lists import _household as register
 from tests.integration.test_credit_lists import _propose as propose
 from tests.integration.test_notify import _serve

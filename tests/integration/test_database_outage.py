@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bench.probe import ProbeHandler, applied_rows, create_probe_db, probe_consumer, probe_event, wait_until
 from shared.bus.base import Record
 from shared.events import Envelope
-from tests.harness import ProbeHandler, applied_rows, create_probe_db, probe_consumer, probe_event, wait_until
-from tests.infra import Infra, new_topic_prefix
+from vcredit.infra import Infra, new_topic_prefix
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 """Distributed mode as operators run it: `vcredit migrate`, `vcredit topics create`, then
 one `vcredit serve <service>` process per service on real Kafka and PostgreSQL (the
-harness in tests/e2e/cluster.py; the whole system's scenario is tests/e2e/)."""
+harness in vcredit/cluster.py; the whole system's scenario is tests/e2e/)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import Cluster, eventually
+from vcredit.cluster import Cluster, eventually
 
 
 @pytest.mark.integration

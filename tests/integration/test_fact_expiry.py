@@ -15,11 +15,11 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from bench.probe import wait_until
 from shared.auth import add_credential
 from shared.catalogue import BusinessDateAdvanced, LoanClassified, LoanRepaid
 from shared.events import new_event
 from tests.conftest import Infra
-from tests.harness import wait_until
 from tests.system import System, read_events, resident_id
 
 TOWNSHIP, VILLAGE = "410102005", "410102005001"

@@ -12,7 +12,7 @@ from aiokafka.errors import OutOfOrderSequenceNumber
 from shared.bus.base import Record
 from shared.bus.kafka import KafkaBus
 from shared.messaging import read_to_end
-from tests.infra import new_topic_prefix
+from vcredit.infra import new_topic_prefix
 
 pytestmark = pytest.mark.integration
 

@@ -19,11 +19,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from bench.probe import wait_until
 from services.loans.models import Instalment
 from shared.catalogue import RatingCertified
 from shared.events import new_event
 from tests.conftest import Infra
-from tests.harness import wait_until
 from tests.integration.test_loans import _ledger_matches_loans
 from tests.reference import payments
 from tests.reference.loan_model import DAY, ReferenceLoan, Refused, money

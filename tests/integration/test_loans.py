@@ -15,11 +15,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from bench.probe import wait_until
 from services.loans.models import CobRun, FundView, LedgerEntry, Loan, VillageView
 from shared.catalogue import FundCapacityChanged, RatingCertified, VillageFreeze
 from shared.events import new_event
 from tests.conftest import Infra
-from tests.harness import wait_until
 from tests.system import System
 
 VILLAGE, TOWNSHIP = "410102003001", "410102003"

@@ -16,11 +16,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from bench.probe import wait_until
 from services.loans.models import CreditLine, LedgerEntry, ListEntry, Loan, RatingView, VillageView
 from shared.catalogue import RatingCertified, RatingDowngraded, SubjectDelisted, SubjectListed, VillageFreeze
 from shared.events import Envelope, new_event
 from tests.conftest import Infra
-from tests.harness import wait_until
 from tests.integration.test_loans import _ledger_matches_loans
 from tests.system import System
 

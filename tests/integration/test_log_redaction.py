@@ -13,8 +13,8 @@ import pytest
 from services.registry.schemas import HouseholdIn
 from tests import pii_flow
 from tests.conftest import TOKEN, Infra
-from tests.e2e.cluster import eventually
 from tests.system import System
+from vcredit.cluster import eventually
 
 
 async def test_no_id_number_name_or_token_in_any_log_line(infra: Infra, caplog: pytest.LogCaptureFixture) -> None:

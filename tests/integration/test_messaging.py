@@ -17,12 +17,7 @@ from collections.abc import Sequence
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.bus.base import Bus, Record
-from shared.events import Envelope, parse_payload
-from shared.logs import ContextFilter
-from shared.messaging import Relay, emit, list_dead_letters, replay_dead_letters
-from tests.conftest import Infra
-from tests.harness import (
+from bench.probe import (
     ProbeHandler,
     ProbeHappened,
     applied_count,
@@ -32,6 +27,11 @@ from tests.harness import (
     probe_event,
     wait_until,
 )
+from shared.bus.base import Bus, Record
+from shared.events import Envelope, parse_payload
+from shared.logs import ContextFilter
+from shared.messaging import Relay, emit, list_dead_letters, replay_dead_letters
+from tests.conftest import Infra
 from tests.system import System
 
 
@@ -111,7 +111,7 @@ async def test_consumer_killed_mid_batch_resumes_without_loss_or_double(infra: I
         command = [
             sys.executable,
             "-m",
-            "tests.harness",
+            "bench.probe",
             "consume",
             "--db",
             db_url,

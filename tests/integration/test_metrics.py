@@ -10,10 +10,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.probe import wait_until
 from shared.auth import add_credential
 from shared.bus.base import Record
 from tests.conftest import Infra
-from tests.harness import wait_until
 from tests.system import System
 
 TOWNSHIP = "410102007"

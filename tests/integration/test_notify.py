@@ -19,6 +19,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from bench.probe import wait_until
 from services.notify.domain.signing import verify_signature
 from shared.catalogue import (
     BulletinIssued,
@@ -29,7 +30,6 @@ from shared.catalogue import (
 )
 from shared.events import Envelope, new_event
 from tests.conftest import TOKEN, Infra
-from tests.harness import wait_until
 from tests.system import System
 
 TOWNSHIP = "410102003"

@@ -19,9 +19,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from bench.probe import wait_until
 from shared.auth import add_credential
 from tests.conftest import Infra
-from tests.harness import wait_until
 from tests.integration.test_notify import _serve
 from tests.system import System, resident_id
 

@@ -20,13 +20,13 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from bench.probe import wait_until
 from services.loans.models import CreditLine, FundView, LedgerEntry, Loan, RatingView, Repayment
 from services.risk.models import ClaimSettlement
 from shared.catalogue import RatingCertified
 from shared.events import new_event
 from shared.messaging import outbox
 from tests.conftest import Infra
-from tests.harness import wait_until
 from tests.integration.test_loans import _ledger_matches_loans
 from tests.integration.test_risk import _hierarchy
 from tests.system import System, certified_line

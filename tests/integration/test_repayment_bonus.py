@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.probe import wait_until
 from tests.conftest import Infra
-from tests.harness import wait_until
 from tests.system import System, resident_id
 
 TOWNSHIP, VILLAGE = "410102005", "410102005002"

@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from bench.probe import wait_until
 from services.loans.models import FundView, TownshipView, VillageView
 from services.risk.models import SubjectGrade
 from services.risk.rebuild import dump, rebuild
@@ -19,7 +20,6 @@ from shared.catalogue import TownshipCreated, VillageCreated
 from shared.events import new_event
 from shared.messaging import inbox, outbox
 from tests.conftest import Infra
-from tests.harness import wait_until
 from tests.system import System, certified_line, read_events
 
 TOWNSHIP = "410102003"

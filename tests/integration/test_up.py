@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from shared.settings import SERVICE_NAMES
-from tests.e2e.cluster import free_ports
+from vcredit.cluster import free_ports
 
 TOKEN = "up-test-token"
 

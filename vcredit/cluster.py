@@ -30,9 +30,9 @@ from typing import TypeVar
 import httpx
 
 from shared.settings import SERVICE_NAMES
-from tests.infra import Infra, new_topic_prefix
+from vcredit.infra import Infra, new_topic_prefix
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 
 # uvicorn's access log: one line per request. Polling writes hundreds of them, which would

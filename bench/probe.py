@@ -3,11 +3,14 @@ records every application of a handler (no unique constraint, so a double applic
 shows up as two rows), and a handler that can be told to refuse "poison" events.
 
 Also runnable as a separate process, so tests can SIGKILL a real consumer:
-    python -m tests.harness consume --db URL --prefix P (--kafka H:P | --embedded-bus F) --until N
+    python -m bench.probe consume --db URL --prefix P (--kafka H:P | --embedded-bus F) --until N
 and SIGTERM a real loans service (uvicorn, as ``vcredit serve loans`` runs it) mid close of
 business, its days slowed down so that the signal lands inside a run:
-    python -m tests.harness serve-loans --db URL --prefix P (--kafka H:P | --embedded-bus F)
+    python -m bench.probe serve-loans --db URL --prefix P (--kafka H:P | --embedded-bus F)
         --port N --data-dir D --start-date YYYY-MM-DD [--day-seconds S]
+
+Used by the tests and by bench/bus.py; it lives in bench/ (formerly tests/harness.py) since
+bench/ imports nothing from tests/ (tests/unit/test_architecture.py).
 """
 
 from __future__ import annotations
@@ -156,8 +159,8 @@ def _serve_loans(args: argparse.Namespace) -> None:
     from shared.migrations import upgrade
     from shared.runtime import ServiceRuntime, create_app
     from shared.settings import CommonSettings
-    from tests.infra import TEST_PARTITIONS, TOKEN
     from vcredit.cli import _ServeServer
+    from vcredit.infra import TEST_PARTITIONS, TOKEN
     from vcredit.services import load_spec
 
     real = cob.close_day

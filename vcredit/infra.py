@@ -1,5 +1,6 @@
 """Per-test bus and databases, without pytest, so harnesses that also run outside pytest
-(tests/e2e/cluster.py, benchmarks) can use them. Fixtures are in tests/conftest.py."""
+(vcredit/cluster.py, benchmarks) can use them. Fixtures are in tests/conftest.py. Here, not
+in tests/, because bench/ imports nothing from tests/ (tests/unit/test_architecture.py)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ class Infra:
         return KafkaBus(self.kafka, client_id=client_id, partitions=TEST_PARTITIONS, replication_factor=1)
 
     def bus_args(self) -> list[str]:
-        """How a subprocess reaches the same bus (tests/harness.py)."""
+        """How a subprocess reaches the same bus (bench/probe.py)."""
         if self.backend == "embedded":
             return ["--embedded-bus", str(self.tmp / "bus.db")]
         assert self.kafka
