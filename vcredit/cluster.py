@@ -214,7 +214,7 @@ class Cluster:
             self.processes[service] = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "shared",
+                "vcredit",
                 "serve",
                 service,
                 env=self.env,
@@ -291,7 +291,7 @@ class Cluster:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "shared",
+            "vcredit",
             *args,
             env=self.env,
             cwd=ROOT,

@@ -116,7 +116,7 @@ async def vcredit_pii(urls: dict[str, str], tmp: Path, env: dict[str, str], *arg
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "shared",
+        "vcredit",
         "pii",
         *args,
         env=clean,
