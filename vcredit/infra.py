@@ -21,6 +21,8 @@ from shared.settings import CommonSettings
 
 TOKEN = "test-token"
 TEST_PARTITIONS = 3
+# asyncpg's own default, stated: tests/unit/test_timeouts.py scans vcredit/ as well.
+CONNECT_SECONDS = 60
 
 
 def new_topic_prefix() -> str:
@@ -60,7 +62,7 @@ class Infra:
         assert self.pg_admin_url
         db = f"{self.topic_prefix.rstrip('.')}_{name}".lower()
         admin = make_url(self.pg_admin_url)
-        conn = await asyncpg.connect(_asyncpg_dsn(self.pg_admin_url))
+        conn = await asyncpg.connect(_asyncpg_dsn(self.pg_admin_url), timeout=CONNECT_SECONDS)
         try:
             await conn.execute(f'CREATE DATABASE "{db}"')
         finally:
@@ -86,7 +88,7 @@ class Infra:
         """Clean-up, not part of any test's verdict: retried, then left with a warning."""
         if not self._databases or not self.pg_admin_url:
             return
-        conn = await asyncpg.connect(_asyncpg_dsn(self.pg_admin_url))
+        conn = await asyncpg.connect(_asyncpg_dsn(self.pg_admin_url), timeout=CONNECT_SECONDS)
         try:
             for db in self._databases:
                 for attempt in range(5):

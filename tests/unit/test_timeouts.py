@@ -24,7 +24,7 @@ from vcredit.cli import kafka_bus
 from vcredit.services import load_spec
 
 ROOT = Path(__file__).parents[2]
-SCANNED = ("shared", "services", "simulator", "bench")
+SCANNED = ("shared", "services", "simulator", "bench", "vcredit")
 
 # Constructor -> the keyword that bounds its calls.
 REQUIRED = {
