@@ -11,23 +11,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.loans import ledger
 from services.loans.cob import CobRefused, CobRunning, LeaseLost, run_cob
-from services.loans.domain.classification import is_non_performing
-from services.loans.lending import (
-    Repaid,
-    arrears,
+from services.loans.context import business_date
+from services.loans.credit_lines import (
     available,
-    business_date,
-    drawdown,
     fund,
     fund_capacity,
     open_line,
     programme_outstanding,
-    record,
-    red_listed,
     refuse_new_credit,
-    repay,
-    write_off,
 )
+from services.loans.credit_lists import red_listed
+from services.loans.domain.classification import is_non_performing
+from services.loans.domain.loan_state import arrears
+from services.loans.loans import Repaid, drawdown, record, repay, write_off
 from services.loans.models import (
     CobJob,
     CobLease,

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.loans.lending import is_blacklisted
+from services.loans.credit_lists import is_blacklisted
 from services.risk import circuit
 from shared.auth import add_credential
 from shared.catalogue import BusinessDateAdvanced, RatingCertified
