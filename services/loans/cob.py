@@ -28,7 +28,7 @@ the business date is not past it (left by the concurrent runs of issue 19) moves
 business date on without closing or announcing the day again.
 
 A chunk's loans are read as plain rows (``LoanDay``), closed by the same rules as an ORM
-``Loan`` (``lending.close_loan_day``), and written back in one statement per set of changed
+``Loan`` (``domain.close_of_business.close_loan_day``), and written back in one statement per set of changed
 columns (shared/bulk.py): most loans only accrue, so most rows share one statement. The ORM
 unit of work cost more than the rules themselves (about 0.2 ms a loan of Python, and one
 UPDATE a loan). Instalments are read the same way (``InstalmentDay``), only for the loans
@@ -53,18 +53,10 @@ from sqlalchemy import Table, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.loans import ledger
-from services.loans.lending import (
-    DAY,
-    Accruals,
-    InstalmentDay,
-    LoanDay,
-    blacklisted_on,
-    business_date,
-    close_loan_day,
-    day_closed_event,
-    needs_schedule,
-    settings,
-)
+from services.loans.context import business_date, settings
+from services.loans.credit_lists import blacklisted_on
+from services.loans.domain.close_of_business import Accruals, close_loan_day, day_closed_event, needs_schedule
+from services.loans.domain.loan_state import DAY, InstalmentDay, LoanDay
 from services.loans.models import BusinessDate, CobJob, CobLease, CobRun, Instalment, Loan
 from shared.bulk import among, update_rows
 from shared.events import Envelope
@@ -246,7 +238,7 @@ async def close_day(sessions: async_sessionmaker[AsyncSession], day: date, run_i
                 )
             await _write_loans(session, rows, loans)
             await _write_billed(session, unbilled)
-            await ledger.post(session, accruals.posting(day))
+            await ledger.post(session, ledger.accrual_posting(accruals, day))
             await emit(session, *events)
             run = await session.get(CobRun, day, with_for_update=True)
             assert run is not None

@@ -11,7 +11,8 @@ from decimal import Decimal
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.loans.lending import is_blacklisted, set_limit
+from services.loans.credit_lines import set_limit
+from services.loans.credit_lists import is_blacklisted
 from services.loans.models import CreditLine, FundView, ListEntry, RatingView, TownshipView, VillageView
 from shared.catalogue import (
     FundCapacityChanged,
@@ -96,7 +97,7 @@ async def on_downgraded(session: AsyncSession, event: Envelope) -> None:
 
 
 async def _raise_held_limits(session: AsyncSession, where: ColumnElement[bool]) -> None:
-    """Limit raises held back by a freeze, halt or black listing (lending.set_limit) take
+    """Limit raises held back by a freeze, halt or black listing (credit_lines.set_limit) take
     effect once lifted; a blacklisted subject's stays held whatever else lifts."""
     black = exists().where(ListEntry.subject_id == CreditLine.subject_id, ListEntry.list == "black", ListEntry.active)
     held = await session.execute(

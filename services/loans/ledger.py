@@ -11,6 +11,7 @@ from decimal import Decimal
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.loans.domain.close_of_business import Accruals
 from services.loans.models import LedgerEntry
 
 # Assets: what the bank holds or is owed.
@@ -52,6 +53,21 @@ def posting(kind: str, loan_id: str | None, day: date, legs: Sequence[Leg]) -> l
         for account, debit, credit in legs
         if debit or credit
     ]
+
+
+def accrual_posting(accruals: Accruals, day: date) -> list[dict[str, object]]:
+    """A close-of-business chunk's accruals as one balanced summary entry: the general ledger
+    carries the totals, each loan row (the subledger) its own amounts."""
+    return posting(
+        "accrual",
+        None,
+        day,
+        [
+            (INTEREST_RECEIVABLE, accruals.net_up, accruals.net_down),
+            (SUBSIDY_RECEIVABLE, accruals.subsidy, ZERO),
+            (INTEREST_INCOME, ZERO, accruals.gross),
+        ],
+    )
 
 
 async def post(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None:

@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bench.probe import wait_until
-from services.loans import cob, lending
+from services.loans import cob, context
 from services.loans.models import BusinessDate, CobJob, CobLease, CobRun, Loan, Repayment
 from shared.db import create_engine, create_sessionmaker
 from shared.messaging import outbox
@@ -157,7 +157,7 @@ async def test_a_step_past_the_limit_or_into_the_past_is_refused_and_changes_not
     body = r.json()
     assert (body["code"], body["field"], body["limit"]) == ("COB_STEP_TOO_LARGE", "date", 366)
     assert "366" in body["detail"] and "VCREDIT_LOANS_COB_MAX_DAYS" in body["detail"]
-    monkeypatch.setattr(lending.settings(), "cob_max_days", 3)
+    monkeypatch.setattr(context.settings(), "cob_max_days", 3)
     r = await client.post("/v1/cob", json={"date": str(START + timedelta(days=4))})
     assert (r.status_code, r.json()["code"], r.json()["limit"]) == (422, "COB_STEP_TOO_LARGE", 3), r.text
     assert await _business_date(client) == START

@@ -28,8 +28,11 @@ import pytest
 from sqlalchemy import event, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.loans import cob, ledger, lending
+from services.loans import cob, ledger
+from services.loans.credit_lists import blacklisted_on
+from services.loans.domain import close_of_business, loan_state
 from services.loans.domain.schedule import build_schedule
+from services.loans.loans import record, repay, write_off
 from services.loans.models import (
     BusinessDate,
     CobRun,
@@ -105,7 +108,7 @@ def _loan(i: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "disbursed_on": on,
         "maturity_on": plan[-1].due_on,
         "version": 1,
-        **lending.opening_state(plan, amount, on),  # as a drawdown writes it
+        **loan_state.opening_state(plan, amount, on),  # as a drawdown writes it
     }
     instalments = [
         {
@@ -125,7 +128,7 @@ def _loan(i: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 def _payment(i: int, loan: Loan, today: date) -> Decimal | None:
     """What borrower ``i`` pays today, before the day closes (None: nothing)."""
-    due = lending.arrears(loan)
+    due = loan_state.arrears(loan)
     dpd, age = loan.days_past_due, (today - loan.disbursed_on).days
     behaviour = i % 7
     if behaviour == 5 and age == 100:  # pays everything off
@@ -201,14 +204,14 @@ async def _business_of_the_day(sessions: async_sessionmaker[AsyncSession], today
             i = uuid.UUID(loan.id).int - 1
             amount = _payment(i, loan, today)
             if amount:
-                await lending.record(session, [await lending.repay(session, loan, line, amount, today)])
+                await record(session, [await repay(session, loan, line, amount, today)])
             elif i % 14 == 3 and loan.classification == "substandard":
-                await lending.write_off(session, loan, line, today)
+                await write_off(session, loan, line, today)
 
 
 async def reference_close_day(sessions: async_sessionmaker[AsyncSession], day: date) -> None:
     """Close of business as it was: each loan an ORM object, closed by the same rules
-    (lending.close_loan_day) and written by the unit of work."""
+    (close_of_business.close_loan_day) and written by the unit of work."""
     async with sessions() as session, session.begin():
         run = await session.get(CobRun, day)
         if run is None:
@@ -221,18 +224,18 @@ async def reference_close_day(sessions: async_sessionmaker[AsyncSession], day: d
                 query = query.where(Loan.id > cursor)
             loans = list(await session.scalars(query))
             events: list[Envelope] = []
-            accruals = lending.Accruals()
-            unsubsidised = await lending.blacklisted_on(session, {loan.subject_id for loan in loans}, day)
-            billing: dict[str, list[Instalment]] = {x.id: [] for x in loans if lending.needs_schedule(x, day)}
+            accruals = close_of_business.Accruals()
+            unsubsidised = await blacklisted_on(session, {loan.subject_id for loan in loans}, day)
+            billing: dict[str, list[Instalment]] = {x.id: [] for x in loans if close_of_business.needs_schedule(x, day)}
             for inst in await session.scalars(
                 select(Instalment).where(Instalment.loan_id.in_(billing)).order_by(Instalment.number)
             ):
                 billing[inst.loan_id].append(inst)
             for loan in loans:
-                events += lending.close_loan_day(
+                events += close_of_business.close_loan_day(
                     loan, day, accruals, subsidised=loan.subject_id not in unsubsidised, schedule=billing.get(loan.id)
                 )
-            await ledger.post(session, accruals.posting(day))
+            await ledger.post(session, ledger.accrual_posting(accruals, day))
             await emit(session, *events)
             run = await session.get(CobRun, day)
             assert run is not None
@@ -243,8 +246,8 @@ async def reference_close_day(sessions: async_sessionmaker[AsyncSession], day: d
             run.status = "done"
             current = await session.get(BusinessDate, 1)
             assert current is not None
-            current.current = day + lending.DAY
-            await emit(session, lending.day_closed_event(day))
+            current.current = day + loan_state.DAY
+            await emit(session, close_of_business.day_closed_event(day))
             return
 
 
@@ -319,7 +322,7 @@ async def test_close_of_business_equals_the_per_loan_reference(
     monkeypatch.setattr(cob, "CHUNK", CHUNK)
     digest = hashlib.sha256()
     closers: list[tuple[async_sessionmaker[AsyncSession], Callable[..., Any]]] = [
-        (fast, lambda s, day: cob.close_until(s, day + lending.DAY)),
+        (fast, lambda s, day: cob.close_until(s, day + loan_state.DAY)),
         (reference, reference_close_day),
     ]
     for n in range(DAYS):

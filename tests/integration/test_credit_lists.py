@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from bench.probe import wait_until
-from services.loans.lending import is_blacklisted
+from services.loans.credit_lists import is_blacklisted
 from services.risk import circuit
 from shared.auth import add_credential
 from shared.catalogue import BusinessDateAdvanced, RatingCertified

@@ -383,7 +383,8 @@ async def test_a_downgrade_lowers_the_line_at_once(loans: System, infra: Infra) 
 async def test_a_crashed_close_of_business_resumes_without_closing_a_loan_twice(
     loans: System, infra: Infra, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from services.loans import cob, lending
+    from services.loans import cob
+    from services.loans.domain import close_of_business
 
     line = await _certified_line(loans, infra, limit="200000.00")
     client = loans["loans"]
@@ -391,7 +392,7 @@ async def test_a_crashed_close_of_business_resumes_without_closing_a_loan_twice(
         body = {"credit_line_id": line, "amount": "31000.00", "term_months": 12, "repayment_method": "interest_only"}
         assert (await client.post("/v1/loans", json=body)).status_code == 201
     monkeypatch.setattr(cob, "CHUNK", 2)
-    real = lending.close_loan_day
+    real = close_of_business.close_loan_day
     calls = 0
 
     def dies_on_the_fourth(loan: Any, day: date, accruals: Any, **kw: Any) -> Any:

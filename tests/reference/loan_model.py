@@ -1,6 +1,6 @@
 """An independent model of a programme loan's schedule, billing, daily accrual and subsidy,
 written from DOMAIN.md §4 ("Interest and billing") and the rules documented to the bank
-(services/loans/domain/schedule.py's and services/loans/lending.py's docstrings), to check the
+(services/loans/domain/schedule.py's and services/loans/domain/close_of_business.py's docstrings), to check the
 service against. It imports nothing from ``services``: every amount is an exact ``Fraction``
 of a yuan, rounded half up to the fen where the rules round.
 

@@ -1,6 +1,6 @@
 """Billing, daily accrual and subsidy (DOMAIN §4, "Interest and billing", issue 19) without a
-database: the close of business (``lending.close_loan_day``) and the repayment rule
-(``lending.apply_repayment``) driven day by day on plain ``LoanDay`` / ``InstalmentDay`` rows,
+database: the close of business (``close_of_business.close_loan_day``) and the repayment rule
+(``repayment.apply_repayment``) driven day by day on plain ``LoanDay`` / ``InstalmentDay`` rows,
 as cob.py and the repayment endpoint drive them, against the independent reference model
 (tests/reference/loan_model.py) and against amounts computed by hand."""
 
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from services.loans import lending
+from services.loans.domain import close_of_business, loan_state, repayment
 from services.loans.domain.schedule import build_schedule
 from tests.reference import payments
 from tests.reference.loan_model import DAY, ReferenceLoan, Refused, equal_payment, fen, money
@@ -30,16 +30,16 @@ DAY_COUNTS = ("30/360", "ACT/360", "ACT/365")
 class Pure:
     """A loan as close of business and a repayment see it, without I/O."""
 
-    loan: lending.LoanDay
-    instalments: list[lending.InstalmentDay]
-    accruals: lending.Accruals = field(default_factory=lending.Accruals)
+    loan: loan_state.LoanDay
+    instalments: list[loan_state.InstalmentDay]
+    accruals: close_of_business.Accruals = field(default_factory=close_of_business.Accruals)
 
     @classmethod
     def drawn(
         cls, amount: Decimal, rate: Decimal, subsidy_rate: Decimal, term: int, method: str, on: date, day_count: str
     ) -> Pure:
         plan = build_schedule(amount, rate, term, method, on, day_count, subsidy_rate)  # type: ignore[arg-type]
-        loan = lending.LoanDay(
+        loan = loan_state.LoanDay(
             id="loan",
             subject_id="s",
             subject_kind="household",
@@ -51,20 +51,20 @@ class Pure:
             day_count=day_count,
             term_months=term,
             disbursed_on=on,
-            **lending.opening_state(plan, amount, on),
+            **loan_state.opening_state(plan, amount, on),
         )
-        return cls(loan, [lending.InstalmentDay(loan.id, i.number, i.due_on, i.principal, None) for i in plan])
+        return cls(loan, [loan_state.InstalmentDay(loan.id, i.number, i.due_on, i.principal, None) for i in plan])
 
-    def pay(self, amount: Decimal, day: date) -> lending.Applied:
-        """As ``lending.repay`` does: the billed instalments only when the payment leaves arrears."""
+    def pay(self, amount: Decimal, day: date) -> repayment.Applied:
+        """As ``loans.repay`` does: the billed instalments only when the payment leaves arrears."""
         billed = [i for i in self.instalments if i.billed is not None]
-        schedule = billed if lending.payment_leaves_arrears(self.loan, amount) else None
-        return lending.apply_repayment(self.loan, amount, day, schedule)
+        schedule = billed if repayment.payment_leaves_arrears(self.loan, amount) else None
+        return repayment.apply_repayment(self.loan, amount, day, schedule)
 
     def close(self, day: date) -> None:
         """As cob.py does: the instalments only when ``needs_schedule``."""
-        schedule = self.instalments if lending.needs_schedule(self.loan, day) else None
-        lending.close_loan_day(self.loan, day, self.accruals, schedule=schedule)
+        schedule = self.instalments if close_of_business.needs_schedule(self.loan, day) else None
+        close_of_business.close_loan_day(self.loan, day, self.accruals, schedule=schedule)
 
     @property
     def billed(self) -> dict[int, Decimal]:
@@ -242,7 +242,7 @@ def test_a_repayment_on_the_drawdown_day_counts_for_period_1() -> None:
         pure.close(day)
         day += DAY
     assert pure.billed == {1: D("816.85") + D("32.63")}
-    assert lending.arrears(pure.loan) == D("0.00")
+    assert loan_state.arrears(pure.loan) == D("0.00")
     assert (pure.loan.principal_outstanding, pure.loan.interest_outstanding) == (D("9000.00"), D("32.63"))
 
 

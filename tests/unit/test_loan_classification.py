@@ -1,4 +1,5 @@
-"""Five-category classification by days past due, and repayment allocation (interest first)."""
+"""Five-category classification by days past due (domain/classification.py), and repayment allocation
+(interest first, domain/repayment.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from services.loans.domain.classification import (
     NON_PERFORMING,
     Bands,
     Classification,
-    allocate,
     classify,
     is_non_performing,
 )
+from services.loans.domain.repayment import allocate
 
 D = Decimal
 

@@ -1,23 +1,16 @@
-"""Loan classification by days past due, and how a repayment is split between interest and principal.
+"""Loan classification by days past due.
 
 Classification (DOMAIN §4, a product choice following the Chinese five-category rules, 五级分类):
 days past due 0 normal (正常); 1-90 special mention (关注); 91-270 substandard (次级); 271-360 doubtful
 (可疑); 361 and more loss (损失). The band starts are configurable through ``Bands``. Non-performing
 (不良) = substandard + doubtful + loss.
-
-Allocation: a repayment settles the interest due first and only then principal; a repayment larger
-than interest due plus principal outstanding is refused rather than silently kept as a credit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from decimal import Decimal
-from fractions import Fraction
 from itertools import pairwise
 from typing import Literal
-
-from shared.money import format_money, to_fen
 
 Classification = Literal["normal", "special_mention", "substandard", "doubtful", "loss"]
 
@@ -66,27 +59,3 @@ def classify(days_past_due: int, bands: Bands = DEFAULT_BANDS) -> Classification
 
 def is_non_performing(classification: Classification) -> bool:
     return classification in NON_PERFORMING
-
-
-def allocate(amount: Decimal, interest_due: Decimal, principal_outstanding: Decimal) -> tuple[Decimal, Decimal]:
-    """Split a repayment into (to interest, to principal): interest first, then principal."""
-    for name, value in (
-        ("amount", amount),
-        ("interest_due", interest_due),
-        ("principal_outstanding", principal_outstanding),
-    ):
-        if not isinstance(value, Decimal):
-            raise TypeError(f"{name} must be a Decimal, got {type(value).__name__}")
-        if not value.is_finite() or (Fraction(value) * 100).denominator != 1:
-            raise ValueError(f"{name} must be an amount in fen (at most two decimal places), got {value}")
-    if interest_due < 0 or principal_outstanding < 0:
-        raise ValueError(
-            f"interest due and principal outstanding cannot be negative, got {interest_due} and {principal_outstanding}"
-        )
-    if amount <= 0:
-        raise ValueError(f"a repayment must be a positive amount, got {amount}")
-    maximum = interest_due + principal_outstanding
-    if amount > maximum:
-        raise ValueError(f"overpayment: at most {format_money(maximum)} can be repaid, got {format_money(amount)}")
-    to_interest = min(amount, interest_due)
-    return to_fen(to_interest), to_fen(amount - to_interest)

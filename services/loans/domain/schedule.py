@@ -28,7 +28,7 @@ Interest (DOMAIN §4, "Interest and billing")
     on the principal outstanding at the start of the period, after any payment made on the previous
     due date (the disbursement date for period 1). It is the gross interest the bank earns. The rule
     lives in ``period_charges``, used both here (the schedule, on the scheduled opening principal) and
-    by the close of business (lending.py, on the loan's actual principal outstanding at the close of
+    by the close of business (domain/close_of_business.py, on the loan's actual principal outstanding at the close of
     the period's first day), so a borrower who pays every instalment in full on its due date is
     billed this schedule to the fen.
 

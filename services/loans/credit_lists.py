@@ -1,0 +1,52 @@
+"""Reads of the red and black lists (seeds 001, 002: joint rewards and punishment) that lending
+acts on; the rules themselves are in domain/lists.py."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.loans.models import ListEntry
+from shared.bulk import among
+
+
+async def active_entries(session: AsyncSession, subject_id: str, list_: str) -> list[ListEntry]:
+    return list(
+        await session.scalars(
+            select(ListEntry)
+            .where(ListEntry.subject_id == subject_id, ListEntry.list == list_, ListEntry.active)
+            .order_by(ListEntry.listed_on, ListEntry.entry_id)
+        )
+    )
+
+
+async def is_blacklisted(session: AsyncSession, subject_id: str) -> bool:
+    return bool(
+        await session.scalar(
+            select(exists().where(ListEntry.subject_id == subject_id, ListEntry.list == "black", ListEntry.active))
+        )
+    )
+
+
+async def red_listed(session: AsyncSession, subject_id: str) -> bool:
+    return bool(await active_entries(session, subject_id, "red"))
+
+
+async def blacklisted_on(session: AsyncSession, subject_ids: set[str], day: date) -> set[str]:
+    """Which of the subjects had an active black entry on ``day`` (listed that day or before,
+    not yet delisted): their loans earn no subsidy for the day."""
+    if not subject_ids:
+        return set()
+    listed = await session.scalars(
+        select(ListEntry.subject_id)
+        .where(
+            among(session, ListEntry.__table__.c.subject_id, subject_ids),
+            ListEntry.list == "black",
+            ListEntry.listed_on <= day,
+            (ListEntry.delisted_on.is_(None)) | (ListEntry.delisted_on > day),
+        )
+        .distinct()
+    )
+    return set(listed)

@@ -1,0 +1,186 @@
+"""The close of business for one loan and one day: accrual, billing, ageing. Pure: no I/O (the
+caller, services/loans/cob.py, reads and writes the loans and posts ``Accruals`` to the ledger).
+
+How interest works (documented for the bank, DOMAIN.md §4):
+- A period runs from the previous due date (the disbursement date for period 1) to its own
+  due date. Its interest is the principal outstanding at the period's start, *after* any
+  payment made on the previous due date (for period 1: on the disbursement date), times the
+  annual rate by the loan's day count (30/360: a month is 1/12 of a year), rounded to the fen
+  once (DOMAIN §4, "Interest and billing"). The close of business fixes it, with the
+  period's subsidy, when it closes the period's first day (``period_start``): that day's
+  payments are in by then. Both come from ``schedule.period_charges``, the rule the schedule
+  shown at drawdown is built by, so a borrower who pays every instalment in full on its due
+  date is billed exactly that schedule, to the fen, and accrues exactly its subsidy.
+- The interest accrues day by day over the period's actual days, pro rata and rounded
+  cumulatively (day k recognises round(interest × k / days) less what is already accrued),
+  so the period's last day completes exactly the period's interest. The close of the day
+  before the due date bills the period: the instalment's scheduled principal (the last one:
+  all the principal not yet billed) plus the period's accrued interest net of subsidy; it is
+  due on the due date.
+- The subsidy (贴息) is the district finance's share of that interest: a separate
+  receivable, never netted; the borrower owes interest minus subsidy. A day the borrower is
+  on the black list earns no subsidy (seed 001): its share is forfeited (``subsidy_forfeited``)
+  and the borrower owes that day's interest in full; it is not caught up after delisting.
+- A red-listed borrower's new loans are priced ``red_list_rate_discount`` lower (floor 0),
+  recorded on the loan as ``red_list_discount``; the rate is fixed at drawdown.
+- Repayments pay accrued interest first, then principal. Paying more than is due pays
+  principal ahead: the loan ends sooner, later periods charge interest on less.
+- An instalment unpaid at the end of its due date is 1 day past due on the next business
+  day; classification follows the DOMAIN.md §4 bands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import cast
+
+from services.loans.domain.lists import day_share
+from services.loans.domain.loan_state import (
+    DAY,
+    ZERO,
+    InstalmentState,
+    LoanState,
+    age,
+    arrears,
+    oldest_unpaid_due,
+    who,
+)
+from services.loans.domain.schedule import DayCount, period_charges
+from shared.catalogue import BusinessDateAdvanced, InstalmentOverdue
+from shared.events import Envelope, new_event
+from shared.money import format_money, to_fen
+
+
+class Accruals:
+    """A chunk's accruals, posted (``ledger.accrual_posting``) as one balanced summary entry:
+    the general ledger carries the totals, each loan row (the subledger) its own amounts; tests
+    reconcile the two."""
+
+    def __init__(self) -> None:
+        self.gross = ZERO
+        self.subsidy = ZERO
+        self.net_up = ZERO  # borrower interest accrued
+        self.net_down = ZERO  # rounding give-backs where a day's net is negative
+
+    def add(self, gross: Decimal, subsidy: Decimal) -> None:
+        self.gross += gross
+        self.subsidy += subsidy
+        net = gross - subsidy
+        if net >= 0:
+            self.net_up += net
+        else:
+            self.net_down -= net
+
+
+def close_loan_day(
+    loan: LoanState,
+    day: date,
+    accruals: Accruals,
+    *,
+    subsidised: bool = True,
+    schedule: Sequence[InstalmentState] | None = None,
+) -> list[Envelope]:
+    """Close ``day`` for one loan: fix the period's interest and subsidy on its first day,
+    accrue, bill a period that ends, age and classify as of the next business day.
+    Idempotent per loan and day (``closed_through``). A day its subject is blacklisted
+    (not ``subsidised``) earns no subsidy: seed 001, no fiscal subsidy for subjects with
+    bad records; the borrower owes that day's interest in full.
+    ``schedule``: all the loan's instalments in number order, required when
+    ``needs_schedule`` (their ``billed`` is set when a period bills)."""
+    if loan.closed_through >= day or loan.status != "active":
+        return []
+    events: list[Envelope] = []
+    next_day = day + DAY
+    if loan.period_number <= loan.term_months:
+        if day == loan.period_start:
+            # DOMAIN §4: the period's charges on the principal outstanding at its start, after
+            # the payments of this day (the previous due date, or the disbursement date).
+            loan.period_interest, loan.period_subsidy = period_charges(
+                loan.principal_outstanding,
+                loan.annual_rate,
+                loan.subsidy_rate,
+                loan.period_start,
+                loan.period_end,
+                cast(DayCount, loan.day_count),
+            )
+        days = (loan.period_end - loan.period_start).days
+        elapsed = min((next_day - loan.period_start).days, days)
+        gross = to_fen(loan.period_interest * elapsed / days) - loan.period_accrued
+        subsidy = day_share(loan.period_subsidy, elapsed, days)
+        if not subsidised:
+            loan.subsidy_forfeited += subsidy
+            subsidy = ZERO
+        if gross or subsidy:
+            accruals.add(gross, subsidy)
+            loan.period_accrued += gross
+            loan.period_subsidy_accrued += subsidy
+            loan.interest_outstanding += gross - subsidy
+            loan.subsidy_accrued += subsidy
+        if billing_today(loan, day):
+            if schedule is None:
+                raise ValueError(f"loan {loan.id} bills on {day}: its instalments are needed")
+            _bill_period(loan, schedule)
+    if loan.principal_billed + loan.interest_billed > loan.principal_paid + loan.interest_paid or loan.days_past_due:
+        # No payment happens in close of business: an oldest unpaid due date already known
+        # stays, so the instalments are not read for every overdue loan every day.
+        if loan.overdue_since is None:
+            loan.overdue_since = oldest_unpaid_due(loan, schedule)
+        events += age(loan, next_day)
+    if loan.days_past_due == 1 and loan.period_number > 1:
+        events.append(
+            new_event(
+                "loans.instalment.overdue",
+                loan.village_code,
+                InstalmentOverdue(
+                    **who(loan),
+                    loan_id=loan.id,
+                    instalment=loan.period_number - 1,
+                    due_on=loan.period_start,
+                    amount_overdue=format_money(arrears(loan)),
+                ),
+            )
+        )
+    loan.closed_through = day
+    return events
+
+
+def billing_today(loan: LoanState, day: date) -> bool:
+    """Whether closing ``day`` ends one of the loan's periods."""
+    return loan.status == "active" and loan.period_number <= loan.term_months and loan.period_end == day + DAY
+
+
+def needs_schedule(loan: LoanState, day: date) -> bool:
+    """Whether closing ``day`` reads the loan's instalments: a period bills, or the loan is
+    in arrears with no oldest unpaid due date known yet (close_loan_day)."""
+    return billing_today(loan, day) or (loan.overdue_since is None and arrears(loan) > ZERO)
+
+
+def _instalment(schedule: Sequence[InstalmentState], number: int) -> InstalmentState | None:
+    return next((i for i in schedule if i.number == number), None)
+
+
+def _bill_period(loan: LoanState, schedule: Sequence[InstalmentState]) -> None:
+    inst = _instalment(schedule, loan.period_number)
+    assert inst is not None
+    before = loan.principal_billed + loan.interest_billed
+    last = loan.period_number == loan.term_months
+    loan.principal_billed = loan.principal if last else min(loan.principal, loan.principal_billed + inst.principal)
+    loan.interest_billed += loan.period_accrued - loan.period_subsidy_accrued
+    inst.billed = loan.principal_billed + loan.interest_billed - before
+    loan.period_number += 1
+    following = _instalment(schedule, loan.period_number)
+    loan.period_start = inst.due_on
+    loan.period_accrued = loan.period_subsidy_accrued = ZERO
+    # Not fixed yet: the due date's payments come first (close_loan_day fixes them when it
+    # closes the new period's first day, the due date).
+    loan.period_interest = loan.period_subsidy = ZERO
+    # Matured (no following instalment): nothing more accrues.
+    loan.period_end = inst.due_on if following is None else following.due_on
+
+
+def day_closed_event(day: date) -> Envelope:
+    return new_event(
+        "loans.business_date.advanced", "district", BusinessDateAdvanced(closed_date=day, business_date=day + DAY)
+    )
