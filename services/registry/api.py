@@ -15,7 +15,6 @@ from services.registry.domain.identifiers import InvalidIdentifier, normalise_id
 from services.registry.domain.provenance import choose_source
 from services.registry.imports import import_sheet
 from services.registry.models import Business, Community, Fact, Household, NameChange, Objection, Township, Village
-from services.registry.queries import subject_queries
 from services.registry.schemas import (
     BusinessIn,
     BusinessOut,
@@ -38,6 +37,7 @@ from services.registry.schemas import (
     VillageIn,
     VillageOut,
 )
+from services.registry.subject_query_log import subject_queries
 from services.registry.subjects import (
     Provenance,
     business_view,
