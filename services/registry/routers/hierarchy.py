@@ -3,47 +3,25 @@ communities under them, with their renames."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.registry.models import Community, NameChange, Township, Village
+from services.registry import hierarchy
+from services.registry.models import Community, Township, Village
 from services.registry.schemas import (
     CommunityIn,
     CommunityOut,
-    FormerName,
     RenameIn,
     TownshipIn,
     TownshipOut,
     VillageIn,
     VillageOut,
 )
-from shared import idempotency
-from shared.auth import Principal
-from shared.catalogue import CommunityCreated, TownshipCreated, UnitRenamed, VillageCreated
-from shared.events import new_event
-from shared.messaging import emit
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.web import CurrentPrincipal, Problem, ReadSession, Session, scope
 
 router = APIRouter(prefix="/v1")
-
-
-def _former(changes: list[NameChange]) -> list[FormerName]:
-    return [FormerName(name=c.old_name, until=c.changed_at) for c in changes]
-
-
-async def _name_history(session: AsyncSession, kind: str, code: str) -> list[FormerName]:
-    rows = await session.scalars(
-        select(NameChange).where(NameChange.kind == kind, NameChange.code == code).order_by(NameChange.id)
-    )
-    return _former(list(rows))
-
-
-# --- hierarchy ----------------------------------------------------------------------------
 
 
 @router.post(
@@ -54,18 +32,7 @@ async def _name_history(session: AsyncSession, kind: str, code: str) -> list[For
     dependencies=[scope("hierarchy:write")],
 )
 async def create_township(body: TownshipIn, request: Request, session: Session) -> TownshipOut | JSONResponse:
-    async with session.begin():
-        if (replay := await idempotency.claim(session, request, body)) is not None:
-            return replay
-        if await session.get(Township, body.code) is not None:
-            raise Problem(409, "DUPLICATE_CODE", "Township exists", f"Township {body.code} is already registered.")
-        session.add(Township(code=body.code, name=body.name, created_at=datetime.now(UTC)))
-        await emit(
-            session, new_event("registry.township.created", body.code, TownshipCreated(code=body.code, name=body.name))
-        )
-        out = TownshipOut(code=body.code, name=body.name)
-        await idempotency.remember(session, request, 201, out)
-    return out
+    return await hierarchy.create_township(session, request, body)
 
 
 @router.get("/townships", response_model=list[TownshipOut], tags=["hierarchy"], dependencies=[scope("hierarchy:read")])
@@ -80,77 +47,15 @@ async def get_township(code: str, session: ReadSession) -> TownshipOut:
     if township is None:
         raise Problem(404, "TOWNSHIP_NOT_FOUND", "Township not found", f"No township {code}.")
     return TownshipOut(
-        code=township.code, name=township.name, former_names=await _name_history(session, "township", code)
+        code=township.code, name=township.name, former_names=await hierarchy.name_history(session, "township", code)
     )
-
-
-async def _rename(
-    session: AsyncSession, kind: str, unit: Township | Village, name: str, principal: Principal
-) -> list[FormerName]:
-    if unit.name != name:
-        session.add(
-            NameChange(
-                kind=kind,
-                code=unit.code,
-                old_name=unit.name,
-                new_name=name,
-                changed_at=datetime.now(UTC),
-                changed_by=principal.name,
-            )
-        )
-        key = unit.code
-        await emit(
-            session,
-            new_event(f"registry.{kind}.renamed", key, UnitRenamed(code=unit.code, old_name=unit.name, new_name=name)),
-        )
-        unit.name = name
-        await session.flush()
-    return await _name_history(session, kind, unit.code)
 
 
 @router.patch(
     "/townships/{code}", response_model=TownshipOut, tags=["hierarchy"], dependencies=[scope("hierarchy:write")]
 )
 async def rename_township(code: str, body: RenameIn, session: Session, principal: CurrentPrincipal) -> TownshipOut:
-    async with session.begin():
-        township = await session.get(Township, code, with_for_update=True)
-        if township is None:
-            raise Problem(404, "TOWNSHIP_NOT_FOUND", "Township not found", f"No township {code}.")
-        former = await _rename(session, "township", township, body.name, principal)
-        return TownshipOut(code=code, name=township.name, former_names=former)
-
-
-async def _create_under_township(
-    session: AsyncSession,
-    request: Request,
-    body: VillageIn | CommunityIn,
-    kind: str,
-    model: type[Village] | type[Community],
-    payload: type[VillageCreated] | type[CommunityCreated],
-    out: VillageOut | CommunityOut,
-) -> VillageOut | CommunityOut | JSONResponse:
-    """Villages and urban communities: a unit with a code, registered under its township."""
-    async with session.begin():
-        if (replay := await idempotency.claim(session, request, body)) is not None:
-            return replay
-        if await session.get(Township, body.township_code) is None:
-            raise Problem(
-                422,
-                "UNKNOWN_TOWNSHIP",
-                "Unknown township",
-                f"Township {body.township_code} is not registered.",
-                field="township_code",
-            )
-        if await session.get(model, body.code) is not None:
-            title = kind.capitalize()
-            raise Problem(409, "DUPLICATE_CODE", f"{title} exists", f"{title} {body.code} is already registered.")
-        session.add(
-            model(code=body.code, name=body.name, township_code=body.township_code, created_at=datetime.now(UTC))
-        )
-        event = payload(code=body.code, name=body.name, township_code=body.township_code)
-        await emit(session, new_event(f"registry.{kind}.created", body.code, event))
-        await idempotency.remember(session, request, 201, out)
-    return out
+    return await hierarchy.rename_township(session, code, body.name, principal)
 
 
 @router.post(
@@ -159,8 +64,7 @@ async def _create_under_township(
 async def create_village(
     body: VillageIn, request: Request, session: Session
 ) -> VillageOut | CommunityOut | JSONResponse:
-    out = VillageOut(code=body.code, name=body.name, township_code=body.township_code)
-    return await _create_under_township(session, request, body, "village", Village, VillageCreated, out)
+    return await hierarchy.create_village(session, request, body)
 
 
 @router.get("/villages/{code}", response_model=VillageOut, tags=["hierarchy"], dependencies=[scope("hierarchy:read")])
@@ -172,7 +76,7 @@ async def get_village(code: str, session: ReadSession) -> VillageOut:
         code=village.code,
         name=village.name,
         township_code=village.township_code,
-        former_names=await _name_history(session, "village", code),
+        former_names=await hierarchy.name_history(session, "village", code),
     )
 
 
@@ -180,12 +84,7 @@ async def get_village(code: str, session: ReadSession) -> VillageOut:
     "/villages/{code}", response_model=VillageOut, tags=["hierarchy"], dependencies=[scope("hierarchy:write")]
 )
 async def rename_village(code: str, body: RenameIn, session: Session, principal: CurrentPrincipal) -> VillageOut:
-    async with session.begin():
-        village = await session.get(Village, code, with_for_update=True)
-        if village is None:
-            raise Problem(404, "VILLAGE_NOT_FOUND", "Village not found", f"No village {code}.")
-        former = await _rename(session, "village", village, body.name, principal)
-        return VillageOut(code=code, name=village.name, township_code=village.township_code, former_names=former)
+    return await hierarchy.rename_village(session, code, body.name, principal)
 
 
 @router.get("/villages", response_model=list[VillageOut], tags=["hierarchy"], dependencies=[scope("hierarchy:read")])
@@ -208,8 +107,7 @@ async def list_villages(
 async def create_community(
     body: CommunityIn, request: Request, session: Session
 ) -> VillageOut | CommunityOut | JSONResponse:
-    out = CommunityOut(code=body.code, name=body.name, township_code=body.township_code)
-    return await _create_under_township(session, request, body, "community", Community, CommunityCreated, out)
+    return await hierarchy.create_community(session, request, body)
 
 
 @router.get(
