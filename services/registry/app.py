@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.registry import api
 from services.registry.models import metadata
+from services.registry.routers import IMPORT_ROUTE, registry_routers
 from shared.runtime import ServiceSpec
 
 SPEC = ServiceSpec(
@@ -12,6 +12,6 @@ SPEC = ServiceSpec(
     description="Districts, townships, villages, households, businesses and credit facts.",
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
-    routers=lambda: [api.router],
-    uploads=(api.IMPORT_ROUTE,),
+    routers=registry_routers,
+    uploads=(IMPORT_ROUTE,),
 )

@@ -2,6 +2,10 @@
 
 Written for batches (the collection-sheet import registers hundreds per transaction); the
 HTTP endpoints call the same functions with one item, so both paths behave alike.
+
+Over 400 lines on purpose: registration, fact changes, fact ends and the views share private
+helpers (the fact rows of a statement, the chunked reads, the profile-changed event and its
+fact ends); split apart, each would have to export them.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ ID number): the caller validates every row with the same pydantic models as the 
 and a JSON client are held to one set of rules. This module reports only what it could not *read*.
 
 A blank cell means "not known" and leaves the field out, exactly as an absent JSON key does.
+
+Over 400 lines on purpose: the cell readers, the column map and the two file formats are one
+reading of one document and private to it; parse_sheet, SheetRow, SheetError and the column
+lists are its interface.
 """
 
 from __future__ import annotations

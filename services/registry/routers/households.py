@@ -1,0 +1,212 @@
+"""Households: registration, reads, profile statements and their fact history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from services.registry.domain.identifiers import InvalidIdentifier, normalise_identifier
+from services.registry.fact_history import end_date, fact_history, fact_out, negative_field
+from services.registry.loaders import household_or_404
+from services.registry.models import Household
+from services.registry.routers.dependencies import EvidenceRef, FactSource, cipher, provenance
+from services.registry.schemas import Code, FactEndIn, FactOut, HouseholdIn, HouseholdOut, Page
+from services.registry.subjects import (
+    change_facts,
+    check_statement,
+    duplicate_people,
+    end_fact,
+    household_views,
+    lookups_of,
+    new_household,
+    persons_by_hash,
+    register_households,
+    village_or_422,
+)
+from shared import idempotency
+from shared.audit import After, Audited
+from shared.paging import MAX_PAGE, Limit, Offset
+from shared.profile import Profile
+from shared.web import CurrentPrincipal, Problem, ReadSession, Session, ensure_bound, scope
+
+router = APIRouter(prefix="/v1")
+
+
+@router.post(
+    "/households",
+    status_code=201,
+    response_model=HouseholdOut,
+    tags=["households"],
+    dependencies=[scope("subjects:write")],
+)
+async def create_household(
+    body: HouseholdIn,
+    request: Request,
+    session: Session,
+    principal: CurrentPrincipal,
+    source: FactSource = None,
+    evidence: EvidenceRef = None,
+) -> HouseholdOut | JSONResponse:
+    ensure_bound(principal, village=body.village_code)
+    prov = provenance(principal, source, evidence)
+    check_statement(body.profile.model_fields_set, prov)
+    async with session.begin():
+        if (replay := await idempotency.claim(session, request, body)) is not None:
+            return replay
+        village = await village_or_422(session, body.village_code)
+        item = new_household(body, village, cipher(request))
+        if (reason := duplicate_people(item)) is not None:
+            raise Problem(422, "DUPLICATE_PERSON", "Duplicate person", reason, field="members")
+        if await persons_by_hash(session, item.lookups):
+            raise Problem(
+                409,
+                "ID_NUMBER_REGISTERED",
+                "Already registered",
+                "A person with this ID number already belongs to a registered household.",
+            )
+        (household_id,) = await register_households(session, cipher(request), [item], prov)
+        (out,) = await household_views(session, [await household_or_404(session, household_id)])
+        await idempotency.remember(session, request, 201, out)
+    return out
+
+
+@router.get(
+    "/households/{household_id}",
+    response_model=HouseholdOut,
+    tags=["households"],
+    dependencies=[scope("subjects:read")],
+)
+async def get_household(
+    household_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
+) -> HouseholdOut:
+    household = await household_or_404(session, household_id)
+    ensure_bound(principal, village=household.village_code, household=household.id)
+    (view,) = await household_views(session, [household])
+    await audit.record("household", household_id)
+    return view
+
+
+@router.get(
+    "/households", response_model=Page[HouseholdOut], tags=["households"], dependencies=[scope("subjects:read")]
+)
+async def list_households(
+    request: Request,
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    audit: Audited,
+    village_code: Code | None = None,
+    township_code: Code | None = None,
+    poor_household: bool | None = None,
+    id_number: Annotated[str | None, Query(description="find the household a person belongs to")] = None,
+    limit: Limit = 50,
+    after: After = None,
+) -> Page[HouseholdOut]:
+    if principal.village is not None:
+        village_code = village_code or principal.village
+    # A subject reads its own household by id, never a list.
+    ensure_bound(principal, village=village_code)
+    query = select(Household).order_by(Household.id).limit(limit + 1)
+    if village_code is not None:
+        query = query.where(Household.village_code == village_code)
+    if township_code is not None:
+        query = query.where(Household.township_code == township_code)
+    if poor_household is not None:
+        query = query.where(Household.poor_household.is_(poor_household))
+    if after is not None:
+        query = query.where(Household.id > after)
+    if id_number is not None:
+        try:
+            # The lookup hash is of the normalised number, as at registration.
+            number = normalise_identifier(id_number)
+        except InvalidIdentifier as exc:
+            raise Problem(422, "VALIDATION_FAILED", "Invalid request", str(exc), field="id_number") from None
+        lookups = lookups_of(cipher(request), [number])
+        person = (await persons_by_hash(session, lookups)).values()
+        query = query.where(Household.id.in_([p.household_id for p in person]))
+    rows = list(await session.scalars(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    # A page of households is a read of each one's profile: listing by village must not be
+    # a way around the audit.
+    await audit.record_many("household", [(h.id, h.id) for h in rows])
+    return Page[HouseholdOut](items=await household_views(session, rows), next_after=rows[-1].id if more else None)
+
+
+@router.patch(
+    "/households/{household_id}/profile",
+    response_model=HouseholdOut,
+    tags=["households"],
+    dependencies=[scope("facts:write")],
+)
+async def patch_household_profile(
+    household_id: str,
+    body: Profile,
+    session: Session,
+    principal: CurrentPrincipal,
+    source: FactSource = None,
+    evidence: EvidenceRef = None,
+) -> HouseholdOut:
+    prov = provenance(principal, source, evidence)
+    check_statement(body.model_fields_set, prov)
+    async with session.begin():
+        household = await household_or_404(session, household_id, lock=True)
+        ensure_bound(principal, village=household.village_code, household=household.id)
+        await change_facts(
+            session,
+            household,
+            {f: v for f, v in body.model_dump(mode="json").items() if f in body.model_fields_set},
+            prov,
+        )
+        (view,) = await household_views(session, [household])
+        return view
+
+
+@router.get(
+    "/households/{household_id}/facts",
+    response_model=list[FactOut],
+    tags=["households"],
+    dependencies=[scope("subjects:read")],
+)
+async def household_facts(
+    household_id: str,
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    audit: Audited,
+    limit: Limit = MAX_PAGE,
+    offset: Offset = 0,
+) -> list[FactOut]:
+    household = await household_or_404(session, household_id)
+    ensure_bound(principal, village=household.village_code, household=household.id)
+    history = await fact_history(session, household_id, limit, offset)
+    await audit.record("household", household_id)
+    return history
+
+
+@router.put(
+    "/households/{household_id}/facts/{field}/ended-on",
+    response_model=FactOut,
+    tags=["households"],
+    summary="State the day a negative fact ended; scoring stops counting it 5 years later (征信业管理条例 §16)",
+    dependencies=[scope("facts:write")],
+)
+async def end_household_fact(
+    household_id: str,
+    field: str,
+    body: FactEndIn,
+    session: Session,
+    principal: CurrentPrincipal,
+    source: FactSource = None,
+    evidence: EvidenceRef = None,
+) -> FactOut:
+    negative_field(field)
+    ended_on = end_date(body)
+    prov = provenance(principal, source, evidence)
+    check_statement([field], prov)
+    async with session.begin():
+        household = await household_or_404(session, household_id, lock=True)
+        ensure_bound(principal, village=household.village_code, household=household.id)
+        fact = await end_fact(session, household, field, ended_on, prov)
+    return fact_out(fact)

@@ -1,0 +1,55 @@
+"""Who read a subject's credit data (征信业管理条例 §17, §18): registry's own query log and
+scoring's and loans', asked by the subject or on its behalf."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from services.registry.loaders import business_or_404, household_or_404
+from services.registry.subject_query_log import subject_queries
+from shared.audit import After, QueryPage
+from shared.paging import Limit
+from shared.web import CurrentPrincipal, ReadSession, ensure_bound, scope
+
+router = APIRouter(prefix="/v1")
+
+
+@router.get(
+    "/households/{household_id}/queries",
+    response_model=QueryPage,
+    tags=["query audit"],
+    summary="Who read this household's credit data, at registry, scoring and loans, newest first",
+    dependencies=[scope("audit:read")],
+)
+async def household_queries(
+    household_id: str,
+    request: Request,
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    after: After = None,
+) -> QueryPage:
+    household = await household_or_404(session, household_id)
+    # A subject asks about its own household only.
+    ensure_bound(principal, village=household.village_code, household=household.id)
+    return await subject_queries(request, session, "household", household_id, limit, after)
+
+
+@router.get(
+    "/businesses/{business_id}/queries",
+    response_model=QueryPage,
+    tags=["query audit"],
+    summary="Who read this business's credit data, at registry, scoring and loans, newest first",
+    dependencies=[scope("audit:read")],
+)
+async def business_queries(
+    business_id: str,
+    request: Request,
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    after: After = None,
+) -> QueryPage:
+    business = await business_or_404(session, business_id)
+    ensure_bound(principal, village=business.village_code)
+    return await subject_queries(request, session, "business", business_id, limit, after)
