@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.risk import circuit, funds, titles
+from services.risk import breaker, funds, titles
 from services.risk.domain.breaker import npl_ratio
 from services.risk.domain.titles import coverage, coverage_points, grade_at_least_a
 from services.risk.models import (
@@ -167,7 +167,7 @@ async def _override(
             raise Problem(
                 409, "ALREADY_FROZEN" if freeze else "NOT_FROZEN", f"Village {state}", f"Village {code} is {state}."
             )
-        today = await circuit.today(session)
+        today = await breaker.today(session)
         existing = await session.get(VillageOverride, code)
         if village.over == freeze:  # the automatic state already says so: no override needed
             if existing is not None:
@@ -179,7 +179,7 @@ async def _override(
             existing.override = "frozen" if freeze else "unfrozen"
             existing.over_when_set, existing.since = village.over, today
             existing.reason, existing.decided_by, existing.decided_at = body.reason, principal.name, datetime.now(UTC)
-        await circuit.set_frozen(
+        await breaker.set_frozen(
             session, village, freeze, today, manual=True, reason=body.reason, decided_by=principal.name
         )
         await session.flush()
@@ -384,7 +384,7 @@ async def settle_claim(
             party=party,
             reference=body.reference,
             settled_by=principal.name,
-            settled_on=await circuit.today(session),
+            settled_on=await breaker.today(session),
             settled_at=datetime.now(UTC),
         )
         session.add(settlement)
@@ -415,7 +415,7 @@ async def _fund_out(session: AsyncSession) -> FundOut:
         capacity=format_money(capacity),
         outstanding=format_money(outstanding),
         available=format_money(max(Decimal("0.00"), capacity - outstanding)),
-        leverage=circuit.settings().fund_leverage,
+        leverage=breaker.settings().fund_leverage,
     )
 
 
@@ -607,4 +607,4 @@ async def get_indicators(session: ReadSession) -> DistrictIndicatorsOut:
     ]
     every_village = [v for vs in villages.values() for v in vs]
     district = indicators("district", "district", sum(households.values()), sum(rated.values()), every_village, None)
-    return DistrictIndicatorsOut(business_date=await circuit.today(session), district=district, townships=per_township)
+    return DistrictIndicatorsOut(business_date=await breaker.today(session), district=district, townships=per_township)

@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.risk import circuit, lists
-from services.risk.domain import lists as rules
+from services.risk import breaker, credit_lists
+from services.risk.domain import credit_lists as rules
 from services.risk.models import ListEntry, Repair
 from services.risk.schemas import (
     BlackListProposalIn,
@@ -47,7 +47,7 @@ def _entry_out(e: ListEntry) -> ListEntryOut:
     return ListEntryOut(
         entry_id=e.id,
         list=cast(ListName, e.list),
-        subject_kind=cast(lists.SubjectKind, e.subject_kind),
+        subject_kind=cast(credit_lists.SubjectKind, e.subject_kind),
         subject_id=e.subject_id,
         name=e.name,
         identifier_masked=e.identifier_masked,
@@ -103,17 +103,17 @@ async def propose_black_listing(
     async with session.begin():
         if (replay := await idempotency.claim(session, request, body)) is not None:
             return replay
-        who = await lists.subject(session, body.subject_kind, body.subject_id)
+        who = await credit_lists.subject(session, body.subject_kind, body.subject_id)
         if who is None:
             raise Problem(
                 404, "SUBJECT_NOT_FOUND", "Subject not found", f"Risk knows no {body.subject_kind} {body.subject_id}."
             )
-        pending = await lists.entries_of(session, who.id, list_="black", statuses=("proposed", "active"))
+        pending = await credit_lists.entries_of(session, who.id, list_="black", statuses=("proposed", "active"))
         if any(e.cause == rules.MALICIOUS_DEBT_EVASION for e in pending):
             raise Problem(
                 409, "ALREADY_PROPOSED", "Already proposed or listed", "This subject has an open entry for this cause."
             )
-        entry = lists.new_entry(
+        entry = credit_lists.new_entry(
             who,
             list_="black",
             cause=rules.MALICIOUS_DEBT_EVASION,
@@ -141,9 +141,9 @@ async def decide_black_listing(entry_id: str, body: ListDecisionIn, session: Ses
         entry = await _entry(session, entry_id, lock=True)
         if entry.status != "proposed":
             raise Problem(409, "NOT_PROPOSED", "Not a proposal", f"The entry is {entry.status}, not proposed.")
-        today = await circuit.today(session)
+        today = await breaker.today(session)
         if body.approve:
-            await lists.activate(session, entry, today=today, decided_by_role="government", reasons=body.reasons)
+            await credit_lists.activate(session, entry, today=today, decided_by_role="government", reasons=body.reasons)
         else:
             entry.status, entry.decided_by_role, entry.decision_reasons = "rejected", "government", body.reasons
             entry.ended_on, entry.end_reason = today, "rejected"
@@ -201,8 +201,8 @@ async def get_entry(entry_id: str, session: ReadSession) -> ListEntryOut:
 async def evaluate_red_list(session: Session) -> RedListEvaluationOut:
     """守信红名单 as of the business date: title, grade, a clean record, not blacklisted."""
     async with session.begin():
-        today = await circuit.today(session)
-        result = await lists.evaluate_red_list(session, today, "government")
+        today = await breaker.today(session)
+        result = await credit_lists.evaluate_red_list(session, today, "government")
     return RedListEvaluationOut(business_date=today, **result.__dict__)
 
 
@@ -213,7 +213,7 @@ def _repair_out(r: Repair, entry: ListEntry) -> RepairOut:
     return RepairOut(
         repair_id=r.id,
         entry_id=r.entry_id,
-        subject_kind=cast(lists.SubjectKind, entry.subject_kind),
+        subject_kind=cast(credit_lists.SubjectKind, entry.subject_kind),
         subject_id=entry.subject_id,
         name=entry.name,
         identifier_masked=entry.identifier_masked,
@@ -268,7 +268,7 @@ async def apply_for_repair(
         ensure_bound(principal, village=entry.village_code, household=entry.subject_id)
         if entry.list != "black" or entry.status != "active":
             raise Problem(409, "NOT_REPAIRABLE", "Not repairable", "Only a black-list entry in force can be repaired.")
-        today = await circuit.today(session)
+        today = await breaker.today(session)
         if body.obligations_fulfilled_on > today:
             raise Problem(
                 422,
@@ -332,12 +332,12 @@ async def decide_repair(repair_id: str, body: RepairDecisionIn, session: Session
                 409, "NOT_UNDER_REVIEW", "Not under review", f"The application is {repair.status}; review it first."
             )
         entry = await _entry(session, repair.entry_id, lock=True)
-        today = await circuit.today(session)
+        today = await breaker.today(session)
         if body.decision == "granted":
             if entry.status != "active":
                 raise Problem(409, "NOT_REPAIRABLE", "Not repairable", f"The entry is {entry.status}.")
             _too_early(entry, today)
-            await lists.end(
+            await credit_lists.end(
                 session,
                 entry,
                 today=today,
@@ -360,7 +360,7 @@ async def decide_repair(repair_id: str, body: RepairDecisionIn, session: Session
                 RepairDecided(
                     repair_id=repair.id,
                     entry_id=entry.id,
-                    subject_kind=cast(lists.SubjectKind, entry.subject_kind),
+                    subject_kind=cast(credit_lists.SubjectKind, entry.subject_kind),
                     subject_id=entry.subject_id,
                     village_code=entry.village_code,
                     decision=body.decision,
@@ -413,7 +413,7 @@ async def public_lists(
 ) -> list[PublicListEntryOut]:
     """The red and black lists in force (公示): no proposal, rejected or ended entry, no
     evidence, identifiers masked."""
-    today = await circuit.today(session)
+    today = await breaker.today(session)
     query = _searched(select(ListEntry), name, village_code).where(
         ListEntry.status == "active",
         (ListEntry.publication_ends_on.is_(None)) | (ListEntry.publication_ends_on > today),
@@ -455,7 +455,7 @@ async def public_repairs(
         PublicRepairOut(
             repair_id=r.id,
             entry_id=e.id,
-            subject_kind=cast(lists.SubjectKind, e.subject_kind),
+            subject_kind=cast(credit_lists.SubjectKind, e.subject_kind),
             name=e.name,
             identifier_masked=e.identifier_masked,
             village_code=e.village_code,

@@ -12,11 +12,11 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.risk.circuit import settings
+from services.risk.breaker import settings
+from services.risk.credit_lists import blacklisted_subjects
 from services.risk.domain.breaker import npl_ratio
 from services.risk.domain.titles import CommunityAssessment as Assessment
 from services.risk.domain.titles import credit_community, credit_household, credit_village
-from services.risk.lists import blacklisted_subjects
 from services.risk.models import CommunityAssessment, OverdueYear, SubjectGrade, Title, Village, VillageDay
 from shared.catalogue import TitleAwarded
 from shared.events import new_event

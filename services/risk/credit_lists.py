@@ -1,5 +1,5 @@
 """Red and black lists and credit repair (issue 11): listing, delisting, expiry, the red
-list's evaluation. The rules are in ``domain/lists.py``; every listing and delisting is an
+list's evaluation. The rules are in ``domain/credit_lists.py``; every listing and delisting is an
 event (``risk.subject.listed`` / ``risk.subject.delisted``) that loans acts on.
 
 Entries are records, not projections: ``vcredit rebuild risk`` keeps them, and the handlers
@@ -16,8 +16,8 @@ from typing import Literal, cast
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.risk import circuit
-from services.risk.domain import lists as rules
+from services.risk import breaker
+from services.risk.domain import credit_lists as rules
 from services.risk.models import Business, Household, ListEntry, OverdueYear, Repair, SubjectGrade, Title
 from shared.catalogue import SubjectDelisted, SubjectListed
 from shared.events import new_event
@@ -50,7 +50,7 @@ async def subject(session: AsyncSession, kind: SubjectKind, subject_id: str) -> 
 
 
 def tier_of(cause: str) -> rules.Tier:
-    return circuit.settings().list_tiers.get(cause, "serious")
+    return breaker.settings().list_tiers.get(cause, "serious")
 
 
 async def entries_of(
@@ -172,9 +172,9 @@ async def court_fact(
     session: AsyncSession, kind: SubjectKind, subject_id: str, on_list: bool | None, ended_on: date | None
 ) -> None:
     """The court's feed stated the dishonest-debtor fact: list, or the court removed them."""
-    if circuit.replaying(session):
+    if breaker.replaying(session):
         return
-    today = await circuit.today(session)
+    today = await breaker.today(session)
     current = [
         e for e in await entries_of(session, subject_id, list_="black") if e.cause == rules.COURT_DISHONEST_DEBTOR
     ]
@@ -196,7 +196,7 @@ async def court_fact(
 async def expire(session: AsyncSession, today: date) -> None:
     """At each new business date: entries whose publication period is over leave the list;
     records whose retention is over are deleted, with their repairs (征信业管理条例 §16)."""
-    if circuit.replaying(session):
+    if breaker.replaying(session):
         return
     over = await session.scalars(
         select(ListEntry).where(ListEntry.status == "active", ListEntry.publication_ends_on <= today)
@@ -219,7 +219,7 @@ class Evaluation:
 async def evaluate_red_list(session: AsyncSession, today: date, decided_by_role: str) -> Evaluation:
     """守信红名单 as of ``today``: list the subjects that now qualify, delist those that no
     longer do. Between evaluations a listing ends only through the black list."""
-    cfg = circuit.settings()
+    cfg = breaker.settings()
     considered = list(rules.overdue_years_considered(today, cfg.red_list_clean_years))
     overdue: dict[str, set[int]] = {}
     for subject_id, year in await session.execute(
