@@ -26,6 +26,7 @@ from shared.events import Envelope, new_event
 from shared.messaging import emit
 from shared.money import format_money
 from shared.settings import CommonSettings, RiskSettings
+from shared.web import Problem
 
 ZERO = Decimal("0.00")
 
@@ -312,3 +313,58 @@ async def settle(session: AsyncSession) -> None:
     for t in await session.scalars(select(Township)):
         villages, over = await township_counts(session, t.code)
         t.halted = township_halted(villages, len(over), share)
+
+
+# --- what the API asks of the breaker -------------------------------------------------------
+
+
+def totals(villages: list[Village]) -> tuple[Decimal, Decimal]:
+    """Outstanding and non-performing principal over some villages."""
+    return (
+        sum((v.outstanding for v in villages), Decimal("0.00")),
+        sum((v.non_performing for v in villages), Decimal("0.00")),
+    )
+
+
+def ratio_text(outstanding: Decimal, non_performing: Decimal) -> str:
+    return f"{npl_ratio(non_performing, outstanding):.4f}"
+
+
+async def get_village(session: AsyncSession, code: str, *, lock: bool = False) -> Village:
+    found = await session.get(Village, code, with_for_update=lock)
+    if found is None:
+        raise Problem(404, "VILLAGE_NOT_FOUND", "Village not found", f"Risk knows no village {code}.")
+    return found
+
+
+async def get_township(session: AsyncSession, code: str) -> Township:
+    found = await session.get(Township, code)
+    if found is None:
+        raise Problem(404, "TOWNSHIP_NOT_FOUND", "Township not found", f"Risk knows no township {code}.")
+    return found
+
+
+async def override(session: AsyncSession, code: str, freeze: bool, reason: str, decided_by: str) -> Village:
+    """Freeze or lift a village's freeze by hand (government). The override is kept only while
+    it differs from what the ratio says; it holds until the ratio next crosses the line."""
+    v = await get_village(session, code, lock=True)
+    if v.frozen == freeze:
+        state = "frozen" if freeze else "not frozen"
+        raise Problem(
+            409, "ALREADY_FROZEN" if freeze else "NOT_FROZEN", f"Village {state}", f"Village {code} is {state}."
+        )
+    business_date = await today(session)
+    existing = await session.get(VillageOverride, code)
+    if v.over == freeze:  # the automatic state already says so: no override needed
+        if existing is not None:
+            await session.delete(existing)
+    else:
+        if existing is None:
+            existing = VillageOverride(village_code=code)
+            session.add(existing)
+        existing.override = "frozen" if freeze else "unfrozen"
+        existing.over_when_set, existing.since = v.over, business_date
+        existing.reason, existing.decided_by, existing.decided_at = reason, decided_by, datetime.now(UTC)
+    await set_frozen(session, v, freeze, business_date, manual=True, reason=reason, decided_by=decided_by)
+    await session.flush()
+    return v

@@ -11,9 +11,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.risk import breaker
@@ -23,6 +23,7 @@ from shared.catalogue import SubjectDelisted, SubjectListed
 from shared.events import new_event
 from shared.messaging import emit
 from shared.periods import retention_ends
+from shared.web import Problem
 
 SubjectKind = Literal["household", "business"]
 
@@ -269,3 +270,94 @@ async def evaluate_red_list(session: AsyncSession, today: date, decided_by_role:
         select(func.count()).select_from(ListEntry).where(ListEntry.list == "red", ListEntry.status == "active")
     )
     return Evaluation(listed, delisted, int(on_list or 0))
+
+
+async def evaluate_red_list_now(session: AsyncSession, decided_by_role: str) -> tuple[date, Evaluation]:
+    """The red list's evaluation as of risk's business date, and that date."""
+    today = await breaker.today(session)
+    return today, await evaluate_red_list(session, today, decided_by_role)
+
+
+# --- what the API asks of the lists ---------------------------------------------------------
+
+# A query over list entries, alone or joined (repairs with their entries).
+Searched = TypeVar("Searched", bound=Select[*tuple[Any, ...]])
+
+
+def searched(query: Searched, name: str | None, village_code: str | None) -> Searched:
+    if name is not None:
+        query = query.where(ListEntry.name.contains(name, autoescape=True))
+    if village_code is not None:
+        query = query.where(ListEntry.village_code == village_code)
+    return query
+
+
+async def get_entry(session: AsyncSession, entry_id: str, *, lock: bool = False) -> ListEntry:
+    entry = await session.get(ListEntry, entry_id, with_for_update=lock)
+    if entry is None:
+        raise Problem(404, "LIST_ENTRY_NOT_FOUND", "List entry not found", f"No list entry {entry_id}.")
+    return entry
+
+
+async def propose_black_listing(
+    session: AsyncSession, kind: SubjectKind, subject_id: str, evidence: str, proposed_by: str
+) -> ListEntry:
+    """A bank reports malicious debt evasion; nothing is listed until the government approves."""
+    who = await subject(session, kind, subject_id)
+    if who is None:
+        raise Problem(404, "SUBJECT_NOT_FOUND", "Subject not found", f"Risk knows no {kind} {subject_id}.")
+    pending = await entries_of(session, who.id, list_="black", statuses=("proposed", "active"))
+    if any(e.cause == rules.MALICIOUS_DEBT_EVASION for e in pending):
+        raise Problem(
+            409, "ALREADY_PROPOSED", "Already proposed or listed", "This subject has an open entry for this cause."
+        )
+    entry = new_entry(
+        who,
+        list_="black",
+        cause=rules.MALICIOUS_DEBT_EVASION,
+        status="proposed",
+        evidence=evidence,
+        proposed_by=proposed_by,
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def decide_black_listing(session: AsyncSession, entry_id: str, approve: bool, reasons: str) -> ListEntry:
+    """The government approves (listed and published from the business date) or rejects."""
+    entry = await get_entry(session, entry_id, lock=True)
+    if entry.status != "proposed":
+        raise Problem(409, "NOT_PROPOSED", "Not a proposal", f"The entry is {entry.status}, not proposed.")
+    today = await breaker.today(session)
+    if approve:
+        await activate(session, entry, today=today, decided_by_role="government", reasons=reasons)
+    else:
+        entry.status, entry.decided_by_role, entry.decision_reasons = "rejected", "government", reasons
+        entry.ended_on, entry.end_reason = today, "rejected"
+        entry.retention_ends_on = today  # never published, nothing to keep
+    return entry
+
+
+async def published(
+    session: AsyncSession,
+    list_: Literal["red", "black"] | None,
+    name: str | None,
+    village_code: str | None,
+    limit: int,
+    offset: int,
+) -> list[ListEntry]:
+    """The entries in force and still within their publication period (公示)."""
+    today = await breaker.today(session)
+    query = searched(select(ListEntry), name, village_code).where(
+        ListEntry.status == "active",
+        (ListEntry.publication_ends_on.is_(None)) | (ListEntry.publication_ends_on > today),
+    )
+    if list_ is not None:
+        query = query.where(ListEntry.list == list_)
+    rows = await session.scalars(
+        query.order_by(ListEntry.list, ListEntry.village_code, ListEntry.listed_on, ListEntry.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows)
