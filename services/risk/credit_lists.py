@@ -299,6 +299,28 @@ async def get_entry(session: AsyncSession, entry_id: str, *, lock: bool = False)
     return entry
 
 
+async def entries(
+    session: AsyncSession,
+    list_: Literal["red", "black"] | None,
+    status: str | None,
+    subject_id: str | None,
+    name: str | None,
+    village_code: str | None,
+    limit: int,
+    offset: int,
+) -> list[ListEntry]:
+    """Every entry, proposals and ended ones included (the government's view)."""
+    query = searched(select(ListEntry), name, village_code)
+    if list_ is not None:
+        query = query.where(ListEntry.list == list_)
+    if status is not None:
+        query = query.where(ListEntry.status == status)
+    if subject_id is not None:
+        query = query.where(ListEntry.subject_id == subject_id)
+    rows = await session.scalars(query.order_by(ListEntry.created_at, ListEntry.id).limit(limit).offset(offset))
+    return list(rows)
+
+
 async def propose_black_listing(
     session: AsyncSession, kind: SubjectKind, subject_id: str, evidence: str, proposed_by: str
 ) -> ListEntry:

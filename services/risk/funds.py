@@ -103,3 +103,16 @@ async def contribute(session: AsyncSession, business_id: str, village_code: str,
         )
         session.add(account)
     account.contributed += amount
+
+
+async def entries(session: AsyncSession, limit: int, offset: int) -> list[FundEntry]:
+    return list(await session.scalars(select(FundEntry).order_by(FundEntry.id).limit(limit).offset(offset)))
+
+
+async def mutual_guarantee_accounts(
+    session: AsyncSession, business_id: str | None, limit: int, offset: int
+) -> list[MutualGuaranteeAccount]:
+    query = select(MutualGuaranteeAccount).order_by(MutualGuaranteeAccount.business_id).limit(limit).offset(offset)
+    if business_id is not None:
+        query = query.where(MutualGuaranteeAccount.business_id == business_id)
+    return list(await session.scalars(query))

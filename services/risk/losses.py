@@ -91,6 +91,17 @@ async def realise_loss(session: AsyncSession, p: LoanWrittenOff, occurred_at: da
     return row
 
 
+async def listed(
+    session: AsyncSession, loan_id: str | None, village_code: str | None, limit: int, offset: int
+) -> list[Loss]:
+    query = select(Loss).order_by(Loss.business_date, Loss.loan_id).limit(limit).offset(offset)
+    if loan_id is not None:
+        query = query.where(Loss.loan_id == loan_id)
+    if village_code is not None:
+        query = query.where(Loss.village_code == village_code)
+    return list(await session.scalars(query))
+
+
 def claim_amount(loss: Loss, party: Party) -> Decimal:
     return loss.bank if party == "bank" else loss.insurer
 

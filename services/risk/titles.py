@@ -92,6 +92,19 @@ async def assess_community(
     return community_failures(figures)
 
 
+async def listed(
+    session: AsyncSession, year: int | None, kind: str | None, village_code: str | None, limit: int, offset: int
+) -> list[Title]:
+    query = select(Title).order_by(Title.year, Title.kind, Title.code).limit(limit).offset(offset)
+    if year is not None:
+        query = query.where(Title.year == year)
+    if kind is not None:
+        query = query.where(Title.kind == kind)
+    if village_code is not None:
+        query = query.where(Title.village_code == village_code)
+    return list(await session.scalars(query))
+
+
 async def year_end_figures(session: AsyncSession, year: int) -> dict[str, tuple[Decimal, Decimal]]:
     """Each village's (outstanding, non-performing) at the end of ``year``: its last day on
     or before 31 December. Villages that never had programme loans by then are absent."""

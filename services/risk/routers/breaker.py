@@ -6,11 +6,10 @@ from datetime import date
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.risk import breaker
-from services.risk.models import Decision, Township, Village, VillageDay, VillageOverride
+from services.risk.models import Township, Village, VillageOverride
 from services.risk.schemas import DecisionOut, ReasonIn, TownshipOut, VillageDayOut, VillageOut
 from shared import idempotency
 from shared.money import format_money
@@ -48,12 +47,8 @@ async def list_villages(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[VillageOut]:
-    query = select(Village).order_by(Village.code).limit(limit).offset(offset)
-    if township_code is not None:
-        query = query.where(Village.township_code == township_code)
-    if frozen is not None:
-        query = query.where(Village.frozen == frozen)
-    return [await _village_out(session, v) for v in await session.scalars(query)]
+    found = await breaker.villages(session, township_code, frozen, limit, offset)
+    return [await _village_out(session, v) for v in found]
 
 
 @router.get("/villages/{code}", response_model=VillageOut, tags=["circuit breaker"], dependencies=[scope("risk:read")])
@@ -75,18 +70,6 @@ async def village_history(
     limit: Limit = MAX_PAGE,
     offset: Offset = 0,
 ) -> list[VillageDayOut]:
-    await breaker.get_village(session, code)
-    query = (
-        select(VillageDay)
-        .where(VillageDay.village_code == code)
-        .order_by(VillageDay.business_date)
-        .limit(limit)
-        .offset(offset)
-    )
-    if since is not None:
-        query = query.where(VillageDay.business_date >= since)
-    if until is not None:
-        query = query.where(VillageDay.business_date <= until)
     return [
         VillageDayOut(
             business_date=d.business_date,
@@ -94,7 +77,7 @@ async def village_history(
             non_performing=format_money(d.non_performing),
             npl_ratio=breaker.ratio_text(d.outstanding, d.non_performing),
         )
-        for d in await session.scalars(query)
+        for d in await breaker.village_days(session, code, since, until, limit, offset)
     ]
 
 
@@ -138,7 +121,7 @@ async def unfreeze_village(
 
 
 async def _township_out(session: AsyncSession, t: Township) -> TownshipOut:
-    villages = list(await session.scalars(select(Village).where(Village.township_code == t.code)))
+    villages = await breaker.villages_of(session, t.code)
     outstanding, non_performing = breaker.totals(villages)
     return TownshipOut(
         code=t.code,
@@ -155,8 +138,7 @@ async def _township_out(session: AsyncSession, t: Township) -> TownshipOut:
 
 @router.get("/townships", response_model=list[TownshipOut], tags=["circuit breaker"], dependencies=[scope("risk:read")])
 async def list_townships(session: ReadSession, limit: Limit = MAX_PAGE, offset: Offset = 0) -> list[TownshipOut]:
-    query = select(Township).order_by(Township.code).limit(limit).offset(offset)
-    return [await _township_out(session, t) for t in await session.scalars(query)]
+    return [await _township_out(session, t) for t in await breaker.townships(session, limit, offset)]
 
 
 @router.get(
@@ -171,9 +153,6 @@ async def list_decisions(
     session: ReadSession, code: str | None = None, limit: Limit = 100, offset: Offset = 0
 ) -> list[DecisionOut]:
     """Every freeze, lift, halt and resumption, newest first, with the figures behind it."""
-    query = select(Decision).order_by(Decision.id.desc()).limit(limit).offset(offset)
-    if code is not None:
-        query = query.where(Decision.code == code)
     return [
         DecisionOut(
             kind=d.kind,
@@ -186,5 +165,5 @@ async def list_decisions(
             event_id=d.event_id,
             decided_at=d.decided_at,
         )
-        for d in await session.scalars(query)
+        for d in await breaker.decisions(session, code, limit, offset)
     ]

@@ -7,7 +7,6 @@ from typing import Literal, cast
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 
 from services.risk import credit_lists
 from services.risk.models import ListEntry
@@ -106,14 +105,7 @@ async def list_entries(
     offset: Offset = 0,
 ) -> list[ListEntryOut]:
     """Every entry, proposals and ended ones included, with the evidence (the government's view)."""
-    query = credit_lists.searched(select(ListEntry), name, village_code)
-    if list is not None:
-        query = query.where(ListEntry.list == list)
-    if status is not None:
-        query = query.where(ListEntry.status == status)
-    if subject_id is not None:
-        query = query.where(ListEntry.subject_id == subject_id)
-    rows = await session.scalars(query.order_by(ListEntry.created_at, ListEntry.id).limit(limit).offset(offset))
+    rows = await credit_lists.entries(session, list, status, subject_id, name, village_code, limit, offset)
     return [entry_out(e) for e in rows]
 
 

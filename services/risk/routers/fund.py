@@ -6,11 +6,9 @@ from decimal import Decimal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.risk import breaker, funds
-from services.risk.models import FundEntry, MutualGuaranteeAccount
 from services.risk.schemas import FundEntryOut, FundOut, MutualGuaranteeOut, TopUpIn
 from shared import idempotency
 from shared.money import format_money
@@ -41,7 +39,6 @@ async def get_fund(session: ReadSession) -> FundOut:
 
 @router.get("/fund/entries", response_model=list[FundEntryOut], tags=["funds"], dependencies=[scope("fund:read")])
 async def list_fund_entries(session: ReadSession, limit: Limit = 100, offset: Offset = 0) -> list[FundEntryOut]:
-    query = select(FundEntry).order_by(FundEntry.id).limit(limit).offset(offset)
     return [
         FundEntryOut(
             kind=e.kind,
@@ -52,7 +49,7 @@ async def list_fund_entries(session: ReadSession, limit: Limit = 100, offset: Of
             business_date=e.business_date,
             recorded_at=e.recorded_at,
         )
-        for e in await session.scalars(query)
+        for e in await funds.entries(session, limit, offset)
     ]
 
 
@@ -86,9 +83,6 @@ async def list_mutual_guarantee(
     offset: Offset = 0,
 ) -> list[MutualGuaranteeOut]:
     """Businesses' 10% contributions (004 §6(2)) and what their own losses drew from them."""
-    query = select(MutualGuaranteeAccount).order_by(MutualGuaranteeAccount.business_id).limit(limit).offset(offset)
-    if business_id is not None:
-        query = query.where(MutualGuaranteeAccount.business_id == business_id)
     return [
         MutualGuaranteeOut(
             business_id=a.business_id,
@@ -97,5 +91,5 @@ async def list_mutual_guarantee(
             drawn=format_money(a.drawn),
             balance=format_money(a.contributed - a.drawn),
         )
-        for a in await session.scalars(query)
+        for a in await funds.mutual_guarantee_accounts(session, business_id, limit, offset)
     ]

@@ -6,7 +6,6 @@ from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 
 from services.risk import losses
 from services.risk.models import ClaimSettlement, Loss
@@ -43,12 +42,7 @@ async def list_losses(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[LossOut]:
-    query = select(Loss).order_by(Loss.business_date, Loss.loan_id).limit(limit).offset(offset)
-    if loan_id is not None:
-        query = query.where(Loss.loan_id == loan_id)
-    if village_code is not None:
-        query = query.where(Loss.village_code == village_code)
-    return [_loss_out(row) for row in await session.scalars(query)]
+    return [_loss_out(row) for row in await losses.listed(session, loan_id, village_code, limit, offset)]
 
 
 def _claim_out(loss: Loss, party: Literal["bank", "insurer"], settlement: ClaimSettlement | None) -> ClaimOut:

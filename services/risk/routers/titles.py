@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
 
 from services.risk import titles
-from services.risk.models import Title
 from services.risk.schemas import AssessmentIn, AssessmentOut, EvaluationIn, EvaluationOut, TitleOut
 from shared.paging import Limit, Offset
 from shared.web import CurrentPrincipal, ReadSession, Session, scope
@@ -38,13 +36,6 @@ async def list_titles(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[TitleOut]:
-    query = select(Title).order_by(Title.year, Title.kind, Title.code).limit(limit).offset(offset)
-    if year is not None:
-        query = query.where(Title.year == year)
-    if kind is not None:
-        query = query.where(Title.kind == kind)
-    if village_code is not None:
-        query = query.where(Title.village_code == village_code)
     return [
         TitleOut(
             year=t.year,
@@ -55,7 +46,7 @@ async def list_titles(
             figures=t.figures,
             awarded_at=t.awarded_at,
         )
-        for t in await session.scalars(query)
+        for t in await titles.listed(session, year, kind, village_code, limit, offset)
     ]
 
 
