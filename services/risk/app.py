@@ -5,9 +5,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.risk import api, funds, lists_api
+from services.risk import funds
 from services.risk.handlers import HANDLERS
 from services.risk.models import Township, Village, metadata
+from services.risk.routers import routers
 from services.risk.rows import finish, prefetch
 from shared.metrics import SampledGauge
 from shared.money import to_fen
@@ -36,7 +37,7 @@ SPEC = ServiceSpec(
     description="NPL ratios, the 3% circuit breaker, loss split, risk compensation fund, titles.",
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
-    routers=lambda: [api.router, lists_api.router],
+    routers=routers,
     handlers=HANDLERS,
     on_start=_open_fund,
     prefetch=prefetch,

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.risk import circuit, funds, lists
+from services.risk import breaker, credit_lists, funds, losses
 from services.risk.models import Business, Community, Household, SubjectGrade
 from services.risk.rows import Position, rows_of
 from shared.catalogue import (
@@ -45,19 +45,19 @@ ZERO = Decimal("0.00")
 
 async def on_township_created(session: AsyncSession, event: Envelope) -> None:
     p = parse_payload(event, TownshipCreated)
-    (await circuit.township(session, p.code)).name = p.name
+    (await breaker.township(session, p.code)).name = p.name
 
 
 async def on_township_renamed(session: AsyncSession, event: Envelope) -> None:
     p = parse_payload(event, UnitRenamed)
-    (await circuit.township(session, p.code)).name = p.new_name
+    (await breaker.township(session, p.code)).name = p.new_name
 
 
 async def on_village_created(session: AsyncSession, event: Envelope) -> None:
     p = parse_payload(event, VillageCreated)
     # The township event may still be in flight on another partition (it is keyed by the
     # township code), so the village does not require it to be here first.
-    village, _ = await circuit.village(session, p.code, p.township_code)
+    village, _ = await breaker.village(session, p.code, p.township_code)
     village.name, village.township_code = p.name, p.township_code
 
 
@@ -108,7 +108,7 @@ async def on_profile_changed(session: AsyncSession, event: Envelope) -> None:
     p = parse_payload(event, ProfileChanged)
     # The black list takes the dishonest-debtor list from the court's feed only (DOMAIN §2).
     if p.source == "court" and "dishonest_debtor_list" in p.changed:
-        await lists.court_fact(
+        await credit_lists.court_fact(
             session,
             p.subject_kind,
             p.subject_id,
@@ -158,8 +158,8 @@ async def _move(
     before = position.outstanding, position.outstanding if position.non_performing else ZERO
     position.outstanding, position.non_performing = outstanding, non_performing
     after_np = outstanding if non_performing else ZERO
-    village, _ = await circuit.village(session, position.village_code, position.township_code)
-    await circuit.change_figures(session, village, business_date, outstanding - before[0], after_np - before[1])
+    village, _ = await breaker.village(session, position.village_code, position.township_code)
+    await breaker.change_figures(session, village, business_date, outstanding - before[0], after_np - before[1])
 
 
 async def on_disbursed(session: AsyncSession, event: Envelope) -> None:
@@ -215,13 +215,13 @@ async def on_written_off(session: AsyncSession, event: Envelope) -> None:
     position = await _position(session, p.loan_id)
     position.status = "written_off"
     await _move(session, position, ZERO, False, p.business_date)
-    await funds.realise_loss(session, p, event.occurred_at)
+    await losses.realise_loss(session, p, event.occurred_at)
 
 
 async def on_business_date(session: AsyncSession, event: Envelope) -> None:
     business_date = parse_payload(event, BusinessDateAdvanced).business_date
-    await circuit.advance_clock(session, business_date)
-    await lists.expire(session, await circuit.today(session))
+    await breaker.advance_clock(session, business_date)
+    await credit_lists.expire(session, await breaker.today(session))
 
 
 HANDLERS: dict[str, Handler] = {

@@ -17,7 +17,7 @@ from typing import Any, cast
 from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.risk import circuit
+from services.risk import breaker
 from services.risk.handlers import HANDLERS
 from services.risk.models import PROJECTIONS, FundEntry, RiskBase
 from services.risk.rows import finish, prefetch
@@ -47,7 +47,7 @@ async def rebuild(
                 await session.execute(delete(FundEntry).where(FundEntry.kind == "loss"))
                 while batch := await reader.getmany(timeout_ms=idle_ms, max_records=1000):
                     applied += await _apply(session, batch, seen)
-                await circuit.settle(session)
+                await breaker.settle(session)
     finally:
         await reader.stop()
     return applied

@@ -12,16 +12,25 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.risk.circuit import settings
+from services.risk.breaker import settings
+from services.risk.credit_lists import blacklisted_subjects
 from services.risk.domain.breaker import npl_ratio
 from services.risk.domain.titles import CommunityAssessment as Assessment
 from services.risk.domain.titles import credit_community, credit_household, credit_village
-from services.risk.lists import blacklisted_subjects
-from services.risk.models import CommunityAssessment, OverdueYear, SubjectGrade, Title, Village, VillageDay
+from services.risk.models import (
+    Community,
+    CommunityAssessment,
+    OverdueYear,
+    SubjectGrade,
+    Title,
+    Village,
+    VillageDay,
+)
 from shared.catalogue import TitleAwarded
 from shared.events import new_event
 from shared.messaging import emit
 from shared.money import format_money
+from shared.web import Problem
 
 ZERO = Decimal("0.00")
 
@@ -60,6 +69,40 @@ def community_failures(figures: CommunityFigures) -> list[str]:
             malicious_evasion=figures.malicious_evasion,
         )
     )
+
+
+async def assess_community(
+    session: AsyncSession, code: str, year: int, figures: CommunityFigures, assessed_by: str
+) -> list[str]:
+    """Record (or replace) a community's figures for a year; the criteria they fail."""
+    if await session.get(Community, code) is None:
+        raise Problem(404, "COMMUNITY_NOT_FOUND", "Community not found", f"Risk knows no community {code}.")
+    await session.merge(
+        CommunityAssessment(
+            community_code=code,
+            year=year,
+            loan_recovery=figures.loan_recovery,
+            npl_ratio=figures.npl_ratio,
+            new_loan_interest_recovery=figures.new_loan_interest_recovery,
+            malicious_evasion=figures.malicious_evasion,
+            assessed_by=assessed_by,
+            assessed_at=datetime.now(UTC),
+        )
+    )
+    return community_failures(figures)
+
+
+async def listed(
+    session: AsyncSession, year: int | None, kind: str | None, village_code: str | None, limit: int, offset: int
+) -> list[Title]:
+    query = select(Title).order_by(Title.year, Title.kind, Title.code).limit(limit).offset(offset)
+    if year is not None:
+        query = query.where(Title.year == year)
+    if kind is not None:
+        query = query.where(Title.kind == kind)
+    if village_code is not None:
+        query = query.where(Title.village_code == village_code)
+    return list(await session.scalars(query))
 
 
 async def year_end_figures(session: AsyncSession, year: int) -> dict[str, tuple[Decimal, Decimal]]:

@@ -16,7 +16,7 @@ import pytest
 
 from bench.probe import wait_until
 from services.loans.credit_lists import is_blacklisted
-from services.risk import circuit
+from services.risk import breaker
 from shared.auth import add_credential
 from shared.catalogue import BusinessDateAdvanced, RatingCertified
 from shared.events import new_event
@@ -36,7 +36,7 @@ async def lists(
     monkeypatch.setenv(
         "VCREDIT_RISK_LIST_TIERS", '{"court_dishonest_debtor": "minor", "malicious_debt_evasion": "general"}'
     )
-    circuit.settings.cache_clear()  # risk reads its settings once per process
+    breaker.settings.cache_clear()  # risk reads its settings once per process
     credentials = infra.tmp / f"credentials-{uuid.uuid4().hex}.json"
     keys: dict[str, dict[str, str]] = {}
     for role in ("court", "bank", "government", "public", "collector"):
@@ -52,7 +52,7 @@ async def lists(
             assert (await registry.post("/v1/villages", json=body)).status_code == 201
         yield system, keys
     monkeypatch.delenv("VCREDIT_RISK_LIST_TIERS")
-    circuit.settings.cache_clear()
+    breaker.settings.cache_clear()
 
 
 async def _household(system: System, n: int, name: str, village: str = VILLAGE) -> str:

@@ -1,4 +1,4 @@
-"""The rules of the red and black lists and credit repair (services/risk/domain/lists.py)."""
+"""The rules of the red and black lists and credit repair (services/risk/domain/credit_lists.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from services.risk.domain import lists as rules
+from services.risk.domain import credit_lists as rules
 from shared.periods import retention_ends
 
 

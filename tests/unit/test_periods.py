@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from services.risk import lists as risk_lists
-from services.risk.domain import lists as risk_rules
+from services.risk import credit_lists as risk_credit_lists
+from services.risk.domain import credit_lists as risk_rules
 from services.risk.models import ListEntry
 from services.scoring.domain import retention as scoring_rules
 from shared.db import create_engine, create_sessionmaker
@@ -52,7 +52,7 @@ def test_scoring_and_risk_agree_on_every_day(ended: date, offset: int) -> None:
     today = retention_ends(ended) + timedelta(days=offset)
     scoring_view = scoring_rules.expired(ended, today)
     risk_view = risk_rules.deleted(ended, today)
-    # risk's SQL (services/risk/lists.py expire): delete where retention_ends_on < today
+    # risk's SQL (services/risk/credit_lists.py expire): delete where retention_ends_on < today
     risk_sql_view = retention_ends(ended) < today
     assert scoring_view == risk_view == risk_sql_view == (offset > 0)
 
@@ -85,7 +85,7 @@ async def test_risk_deletes_a_black_entry_on_the_day_scoring_stops_counting_it(t
             )
             session.add(entry)
             await session.flush()
-            await risk_lists.end(
+            await risk_credit_lists.end(
                 session,
                 entry,
                 today=date(2020, 3, 2),
@@ -97,7 +97,7 @@ async def test_risk_deletes_a_black_entry_on_the_day_scoring_stops_counting_it(t
 
         async def present_on(day: date) -> bool:
             async with sessions() as session, session.begin():
-                await risk_lists.expire(session, day)
+                await risk_credit_lists.expire(session, day)
             async with sessions() as session:
                 return await session.scalar(select(ListEntry.id).where(ListEntry.id == "e1")) is not None
 

@@ -202,7 +202,7 @@ def test_default_split_never_strays_a_fen_from_30_20_50(loss_fen: int) -> None:
         assert loss_fen * share // 100 <= fen[party] <= loss_fen * share // 100 + 1
 
 
-# The split production books (services/risk/funds.py: split_loss(loss, settings().loss_shares))
+# The split production books (services/risk/losses.py: split_loss(loss, settings().loss_shares))
 # with VCREDIT_RISK_LOSS_SHARES unset: the setting holds no second copy of 30/20/50, it means
 # "the rule's default". Hand-computed as above.
 @pytest.mark.parametrize(

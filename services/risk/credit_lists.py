@@ -1,5 +1,5 @@
 """Red and black lists and credit repair (issue 11): listing, delisting, expiry, the red
-list's evaluation. The rules are in ``domain/lists.py``; every listing and delisting is an
+list's evaluation. The rules are in ``domain/credit_lists.py``; every listing and delisting is an
 event (``risk.subject.listed`` / ``risk.subject.delisted``) that loans acts on.
 
 Entries are records, not projections: ``vcredit rebuild risk`` keeps them, and the handlers
@@ -11,18 +11,19 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.risk import circuit
-from services.risk.domain import lists as rules
+from services.risk import breaker
+from services.risk.domain import credit_lists as rules
 from services.risk.models import Business, Household, ListEntry, OverdueYear, Repair, SubjectGrade, Title
 from shared.catalogue import SubjectDelisted, SubjectListed
 from shared.events import new_event
 from shared.messaging import emit
 from shared.periods import retention_ends
+from shared.web import Problem
 
 SubjectKind = Literal["household", "business"]
 
@@ -50,7 +51,7 @@ async def subject(session: AsyncSession, kind: SubjectKind, subject_id: str) -> 
 
 
 def tier_of(cause: str) -> rules.Tier:
-    return circuit.settings().list_tiers.get(cause, "serious")
+    return breaker.settings().list_tiers.get(cause, "serious")
 
 
 async def entries_of(
@@ -172,9 +173,9 @@ async def court_fact(
     session: AsyncSession, kind: SubjectKind, subject_id: str, on_list: bool | None, ended_on: date | None
 ) -> None:
     """The court's feed stated the dishonest-debtor fact: list, or the court removed them."""
-    if circuit.replaying(session):
+    if breaker.replaying(session):
         return
-    today = await circuit.today(session)
+    today = await breaker.today(session)
     current = [
         e for e in await entries_of(session, subject_id, list_="black") if e.cause == rules.COURT_DISHONEST_DEBTOR
     ]
@@ -196,7 +197,7 @@ async def court_fact(
 async def expire(session: AsyncSession, today: date) -> None:
     """At each new business date: entries whose publication period is over leave the list;
     records whose retention is over are deleted, with their repairs (征信业管理条例 §16)."""
-    if circuit.replaying(session):
+    if breaker.replaying(session):
         return
     over = await session.scalars(
         select(ListEntry).where(ListEntry.status == "active", ListEntry.publication_ends_on <= today)
@@ -219,7 +220,7 @@ class Evaluation:
 async def evaluate_red_list(session: AsyncSession, today: date, decided_by_role: str) -> Evaluation:
     """守信红名单 as of ``today``: list the subjects that now qualify, delist those that no
     longer do. Between evaluations a listing ends only through the black list."""
-    cfg = circuit.settings()
+    cfg = breaker.settings()
     considered = list(rules.overdue_years_considered(today, cfg.red_list_clean_years))
     overdue: dict[str, set[int]] = {}
     for subject_id, year in await session.execute(
@@ -269,3 +270,116 @@ async def evaluate_red_list(session: AsyncSession, today: date, decided_by_role:
         select(func.count()).select_from(ListEntry).where(ListEntry.list == "red", ListEntry.status == "active")
     )
     return Evaluation(listed, delisted, int(on_list or 0))
+
+
+async def evaluate_red_list_now(session: AsyncSession, decided_by_role: str) -> tuple[date, Evaluation]:
+    """The red list's evaluation as of risk's business date, and that date."""
+    today = await breaker.today(session)
+    return today, await evaluate_red_list(session, today, decided_by_role)
+
+
+# --- what the API asks of the lists ---------------------------------------------------------
+
+# A query over list entries, alone or joined (repairs with their entries).
+Searched = TypeVar("Searched", bound=Select[*tuple[Any, ...]])
+
+
+def searched(query: Searched, name: str | None, village_code: str | None) -> Searched:
+    if name is not None:
+        query = query.where(ListEntry.name.contains(name, autoescape=True))
+    if village_code is not None:
+        query = query.where(ListEntry.village_code == village_code)
+    return query
+
+
+async def get_entry(session: AsyncSession, entry_id: str, *, lock: bool = False) -> ListEntry:
+    entry = await session.get(ListEntry, entry_id, with_for_update=lock)
+    if entry is None:
+        raise Problem(404, "LIST_ENTRY_NOT_FOUND", "List entry not found", f"No list entry {entry_id}.")
+    return entry
+
+
+async def entries(
+    session: AsyncSession,
+    list_: Literal["red", "black"] | None,
+    status: str | None,
+    subject_id: str | None,
+    name: str | None,
+    village_code: str | None,
+    limit: int,
+    offset: int,
+) -> list[ListEntry]:
+    """Every entry, proposals and ended ones included (the government's view)."""
+    query = searched(select(ListEntry), name, village_code)
+    if list_ is not None:
+        query = query.where(ListEntry.list == list_)
+    if status is not None:
+        query = query.where(ListEntry.status == status)
+    if subject_id is not None:
+        query = query.where(ListEntry.subject_id == subject_id)
+    rows = await session.scalars(query.order_by(ListEntry.created_at, ListEntry.id).limit(limit).offset(offset))
+    return list(rows)
+
+
+async def propose_black_listing(
+    session: AsyncSession, kind: SubjectKind, subject_id: str, evidence: str, proposed_by: str
+) -> ListEntry:
+    """A bank reports malicious debt evasion; nothing is listed until the government approves."""
+    who = await subject(session, kind, subject_id)
+    if who is None:
+        raise Problem(404, "SUBJECT_NOT_FOUND", "Subject not found", f"Risk knows no {kind} {subject_id}.")
+    pending = await entries_of(session, who.id, list_="black", statuses=("proposed", "active"))
+    if any(e.cause == rules.MALICIOUS_DEBT_EVASION for e in pending):
+        raise Problem(
+            409, "ALREADY_PROPOSED", "Already proposed or listed", "This subject has an open entry for this cause."
+        )
+    entry = new_entry(
+        who,
+        list_="black",
+        cause=rules.MALICIOUS_DEBT_EVASION,
+        status="proposed",
+        evidence=evidence,
+        proposed_by=proposed_by,
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def decide_black_listing(session: AsyncSession, entry_id: str, approve: bool, reasons: str) -> ListEntry:
+    """The government approves (listed and published from the business date) or rejects."""
+    entry = await get_entry(session, entry_id, lock=True)
+    if entry.status != "proposed":
+        raise Problem(409, "NOT_PROPOSED", "Not a proposal", f"The entry is {entry.status}, not proposed.")
+    today = await breaker.today(session)
+    if approve:
+        await activate(session, entry, today=today, decided_by_role="government", reasons=reasons)
+    else:
+        entry.status, entry.decided_by_role, entry.decision_reasons = "rejected", "government", reasons
+        entry.ended_on, entry.end_reason = today, "rejected"
+        entry.retention_ends_on = today  # never published, nothing to keep
+    return entry
+
+
+async def published(
+    session: AsyncSession,
+    list_: Literal["red", "black"] | None,
+    name: str | None,
+    village_code: str | None,
+    limit: int,
+    offset: int,
+) -> list[ListEntry]:
+    """The entries in force and still within their publication period (公示)."""
+    today = await breaker.today(session)
+    query = searched(select(ListEntry), name, village_code).where(
+        ListEntry.status == "active",
+        (ListEntry.publication_ends_on.is_(None)) | (ListEntry.publication_ends_on > today),
+    )
+    if list_ is not None:
+        query = query.where(ListEntry.list == list_)
+    rows = await session.scalars(
+        query.order_by(ListEntry.list, ListEntry.village_code, ListEntry.listed_on, ListEntry.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows)

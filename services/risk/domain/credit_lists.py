@@ -55,7 +55,7 @@ def publication_ends(listed_on: date, tier: Tier) -> date:
 def deleted(act_ended_on: date, today: date) -> bool:
     """Is a black-list record whose act ended on ``act_ended_on`` deleted by ``today``
     (征信业管理条例 §16)? An entry stores ``retention_ends(act_ended_on)``, the last day it is
-    kept, and ``lists.expire`` deletes it once the business date is past that day: the SQL
+    kept, and ``credit_lists.expire`` deletes it once the business date is past that day: the SQL
     there is ``retention_ends_on < today``, this rule."""
     return expired(act_ended_on, today)
 

@@ -1,0 +1,168 @@
+"""Realised losses (004 §6(1)): a written-off loan's loss split between the business's own
+mutual guarantee, the government (paid from the fund), the bank and the insurer; and the
+bank's and insurer's claims on their shares, and their settlement."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from itertools import islice
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.risk.breaker import replaying, settings, today
+from services.risk.domain.loss import split_loss
+from services.risk.funds import ZERO, publish_capacity
+from services.risk.models import ClaimSettlement, FundEntry, Loss, MutualGuaranteeAccount
+from shared.catalogue import ClaimSettled, LoanWrittenOff, LossSplit
+from shared.events import new_event
+from shared.messaging import emit
+from shared.money import format_money, to_fen
+from shared.web import Problem
+
+Party = Literal["bank", "insurer"]
+
+
+async def realise_loss(session: AsyncSession, p: LoanWrittenOff, occurred_at: datetime) -> Loss:
+    """Split a written-off loss. A business's loss is met first from its own mutual
+    guarantee contributions (product choice, docs/risk.md), the rest 30/20/50."""
+    loss = Decimal(p.loss)
+    drawn = ZERO
+    if p.subject_kind == "business":
+        account = await session.get(MutualGuaranteeAccount, p.subject_id)
+        if account is not None:
+            drawn = min(loss, max(ZERO, account.contributed - account.drawn))
+            account.drawn += drawn
+    parts = split_loss(loss - drawn, settings().loss_shares)
+    row = Loss(
+        loan_id=p.loan_id,
+        subject_kind=p.subject_kind,
+        subject_id=p.subject_id,
+        village_code=p.village_code,
+        township_code=p.township_code,
+        business_date=p.business_date,
+        loss=loss,
+        mutual_guarantee=drawn,
+        government=parts["government"],
+        bank=parts["bank"],
+        insurer=parts["insurer"],
+    )
+    session.add(row)
+    # The government's share is paid from the fund (004 §6(2)); its date and time are the
+    # event's, so a rebuild writes the same entry.
+    session.add(
+        FundEntry(
+            kind="loss",
+            amount=-row.government,
+            loan_id=p.loan_id,
+            reason=f"government's share of the loss on loan {p.loan_id} (004 §6(1))",
+            decided_by="risk",
+            business_date=p.business_date,
+            recorded_at=occurred_at,
+        )
+    )
+    if not replaying(session):
+        await emit(
+            session,
+            new_event(
+                "risk.loss.split",
+                p.village_code,
+                LossSplit(
+                    loan_id=p.loan_id,
+                    subject_kind=p.subject_kind,
+                    subject_id=p.subject_id,
+                    village_code=p.village_code,
+                    township_code=p.township_code,
+                    business_date=p.business_date,
+                    loss=format_money(loss),
+                    mutual_guarantee=format_money(drawn),
+                    government=format_money(row.government),
+                    bank=format_money(row.bank),
+                    insurer=format_money(row.insurer),
+                ),
+            ),
+        )
+        if row.government:
+            await session.flush()
+            await publish_capacity(session, "loss", -row.government)
+    return row
+
+
+async def listed(
+    session: AsyncSession, loan_id: str | None, village_code: str | None, limit: int, offset: int
+) -> list[Loss]:
+    query = select(Loss).order_by(Loss.business_date, Loss.loan_id).limit(limit).offset(offset)
+    if loan_id is not None:
+        query = query.where(Loss.loan_id == loan_id)
+    if village_code is not None:
+        query = query.where(Loss.village_code == village_code)
+    return list(await session.scalars(query))
+
+
+def claim_amount(loss: Loss, party: Party) -> Decimal:
+    return loss.bank if party == "bank" else loss.insurer
+
+
+async def claims(
+    session: AsyncSession,
+    party: Party | None,
+    status: Literal["open", "settled"] | None,
+    loan_id: str | None,
+    limit: int,
+    offset: int,
+) -> list[tuple[Loss, Party, ClaimSettlement | None]]:
+    """The bank's and insurer's shares of realised losses (004 §6(1)) and their settlements:
+    the non-zero ones, by date and loan, ``status`` open (no settlement) or settled."""
+    query = select(Loss).order_by(Loss.business_date, Loss.loan_id)
+    if loan_id is not None:
+        query = query.where(Loss.loan_id == loan_id)
+    settled = {(s.loan_id, s.party): s for s in await session.scalars(select(ClaimSettlement))}
+    parties: tuple[Party, ...] = (party,) if party else ("bank", "insurer")
+    found: Iterator[tuple[Loss, Party, ClaimSettlement | None]] = (
+        (loss, p, settlement)
+        for loss in await session.scalars(query)
+        for p, settlement in ((p, settled.get((loss.loan_id, p))) for p in parties)
+        if to_fen(claim_amount(loss, p)) > 0 and (status is None or ("settled" if settlement else "open") == status)
+    )
+    # Claims are derived and filtered per loss, so the page is cut from them, not in SQL.
+    return list(islice(found, offset, offset + limit))
+
+
+async def settle_claim(
+    session: AsyncSession, loan_id: str, party: Party, reference: str, settled_by: str
+) -> tuple[Loss, ClaimSettlement]:
+    """Mark the bank's or insurer's share of a loss settled, and say so (``risk.claim.settled``)."""
+    # The loss row is locked: FOR UPDATE on a settlement not yet written locks nothing, so
+    # two concurrent settlements both inserted and one failed on the key (a 500).
+    loss = await session.get(Loss, loan_id, with_for_update=True)
+    if loss is None:
+        raise Problem(404, "LOSS_NOT_FOUND", "No loss", f"No realised loss on loan {loan_id}.")
+    if await session.get(ClaimSettlement, (loan_id, party)) is not None:
+        raise Problem(409, "CLAIM_SETTLED", "Claim already settled", f"The {party}'s claim is settled.")
+    settlement = ClaimSettlement(
+        loan_id=loan_id,
+        party=party,
+        reference=reference,
+        settled_by=settled_by,
+        settled_on=await today(session),
+        settled_at=datetime.now(UTC),
+    )
+    session.add(settlement)
+    await emit(
+        session,
+        new_event(
+            "risk.claim.settled",
+            loss.village_code,
+            ClaimSettled(
+                loan_id=loan_id,
+                party=party,
+                amount=format_money(claim_amount(loss, party)),
+                reference=reference,
+                settled_by=settled_by,
+            ),
+        ),
+    )
+    return loss, settlement
