@@ -259,7 +259,7 @@ class RiskSettings(ServiceSettings):
     loss_shares: dict[str, int] | None = None
     # Issue 11, product choices. 守信红名单: this grade or better, and no overdue in this many
     # years (this one included); the tier of each black-list cause sets its publication
-    # period and the earliest credit repair (services/risk/domain/lists.py).
+    # period and the earliest credit repair (services/risk/domain/credit_lists.py).
     red_list_min_grade: Literal["AAA+", "AAA", "AA", "A"] = "AA"
     red_list_clean_years: int = Field(default=2, ge=1, le=10)
     list_tiers: dict[str, ListTier] = Field(default_factory=lambda: dict(_DEFAULT_TIERS))
@@ -267,7 +267,7 @@ class RiskSettings(ServiceSettings):
     @field_validator("loss_shares")
     @classmethod
     def _three_parties(cls, value: dict[str, int] | None) -> dict[str, int] | None:
-        # Risk books the three parts by name (services/risk/funds.py): refuse at start, not at
+        # Risk books the three parts by name (services/risk/losses.py): refuse at start, not at
         # the first write-off.
         if value is not None:
             if set(value) != {"government", "bank", "insurer"}:
