@@ -37,7 +37,7 @@ from tests.conftest import missing
 from tests.e2e.bank_core import BankCore, Tally
 from tests.e2e.invariants import Books
 from tests.e2e.servers import DedicatedServers, ServerUnavailable
-from tests.system import resident_id
+from tests.support.system import resident_id
 from vcredit.cluster import Cluster, eventually
 
 # pyproject's 300 s per test is shorter than these tests' own bounded waits (the broker test

@@ -1,5 +1,5 @@
 """Nothing personal in what `vcredit serve` writes (issue 9), as JSON lines (issue 10): registry and scoring as separate
-processes on real Kafka and PostgreSQL, the flow of tests/pii_flow.py through their HTTP
+processes on real Kafka and PostgreSQL, the flow of tests/support/pii_flow.py through their HTTP
 APIs, then every line the processes wrote to stdout and stderr, from start to shutdown,
 grepped for the ID numbers, names and tokens the flow used."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import pii_flow
+from tests.support import pii_flow
 from vcredit.cluster import Cluster, eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.system import resident_id
+from tests.support.system import resident_id
 from vcredit.cluster import Cluster, eventually
 
 # Each test makes a dozen or more cross-service waits of up to SECONDS and closes of business

@@ -22,7 +22,7 @@ from shared.runtime import scoped_routers
 from shared.settings import SERVICE_NAMES
 from shared.web import declared_scope
 from tests.conftest import Infra, new_topic_prefix
-from tests.system import System
+from tests.support.system import System
 from vcredit.services import load_spec
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")

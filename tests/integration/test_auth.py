@@ -17,7 +17,7 @@ from bench.probe import wait_until
 from shared.auth import add_credential, read_credentials, revoke_credential
 from shared.tokens import TokenKeys, new_signing_key
 from tests.conftest import TOKEN, Infra, new_topic_prefix
-from tests.system import System
+from tests.support.system import System
 
 OLD, NEW = new_signing_key(), new_signing_key()
 

@@ -32,7 +32,7 @@ from shared.db import create_engine, create_sessionmaker
 from shared.messaging import outbox
 from tests.conftest import TOKEN, Infra
 from tests.integration.test_loans import _certified_line, _ledger_matches_loans
-from tests.system import System
+from tests.support.system import System
 from vcredit.cluster import free_ports
 
 START = date(2026, 3, 2)

@@ -21,7 +21,7 @@ from shared.auth import add_credential
 from shared.catalogue import BusinessDateAdvanced, RatingCertified
 from shared.events import new_event
 from tests.conftest import Infra
-from tests.system import System, certified_line, resident_id
+from tests.support.system import System, certified_line, resident_id
 
 TOWNSHIP = "410102009"
 VILLAGE, OTHER_VILLAGE = "410102009001", "410102009002"

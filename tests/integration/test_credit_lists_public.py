@@ -23,7 +23,7 @@ from tests.conftest import Infra, missing
 from tests.integration.test_credit_lists import _household as register
 from tests.integration.test_credit_lists import _propose as propose
 from tests.integration.test_notify import _serve
-from tests.system import System, resident_id
+from tests.support.system import System, resident_id
 
 TOWNSHIP = "410102011"
 VILLAGE, OTHER_VILLAGE = "410102011001", "410102011002"

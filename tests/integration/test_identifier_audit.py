@@ -12,7 +12,7 @@ from services.registry.identifier_audit import audit_identifiers
 from services.registry.models import Business, Household, Person
 from shared.pii import load_cipher
 from tests.conftest import Infra
-from tests.system import System
+from tests.support.system import System
 
 TOWNSHIP, VILLAGE = "410102001", "410102001001"
 ID = "11010519491231002X"

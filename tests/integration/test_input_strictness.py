@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from services.loans.models import LedgerEntry, Loan
 from services.registry.models import Business, Household, Person
 from tests.conftest import Infra
-from tests.system import System, certified_line, resident_id
+from tests.support.system import System, certified_line, resident_id
 
 TOWNSHIP, VILLAGE = "410102001", "410102001001"
 ID = "11010519491231002X"  # GB 11643-1999's own example

@@ -27,7 +27,7 @@ from tests.conftest import Infra
 from tests.integration.test_loans import _ledger_matches_loans
 from tests.reference import payments
 from tests.reference.loan_model import DAY, ReferenceLoan, Refused, money
-from tests.system import System
+from tests.support.system import System
 
 VILLAGE, TOWNSHIP = "410102003001", "410102003"
 START = date(2027, 3, 20)

@@ -20,7 +20,7 @@ from services.loans.models import CobRun, FundView, LedgerEntry, Loan, VillageVi
 from shared.catalogue import FundCapacityChanged, RatingCertified, VillageFreeze
 from shared.events import new_event
 from tests.conftest import Infra
-from tests.system import System
+from tests.support.system import System
 
 VILLAGE, TOWNSHIP = "410102003001", "410102003"
 START = date(2026, 1, 15)

@@ -22,7 +22,7 @@ from shared.catalogue import RatingCertified, RatingDowngraded, SubjectDelisted,
 from shared.events import Envelope, new_event
 from tests.conftest import Infra
 from tests.integration.test_loans import _ledger_matches_loans
-from tests.system import System
+from tests.support.system import System
 
 VILLAGE, TOWNSHIP = "410102003001", "410102003"
 START = date(2026, 1, 15)

@@ -1,6 +1,6 @@
 """Nothing personal in the logs, in-process (issue 9): registry and scoring on both backends,
 every logger captured at DEBUG, grepped for the ID numbers, names and tokens the flow used
-(tests/pii_flow.py); tests/e2e/test_log_redaction.py does the same with `vcredit serve`."""
+(tests/support/pii_flow.py); tests/e2e/test_log_redaction.py does the same with `vcredit serve`."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from services.registry.schemas import HouseholdIn
-from tests import pii_flow
 from tests.conftest import TOKEN, Infra
-from tests.system import System
+from tests.support import pii_flow
+from tests.support.system import System
 from vcredit.cluster import eventually
 
 

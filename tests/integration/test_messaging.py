@@ -32,7 +32,7 @@ from shared.events import Envelope, parse_payload
 from shared.logs import ContextFilter
 from shared.messaging import Relay, emit, list_dead_letters, replay_dead_letters
 from tests.conftest import Infra
-from tests.system import System
+from tests.support.system import System
 
 
 async def _publish(bus: Bus, infra: Infra, events: Sequence[Envelope]) -> None:

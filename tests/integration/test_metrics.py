@@ -14,7 +14,7 @@ from bench.probe import wait_until
 from shared.auth import add_credential
 from shared.bus.base import Record
 from tests.conftest import Infra
-from tests.system import System
+from tests.support.system import System
 
 TOWNSHIP = "410102007"
 VILLAGES = ("410102007001", "410102007002", "410102007003")

@@ -30,7 +30,7 @@ from shared.catalogue import (
 )
 from shared.events import Envelope, new_event
 from tests.conftest import TOKEN, Infra
-from tests.system import System
+from tests.support.system import System
 
 TOWNSHIP = "410102003"
 V1, V2 = "410102003001", "410102003002"

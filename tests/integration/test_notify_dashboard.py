@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import TOKEN, Infra, missing
 from tests.integration.test_notify import _serve
 from tests.integration.test_risk import START, V1, V2, _cob, _hierarchy, _line
-from tests.system import System
+from tests.support.system import System
 
 CHROMIUM = "/usr/bin/chromium"
 HAVE_CHROMIUM = os.path.exists(CHROMIUM)

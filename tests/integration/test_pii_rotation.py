@@ -23,7 +23,7 @@ from services.registry.models import Person
 from shared.db import create_engine, create_sessionmaker
 from shared.pii import PiiCipher, key_id_of
 from tests.conftest import Infra
-from tests.system import System, resident_id
+from tests.support.system import System, resident_id
 from vcredit.pii_rotation import Rotation, encrypted_columns, rotate_column
 
 ROOT = Path(__file__).resolve().parents[2]

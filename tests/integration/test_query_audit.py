@@ -23,7 +23,7 @@ from bench.probe import wait_until
 from shared.auth import add_credential
 from tests.conftest import Infra
 from tests.integration.test_notify import _serve
-from tests.system import System, resident_id
+from tests.support.system import System, resident_id
 
 TOWNSHIP, VILLAGE = "410102006", "410102006001"
 START = date(2026, 4, 1)

@@ -29,7 +29,7 @@ from shared.messaging import outbox
 from tests.conftest import Infra
 from tests.integration.test_loans import _ledger_matches_loans
 from tests.integration.test_risk import _hierarchy
-from tests.system import System, certified_line
+from tests.support.system import System, certified_line
 
 VILLAGE, TOWNSHIP = "410102003001", "410102003"  # test_risk's V1 and township
 START = date(2026, 1, 15)

@@ -15,7 +15,7 @@ import pytest
 from bench.probe import wait_until
 from shared.auth import add_credential
 from tests.conftest import Infra
-from tests.system import System, read_events, resident_id
+from tests.support.system import System, read_events, resident_id
 
 TOWNSHIP, VILLAGE, OTHER_VILLAGE = "410102001", "410102001001", "410102001002"
 

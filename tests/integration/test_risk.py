@@ -20,7 +20,7 @@ from shared.catalogue import TownshipCreated, VillageCreated
 from shared.events import new_event
 from shared.messaging import inbox, outbox
 from tests.conftest import Infra
-from tests.system import System, certified_line, read_events
+from tests.support.system import System, certified_line, read_events
 
 TOWNSHIP = "410102003"
 V1, V2, V3 = "410102003001", "410102003002", "410102003003"

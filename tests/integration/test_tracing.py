@@ -24,7 +24,7 @@ from shared.messaging import H_EVENT_ID, H_EVENT_TYPE, list_dead_letters, replay
 from shared.tracing import Tracing, export_to, new_provider
 from tests.conftest import Infra
 from tests.integration.test_notify import _serve
-from tests.system import System, resident_id
+from tests.support.system import System, resident_id
 
 TOWNSHIP, VILLAGE = "410102002", "410102002003"
 

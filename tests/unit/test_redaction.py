@@ -15,7 +15,7 @@ from shared.redaction import (
     redact_record,
     register_secret,
 )
-from tests.system import resident_id
+from tests.support.system import resident_id
 
 ID18 = resident_id(7)
 ID_X = "11010519491231002X"

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from shared.auth import add_credential
-from tests.system import resident_id
+from tests.support.system import resident_id
 
 TOWNSHIP, VILLAGE = "410102005", "410102005001"
 # Names that occur nowhere else, so finding one in a log means it came from this flow.
