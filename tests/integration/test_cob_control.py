@@ -31,7 +31,7 @@ from services.loans.models import BusinessDate, CobJob, CobLease, CobRun, Loan, 
 from shared.db import create_engine, create_sessionmaker
 from shared.messaging import outbox
 from tests.conftest import TOKEN, Infra
-from tests.integration.test_loans import _certified_line, _ledger_matches_loans
+from tests.support.loans import ledger_matches_loans, open_certified_line
 from tests.support.system import System
 from vcredit.cluster import free_ports
 
@@ -46,7 +46,7 @@ async def loans(infra: Infra) -> AsyncIterator[System]:
 
 
 async def _loan(system: System, infra: Infra, amount: str = "30000.00") -> str:
-    line = await _certified_line(system, infra, limit="200000.00")
+    line = await open_certified_line(system, infra, limit="200000.00")
     body = {"credit_line_id": line, "amount": amount, "term_months": 12, "repayment_method": "equal_instalment"}
     r = await system["loans"].post("/v1/loans", json=body)
     assert r.status_code == 201, r.text
@@ -120,7 +120,7 @@ async def test_ten_concurrent_cobs_close_each_day_once_and_only_forward(loans: S
         (d, "done", 1) for d in _days(START, 5)
     ]
     assert lease is not None and lease.holder is None, "the lease is free again"
-    await _ledger_matches_loans(loans)
+    await ledger_matches_loans(loans)
     # The next close of business works.
     r = await client.post("/v1/cob", json={"date": str(target + timedelta(days=1))})
     assert r.status_code == 200, r.text
@@ -210,7 +210,7 @@ async def test_a_cancelled_run_stops_at_a_day_boundary_and_a_later_one_resumes(
     assert (await client.get(f"/v1/cob/runs/{uuid.uuid4()}")).status_code == 404
     assert await _advanced(loans) == Counter(_days(START, 3))
     state = (await client.get(f"/v1/loans/{loan}")).json()
-    await _ledger_matches_loans(loans)
+    await ledger_matches_loans(loans)
 
     r = await client.post("/v1/cob", json={"date": str(target)})
     assert r.status_code == 200, r.text
@@ -218,7 +218,7 @@ async def test_a_cancelled_run_stops_at_a_day_boundary_and_a_later_one_resumes(
     assert await _advanced(loans) == Counter(_days(START, 30))
     later = (await client.get(f"/v1/loans/{loan}")).json()
     assert Decimal(later["interest_outstanding"]) > Decimal(state["interest_outstanding"])
-    await _ledger_matches_loans(loans)
+    await ledger_matches_loans(loans)
 
 
 async def test_the_shutdown_hook_stops_a_run_at_a_day_boundary_and_a_restart_resumes(
@@ -248,7 +248,7 @@ async def test_the_shutdown_hook_stops_a_run_at_a_day_boundary_and_a_restart_res
         assert r.status_code == 200, r.text
         assert r.json()["closed"] == _days(START + timedelta(days=2), 8)
         assert await _advanced(second) == Counter(_days(START, 10))
-        await _ledger_matches_loans(second)
+        await ledger_matches_loans(second)
 
 
 async def test_a_restart_after_a_done_day_left_behind_completes(loans: System, infra: Infra) -> None:
@@ -271,7 +271,7 @@ async def test_a_restart_after_a_done_day_left_behind_completes(loans: System, i
         rows = (await session.execute(select(CobRun.business_date, CobRun.loans_processed))).all()
         processed = {day: n for day, n in rows}
     assert processed == {START + timedelta(days=n): 1 for n in range(4)}, "no day was closed twice"
-    await _ledger_matches_loans(loans)
+    await ledger_matches_loans(loans)
 
 
 async def test_a_crashed_holder_s_lease_lapses_and_a_stale_holder_writes_nothing(
@@ -320,7 +320,7 @@ async def test_a_cob_racing_repayments_on_the_same_loan_leaves_it_consistent(loa
     assert r.status_code == 200, r.text
     assert {a.status_code for a in answers} <= {201}, [a.text for a in answers if a.status_code != 201]
     assert await _business_date(client) == target
-    await _ledger_matches_loans(loans)
+    await ledger_matches_loans(loans)
     async with loans.runtimes["loans"].read_sessions() as session:
         row = await session.get(Loan, loan)
         paid = await session.scalar(select(func.sum(Repayment.amount)).where(Repayment.loan_id == loan))
@@ -454,7 +454,7 @@ async def test_a_repayment_waits_for_the_chunk_that_closes_its_loan(
     assert (await run).status_code == 200
     r = await repayment
     assert r.status_code == 201, r.text
-    await _ledger_matches_loans(loans)
+    await ledger_matches_loans(loans)
     async with loans.runtimes["loans"].read_sessions() as session:
         row = await session.get(Loan, loan)
     assert row is not None

@@ -21,10 +21,11 @@ from shared.auth import add_credential
 from shared.catalogue import BusinessDateAdvanced, RatingCertified
 from shared.events import new_event
 from tests.conftest import Infra
+from tests.support.credit_lists import VILLAGE, propose_black_listing, register_household
 from tests.support.system import System, certified_line, resident_id
 
 TOWNSHIP = "410102009"
-VILLAGE, OTHER_VILLAGE = "410102009001", "410102009002"
+OTHER_VILLAGE = "410102009002"
 START = date(2026, 5, 11)
 
 
@@ -55,31 +56,6 @@ async def lists(
     breaker.settings.cache_clear()
 
 
-async def _household(system: System, n: int, name: str, village: str = VILLAGE) -> str:
-    body = {"id_number": resident_id(n), "name": name, "village_code": village, "profile": {}}
-    r = await system["registry"].post("/v1/households", json=body)
-    assert r.status_code == 201, r.text
-    return str(r.json()["household_id"])
-
-
-async def _propose(system: System, keys: dict[str, dict[str, str]], household_id: str, evidence: str) -> dict[str, Any]:
-    """A bank's proposal, once risk has heard of the household (404 until then)."""
-    answer: dict[str, Any] = {}
-
-    async def proposed() -> bool:
-        r = await system["risk"].post(
-            "/v1/black-list/proposals",
-            json={"subject_kind": "household", "subject_id": household_id, "evidence": evidence},
-            headers=keys["bank"],
-        )
-        answer.update(r.json())
-        assert r.status_code in (201, 404), r.text
-        return r.status_code == 201
-
-    await wait_until(proposed, what="the household to reach risk")
-    return answer
-
-
 async def _court_lists(system: System, keys: dict[str, dict[str, str]], household_id: str, on: bool) -> None:
     r = await system["registry"].patch(
         f"/v1/households/{household_id}/profile", json={"dishonest_debtor_list": on}, headers=keys["court"]
@@ -98,8 +74,8 @@ async def test_court_feed_lists_and_public_sees_only_published_entries_masked(
 ) -> None:
     system, keys = lists
     risk = system["risk"]
-    debtor = await _household(system, 101, "王失信")
-    evader = await _household(system, 102, "李逃债", OTHER_VILLAGE)
+    debtor = await register_household(system, 101, "王失信")
+    evader = await register_household(system, 102, "李逃债", OTHER_VILLAGE)
     listed_events: list[Any] = []
 
     await _court_lists(system, keys, debtor, True)
@@ -120,7 +96,7 @@ async def test_court_feed_lists_and_public_sees_only_published_entries_masked(
     assert "失信被执行人" in entry["legal_basis"]
 
     # A bank's proposal is nothing until the government approves it.
-    proposal = await _propose(system, keys, evader, "转移抵押物后失联, 见(2026)某行催收记录")
+    proposal = await propose_black_listing(system, keys, evader, "转移抵押物后失联, 见(2026)某行催收记录")
     assert (proposal["status"], proposal["proposed_by"]) == ("proposed", "as-bank")
     again = await risk.post(
         "/v1/black-list/proposals",
@@ -129,8 +105,8 @@ async def test_court_feed_lists_and_public_sees_only_published_entries_masked(
     )
     assert (again.status_code, again.json()["code"]) == (409, "ALREADY_PROPOSED")
     # API.md: a POST that creates accepts an Idempotency-Key; the bank core's retry gets the first answer.
-    third = await _household(system, 107, "吴重试")
-    await _propose(system, keys, third, "a first proposal, to have risk know the household")
+    third = await register_household(system, 107, "吴重试")
+    await propose_black_listing(system, keys, third, "a first proposal, to have risk know the household")
     rejected = (await risk.get("/v1/credit-lists/entries", params={"subject_id": third})).json()[0]["entry_id"]
     r = await risk.post(f"/v1/black-list/proposals/{rejected}/decision", json={"approve": False, "reasons": "不实"})
     assert r.status_code == 200
@@ -198,8 +174,8 @@ async def test_repair_waits_for_the_tiers_minimum_and_is_published(
 ) -> None:
     system, keys = lists
     risk = system["risk"]
-    evader = await _household(system, 103, "赵还款")
-    entry_id = (await _propose(system, keys, evader, "恶意转移财产逃避还款, 有判决为证"))["entry_id"]
+    evader = await register_household(system, 103, "赵还款")
+    entry_id = (await propose_black_listing(system, keys, evader, "恶意转移财产逃避还款, 有判决为证"))["entry_id"]
     r = await risk.post(
         f"/v1/black-list/proposals/{entry_id}/decision",
         json={"approve": True, "reasons": "核实"},
@@ -266,8 +242,8 @@ async def test_red_list_needs_title_grade_clean_record_and_no_black_entry(
 ) -> None:
     system, keys = lists
     risk = system["risk"]
-    good = await _household(system, 104, "钱守信")
-    plain = await _household(system, 105, "孙一般")
+    good = await register_household(system, 104, "钱守信")
+    plain = await register_household(system, 105, "孙一般")
     for household, grade in ((good, "AA"), (plain, "A")):
         await system.publish(
             new_event(
@@ -347,7 +323,7 @@ async def test_a_court_listing_blocks_drawdowns_and_repair_restores_them(
     """Issue 11's must-show, over real Kafka on the kafka backend: registry → risk → loans."""
     system, keys = lists
     risk = system["risk"]
-    household = await _household(system, 106, "周借款")
+    household = await register_household(system, 106, "周借款")
     line = await _certified_line(system, household)
     r = await _draw(system, line)
     assert r.status_code == 201, r.text

@@ -20,9 +20,9 @@ import pytest
 from bench.probe import wait_until
 from shared.auth import add_credential
 from tests.conftest import Infra, missing
-from tests.integration.test_credit_lists import _household as register
-from tests.integration.test_credit_lists import _propose as propose
-from tests.integration.test_notify import _serve
+from tests.support.credit_lists import propose_black_listing as propose
+from tests.support.credit_lists import register_household as register
+from tests.support.http_server import serve
 from tests.support.system import System, resident_id
 
 TOWNSHIP = "410102011"
@@ -136,7 +136,7 @@ async def test_public_key_sees_published_entries_masked_and_searchable(
 ) -> None:
     s, keys = system
     public = keys["public"]
-    async with _serve(s.apps["risk"]) as risk_url:
+    async with serve(s.apps["risk"]) as risk_url:
         monkeypatch.setenv("VCREDIT_NOTIFY_RISK_URL", risk_url)
         await _make_entries(s, keys)
         notify, risk = s["notify"], s["risk"]
@@ -198,9 +198,9 @@ async def test_the_dashboard_section_shows_the_lists_to_a_public_key(
     s, keys = system
     token = keys["public"]["Authorization"].removeprefix("Bearer ")
     async with AsyncExitStack() as stack:
-        risk_url = await stack.enter_async_context(_serve(s.apps["risk"]))
+        risk_url = await stack.enter_async_context(serve(s.apps["risk"]))
         monkeypatch.setenv("VCREDIT_NOTIFY_RISK_URL", risk_url)
-        notify_url = await stack.enter_async_context(_serve(s.apps["notify"]))
+        notify_url = await stack.enter_async_context(serve(s.apps["notify"]))
         await _make_entries(s, keys)
 
         pw = await stack.enter_async_context(playwright_api.async_playwright())

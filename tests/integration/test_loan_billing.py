@@ -24,9 +24,9 @@ from services.loans.models import Instalment
 from shared.catalogue import RatingCertified
 from shared.events import new_event
 from tests.conftest import Infra
-from tests.integration.test_loans import _ledger_matches_loans
 from tests.reference import payments
 from tests.reference.loan_model import DAY, ReferenceLoan, Refused, money
+from tests.support.loans import ledger_matches_loans
 from tests.support.system import System
 
 VILLAGE, TOWNSHIP = "410102003001", "410102003"
@@ -139,7 +139,7 @@ async def _agrees(system: System, loan: Tracked, when: date) -> None:
 
 async def _ledger_agrees(system: System, tracked: list[Tracked]) -> None:
     """The ledger matches the loan rows (test_loans) and the reference's totals."""
-    await _ledger_matches_loans(system)
+    await ledger_matches_loans(system)
     accounts = (await system["loans"].get("/v1/ledger/trial-balance")).json()["accounts"]
     total = {
         "loans_principal": sum((t.model.principal_outstanding for t in tracked), Fraction(0)),

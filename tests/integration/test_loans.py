@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from decimal import Decimal
@@ -20,9 +19,9 @@ from services.loans.models import CobRun, FundView, LedgerEntry, Loan, VillageVi
 from shared.catalogue import FundCapacityChanged, RatingCertified, VillageFreeze
 from shared.events import new_event
 from tests.conftest import Infra
+from tests.support.loans import TOWNSHIP, VILLAGE, ledger_matches_loans, open_certified_line
 from tests.support.system import System
 
-VILLAGE, TOWNSHIP = "410102003001", "410102003"
 START = date(2026, 1, 15)
 
 
@@ -32,70 +31,13 @@ async def loans(infra: Infra) -> AsyncIterator[System]:
         yield system
 
 
-async def _certified_line(system: System, infra: Infra, limit: str = "100000.00", poor: bool = False) -> str:
-    household = str(uuid.uuid4())
-    await system.publish(
-        new_event(
-            "scoring.rating.certified",
-            VILLAGE,
-            RatingCertified(
-                subject_kind="household",
-                subject_id=household,
-                village_code=VILLAGE,
-                township_code=TOWNSHIP,
-                rating_id=1,
-                grade="AA",
-                credit_limit=limit,
-                certificate_no="XYZ-2026-1",
-                poor_household=poor,
-            ),
-        ),
-    )
-    client = system["loans"]
-    created: dict[str, Any] = {}
-
-    async def line_opens() -> bool:
-        r = await client.post("/v1/credit-lines", json={"household_id": household})
-        if r.status_code == 201:
-            created.update(r.json())
-        return r.status_code == 201
-
-    await wait_until(line_opens, seconds=20, what="the certified rating to reach loans")
-    assert (created["limit"], created["available"]) == (limit, limit)
-    return str(created["credit_line_id"])
-
-
 async def _cob(client: httpx.AsyncClient, day: date) -> None:
     r = await client.post("/v1/cob", json={"date": str(day)})
     assert r.status_code == 200, r.text
 
 
-async def _ledger_matches_loans(system: System) -> None:
-    """The sum of loan balances equals the ledger's receivable accounts."""
-    async with system.runtimes["loans"].read_sessions() as session:
-        principal, interest, subsidy = (
-            await session.execute(
-                select(
-                    func.coalesce(func.sum(Loan.principal_outstanding), 0),
-                    func.coalesce(func.sum(Loan.interest_outstanding), 0),
-                    func.coalesce(func.sum(Loan.subsidy_accrued), 0),
-                )
-            )
-        ).one()
-        debits, credits = (
-            await session.execute(
-                select(func.coalesce(func.sum(LedgerEntry.debit), 0), func.coalesce(func.sum(LedgerEntry.credit), 0))
-            )
-        ).one()
-    balances = (await system["loans"].get("/v1/ledger/trial-balance")).json()["accounts"]
-    assert Decimal(debits) == Decimal(credits)
-    assert Decimal(balances.get("loans_principal", "0")) == Decimal(principal)
-    assert Decimal(balances.get("interest_receivable", "0")) == Decimal(interest)
-    assert Decimal(balances.get("subsidy_receivable", "0")) == Decimal(subsidy)
-
-
 async def test_a_loan_left_unpaid_is_classified_by_the_domain_bands(loans: System, infra: Infra) -> None:
-    line = await _certified_line(loans, infra)
+    line = await open_certified_line(loans, infra)
     client = loans["loans"]
     r = await client.post(
         "/v1/loans",
@@ -121,18 +63,18 @@ async def test_a_loan_left_unpaid_is_classified_by_the_domain_bands(loans: Syste
         state = (await client.get(f"/v1/loans/{loan['loan_id']}")).json()
         assert (state["days_past_due"], state["classification"]) == (dpd, classification), day
         assert state["non_performing"] is (classification in ("substandard", "doubtful", "loss"))
-        await _ledger_matches_loans(loans)
+        await ledger_matches_loans(loans)
 
     state = (await client.get(f"/v1/loans/{loan['loan_id']}")).json()
     assert state["principal_outstanding"] == "12000.00"
     r = await client.post(f"/v1/loans/{loan['loan_id']}/write-off")
     assert r.status_code == 201
     assert r.json()["loss"] == f"{Decimal('12000.00') + Decimal(state['interest_outstanding']):.2f}"
-    await _ledger_matches_loans(loans)
+    await ledger_matches_loans(loans)
 
 
 async def test_repayments_are_idempotent_allocated_and_revolve(loans: System, infra: Infra) -> None:
-    line = await _certified_line(loans, infra, limit="50000.00")
+    line = await open_certified_line(loans, infra, limit="50000.00")
     client = loans["loans"]
     loan = (
         await client.post(
@@ -162,12 +104,12 @@ async def test_repayments_are_idempotent_allocated_and_revolve(loans: System, in
     assert rest.status_code == 201
     closed = (await client.get(f"/v1/loans/{loan['loan_id']}")).json()
     assert (closed["status"], closed["principal_outstanding"]) == ("repaid", "0.00")
-    await _ledger_matches_loans(loans)
+    await ledger_matches_loans(loans)
 
 
 async def test_a_debit_run_applies_each_repayment_in_order_or_refuses_it_alone(loans: System, infra: Infra) -> None:
     client = loans["loans"]
-    lines = [await _certified_line(loans, infra, limit="50000.00") for _ in range(2)]
+    lines = [await open_certified_line(loans, infra, limit="50000.00") for _ in range(2)]
     a, b = [
         (
             await client.post(
@@ -230,13 +172,13 @@ async def test_a_debit_run_applies_each_repayment_in_order_or_refuses_it_alone(l
     assert (again.status_code, again.json()) == (200, out)
     other = await client.post("/v1/repayment-batches", json={**run, "repayments": run["repayments"][:1]}, headers=key)
     assert (other.status_code, other.json()["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
-    await _ledger_matches_loans(loans)
+    await ledger_matches_loans(loans)
 
 
 async def test_the_fund_caps_programme_lending_at_its_capacity(loans: System, infra: Infra) -> None:
     """004 §6(2): lending up to 10x the fund; risk publishes the capacity, loans enforces it."""
     client = loans["loans"]
-    lines = [await _certified_line(loans, infra, limit="100000.00") for _ in range(3)]
+    lines = [await open_certified_line(loans, infra, limit="100000.00") for _ in range(3)]
     await loans.publish(
         new_event(
             "risk.fund.capacity_changed",
@@ -266,11 +208,11 @@ async def test_the_fund_caps_programme_lending_at_its_capacity(loans: System, in
     outstanding = [(await client.get(f"/v1/credit-lines/{line}")).json()["outstanding"] for line in lines]
     assert sorted(outstanding) == ["0.00", "20000.00", "20000.00"], "a refused drawdown leaves its line as it was"
     assert (await draw(lines[0], "10000.00")).status_code == 201, "up to the capacity exactly"
-    await _ledger_matches_loans(loans)
+    await ledger_matches_loans(loans)
 
 
 async def test_concurrent_drawdowns_cannot_exceed_the_limit(loans: System, infra: Infra) -> None:
-    line = await _certified_line(loans, infra, limit="50000.00")
+    line = await open_certified_line(loans, infra, limit="50000.00")
     client = loans["loans"]
     body = {"credit_line_id": line, "amount": "30000.00", "term_months": 12}
     results = await asyncio.gather(*(client.post("/v1/loans", json=body) for _ in range(4)))
@@ -294,7 +236,7 @@ async def test_concurrent_drawdowns_cannot_exceed_the_limit(loans: System, infra
 async def test_bad_drawdowns_are_refused_and_write_nothing(
     loans: System, infra: Infra, change: dict[str, Any], status: int, code: str
 ) -> None:
-    line = await _certified_line(loans, infra)
+    line = await open_certified_line(loans, infra)
     r = await loans["loans"].post(
         "/v1/loans", json={"credit_line_id": line, "amount": "1000.00", "term_months": 12} | change
     )
@@ -305,7 +247,7 @@ async def test_bad_drawdowns_are_refused_and_write_nothing(
 
 
 async def test_freeze_refuses_new_credit(loans: System, infra: Infra) -> None:
-    line = await _certified_line(loans, infra)
+    line = await open_certified_line(loans, infra)
     client = loans["loans"]
     body = {"credit_line_id": line, "amount": "1000.00", "term_months": 12}
     assert (await client.post("/v1/loans", json=body)).status_code == 201
@@ -345,7 +287,7 @@ async def test_freeze_refuses_new_credit(loans: System, infra: Infra) -> None:
 async def test_a_downgrade_lowers_the_line_at_once(loans: System, infra: Infra) -> None:
     from shared.catalogue import RatingDowngraded
 
-    line = await _certified_line(loans, infra, limit="100000.00")
+    line = await open_certified_line(loans, infra, limit="100000.00")
     client = loans["loans"]
     assert (
         await client.post("/v1/loans", json={"credit_line_id": line, "amount": "40000.00", "term_months": 12})
@@ -386,7 +328,7 @@ async def test_a_crashed_close_of_business_resumes_without_closing_a_loan_twice(
     from services.loans import cob
     from services.loans.domain import close_of_business
 
-    line = await _certified_line(loans, infra, limit="200000.00")
+    line = await open_certified_line(loans, infra, limit="200000.00")
     client = loans["loans"]
     for _ in range(5):
         body = {"credit_line_id": line, "amount": "31000.00", "term_months": 12, "repayment_method": "interest_only"}
@@ -417,7 +359,7 @@ async def test_a_crashed_close_of_business_resumes_without_closing_a_loan_twice(
     # A day's interest is accrued cumulatively, so closing a loan twice would not show in
     # its interest: the run shows whether the rerun started after the committed chunk.
     assert run is not None and (run.status, run.loans_processed) == ("done", 5), "resumed at the cursor"
-    await _ledger_matches_loans(loans)
+    await ledger_matches_loans(loans)
 
 
 async def test_a_limit_raise_waits_for_the_freeze_to_lift(loans: System, infra: Infra) -> None:
@@ -425,7 +367,7 @@ async def test_a_limit_raise_waits_for_the_freeze_to_lift(loans: System, infra: 
     until the freeze lifts; then the certified limit applies."""
     from services.loans.models import RatingView
 
-    line = await _certified_line(loans, infra, limit="50000.00")
+    line = await open_certified_line(loans, infra, limit="50000.00")
     client = loans["loans"]
     household = (await client.get(f"/v1/credit-lines/{line}")).json()["household_id"]
 

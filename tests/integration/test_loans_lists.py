@@ -21,7 +21,7 @@ from services.loans.models import CreditLine, LedgerEntry, ListEntry, Loan, Rati
 from shared.catalogue import RatingCertified, RatingDowngraded, SubjectDelisted, SubjectListed, VillageFreeze
 from shared.events import Envelope, new_event
 from tests.conftest import Infra
-from tests.integration.test_loans import _ledger_matches_loans
+from tests.support.loans import ledger_matches_loans
 from tests.support.system import System
 
 VILLAGE, TOWNSHIP = "410102003001", "410102003"
@@ -341,4 +341,4 @@ async def test_no_subsidy_accrues_for_the_days_a_business_is_blacklisted(loans: 
     assert Decimal(listed_now["subsidy_accrued"]) + forfeited == Decimal(clean_now["subsidy_accrued"])
     # The borrower owes the forfeited subsidy: billed as interest with the first instalment.
     assert Decimal(listed_now["amount_due"]) == Decimal(clean_now["amount_due"]) + forfeited
-    await _ledger_matches_loans(loans)
+    await ledger_matches_loans(loans)

@@ -6,8 +6,6 @@ notices. The other services appear as the events they publish."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,8 +14,6 @@ from datetime import date
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from bench.probe import wait_until
 from services.notify.domain.signing import verify_signature
@@ -30,6 +26,7 @@ from shared.catalogue import (
 )
 from shared.events import Envelope, new_event
 from tests.conftest import TOKEN, Infra
+from tests.support.http_server import serve
 from tests.support.system import System
 
 TOWNSHIP = "410102003"
@@ -271,23 +268,6 @@ async def test_subscriptions_are_validated_listed_and_deactivated(system: System
 # --- SSE over a real server -----------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def _serve(app: FastAPI) -> AsyncIterator[str]:
-    """The app on a real uvicorn server on a free loopback port (httpx's ASGI transport
-    buffers whole responses, which a stream never finishes)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", timeout_graceful_shutdown=2))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        await wait_until(lambda: _true(server.started), what="uvicorn to start")
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-
-
 async def _read_sse(base: str, count: int, last_event_id: str | None = None) -> list[dict[str, str]]:
     headers = {"Authorization": f"Bearer {TOKEN}"}
     if last_event_id is not None:
@@ -334,7 +314,7 @@ def _household_registered(village: str) -> Envelope:
 async def test_sse_stream_resumes_after_last_event_id_with_only_public_events(system: System) -> None:
     first = [_frozen(V1, f"0.0{i}00") for i in range(4, 9)]  # five public events
     await system.publish(_household_registered(V1), *first)
-    async with _serve(system.apps["notify"]) as base:
+    async with serve(system.apps["notify"]) as base:
         got = await _read_sse(base, 3)
         assert [e["event"] for e in got] == ["risk.village.frozen"] * 3
         assert [Envelope.model_validate_json(e["data"]).event_id for e in got] == [e.event_id for e in first[:3]]

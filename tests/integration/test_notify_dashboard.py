@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TOKEN, Infra, missing
-from tests.integration.test_notify import _serve
-from tests.integration.test_risk import START, V1, V2, _cob, _hierarchy, _line
+from tests.support.http_server import serve
+from tests.support.risk import START, V1, V2, publish_hierarchy, run_cob, village_line
 from tests.support.system import System
 
 CHROMIUM = "/usr/bin/chromium"
@@ -41,13 +41,13 @@ async def test_dashboard_shows_a_village_freeze_live(
     if not HAVE_CHROMIUM:
         missing("no /usr/bin/chromium (scripts/test.sh installs it)")
     async with AsyncExitStack() as stack:
-        risk_url = await stack.enter_async_context(_serve(system.apps["risk"]))
+        risk_url = await stack.enter_async_context(serve(system.apps["risk"]))
         monkeypatch.setenv("VCREDIT_NOTIFY_RISK_URL", risk_url)
-        notify_url = await stack.enter_async_context(_serve(system.apps["notify"]))
+        notify_url = await stack.enter_async_context(serve(system.apps["notify"]))
 
-        await _hierarchy(system)
-        _, line = await _line(system, V1)
-        await _line(system, V2)
+        await publish_hierarchy(system)
+        _, line = await village_line(system, V1)
+        await village_line(system, V2)
         r = await system["loans"].post(
             "/v1/loans",
             json={
@@ -71,7 +71,7 @@ async def test_dashboard_shows_a_village_freeze_live(
         await page.locator("#status").filter(has_text="已连接").wait_for(timeout=30_000)
 
         # Day 91 past due: substandard, non-performing, 100% > 3%: risk freezes the village.
-        await _cob(system, first_due + timedelta(days=91))
+        await run_cob(system, first_due + timedelta(days=91))
         await page.locator(f"#villages tr.frozen[data-code='{V1}']").wait_for(timeout=30_000)
         assert "已冻结" in await row.inner_text()
         assert "100.00%" in await row.inner_text()

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from bench.probe import wait_until
 from shared.auth import add_credential
 from tests.conftest import Infra
-from tests.integration.test_notify import _serve
+from tests.support.http_server import serve
 from tests.support.system import System, resident_id
 
 TOWNSHIP, VILLAGE = "410102006", "410102006001"
@@ -49,8 +49,8 @@ async def system(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
         System(infra, ["registry", "scoring", "loans"], credentials_file=credentials, start_date=START) as s,
         AsyncExitStack() as stack,
     ):
-        monkeypatch.setenv("VCREDIT_REGISTRY_SCORING_URL", await stack.enter_async_context(_serve(s.apps["scoring"])))
-        monkeypatch.setenv("VCREDIT_REGISTRY_LOANS_URL", await stack.enter_async_context(_serve(s.apps["loans"])))
+        monkeypatch.setenv("VCREDIT_REGISTRY_SCORING_URL", await stack.enter_async_context(serve(s.apps["scoring"])))
+        monkeypatch.setenv("VCREDIT_REGISTRY_LOANS_URL", await stack.enter_async_context(serve(s.apps["loans"])))
         registry = s["registry"]
         assert (await registry.post("/v1/townships", json={"code": TOWNSHIP, "name": "东岭乡"})).status_code == 201
         r = await registry.post("/v1/villages", json={"code": VILLAGE, "name": "柳树村", "township_code": TOWNSHIP})

@@ -27,8 +27,8 @@ from shared.catalogue import RatingCertified
 from shared.events import new_event
 from shared.messaging import outbox
 from tests.conftest import Infra
-from tests.integration.test_loans import _ledger_matches_loans
-from tests.integration.test_risk import _hierarchy
+from tests.support.loans import ledger_matches_loans
+from tests.support.risk import publish_hierarchy
 from tests.support.system import System, certified_line
 
 VILLAGE, TOWNSHIP = "410102003001", "410102003"  # test_risk's V1 and township
@@ -113,7 +113,7 @@ async def test_a_write_off_of_a_performing_loan_is_refused_and_changes_nothing(l
     assert r.status_code == 200, r.text
     r = await client.post(f"/v1/loans/{loan}/write-off", headers={"Idempotency-Key": key})
     assert r.status_code == 201, r.text
-    await _ledger_matches_loans(loans)
+    await ledger_matches_loans(loans)
 
 
 # --- races ---------------------------------------------------------------------------------
@@ -204,7 +204,7 @@ async def test_concurrent_debit_runs_on_the_same_loans_apply_each_payment_once_a
     state = (await client.get(f"/v1/credit-lines/{line}")).json()
     assert (state["outstanding"], state["available"]) == ("2000.00", "48000.00")
     assert len(await _events(loans, "loans", "loans.repayment.received")) == 6
-    await _ledger_matches_loans(loans)
+    await ledger_matches_loans(loans)
 
 
 async def test_one_idempotency_key_in_flight_on_concurrent_posts_has_one_effect(loans: System) -> None:
@@ -236,7 +236,7 @@ async def test_one_idempotency_key_in_flight_on_concurrent_posts_has_one_effect(
     line_now = (await client.get(f"/v1/credit-lines/{line}")).json()
     assert (line_now["outstanding"], line_now["available"]) == ("9000.00", "41000.00")
     assert len(await _events(loans, "loans", "loans.repayment.received")) == 1
-    await _ledger_matches_loans(loans)
+    await ledger_matches_loans(loans)
 
 
 def _one_effect(answers: list[httpx.Response]) -> None:
@@ -281,7 +281,7 @@ async def test_a_write_off_racing_a_repayment_on_one_loan_resolves_one_way(loans
     assert (Decimal(paid or 0), Decimal(written or 0)) == (repaid, principal + interest - repaid)
     assert len(await _events(loans, "loans", "loans.loan.written_off")) == 1
     assert (await client.get(f"/v1/credit-lines/{line}")).json()["outstanding"] == "0.00"
-    await _ledger_matches_loans(loans)
+    await ledger_matches_loans(loans)
 
 
 async def test_concurrent_fund_top_ups_each_count_and_the_capacity_published_last_is_the_balance(
@@ -328,7 +328,7 @@ async def _equals(read: Any, value: Any) -> bool:
 
 
 async def test_concurrent_settlements_of_one_claim_settle_it_once(with_risk: System) -> None:
-    await _hierarchy(with_risk)
+    await publish_hierarchy(with_risk)
     risk, client = with_risk["risk"], with_risk["loans"]
     _, loan = await _non_performing(with_risk)
     r = await client.post(f"/v1/loans/{loan}/write-off")

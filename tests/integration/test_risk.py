@@ -16,47 +16,16 @@ from bench.probe import wait_until
 from services.loans.models import FundView, TownshipView, VillageView
 from services.risk.models import SubjectGrade
 from services.risk.rebuild import dump, rebuild
-from shared.catalogue import TownshipCreated, VillageCreated
-from shared.events import new_event
 from shared.messaging import inbox, outbox
 from tests.conftest import Infra
-from tests.support.system import System, certified_line, read_events
-
-TOWNSHIP = "410102003"
-V1, V2, V3 = "410102003001", "410102003002", "410102003003"
-START = date(2026, 1, 15)
+from tests.support.risk import START, TOWNSHIP, V1, V2, V3, publish_hierarchy, run_cob, village_line
+from tests.support.system import System, read_events
 
 
 @pytest.fixture
 async def system(infra: Infra) -> AsyncIterator[System]:
     async with System(infra, ["loans", "risk"], start_date=START) as s:
         yield s
-
-
-async def _hierarchy(system: System) -> None:
-    await system.publish(
-        new_event("registry.township.created", TOWNSHIP, TownshipCreated(code=TOWNSHIP, name="城关镇")),
-        *(
-            new_event(
-                "registry.village.created", TOWNSHIP, VillageCreated(code=code, name=name, township_code=TOWNSHIP)
-            )
-            for code, name in ((V1, "东村"), (V2, "西村"), (V3, "南村"))
-        ),
-    )
-
-    async def known() -> bool:
-        return bool((await system["risk"].get(f"/v1/townships/{TOWNSHIP}")).json().get("villages") == 3)
-
-    await wait_until(known, what="the hierarchy to reach risk")
-
-
-async def _line(system: System, village: str, limit: str = "100000.00") -> tuple[str, str]:
-    return await certified_line(system, village, TOWNSHIP, limit=limit)
-
-
-async def _cob(system: System, day: date) -> None:
-    r = await system["loans"].post("/v1/cob", json={"date": str(day)})
-    assert r.status_code == 200, r.text
 
 
 async def _quiet(system: System) -> None:
@@ -90,10 +59,10 @@ async def _loans_view(system: System, village: str, *, frozen: bool, halted: boo
 
 async def test_npl_freezes_halts_refuses_splits_the_loss_and_lifts(system: System, infra: Infra) -> None:
     risk, loans = system["risk"], system["loans"]
-    await _hierarchy(system)
-    borrower, line = await _line(system, V1)
-    good_household, good_line = await _line(system, V1)
-    _, neighbour_line = await _line(system, V2)
+    await publish_hierarchy(system)
+    borrower, line = await village_line(system, V1)
+    good_household, good_line = await village_line(system, V1)
+    _, neighbour_line = await village_line(system, V2)
     r = await loans.post(
         "/v1/loans",
         json={"credit_line_id": line, "amount": "12000.00", "term_months": 12, "repayment_method": "equal_principal"},
@@ -110,12 +79,12 @@ async def test_npl_freezes_halts_refuses_splits_the_loss_and_lifts(system: Syste
     assert (village["npl_ratio"], village["frozen"], village["non_performing"]) == ("0.0000", False, "0.00")
 
     # 90 days past due is special mention: performing, nothing frozen.
-    await _cob(system, first_due + timedelta(days=90))
+    await run_cob(system, first_due + timedelta(days=90))
     await _quiet(system)
     assert (await risk.get(f"/v1/villages/{V1}")).json()["frozen"] is False
 
     # Day 91: substandard, non-performing; 12,000 / 12,000 = 100% > 3%.
-    await _cob(system, first_due + timedelta(days=91))
+    await run_cob(system, first_due + timedelta(days=91))
 
     async def frozen() -> bool:
         return bool((await risk.get(f"/v1/villages/{V1}")).json()["frozen"])
@@ -172,7 +141,7 @@ async def test_npl_freezes_halts_refuses_splits_the_loss_and_lifts(system: Syste
 
     # Write-off: the loss is split 30/20/50, the fund pays the government's share, the
     # freeze and the halt lift, and loans learns the fund's new capacity.
-    await _cob(system, first_due + timedelta(days=361))
+    await run_cob(system, first_due + timedelta(days=361))
     state = (await loans.get(f"/v1/loans/{loan_id}")).json()
     r = await loans.post(f"/v1/loans/{loan_id}/write-off")
     assert r.status_code == 201, r.text
@@ -258,8 +227,8 @@ async def _drawdown_ok(system: System, credit_line: str) -> bool:
 
 async def test_manual_freeze_and_lift_are_recorded_and_reach_loans(system: System, infra: Infra) -> None:
     risk = system["risk"]
-    await _hierarchy(system)
-    _, line = await _line(system, V3)
+    await publish_hierarchy(system)
+    _, line = await village_line(system, V3)
     r = await risk.post(f"/v1/villages/{V3}/freeze", json={"reason": "村干部违规发放,暂停核查"})
     assert r.status_code == 200, r.text
     assert (r.json()["frozen"], r.json()["manual_override"]) == (True, "frozen")

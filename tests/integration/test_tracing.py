@@ -23,7 +23,7 @@ from shared.bus.base import Record
 from shared.messaging import H_EVENT_ID, H_EVENT_TYPE, list_dead_letters, replay_dead_letters
 from shared.tracing import Tracing, export_to, new_provider
 from tests.conftest import Infra
-from tests.integration.test_notify import _serve
+from tests.support.http_server import serve
 from tests.support.system import System, resident_id
 
 TOWNSHIP, VILLAGE = "410102002", "410102002003"
@@ -139,9 +139,9 @@ async def test_a_call_to_another_service_carries_the_trace(infra: Infra, monkeyp
         AsyncExitStack() as stack,
     ):
         monkeypatch.setenv(
-            "VCREDIT_REGISTRY_SCORING_URL", await stack.enter_async_context(_serve(system.apps["scoring"]))
+            "VCREDIT_REGISTRY_SCORING_URL", await stack.enter_async_context(serve(system.apps["scoring"]))
         )
-        monkeypatch.setenv("VCREDIT_REGISTRY_LOANS_URL", await stack.enter_async_context(_serve(system.apps["loans"])))
+        monkeypatch.setenv("VCREDIT_REGISTRY_LOANS_URL", await stack.enter_async_context(serve(system.apps["loans"])))
         registry = system["registry"]
         assert (await registry.post("/v1/townships", json={"code": TOWNSHIP, "name": "南湾乡"})).status_code == 201
         r = await registry.post("/v1/villages", json={"code": VILLAGE, "name": "七里村", "township_code": TOWNSHIP})

@@ -18,7 +18,7 @@ from shared.bus.embedded import EmbeddedBus
 from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime, create_app
 from shared.settings import CommonSettings
-from tests.integration.test_notify import _serve
+from tests.support.http_server import serve
 from vcredit.services import load_spec
 
 TOKEN = "lists-token"
@@ -59,7 +59,7 @@ async def test_the_search_reaches_both_public_endpoints_with_the_callers_token(
     notify: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[tuple[str, dict[str, str], str]] = []
-    async with _serve(_fake_risk(seen)) as risk_url:
+    async with serve(_fake_risk(seen)) as risk_url:
         monkeypatch.setenv("VCREDIT_NOTIFY_RISK_URL", risk_url)
         r = await notify.get("/v1/dashboard/credit-lists", params={"name": "张", "village_code": "410102003001"})
         assert r.status_code == 200, r.text

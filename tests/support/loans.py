@@ -1,0 +1,76 @@
+"""Loans helpers shared by integration tests: a credit line opened by a certified rating, and
+the ledger's receivables checked against the loans' balances."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bench.probe import wait_until
+from services.loans.models import LedgerEntry, Loan
+from shared.catalogue import RatingCertified
+from shared.events import new_event
+from tests.conftest import Infra
+from tests.support.system import System
+
+VILLAGE, TOWNSHIP = "410102003001", "410102003"
+
+
+async def open_certified_line(system: System, infra: Infra, limit: str = "100000.00", poor: bool = False) -> str:
+    household = str(uuid.uuid4())
+    await system.publish(
+        new_event(
+            "scoring.rating.certified",
+            VILLAGE,
+            RatingCertified(
+                subject_kind="household",
+                subject_id=household,
+                village_code=VILLAGE,
+                township_code=TOWNSHIP,
+                rating_id=1,
+                grade="AA",
+                credit_limit=limit,
+                certificate_no="XYZ-2026-1",
+                poor_household=poor,
+            ),
+        ),
+    )
+    client = system["loans"]
+    created: dict[str, Any] = {}
+
+    async def line_opens() -> bool:
+        r = await client.post("/v1/credit-lines", json={"household_id": household})
+        if r.status_code == 201:
+            created.update(r.json())
+        return r.status_code == 201
+
+    await wait_until(line_opens, seconds=20, what="the certified rating to reach loans")
+    assert (created["limit"], created["available"]) == (limit, limit)
+    return str(created["credit_line_id"])
+
+
+async def ledger_matches_loans(system: System) -> None:
+    """The sum of loan balances equals the ledger's receivable accounts."""
+    async with system.runtimes["loans"].read_sessions() as session:
+        principal, interest, subsidy = (
+            await session.execute(
+                select(
+                    func.coalesce(func.sum(Loan.principal_outstanding), 0),
+                    func.coalesce(func.sum(Loan.interest_outstanding), 0),
+                    func.coalesce(func.sum(Loan.subsidy_accrued), 0),
+                )
+            )
+        ).one()
+        debits, credits = (
+            await session.execute(
+                select(func.coalesce(func.sum(LedgerEntry.debit), 0), func.coalesce(func.sum(LedgerEntry.credit), 0))
+            )
+        ).one()
+    balances = (await system["loans"].get("/v1/ledger/trial-balance")).json()["accounts"]
+    assert Decimal(debits) == Decimal(credits)
+    assert Decimal(balances.get("loans_principal", "0")) == Decimal(principal)
+    assert Decimal(balances.get("interest_receivable", "0")) == Decimal(interest)
+    assert Decimal(balances.get("subsidy_receivable", "0")) == Decimal(subsidy)
