@@ -32,19 +32,10 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import (
-    Column,
-    DateTime,
-    Index,
-    Integer,
-    PrimaryKeyConstraint,
-    String,
-    Table,
-    Text,
     delete,
     func,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy import event as _sa_event
@@ -53,10 +44,12 @@ from sqlalchemy.orm import Session
 
 from shared.bulk import insert_rows
 from shared.bus.base import Bus, BusConsumer, Message, Record, next_offsets
-from shared.db import SHARED_TABLES, BigIntPK, dialect_of, insert_ignore, unavailable
+from shared.db import dialect_of, insert_ignore, unavailable
 from shared.events import Envelope, dlq_topic_of
 from shared.logs import bind_service, event_context
 from shared.metrics import SAMPLE_TIMEOUT_SECONDS, ServiceMetrics
+from shared.platform_tables import inbox as inbox
+from shared.platform_tables import outbox as outbox
 from shared.redaction import redact
 from shared.tracing import TRACE_HEADERS, Tracing, current_carrier, dead_lettered, failed_try
 
@@ -85,40 +78,6 @@ H_ORIGINAL_OFFSET = "vcredit.original_offset"
 H_FAILED_AT = "vcredit.failed_at"
 H_EVENT_TYPE = "vcredit.type"
 H_EVENT_ID = "vcredit.event_id"
-
-outbox = Table(
-    "outbox",
-    SHARED_TABLES,
-    Column("id", BigIntPK, primary_key=True, autoincrement=True),
-    Column("event_id", String(36), nullable=False, unique=True),
-    Column("topic", String(255), nullable=False),
-    Column("key", String(255), nullable=False),
-    Column("type", String(255), nullable=False),
-    Column("envelope", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("sent_at", DateTime(timezone=True), nullable=True),
-    # The W3C context of the emitting span (JSON): the relay publishes later, outside it.
-    Column("trace_context", Text, nullable=True),
-    Index(
-        "ix_outbox_unsent",
-        "id",
-        postgresql_where=text("sent_at IS NULL"),
-        sqlite_where=text("sent_at IS NULL"),
-    ),
-)
-
-inbox = Table(
-    "inbox",
-    SHARED_TABLES,
-    Column("consumer", String(255), nullable=False),
-    Column("event_id", String(36), nullable=False),
-    Column("topic", String(255), nullable=False),
-    Column("partition", Integer, nullable=False),
-    Column("offset", BigIntPK, nullable=False),
-    Column("processed_at", DateTime(timezone=True), nullable=False),
-    PrimaryKeyConstraint("consumer", "event_id"),
-)
-
 
 # --- outbox -------------------------------------------------------------------------------
 
