@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import insert_ignore
 from shared.platform_tables import MAX_IDEMPOTENCY_KEY_LENGTH, idempotency_keys
-from shared.web import Problem
+from shared.problems import Problem
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = MAX_IDEMPOTENCY_KEY_LENGTH
