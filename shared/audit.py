@@ -30,7 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.auth import Principal
 from shared.db import BIGINT_MAX, BigIntPK, new_metadata, transaction
 from shared.paging import Limit
-from shared.web import CurrentPrincipal, Problem, ReadSession, ensure_bound, scope
+from shared.problems import Problem
+from shared.web import CurrentPrincipal, ReadSession, ensure_bound, scope
 
 HEADER = "X-Query-Purpose"
 MAX_PURPOSE = 200

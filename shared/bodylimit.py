@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.web import problem_response
+from shared.problems import problem_response
 
 
 class BodyTooLarge(HTTPException):

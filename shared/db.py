@@ -15,46 +15,25 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, Integer, MetaData, Table, event, text
+from sqlalchemy import MetaData, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session
 
+# Re-exported: the services' models build on these.
+from shared.platform_tables import BIGINT_MAX as BIGINT_MAX
+from shared.platform_tables import NAMING_CONVENTION as NAMING_CONVENTION
+from shared.platform_tables import SHARED_TABLES as SHARED_TABLES
+from shared.platform_tables import BigIntPK as BigIntPK
+from shared.platform_tables import new_metadata as new_metadata
+
 if TYPE_CHECKING:
     from shared.settings import CommonSettings
 
-# Names constraints deterministically so Alembic migrations can refer to them.
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants 64 bits for logs.
-BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
-# The largest value of a BigIntPK (and of any SQLite integer): a client's id past it is
-# refused as invalid input; handed to the driver it would overflow (a 500).
-BIGINT_MAX = 2**63 - 1
-
-
-def new_metadata() -> MetaData:
-    return MetaData(naming_convention=NAMING_CONVENTION)
-
-
-# Tables every service has (outbox, inbox, idempotency keys), defined once by the modules
-# that use them and copied into each service's metadata.
-SHARED_TABLES = new_metadata()
-
 
 def include_shared_tables(metadata: MetaData) -> None:
-    # The modules that define the shared tables register them on import; import them here
-    # so the result does not depend on what the caller happened to import first.
-    import shared.idempotency
-    import shared.messaging  # noqa: F401
-
+    """Copy the tables every service has (shared.platform_tables) into ``metadata``."""
     for table in SHARED_TABLES.tables.values():
         table.to_metadata(metadata)
 

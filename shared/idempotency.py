@@ -17,26 +17,15 @@ from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import Column, DateTime, Integer, PrimaryKeyConstraint, String, Table, Text, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import SHARED_TABLES, insert_ignore
-from shared.web import Problem
+from shared.db import insert_ignore
+from shared.platform_tables import MAX_IDEMPOTENCY_KEY_LENGTH, idempotency_keys
+from shared.problems import Problem
 
 HEADER = "Idempotency-Key"
-MAX_KEY_LENGTH = 255
-
-idempotency_keys = Table(
-    "idempotency_keys",
-    SHARED_TABLES,
-    Column("scope", String(255), nullable=False),
-    Column("key", String(MAX_KEY_LENGTH), nullable=False),
-    Column("request_hash", String(64), nullable=False),
-    Column("status_code", Integer, nullable=True),  # null while the first request runs
-    Column("response", Text, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    PrimaryKeyConstraint("scope", "key"),
-)
+MAX_KEY_LENGTH = MAX_IDEMPOTENCY_KEY_LENGTH
 
 
 def _scope(request: Request) -> str:

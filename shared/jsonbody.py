@@ -20,7 +20,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.web import problem_response
+from shared.problems import problem_response
 
 __all__ = ["DuplicateKeys", "duplicate_key_path"]
 

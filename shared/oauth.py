@@ -11,7 +11,8 @@ from fastapi import APIRouter, Form, Header, Request
 from pydantic import BaseModel
 
 from shared.auth import SCOPES, Authenticator, Unauthenticated
-from shared.web import TOKEN_PATH, Problem
+from shared.problems import Problem
+from shared.web import TOKEN_PATH
 
 
 class TokenOut(BaseModel):

@@ -21,13 +21,10 @@ from starlette.requests import HTTPConnection
 
 from shared.auth import SCOPES, Authenticator, Principal, Unauthenticated
 from shared.db import unavailable
+from shared.problems import Problem, problem_response
 from shared.ratelimit import enforce_rate_limit
-from shared.redaction import mask_resident_ids
 
 log = logging.getLogger(__name__)
-
-PROBLEM_JSON = "application/problem+json"
-PROBLEM_TYPE_BASE = "https://vcredit.example/problems/"
 
 _STATUS_CODES = {
     400: ("BAD_REQUEST", "Bad request"),
@@ -41,63 +38,6 @@ _STATUS_CODES = {
     429: ("RATE_LIMITED", "Too many requests"),
     503: ("UNAVAILABLE", "Service unavailable"),
 }
-
-
-class Problem(Exception):
-    """A refusal the client can act on; rendered as application/problem+json."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        title: str,
-        detail: str = "",
-        headers: dict[str, str] | None = None,
-        **extra: Any,
-    ) -> None:
-        super().__init__(f"{status} {code}: {detail or title}")
-        self.status = status
-        self.code = code
-        self.title = title
-        self.detail = detail
-        self.headers = headers or {}
-        self.extra = extra
-
-
-def problem_response(
-    status: int, code: str, title: str, detail: str = "", instance: str | None = None, **extra: Any
-) -> JSONResponse:
-    body = problem_body(status, code, title, detail, instance, **extra)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
-
-
-def problem_body(
-    status: int, code: str, title: str, detail: str = "", instance: str | None = None, **extra: Any
-) -> dict[str, Any]:
-    """An RFC 9457 problem document; also one item's refusal inside a batch's answer."""
-    body: dict[str, Any] = {
-        "type": PROBLEM_TYPE_BASE + code.lower().replace("_", "-"),
-        "title": title,
-        "status": status,
-        "code": code,
-        "detail": detail or title,
-    }
-    if instance:
-        body["instance"] = instance
-    body.update(extra)
-    # A detail or path may quote what the client sent: never a full ID number back.
-    masked: dict[str, Any] = _masked(body)
-    return masked
-
-
-def _masked(value: Any) -> Any:
-    if isinstance(value, str):
-        return mask_resident_ids(value)
-    if isinstance(value, dict):
-        return {k: _masked(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_masked(v) for v in value]
-    return value
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:

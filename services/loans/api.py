@@ -46,7 +46,8 @@ from services.loans.schemas import (
 )
 from shared import idempotency
 from shared.audit import Audited, SubjectKind
-from shared.web import CurrentPrincipal, Problem, ReadSession, Session, ensure_bound, problem_body, scope
+from shared.problems import Problem, problem_body
+from shared.web import CurrentPrincipal, ReadSession, Session, ensure_bound, scope
 
 router = APIRouter(prefix="/v1")
 

@@ -25,7 +25,8 @@ from services.loans.schemas import (
     TrialBalanceOut,
 )
 from shared.paging import Limit, Offset
-from shared.web import CurrentPrincipal, Problem, ReadSession, Session, scope
+from shared.problems import Problem
+from shared.web import CurrentPrincipal, ReadSession, Session, scope
 
 router = APIRouter(prefix="/v1")
 

@@ -18,7 +18,7 @@ from shared.catalogue import CreditLineChanged, CreditLineOpened
 from shared.events import new_event
 from shared.messaging import emit
 from shared.money import format_money
-from shared.web import Problem
+from shared.problems import Problem
 
 
 def available(line: CreditLine) -> Decimal:

@@ -26,7 +26,7 @@ from shared.catalogue import LoanDisbursed, LoanWrittenOff, RepaymentReceived
 from shared.events import Envelope, new_event
 from shared.messaging import emit
 from shared.money import format_money, to_fen
-from shared.web import Problem
+from shared.problems import Problem
 
 # --- drawdown -----------------------------------------------------------------------------
 

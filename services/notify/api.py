@@ -25,8 +25,9 @@ from services.notify.schemas import (
 from shared import idempotency
 from shared.db import BIGINT_MAX
 from shared.paging import MAX_PAGE, Limit, Offset
+from shared.problems import Problem
 from shared.settings import NotifySettings
-from shared.web import CurrentPrincipal, Problem, ReadSession, Session, scope
+from shared.web import CurrentPrincipal, ReadSession, Session, scope
 
 router = APIRouter(prefix="/v1")
 

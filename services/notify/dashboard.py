@@ -21,9 +21,10 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from services.notify.domain.trend import DayFigures, township_trend
 from shared.paging import MAX_PAGE, Limit, Offset
+from shared.problems import Problem
 from shared.settings import NotifySettings
 from shared.tracing import instrument_client_for
-from shared.web import Problem, scope
+from shared.web import scope
 
 STATIC = Path(__file__).parent / "static"
 VENDOR = {

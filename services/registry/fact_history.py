@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.registry.models import Fact
 from services.registry.schemas import FactEndIn, FactOut
 from services.registry.subjects import fact_value
+from shared.problems import Problem
 from shared.profile import NEGATIVE_FIELDS, PROFILE_FIELDS
-from shared.web import Problem
 
 
 def fact_out(f: Fact) -> FactOut:

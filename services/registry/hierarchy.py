@@ -25,7 +25,7 @@ from shared.auth import Principal
 from shared.catalogue import CommunityCreated, TownshipCreated, UnitRenamed, VillageCreated
 from shared.events import new_event
 from shared.messaging import emit
-from shared.web import Problem
+from shared.problems import Problem
 
 
 def _former(changes: list[NameChange]) -> list[FormerName]:

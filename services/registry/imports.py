@@ -35,8 +35,8 @@ from services.registry.subjects import (
     register_households,
 )
 from shared.pii import PiiCipher
+from shared.problems import Problem
 from shared.redaction import mask_resident_ids
-from shared.web import Problem
 
 BATCH = 500
 

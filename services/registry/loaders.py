@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.models import Business, Household
-from shared.web import Problem
+from shared.problems import Problem
 
 
 async def household_or_404(session: AsyncSession, household_id: str, *, lock: bool = False) -> Household:

@@ -21,8 +21,9 @@ from shared.auth import Principal
 from shared.catalogue import ObjectionDecided, ObjectionOpened
 from shared.events import new_event
 from shared.messaging import emit
+from shared.problems import Problem
 from shared.profile import Profile
-from shared.web import Problem, ensure_bound
+from shared.web import ensure_bound
 
 # 征信业管理条例 §25: an objection is checked and answered within 20 days of receipt.
 OBJECTION_DAYS = 20

@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.domain.query_log import BadCursor, decode, merge
 from shared.audit import QueryPage, SubjectKind, own_queries
+from shared.problems import Problem
 from shared.settings import RegistrySettings
 from shared.tracing import instrument_client_for
-from shared.web import Problem
 
 SOURCES = ("registry", "scoring", "loans")
 COLLECTIONS = {"household": "households", "business": "businesses"}

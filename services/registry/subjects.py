@@ -29,8 +29,8 @@ from shared.catalogue import BusinessRegistered, HouseholdRegistered, ProfileCha
 from shared.events import Envelope, new_event
 from shared.messaging import emit
 from shared.pii import PiiCipher
+from shared.problems import Problem
 from shared.profile import Profile, is_negative
-from shared.web import Problem
 
 T = TypeVar("T")
 

@@ -29,8 +29,8 @@ from shared.catalogue import BulletinIssued, TownshipHalt, VillageFreeze
 from shared.events import Envelope, new_event
 from shared.messaging import emit
 from shared.money import format_money
+from shared.problems import Problem
 from shared.settings import CommonSettings, RiskSettings
-from shared.web import Problem
 
 ZERO = Decimal("0.00")
 

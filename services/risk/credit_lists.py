@@ -23,7 +23,7 @@ from shared.catalogue import SubjectDelisted, SubjectListed
 from shared.events import new_event
 from shared.messaging import emit
 from shared.periods import retention_ends
-from shared.web import Problem
+from shared.problems import Problem
 
 SubjectKind = Literal["household", "business"]
 

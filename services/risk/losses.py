@@ -21,7 +21,7 @@ from shared.catalogue import ClaimSettled, LoanWrittenOff, LossSplit
 from shared.events import new_event
 from shared.messaging import emit
 from shared.money import format_money, to_fen
-from shared.web import Problem
+from shared.problems import Problem
 
 Party = Literal["bank", "insurer"]
 

@@ -18,8 +18,9 @@ from shared.auth import Principal
 from shared.catalogue import RepairDecided
 from shared.events import new_event
 from shared.messaging import emit
+from shared.problems import Problem
 from shared.redaction import mask_resident_ids
-from shared.web import Problem, ensure_bound
+from shared.web import ensure_bound
 
 
 def _too_early(entry: ListEntry, today: date) -> None:

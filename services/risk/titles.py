@@ -30,7 +30,7 @@ from shared.catalogue import TitleAwarded
 from shared.events import new_event
 from shared.messaging import emit
 from shared.money import format_money
-from shared.web import Problem
+from shared.problems import Problem
 
 ZERO = Decimal("0.00")
 

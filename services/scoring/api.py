@@ -29,7 +29,8 @@ from shared.catalogue import ScoringObjectionRaised, ScoringObjectionResolved
 from shared.events import new_event
 from shared.messaging import emit
 from shared.paging import MAX_PAGE, Limit, Offset
-from shared.web import CurrentPrincipal, Problem, ReadSession, Session, ensure_bound, scope
+from shared.problems import Problem
+from shared.web import CurrentPrincipal, ReadSession, Session, ensure_bound, scope
 
 router = APIRouter(prefix="/v1")
 

@@ -13,8 +13,6 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 
 # Top-level packages shared/ must not reach.
@@ -176,11 +174,5 @@ def test_bench_and_simulator_import_nothing_from_tests() -> None:
     assert forbidden(["bench", "simulator"], {"tests"}) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 20: shared/ has an import cycle today among shared.bulk, shared.db, shared.idempotency, "
-    "shared.messaging, shared.metrics and shared.web (e.g. db -> idempotency -> web -> db); "
-    "remove this mark once it is broken",
-)
 def test_shared_modules_import_one_another_without_a_cycle() -> None:
     assert cycles(shared_graph()) == []

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from services.registry.domain.query_log import BadCursor, Cursor, decode, encode, merge
 from shared.audit import MAX_PURPOSE, QueryOut, QueryPage, parse_after, parse_purpose
-from shared.web import Problem
+from shared.problems import Problem
 
 SOURCES = ("registry", "scoring", "loans")
 

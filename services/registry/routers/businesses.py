@@ -22,8 +22,9 @@ from services.registry.subjects import (
 from shared import idempotency
 from shared.audit import Audited
 from shared.paging import MAX_PAGE, Limit, Offset
+from shared.problems import Problem
 from shared.profile import Profile
-from shared.web import CurrentPrincipal, Problem, ReadSession, Session, ensure_bound, scope
+from shared.web import CurrentPrincipal, ReadSession, Session, ensure_bound, scope
 
 router = APIRouter(prefix="/v1")
 

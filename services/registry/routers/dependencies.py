@@ -13,7 +13,7 @@ from services.registry.domain.provenance import choose_source
 from services.registry.subjects import Provenance
 from shared.auth import Principal
 from shared.pii import PiiCipher, load_cipher
-from shared.web import Problem
+from shared.problems import Problem
 
 FactSource = Annotated[
     str | None, Header(alias="X-Fact-Source", description="role the facts are stated as, if you hold several")

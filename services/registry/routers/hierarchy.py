@@ -19,7 +19,8 @@ from services.registry.schemas import (
     VillageOut,
 )
 from shared.paging import MAX_PAGE, Limit, Offset
-from shared.web import CurrentPrincipal, Problem, ReadSession, Session, scope
+from shared.problems import Problem
+from shared.web import CurrentPrincipal, ReadSession, Session, scope
 
 router = APIRouter(prefix="/v1")
 

@@ -16,7 +16,8 @@ from services.registry.routers.dependencies import EvidenceRef, FactSource, prov
 from services.registry.schemas import Code, DecisionIn, ObjectionIn, ObjectionOut
 from shared.db import BIGINT_MAX
 from shared.paging import MAX_PAGE, Limit, Offset
-from shared.web import CurrentPrincipal, Problem, ReadSession, Session, ensure_bound, scope
+from shared.problems import Problem
+from shared.web import CurrentPrincipal, ReadSession, Session, ensure_bound, scope
 
 router = APIRouter(prefix="/v1")
 

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query, Request
 from services.registry.imports import import_sheet
 from services.registry.routers.dependencies import EvidenceRef, FactSource, cipher, provenance
 from services.registry.schemas import ImportReport
-from shared.web import CurrentPrincipal, Problem, ensure_bound, scope
+from shared.problems import Problem
+from shared.web import CurrentPrincipal, ensure_bound, scope
 
 router = APIRouter(prefix="/v1")
 

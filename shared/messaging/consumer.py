@@ -1,66 +1,42 @@
-"""Transactional outbox, inbox, relay, consumer runner and dead letters.
-
-The guarantees, and where each comes from:
-- An event exists iff its state change committed: ``emit`` writes the event into the
-  service's own ``outbox`` table inside the caller's transaction.
-- Nothing is lost: the relay marks outbox rows sent only after the bus acknowledged them;
-  a relay that dies in between publishes them again on restart (at-least-once).
-- Effects happen once: a consumer records ``(consumer, event_id)`` in its ``inbox`` in the
-  same transaction as the handler's effects, and skips events already recorded. Offsets are
-  committed only after that transaction, so a crash means redelivery, never loss.
-- A handler that keeps failing does not stall its partition forever: after the configured
-  tries the event is parked in ``<topic>.dlq`` with the error, and ``replay_dead_letters``
-  puts it back on its topic once the cause is fixed.
-
-Write the outbox row after locking the aggregate it describes: rows of one village then
-get ids in commit order, and the relay publishes in id order.
-"""
+"""The inbox and the consumer runner: effects once per event, offsets committed after the
+transaction, a failing event parked in its dead-letter topic after the configured tries."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import traceback
-import uuid
-import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Index,
-    Integer,
-    PrimaryKeyConstraint,
-    String,
-    Table,
-    Text,
-    delete,
-    func,
-    insert,
-    select,
-    text,
-    update,
-)
-from sqlalchemy import event as _sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 
 from shared.bulk import insert_rows
 from shared.bus.base import Bus, BusConsumer, Message, Record, next_offsets
-from shared.db import SHARED_TABLES, BigIntPK, dialect_of, insert_ignore, unavailable
+from shared.db import insert_ignore, unavailable
 from shared.events import Envelope, dlq_topic_of
 from shared.logs import bind_service, event_context
+from shared.messaging.headers import (
+    H_ATTEMPTS,
+    H_CONSUMER,
+    H_ERROR,
+    H_EVENT_TYPE,
+    H_FAILED_AT,
+    H_ORIGINAL_OFFSET,
+    H_ORIGINAL_PARTITION,
+    H_ORIGINAL_TOPIC,
+)
 from shared.metrics import SAMPLE_TIMEOUT_SECONDS, ServiceMetrics
+from shared.platform_tables import inbox
 from shared.redaction import redact
-from shared.tracing import TRACE_HEADERS, Tracing, current_carrier, dead_lettered, failed_try
+from shared.tracing import Tracing, dead_lettered, failed_try
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("shared.messaging")
+
 
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 # Loads, in a few queries, the rows a batch's handlers will read, before they run one by one.
@@ -73,216 +49,6 @@ Finish = Callable[[AsyncSession], Awaitable[None]]
 def topics_of(handlers: Mapping[str, Handler]) -> list[str]:
     """The topics a set of handlers consumes: ``<source>.events`` for each event type's source."""
     return sorted({f"{t.split('.', 1)[0]}.events" for t in handlers})
-
-
-# Header names carried by dead letters, so an operator sees why and where from.
-H_CONSUMER = "vcredit.consumer"
-H_ERROR = "vcredit.error"
-H_ATTEMPTS = "vcredit.attempts"
-H_ORIGINAL_TOPIC = "vcredit.original_topic"
-H_ORIGINAL_PARTITION = "vcredit.original_partition"
-H_ORIGINAL_OFFSET = "vcredit.original_offset"
-H_FAILED_AT = "vcredit.failed_at"
-H_EVENT_TYPE = "vcredit.type"
-H_EVENT_ID = "vcredit.event_id"
-
-outbox = Table(
-    "outbox",
-    SHARED_TABLES,
-    Column("id", BigIntPK, primary_key=True, autoincrement=True),
-    Column("event_id", String(36), nullable=False, unique=True),
-    Column("topic", String(255), nullable=False),
-    Column("key", String(255), nullable=False),
-    Column("type", String(255), nullable=False),
-    Column("envelope", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("sent_at", DateTime(timezone=True), nullable=True),
-    # The W3C context of the emitting span (JSON): the relay publishes later, outside it.
-    Column("trace_context", Text, nullable=True),
-    Index(
-        "ix_outbox_unsent",
-        "id",
-        postgresql_where=text("sent_at IS NULL"),
-        sqlite_where=text("sent_at IS NULL"),
-    ),
-)
-
-inbox = Table(
-    "inbox",
-    SHARED_TABLES,
-    Column("consumer", String(255), nullable=False),
-    Column("event_id", String(36), nullable=False),
-    Column("topic", String(255), nullable=False),
-    Column("partition", Integer, nullable=False),
-    Column("offset", BigIntPK, nullable=False),
-    Column("processed_at", DateTime(timezone=True), nullable=False),
-    PrimaryKeyConstraint("consumer", "event_id"),
-)
-
-
-# --- outbox -------------------------------------------------------------------------------
-
-
-class OutboxSession(Session):
-    """Session class whose commits wake the relay when they wrote outbox rows."""
-
-    wake_relay: Callable[[], None] | None = None
-
-
-def session_class_for(wake: Callable[[], None]) -> type[OutboxSession]:
-    return type("ServiceSession", (OutboxSession,), {"wake_relay": staticmethod(wake)})
-
-
-def _after_commit(session: Session) -> None:
-    if session.info.pop("vcredit_outbox", False) and isinstance(session, OutboxSession) and session.wake_relay:
-        session.wake_relay()
-
-
-def _after_rollback(session: Session) -> None:
-    session.info.pop("vcredit_outbox", None)
-
-
-_sa_event.listen(OutboxSession, "after_commit", _after_commit)
-_sa_event.listen(OutboxSession, "after_soft_rollback", lambda session, _tx: _after_rollback(session))
-
-
-async def emit(session: AsyncSession, *events: Envelope) -> None:
-    """Record events in the outbox, in the caller's transaction."""
-    if not events:
-        return
-    now = datetime.now(UTC)
-    trace_context = current_carrier()
-    await session.execute(
-        insert(outbox),
-        [
-            {
-                "event_id": str(e.event_id),
-                "topic": e.topic,
-                "key": e.key,
-                "type": e.type,
-                "envelope": e.model_dump_json(),
-                "created_at": now,
-                "trace_context": trace_context,
-            }
-            for e in events
-        ],
-    )
-    session.info["vcredit_outbox"] = True
-
-
-class Relay:
-    """Publishes outbox rows in id order and marks them sent after the bus acknowledged."""
-
-    def __init__(
-        self,
-        service: str,
-        sessions: async_sessionmaker[AsyncSession],
-        bus: Bus,
-        *,
-        topic_prefix: str = "",
-        batch_size: int = 500,
-        idle_seconds: float = 0.5,
-        retention: timedelta = timedelta(days=7),
-        metrics: ServiceMetrics | None = None,
-        tracing: Tracing | None = None,
-    ) -> None:
-        self.service = service
-        self.metrics = metrics or ServiceMetrics(service)
-        self.tracing = tracing or Tracing(service)
-        self.sessions = sessions
-        self.bus = bus
-        self.topic_prefix = topic_prefix
-        self.batch_size = batch_size
-        self.idle_seconds = idle_seconds
-        self.retention = retention
-        # One relay per service publishes at a time (replicas would interleave the order).
-        self._lock_id = zlib.crc32(f"vcredit-relay-{service}".encode())
-        self._wake = asyncio.Event()
-        self._last_cleanup = datetime.min.replace(tzinfo=UTC)
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def run(self) -> None:
-        bind_service(self.service)
-        failures = 0
-        while True:
-            try:
-                sent = await self.relay_once()
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                failures += 1
-                # Capped low: after an outage of the bus or the database, events should
-                # leave within seconds of its return (an attempt against a broker that is
-                # away already waits for the producer's request timeout).
-                delay = min(5.0, 0.1 * 2**failures)
-                log.exception("outbox relay of %s failed; retrying in %.1fs", self.service, delay)
-                await asyncio.sleep(delay)
-                continue
-            if sent < self.batch_size:
-                await self._maybe_cleanup()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
-                self._wake.clear()
-
-    async def relay_once(self) -> int:
-        async with self.sessions() as session, session.begin():
-            if dialect_of(session) == "postgresql":
-                got_lock = await session.scalar(select(func.pg_try_advisory_xact_lock(self._lock_id)))
-                if not got_lock:
-                    return 0
-            rows = (
-                await session.execute(
-                    select(
-                        outbox.c.id,
-                        outbox.c.topic,
-                        outbox.c.key,
-                        outbox.c.envelope,
-                        outbox.c.type,
-                        outbox.c.event_id,
-                        outbox.c.trace_context,
-                    )
-                    .where(outbox.c.sent_at.is_(None))
-                    .order_by(outbox.c.id)
-                    .limit(self.batch_size)
-                )
-            ).all()
-            if not rows:
-                return 0
-            records = [
-                Record(
-                    topic=self.topic_prefix + row.topic,
-                    key=row.key,
-                    value=row.envelope.encode(),
-                    headers={H_EVENT_TYPE: row.type, H_EVENT_ID: row.event_id},
-                )
-                for row in rows
-            ]
-            with self.tracing.publishing(records, [row.trace_context for row in rows]) as traced:
-                await self.bus.publish(traced)
-            await session.execute(
-                update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(sent_at=datetime.now(UTC))
-            )
-        for row in rows:
-            self.metrics.events_produced.labels(row.topic, row.type).inc()
-        return len(rows)
-
-    async def _maybe_cleanup(self) -> None:
-        now = datetime.now(UTC)
-        if now - self._last_cleanup < timedelta(minutes=10):
-            return
-        self._last_cleanup = now
-        async with self.sessions() as session, session.begin():
-            await session.execute(
-                delete(outbox).where(outbox.c.sent_at.is_not(None), outbox.c.sent_at < now - self.retention)
-            )
-
-    async def backlog(self) -> int:
-        async with self.sessions() as session:
-            count = await session.scalar(select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None)))
-            return int(count or 0)
 
 
 # --- inbox and consumer -------------------------------------------------------------------
@@ -557,108 +323,3 @@ class Consumer:
             ]
         )
         self.stats.dead_lettered += 1
-
-
-# --- dead letters -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    topic: str
-    partition: int
-    offset: int
-    consumer: str
-    error: str
-    attempts: int
-    event_type: str | None
-    event_id: str | None
-    message: Message
-
-
-async def read_to_end(bus: Bus, group: str, topics: Sequence[str], *, idle_ms: int) -> list[Message]:
-    """Read everything after the group's committed position until the topics go quiet."""
-    consumer = bus.consumer(group, topics)
-    await consumer.start()
-    seen: list[Message] = []
-    try:
-        while True:
-            batch = await consumer.getmany(timeout_ms=idle_ms, max_records=500)
-            if not batch:
-                return seen
-            seen.extend(batch)
-    finally:
-        await consumer.stop()
-
-
-def _as_dead_letter(message: Message) -> DeadLetter:
-    h = message.headers
-    event_type, event_id = h.get(H_EVENT_TYPE), h.get(H_EVENT_ID)
-    with contextlib.suppress(ValidationError):  # a malformed envelope is parked as it came
-        envelope = Envelope.from_bytes(message.value)
-        event_type, event_id = envelope.type, str(envelope.event_id)
-    return DeadLetter(
-        topic=h.get(H_ORIGINAL_TOPIC, ""),
-        partition=int(h.get(H_ORIGINAL_PARTITION, "0")),
-        offset=int(h.get(H_ORIGINAL_OFFSET, "-1")),
-        consumer=h.get(H_CONSUMER, ""),
-        error=h.get(H_ERROR, ""),
-        attempts=int(h.get(H_ATTEMPTS, "0")),
-        event_type=event_type,
-        event_id=event_id,
-        message=message,
-    )
-
-
-def _dlq_topics(topics: Sequence[str], topic_prefix: str) -> list[str]:
-    return [topic_prefix + dlq_topic_of(t) for t in topics]
-
-
-async def list_dead_letters(
-    bus: Bus, consumer: str, topics: Sequence[str], *, topic_prefix: str = "", idle_ms: int = 3000
-) -> list[DeadLetter]:
-    """Every dead letter parked by ``consumer`` (replayed or not), oldest first."""
-    group = f"{topic_prefix}vcredit-{consumer}-dlq-list-{uuid.uuid4()}"
-    messages = await read_to_end(bus, group, _dlq_topics(topics, topic_prefix), idle_ms=idle_ms)
-    letters = [_as_dead_letter(m) for m in messages]
-    return [d for d in letters if d.consumer == consumer]
-
-
-async def replay_dead_letters(
-    bus: Bus, consumer: str, topics: Sequence[str], *, topic_prefix: str = "", idle_ms: int = 3000
-) -> list[DeadLetter]:
-    """Put ``consumer``'s dead letters not yet replayed back on their original topics.
-
-    The replay group's committed offset remembers what was put back, so running it twice
-    does not replay twice. Other consumers receive the event again and their inbox skips it.
-    """
-    group = f"{topic_prefix}vcredit-{consumer}-dlq-replay"
-    reader = bus.consumer(group, _dlq_topics(topics, topic_prefix))
-    await reader.start()
-    replayed: list[DeadLetter] = []
-    try:
-        while batch := await reader.getmany(timeout_ms=idle_ms, max_records=500):
-            letters = [d for d in map(_as_dead_letter, batch) if d.consumer == consumer]
-            await bus.publish(
-                [
-                    Record(
-                        topic=topic_prefix + d.topic,
-                        key=d.message.key or "",
-                        value=d.message.value,
-                        # The trace headers too: the replayed event goes on in its trace.
-                        headers={
-                            k: v
-                            for k, v in d.message.headers.items()
-                            if k in (H_EVENT_TYPE, H_EVENT_ID, *TRACE_HEADERS)
-                        }
-                        | {"vcredit.replayed_from": d.message.topic},
-                    )
-                    for d in letters
-                ]
-            )
-            # Commit only after the republish was acknowledged: a crash in between replays
-            # again, which the inbox absorbs.
-            await reader.commit(next_offsets(batch))
-            replayed.extend(letters)
-    finally:
-        await reader.stop()
-    return replayed
