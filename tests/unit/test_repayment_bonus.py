@@ -17,7 +17,7 @@ from services.registry.domain.provenance import FactRefused, check_sources
 from services.scoring.domain.engine import RULESETS_DIR, RuleSet
 from services.scoring.domain.repayment import earns_repayment_bonus
 from shared.migrations import upgrade
-from shared.periods import add_months as schedule_add_months
+from shared.periods import add_months
 from shared.settings import ScoringSettings
 from vcredit.services import load_spec
 
@@ -52,8 +52,8 @@ def _raw(name: str) -> dict[str, Any]:
 def test_only_a_loan_that_ran_a_full_period_and_was_never_past_due_earns(
     disbursed: date, repaid: date, on_time: bool, earns: bool
 ) -> None:
-    # The first due date as loans states it on loans.loan.repaid: the schedule's own add_months.
-    first_due = schedule_add_months(disbursed, 1)
+    # The first due date as loans states it on loans.loan.repaid (shared/periods, as the schedule).
+    first_due = add_months(disbursed, 1)
     assert earns_repayment_bonus(on_time=on_time, first_due_on=first_due, repaid_on=repaid) is earns
 
 
