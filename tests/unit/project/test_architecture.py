@@ -13,7 +13,7 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 # Top-level packages shared/ must not reach.
 NOT_FROM_SHARED = {"services", "bench", "simulator", "tests", "vcredit"}

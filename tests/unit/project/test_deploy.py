@@ -22,7 +22,7 @@ from tests.conftest import missing
 from vcredit.cli import TOPICS_FILE
 from vcredit.services import load_spec
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 Doc = dict[str, Any]
 
 
