@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,14 +114,6 @@ async def applied_count(sessions: async_sessionmaker[AsyncSession]) -> int:
 def _reader(sessions: async_sessionmaker[AsyncSession]) -> AsyncSession:
     bind = sessions.kw["bind"]
     return AsyncSession(read_only(bind))
-
-
-async def wait_until(check: Callable[[], Awaitable[bool]], seconds: float = 30, what: str = "condition") -> None:
-    deadline = time.monotonic() + seconds
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def _consume(args: argparse.Namespace) -> None:

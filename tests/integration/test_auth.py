@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.probe import wait_until
 from shared.auth import add_credential, read_credentials, revoke_credential
 from shared.tokens import TokenKeys, new_signing_key
 from tests.conftest import TOKEN, Infra, new_topic_prefix
 from tests.support.system import System
+from tests.support.waiting import wait_until
 
 OLD, NEW = new_signing_key(), new_signing_key()
 

@@ -25,7 +25,6 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
-from bench.probe import wait_until
 from services.loans import cob, context
 from services.loans.models import BusinessDate, CobJob, CobLease, CobRun, Loan, Repayment
 from shared.db import create_engine, create_sessionmaker
@@ -33,6 +32,7 @@ from shared.messaging import outbox
 from tests.conftest import TOKEN, Infra
 from tests.support.loans import ledger_matches_loans, open_certified_line
 from tests.support.system import System
+from tests.support.waiting import wait_until
 from vcredit.cluster import free_ports
 
 START = date(2026, 3, 2)

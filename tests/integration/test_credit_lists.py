@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.probe import wait_until
 from services.loans.credit_lists import is_blacklisted
 from services.risk import breaker
 from shared.auth import add_credential
@@ -23,6 +22,7 @@ from shared.events import new_event
 from tests.conftest import Infra
 from tests.support.credit_lists import VILLAGE, propose_black_listing, register_household
 from tests.support.system import System, certified_line, resident_id
+from tests.support.waiting import wait_until
 
 TOWNSHIP = "410102009"
 OTHER_VILLAGE = "410102009002"

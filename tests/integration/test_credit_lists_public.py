@@ -17,13 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.probe import wait_until
 from shared.auth import add_credential
 from tests.conftest import Infra, missing
 from tests.support.credit_lists import propose_black_listing as propose
 from tests.support.credit_lists import register_household as register
 from tests.support.http_server import serve
 from tests.support.system import System, resident_id
+from tests.support.waiting import wait_until
 
 TOWNSHIP = "410102011"
 VILLAGE, OTHER_VILLAGE = "410102011001", "410102011002"

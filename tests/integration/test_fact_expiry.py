@@ -15,12 +15,12 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from bench.probe import wait_until
 from shared.auth import add_credential
 from shared.catalogue import BusinessDateAdvanced, LoanClassified, LoanRepaid
 from shared.events import new_event
 from tests.conftest import Infra
 from tests.support.system import System, read_events, resident_id
+from tests.support.waiting import wait_until
 
 TOWNSHIP, VILLAGE = "410102005", "410102005001"
 START = date(2026, 3, 2)

@@ -19,7 +19,6 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bench.probe import wait_until
 from services.loans.models import Instalment
 from shared.catalogue import RatingCertified
 from shared.events import new_event
@@ -28,6 +27,7 @@ from tests.reference import payments
 from tests.reference.loan_model import DAY, ReferenceLoan, Refused, money
 from tests.support.loans import ledger_matches_loans
 from tests.support.system import System
+from tests.support.waiting import wait_until
 
 VILLAGE, TOWNSHIP = "410102003001", "410102003"
 START = date(2027, 3, 20)

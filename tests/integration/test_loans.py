@@ -14,13 +14,13 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bench.probe import wait_until
 from services.loans.models import CobRun, FundView, LedgerEntry, Loan, VillageView
 from shared.catalogue import FundCapacityChanged, RatingCertified, VillageFreeze
 from shared.events import new_event
 from tests.conftest import Infra
 from tests.support.loans import TOWNSHIP, VILLAGE, ledger_matches_loans, open_certified_line
 from tests.support.system import System
+from tests.support.waiting import wait_until
 
 START = date(2026, 1, 15)
 

@@ -16,13 +16,13 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bench.probe import wait_until
 from services.loans.models import CreditLine, LedgerEntry, ListEntry, Loan, RatingView, VillageView
 from shared.catalogue import RatingCertified, RatingDowngraded, SubjectDelisted, SubjectListed, VillageFreeze
 from shared.events import Envelope, new_event
 from tests.conftest import Infra
 from tests.support.loans import ledger_matches_loans
 from tests.support.system import System
+from tests.support.waiting import wait_until
 
 VILLAGE, TOWNSHIP = "410102003001", "410102003"
 START = date(2026, 1, 15)

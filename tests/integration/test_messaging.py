@@ -25,7 +25,6 @@ from bench.probe import (
     create_probe_db,
     probe_consumer,
     probe_event,
-    wait_until,
 )
 from shared.bus.base import Bus, Record
 from shared.events import Envelope, parse_payload
@@ -33,6 +32,7 @@ from shared.logs import ContextFilter
 from shared.messaging import Relay, emit, list_dead_letters, replay_dead_letters
 from tests.conftest import Infra
 from tests.support.system import System
+from tests.support.waiting import wait_until
 
 
 async def _publish(bus: Bus, infra: Infra, events: Sequence[Envelope]) -> None:

@@ -10,11 +10,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.probe import wait_until
 from shared.auth import add_credential
 from shared.bus.base import Record
 from tests.conftest import Infra
 from tests.support.system import System
+from tests.support.waiting import wait_until
 
 TOWNSHIP = "410102007"
 VILLAGES = ("410102007001", "410102007002", "410102007003")

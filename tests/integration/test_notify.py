@@ -15,7 +15,6 @@ from datetime import date
 import httpx
 import pytest
 
-from bench.probe import wait_until
 from services.notify.domain.signing import verify_signature
 from shared.catalogue import (
     BulletinIssued,
@@ -28,6 +27,7 @@ from shared.events import Envelope, new_event
 from tests.conftest import TOKEN, Infra
 from tests.support.http_server import serve
 from tests.support.system import System
+from tests.support.waiting import wait_until
 
 TOWNSHIP = "410102003"
 V1, V2 = "410102003001", "410102003002"

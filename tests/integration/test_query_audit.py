@@ -19,11 +19,11 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from bench.probe import wait_until
 from shared.auth import add_credential
 from tests.conftest import Infra
 from tests.support.http_server import serve
 from tests.support.system import System, resident_id
+from tests.support.waiting import wait_until
 
 TOWNSHIP, VILLAGE = "410102006", "410102006001"
 START = date(2026, 4, 1)

@@ -20,7 +20,6 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bench.probe import wait_until
 from services.loans.models import CreditLine, FundView, LedgerEntry, Loan, RatingView, Repayment
 from services.risk.models import ClaimSettlement
 from shared.catalogue import RatingCertified
@@ -30,6 +29,7 @@ from tests.conftest import Infra
 from tests.support.loans import ledger_matches_loans
 from tests.support.risk import publish_hierarchy
 from tests.support.system import System, certified_line
+from tests.support.waiting import wait_until
 
 VILLAGE, TOWNSHIP = "410102003001", "410102003"  # test_risk's V1 and township
 START = date(2026, 1, 15)

@@ -12,10 +12,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from bench.probe import wait_until
 from shared.auth import add_credential
 from tests.conftest import Infra
 from tests.support.system import System, read_events, resident_id
+from tests.support.waiting import wait_until
 
 TOWNSHIP, VILLAGE, OTHER_VILLAGE = "410102001", "410102001001", "410102001002"
 

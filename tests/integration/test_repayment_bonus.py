@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.probe import wait_until
 from tests.conftest import Infra
 from tests.support.system import System, resident_id
+from tests.support.waiting import wait_until
 
 TOWNSHIP, VILLAGE = "410102005", "410102005002"
 # Certified 7 days on, 31 January: loans drawn that day are first due on 28 February (one

@@ -12,7 +12,6 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from bench.probe import wait_until
 from services.loans.models import FundView, TownshipView, VillageView
 from services.risk.models import SubjectGrade
 from services.risk.rebuild import dump, rebuild
@@ -20,6 +19,7 @@ from shared.messaging import inbox, outbox
 from tests.conftest import Infra
 from tests.support.risk import START, TOWNSHIP, V1, V2, V3, publish_hierarchy, run_cob, village_line
 from tests.support.system import System, read_events
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

@@ -18,13 +18,13 @@ from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench.probe import PROBE_TYPE, ProbeHandler, applied_count, create_probe_db, probe_consumer, probe_event
-from bench.probe import wait_until as _wait_until
 from shared.bus.base import Record
 from shared.messaging import H_EVENT_ID, H_EVENT_TYPE, list_dead_letters, replay_dead_letters
 from shared.tracing import Tracing, export_to, new_provider
 from tests.conftest import Infra
 from tests.support.http_server import serve
 from tests.support.system import System, resident_id
+from tests.support.waiting import wait_until as _wait_until
 
 TOWNSHIP, VILLAGE = "410102002", "410102002003"
 

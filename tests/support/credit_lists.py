@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.probe import wait_until
 from tests.support.system import System, resident_id
+from tests.support.waiting import wait_until
 
 VILLAGE = "410102009001"  # the default village of test_credit_lists' hierarchy
 

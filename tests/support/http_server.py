@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import uvicorn
 from fastapi import FastAPI
 
-from bench.probe import wait_until
+from tests.support.waiting import wait_until
 
 
 async def _true(value: bool) -> bool:

@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bench.probe import wait_until
 from services.loans.models import LedgerEntry, Loan
 from shared.catalogue import RatingCertified
 from shared.events import new_event
 from tests.conftest import Infra
 from tests.support.system import System
+from tests.support.waiting import wait_until
 
 VILLAGE, TOWNSHIP = "410102003001", "410102003"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from bench.probe import wait_until
 from shared.catalogue import TownshipCreated, VillageCreated
 from shared.events import new_event
 from tests.support.system import System, certified_line
+from tests.support.waiting import wait_until
 
 TOWNSHIP = "410102003"
 V1, V2, V3 = "410102003001", "410102003002", "410102003003"

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from fastapi import FastAPI
 
-from bench.probe import wait_until
 from services.registry.domain.identifiers import resident_id_check_char
 from shared.bus.base import Bus, Record
 from shared.catalogue import RatingCertified
@@ -20,6 +19,7 @@ from shared.events import Envelope, new_event
 from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime, create_app
 from tests.conftest import TOKEN, Infra
+from tests.support.waiting import wait_until
 from vcredit.services import load_spec
 
 if TYPE_CHECKING:
