@@ -7,7 +7,7 @@ Also runnable as a separate process, so tests can SIGKILL a real consumer:
 and SIGTERM a real loans service (uvicorn, as ``vcredit serve loans`` runs it) mid close of
 business, its days slowed down so that the signal lands inside a run:
     python -m bench.probe serve-loans --db URL --prefix P (--kafka H:P | --embedded-bus F)
-        --port N --data-dir D --start-date YYYY-MM-DD [--day-seconds S]
+        --port N --data-dir D --start-date YYYY-MM-DD --token T [--day-seconds S]
 
 Used by the tests and by bench/bus.py; it lives in bench/ (formerly tests/harness.py) since
 bench/ imports nothing from tests/ (tests/unit/test_architecture.py).
@@ -151,7 +151,7 @@ def _serve_loans(args: argparse.Namespace) -> None:
     from shared.runtime import ServiceRuntime, create_app
     from shared.settings import CommonSettings
     from vcredit.cli import _ServeServer
-    from vcredit.infra import TEST_PARTITIONS, TOKEN
+    from vcredit.infra import TEST_PARTITIONS
     from vcredit.services import load_spec
 
     real = cob.close_day
@@ -164,7 +164,7 @@ def _serve_loans(args: argparse.Namespace) -> None:
     cob.close_day = slow_day
     common = CommonSettings(
         data_dir=Path(args.data_dir),
-        bootstrap_token=TOKEN,
+        bootstrap_token=args.token,
         start_date=args.start_date,
         topic_prefix=args.prefix,
         topic_partitions=TEST_PARTITIONS,
@@ -180,7 +180,7 @@ def _serve_loans(args: argparse.Namespace) -> None:
     )
     runtime = ServiceRuntime(spec, args.db, bus, common)
     config = uvicorn.Config(
-        create_app(runtime, TOKEN), host="127.0.0.1", port=args.port, log_level="warning", log_config=None
+        create_app(runtime, args.token), host="127.0.0.1", port=args.port, log_level="warning", log_config=None
     )
     _ServeServer(config, runtime).run()
 
@@ -200,8 +200,11 @@ def main() -> None:
     parser.add_argument("--data-dir")
     parser.add_argument("--start-date")
     parser.add_argument("--day-seconds", type=float, default=0.0)
+    parser.add_argument("--token", help="serve-loans: the bootstrap token its callers send")
     args = parser.parse_args()
     if args.command == "serve-loans":
+        if args.token is None:
+            parser.error("serve-loans needs --token")
         _serve_loans(args)
         return
     if args.until is None:

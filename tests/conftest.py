@@ -23,8 +23,8 @@ from typing import NoReturn
 import pytest
 from sqlalchemy.engine import make_url
 
-# Re-exported: tests import TOKEN and Infra from here.
-from vcredit.infra import TOKEN, Infra, new_topic_prefix
+# Re-exported: tests import TOKEN and Infra from here (tests/support/infra.py).
+from tests.support.infra import TOKEN, Infra, new_topic_prefix
 
 __all__ = ["TOKEN", "Infra"]
 

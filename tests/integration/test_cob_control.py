@@ -335,6 +335,7 @@ def _serve_loans(infra: Infra, db: str, port: int, day_seconds: float) -> subpro
     """Loans alone in a process of its own, run as ``vcredit serve`` runs it (bench/probe.py)."""
     args = ["--db", db, "--prefix", infra.topic_prefix, *infra.bus_args(), "--port", str(port)]
     args += ["--data-dir", str(infra.tmp), "--start-date", str(START), "--day-seconds", str(day_seconds)]
+    args += ["--token", TOKEN]
     return subprocess.Popen(
         [sys.executable, "-m", "bench.probe", "serve-loans", *args],
         cwd=Path(__file__).parents[2],

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bench.probe import ProbeHandler, applied_rows, create_probe_db, probe_consumer, probe_event
 from shared.bus.base import Record
 from shared.events import Envelope
+from tests.support.infra import Infra, new_topic_prefix
 from tests.support.waiting import wait_until
-from vcredit.infra import Infra, new_topic_prefix
 
 pytestmark = pytest.mark.integration
 
