@@ -10,7 +10,7 @@ business, its days slowed down so that the signal lands inside a run:
         --port N --data-dir D --start-date YYYY-MM-DD --token T [--day-seconds S]
 
 Used by the tests and by bench/bus.py; it lives in bench/ (formerly tests/harness.py) since
-bench/ imports nothing from tests/ (tests/unit/test_architecture.py).
+bench/ imports nothing from tests/ (tests/unit/project/test_architecture.py).
 """
 
 from __future__ import annotations

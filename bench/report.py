@@ -1,5 +1,5 @@
 """Figures, their targets and anchors, and the one table (text or Markdown) every benchmark
-prints. Pure: nothing here touches a server, so tests/unit/test_bench_report.py covers it."""
+prints. Pure: nothing here touches a server, so tests/unit/bench/test_report.py covers it."""
 
 from __future__ import annotations
 

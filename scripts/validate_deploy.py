@@ -5,7 +5,7 @@ Kubernetes API schemas, and docker-compose.yml with the real `docker compose con
 
 Kubernetes: `kubectl kustomize deploy/k8s` renders the base (kubectl's built-in kustomize,
 offline), or, without kubectl, `render_fallback` does what this kustomization uses of
-kustomize (tests/unit/test_deploy.py holds it to kubectl's output). Every resource, and
+kustomize (tests/unit/project/test_deploy.py holds it to kubectl's output). Every resource, and
 secret.example.yaml's, must pass kubernetes-validate in strict mode (unknown fields are
 errors) for K8S_VERSION; a kind without a schema is an error too, not a warning.
 

@@ -5,7 +5,7 @@ district, so a run can be repeated and compared.
 The profile probabilities are set so that the scorecard (004 annex 3) yields a plausible
 grade mix: most households with an income project land in A or AA, a tenth or so reach
 AAA or better, and those without a project or with a veto get no grade
-(tests/unit/test_simulator.py checks the mix against the real rule set).
+(tests/unit/simulator/test_run.py checks the mix against the real rule set).
 """
 
 from __future__ import annotations

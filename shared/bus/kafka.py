@@ -17,7 +17,7 @@ from shared.bus.base import Message, Record
 log = logging.getLogger(__name__)
 
 # What a service gives a topic it finds missing, as deploy/k8s/topics.toml says
-# (tests/unit/test_deploy.py holds them equal): without it the broker's default retention
+# (tests/unit/project/test_deploy.py holds them equal): without it the broker's default retention
 # (7 days) would delete events, which are the system of record and replayed from offset 0.
 EVENT_TOPIC_CONFIG = {"retention.ms": "-1", "cleanup.policy": "delete"}
 # Dead letters are an operator's inbox: 30 days to look and replay.

@@ -10,7 +10,7 @@ every day the loan rows must be equal, and at the end everything else too. ``GOL
 the digest of the whole run, recomputed when issue 19 corrected the billing (a period's
 interest fixed on the principal after the previous due date's payments, DOMAIN §4); it
 guards refactors (the rules must not change by accident), it is not evidence that they are
-right: tests/unit/test_loan_billing.py checks them against an independent model.
+right: tests/unit/loans/test_billing.py checks them against an independent model.
 """
 
 from __future__ import annotations

@@ -213,7 +213,7 @@ async def test_borrowers_paying_on_time_are_billed_their_schedule(loans: System)
         for kind in ("household", "poor", "business")
         for method in METHODS
     }
-    # By hand (tests/unit/test_loan_billing.py): 10,000.00 at 4.35%, equal instalment,
+    # By hand (tests/unit/loans/test_billing.py): 10,000.00 at 4.35%, equal instalment,
     # period 2 billed 853.10 (interest 9183.15 × 0.0435 / 12 = 33.29), not 856.06.
     headline = tracked["household", "equal_instalment"]
     assert (headline.schedule[1]["principal"], headline.schedule[1]["interest"]) == ("819.81", "33.29")

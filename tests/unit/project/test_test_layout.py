@@ -1,6 +1,14 @@
-"""The tests' own layout (issue 20 part 5): shared helpers live in tests/support/, so no
-module under tests/ imports a name from a test module (``test_*.py``), whether a private
-helper, a constant or the module itself."""
+"""The tests' own layout (issue 20 part 5).
+
+- Unit tests mirror the code: ``tests/unit/<area>/test_<module>.py``, an area being a code
+  area (a service under ``services/``, or ``shared``, ``vcredit``, ``bench``, ``simulator``),
+  or ``project`` for checks of the repository as a whole (the import rules, this layout,
+  deploy/, scripts/). Nothing else sits in tests/unit/.
+- Every folder of tests/ with Python files is a package, so two areas' ``test_money.py``
+  never collide under pytest's default import mode.
+- Shared helpers live in tests/support/, so no module under tests/ imports a name from a
+  test module (``test_*.py``), whether a private helper, a constant or the module itself.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,10 @@ import ast
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[2]
+ROOT = TESTS.parent
+UNIT = TESTS / "unit"
+SERVICES = ("registry", "scoring", "loans", "risk", "notify")
+AREAS = {*SERVICES, "shared", "vcredit", "bench", "simulator", "project"}
 
 
 def _is_test_module(dotted: str) -> bool:
@@ -67,3 +79,30 @@ def test_the_check_sees_every_form_of_import_from_a_test_module() -> None:
         "5: tests.integration.test_credit_lists",
         "6: tests.unit.test_pii.X",
     ]
+
+
+def _python_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def test_unit_tests_sit_in_the_folder_of_the_area_they_test() -> None:
+    misplaced = [
+        str(p.relative_to(ROOT))
+        for p in _python_files(UNIT)
+        if p.parent != UNIT and not (p.parent.parent == UNIT and p.parent.name in AREAS)
+    ]
+    assert not misplaced, f"tests/unit/<area>/ with <area> one of {sorted(AREAS)}:\n" + "\n".join(misplaced)
+    loose = [p.name for p in UNIT.glob("*.py") if p.name != "__init__.py"]
+    assert not loose, f"tests/unit/ holds only area folders; move {loose} into the area of the code tested"
+
+
+def test_every_area_is_a_folder_of_the_code() -> None:
+    areas = {p.name for p in UNIT.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert areas <= AREAS
+    for area in AREAS - {"project"}:
+        assert (ROOT / "services" / area if area in SERVICES else ROOT / area).is_dir(), area
+
+
+def test_every_folder_of_tests_is_a_package() -> None:
+    folders = {p.parent for p in _python_files(TESTS)}
+    assert sorted(str(f.relative_to(ROOT)) for f in folders if not (f / "__init__.py").is_file()) == []

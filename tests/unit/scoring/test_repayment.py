@@ -84,7 +84,7 @@ def test_the_revision_changes_only_the_repayment_rule_and_says_so() -> None:
     assert "first due date" in r1_new["text"]["en"] and "full instalment period" in r1_new["text"]["en"]
     assert "首个还款日" in r1_new["text"]["zh"] and "从未逾期" in r1_new["text"]["zh"]
     assert "full instalment period" in r1_new["source"]
-    # Everything else is the same card, so tests/unit/test_scorecard.py's proofs hold for both.
+    # Everything else is the same card, so tests/unit/scoring/test_engine.py's proofs hold for both.
     strip = lambda raw: {  # noqa: E731
         **{k: v for k, v in raw.items() if k not in ("id", "title", "rules")},
         "rules": [r for r in raw["rules"] if r["id"] != "R1.repaid_on_time"],
