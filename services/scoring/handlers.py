@@ -134,6 +134,7 @@ async def on_profile_changed(session: AsyncSession, event: Envelope) -> None:
         subject.poor_household = p.poor_household
     subject.updated_at = datetime.now(UTC)
     await session.flush()
+    # 004 §5.3: ratings are dynamic (评级分值实行动态管理), recomputed when any input changes.
     await rate(session, subject)
 
 
