@@ -2,6 +2,10 @@
 
 Consumers in other services parse payloads with these models, so a field renamed here is a
 contract change: add a new version instead (API.md: extend, never break).
+
+Over 400 lines on purpose: this is the event contract, one payload model per event type, kept
+in one file so it is read and reviewed whole, like API.md's list of events; its sections
+follow the emitting service.
 """
 
 from __future__ import annotations

@@ -70,36 +70,38 @@ class UrbanProperty(BaseModel):
 class Profile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    head_party_member: bool | None = None
-    head_college_or_above: bool | None = None
-    head_healthy: bool | None = None
-    military_service_in_family: bool | None = None
-    homestead_house_value: Money | None = None
-    income_project: bool | None = None
-    business_entity_scale: Money | None = None
-    certificates: list[Certificate] | None = None
-    equipment: list[Equipment] | None = None
-    honour_level: HonourLevel | None = None
-    family_harmony: bool | None = None
-    neighbour_harmony: bool | None = None
-    illegal_petitions_last_year: int | None = Field(default=None, ge=0, le=1000)
-    urban_properties: list[UrbanProperty] | None = None
-    commercial_insurance: bool | None = None
-    guarantees_given_total: Money | None = None
-    mortgages_given_total: Money | None = None
-    court_enforcement_within_3y: bool | None = None
-    currently_under_enforcement: bool | None = None
+    # Each field feeds the scorecard item named beside it. The items' points and thresholds
+    # are in the rule set file (services/scoring/rulesets/), whose bytes are its version.
+    head_party_member: bool | None = None  # 004 annex 3 A1
+    head_college_or_above: bool | None = None  # 004 annex 3 A1
+    head_healthy: bool | None = None  # 004 annex 3 A1
+    military_service_in_family: bool | None = None  # 004 annex 3 A1b
+    homestead_house_value: Money | None = None  # 004 annex 3 A2
+    income_project: bool | None = None  # 004 annex 3 A3; false: 004 annex 3 D1
+    business_entity_scale: Money | None = None  # 004 annex 3 A4
+    certificates: list[Certificate] | None = None  # 004 annex 3 A5
+    equipment: list[Equipment] | None = None  # 004 annex 3 A6
+    honour_level: HonourLevel | None = None  # 004 annex 3 A7
+    family_harmony: bool | None = None  # 004 annex 3 A8; false: 004 annex 3 D2
+    neighbour_harmony: bool | None = None  # 004 annex 3 A8; false: 004 annex 3 D2
+    illegal_petitions_last_year: int | None = Field(default=None, ge=0, le=1000)  # 004 annex 3 D2b
+    urban_properties: list[UrbanProperty] | None = None  # 004 annex 3 A9
+    commercial_insurance: bool | None = None  # 004 annex 3 A10
+    guarantees_given_total: Money | None = None  # 004 annex 3 D4
+    mortgages_given_total: Money | None = None  # 004 annex 3 D5
+    court_enforcement_within_3y: bool | None = None  # 004 annex 3 D6
+    currently_under_enforcement: bool | None = None  # 004 annex 3 V2
     # On the court's dishonest judgment-debtor list (失信被执行人名单): puts the subject on the
     # black list (issue 11). The scorecard's V2 reads currently_under_enforcement, which the
     # court states alongside.
     dishonest_debtor_list: bool | None = None
-    vice_record: bool | None = None
-    guarantee_currently_overdue: bool | None = None
+    vice_record: bool | None = None  # 004 annex 3 V1
+    guarantee_currently_overdue: bool | None = None  # 004 annex 3 V4
     # Loan history: accepted by /v1/scorecard/evaluate only; in the system these are
     # derived from loan events (DOMAIN.md §2), never typed in.
-    overdue_history_count: int | None = Field(default=None, ge=0, le=1000)
-    npl_history_count: int | None = Field(default=None, ge=0, le=1000)
-    currently_overdue: bool | None = None
+    overdue_history_count: int | None = Field(default=None, ge=0, le=1000)  # 004 annex 3 D3
+    npl_history_count: int | None = Field(default=None, ge=0, le=1000)  # 004 annex 3 D3b
+    currently_overdue: bool | None = None  # 004 annex 3 V3
     # Loans repaid in full and on time (004 §7(5): repayment behaviour is bound to the rating).
     # Read by the rule set hubin-2017 only: it counted a loan drawn and repaid the same day.
     repaid_on_time_count: int | None = Field(default=None, ge=0, le=1000)

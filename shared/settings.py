@@ -210,12 +210,12 @@ class LoansSettings(ServiceSettings):
     # since 2015-10-24: up to 1 year 4.35%, 1 to 5 years 4.75%.
     benchmark_rates: dict[int, Decimal] = Field(default_factory=lambda: {12: Decimal("0.0435"), 60: Decimal("0.0475")})
     day_count: Literal["30/360", "ACT/360", "ACT/365"] = "30/360"
-    # 004 §5.6: businesses at benchmark plus at most 10% of it, subsidised 3% a year.
+    # 004 §3(2): businesses at benchmark plus at most 10% of it, subsidised 3% a year.
     business_markup: Decimal = Field(default=Decimal("0.10"), ge=0, le=Decimal("0.10"))
     business_subsidy_rate: Decimal = Field(default=Decimal("0.03"), ge=0)
     # 004 §6(2): businesses pay 10% of each loan into the mutual guarantee fund.
     mutual_guarantee_share: Decimal = Field(default=Decimal("0.10"), ge=0, le=1)
-    # 004 §6(2): 10,000,000 fund x 10 leverage, until risk publishes the fund's capacity.
+    # 004 §6(2), 004 §3(2): 10,000,000 fund x 10 leverage, until risk publishes the fund's capacity.
     initial_fund_capacity: Decimal = Decimal("100000000.00")
     # Seed 001's joint rewards: red-listed subjects borrow cheaper; the points are the
     # district's policy choice, 0.25 until it sets its own.
@@ -251,7 +251,7 @@ class RiskSettings(ServiceSettings):
     # district's thresholds.
     village_npl_threshold: Decimal = Field(default=Decimal("0.03"), gt=0, lt=1)
     township_share_threshold: Decimal = Field(default=Decimal("0.30"), gt=0, le=1)
-    # 004 §6(2): the district's 10,000,000 fund, leveraged 10x.
+    # 004 §6(2), 004 §3(2): the district's 10,000,000 fund, leveraged 10x (资金放大10倍).
     fund_opening_balance: Decimal = Field(default=Decimal("10000000.00"), ge=0)
     fund_leverage: int = Field(default=10, gt=0)
     # 004 §6(1): government / bank / insurer, as integer weights. Unset (None) means the rule's

@@ -9,6 +9,9 @@ the risk service's townships and the fund; then COB to the next day.
 
 What each household does was decided when the district was generated (``district.py``);
 what the system answers (grades, limits, refusals, freezes) is read back, never assumed.
+
+Over 400 lines on purpose: one ``Simulation`` whose phases (setup, each business day's
+queues of money in and out, snapshots, the tally) share its state of the district's loans.
 """
 
 from __future__ import annotations

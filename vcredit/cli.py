@@ -8,6 +8,10 @@ vcredit dlq list|replay <service> [--mode distributed]
 vcredit simulate [--households N --months N ...]   drive a running system through a synthetic district
 vcredit bench [--quick] [--only name,...]   every benchmark in one table (python -m bench)
 vcredit pii new-key|rotate|status   rotate the key encrypting ID numbers (shared/settings.py, vcredit/pii_rotation.py)
+
+Over 400 lines on purpose: one argparse parser and the command functions it dispatches to,
+which only wire settings, buses and databases to the modules that do the work (services,
+vcredit/cluster.py, vcredit/pii_rotation.py, bench, simulator).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from shared.problems import Problem
 
 
 def available(line: CreditLine) -> Decimal:
+    # 004 §5.4: 一次授信、随用随贷、周转使用, so repaid principal is available again.
     return max(ZERO, line.limit - line.outstanding)
 
 

@@ -32,13 +32,13 @@ from shared.problems import Problem
 
 
 def rates_for(rating: RatingView, kind: str, term_months: int) -> tuple[Decimal, Decimal]:
-    """(annual rate, subsidy rate) per 004 §5.6."""
+    """(annual rate, subsidy rate) per 004 §3(2) and 004 §5.6."""
     cfg = settings()
     benchmark = cfg.benchmark_rate(term_months)
     if kind == "business":
         rate = benchmark * (1 + cfg.business_markup)
         return rate, min(cfg.business_subsidy_rate, rate)
-    # Households at the benchmark rate; registered poor households fully subsidised.
+    # 004 §3(2), 004 §5.6: households at the benchmark rate; registered poor households fully subsidised.
     return benchmark, benchmark if rating.poor_household else Decimal(0)
 
 

@@ -22,18 +22,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.registry.domain.provenance import FactRefused, check_sources
 from services.registry.domain.sheet import SheetError, SheetRow, parse_sheet
-from services.registry.models import Household, Import, Village
-from services.registry.schemas import HouseholdIn, ImportReport, RowError
-from services.registry.subjects import (
+from services.registry.households import (
     NewHousehold,
-    Provenance,
-    change_facts,
-    current_facts,
     duplicate_people,
     new_household,
     persons_by_hash,
     register_households,
 )
+from services.registry.models import Household, Import, Village
+from services.registry.schemas import HouseholdIn, ImportReport, RowError
+from services.registry.subjects import Provenance, change_facts, current_facts
 from shared.pii import PiiCipher
 from shared.problems import Problem
 from shared.redaction import mask_resident_ids

@@ -276,7 +276,7 @@ class ClaimSettlement(RiskBase):
 
 
 class CommunityAssessment(RiskBase):
-    """Figures for a credit community (seed 000 §5) that the programme ledger does not hold
+    """Figures for a credit community (seed 000 §4(6)) that the programme ledger does not hold
     (small guaranteed loans are another product), entered by the government."""
 
     __tablename__ = "community_assessments"

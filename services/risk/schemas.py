@@ -165,7 +165,7 @@ class TitleOut(BaseModel):
 
 
 class AssessmentIn(BaseModel):
-    """Seed 000 §5(6): figures from the financial institutions for one year."""
+    """Seed 000 §4(6): figures from the financial institutions for one year."""
 
     model_config = ConfigDict(extra="forbid")
     year: int = Field(ge=2000, le=2100)
@@ -206,7 +206,7 @@ class DistrictIndicatorsOut(BaseModel):
 
 
 class BlackListProposalIn(BaseModel):
-    """A bank's report of malicious debt evasion (恶意逃废债务, seed 000 §五(三)), with evidence."""
+    """A bank's report of malicious debt evasion (恶意逃废债务, seed 000 §4(6)), with evidence."""
 
     model_config = ConfigDict(extra="forbid")
 

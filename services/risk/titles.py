@@ -1,4 +1,4 @@
-"""Yearly credit titles (004 §6(4); seed 000 §5 for communities), evaluated on demand for a
+"""Yearly credit titles (004 §6(4); seed 000 §4, §5 for communities), evaluated on demand for a
 year. Re-evaluating a year awards what newly qualifies and revokes what no longer does."""
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class CommunityFigures(Protocol):
 
 
 def community_failures(figures: CommunityFigures) -> list[str]:
-    """The credit-community criteria a community's yearly figures fail (seed 000 §5(6))."""
+    """The credit-community criteria a community's yearly figures fail (seed 000 §4(6))."""
     return credit_community(
         Assessment(
             loan_recovery=figures.loan_recovery,
@@ -159,7 +159,7 @@ async def candidates(session: AsyncSession, year: int) -> list[Candidate]:
         select(CommunityAssessment).where(CommunityAssessment.year == year).order_by(CommunityAssessment.community_code)
     )
     for a in assessments:
-        if not community_failures(a):  # seed 000 §5(6)
+        if not community_failures(a):  # seed 000 §4(6)
             found.append(
                 Candidate(
                     "credit_community",

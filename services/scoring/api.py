@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.models import NoticeObjection, Rating, RatingState, Subject
-from services.scoring.ratings import business_date, certify, new_objection_id, notice_is_over, reject, rule_set
+from services.scoring.notices import certify, new_objection_id, notice_is_over, reject
+from services.scoring.ratings import business_date, rule_set
 from services.scoring.schemas import (
     BusinessDateOut,
     CurrentRatingOut,

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.scoring.domain.repayment import earns_repayment_bonus
 from services.scoring.domain.retention import expires_on
 from services.scoring.models import BusinessDate, Delinquency, LoanState, Subject
-from services.scoring.ratings import business_date, certify_due, rate, rerate_expiring, rule_set, set_fact_ends
+from services.scoring.notices import certify_due
+from services.scoring.ratings import business_date, rate, rerate_expiring, rule_set, set_fact_ends
 from services.scoring.rerate import rerate_chunk
 from shared.catalogue import (
     BusinessDateAdvanced,
@@ -134,6 +135,7 @@ async def on_profile_changed(session: AsyncSession, event: Envelope) -> None:
         subject.poor_household = p.poor_household
     subject.updated_at = datetime.now(UTC)
     await session.flush()
+    # 004 §5.3: ratings are dynamic (评级分值实行动态管理), recomputed when any input changes.
     await rate(session, subject)
 
 

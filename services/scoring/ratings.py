@@ -1,10 +1,10 @@
-"""Ratings kept per subject: recomputed when its inputs change, moved through the workflow
-(notice, objections, certification, downgrade), every step an event on scoring.events."""
+"""Ratings kept per subject: recomputed when its inputs change and moved through the workflow
+(a notice started or superseded, a downgrade in force at once), every step an event on
+scoring.events. How a notice ends, certified or rejected, is ``notices.py``."""
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -18,14 +18,11 @@ from services.scoring.domain.engine import Evaluation, RuleSet
 from services.scoring.domain.retention import in_force, loan_history_in_force, next_expiry
 from services.scoring.domain.workflow import (
     action_for,
-    certificate_number,
-    notice_over,
     notice_period,
     settled_status,
 )
 from services.scoring.models import (
     BusinessDate,
-    CertificateCounter,
     Delinquency,
     LoanState,
     NoticeObjection,
@@ -36,10 +33,8 @@ from services.scoring.models import (
 from shared.catalogue import (
     NoticeEnded,
     NoticeStarted,
-    RatingCertified,
     RatingChanged,
     RatingDowngraded,
-    RatingRejected,
     ReasonOut,
 )
 from shared.events import Envelope, new_event
@@ -66,7 +61,7 @@ async def business_date(session: AsyncSession) -> date:
     return row.current
 
 
-def _subject_fields(subject: Subject) -> dict[str, Any]:
+def subject_fields(subject: Subject) -> dict[str, Any]:
     return {
         "subject_kind": subject.kind,
         "subject_id": subject.id,
@@ -195,7 +190,7 @@ def plan(
             new_event(
                 "scoring.notice.ended",
                 subject.village_code,
-                NoticeEnded(**_subject_fields(subject), rating_id=state.current_rating_id, outcome="superseded"),
+                NoticeEnded(**subject_fields(subject), rating_id=state.current_rating_id, outcome="superseded"),
             )
         )
     state.current_rating_id = rating.id
@@ -212,7 +207,7 @@ def plan(
                 "scoring.notice.started",
                 subject.village_code,
                 NoticeStarted(
-                    **_subject_fields(subject),
+                    **subject_fields(subject),
                     rating_id=rating.id,
                     head_name=subject.name,
                     grade=rating.grade,
@@ -234,7 +229,7 @@ def plan(
                 "scoring.rating.downgraded",
                 subject.village_code,
                 RatingDowngraded(
-                    **_subject_fields(subject),
+                    **subject_fields(subject),
                     rating_id=rating.id,
                     grade=rating.grade,
                     credit_limit=format_money(rating.credit_limit),
@@ -257,7 +252,7 @@ def plan(
             "scoring.rating.changed",
             subject.village_code,
             RatingChanged(
-                **_subject_fields(subject),
+                **subject_fields(subject),
                 rating_id=rating.id,
                 score=rating.score,
                 grade=rating.grade,
@@ -294,97 +289,6 @@ async def rate(session: AsyncSession, subject: Subject, rules: RuleSet | None = 
     return rating
 
 
-async def certify(session: AsyncSession, subject: Subject, state: RatingState, today: date) -> None:
-    rating = await session.get(Rating, state.current_rating_id)
-    assert rating is not None
-    counters = await _lock_counters(session, {subject.village_code})
-    await emit(session, *_certified(subject, state, rating, counters, today))
-
-
-def _certified(
-    subject: Subject, state: RatingState, rating: Rating, counters: dict[str, CertificateCounter], today: date
-) -> list[Envelope]:
-    if state.certificate_no is None:
-        counter = counters[subject.village_code]
-        counter.last_number += 1
-        state.certificate_no = certificate_number(today.year, subject.village_code, counter.last_number)
-    state.effective_rating_id = rating.id
-    state.status = "certified"
-    state.updated_at = datetime.now(UTC)
-    return [
-        new_event(
-            "scoring.notice.ended",
-            subject.village_code,
-            NoticeEnded(**_subject_fields(subject), rating_id=rating.id, outcome="certified"),
-        ),
-        new_event(
-            "scoring.rating.certified",
-            subject.village_code,
-            RatingCertified(
-                **_subject_fields(subject),
-                rating_id=rating.id,
-                grade=rating.grade,
-                credit_limit=format_money(rating.credit_limit),
-                certificate_no=state.certificate_no,
-                poor_household=subject.poor_household,
-            ),
-        ),
-    ]
-
-
-async def _lock_counters(session: AsyncSession, villages: set[str]) -> dict[str, CertificateCounter]:
-    """The villages' certificate counters, locked in one order (new ones created at 0)."""
-    counters = {
-        c.village_code: c
-        for c in await session.scalars(
-            select(CertificateCounter)
-            .where(CertificateCounter.village_code.in_(villages))
-            .order_by(CertificateCounter.village_code)
-            .with_for_update()
-        )
-    }
-    for village_code in villages - counters.keys():
-        counters[village_code] = CertificateCounter(village_code=village_code, last_number=0)
-        session.add(counters[village_code])
-    return counters
-
-
-# Ratings certified per round: few queries, and only one round's subjects and ratings held
-# (with their profiles and reasons) at a time.
-_CERTIFY_CHUNK = 1000
-
-
-async def certify_due(session: AsyncSession, today: date) -> int:
-    """Certify every rating whose notice is over with no objection open.
-
-    The 7th day of a district's first rating certifies nearly every household at once, so a
-    round of them is read in a few queries and its events written in one insert, not a
-    handful of round trips per rating."""
-    over = (RatingState.status == "pending_notice", RatingState.notice_ends < today)
-    due = list(
-        await session.scalars(select(RatingState).where(*over).order_by(RatingState.subject_id).with_for_update())
-    )
-    if not due:
-        return 0
-    villages = set(
-        await session.scalars(
-            select(Subject.village_code).join(RatingState, RatingState.subject_id == Subject.id).where(*over).distinct()
-        )
-    )
-    counters = await _lock_counters(session, villages)  # all of them first: one lock order
-    for start in range(0, len(due), _CERTIFY_CHUNK):
-        chunk = due[start : start + _CERTIFY_CHUNK]
-        subject_ids = [d.subject_id for d in chunk]
-        subjects = {s.id: s for s in await session.scalars(select(Subject).where(Subject.id.in_(subject_ids)))}
-        rating_ids = [d.current_rating_id for d in chunk]
-        ratings = {r.id: r for r in await session.scalars(select(Rating).where(Rating.id.in_(rating_ids)))}
-        events: list[Envelope] = []
-        for state in chunk:
-            events += _certified(subjects[state.subject_id], state, ratings[state.current_rating_id], counters, today)
-        await emit(session, *events)
-    return len(due)
-
-
 async def rerate_expiring(session: AsyncSession, previous: date, today: date) -> int:
     """Re-rate every subject with a negative fact or a delinquency spell that stops counting
     after ``previous`` and by ``today`` (征信业管理条例 §16): close of business moved the
@@ -402,37 +306,3 @@ async def rerate_expiring(session: AsyncSession, previous: date, today: date) ->
         set_fact_ends(subject, fact_ends_of(subject), today)
         await rate(session, subject)
     return len(due)
-
-
-async def reject(session: AsyncSession, subject: Subject, state: RatingState, code: str, reason: str) -> None:
-    """End the notice with a rejection; objections still open on it have nothing left to decide."""
-    now = datetime.now(UTC)
-    for objection in (await open_objections(session, [subject.id])).get(subject.id, []):
-        objection.status, objection.resolved_at = "superseded", now
-    state.status = "rejected"
-    state.reason_code, state.reason = code, reason
-    state.notice_starts = state.notice_ends = None
-    state.updated_at = now
-    await emit(
-        session,
-        new_event(
-            "scoring.notice.ended",
-            subject.village_code,
-            NoticeEnded(**_subject_fields(subject), rating_id=state.current_rating_id, outcome="rejected"),
-        ),
-        new_event(
-            "scoring.rating.rejected",
-            subject.village_code,
-            RatingRejected(
-                **_subject_fields(subject), rating_id=state.current_rating_id, reason_code=code, reason=reason
-            ),
-        ),
-    )
-
-
-def notice_is_over(state: RatingState, today: date) -> bool:
-    return state.notice_ends is not None and notice_over(state.notice_ends, today)
-
-
-def new_objection_id() -> str:
-    return str(uuid.uuid4())

@@ -71,7 +71,7 @@ from shared.periods import add_months
 Method = Literal["equal_instalment", "equal_principal", "interest_only"]  # 等额本息, 等额本金, 按月付息到期还本
 DayCount = Literal["30/360", "ACT/360", "ACT/365"]
 
-MAX_TERM_MONTHS = 36  # DOMAIN §4: poor households and businesses alike, term <= 3 years
+MAX_TERM_MONTHS = 36  # 004 §3(2): poor households and businesses alike, term <= 3 years
 ZERO = Decimal("0.00")
 
 

@@ -1,7 +1,7 @@
 """Who may state which fact about a household or business. Pure rules.
 
 DOMAIN.md §2: facts from the court (D6, V2) come from the court's feed; loan history
-(D3, D3b, V3) is derived from loan events, never typed in; 004 §5(3) and annex 1 §2(3)
+(D3, D3b, V3) is derived from loan events, never typed in; 004 §5(3) and 004 annex 1 §2(3)
 name the information suppliers (court, police, bank, insurer, village collectors).
 """
 
@@ -15,13 +15,13 @@ COLLECTOR_SOURCES = frozenset({"collector", "government"})
 
 # field -> roles whose statement of it is accepted
 SOURCES: dict[str, frozenset[str]] = {
-    # 004 annex 3 D6 / V2: enforcement and the dishonest-debtor list, from the court feed only.
+    # 004 annex 3 D6, 004 annex 3 V2: enforcement and the dishonest-debtor list, from the court feed only.
     "court_enforcement_within_3y": frozenset({"court"}),
     "currently_under_enforcement": frozenset({"court"}),
     "dishonest_debtor_list": frozenset({"court"}),
     # 004 annex 3 V1: public-security records (公安).
     "vice_record": frozenset({"police"}),
-    # 004 annex 3 D4, D5, V4: guarantees and mortgages given, from the lenders' records.
+    # 004 annex 3 D4, 004 annex 3 D5, 004 annex 3 V4: guarantees and mortgages given, from the lenders' records.
     "guarantees_given_total": frozenset({"bank"}),
     "mortgages_given_total": frozenset({"bank"}),
     "guarantee_currently_overdue": frozenset({"bank"}),

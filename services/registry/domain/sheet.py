@@ -7,9 +7,8 @@ and a JSON client are held to one set of rules. This module reports only what it
 
 A blank cell means "not known" and leaves the field out, exactly as an absent JSON key does.
 
-Over 400 lines on purpose: the cell readers, the column map and the two file formats are one
-reading of one document and private to it; parse_sheet, SheetRow, SheetError and the column
-lists are its interface.
+This module knows the sheet's layout: its columns and their Chinese headers, the header row,
+the data rows, and the two file formats. How one cell's content is read is ``sheet_cells.py``.
 """
 
 from __future__ import annotations
@@ -17,20 +16,28 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import json
-import math
 import re
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, Final, NoReturn
+from typing import Any, Final
 
 import openpyxl  # type: ignore[import-untyped, unused-ignore]
 
-from services.registry.domain.identifiers import InvalidIdentifier, normalise_identifier
-from shared.jsonbody import duplicate_key_path
+from services.registry.domain.sheet_cells import (
+    CellError,
+    fold,
+    is_blank,
+    read_boolean,
+    read_certificates,
+    read_count,
+    read_equipment,
+    read_honour_level,
+    read_id_number,
+    read_json_array,
+    read_money,
+    read_text,
+)
 
 __all__ = ["COLUMNS", "REQUIRED_COLUMNS", "SheetError", "SheetRow", "parse_sheet"]
 
@@ -46,10 +53,6 @@ class SheetRow:
     errors: list[tuple[str, str]]  # (field, reason) for cells that could not be read; values omits them
 
 
-class _CellError(ValueError):
-    pass
-
-
 _Row = Sequence[object]
 
 _ZIP_MAGIC: Final = b"PK\x03\x04"
@@ -58,215 +61,6 @@ _ZIP_MAGIC: Final = b"PK\x03\x04"
 _OLE_MAGIC: Final = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _CONTROL_CHARS: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _DELIMITERS: Final = (",", "\t", ";")
-
-_YES_NO: Final = "expected yes/no (是/否)"
-_ID_LOST_DIGITS: Final = "ID number stored as a number lost digits; format the column as text"
-_AMOUNT: Final = "expected an amount such as 200000, 200,000.00 or 20万"
-_WHOLE_NUMBER: Final = "expected a whole number"
-
-_TRUE: Final = frozenset({"true", "yes", "y", "1", "是", "有", "对", "√", "✓", "✔"})
-_FALSE: Final = frozenset({"false", "no", "n", "0", "否", "无", "错", "×", "✗", "✘"})
-# "None" for a list column is a statement (the household has none), unlike a blank cell.
-_NONE_WORDS: Final = frozenset({"无", "没有", "none"})
-
-_PLAIN_NUMBER: Final = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
-_GROUPED_NUMBER: Final = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?")
-_WHOLE: Final = re.compile(r"[+-]?[0-9]+(\.0*)?")
-# What Excel writes into a CSV for a long number in a General-formatted cell: 4.10101E+17.
-_SCIENTIFIC: Final = re.compile(r"[0-9](\.[0-9]+)?E\+?[0-9]+", re.IGNORECASE)
-_LIST_SEPARATORS: Final = re.compile(r"[;；,，、/／\s]+")
-# In an equipment list a comma followed by exactly three digits groups thousands (80,000).
-_EQUIPMENT_SEPARATORS: Final = re.compile(r"[;；、/／\s]+|[,，](?![0-9]{3}(?![0-9]))")
-# Excel counts up to 15 significant digits; an integral float above that may have lost some.
-_EXACT_FLOAT_LIMIT: Final = 1e15
-
-_CERTIFICATES: Final[Mapping[str, str]] = {
-    "forest": "forest",
-    "林权证": "forest",
-    "林权": "forest",
-    "land_contract": "land_contract",
-    "土地承包经营权证": "land_contract",
-    "承包证": "land_contract",
-    "土地承包": "land_contract",
-    "homestead": "homestead",
-    "宅基地证": "homestead",
-    "宅基地使用权证": "homestead",
-    "宅基地": "homestead",
-}
-_HONOUR_LEVELS: Final = frozenset({"district", "township", "village"})
-_CHINESE_HONOUR_LEVELS: Final[Mapping[str, str]] = {
-    # The scorecard's top tier is "district level or above".
-    "区级": "district",
-    "县级": "district",
-    "区县级": "district",
-    "市级": "district",
-    "省级": "district",
-    "国家级": "district",
-    "乡级": "township",
-    "镇级": "township",
-    "乡镇级": "township",
-    "村级": "village",
-}
-
-
-def _fold(text: str) -> str:
-    # NFKC turns the full-width forms a Chinese IME produces (１, ＹＥＳ, ，) into ASCII.
-    return unicodedata.normalize("NFKC", text).strip().casefold()
-
-
-def _is_blank(cell: object) -> bool:
-    return cell is None or (isinstance(cell, str) and not cell.strip())
-
-
-def _plain(amount: Decimal) -> str:
-    text = format(amount, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
-
-
-def _text(cell: object) -> str:
-    if isinstance(cell, str):
-        return cell.strip()
-    if isinstance(cell, bool):
-        raise _CellError("expected text, not a yes/no value")
-    if isinstance(cell, int):
-        return str(cell)
-    if isinstance(cell, float) and cell.is_integer() and abs(cell) < _EXACT_FLOAT_LIMIT:
-        return str(int(cell))
-    raise _CellError("expected text")
-
-
-def _id_number(cell: object) -> str:
-    if isinstance(cell, float):
-        raise _CellError(_ID_LOST_DIGITS)
-    # Not _text(): its str.strip() would also drop a no-break space, which the one
-    # normalisation refuses in a JSON body too.
-    text = cell if isinstance(cell, str) else _text(cell)
-    # The one normalisation of identifiers.py, as the API applies it; what it cannot fold
-    # goes to the API's model as it is, which refuses it with the same reason as a JSON body.
-    try:
-        folded = normalise_identifier(text)
-    except InvalidIdentifier:
-        return text
-    if _SCIENTIFIC.fullmatch(folded):
-        raise _CellError(_ID_LOST_DIGITS)
-    return folded
-
-
-def _boolean(cell: object) -> bool:
-    if isinstance(cell, bool):
-        return cell
-    if isinstance(cell, int | float) and cell in (0, 1):
-        return bool(cell)
-    if isinstance(cell, str):
-        word = _fold(cell)
-        if word in _TRUE:
-            return True
-        if word in _FALSE:
-            return False
-    raise _CellError(_YES_NO)
-
-
-def _money(cell: object) -> str:
-    if isinstance(cell, bool):
-        raise _CellError(_AMOUNT)
-    if isinstance(cell, int):
-        return str(cell)
-    if isinstance(cell, float):
-        if not math.isfinite(cell):
-            raise _CellError(_AMOUNT)
-        # repr is the shortest text that reads back as the same float, so 1234.5 stays 1234.5;
-        # more than two places there means the sheet holds a computed or binary-rounded number.
-        text = _plain(Decimal(repr(cell)))
-        if len(text.partition(".")[2]) > 2:
-            raise _CellError("amount has more than two decimal places; round it to the fen")
-        return text
-    if not isinstance(cell, str):
-        raise _CellError(_AMOUNT)
-    text = _fold(cell).removesuffix("元").strip()
-    scale = 1
-    if text.endswith("万"):
-        text = text.removesuffix("万").strip()
-        scale = 10_000
-    if "," in text:
-        # Only proper thousands grouping: "1,5" is one and a half in much of Europe, not fifteen.
-        if not _GROUPED_NUMBER.fullmatch(text):
-            raise _CellError(_AMOUNT)
-        text = text.replace(",", "")
-    if not _PLAIN_NUMBER.fullmatch(text):
-        raise _CellError(_AMOUNT)
-    return _plain(Decimal(text) * scale)
-
-
-def _count(cell: object) -> int:
-    if isinstance(cell, bool):
-        raise _CellError(_WHOLE_NUMBER)
-    if isinstance(cell, int):
-        return cell
-    if isinstance(cell, float) and cell.is_integer():
-        return int(cell)
-    if isinstance(cell, str):
-        text = _fold(cell).removesuffix("次").strip()
-        if _WHOLE.fullmatch(text):
-            return int(text.partition(".")[0])
-    raise _CellError(_WHOLE_NUMBER)
-
-
-def _honour_level(cell: object) -> str:
-    text = _text(cell)
-    word = _fold(text)
-    if word in _HONOUR_LEVELS:
-        return word
-    return _CHINESE_HONOUR_LEVELS.get(word.removesuffix("荣誉").removesuffix("以上"), text)
-
-
-def _reject_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a number")
-
-
-def _json_array(cell: object) -> list[Any]:
-    if not isinstance(cell, str) or not cell.strip().startswith("["):
-        raise _CellError("expected a JSON array such as [{...}]")
-    try:
-        # Floats are kept as their digits: money and areas must not pass through binary floats,
-        # and the API's Money type refuses JSON numbers with a fraction for that reason.
-        parsed = json.loads(cell, parse_float=str, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise _CellError(f"invalid JSON: {exc.msg} at character {exc.pos + 1}") from None
-    except ValueError as exc:
-        raise _CellError(f"invalid JSON: {exc}") from None
-    if not isinstance(parsed, list):
-        raise _CellError("expected a JSON array such as [{...}]")
-    # As in a JSON body (shared/jsonbody.py): json.loads keeps the last of two equal keys.
-    if (path := duplicate_key_path(cell)) is not None:
-        raise _CellError(f"invalid JSON: the key {path!r} appears more than once in one object")
-    return parsed
-
-
-def _certificates(cell: object) -> list[str]:
-    text = _text(cell)
-    if _fold(text) in _NONE_WORDS:
-        return []
-    tokens = [token for token in _LIST_SEPARATORS.split(text) if token]
-    return [_CERTIFICATES.get(_fold(token), token) for token in tokens]
-
-
-def _equipment(cell: object) -> list[Any]:
-    if isinstance(cell, str) and cell.strip().startswith("["):
-        return _json_array(cell)
-    if not isinstance(cell, str):
-        return [{"registered": True, "value": _money(cell)}]
-    if _fold(cell) in _NONE_WORDS:
-        return []
-    tokens = [token for token in _EQUIPMENT_SEPARATORS.split(cell.strip()) if token]
-    items: list[Any] = []
-    for token in tokens:
-        try:
-            items.append({"registered": True, "value": _money(token)})
-        except _CellError:
-            raise _CellError(f"{token!r}: {_AMOUNT}") from None
-    return items
 
 
 @dataclass(frozen=True)
@@ -286,32 +80,32 @@ def _profile(key: str, aliases: tuple[str, ...], read: Callable[[object], Any]) 
 
 
 _COLUMNS: Final = (
-    _top("id_number", ("身份证号", "户主身份证号", "身份证号码"), _id_number),
-    _top("name", ("姓名", "户主姓名"), _text),
-    _top("village_code", ("村代码", "行政村代码"), _text),
-    _top("poor_household", ("贫困户", "建档立卡贫困户", "是否贫困户"), _boolean),
-    _profile("head_party_member", ("党员", "户主党员"), _boolean),
-    _profile("head_college_or_above", ("大专以上", "户主大专以上学历"), _boolean),
-    _profile("head_healthy", ("身体健康", "户主身体健康"), _boolean),
-    _profile("military_service_in_family", ("服过兵役", "家庭成员服兵役"), _boolean),
-    _profile("homestead_house_value", ("宅基地房屋价值", "自建房价值"), _money),
-    _profile("income_project", ("增收项目", "有增收项目"), _boolean),
-    _profile("business_entity_scale", ("经营主体规模",), _money),
-    _profile("certificates", ("证书", "权证"), _certificates),
-    _profile("equipment", ("设备",), _equipment),
-    _profile("honour_level", ("荣誉", "荣誉级别"), _honour_level),
-    _profile("family_harmony", ("家庭和睦",), _boolean),
-    _profile("neighbour_harmony", ("邻里和睦",), _boolean),
-    _profile("illegal_petitions_last_year", ("非法上访次数",), _count),
-    _profile("urban_properties", ("城镇房产",), _json_array),
-    _profile("commercial_insurance", ("商业保险",), _boolean),
-    _profile("guarantees_given_total", ("对外担保总额",), _money),
-    _profile("mortgages_given_total", ("对外抵押总额",), _money),
-    _profile("court_enforcement_within_3y", ("三年内被执行",), _boolean),
-    _profile("currently_under_enforcement", ("正在被执行",), _boolean),
-    _profile("vice_record", ("黄赌毒",), _boolean),
-    _profile("guarantee_currently_overdue", ("担保逾期",), _boolean),
-    _top("members", ("家庭成员",), _json_array),
+    _top("id_number", ("身份证号", "户主身份证号", "身份证号码"), read_id_number),
+    _top("name", ("姓名", "户主姓名"), read_text),
+    _top("village_code", ("村代码", "行政村代码"), read_text),
+    _top("poor_household", ("贫困户", "建档立卡贫困户", "是否贫困户"), read_boolean),
+    _profile("head_party_member", ("党员", "户主党员"), read_boolean),
+    _profile("head_college_or_above", ("大专以上", "户主大专以上学历"), read_boolean),
+    _profile("head_healthy", ("身体健康", "户主身体健康"), read_boolean),
+    _profile("military_service_in_family", ("服过兵役", "家庭成员服兵役"), read_boolean),
+    _profile("homestead_house_value", ("宅基地房屋价值", "自建房价值"), read_money),
+    _profile("income_project", ("增收项目", "有增收项目"), read_boolean),
+    _profile("business_entity_scale", ("经营主体规模",), read_money),
+    _profile("certificates", ("证书", "权证"), read_certificates),
+    _profile("equipment", ("设备",), read_equipment),
+    _profile("honour_level", ("荣誉", "荣誉级别"), read_honour_level),
+    _profile("family_harmony", ("家庭和睦",), read_boolean),
+    _profile("neighbour_harmony", ("邻里和睦",), read_boolean),
+    _profile("illegal_petitions_last_year", ("非法上访次数",), read_count),
+    _profile("urban_properties", ("城镇房产",), read_json_array),
+    _profile("commercial_insurance", ("商业保险",), read_boolean),
+    _profile("guarantees_given_total", ("对外担保总额",), read_money),
+    _profile("mortgages_given_total", ("对外抵押总额",), read_money),
+    _profile("court_enforcement_within_3y", ("三年内被执行",), read_boolean),
+    _profile("currently_under_enforcement", ("正在被执行",), read_boolean),
+    _profile("vice_record", ("黄赌毒",), read_boolean),
+    _profile("guarantee_currently_overdue", ("担保逾期",), read_boolean),
+    _top("members", ("家庭成员",), read_json_array),
 )
 
 COLUMNS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType({c.key: c.aliases for c in _COLUMNS})
@@ -320,7 +114,7 @@ REQUIRED_COLUMNS: Final = ("id_number", "name")
 
 
 def _header_name(text: str) -> str:
-    name = re.sub(r"[\s_-]+", "", _fold(text)).rstrip("*")
+    name = re.sub(r"[\s_-]+", "", fold(text)).rstrip("*")
     # Templates mark headers as "姓名*" or "身份证号（必填）", or give the unit: "自建房价值（元）".
     # A 万元 unit is deliberately not stripped: its cells would be read as yuan.
     for suffix in ("(必填)", "(选填)", "(元)"):
@@ -352,7 +146,7 @@ def _read_header(cells: _Row) -> list[_Column | None]:
     seen: dict[str, int] = {}
     duplicates: list[str] = []
     for index, cell in enumerate(cells):
-        if _is_blank(cell):
+        if is_blank(cell):
             columns.append(None)
             continue
         label = _header_label(cell)
@@ -380,7 +174,7 @@ def _read_header(cells: _Row) -> list[_Column | None]:
 
 def _is_title(cells: _Row) -> bool:
     # Village templates often carry a merged title row ("XX村农户信息采集表") above the header.
-    filled = [cell for cell in cells if not _is_blank(cell)]
+    filled = [cell for cell in cells if not is_blank(cell)]
     return len(filled) == 1 and _header_name(_header_label(filled[0])) not in _BY_HEADER
 
 
@@ -389,7 +183,7 @@ def _read_row(number: int, cells: _Row, columns: list[_Column | None]) -> SheetR
     profile: dict[str, Any] = {}
     errors: list[tuple[str, str]] = []
     for index, cell in enumerate(cells):
-        if _is_blank(cell):
+        if is_blank(cell):
             continue
         column = columns[index] if index < len(columns) else None
         if column is None:
@@ -398,7 +192,7 @@ def _read_row(number: int, cells: _Row, columns: list[_Column | None]) -> SheetR
             continue
         try:
             value = column.read(cell)
-        except _CellError as exc:
+        except CellError as exc:
             errors.append((column.key, str(exc)))
             continue
         (profile if column.in_profile else values)[column.key] = value
@@ -411,7 +205,7 @@ def _read_rows(rows: Sequence[_Row]) -> list[SheetRow]:
     columns: list[_Column | None] | None = None
     result: list[SheetRow] = []
     for number, cells in enumerate(rows, start=1):
-        if all(_is_blank(cell) for cell in cells):
+        if all(is_blank(cell) for cell in cells):
             continue
         if columns is None:
             if not _is_title(cells):

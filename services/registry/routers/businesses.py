@@ -6,19 +6,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
+from services.registry.businesses import business_view, register_business
 from services.registry.fact_history import end_date, fact_history, fact_out, negative_field
 from services.registry.loaders import business_or_404
 from services.registry.models import Business
 from services.registry.routers.dependencies import EvidenceRef, FactSource, provenance
 from services.registry.schemas import BusinessIn, BusinessOut, Code, FactEndIn, FactOut
-from services.registry.subjects import (
-    business_view,
-    change_facts,
-    check_statement,
-    end_fact,
-    register_business,
-    village_or_422,
-)
+from services.registry.subjects import change_facts, check_statement, end_fact, village_or_422
 from shared import idempotency
 from shared.audit import Audited
 from shared.paging import MAX_PAGE, Limit, Offset

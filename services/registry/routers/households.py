@@ -10,22 +10,19 @@ from sqlalchemy import select
 
 from services.registry.domain.identifiers import InvalidIdentifier, normalise_identifier
 from services.registry.fact_history import end_date, fact_history, fact_out, negative_field
-from services.registry.loaders import household_or_404
-from services.registry.models import Household
-from services.registry.routers.dependencies import EvidenceRef, FactSource, cipher, provenance
-from services.registry.schemas import Code, FactEndIn, FactOut, HouseholdIn, HouseholdOut, Page
-from services.registry.subjects import (
-    change_facts,
-    check_statement,
+from services.registry.households import (
     duplicate_people,
-    end_fact,
     household_views,
     lookups_of,
     new_household,
     persons_by_hash,
     register_households,
-    village_or_422,
 )
+from services.registry.loaders import household_or_404
+from services.registry.models import Household
+from services.registry.routers.dependencies import EvidenceRef, FactSource, cipher, provenance
+from services.registry.schemas import Code, FactEndIn, FactOut, HouseholdIn, HouseholdOut, Page
+from services.registry.subjects import change_facts, check_statement, end_fact, village_or_422
 from shared import idempotency
 from shared.audit import After, Audited
 from shared.paging import MAX_PAGE, Limit, Offset

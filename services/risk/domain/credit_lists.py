@@ -1,7 +1,8 @@
 """Red and black lists, and credit repair (issue 11). Pure rules, no I/O.
 
 Seed 001 (建立诚信企业"红名单"激励制度和"黑名单"惩戒制度; 信用修复 so a subject can leave
-the black list), seed 002 §3 (联动奖惩), seed 000 §五(三) (恶意逃废银行债务 → 失信黑名单),
+the black list), seed 002 §3(1)1-4 (the platform's duties; 联动奖惩 is 002 §3(1)4), seed 000 §4(6)
+(无恶意逃废金融机构债务: malicious debt evasion → 失信黑名单),
 征信业管理条例 §16 (不良信息 kept 5 years from the end of the act, then deleted).
 
 Periods count as Civil Code arts. 200-203 count them: by calendar months, ending on the
@@ -35,8 +36,8 @@ TRUSTWORTHY = "trustworthy"
 
 LEGAL_BASIS = {
     COURT_DISHONEST_DEBTOR: "最高人民法院关于公布失信被执行人名单信息的若干规定 (法释〔2017〕7号); seed 001",
-    MALICIOUS_DEBT_EVASION: "恶意逃废银行债务列入失信黑名单 (seed 000 §五(三)); seed 001 黑名单惩戒制度",
-    TRUSTWORTHY: "守信红名单激励 (seed 001); 信用户 (004 §6(4)); 联动奖惩 (seed 002 §3)",
+    MALICIOUS_DEBT_EVASION: "恶意逃废银行债务列入失信黑名单 (seed 000 §4(6)); seed 001 黑名单惩戒制度",
+    TRUSTWORTHY: "守信红名单激励 (seed 001); 信用户 (004 §6(4)); 联动奖惩 (seed 002 §3(1)4)",
 }
 REPAIR_BASIS = "信用修复 (seed 001): obligations fulfilled, minimum publication period served"
 

@@ -1,7 +1,8 @@
 """Yearly credit titles and the credit-household coverage indicator. Pure rules, no I/O.
 
-004 §6(4) and §7(4) "双评": credit households (信用户), credit villages (信用村); seed 000 §5:
-the credit community (信用社区); seed 003 annex 1: coverage of households rated A or better.
+004 §6(4) and 004 §7(4) "双评": credit households (信用户), credit villages (信用村); seed 000 §4
+and 000 §5: the credit community (信用社区), its criteria and its yearly award; seed 003 annex 1:
+coverage of households rated A or better.
 Civil Code art. 1259: 以上/以内 include the number, 超过 excludes it.
 """
 
@@ -16,7 +17,7 @@ from services.risk.domain.breaker import exceeds
 # DOMAIN §2: the graded levels that carry credit; "NONE" (无信) and anything else is below A.
 CREDIT_GRADES = ("AAA+", "AAA", "AA", "A")
 
-# seed 000 §5(六): 本息回收率达到90%以上; 不良贷款率控制在5%以内; 利息回收率在95%以上
+# seed 000 §4(6): 本息回收率达到90%以上; 不良贷款率控制在5%以内; 利息回收率在95%以上
 LOAN_RECOVERY_MIN = Decimal("0.90")
 NPL_MAX = Decimal("0.05")
 INTEREST_RECOVERY_MIN = Decimal("0.95")
@@ -70,7 +71,7 @@ def credit_household(grade: str | None, overdue_in_year: bool) -> bool:
 
 @dataclass(frozen=True)
 class CommunityAssessment:
-    """One community's figures for the year (seed 000 §5(六)); ratios are 0..1."""
+    """One community's figures for the year (seed 000 §4(6)); ratios are 0..1."""
 
     # principal and interest recovery ratio of the laid-off workers' small guaranteed loans
     loan_recovery: Decimal
@@ -89,7 +90,7 @@ class CommunityAssessment:
             raise TypeError(f"malicious_evasion must be a bool, got {type(self.malicious_evasion).__name__}")
 
 
-# seed 000 §5(六): every criterion must hold; all failures are reported, not just the first
+# seed 000 §4(6): every criterion must hold; all failures are reported, not just the first
 def credit_community(a: CommunityAssessment) -> list[str]:
     """The codes of the criteria the community fails, in the seed's order; empty means awarded."""
     failed: list[str] = []

@@ -62,7 +62,7 @@ def entry_out(e: ListEntry) -> ListEntryOut:
 async def propose_black_listing(
     body: BlackListProposalIn, request: Request, session: Session, principal: CurrentPrincipal
 ) -> ListEntryOut | JSONResponse:
-    """A bank reports malicious debt evasion (恶意逃废债务, seed 000 §五(三)); nothing is
+    """A bank reports malicious debt evasion (恶意逃废债务, seed 000 §4(6)); nothing is
     listed or published until the government approves (issue 11)."""
     async with session.begin():
         if (replay := await idempotency.claim(session, request, body)) is not None:

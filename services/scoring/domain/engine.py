@@ -226,6 +226,7 @@ class RuleSet:
             for i, r in enumerate(spec.rules)
         ]
         self._scaled: dict[tuple[int, int], Reason] = {}
+        # 004 §5.6: a registered poor household's 一加分, +3 in the rule set.
         self._poor = Reason(
             "POOR",
             spec.poor_household_bonus,
@@ -243,6 +244,7 @@ class RuleSet:
         return cls(spec, hashlib.sha256(raw).hexdigest())
 
     def grade_of(self, score: int) -> tuple[Grade, Decimal]:
+        # 004 §5.4, 004 annex 3 §1: grade by score, each with its pure-credit limit; below A, none.
         for min_score, grade, limit in self._grades:
             if score >= min_score:
                 return grade, limit

@@ -43,4 +43,5 @@ def notice_over(notice_ends: date, business_date: date) -> bool:
 
 def certificate_number(year: int, village_code: str, number: int) -> str:
     """贷款信用证 number: year of issue, village, sequence within the village."""
+    # 004 annex 2 step 6: the certificate, for a household whose notice ended with no sustained objection.
     return f"XYZ-{year}-{village_code}-{number:05d}"
