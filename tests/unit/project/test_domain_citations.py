@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PRODUCT = ("services", "shared", "vcredit")
 
 # Rules DOMAIN.md names that the product does not implement yet, each with the reason.
