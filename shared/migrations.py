@@ -1,13 +1,28 @@
 """Alembic glue: every service keeps its own migrations in ``services/<name>/migrations``
-and its own ``alembic_version`` in its own database."""
+and its own ``alembic_version`` in its own database.
+
+The platform tables (outbox, inbox, idempotency keys: shared/platform_tables.py; the query
+log: shared/audit.py) are migrated once, on the ``platform`` branch in
+``shared/platform_migrations``, which every service's configuration lists beside its own
+``versions`` (``version_locations``). Each database therefore has two heads, its service's
+and the platform's, and ``upgrade`` goes to both. A platform revision applies to the platform
+tables the migrating service's models declare (``declares``): every service has the outbox,
+inbox and idempotency keys, only registry, scoring and loans a query log. A change to the
+outbox is one new file there, made with ``command.revision(config, message, head="platform@head",
+version_path=str(PLATFORM_MIGRATIONS), rev_id="platform_0002")`` on any service's
+``alembic_config`` (revision ids there start with ``platform_``: the services' own are numbers).
+
+The two branches are independent (no ``depends_on``): Alembic may run them in either order, so
+no service revision may rely on a platform table, nor the reverse.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
@@ -17,25 +32,41 @@ from sqlalchemy.engine import Connection
 
 from shared.db import create_engine, is_sqlite
 
+# The platform branch: one chain for the platform tables of every service's database.
+PLATFORM_MIGRATIONS = Path(__file__).parent / "platform_migrations"
+PLATFORM_BRANCH = "platform"
+
+
+def _escaped(value: str) -> str:
+    # ConfigParser interpolation would read '%' (in passwords, paths) as a placeholder.
+    return value.replace("%", "%%")
+
 
 def alembic_config(migrations_dir: Path, database_url: str) -> Config:
+    """A service's Alembic configuration: its own chain and the platform branch."""
     cfg = Config()
-    cfg.set_main_option("script_location", str(migrations_dir))
-    # ConfigParser interpolation would read '%' in passwords as a placeholder.
-    cfg.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    cfg.set_main_option("script_location", _escaped(str(migrations_dir)))
+    versions = [migrations_dir / "versions", PLATFORM_MIGRATIONS]
+    cfg.set_main_option("version_locations", _escaped(os.pathsep.join(map(str, versions))))
+    # Split version_locations on os.pathsep; Alembic before 1.16 knows only the second name.
+    cfg.set_main_option("path_separator", "os")
+    cfg.set_main_option("version_path_separator", "os")
+    cfg.set_main_option("sqlalchemy.url", _escaped(database_url))
     return cfg
 
 
-def upgrade(migrations_dir: Path, database_url: str, revision: str = "head") -> None:
-    """Bring a database to ``revision``. Blocking: call it from a thread inside an event loop."""
+def upgrade(migrations_dir: Path, database_url: str, revision: str = "heads") -> None:
+    """Bring a database to ``revision``: by default every head, the service's chain and the
+    platform branch. Blocking: call it from a thread inside an event loop."""
     if is_sqlite(database_url):
         Path(database_url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(migrations_dir, database_url), revision)
 
 
 def at_head(migrations_dir: Path, database_url: str) -> bool:
-    """Whether the database is at the newest revision of ``migrations_dir`` (nothing due).
-    Blocking, like ``upgrade``."""
+    """Whether the database is at every head of ``migrations_dir``, its service's and the
+    platform's (nothing due). A database last migrated before the platform branch existed
+    has only its service's head, so it is behind. Blocking, like ``upgrade``."""
     heads = set(ScriptDirectory.from_config(alembic_config(migrations_dir, database_url)).get_heads())
 
     def current(connection: Connection) -> set[str]:
@@ -87,47 +118,13 @@ def run_env(target_metadata: MetaData) -> None:
     asyncio.run(run())
 
 
-def create_shared_tables_v1(op: Any) -> None:
-    """Outbox, inbox and idempotency keys as first released; migrations call this, so later
-    changes to these tables must be new migrations, not edits here."""
-    big_id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-    op.create_table(
-        "outbox",
-        sa.Column("id", big_id, primary_key=True, autoincrement=True),
-        sa.Column("event_id", sa.String(36), nullable=False),
-        sa.Column("topic", sa.String(255), nullable=False),
-        sa.Column("key", sa.String(255), nullable=False),
-        sa.Column("type", sa.String(255), nullable=False),
-        sa.Column("envelope", sa.Text(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id", name="pk_outbox"),
-        sa.UniqueConstraint("event_id", name="uq_outbox_event_id"),
-    )
-    op.create_index(
-        "ix_outbox_unsent",
-        "outbox",
-        ["id"],
-        postgresql_where=sa.text("sent_at IS NULL"),
-        sqlite_where=sa.text("sent_at IS NULL"),
-    )
-    op.create_table(
-        "inbox",
-        sa.Column("consumer", sa.String(255), nullable=False),
-        sa.Column("event_id", sa.String(36), nullable=False),
-        sa.Column("topic", sa.String(255), nullable=False),
-        sa.Column("partition", sa.Integer(), nullable=False),
-        sa.Column("offset", big_id, nullable=False),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("consumer", "event_id", name="pk_inbox"),
-    )
-    op.create_table(
-        "idempotency_keys",
-        sa.Column("scope", sa.String(255), nullable=False),
-        sa.Column("key", sa.String(255), nullable=False),
-        sa.Column("request_hash", sa.String(64), nullable=False),
-        sa.Column("status_code", sa.Integer(), nullable=True),
-        sa.Column("response", sa.Text(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("scope", "key", name="pk_idempotency_keys"),
-    )
+def declares(table: str) -> bool:
+    """Whether the models of the service being migrated declare the platform table ``table``
+    (for use in platform revisions). Its models are the one statement of which platform
+    tables a service has (``include_shared_tables``, ``include_query_log``); ``run_env``
+    passes them to Alembic as ``target_metadata``."""
+    from alembic import op
+
+    metadata = op.get_context().opts.get("target_metadata")
+    assert isinstance(metadata, MetaData), "platform revisions run through shared.migrations.run_env"
+    return table in metadata.tables

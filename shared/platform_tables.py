@@ -43,7 +43,8 @@ def new_metadata() -> MetaData:
 
 
 # Tables every service has, defined once here and copied into each service's metadata
-# (shared.db.include_shared_tables).
+# (shared.db.include_shared_tables); migrated once, on the platform branch
+# (shared/platform_migrations).
 SHARED_TABLES = new_metadata()
 
 # --- messaging: the transactional outbox and the consumers' inbox ----------------------------

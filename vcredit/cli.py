@@ -173,8 +173,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def check_migrated(services: Sequence[str], common: CommonSettings) -> None:
-    """Exit 1 unless every database is at this build's head. Kubernetes init containers loop
-    on it, so a pod starts only after the migrate Job has migrated for its image."""
+    """Exit 1 unless every database is at this build's heads (its service's chain and the
+    platform branch: shared/migrations.py). Kubernetes init containers loop on it, so a pod
+    starts only after the migrate Job has migrated for its image."""
     behind = []
     for service in services:
         try:

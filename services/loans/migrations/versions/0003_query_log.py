@@ -1,14 +1,14 @@
-"""query log
+"""query log (now on the platform branch)
 
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-21 10:32:46.303232
+
+Kept, empty, so the chain of databases already past it stays whole: the platform tables
+are created and changed by the platform branch (shared/platform_migrations).
 """
 
 from collections.abc import Sequence
-
-import sqlalchemy as sa
-from alembic import op
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -17,25 +17,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "query_log",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
-        sa.Column("subject_kind", sa.String(length=16), nullable=False),
-        sa.Column("subject_id", sa.String(length=36), nullable=False),
-        sa.Column("principal", sa.Text(), nullable=False),
-        sa.Column("roles", sa.Text(), nullable=False),
-        sa.Column("endpoint", sa.String(length=200), nullable=False),
-        sa.Column("resource_id", sa.String(length=64), nullable=False),
-        sa.Column("purpose", sa.String(length=200), nullable=False),
-        sa.Column("queried_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_query_log")),
-    )
-    with op.batch_alter_table("query_log", schema=None) as batch_op:
-        batch_op.create_index("ix_query_log_subject", ["subject_id", "id"], unique=False)
+    pass
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("query_log", schema=None) as batch_op:
-        batch_op.drop_index("ix_query_log_subject")
-
-    op.drop_table("query_log")
+    pass

@@ -1,14 +1,14 @@
-"""outbox trace context
+"""outbox trace context (now on the platform branch)
 
 Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-21 12:40:00.000000
+
+Kept, empty, so the chain of databases already past it stays whole: the platform tables
+are created and changed by the platform branch (shared/platform_migrations).
 """
 
 from collections.abc import Sequence
-
-import sqlalchemy as sa
-from alembic import op
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -17,10 +17,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("trace_context", sa.Text(), nullable=True))
+    pass
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_column("trace_context")
+    pass

@@ -1,16 +1,17 @@
-"""hierarchy, outbox, inbox, idempotency keys
+"""hierarchy
 
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-21
+
+The outbox, inbox and idempotency keys it once created are the platform branch's
+(shared/platform_migrations).
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-
-from shared.migrations import create_shared_tables_v1
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -19,7 +20,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    create_shared_tables_v1(op)
     op.create_table(
         "townships",
         sa.Column("code", sa.String(32), nullable=False),
@@ -42,6 +42,3 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("villages")
     op.drop_table("townships")
-    op.drop_table("idempotency_keys")
-    op.drop_table("inbox")
-    op.drop_table("outbox")

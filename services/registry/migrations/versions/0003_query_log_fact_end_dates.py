@@ -1,4 +1,4 @@
-"""query log, fact end dates
+"""fact end dates (the query log is on the platform branch now)
 
 Revision ID: 0003
 Revises: 0002
@@ -17,22 +17,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "query_log",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
-        sa.Column("subject_kind", sa.String(length=16), nullable=False),
-        sa.Column("subject_id", sa.String(length=36), nullable=False),
-        sa.Column("principal", sa.Text(), nullable=False),
-        sa.Column("roles", sa.Text(), nullable=False),
-        sa.Column("endpoint", sa.String(length=200), nullable=False),
-        sa.Column("resource_id", sa.String(length=64), nullable=False),
-        sa.Column("purpose", sa.String(length=200), nullable=False),
-        sa.Column("queried_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_query_log")),
-    )
-    with op.batch_alter_table("query_log", schema=None) as batch_op:
-        batch_op.create_index("ix_query_log_subject", ["subject_id", "id"], unique=False)
-
     with op.batch_alter_table("facts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("ended_on", sa.Date(), nullable=True))
 
@@ -40,8 +24,3 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("facts", schema=None) as batch_op:
         batch_op.drop_column("ended_on")
-
-    with op.batch_alter_table("query_log", schema=None) as batch_op:
-        batch_op.drop_index("ix_query_log_subject")
-
-    op.drop_table("query_log")

@@ -1,15 +1,14 @@
-"""outbox, inbox, idempotency keys
+"""outbox, inbox, idempotency keys (now on the platform branch)
 
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-21
+
+Kept, empty, so the chain of databases already past it stays whole: the platform tables
+are created and changed by the platform branch (shared/platform_migrations).
 """
 
 from collections.abc import Sequence
-
-from alembic import op
-
-from shared.migrations import create_shared_tables_v1
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -18,10 +17,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    create_shared_tables_v1(op)
+    pass
 
 
 def downgrade() -> None:
-    op.drop_table("idempotency_keys")
-    op.drop_table("inbox")
-    op.drop_table("outbox")
+    pass

@@ -1,4 +1,4 @@
-"""query log, negative facts' end dates, delinquency spells
+"""negative facts' end dates, delinquency spells (the query log is on the platform branch now)
 
 Revision ID: 0003
 Revises: 0002
@@ -33,22 +33,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_delinquencies_loan_id"), ["loan_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_delinquencies_subject_id"), ["subject_id"], unique=False)
 
-    op.create_table(
-        "query_log",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
-        sa.Column("subject_kind", sa.String(length=16), nullable=False),
-        sa.Column("subject_id", sa.String(length=36), nullable=False),
-        sa.Column("principal", sa.Text(), nullable=False),
-        sa.Column("roles", sa.Text(), nullable=False),
-        sa.Column("endpoint", sa.String(length=200), nullable=False),
-        sa.Column("resource_id", sa.String(length=64), nullable=False),
-        sa.Column("purpose", sa.String(length=200), nullable=False),
-        sa.Column("queried_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_query_log")),
-    )
-    with op.batch_alter_table("query_log", schema=None) as batch_op:
-        batch_op.create_index("ix_query_log_subject", ["subject_id", "id"], unique=False)
-
     with op.batch_alter_table("subjects", schema=None) as batch_op:
         batch_op.add_column(sa.Column("fact_ends", sa.Text(), server_default="{}", nullable=False))
         batch_op.add_column(sa.Column("next_expiry", sa.Date(), nullable=True))
@@ -61,10 +45,6 @@ def downgrade() -> None:
         batch_op.drop_column("next_expiry")
         batch_op.drop_column("fact_ends")
 
-    with op.batch_alter_table("query_log", schema=None) as batch_op:
-        batch_op.drop_index("ix_query_log_subject")
-
-    op.drop_table("query_log")
     with op.batch_alter_table("delinquencies", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_delinquencies_subject_id"))
         batch_op.drop_index(batch_op.f("ix_delinquencies_loan_id"))
