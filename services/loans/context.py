@@ -9,7 +9,8 @@ from functools import cache
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.loans.models import BusinessDate
-from shared.settings import CommonSettings, LoansSettings
+from services.loans.settings import LoansSettings
+from shared.settings import CommonSettings
 
 
 @cache

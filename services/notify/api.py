@@ -22,11 +22,11 @@ from services.notify.schemas import (
     SubscriptionIn,
     SubscriptionOut,
 )
+from services.notify.settings import NotifySettings
 from shared import idempotency
 from shared.db import BIGINT_MAX
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.problems import Problem
-from shared.settings import NotifySettings
 from shared.web import CurrentPrincipal, ReadSession, Session, scope
 
 router = APIRouter(prefix="/v1")

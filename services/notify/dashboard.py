@@ -20,9 +20,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from services.notify.domain.trend import DayFigures, township_trend
+from services.notify.settings import NotifySettings
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.problems import Problem
-from shared.settings import NotifySettings
 from shared.tracing import instrument_client_for
 from shared.web import scope
 

@@ -29,10 +29,10 @@ from sqlalchemy import select, update
 from services.notify.domain.retry import after_attempt
 from services.notify.domain.signing import signature_header
 from services.notify.models import Delivery, Subscription
+from services.notify.settings import NotifySettings
 from shared.db import dialect_of
 from shared.pii import PiiCipher, load_cipher
 from shared.runtime import ServiceRuntime
-from shared.settings import NotifySettings
 
 log = logging.getLogger(__name__)
 

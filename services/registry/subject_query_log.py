@@ -18,9 +18,9 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.domain.query_log import BadCursor, decode, merge
+from services.registry.settings import RegistrySettings
 from shared.audit import QueryPage, SubjectKind, own_queries
 from shared.problems import Problem
-from shared.settings import RegistrySettings
 from shared.tracing import instrument_client_for
 
 SOURCES = ("registry", "scoring", "loans")

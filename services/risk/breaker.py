@@ -25,12 +25,13 @@ from sqlalchemy.orm.attributes import set_committed_value
 from services.risk.domain.breaker import effective_frozen, exceeds, npl_ratio, override_survives, township_halted
 from services.risk.models import Clock, Decision, Township, Village, VillageDay, VillageOverride
 from services.risk.rows import Rows, VillageRow, rows_of
+from services.risk.settings import RiskSettings
 from shared.catalogue import BulletinIssued, TownshipHalt, VillageFreeze
 from shared.events import Envelope, new_event
 from shared.messaging import emit
 from shared.money import format_money
 from shared.problems import Problem
-from shared.settings import CommonSettings, RiskSettings
+from shared.settings import CommonSettings
 
 ZERO = Decimal("0.00")
 

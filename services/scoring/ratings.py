@@ -33,6 +33,7 @@ from services.scoring.models import (
     RatingState,
     Subject,
 )
+from services.scoring.settings import ScoringSettings
 from shared.catalogue import (
     NoticeEnded,
     NoticeStarted,
@@ -45,7 +46,7 @@ from shared.catalogue import (
 from shared.events import Envelope, new_event
 from shared.messaging import emit
 from shared.money import format_money
-from shared.settings import CommonSettings, ScoringSettings
+from shared.settings import CommonSettings
 
 ZERO = Decimal("0.00")
 
