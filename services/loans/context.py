@@ -1,4 +1,4 @@
-"""What requests and the close of business both read: the service's settings and the
+"""What loans' requests and the close of business both read: the service's settings and the
 business date."""
 
 from __future__ import annotations

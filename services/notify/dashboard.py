@@ -19,8 +19,8 @@ import httpx
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
+from services.notify import context
 from services.notify.domain.trend import DayFigures, township_trend
-from services.notify.settings import NotifySettings
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.problems import Problem
 from shared.tracing import instrument_client_for
@@ -50,7 +50,7 @@ async def vendored(name: str) -> FileResponse:
 
 
 async def _risk(request: Request, path: str, **params: Any) -> Any:
-    settings = NotifySettings()
+    settings = context.settings()
     headers = {"Authorization": request.headers.get("Authorization", "")}
     try:
         async with httpx.AsyncClient(base_url=settings.risk_url, timeout=settings.risk_timeout_seconds) as client:

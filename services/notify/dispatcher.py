@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import select, update
 
+from services.notify import context
 from services.notify.domain.retry import after_attempt
 from services.notify.domain.signing import signature_header
 from services.notify.models import Delivery, Subscription
@@ -215,5 +216,5 @@ class Dispatcher:
 
 
 async def run_dispatcher(runtime: ServiceRuntime) -> None:
-    settings = NotifySettings()
+    settings = context.settings()
     await Dispatcher(runtime, settings, cipher_for(runtime)).run()

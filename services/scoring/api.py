@@ -8,8 +8,9 @@ from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.context import business_date
 from services.scoring.models import NoticeObjection, Rating, RatingState, Subject
-from services.scoring.ratings import business_date, certify, new_objection_id, notice_is_over, reject, rule_set
+from services.scoring.ratings import certify, new_objection_id, notice_is_over, reject, rule_set
 from services.scoring.schemas import (
     BusinessDateOut,
     CurrentRatingOut,

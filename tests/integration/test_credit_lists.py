@@ -16,7 +16,7 @@ import pytest
 
 from bench.probe import wait_until
 from services.loans.credit_lists import is_blacklisted
-from services.risk import breaker
+from services.risk import context
 from shared.auth import add_credential
 from shared.catalogue import BusinessDateAdvanced, RatingCertified
 from shared.events import new_event
@@ -37,7 +37,7 @@ async def lists(
     monkeypatch.setenv(
         "VCREDIT_RISK_LIST_TIERS", '{"court_dishonest_debtor": "minor", "malicious_debt_evasion": "general"}'
     )
-    breaker.settings.cache_clear()  # risk reads its settings once per process
+    context.settings.cache_clear()  # risk reads its settings once per process
     credentials = infra.tmp / f"credentials-{uuid.uuid4().hex}.json"
     keys: dict[str, dict[str, str]] = {}
     for role in ("court", "bank", "government", "public", "collector"):
@@ -53,7 +53,7 @@ async def lists(
             assert (await registry.post("/v1/villages", json=body)).status_code == 201
         yield system, keys
     monkeypatch.delenv("VCREDIT_RISK_LIST_TIERS")
-    breaker.settings.cache_clear()
+    context.settings.cache_clear()
 
 
 async def _court_lists(system: System, keys: dict[str, dict[str, str]], household_id: str, on: bool) -> None:
