@@ -139,11 +139,11 @@ async def credit_lists(
     as risk publishes them (``/v1/public/credit-lists``, ``/v1/public/credit-repairs``):
     ``limit``/``offset`` page each of the two lists; a list shorter than ``limit`` is complete."""
     search = {k: v for k, v in (("name", name), ("village_code", village_code)) if v}
-    lists = await _risk(
+    entries = await _risk(
         request, "/v1/public/credit-lists", limit=limit, offset=offset, **search, **({"list": kind} if kind else {})
     )
     # Repair is of a black-list entry only: a search of the red list has none to show.
     repairs = (
         [] if kind == "red" else await _risk(request, "/v1/public/credit-repairs", limit=limit, offset=offset, **search)
     )
-    return {"lists": lists, "repairs": repairs}
+    return {"lists": entries, "repairs": repairs}
