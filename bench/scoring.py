@@ -29,9 +29,10 @@ from bench.suite import Benchmark, Servers, main_one
 from services.scoring.domain.engine import RULESETS_DIR, RuleSet
 from services.scoring.models import Subject
 from services.scoring.rerate import rerate_all
+from services.scoring.settings import ScoringSettings
 from shared.db import create_engine, create_sessionmaker
 from shared.migrations import upgrade
-from shared.settings import CommonSettings, ScoringSettings
+from shared.settings import CommonSettings
 from vcredit.services import load_spec
 
 IN_FORCE = ScoringSettings().rule_set  # the card ratings are made with (hubin-2017-r2 by default)

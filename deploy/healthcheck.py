@@ -19,11 +19,11 @@ def port(argv: list[str]) -> int:
             return int(argv[i + 1])
         if arg.startswith("--port="):
             return int(arg.removeprefix("--port="))
-    from shared.settings import SETTINGS_CLASSES
+    from shared.settings import service_port
 
     # Honours VCREDIT_<SERVICE>_PORT, like `vcredit serve` without --port.
     service = argv[argv.index("serve") + 1] if "serve" in argv[:-1] else "registry"
-    return SETTINGS_CLASSES[service]().port
+    return service_port(service)
 
 
 def main() -> None:

@@ -16,10 +16,10 @@ from typing import Any
 
 import httpx
 
-from shared.settings import SERVICE_NAMES, SETTINGS_CLASSES
+from shared.settings import DEFAULT_PORTS
 
 # The services' default ports (shared/settings.py), where vcredit up serves them.
-PORTS = {s: int(SETTINGS_CLASSES[s].model_fields["port"].default) for s in SERVICE_NAMES}
+PORTS = dict(DEFAULT_PORTS)
 # 429: a rate limit refused the request before doing anything, so any request may be retried.
 RETRIED_STATUS = frozenset({429, 502, 503, 504})
 MAX_RETRY_AFTER_SECONDS = 60.0

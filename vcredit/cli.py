@@ -38,8 +38,8 @@ from shared.db import DbTimeouts
 from shared.logs import configure_logging
 from shared.migrations import at_head, upgrade
 from shared.runtime import ServiceRuntime, create_app
-from shared.settings import SETTINGS_CLASSES, CommonSettings
-from vcredit.services import SERVICE_NAMES, load_spec, run_loop
+from shared.settings import CommonSettings
+from vcredit.services import SERVICE_NAMES, SETTINGS_CLASSES, load_spec, run_loop
 
 log = logging.getLogger("vcredit")
 
@@ -348,8 +348,8 @@ def cmd_rerate(args: argparse.Namespace) -> None:
 
     from services.scoring.domain.engine import RuleSet
     from services.scoring.rerate import rerate_all
+    from services.scoring.settings import ScoringSettings
     from shared.db import DbTimeouts, create_engine, create_sessionmaker
-    from shared.settings import ScoringSettings
 
     common = CommonSettings()
     rules = RuleSet.load(args.rule_set or ScoringSettings().rule_set)

@@ -1,7 +1,8 @@
 """The five services of the system and how a process runs them.
 
-``shared/`` knows services only by name (shared/settings.py: SERVICE_NAMES and their settings
-classes); this is the one place that maps a name to its application module.
+``shared/`` knows services only by name and port (shared/settings.py: SERVICE_NAMES,
+DEFAULT_PORTS); this is the one place that maps a name to its settings class and its
+application module.
 """
 
 from __future__ import annotations
@@ -11,10 +12,20 @@ import importlib
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from services.loans.settings import LoansSettings
+from services.notify.settings import NotifySettings
+from services.registry.settings import RegistrySettings
+from services.risk.settings import RiskSettings
+from services.scoring.settings import ScoringSettings
 from shared.runtime import ServiceSpec
-from shared.settings import SERVICE_NAMES
+from shared.settings import SERVICE_NAMES, ServiceSettings
 
-__all__ = ["APPS", "SERVICE_NAMES", "load_spec", "run_loop"]
+__all__ = ["APPS", "SERVICE_NAMES", "SETTINGS_CLASSES", "load_spec", "run_loop"]
+
+# Each service's own settings (services/<name>/settings.py): small modules, imported eagerly.
+SETTINGS_CLASSES: dict[str, type[ServiceSettings]] = {
+    cls.service: cls for cls in (RegistrySettings, ScoringSettings, LoansSettings, RiskSettings, NotifySettings)
+}
 
 # Each service's application module (its SPEC); imported only when the service is loaded.
 APPS = {name: f"services.{name}.app" for name in SERVICE_NAMES}

@@ -1,4 +1,4 @@
-"""What requests and the close of business both read: the service's settings and the
+"""What loans' requests and the close of business both read: the service's settings and the
 business date."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from functools import cache
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.loans.models import BusinessDate
-from shared.settings import CommonSettings, LoansSettings
+from services.loans.settings import LoansSettings
+from shared.settings import CommonSettings
 
 
 @cache

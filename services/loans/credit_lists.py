@@ -1,5 +1,5 @@
 """Reads of the red and black lists (seeds 001, 002: joint rewards and punishment) that lending
-acts on; the rules themselves are in domain/lists.py (loans' own: rates and day shares)."""
+acts on; the rules themselves are in domain/credit_lists.py (loans' own: rates and day shares)."""
 
 from __future__ import annotations
 

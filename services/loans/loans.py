@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.loans import ledger
 from services.loans.context import settings
 from services.loans.domain.classification import Classification, is_non_performing
-from services.loans.domain.lists import red_list_rates
+from services.loans.domain.credit_lists import red_list_rates
 from services.loans.domain.loan_state import ZERO, opening_state, who
 from services.loans.domain.repayment import apply_repayment, payment_leaves_arrears
 from services.loans.domain.schedule import Method, build_schedule

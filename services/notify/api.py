@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.notify import context
 from services.notify.dispatcher import cipher_for
 from services.notify.models import Bulletin, Delivery, Notice, StreamEvent, Subscription
 from services.notify.schemas import (
@@ -22,11 +23,11 @@ from services.notify.schemas import (
     SubscriptionIn,
     SubscriptionOut,
 )
+from services.notify.settings import NotifySettings
 from shared import idempotency
 from shared.db import BIGINT_MAX
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.problems import Problem
-from shared.settings import NotifySettings
 from shared.web import CurrentPrincipal, ReadSession, Session, scope
 
 router = APIRouter(prefix="/v1")
@@ -269,7 +270,7 @@ async def stream(
     after = _resume_point(last_event_id_header, last_event_id)
     sessions = request.app.state.runtime.read_sessions
     return StreamingResponse(
-        _sse(request, sessions, after, NotifySettings()),
+        _sse(request, sessions, after, context.settings()),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

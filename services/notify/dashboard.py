@@ -19,10 +19,10 @@ import httpx
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
+from services.notify import context
 from services.notify.domain.trend import DayFigures, township_trend
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.problems import Problem
-from shared.settings import NotifySettings
 from shared.tracing import instrument_client_for
 from shared.web import scope
 
@@ -50,7 +50,7 @@ async def vendored(name: str) -> FileResponse:
 
 
 async def _risk(request: Request, path: str, **params: Any) -> Any:
-    settings = NotifySettings()
+    settings = context.settings()
     headers = {"Authorization": request.headers.get("Authorization", "")}
     try:
         async with httpx.AsyncClient(base_url=settings.risk_url, timeout=settings.risk_timeout_seconds) as client:
@@ -139,11 +139,11 @@ async def credit_lists(
     as risk publishes them (``/v1/public/credit-lists``, ``/v1/public/credit-repairs``):
     ``limit``/``offset`` page each of the two lists; a list shorter than ``limit`` is complete."""
     search = {k: v for k, v in (("name", name), ("village_code", village_code)) if v}
-    lists = await _risk(
+    entries = await _risk(
         request, "/v1/public/credit-lists", limit=limit, offset=offset, **search, **({"list": kind} if kind else {})
     )
     # Repair is of a black-list entry only: a search of the red list has none to show.
     repairs = (
         [] if kind == "red" else await _risk(request, "/v1/public/credit-repairs", limit=limit, offset=offset, **search)
     )
-    return {"lists": lists, "repairs": repairs}
+    return {"lists": entries, "repairs": repairs}

@@ -26,13 +26,14 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import select, update
 
+from services.notify import context
 from services.notify.domain.retry import after_attempt
 from services.notify.domain.signing import signature_header
 from services.notify.models import Delivery, Subscription
+from services.notify.settings import NotifySettings
 from shared.db import dialect_of
 from shared.pii import PiiCipher, load_cipher
 from shared.runtime import ServiceRuntime
-from shared.settings import NotifySettings
 
 log = logging.getLogger(__name__)
 
@@ -215,5 +216,5 @@ class Dispatcher:
 
 
 async def run_dispatcher(runtime: ServiceRuntime) -> None:
-    settings = NotifySettings()
+    settings = context.settings()
     await Dispatcher(runtime, settings, cipher_for(runtime)).run()

@@ -17,10 +17,11 @@ from fastapi import Request
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.registry import context
 from services.registry.domain.query_log import BadCursor, decode, merge
+from services.registry.settings import RegistrySettings
 from shared.audit import QueryPage, SubjectKind, own_queries
 from shared.problems import Problem
-from shared.settings import RegistrySettings
 from shared.tracing import instrument_client_for
 
 SOURCES = ("registry", "scoring", "loans")
@@ -71,7 +72,7 @@ async def subject_queries(
         cursor = decode(after, SOURCES)
     except BadCursor as exc:
         raise Problem(422, "VALIDATION_FAILED", "Invalid cursor", str(exc), field="after") from None
-    settings = RegistrySettings()
+    settings = context.settings()
     path = f"/v1/{COLLECTIONS[kind]}/{subject_id}/queries"
     wanted = [s for s in SOURCES if s not in cursor.done]
     peers: list[Literal["scoring", "loans"]] = [s for s in ("scoring", "loans") if s in wanted]

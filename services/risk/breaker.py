@@ -1,13 +1,12 @@
 """The circuit breaker at work: village and township figures, their freezes and halts, and
 the events and decision records that explain each one (004 §6(3)).
 
-During a rebuild (``session.info["replay"]``) the figures are recomputed but nothing is
-emitted or recorded again, and the frozen and halted states are settled once at the end
-(``settle``): the decisions were taken and published when the events first arrived.
+During a rebuild (``context.replaying``) the figures are recomputed but nothing is emitted
+or recorded again, and the frozen and halted states are settled once at the end (``settle``):
+the decisions were taken and published when the events first arrived.
 
-Over 400 lines on purpose: one capability, one module (issue 20). The last part is what the
-API asks of the breaker (reads, the 404s, the government's manual override); it shares the
-module's ``set_frozen`` and ``today``, and a second breaker module would split one name in two.
+The last part is what the API asks of the breaker (reads, the 404s, the government's manual
+override); it shares the module's ``set_frozen``, so it stays here: one capability, one module.
 """
 
 from __future__ import annotations
@@ -15,50 +14,23 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from services.risk.context import business_date, replaying, settings
 from services.risk.domain.breaker import effective_frozen, exceeds, npl_ratio, override_survives, township_halted
-from services.risk.models import Clock, Decision, Township, Village, VillageDay, VillageOverride
+from services.risk.models import Decision, Township, Village, VillageDay, VillageOverride
 from services.risk.rows import Rows, VillageRow, rows_of
 from shared.catalogue import BulletinIssued, TownshipHalt, VillageFreeze
 from shared.events import Envelope, new_event
 from shared.messaging import emit
 from shared.money import format_money
 from shared.problems import Problem
-from shared.settings import CommonSettings, RiskSettings
 
 ZERO = Decimal("0.00")
-
-
-@cache
-def settings() -> RiskSettings:
-    return RiskSettings()
-
-
-def replaying(session: AsyncSession) -> bool:
-    return bool(session.info.get("replay"))
-
-
-async def today(session: AsyncSession) -> date:
-    """Risk's business date: the last one loans published, else the configured start."""
-    clock = await session.get(Clock, 1)
-    if clock is not None:
-        return clock.business_date
-    common: CommonSettings = session.info.get("settings") or CommonSettings()
-    return common.start_date or date.today()
-
-
-async def advance_clock(session: AsyncSession, business_date: date) -> None:
-    clock = await session.get(Clock, 1)
-    if clock is None:
-        session.add(Clock(id=1, business_date=business_date))
-    elif business_date > clock.business_date:  # max, so the order of replay does not matter
-        clock.business_date = business_date
 
 
 async def township(session: AsyncSession, code: str) -> Township:
@@ -357,7 +329,7 @@ async def override(session: AsyncSession, code: str, freeze: bool, reason: str, 
         raise Problem(
             409, "ALREADY_FROZEN" if freeze else "NOT_FROZEN", f"Village {state}", f"Village {code} is {state}."
         )
-    business_date = await today(session)
+    today = await business_date(session)
     existing = await session.get(VillageOverride, code)
     if v.over == freeze:  # the automatic state already says so: no override needed
         if existing is not None:
@@ -367,9 +339,9 @@ async def override(session: AsyncSession, code: str, freeze: bool, reason: str, 
             existing = VillageOverride(village_code=code)
             session.add(existing)
         existing.override = "frozen" if freeze else "unfrozen"
-        existing.over_when_set, existing.since = v.over, business_date
+        existing.over_when_set, existing.since = v.over, today
         existing.reason, existing.decided_by, existing.decided_at = reason, decided_by, datetime.now(UTC)
-    await set_frozen(session, v, freeze, business_date, manual=True, reason=reason, decided_by=decided_by)
+    await set_frozen(session, v, freeze, today, manual=True, reason=reason, decided_by=decided_by)
     await session.flush()
     return v
 

@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar, cast
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.risk import breaker
+from services.risk import context
 from services.risk.domain import credit_lists as rules
 from services.risk.models import Business, Household, ListEntry, OverdueYear, Repair, SubjectGrade, Title
 from shared.catalogue import SubjectDelisted, SubjectListed
@@ -51,7 +51,7 @@ async def subject(session: AsyncSession, kind: SubjectKind, subject_id: str) -> 
 
 
 def tier_of(cause: str) -> rules.Tier:
-    return breaker.settings().list_tiers.get(cause, "serious")
+    return context.settings().list_tiers.get(cause, "serious")
 
 
 async def entries_of(
@@ -173,9 +173,9 @@ async def court_fact(
     session: AsyncSession, kind: SubjectKind, subject_id: str, on_list: bool | None, ended_on: date | None
 ) -> None:
     """The court's feed stated the dishonest-debtor fact: list, or the court removed them."""
-    if breaker.replaying(session):
+    if context.replaying(session):
         return
-    today = await breaker.today(session)
+    today = await context.business_date(session)
     current = [
         e for e in await entries_of(session, subject_id, list_="black") if e.cause == rules.COURT_DISHONEST_DEBTOR
     ]
@@ -197,7 +197,7 @@ async def court_fact(
 async def expire(session: AsyncSession, today: date) -> None:
     """At each new business date: entries whose publication period is over leave the list;
     records whose retention is over are deleted, with their repairs (征信业管理条例 §16)."""
-    if breaker.replaying(session):
+    if context.replaying(session):
         return
     over = await session.scalars(
         select(ListEntry).where(ListEntry.status == "active", ListEntry.publication_ends_on <= today)
@@ -220,7 +220,7 @@ class Evaluation:
 async def evaluate_red_list(session: AsyncSession, today: date, decided_by_role: str) -> Evaluation:
     """守信红名单 as of ``today``: list the subjects that now qualify, delist those that no
     longer do. Between evaluations a listing ends only through the black list."""
-    cfg = breaker.settings()
+    cfg = context.settings()
     considered = list(rules.overdue_years_considered(today, cfg.red_list_clean_years))
     overdue: dict[str, set[int]] = {}
     for subject_id, year in await session.execute(
@@ -274,7 +274,7 @@ async def evaluate_red_list(session: AsyncSession, today: date, decided_by_role:
 
 async def evaluate_red_list_now(session: AsyncSession, decided_by_role: str) -> tuple[date, Evaluation]:
     """The red list's evaluation as of risk's business date, and that date."""
-    today = await breaker.today(session)
+    today = await context.business_date(session)
     return today, await evaluate_red_list(session, today, decided_by_role)
 
 
@@ -351,7 +351,7 @@ async def decide_black_listing(session: AsyncSession, entry_id: str, approve: bo
     entry = await get_entry(session, entry_id, lock=True)
     if entry.status != "proposed":
         raise Problem(409, "NOT_PROPOSED", "Not a proposal", f"The entry is {entry.status}, not proposed.")
-    today = await breaker.today(session)
+    today = await context.business_date(session)
     if approve:
         await activate(session, entry, today=today, decided_by_role="government", reasons=reasons)
     else:
@@ -370,7 +370,7 @@ async def published(
     offset: int,
 ) -> list[ListEntry]:
     """The entries in force and still within their publication period (公示)."""
-    today = await breaker.today(session)
+    today = await context.business_date(session)
     query = searched(select(ListEntry), name, village_code).where(
         ListEntry.status == "active",
         (ListEntry.publication_ends_on.is_(None)) | (ListEntry.publication_ends_on > today),

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.risk.breaker import settings, today
+from services.risk.context import business_date, settings
 from services.risk.models import FundEntry, MutualGuaranteeAccount, Village
 from shared.catalogue import FundCapacityChanged
 from shared.events import new_event
@@ -66,7 +66,7 @@ async def _book(session: AsyncSession, kind: str, amount: Decimal, reason: str, 
             loan_id=None,
             reason=reason,
             decided_by=decided_by,
-            business_date=await today(session),
+            business_date=await business_date(session),
             recorded_at=datetime.now(UTC),
         )
     )

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.risk import breaker, credit_lists, funds, losses
+from services.risk import breaker, context, credit_lists, funds, losses
 from services.risk.models import Business, Community, Household, SubjectGrade
 from services.risk.rows import Position, rows_of
 from shared.catalogue import (
@@ -220,8 +220,8 @@ async def on_written_off(session: AsyncSession, event: Envelope) -> None:
 
 async def on_business_date(session: AsyncSession, event: Envelope) -> None:
     business_date = parse_payload(event, BusinessDateAdvanced).business_date
-    await breaker.advance_clock(session, business_date)
-    await credit_lists.expire(session, await breaker.today(session))
+    await context.advance_clock(session, business_date)
+    await credit_lists.expire(session, await context.business_date(session))
 
 
 HANDLERS: dict[str, Handler] = {

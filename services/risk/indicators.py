@@ -8,7 +8,7 @@ from collections import defaultdict
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.risk import breaker
+from services.risk import breaker, context
 from services.risk.domain.titles import coverage, coverage_points, grade_at_least_a
 from services.risk.models import Household, SubjectGrade, Township, Village
 from services.risk.schemas import DistrictIndicatorsOut, IndicatorsOut
@@ -59,4 +59,6 @@ async def district(session: AsyncSession) -> DistrictIndicatorsOut:
     ]
     every_village = [v for vs in villages.values() for v in vs]
     whole = indicators("district", "district", sum(households.values()), sum(rated.values()), every_village, None)
-    return DistrictIndicatorsOut(business_date=await breaker.today(session), district=whole, townships=per_township)
+    return DistrictIndicatorsOut(
+        business_date=await context.business_date(session), district=whole, townships=per_township
+    )

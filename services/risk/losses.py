@@ -13,7 +13,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.risk.breaker import replaying, settings, today
+from services.risk.context import business_date, replaying, settings
 from services.risk.domain.loss import split_loss
 from services.risk.funds import ZERO, publish_capacity
 from services.risk.models import ClaimSettlement, FundEntry, Loss, MutualGuaranteeAccount
@@ -147,7 +147,7 @@ async def settle_claim(
         party=party,
         reference=reference,
         settled_by=settled_by,
-        settled_on=await today(session),
+        settled_on=await business_date(session),
         settled_at=datetime.now(UTC),
     )
     session.add(settlement)

@@ -17,7 +17,7 @@ from typing import Any, cast
 from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.risk import breaker
+from services.risk import breaker, context
 from services.risk.handlers import HANDLERS
 from services.risk.models import PROJECTIONS, FundEntry, RiskBase
 from services.risk.rows import finish, prefetch
@@ -40,7 +40,7 @@ async def rebuild(
     seen: set[str] = set()
     try:
         async with sessions() as session:
-            session.info["replay"] = True
+            context.start_replay(session)
             async with session.begin():
                 for model in PROJECTIONS:
                     await session.execute(delete(model))

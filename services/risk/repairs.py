@@ -11,7 +11,7 @@ from typing import Literal, cast
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.risk import breaker, credit_lists
+from services.risk import context, credit_lists
 from services.risk.domain import credit_lists as rules
 from services.risk.models import ListEntry, Repair
 from shared.auth import Principal
@@ -50,7 +50,7 @@ async def apply(
     ensure_bound(principal, village=entry.village_code, household=entry.subject_id)
     if entry.list != "black" or entry.status != "active":
         raise Problem(409, "NOT_REPAIRABLE", "Not repairable", "Only a black-list entry in force can be repaired.")
-    today = await breaker.today(session)
+    today = await context.business_date(session)
     if obligations_fulfilled_on > today:
         raise Problem(
             422,
@@ -98,7 +98,7 @@ async def decide(
             409, "NOT_UNDER_REVIEW", "Not under review", f"The application is {repair.status}; review it first."
         )
     entry = await credit_lists.get_entry(session, repair.entry_id, lock=True)
-    today = await breaker.today(session)
+    today = await context.business_date(session)
     if decision == "granted":
         if entry.status != "active":
             raise Problem(409, "NOT_REPAIRABLE", "Not repairable", f"The entry is {entry.status}.")

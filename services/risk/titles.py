@@ -12,7 +12,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.risk.breaker import settings
+from services.risk.context import settings
 from services.risk.credit_lists import blacklisted_subjects
 from services.risk.domain.breaker import npl_ratio
 from services.risk.domain.titles import CommunityAssessment as Assessment

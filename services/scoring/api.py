@@ -8,9 +8,10 @@ from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.context import business_date
 from services.scoring.models import NoticeObjection, Rating, RatingState, Subject
 from services.scoring.notices import certify, new_objection_id, notice_is_over, reject
-from services.scoring.ratings import business_date, rule_set
+from services.scoring.ratings import rule_set
 from services.scoring.schemas import (
     BusinessDateOut,
     CurrentRatingOut,

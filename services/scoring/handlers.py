@@ -18,11 +18,12 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.context import business_date
 from services.scoring.domain.repayment import earns_repayment_bonus
 from services.scoring.domain.retention import expires_on
 from services.scoring.models import BusinessDate, Delinquency, LoanState, Subject
 from services.scoring.notices import certify_due
-from services.scoring.ratings import business_date, rate, rerate_expiring, rule_set, set_fact_ends
+from services.scoring.ratings import rate, rerate_expiring, rule_set, set_fact_ends
 from services.scoring.rerate import rerate_chunk
 from shared.catalogue import (
     BusinessDateAdvanced,

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.context import business_date, settings
 from services.scoring.domain.engine import Evaluation, RuleSet
 from services.scoring.domain.retention import in_force, loan_history_in_force, next_expiry
 from services.scoring.domain.workflow import (
@@ -22,7 +23,6 @@ from services.scoring.domain.workflow import (
     settled_status,
 )
 from services.scoring.models import (
-    BusinessDate,
     Delinquency,
     LoanState,
     NoticeObjection,
@@ -40,25 +40,13 @@ from shared.catalogue import (
 from shared.events import Envelope, new_event
 from shared.messaging import emit
 from shared.money import format_money
-from shared.settings import CommonSettings, ScoringSettings
 
 ZERO = Decimal("0.00")
 
 
 @cache
 def rule_set() -> RuleSet:
-    return RuleSet.load(ScoringSettings().rule_set)
-
-
-async def business_date(session: AsyncSession) -> date:
-    row = await session.get(BusinessDate, 1)
-    if row is None:
-        # Until the loans service announces one, the configured start date (or today).
-        settings: CommonSettings = session.info.get("settings") or CommonSettings()
-        row = BusinessDate(id=1, current=settings.start_date or date.today())
-        session.add(row)
-        await session.flush()
-    return row.current
+    return RuleSet.load(settings().rule_set)
 
 
 def subject_fields(subject: Subject) -> dict[str, Any]:

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.scoring.context import business_date
 from services.scoring.domain.engine import RuleSet
 from services.scoring.models import LoanState, Rating, RatingState, RerateJob, Subject
 from services.scoring.ratings import (
-    business_date,
     ended_spells,
     new_rating,
     open_objections,

@@ -13,7 +13,7 @@ import pytest
 
 from services.risk.domain.loss import split_loss
 from services.scoring.domain.engine import RuleSet
-from shared.settings import ScoringSettings
+from services.scoring.settings import ScoringSettings
 from simulator.cli import simulate
 from simulator.district import Options, generate
 from vcredit.cluster import Cluster

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from services.loans.credit_lists import is_blacklisted
-from services.risk import breaker
+from services.risk import context
 from shared.auth import add_credential
 from shared.catalogue import BusinessDateAdvanced, RatingCertified
 from shared.events import new_event
@@ -30,14 +30,14 @@ START = date(2026, 5, 11)
 
 
 @pytest.fixture
-async def lists(
+async def credit_lists(
     infra: Infra, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[System, dict[str, dict[str, str]]]]:
     # The court's cause as a minor entry (repairable at once), the bank's as general (3 months).
     monkeypatch.setenv(
         "VCREDIT_RISK_LIST_TIERS", '{"court_dishonest_debtor": "minor", "malicious_debt_evasion": "general"}'
     )
-    breaker.settings.cache_clear()  # risk reads its settings once per process
+    context.settings.cache_clear()  # risk reads its settings once per process
     credentials = infra.tmp / f"credentials-{uuid.uuid4().hex}.json"
     keys: dict[str, dict[str, str]] = {}
     for role in ("court", "bank", "government", "public", "collector"):
@@ -53,7 +53,7 @@ async def lists(
             assert (await registry.post("/v1/villages", json=body)).status_code == 201
         yield system, keys
     monkeypatch.delenv("VCREDIT_RISK_LIST_TIERS")
-    breaker.settings.cache_clear()
+    context.settings.cache_clear()
 
 
 async def _court_lists(system: System, keys: dict[str, dict[str, str]], household_id: str, on: bool) -> None:
@@ -70,9 +70,9 @@ async def _active(risk: httpx.AsyncClient, subject_id: str, list_: str = "black"
 
 
 async def test_court_feed_lists_and_public_sees_only_published_entries_masked(
-    lists: tuple[System, dict[str, dict[str, str]]],
+    credit_lists: tuple[System, dict[str, dict[str, str]]],
 ) -> None:
-    system, keys = lists
+    system, keys = credit_lists
     risk = system["risk"]
     debtor = await register_household(system, 101, "王失信")
     evader = await register_household(system, 102, "李逃债", OTHER_VILLAGE)
@@ -170,9 +170,9 @@ async def test_court_feed_lists_and_public_sees_only_published_entries_masked(
 
 
 async def test_repair_waits_for_the_tiers_minimum_and_is_published(
-    lists: tuple[System, dict[str, dict[str, str]]],
+    credit_lists: tuple[System, dict[str, dict[str, str]]],
 ) -> None:
-    system, keys = lists
+    system, keys = credit_lists
     risk = system["risk"]
     evader = await register_household(system, 103, "赵还款")
     entry_id = (await propose_black_listing(system, keys, evader, "恶意转移财产逃避还款, 有判决为证"))["entry_id"]
@@ -238,9 +238,9 @@ async def test_repair_waits_for_the_tiers_minimum_and_is_published(
 
 
 async def test_red_list_needs_title_grade_clean_record_and_no_black_entry(
-    lists: tuple[System, dict[str, dict[str, str]]],
+    credit_lists: tuple[System, dict[str, dict[str, str]]],
 ) -> None:
-    system, keys = lists
+    system, keys = credit_lists
     risk = system["risk"]
     good = await register_household(system, 104, "钱守信")
     plain = await register_household(system, 105, "孙一般")
@@ -318,10 +318,10 @@ async def _draw(system: System, line: str) -> httpx.Response:
 
 
 async def test_a_court_listing_blocks_drawdowns_and_repair_restores_them(
-    lists: tuple[System, dict[str, dict[str, str]]],
+    credit_lists: tuple[System, dict[str, dict[str, str]]],
 ) -> None:
     """Issue 11's must-show, over real Kafka on the kafka backend: registry → risk → loans."""
-    system, keys = lists
+    system, keys = credit_lists
     risk = system["risk"]
     household = await register_household(system, 106, "周借款")
     line = await _certified_line(system, household)

@@ -161,11 +161,11 @@ async def test_public_key_sees_published_entries_masked_and_searchable(
 
         # What notify shows is exactly risk's public answer to the same public key.
         for params in ({}, {"name": "逃"}, {"village_code": VILLAGE}):
-            lists = await risk.get("/v1/public/credit-lists", params=params, headers=public)
+            credit_lists = await risk.get("/v1/public/credit-lists", params=params, headers=public)
             repairs = await risk.get("/v1/public/credit-repairs", params=params, headers=public)
-            _no_full_id(lists)
+            _no_full_id(credit_lists)
             _no_full_id(repairs)
-            assert await via_notify(**params) == {"lists": lists.json(), "repairs": repairs.json()}
+            assert await via_notify(**params) == {"lists": credit_lists.json(), "repairs": repairs.json()}
 
         by_name = await via_notify(name="逃")
         assert ([e["name"] for e in by_name["lists"]], by_name["repairs"]) == (["李逃债"], [])

@@ -30,7 +30,7 @@ def _fake_risk(seen: list[tuple[str, dict[str, str], str]]) -> FastAPI:
     app = FastAPI()
 
     @app.get("/v1/public/credit-lists")
-    async def lists(request: Request) -> list[dict[str, Any]]:
+    async def credit_lists(request: Request) -> list[dict[str, Any]]:
         seen.append((request.url.path, dict(request.query_params), request.headers.get("authorization", "")))
         return [ENTRY]
 

@@ -36,7 +36,7 @@ from datetime import date
 from decimal import Decimal
 from typing import cast
 
-from services.loans.domain.lists import day_share
+from services.loans.domain.credit_lists import day_share
 from services.loans.domain.loan_state import (
     DAY,
     ZERO,

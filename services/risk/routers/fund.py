@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.risk import breaker, funds
+from services.risk import context, funds
 from services.risk.schemas import FundEntryOut, FundOut, MutualGuaranteeOut, TopUpIn
 from shared import idempotency
 from shared.money import format_money
@@ -27,7 +27,7 @@ async def _fund_out(session: AsyncSession) -> FundOut:
         capacity=format_money(capacity),
         outstanding=format_money(outstanding),
         available=format_money(max(Decimal("0.00"), capacity - outstanding)),
-        leverage=breaker.settings().fund_leverage,
+        leverage=context.settings().fund_leverage,
     )
 
 

@@ -1,4 +1,4 @@
-"""Red and black list rules for lending (services/loans/domain/lists.py)."""
+"""Red and black list rules for lending (services/loans/domain/credit_lists.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.loans.domain.lists import day_share, red_list_rates
+from services.loans.domain.credit_lists import day_share, red_list_rates
 
 D = Decimal
 

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.risk.domain.loss import DEFAULT_SHARES, split_loss
-from shared.settings import RiskSettings
+from services.risk.settings import RiskSettings
 
 D = Decimal
 

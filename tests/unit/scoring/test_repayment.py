@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from services.registry.domain.provenance import FactRefused, check_sources
 from services.scoring.domain.engine import RULESETS_DIR, RuleSet
 from services.scoring.domain.repayment import earns_repayment_bonus
+from services.scoring.settings import ScoringSettings
 from shared.migrations import upgrade
 from shared.periods import add_months
-from shared.settings import ScoringSettings
 from vcredit.services import load_spec
 
 OLD, NEW = RuleSet.load("hubin-2017"), RuleSet.load("hubin-2017-r2")

@@ -4,7 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from shared.settings import SETTINGS_CLASSES, CommonSettings, LoansSettings, RegistrySettings
+from services.loans.settings import LoansSettings
+from services.registry.settings import RegistrySettings
+from shared.settings import DEFAULT_PORTS, CommonSettings, service_port
+from vcredit.services import SETTINGS_CLASSES
 
 
 def test_each_service_has_its_port_and_env_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -21,6 +24,15 @@ def test_each_service_has_its_port_and_env_prefix(monkeypatch: pytest.MonkeyPatc
     assert loans.port == 9003
     assert loans.resolved_database_url(CommonSettings()) == "postgresql+asyncpg://u:p@db/vcredit_loans"
     assert SETTINGS_CLASSES["risk"]().port == 8004, "one service's variables do not leak into another"
+
+
+def test_the_port_plan_is_each_services_own_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    # shared/ reads a service's port without its class (a peer, the healthcheck): both agree.
+    assert {name: cls().port for name, cls in SETTINGS_CLASSES.items()} == DEFAULT_PORTS
+    assert {name: service_port(name) for name in SETTINGS_CLASSES} == DEFAULT_PORTS
+    monkeypatch.setenv("VCREDIT_LOANS_PORT", "9003")
+    assert service_port("loans") == SETTINGS_CLASSES["loans"]().port == 9003
+    assert service_port("risk") == 8004
 
 
 def test_embedded_databases_live_under_the_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

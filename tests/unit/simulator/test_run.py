@@ -16,8 +16,8 @@ from services.registry.domain.provenance import check_sources
 from services.registry.domain.sheet import parse_sheet
 from services.registry.schemas import HouseholdIn
 from services.scoring.domain.engine import RuleSet
+from services.scoring.settings import ScoringSettings
 from shared.periods import add_months
-from shared.settings import ScoringSettings
 from simulator.district import Options, generate
 from simulator.report import GRADES, plot
 from simulator.run import SUPPLIER_OF, Simulation, Snapshot, collector_facts, supplied_facts, village_sheet

@@ -1,0 +1,40 @@
+"""Notify's own settings, ``VCREDIT_NOTIFY_*`` (the common ones: shared/settings.py).
+
+| variable | default | meaning |
+|---|---|---|
+| VCREDIT_NOTIFY_DATABASE_URL | sqlite under data dir | e.g. postgresql+asyncpg://u:p@host/vcredit_notify |
+| VCREDIT_NOTIFY_PORT | 8005 | HTTP port |
+| VCREDIT_NOTIFY_WEBHOOK_TIMEOUT_SECONDS | 10 | one webhook call, connect to last byte |
+| VCREDIT_NOTIFY_RETRY_BASE_SECONDS | 2 | first webhook retry delay cap, doubled each try (full jitter) |
+| VCREDIT_NOTIFY_RETRY_MAX_SECONDS | 600 | cap on one webhook retry delay |
+| VCREDIT_NOTIFY_MAX_ATTEMPTS | 6 | webhook tries before a delivery is dead |
+| VCREDIT_NOTIFY_MAX_CONCURRENCY | 64 | webhook calls in flight, all subscribers together |
+| VCREDIT_NOTIFY_PER_SUBSCRIBER_CONCURRENCY | 4 | webhook calls in flight to one subscriber |
+| VCREDIT_NOTIFY_POLL_SECONDS | 0.25 | how often the dispatcher and the SSE stream look for new rows |
+| VCREDIT_NOTIFY_KEEPALIVE_SECONDS | 15 | SSE keep-alive comment interval |
+| VCREDIT_NOTIFY_RISK_URL | http://127.0.0.1:8004 | risk's API, for the dashboard page |
+| VCREDIT_NOTIFY_RISK_TIMEOUT_SECONDS | 5 | one call to risk's API, connect to last byte |
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import DEFAULT_PORTS, ServiceSettings
+
+
+class NotifySettings(ServiceSettings):
+    service = "notify"
+    model_config = SettingsConfigDict(env_prefix="VCREDIT_NOTIFY_", extra="ignore")
+    port: int = DEFAULT_PORTS["notify"]
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    retry_base_seconds: float = Field(default=2.0, ge=0)
+    retry_max_seconds: float = Field(default=600.0, ge=0)
+    max_attempts: int = Field(default=6, ge=1)
+    max_concurrency: int = Field(default=64, ge=1)
+    per_subscriber_concurrency: int = Field(default=4, ge=1)
+    poll_seconds: float = Field(default=0.25, gt=0)
+    keepalive_seconds: float = Field(default=15.0, gt=0)
+    risk_url: str = "http://127.0.0.1:8004"
+    risk_timeout_seconds: float = Field(default=5.0, gt=0)
