@@ -150,6 +150,26 @@ def duplicate_people(item: NewHousehold) -> str | None:
     return "the same ID number appears twice in this household" if len(set(hashes)) != len(hashes) else None
 
 
+async def register_household(
+    session: AsyncSession, cipher: PiiCipher, body: HouseholdIn, provenance: Provenance
+) -> str:
+    """One household registered by hand, refused when its village is unknown, an ID number
+    appears twice in it, or one of its people already belongs to a registered household."""
+    village = await village_or_422(session, body.village_code)
+    item = new_household(body, village, cipher)
+    if (reason := duplicate_people(item)) is not None:
+        raise Problem(422, "DUPLICATE_PERSON", "Duplicate person", reason, field="members")
+    if await persons_by_hash(session, item.lookups):
+        raise Problem(
+            409,
+            "ID_NUMBER_REGISTERED",
+            "Already registered",
+            "A person with this ID number already belongs to a registered household.",
+        )
+    (household_id,) = await register_households(session, cipher, [item], provenance)
+    return household_id
+
+
 async def register_households(
     session: AsyncSession, cipher: PiiCipher, items: Sequence[NewHousehold], provenance: Provenance
 ) -> list[str]:
@@ -379,9 +399,16 @@ async def household_views(session: AsyncSession, households: Sequence[Household]
 # --- businesses ---------------------------------------------------------------------------
 
 
-async def register_business(
-    session: AsyncSession, body: BusinessIn, village: Village, provenance: Provenance
-) -> Business:
+async def register_business(session: AsyncSession, body: BusinessIn, provenance: Provenance) -> Business:
+    """Refused when its village is unknown or its credit code registered already."""
+    village = await village_or_422(session, body.village_code)
+    if await session.scalar(select(Business.id).where(Business.credit_code == body.credit_code)):
+        raise Problem(
+            409,
+            "CREDIT_CODE_REGISTERED",
+            "Already registered",
+            f"A business with credit code {body.credit_code} is already registered.",
+        )
     now = datetime.now(UTC)
     business = Business(
         id=str(uuid.uuid4()),

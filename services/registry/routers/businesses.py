@@ -17,12 +17,10 @@ from services.registry.subjects import (
     check_statement,
     end_fact,
     register_business,
-    village_or_422,
 )
-from shared import idempotency
 from shared.audit import Audited
+from shared.idempotency import idempotent
 from shared.paging import MAX_PAGE, Limit, Offset
-from shared.problems import Problem
 from shared.profile import Profile
 from shared.web import CurrentPrincipal, ReadSession, Session, ensure_bound, scope
 
@@ -47,21 +45,11 @@ async def create_business(
     ensure_bound(principal, village=body.village_code)
     prov = provenance(principal, source, evidence)
     check_statement(body.profile.model_fields_set, prov)
-    async with session.begin():
-        if (replay := await idempotency.claim(session, request, body)) is not None:
-            return replay
-        village = await village_or_422(session, body.village_code)
-        if await session.scalar(select(Business.id).where(Business.credit_code == body.credit_code)):
-            raise Problem(
-                409,
-                "CREDIT_CODE_REGISTERED",
-                "Already registered",
-                f"A business with credit code {body.credit_code} is already registered.",
-            )
-        business = await register_business(session, body, village, prov)
-        out = await business_view(session, business)
-        await idempotency.remember(session, request, 201, out)
-    return out
+
+    async def registered() -> BusinessOut:
+        return await business_view(session, await register_business(session, body, prov))
+
+    return await idempotent(session, request, body, registered, status=201)
 
 
 @router.get(

@@ -17,17 +17,14 @@ from services.registry.schemas import Code, FactEndIn, FactOut, HouseholdIn, Hou
 from services.registry.subjects import (
     change_facts,
     check_statement,
-    duplicate_people,
     end_fact,
     household_views,
     lookups_of,
-    new_household,
     persons_by_hash,
-    register_households,
-    village_or_422,
+    register_household,
 )
-from shared import idempotency
 from shared.audit import After, Audited
+from shared.idempotency import idempotent
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.problems import Problem
 from shared.profile import Profile
@@ -54,24 +51,13 @@ async def create_household(
     ensure_bound(principal, village=body.village_code)
     prov = provenance(principal, source, evidence)
     check_statement(body.profile.model_fields_set, prov)
-    async with session.begin():
-        if (replay := await idempotency.claim(session, request, body)) is not None:
-            return replay
-        village = await village_or_422(session, body.village_code)
-        item = new_household(body, village, cipher(request))
-        if (reason := duplicate_people(item)) is not None:
-            raise Problem(422, "DUPLICATE_PERSON", "Duplicate person", reason, field="members")
-        if await persons_by_hash(session, item.lookups):
-            raise Problem(
-                409,
-                "ID_NUMBER_REGISTERED",
-                "Already registered",
-                "A person with this ID number already belongs to a registered household.",
-            )
-        (household_id,) = await register_households(session, cipher(request), [item], prov)
+
+    async def registered() -> HouseholdOut:
+        household_id = await register_household(session, cipher(request), body, prov)
         (out,) = await household_views(session, [await household_or_404(session, household_id)])
-        await idempotency.remember(session, request, 201, out)
-    return out
+        return out
+
+    return await idempotent(session, request, body, registered, status=201)
 
 
 @router.get(
