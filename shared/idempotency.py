@@ -1,17 +1,19 @@
 """``Idempotency-Key`` for POSTs that create things or move money (API.md conventions).
 
-The key is claimed at the start of the request's transaction and the response stored in
-the same transaction, so a replay returns the first result and a request that failed
-leaves no claim behind. On PostgreSQL a concurrent request with the same key waits on the
-claim's primary key and then replays the committed response.
+``idempotent`` runs a request's work in one transaction: the key is claimed at its start
+and the response stored at its end, so a replay returns the first result and a request
+that failed leaves no claim behind. On PostgreSQL a concurrent request with the same key
+waits on the claim's primary key and then replays the committed response. A key is
+scoped by the request's method and path (``_scope``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
@@ -27,6 +29,29 @@ from shared.problems import Problem
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = MAX_IDEMPOTENCY_KEY_LENGTH
 
+Out = TypeVar("Out", bound=BaseModel)
+
+
+async def idempotent(
+    session: AsyncSession,
+    request: Request,
+    body: BaseModel | None,
+    work: Callable[[], Awaitable[Out]],
+    *,
+    status: int,
+) -> Out | JSONResponse:
+    """``work()``'s answer, or the stored answer of the first request with this key.
+
+    Opens the session's transaction: claim, ``work``, remember and commit are one unit, so
+    an exception from ``work`` rolls the claim back with the rest. ``status`` is the
+    route's success status, replayed with the body."""
+    async with session.begin():
+        if (replay := await _claim(session, request, body)) is not None:
+            return replay
+        out = await work()
+        await _remember(session, request, status, out)
+    return out
+
 
 def _scope(request: Request) -> str:
     return f"{request.method} {request.url.path}"
@@ -37,7 +62,7 @@ def _hash(body: BaseModel | None) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-async def claim(session: AsyncSession, request: Request, body: BaseModel | None) -> JSONResponse | None:
+async def _claim(session: AsyncSession, request: Request, body: BaseModel | None) -> JSONResponse | None:
     """Claim the request's key; return the stored response if the key was used before."""
     key = request.headers.get(HEADER)
     if key is None:
@@ -78,7 +103,7 @@ async def claim(session: AsyncSession, request: Request, body: BaseModel | None)
     return JSONResponse(json.loads(row.response), status_code=row.status_code, headers={"Idempotent-Replayed": "true"})
 
 
-async def remember(session: AsyncSession, request: Request, status_code: int, content: Any) -> None:
+async def _remember(session: AsyncSession, request: Request, status_code: int, content: Any) -> None:
     """Store the response for the claimed key (no-op without a key)."""
     key = getattr(request.state, "idempotency_key", None)
     if key is None:

@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.loans.context import settings
+from services.loans.context import business_date, settings
 from services.loans.credit_lists import active_entries, is_blacklisted
 from services.loans.domain.loan_state import ZERO, who
 from services.loans.models import CreditLine, FundView, RatingView, TownshipView, VillageView
@@ -87,6 +87,35 @@ async def programme_outstanding(session: AsyncSession) -> Decimal:
 
 
 # --- credit lines -------------------------------------------------------------------------
+
+
+async def open_credit_line(session: AsyncSession, subject_id: str) -> CreditLine:
+    """The subject's revolving line (一次授信) at its certified grade's limit, unless a refusal
+    applies: no certified rating, no credit grade, new credit stopped, the fund's capacity
+    reached, or a line already open."""
+    # Locked: concurrent openings for one subject queue here, so the second sees the
+    # first's line (409 CREDIT_LINE_EXISTS) instead of failing on its unique key (a 500).
+    rating = await session.get(RatingView, subject_id, with_for_update=True)
+    if rating is None or not rating.certified:
+        raise Problem(
+            409,
+            "RATING_NOT_CERTIFIED",
+            "Rating not certified",
+            "A credit line needs a certified rating (after its public notice).",
+        )
+    if rating.credit_limit <= 0 or rating.grade == "NONE":
+        raise Problem(409, "NO_CREDIT_GRADE", "No credit grade", "The rating in force gives no credit.")
+    await refuse_new_credit(session, rating.village_code, rating.township_code, rating.subject_id)
+    if await programme_outstanding(session) >= await fund_capacity(session):
+        raise Problem(
+            409,
+            "FUND_CAPACITY_EXCEEDED",
+            "Fund capacity reached",
+            "Programme lending is at 10x the risk compensation fund (004 §6(2)).",
+        )
+    if await session.scalar(select(CreditLine.id).where(CreditLine.subject_id == subject_id)):
+        raise Problem(409, "CREDIT_LINE_EXISTS", "Credit line exists", "One revolving line per subject.")
+    return await open_line(session, rating, await business_date(session))
 
 
 async def open_line(session: AsyncSession, rating: RatingView, today: date) -> CreditLine:

@@ -1,11 +1,11 @@
-"""A loan's life from the line: drawdown, repayment, write-off, each with its ledger postings
-and events. The rules they apply are pure, in domain/ (schedule, repayment, loan_state); the
+"""A loan's life from the line: drawdown, repayment (one or a batch), write-off, each with its
+refusals, ledger postings and events. The rules they apply are pure, in domain/ (schedule, repayment, loan_state); the
 interest and billing rules are documented in domain/close_of_business.py."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -15,7 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.loans import ledger
-from services.loans.context import settings
+from services.loans.context import business_date, settings
+from services.loans.credit_lines import available, fund, programme_outstanding, refuse_new_credit
+from services.loans.credit_lists import red_listed
 from services.loans.domain.classification import Classification, is_non_performing
 from services.loans.domain.credit_lists import red_list_rates
 from services.loans.domain.loan_state import ZERO, opening_state, who
@@ -29,6 +31,55 @@ from shared.money import format_money, to_fen
 from shared.problems import Problem
 
 # --- drawdown -----------------------------------------------------------------------------
+
+
+@dataclass
+class Drawn:
+    loan: Loan
+    schedule: list[Instalment]
+    red: bool  # its subject is on the red list today
+
+
+async def draw(session: AsyncSession, credit_line_id: str, amount: Decimal, term_months: int, method: str) -> Drawn:
+    """A loan on the line (随用随贷), unless a refusal applies: an unknown line, new credit
+    stopped, no certified rating, over the line's available amount or the fund's capacity."""
+    # The line row is locked first: two concurrent drawdowns on one line serialise here.
+    line = await session.get(CreditLine, credit_line_id, with_for_update=True)
+    if line is None:
+        raise Problem(
+            422,
+            "UNKNOWN_CREDIT_LINE",
+            "Unknown credit line",
+            f"No credit line {credit_line_id}.",
+            field="credit_line_id",
+        )
+    await refuse_new_credit(session, line.village_code, line.township_code, line.subject_id)
+    rating = await session.get(RatingView, line.subject_id)
+    if rating is None or not rating.certified or line.limit <= 0:
+        raise Problem(409, "RATING_NOT_CERTIFIED", "Rating not certified", "The rating in force gives no credit now.")
+    if amount > available(line):
+        raise Problem(
+            409,
+            "LIMIT_EXCEEDED",
+            "Limit exceeded",
+            f"Available on this line: {available(line):.2f}.",
+            available=f"{available(line):.2f}",
+        )
+    red = await red_listed(session, line.subject_id)
+    today = await business_date(session)
+    loan, schedule = await drawdown(session, line, rating, amount, term_months, method, today, red=red)
+    # The fund row is locked last, so concurrent drawdowns queue on it only for this
+    # check and the commit; the sum includes this loan (its line is flushed first). A
+    # refusal rolls the drawdown back with the rest of the transaction.
+    capacity = (await fund(session)).capacity
+    if await programme_outstanding(session) > capacity:
+        raise Problem(
+            409,
+            "FUND_CAPACITY_EXCEEDED",
+            "Fund capacity reached",
+            "Programme lending may not exceed 10x the risk compensation fund (004 §6(2)).",
+        )
+    return Drawn(loan, schedule, red)
 
 
 def rates_for(rating: RatingView, kind: str, term_months: int) -> tuple[Decimal, Decimal]:
@@ -137,14 +188,93 @@ async def _billed_instalments(session: AsyncSession, loan: Loan) -> list[Instalm
 # --- repayment ----------------------------------------------------------------------------
 
 
+async def _locked_loans(
+    session: AsyncSession, loan_ids: Collection[str]
+) -> tuple[dict[str, Loan], dict[str, CreditLine]]:
+    """The loans and their lines, locked in that order and each by id, as every writer of
+    both locks them (no two requests wait on each other in a cycle)."""
+    loans = {
+        loan.id: loan
+        for loan in await session.scalars(
+            select(Loan).where(Loan.id.in_(sorted(loan_ids))).order_by(Loan.id).with_for_update()
+        )
+    }
+    line_ids = sorted({loan.credit_line_id for loan in loans.values()})
+    lines = {
+        line.id: line
+        for line in await session.scalars(
+            select(CreditLine).where(CreditLine.id.in_(line_ids)).order_by(CreditLine.id).with_for_update()
+        )
+    }
+    return loans, lines
+
+
+def _active(loan_id: str, loan: Loan | None) -> Loan:
+    if loan is None:
+        raise Problem(404, "LOAN_NOT_FOUND", "Loan not found", f"No loan {loan_id}.")
+    if loan.status != "active":
+        raise Problem(409, "LOAN_CLOSED", "Loan closed", f"The loan is {loan.status}.")
+    return loan
+
+
+async def _locked_loan(session: AsyncSession, loan_id: str) -> tuple[Loan, CreditLine]:
+    loans, lines = await _locked_loans(session, [loan_id])
+    loan = _active(loan_id, loans.get(loan_id))
+    return loan, lines[loan.credit_line_id]
+
+
+def _business_day(today: date, value_date: date | None) -> None:
+    if value_date is not None and value_date != today:
+        raise Problem(
+            422,
+            "NOT_THE_BUSINESS_DATE",
+            "Value date refused",
+            f"Repayments are taken on the business date {today}; back-dating is not supported.",
+            field="date",
+        )
+
+
 @dataclass
 class Repaid:
-    """A repayment applied to its loan and line; its ledger rows and events are for the
-    caller to ``record``, so a batch records all of its repayments' in two statements."""
+    """A repayment applied to its loan and line, with the loan's balances just after it; its
+    ledger rows and events are for the caller to ``record``, so a batch records all of its
+    repayments' in two statements."""
 
     repayment: Repayment
+    principal_outstanding: Decimal
+    interest_outstanding: Decimal
     postings: list[dict[str, object]]
     events: list[Envelope]
+
+
+async def repay_loan(session: AsyncSession, loan_id: str, amount: Decimal, value_date: date | None) -> Repaid:
+    """One repayment on an active loan, taken on the business date, recorded."""
+    loan, line = await _locked_loan(session, loan_id)
+    today = await business_date(session)
+    _business_day(today, value_date)
+    repaid = await repay(session, loan, line, amount, today)
+    await record(session, [repaid])
+    return repaid
+
+
+async def repay_in_turn(
+    session: AsyncSession, items: Sequence[tuple[str, Decimal]], value_date: date | None
+) -> tuple[date, list[Repaid | Problem]]:
+    """A bank's debit run (批量扣款): each (loan id, amount) applied as ``repay_loan`` would,
+    after the items before it (two on one loan see each other), or refused alone (its
+    ``Problem``, changing nothing); the applied ones are recorded together."""
+    today = await business_date(session)
+    _business_day(today, value_date)
+    loans, lines = await _locked_loans(session, {loan_id for loan_id, _ in items})
+    outcomes: list[Repaid | Problem] = []
+    for loan_id, amount in items:
+        try:
+            loan = _active(loan_id, loans.get(loan_id))
+            outcomes.append(await repay(session, loan, lines[loan.credit_line_id], amount, today))
+        except Problem as refused:
+            outcomes.append(refused)
+    await record(session, [o for o in outcomes if isinstance(o, Repaid)])
+    return today, outcomes
 
 
 async def repay(session: AsyncSession, loan: Loan, line: CreditLine, amount: Decimal, today: date) -> Repaid:
@@ -199,7 +329,9 @@ async def repay(session: AsyncSession, loan: Loan, line: CreditLine, amount: Dec
             business_date=today,
         ),
     )
-    return Repaid(repayment, postings, [received, *applied.events])
+    return Repaid(
+        repayment, loan.principal_outstanding, loan.interest_outstanding, postings, [received, *applied.events]
+    )
 
 
 async def record(session: AsyncSession, repaid: Sequence[Repaid]) -> None:
@@ -209,6 +341,20 @@ async def record(session: AsyncSession, repaid: Sequence[Repaid]) -> None:
 
 
 # --- write-off ----------------------------------------------------------------------------
+
+
+@dataclass
+class WrittenOff:
+    loan_id: str
+    loss: Decimal
+    business_date: date
+
+
+async def write_off_loan(session: AsyncSession, loan_id: str) -> WrittenOff:
+    """Write off an active, non-performing loan on the business date."""
+    loan, line = await _locked_loan(session, loan_id)
+    today = await business_date(session)
+    return WrittenOff(loan.id, await write_off(session, loan, line, today), today)
 
 
 async def write_off(session: AsyncSession, loan: Loan, line: CreditLine, today: date) -> Decimal:

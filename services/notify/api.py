@@ -2,9 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -12,7 +10,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.notify import context
+from services.notify import context, subscriptions
 from services.notify.dispatcher import cipher_for
 from services.notify.models import Bulletin, Delivery, Notice, StreamEvent, Subscription
 from services.notify.schemas import (
@@ -24,8 +22,8 @@ from services.notify.schemas import (
     SubscriptionOut,
 )
 from services.notify.settings import NotifySettings
-from shared import idempotency
 from shared.db import BIGINT_MAX
+from shared.idempotency import idempotent
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.problems import Problem
 from shared.web import CurrentPrincipal, ReadSession, Session, scope
@@ -47,13 +45,6 @@ def _subscription_out(s: Subscription) -> SubscriptionOut:
     )
 
 
-async def _subscription(session: AsyncSession, subscription_id: str) -> Subscription:
-    sub = await session.get(Subscription, subscription_id)
-    if sub is None:
-        raise Problem(404, "SUBSCRIPTION_NOT_FOUND", "Subscription not found", f"No subscription {subscription_id}.")
-    return sub
-
-
 @router.post(
     "/subscriptions",
     status_code=201,
@@ -69,23 +60,12 @@ async def create_subscription(
     ``X-Vcredit-Signature: v1=<hex HMAC-SHA256(secret, "{timestamp}.{body}")>``. Reject
     timestamps more than 5 minutes old (replay protection); deduplicate on the event id."""
     cipher = cipher_for(request.app.state.runtime)
-    async with session.begin():
-        if (replay := await idempotency.claim(session, request, body)) is not None:
-            return replay
-        sub = Subscription(
-            id=str(uuid.uuid4()),
-            url=str(body.url),
-            events=body.events,
-            secret_encrypted=cipher.encrypt(body.secret),
-            active=True,
-            created_by=principal.name,
-            created_at=datetime.now(UTC),
-        )
-        session.add(sub)
-        await session.flush()
-        out = _subscription_out(sub)
-        await idempotency.remember(session, request, 201, out)
-    return out
+
+    async def subscribed() -> SubscriptionOut:
+        sub = await subscriptions.subscribe(session, cipher, str(body.url), body.events, body.secret, principal.name)
+        return _subscription_out(sub)
+
+    return await idempotent(session, request, body, subscribed, status=201)
 
 
 @router.get(
@@ -113,7 +93,7 @@ async def list_subscriptions(
     dependencies=[scope("subscriptions:manage")],
 )
 async def get_subscription(subscription_id: str, session: ReadSession) -> SubscriptionOut:
-    return _subscription_out(await _subscription(session, subscription_id))
+    return _subscription_out(await subscriptions.subscription_or_404(session, subscription_id))
 
 
 @router.delete(
@@ -125,11 +105,7 @@ async def get_subscription(subscription_id: str, session: ReadSession) -> Subscr
 async def deactivate_subscription(subscription_id: str, session: Session) -> SubscriptionOut:
     """Deactivate (kept for its delivery log): no new deliveries, pending ones are not sent."""
     async with session.begin():
-        sub = await _subscription(session, subscription_id)
-        if sub.active:
-            sub.active, sub.deactivated_at = False, datetime.now(UTC)
-        out = _subscription_out(sub)
-    return out
+        return _subscription_out(await subscriptions.deactivate(session, subscription_id))
 
 
 # --- deliveries -----------------------------------------------------------------------------
@@ -166,7 +142,7 @@ async def subscription_deliveries(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[DeliveryOut]:
-    await _subscription(session, subscription_id)
+    await subscriptions.subscription_or_404(session, subscription_id)
     query = select(Delivery).where(Delivery.subscription_id == subscription_id)
     if status is not None:
         query = query.where(Delivery.status == status)
@@ -199,17 +175,7 @@ async def list_deliveries(
 async def redeliver(delivery_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)], session: Session) -> DeliveryOut:
     """Queue a dead (or delivered) delivery again, with a fresh set of tries."""
     async with session.begin():
-        delivery = await session.get(Delivery, delivery_id, with_for_update=True)
-        if delivery is None:
-            raise Problem(404, "DELIVERY_NOT_FOUND", "Delivery not found", f"No delivery {delivery_id}.")
-        if delivery.status == "pending":
-            raise Problem(409, "DELIVERY_PENDING", "Delivery still pending", "It is queued or being sent already.")
-        if not (await _subscription(session, delivery.subscription_id)).active:
-            raise Problem(409, "SUBSCRIPTION_INACTIVE", "Subscription inactive", "Its subscription was deactivated.")
-        delivery.status, delivery.attempts, delivery.redeliveries = "pending", 0, delivery.redeliveries + 1
-        delivery.next_attempt_at, delivery.delivered_at = datetime.now(UTC), None
-        out = _delivery_out(delivery)
-    return out
+        return _delivery_out(await subscriptions.redeliver(session, delivery_id))
 
 
 # --- the live stream ------------------------------------------------------------------------

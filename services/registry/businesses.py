@@ -6,21 +6,29 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.domain.facts import canonical, profile_of
-from services.registry.models import Business, Fact, Village
+from services.registry.models import Business, Fact
 from services.registry.schemas import BusinessIn, BusinessOut
-from services.registry.subjects import Provenance, current_facts, fact_ends_of, fact_rows, known_facts
+from services.registry.subjects import Provenance, current_facts, fact_ends_of, fact_rows, known_facts, village_or_422
 from shared.catalogue import BusinessRegistered
 from shared.events import new_event
 from shared.messaging import emit
+from shared.problems import Problem
 
 
-async def register_business(
-    session: AsyncSession, body: BusinessIn, village: Village, provenance: Provenance
-) -> Business:
+async def register_business(session: AsyncSession, body: BusinessIn, provenance: Provenance) -> Business:
+    """Refused when its village is unknown or its credit code registered already."""
+    village = await village_or_422(session, body.village_code)
+    if await session.scalar(select(Business.id).where(Business.credit_code == body.credit_code)):
+        raise Problem(
+            409,
+            "CREDIT_CODE_REGISTERED",
+            "Already registered",
+            f"A business with credit code {body.credit_code} is already registered.",
+        )
     now = datetime.now(UTC)
     business = Business(
         id=str(uuid.uuid4()),

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import Request
-from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +18,6 @@ from services.registry.schemas import (
     VillageIn,
     VillageOut,
 )
-from shared import idempotency
 from shared.auth import Principal
 from shared.catalogue import CommunityCreated, TownshipCreated, UnitRenamed, VillageCreated
 from shared.events import new_event
@@ -39,19 +36,14 @@ async def name_history(session: AsyncSession, kind: str, code: str) -> list[Form
     return _former(list(rows))
 
 
-async def create_township(session: AsyncSession, request: Request, body: TownshipIn) -> TownshipOut | JSONResponse:
-    async with session.begin():
-        if (replay := await idempotency.claim(session, request, body)) is not None:
-            return replay
-        if await session.get(Township, body.code) is not None:
-            raise Problem(409, "DUPLICATE_CODE", "Township exists", f"Township {body.code} is already registered.")
-        session.add(Township(code=body.code, name=body.name, created_at=datetime.now(UTC)))
-        await emit(
-            session, new_event("registry.township.created", body.code, TownshipCreated(code=body.code, name=body.name))
-        )
-        out = TownshipOut(code=body.code, name=body.name)
-        await idempotency.remember(session, request, 201, out)
-    return out
+async def create_township(session: AsyncSession, body: TownshipIn) -> TownshipOut:
+    if await session.get(Township, body.code) is not None:
+        raise Problem(409, "DUPLICATE_CODE", "Township exists", f"Township {body.code} is already registered.")
+    session.add(Township(code=body.code, name=body.name, created_at=datetime.now(UTC)))
+    await emit(
+        session, new_event("registry.township.created", body.code, TownshipCreated(code=body.code, name=body.name))
+    )
+    return TownshipOut(code=body.code, name=body.name)
 
 
 async def _rename(
@@ -98,46 +90,33 @@ async def rename_village(session: AsyncSession, code: str, name: str, principal:
 
 async def _create_under_township(
     session: AsyncSession,
-    request: Request,
     body: VillageIn | CommunityIn,
     kind: str,
     model: type[Village] | type[Community],
     payload: type[VillageCreated] | type[CommunityCreated],
-    out: VillageOut | CommunityOut,
-) -> VillageOut | CommunityOut | JSONResponse:
+) -> None:
     """Villages and urban communities: a unit with a code, registered under its township."""
-    async with session.begin():
-        if (replay := await idempotency.claim(session, request, body)) is not None:
-            return replay
-        if await session.get(Township, body.township_code) is None:
-            raise Problem(
-                422,
-                "UNKNOWN_TOWNSHIP",
-                "Unknown township",
-                f"Township {body.township_code} is not registered.",
-                field="township_code",
-            )
-        if await session.get(model, body.code) is not None:
-            title = kind.capitalize()
-            raise Problem(409, "DUPLICATE_CODE", f"{title} exists", f"{title} {body.code} is already registered.")
-        session.add(
-            model(code=body.code, name=body.name, township_code=body.township_code, created_at=datetime.now(UTC))
+    if await session.get(Township, body.township_code) is None:
+        raise Problem(
+            422,
+            "UNKNOWN_TOWNSHIP",
+            "Unknown township",
+            f"Township {body.township_code} is not registered.",
+            field="township_code",
         )
-        event = payload(code=body.code, name=body.name, township_code=body.township_code)
-        await emit(session, new_event(f"registry.{kind}.created", body.code, event))
-        await idempotency.remember(session, request, 201, out)
-    return out
+    if await session.get(model, body.code) is not None:
+        title = kind.capitalize()
+        raise Problem(409, "DUPLICATE_CODE", f"{title} exists", f"{title} {body.code} is already registered.")
+    session.add(model(code=body.code, name=body.name, township_code=body.township_code, created_at=datetime.now(UTC)))
+    event = payload(code=body.code, name=body.name, township_code=body.township_code)
+    await emit(session, new_event(f"registry.{kind}.created", body.code, event))
 
 
-async def create_village(
-    session: AsyncSession, request: Request, body: VillageIn
-) -> VillageOut | CommunityOut | JSONResponse:
-    out = VillageOut(code=body.code, name=body.name, township_code=body.township_code)
-    return await _create_under_township(session, request, body, "village", Village, VillageCreated, out)
+async def create_village(session: AsyncSession, body: VillageIn) -> VillageOut:
+    await _create_under_township(session, body, "village", Village, VillageCreated)
+    return VillageOut(code=body.code, name=body.name, township_code=body.township_code)
 
 
-async def create_community(
-    session: AsyncSession, request: Request, body: CommunityIn
-) -> VillageOut | CommunityOut | JSONResponse:
-    out = CommunityOut(code=body.code, name=body.name, township_code=body.township_code)
-    return await _create_under_township(session, request, body, "community", Community, CommunityCreated, out)
+async def create_community(session: AsyncSession, body: CommunityIn) -> CommunityOut:
+    await _create_under_township(session, body, "community", Community, CommunityCreated)
+    return CommunityOut(code=body.code, name=body.name, township_code=body.township_code)

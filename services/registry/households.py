@@ -20,11 +20,20 @@ from services.registry.domain.facts import canonical, profile_of
 from services.registry.domain.identifiers import mask_resident_id
 from services.registry.models import Fact, Household, Person, Village
 from services.registry.schemas import HouseholdIn, HouseholdOut, MemberOut
-from services.registry.subjects import Provenance, chunks, current_facts, fact_ends_of, fact_rows, known_facts
+from services.registry.subjects import (
+    Provenance,
+    chunks,
+    current_facts,
+    fact_ends_of,
+    fact_rows,
+    known_facts,
+    village_or_422,
+)
 from shared.catalogue import HouseholdRegistered
 from shared.events import new_event
 from shared.messaging import emit
 from shared.pii import PiiCipher
+from shared.problems import Problem
 
 
 def lookups_of(cipher: PiiCipher, id_numbers: Iterable[str]) -> dict[str, str]:
@@ -67,6 +76,26 @@ def new_household(body: HouseholdIn, village: Village, cipher: PiiCipher) -> New
 def duplicate_people(item: NewHousehold) -> str | None:
     hashes = [item.head_hash, *(h for h in item.member_hashes if h)]
     return "the same ID number appears twice in this household" if len(set(hashes)) != len(hashes) else None
+
+
+async def register_household(
+    session: AsyncSession, cipher: PiiCipher, body: HouseholdIn, provenance: Provenance
+) -> str:
+    """One household registered by hand, refused when its village is unknown, an ID number
+    appears twice in it, or one of its people already belongs to a registered household."""
+    village = await village_or_422(session, body.village_code)
+    item = new_household(body, village, cipher)
+    if (reason := duplicate_people(item)) is not None:
+        raise Problem(422, "DUPLICATE_PERSON", "Duplicate person", reason, field="members")
+    if await persons_by_hash(session, item.lookups):
+        raise Problem(
+            409,
+            "ID_NUMBER_REGISTERED",
+            "Already registered",
+            "A person with this ID number already belongs to a registered household.",
+        )
+    (household_id,) = await register_households(session, cipher, [item], provenance)
+    return household_id
 
 
 async def register_households(

@@ -2,15 +2,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import UTC, datetime
 
 from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring import notices
 from services.scoring.context import business_date
 from services.scoring.models import NoticeObjection, Rating, RatingState, Subject
-from services.scoring.notices import certify, new_objection_id, notice_is_over, reject
+from services.scoring.notices import subject_and_state
 from services.scoring.ratings import rule_set
 from services.scoring.schemas import (
     BusinessDateOut,
@@ -27,11 +27,7 @@ from services.scoring.schemas import (
     ResolutionIn,
 )
 from shared.audit import Audited
-from shared.catalogue import ScoringObjectionRaised, ScoringObjectionResolved
-from shared.events import new_event
-from shared.messaging import emit
 from shared.paging import MAX_PAGE, Limit, Offset
-from shared.problems import Problem
 from shared.web import CurrentPrincipal, ReadSession, Session, ensure_bound, scope
 
 router = APIRouter(prefix="/v1")
@@ -70,18 +66,8 @@ def _rating_out(r: Rating) -> RatingOut:
     )
 
 
-async def _subject_and_state(
-    session: AsyncSession, subject_id: str, *, lock: bool = False
-) -> tuple[Subject, RatingState]:
-    subject = await session.get(Subject, subject_id, with_for_update=lock)
-    state = await session.get(RatingState, subject_id, with_for_update=lock)
-    if subject is None or state is None:
-        raise Problem(404, "RATING_NOT_FOUND", "No rating", f"Scoring has no rating for {subject_id} (yet).")
-    return subject, state
-
-
 async def _current(session: AsyncSession, subject_id: str) -> CurrentRatingOut:
-    subject, state = await _subject_and_state(session, subject_id)
+    subject, state = await subject_and_state(session, subject_id)
     history = list(await session.scalars(select(Rating).where(Rating.subject_id == subject_id).order_by(Rating.id)))
     current = next(r for r in history if r.id == state.current_rating_id)
     effective = next((r for r in history if r.id == state.effective_rating_id), None)
@@ -164,42 +150,7 @@ async def raise_objection(
 ) -> NoticeObjectionOut:
     # Anyone may object during the notice (004 annex 2 step 4); the public role included.
     async with session.begin():
-        subject, state = await _subject_and_state(session, household_id, lock=True)
-        if state.status not in ("pending_notice", "objected"):
-            raise Problem(
-                409,
-                "NOT_IN_NOTICE",
-                "Not in public notice",
-                f"Objections are taken during the notice; the rating is {state.status}.",
-            )
-        objection = NoticeObjection(
-            id=new_objection_id(),
-            subject_id=subject.id,
-            rating_id=state.current_rating_id,
-            reason=body.reason,
-            raised_by=principal.name,
-            raised_at=datetime.now(UTC),
-            status="open",
-        )
-        session.add(objection)
-        state.status = "objected"
-        await emit(
-            session,
-            new_event(
-                "scoring.objection.raised",
-                subject.village_code,
-                ScoringObjectionRaised(
-                    subject_kind=subject.kind,
-                    subject_id=subject.id,
-                    village_code=subject.village_code,
-                    township_code=subject.township_code,
-                    objection_id=objection.id,
-                    rating_id=objection.rating_id,
-                ),
-            ),
-        )
-        await session.flush()
-        return _objection_out(objection)
+        return _objection_out(await notices.raise_objection(session, household_id, body.reason, principal.name))
 
 
 @router.get(
@@ -246,46 +197,9 @@ async def resolve_objection(
     household_id: str, objection_id: str, body: ResolutionIn, session: Session, principal: CurrentPrincipal
 ) -> NoticeObjectionOut:
     async with session.begin():
-        subject, state = await _subject_and_state(session, household_id, lock=True)
-        # The village committee of this village, or the district (004 annex 2 step 4).
-        ensure_bound(principal, village=subject.village_code)
-        objection = await session.get(NoticeObjection, objection_id, with_for_update=True)
-        if objection is None or objection.subject_id != household_id:
-            raise Problem(404, "OBJECTION_NOT_FOUND", "Objection not found", f"No objection {objection_id}.")
-        if objection.status != "open":
-            raise Problem(409, "OBJECTION_CLOSED", "Objection closed", f"The objection is {objection.status}.")
-        objection.status = body.outcome
-        objection.resolution_note = body.note
-        objection.resolved_by = principal.name
-        objection.resolved_at = datetime.now(UTC)
-        await emit(
-            session,
-            new_event(
-                "scoring.objection.resolved",
-                subject.village_code,
-                ScoringObjectionResolved(
-                    subject_kind=subject.kind,
-                    subject_id=subject.id,
-                    village_code=subject.village_code,
-                    township_code=subject.township_code,
-                    objection_id=objection.id,
-                    outcome=body.outcome,
-                ),
-            ),
+        objection = await notices.resolve_objection(
+            session, principal, household_id, objection_id, body.outcome, body.note
         )
-        if body.outcome == "sustained":
-            await reject(session, subject, state, "OBJECTION_SUSTAINED", body.note)
-        else:
-            still_open = await session.scalar(
-                select(NoticeObjection.id).where(
-                    NoticeObjection.subject_id == household_id, NoticeObjection.status == "open"
-                )
-            )
-            if still_open is None:
-                state.status = "pending_notice"
-                today = await business_date(session)
-                if notice_is_over(state, today):
-                    await certify(session, subject, state, today)
         return _objection_out(objection)
 
 
@@ -298,15 +212,7 @@ async def resolve_objection(
 )
 async def bank_rejection(household_id: str, body: RejectionIn, session: Session) -> CurrentRatingOut:
     async with session.begin():
-        subject, state = await _subject_and_state(session, household_id, lock=True)
-        if state.status not in ("pending_notice", "objected"):
-            raise Problem(
-                409,
-                "NOT_IN_NOTICE",
-                "Nothing to decide",
-                f"The bank decides on ratings awaiting certification; this one is {state.status}.",
-            )
-        await reject(session, subject, state, body.reason_code, body.reason)
+        await notices.reject_rating(session, household_id, body.reason_code, body.reason)
     async with session.begin():
         return await _current(session, household_id)
 

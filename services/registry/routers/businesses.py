@@ -7,16 +7,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from services.registry.businesses import business_view, register_business
-from services.registry.fact_history import end_date, fact_history, fact_out, negative_field
 from services.registry.loaders import business_or_404
 from services.registry.models import Business
-from services.registry.routers.dependencies import EvidenceRef, FactSource, provenance
+from services.registry.routers.dependencies import EvidenceRef, FactSource
+from services.registry.routers.statements import change_profile, end_negative_fact, facts, stated
 from services.registry.schemas import BusinessIn, BusinessOut, Code, FactEndIn, FactOut
-from services.registry.subjects import change_facts, check_statement, end_fact, village_or_422
-from shared import idempotency
 from shared.audit import Audited
+from shared.idempotency import idempotent
 from shared.paging import MAX_PAGE, Limit, Offset
-from shared.problems import Problem
 from shared.profile import Profile
 from shared.web import CurrentPrincipal, ReadSession, Session, ensure_bound, scope
 
@@ -39,23 +37,12 @@ async def create_business(
     evidence: EvidenceRef = None,
 ) -> BusinessOut | JSONResponse:
     ensure_bound(principal, village=body.village_code)
-    prov = provenance(principal, source, evidence)
-    check_statement(body.profile.model_fields_set, prov)
-    async with session.begin():
-        if (replay := await idempotency.claim(session, request, body)) is not None:
-            return replay
-        village = await village_or_422(session, body.village_code)
-        if await session.scalar(select(Business.id).where(Business.credit_code == body.credit_code)):
-            raise Problem(
-                409,
-                "CREDIT_CODE_REGISTERED",
-                "Already registered",
-                f"A business with credit code {body.credit_code} is already registered.",
-            )
-        business = await register_business(session, body, village, prov)
-        out = await business_view(session, business)
-        await idempotency.remember(session, request, 201, out)
-    return out
+    prov = stated(principal, source, evidence, body.profile.model_fields_set)
+
+    async def registered() -> BusinessOut:
+        return await business_view(session, await register_business(session, body, prov))
+
+    return await idempotent(session, request, body, registered, status=201)
 
 
 @router.get(
@@ -105,18 +92,10 @@ async def patch_business_profile(
     source: FactSource = None,
     evidence: EvidenceRef = None,
 ) -> BusinessOut:
-    prov = provenance(principal, source, evidence)
-    check_statement(body.model_fields_set, prov)
+    prov = stated(principal, source, evidence, body.model_fields_set)
     async with session.begin():
         business = await business_or_404(session, business_id, lock=True)
-        ensure_bound(principal, village=business.village_code)
-        await change_facts(
-            session,
-            business,
-            {f: v for f, v in body.model_dump(mode="json").items() if f in body.model_fields_set},
-            prov,
-        )
-        return await business_view(session, business)
+        return await business_view(session, await change_profile(session, principal, business, body, prov))
 
 
 @router.get(
@@ -133,11 +112,7 @@ async def business_facts(
     limit: Limit = MAX_PAGE,
     offset: Offset = 0,
 ) -> list[FactOut]:
-    business = await business_or_404(session, business_id)
-    ensure_bound(principal, village=business.village_code)
-    history = await fact_history(session, business_id, limit, offset)
-    await audit.record("business", business_id)
-    return history
+    return await facts(session, principal, audit, "business", business_id, limit, offset)
 
 
 @router.put(
@@ -156,12 +131,4 @@ async def end_business_fact(
     source: FactSource = None,
     evidence: EvidenceRef = None,
 ) -> FactOut:
-    negative_field(field)
-    ended_on = end_date(body)
-    prov = provenance(principal, source, evidence)
-    check_statement([field], prov)
-    async with session.begin():
-        business = await business_or_404(session, business_id, lock=True)
-        ensure_bound(principal, village=business.village_code)
-        fact = await end_fact(session, business, field, ended_on, prov)
-    return fact_out(fact)
+    return await end_negative_fact(session, principal, "business", business_id, field, body, source, evidence)

@@ -18,6 +18,7 @@ from services.registry.schemas import (
     VillageIn,
     VillageOut,
 )
+from shared.idempotency import idempotent
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.problems import Problem
 from shared.web import CurrentPrincipal, ReadSession, Session, scope
@@ -33,7 +34,7 @@ router = APIRouter(prefix="/v1")
     dependencies=[scope("hierarchy:write")],
 )
 async def create_township(body: TownshipIn, request: Request, session: Session) -> TownshipOut | JSONResponse:
-    return await hierarchy.create_township(session, request, body)
+    return await idempotent(session, request, body, lambda: hierarchy.create_township(session, body), status=201)
 
 
 @router.get("/townships", response_model=list[TownshipOut], tags=["hierarchy"], dependencies=[scope("hierarchy:read")])
@@ -62,10 +63,8 @@ async def rename_township(code: str, body: RenameIn, session: Session, principal
 @router.post(
     "/villages", status_code=201, response_model=VillageOut, tags=["hierarchy"], dependencies=[scope("hierarchy:write")]
 )
-async def create_village(
-    body: VillageIn, request: Request, session: Session
-) -> VillageOut | CommunityOut | JSONResponse:
-    return await hierarchy.create_village(session, request, body)
+async def create_village(body: VillageIn, request: Request, session: Session) -> VillageOut | JSONResponse:
+    return await idempotent(session, request, body, lambda: hierarchy.create_village(session, body), status=201)
 
 
 @router.get("/villages/{code}", response_model=VillageOut, tags=["hierarchy"], dependencies=[scope("hierarchy:read")])
@@ -105,10 +104,8 @@ async def list_villages(
     tags=["hierarchy"],
     dependencies=[scope("hierarchy:write")],
 )
-async def create_community(
-    body: CommunityIn, request: Request, session: Session
-) -> VillageOut | CommunityOut | JSONResponse:
-    return await hierarchy.create_community(session, request, body)
+async def create_community(body: CommunityIn, request: Request, session: Session) -> CommunityOut | JSONResponse:
+    return await idempotent(session, request, body, lambda: hierarchy.create_community(session, body), status=201)
 
 
 @router.get(

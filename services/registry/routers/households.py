@@ -9,22 +9,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from services.registry.domain.identifiers import InvalidIdentifier, normalise_identifier
-from services.registry.fact_history import end_date, fact_history, fact_out, negative_field
-from services.registry.households import (
-    duplicate_people,
-    household_views,
-    lookups_of,
-    new_household,
-    persons_by_hash,
-    register_households,
-)
+from services.registry.households import household_views, lookups_of, persons_by_hash, register_household
 from services.registry.loaders import household_or_404
 from services.registry.models import Household
-from services.registry.routers.dependencies import EvidenceRef, FactSource, cipher, provenance
+from services.registry.routers.dependencies import EvidenceRef, FactSource, cipher
+from services.registry.routers.statements import change_profile, end_negative_fact, facts, stated
 from services.registry.schemas import Code, FactEndIn, FactOut, HouseholdIn, HouseholdOut, Page
-from services.registry.subjects import change_facts, check_statement, end_fact, village_or_422
-from shared import idempotency
 from shared.audit import After, Audited
+from shared.idempotency import idempotent
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.problems import Problem
 from shared.profile import Profile
@@ -49,26 +41,14 @@ async def create_household(
     evidence: EvidenceRef = None,
 ) -> HouseholdOut | JSONResponse:
     ensure_bound(principal, village=body.village_code)
-    prov = provenance(principal, source, evidence)
-    check_statement(body.profile.model_fields_set, prov)
-    async with session.begin():
-        if (replay := await idempotency.claim(session, request, body)) is not None:
-            return replay
-        village = await village_or_422(session, body.village_code)
-        item = new_household(body, village, cipher(request))
-        if (reason := duplicate_people(item)) is not None:
-            raise Problem(422, "DUPLICATE_PERSON", "Duplicate person", reason, field="members")
-        if await persons_by_hash(session, item.lookups):
-            raise Problem(
-                409,
-                "ID_NUMBER_REGISTERED",
-                "Already registered",
-                "A person with this ID number already belongs to a registered household.",
-            )
-        (household_id,) = await register_households(session, cipher(request), [item], prov)
+    prov = stated(principal, source, evidence, body.profile.model_fields_set)
+
+    async def registered() -> HouseholdOut:
+        household_id = await register_household(session, cipher(request), body, prov)
         (out,) = await household_views(session, [await household_or_404(session, household_id)])
-        await idempotency.remember(session, request, 201, out)
-    return out
+        return out
+
+    return await idempotent(session, request, body, registered, status=201)
 
 
 @router.get(
@@ -147,18 +127,10 @@ async def patch_household_profile(
     source: FactSource = None,
     evidence: EvidenceRef = None,
 ) -> HouseholdOut:
-    prov = provenance(principal, source, evidence)
-    check_statement(body.model_fields_set, prov)
+    prov = stated(principal, source, evidence, body.model_fields_set)
     async with session.begin():
         household = await household_or_404(session, household_id, lock=True)
-        ensure_bound(principal, village=household.village_code, household=household.id)
-        await change_facts(
-            session,
-            household,
-            {f: v for f, v in body.model_dump(mode="json").items() if f in body.model_fields_set},
-            prov,
-        )
-        (view,) = await household_views(session, [household])
+        (view,) = await household_views(session, [await change_profile(session, principal, household, body, prov)])
         return view
 
 
@@ -176,11 +148,7 @@ async def household_facts(
     limit: Limit = MAX_PAGE,
     offset: Offset = 0,
 ) -> list[FactOut]:
-    household = await household_or_404(session, household_id)
-    ensure_bound(principal, village=household.village_code, household=household.id)
-    history = await fact_history(session, household_id, limit, offset)
-    await audit.record("household", household_id)
-    return history
+    return await facts(session, principal, audit, "household", household_id, limit, offset)
 
 
 @router.put(
@@ -199,12 +167,4 @@ async def end_household_fact(
     source: FactSource = None,
     evidence: EvidenceRef = None,
 ) -> FactOut:
-    negative_field(field)
-    ended_on = end_date(body)
-    prov = provenance(principal, source, evidence)
-    check_statement([field], prov)
-    async with session.begin():
-        household = await household_or_404(session, household_id, lock=True)
-        ensure_bound(principal, village=household.village_code, household=household.id)
-        fact = await end_fact(session, household, field, ended_on, prov)
-    return fact_out(fact)
+    return await end_negative_fact(session, principal, "household", household_id, field, body, source, evidence)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.risk import breaker
 from services.risk.models import Township, Village, VillageOverride
 from services.risk.schemas import DecisionOut, ReasonIn, TownshipOut, VillageDayOut, VillageOut
-from shared import idempotency
+from shared.idempotency import idempotent
 from shared.money import format_money
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.web import CurrentPrincipal, ReadSession, Session, scope
@@ -84,13 +84,10 @@ async def village_history(
 async def _override(
     request: Request, session: AsyncSession, decided_by: str, code: str, body: ReasonIn, freeze: bool
 ) -> VillageOut | JSONResponse:
-    async with session.begin():
-        if (replay := await idempotency.claim(session, request, body)) is not None:
-            return replay
-        village = await breaker.override(session, code, freeze, body.reason, decided_by)
-        out = await _village_out(session, village)
-        await idempotency.remember(session, request, 200, out)
-    return out
+    async def overridden() -> VillageOut:
+        return await _village_out(session, await breaker.override(session, code, freeze, body.reason, decided_by))
+
+    return await idempotent(session, request, body, overridden, status=200)
 
 
 @router.post(

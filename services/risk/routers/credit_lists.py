@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from services.risk import credit_lists
 from services.risk.models import ListEntry
 from services.risk.schemas import BlackListProposalIn, ListDecisionIn, ListEntryOut, RedListEvaluationOut
-from shared import idempotency
+from shared.idempotency import idempotent
 from shared.paging import Limit, Offset
 from shared.web import CurrentPrincipal, ReadSession, Session, scope
 
@@ -64,15 +64,14 @@ async def propose_black_listing(
 ) -> ListEntryOut | JSONResponse:
     """A bank reports malicious debt evasion (恶意逃废债务, seed 000 §4(6)); nothing is
     listed or published until the government approves (issue 11)."""
-    async with session.begin():
-        if (replay := await idempotency.claim(session, request, body)) is not None:
-            return replay
+
+    async def proposed() -> ListEntryOut:
         entry = await credit_lists.propose_black_listing(
             session, body.subject_kind, body.subject_id, body.evidence, principal.name
         )
-        out = entry_out(entry)
-        await idempotency.remember(session, request, 201, out)
-    return out
+        return entry_out(entry)
+
+    return await idempotent(session, request, body, proposed, status=201)
 
 
 @router.post(

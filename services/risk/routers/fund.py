@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.risk import context, funds
 from services.risk.schemas import FundEntryOut, FundOut, MutualGuaranteeOut, TopUpIn
-from shared import idempotency
+from shared.idempotency import idempotent
 from shared.money import format_money
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.web import CurrentPrincipal, ReadSession, Session, scope
@@ -64,13 +64,11 @@ async def list_fund_entries(session: ReadSession, limit: Limit = 100, offset: Of
 async def top_up_fund(
     body: TopUpIn, request: Request, session: Session, principal: CurrentPrincipal
 ) -> FundOut | JSONResponse:
-    async with session.begin():
-        if (replay := await idempotency.claim(session, request, body)) is not None:
-            return replay
+    async def topped_up() -> FundOut:
         await funds.top_up(session, body.amount, body.reason, principal.name)
-        out = await _fund_out(session)
-        await idempotency.remember(session, request, 201, out)
-    return out
+        return await _fund_out(session)
+
+    return await idempotent(session, request, body, topped_up, status=201)
 
 
 @router.get(

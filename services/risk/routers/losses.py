@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from services.risk import losses
 from services.risk.models import ClaimSettlement, Loss
 from services.risk.schemas import ClaimOut, LossOut, SettleIn
-from shared import idempotency
+from shared.idempotency import idempotent
 from shared.money import format_money
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.web import CurrentPrincipal, ReadSession, Session, require_role, scope
@@ -89,10 +89,9 @@ async def settle_claim(
     principal: CurrentPrincipal,
 ) -> ClaimOut | JSONResponse:
     require_role(principal, party, "government")
-    async with session.begin():
-        if (replay := await idempotency.claim(session, request, body)) is not None:
-            return replay
+
+    async def settled() -> ClaimOut:
         loss, settlement = await losses.settle_claim(session, loan_id, party, body.reference, principal.name)
-        out = _claim_out(loss, party, settlement)
-        await idempotency.remember(session, request, 200, out)
-    return out
+        return _claim_out(loss, party, settlement)
+
+    return await idempotent(session, request, body, settled, status=200)

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from services.risk import credit_lists, repairs
 from services.risk.models import ListEntry, Repair
 from services.risk.schemas import RepairDecisionIn, RepairIn, RepairOut, RepairReviewIn
-from shared import idempotency
+from shared.idempotency import idempotent
 from shared.paging import Limit, Offset
 from shared.web import CurrentPrincipal, ReadSession, Session, scope
 
@@ -51,15 +51,14 @@ async def apply_for_repair(
 ) -> RepairOut | JSONResponse:
     """信用修复 (seed 001): a listed subject that has fulfilled its obligations applies; the
     minimum publication period of the entry's tier must be over."""
-    async with session.begin():
-        if (replay := await idempotency.claim(session, request, body)) is not None:
-            return replay
+
+    async def applied() -> RepairOut:
         repair, entry = await repairs.apply(
             session, principal, body.entry_id, body.statement, body.obligations_fulfilled_on
         )
-        out = _repair_out(repair, entry)
-        await idempotency.remember(session, request, 201, out)
-    return out
+        return _repair_out(repair, entry)
+
+    return await idempotent(session, request, body, applied, status=201)
 
 
 @router.post(
