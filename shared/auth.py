@@ -208,6 +208,12 @@ class Principal:
         return scope in self.scopes
 
 
+def acting_role(principal: Principal, scope: str) -> str | None:
+    """The role a principal acts in when it uses ``scope``: the first of its roles, in
+    ``ROLES`` order, that grants it (a decision records its role beside its name)."""
+    return next((r for r in ROLES if principal.has(r) and scope in ROLE_SCOPES[r]), None)
+
+
 BOOTSTRAP = Principal("bootstrap", frozenset(ROLES), frozenset(SCOPES))
 
 

@@ -185,6 +185,25 @@ def ensure_bound(principal: Principal, *, village: str | None, household: str | 
         )
 
 
+def ensure_second_principal(principal: Principal, proposed_by: str | None, proposal: str) -> None:
+    """Four eyes: whoever proposed something never decides it, whatever roles its key holds.
+
+    Compared by the credential's name, the stable identity, not by role: one key may hold
+    both the proposing and the deciding role (a bank that is also the district's agent), and
+    two keys may share a role. Not a setting: it is a control, not a preference. Its source:
+    004 §7(5) 双控 (loans examined and approved "按审贷程序审查审批", review apart from
+    approval) and §7(2) 双签 (parties that "相互监督履责"), and DOMAIN.md §7's extension,
+    "proposed by the bank, approved by a second principal"."""
+    if proposed_by is not None and principal.name == proposed_by:
+        raise Problem(
+            409,
+            "FOUR_EYES_REQUIRED",
+            "A second principal must decide",
+            f"{principal.name} made this {proposal}; another principal must decide it.",
+            proposed_by=proposed_by,
+        )
+
+
 def require_role(principal: Principal, *roles: str) -> None:
     """For checks finer than an endpoint's scope, e.g. which party may settle which claim."""
     if not any(principal.has(r) for r in roles):
