@@ -355,6 +355,9 @@ class SubjectListed(_Payload):
     decided_by_role: str
     listed_on: date
     publication_ends_on: date | None = None
+    # The deciding principal's credential name (issue 21); null when no principal decided
+    # (the court's feed, risk's own expiry).
+    decided_by: str | None = None
 
 
 class SubjectDelisted(_Payload):
@@ -369,6 +372,7 @@ class SubjectDelisted(_Payload):
     legal_basis: str
     decided_by_role: str
     delisted_on: date
+    decided_by: str | None = None  # as in SubjectListed
 
 
 class RepairDecided(_Payload):
@@ -383,6 +387,7 @@ class RepairDecided(_Payload):
     reasons: str
     decided_by_role: str
     decided_on: date
+    decided_by: str | None = None  # the deciding principal's credential name (issue 21)
 
 
 _register_all(
@@ -455,6 +460,9 @@ class ScoringObjectionRaised(_Subject):
 class ScoringObjectionResolved(_Subject):
     objection_id: str
     outcome: Literal["sustained", "dismissed"]
+    # Who resolved it, by credential name and role (issue 21); never the objector.
+    resolved_by: str | None = None
+    resolved_by_role: str | None = None
 
 
 class RatingCertified(_Subject):
@@ -481,6 +489,9 @@ class RatingRejected(_Subject):
     rating_id: int
     reason_code: str
     reason: str
+    # Who rejected it (issue 21): the bank's principal, or whoever sustained an objection.
+    decided_by: str | None = None
+    decided_by_role: str | None = None
 
 
 _register_all(

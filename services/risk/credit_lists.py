@@ -19,11 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.risk import context
 from services.risk.domain import credit_lists as rules
 from services.risk.models import Business, Household, ListEntry, OverdueYear, Repair, SubjectGrade, Title
+from shared.auth import Principal
 from shared.catalogue import SubjectDelisted, SubjectListed
 from shared.events import new_event
 from shared.messaging import emit
 from shared.periods import retention_ends
 from shared.problems import Problem
+from shared.web import ensure_second_principal
 
 SubjectKind = Literal["household", "business"]
 
@@ -95,11 +97,19 @@ def new_entry(
 
 
 async def activate(
-    session: AsyncSession, entry: ListEntry, *, today: date, decided_by_role: str, reasons: str | None = None
+    session: AsyncSession,
+    entry: ListEntry,
+    *,
+    today: date,
+    decided_by_role: str,
+    decided_by: str | None = None,
+    reasons: str | None = None,
 ) -> None:
     """Put an entry in force and say so. A black entry takes the subject off the red list
-    (seed 001: subjects with bad records are excluded from rewards)."""
+    (seed 001: subjects with bad records are excluded from rewards). ``decided_by`` is the
+    deciding principal's name; None when none decided (the court's feed)."""
     entry.status, entry.listed_on, entry.decided_by_role = "active", today, decided_by_role
+    entry.decided_by = decided_by
     entry.decision_reasons = reasons
     if entry.tier is not None:
         tier = cast(rules.Tier, entry.tier)
@@ -125,12 +135,15 @@ async def activate(
                 decided_by_role=decided_by_role,
                 listed_on=today,
                 publication_ends_on=entry.publication_ends_on,
+                decided_by=decided_by,
             ),
         ),
     )
     if entry.list == "black":
         for red in await entries_of(session, entry.subject_id, list_="red"):
-            await end(session, red, today=today, reason="blacklisted", decided_by_role=decided_by_role)
+            await end(
+                session, red, today=today, reason="blacklisted", decided_by_role=decided_by_role, decided_by=decided_by
+            )
 
 
 async def end(
@@ -140,6 +153,7 @@ async def end(
     today: date,
     reason: str,
     decided_by_role: str,
+    decided_by: str | None = None,
     legal_basis: str | None = None,
     act_ended_on: date | None = None,
 ) -> None:
@@ -164,6 +178,7 @@ async def end(
                 legal_basis=legal_basis or entry.legal_basis,
                 decided_by_role=decided_by_role,
                 delisted_on=today,
+                decided_by=decided_by,
             ),
         ),
     )
@@ -217,7 +232,9 @@ class Evaluation:
     on_list: int
 
 
-async def evaluate_red_list(session: AsyncSession, today: date, decided_by_role: str) -> Evaluation:
+async def evaluate_red_list(
+    session: AsyncSession, today: date, decided_by_role: str, decided_by: str | None = None
+) -> Evaluation:
     """守信红名单 as of ``today``: list the subjects that now qualify, delist those that no
     longer do. Between evaluations a listing ends only through the black list."""
     cfg = context.settings()
@@ -257,13 +274,27 @@ async def evaluate_red_list(session: AsyncSession, today: date, decided_by_role:
                 continue  # rated before its registration reached risk; the next evaluation lists it
             entry = new_entry(who, list_="red", cause=rules.TRUSTWORTHY, status="active")
             session.add(entry)
-            await activate(session, entry, today=today, decided_by_role=decided_by_role)
+            await activate(session, entry, today=today, decided_by_role=decided_by_role, decided_by=decided_by)
             listed += 1
         elif not eligible and current is not None:
-            await end(session, current, today=today, reason="no_longer_eligible", decided_by_role=decided_by_role)
+            await end(
+                session,
+                current,
+                today=today,
+                reason="no_longer_eligible",
+                decided_by_role=decided_by_role,
+                decided_by=decided_by,
+            )
             delisted += 1
     for stale in red.values():  # no grade in force any more
-        await end(session, stale, today=today, reason="no_longer_eligible", decided_by_role=decided_by_role)
+        await end(
+            session,
+            stale,
+            today=today,
+            reason="no_longer_eligible",
+            decided_by_role=decided_by_role,
+            decided_by=decided_by,
+        )
         delisted += 1
     await session.flush()
     on_list = await session.scalar(
@@ -272,10 +303,12 @@ async def evaluate_red_list(session: AsyncSession, today: date, decided_by_role:
     return Evaluation(listed, delisted, int(on_list or 0))
 
 
-async def evaluate_red_list_now(session: AsyncSession, decided_by_role: str) -> tuple[date, Evaluation]:
+async def evaluate_red_list_now(
+    session: AsyncSession, decided_by_role: str, decided_by: str | None = None
+) -> tuple[date, Evaluation]:
     """The red list's evaluation as of risk's business date, and that date."""
     today = await context.business_date(session)
-    return today, await evaluate_red_list(session, today, decided_by_role)
+    return today, await evaluate_red_list(session, today, decided_by_role, decided_by)
 
 
 # --- what the API asks of the lists ---------------------------------------------------------
@@ -346,16 +379,23 @@ async def propose_black_listing(
     return entry
 
 
-async def decide_black_listing(session: AsyncSession, entry_id: str, approve: bool, reasons: str) -> ListEntry:
-    """The government approves (listed and published from the business date) or rejects."""
+async def decide_black_listing(
+    session: AsyncSession, principal: Principal, entry_id: str, approve: bool, reasons: str
+) -> ListEntry:
+    """The government approves (listed and published from the business date) or rejects; never
+    the principal that proposed it, even one whose key holds the government's role too."""
     entry = await get_entry(session, entry_id, lock=True)
     if entry.status != "proposed":
         raise Problem(409, "NOT_PROPOSED", "Not a proposal", f"The entry is {entry.status}, not proposed.")
+    ensure_second_principal(principal, entry.proposed_by, "black-list proposal")
     today = await context.business_date(session)
     if approve:
-        await activate(session, entry, today=today, decided_by_role="government", reasons=reasons)
+        await activate(
+            session, entry, today=today, decided_by_role="government", decided_by=principal.name, reasons=reasons
+        )
     else:
         entry.status, entry.decided_by_role, entry.decision_reasons = "rejected", "government", reasons
+        entry.decided_by = principal.name
         entry.ended_on, entry.end_reason = today, "rejected"
         entry.retention_ends_on = today  # never published, nothing to keep
     return entry

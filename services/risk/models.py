@@ -327,6 +327,9 @@ class ListEntry(RiskBase):
     proposed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     status: Mapped[str] = mapped_column(String(16), index=True)  # proposed, active, rejected, ended
     decided_by_role: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Who decided, by credential name (issue 21): null for the court's feed and for what risk
+    # decides by itself (expiry), where no principal decided.
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     decision_reasons: Mapped[str | None] = mapped_column(Text, nullable=True)
     listed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     publication_ends_on: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)
@@ -353,6 +356,7 @@ class Repair(RiskBase):
     reviewed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     decided_by_role: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)  # credential name (issue 21)
     reasons: Mapped[str | None] = mapped_column(Text, nullable=True)
     decided_on: Mapped[date | None] = mapped_column(Date, nullable=True)
 

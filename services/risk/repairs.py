@@ -20,7 +20,7 @@ from shared.events import new_event
 from shared.messaging import emit
 from shared.problems import Problem
 from shared.redaction import mask_resident_ids
-from shared.web import ensure_bound
+from shared.web import ensure_bound, ensure_second_principal
 
 
 def _too_early(entry: ListEntry, today: date) -> None:
@@ -79,24 +79,33 @@ async def apply(
     return repair, entry
 
 
-async def review(session: AsyncSession, repair_id: str, note: str, reviewed_by: str) -> tuple[Repair, ListEntry]:
+async def review(session: AsyncSession, principal: Principal, repair_id: str, note: str) -> tuple[Repair, ListEntry]:
+    """The review is the first half of the decision: the applicant (the government applying
+    for a subject) does not review its own application either."""
     repair = await get_repair(session, repair_id, lock=True)
     if repair.status != "applied":
         raise Problem(409, "NOT_APPLIED", "Not awaiting review", f"The application is {repair.status}.")
-    repair.status, repair.reviewed_by, repair.review_note = "under_review", reviewed_by, note
+    ensure_second_principal(principal, repair.applied_by, "credit repair application")
+    repair.status, repair.reviewed_by, repair.review_note = "under_review", principal.name, note
     return repair, await credit_lists.get_entry(session, repair.entry_id)
 
 
 async def decide(
-    session: AsyncSession, repair_id: str, decision: Literal["granted", "refused"], reasons: str
+    session: AsyncSession,
+    principal: Principal,
+    repair_id: str,
+    decision: Literal["granted", "refused"],
+    reasons: str,
 ) -> tuple[Repair, ListEntry]:
     """Granted: the subject leaves the black list, and the record is kept 5 years from the
-    fulfilment (征信业管理条例 §16). Either way the decision is published."""
+    fulfilment (征信业管理条例 §16). Either way the decision is published. Never decided by
+    the applicant."""
     repair = await get_repair(session, repair_id, lock=True)
     if repair.status != "under_review":
         raise Problem(
             409, "NOT_UNDER_REVIEW", "Not under review", f"The application is {repair.status}; review it first."
         )
+    ensure_second_principal(principal, repair.applied_by, "credit repair application")
     entry = await credit_lists.get_entry(session, repair.entry_id, lock=True)
     today = await context.business_date(session)
     if decision == "granted":
@@ -109,6 +118,7 @@ async def decide(
             today=today,
             reason="repaired",
             decided_by_role="government",
+            decided_by=principal.name,
             legal_basis=rules.REPAIR_BASIS,
             act_ended_on=repair.obligations_fulfilled_on,
         )
@@ -118,6 +128,7 @@ async def decide(
         reasons,
         today,
     )
+    repair.decided_by = principal.name
     await emit(
         session,
         new_event(
@@ -133,6 +144,7 @@ async def decide(
                 reasons=mask_resident_ids(reasons),
                 decided_by_role="government",
                 decided_on=today,
+                decided_by=principal.name,
             ),
         ),
     )

@@ -238,6 +238,9 @@ class ListEntryOut(BaseModel):
     proposed_by: str | None
     status: Literal["proposed", "active", "rejected", "ended"]
     decided_by_role: str | None
+    # The deciding principal's credential name (issue 21): never the proposer's. Null for the
+    # court's feed, for risk's own expiry, and for decisions taken before it was recorded.
+    decided_by: str | None = None
     decision_reasons: str | None
     listed_on: date | None
     publication_ends_on: date | None
@@ -315,6 +318,9 @@ class RepairOut(BaseModel):
     decided_by_role: str | None
     reasons: str | None
     decided_on: date | None
+    # Who reviewed and who decided, by credential name (issue 21): never the applicant.
+    reviewed_by: str | None = None
+    decided_by: str | None = None
 
 
 class PublicRepairOut(BaseModel):

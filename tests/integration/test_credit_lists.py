@@ -5,6 +5,7 @@ and the public sees only what is published, identifiers masked."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -13,12 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from services.loans.credit_lists import is_blacklisted
 from services.risk import context
 from shared.auth import add_credential
 from shared.catalogue import BusinessDateAdvanced, RatingCertified
 from shared.events import new_event
+from shared.messaging import outbox
 from tests.conftest import Infra
 from tests.support.credit_lists import VILLAGE, propose_black_listing, register_household
 from tests.support.system import System, certified_line, resident_id
@@ -40,11 +43,13 @@ async def credit_lists(
     context.settings.cache_clear()  # risk reads its settings once per process
     credentials = infra.tmp / f"credentials-{uuid.uuid4().hex}.json"
     keys: dict[str, dict[str, str]] = {}
-    for role in ("court", "bank", "government", "public", "collector"):
-        token, _ = add_credential(
-            credentials, f"as-{role}", "api_key", (role,), VILLAGE if role == "collector" else None
-        )  # type: ignore[arg-type]
-        keys[role] = {"Authorization": f"Bearer {token}", "X-Query-Purpose": "credit lists test"}
+    principals: dict[str, tuple[str, ...]] = {r: (r,) for r in ("court", "bank", "government", "public", "collector")}
+    # Four eyes (issue 21): a second government principal decides what the first applied for,
+    # and one key holds both the bank's role that proposes and the government's that decides.
+    principals |= {"district": ("government",), "dual": ("bank", "government")}
+    for name, roles in principals.items():
+        token, _ = add_credential(credentials, f"as-{name}", "api_key", roles, VILLAGE if name == "collector" else None)  # type: ignore[arg-type]
+        keys[name] = {"Authorization": f"Bearer {token}", "X-Query-Purpose": "credit lists test"}
     async with System(infra, ["registry", "risk", "loans"], credentials_file=credentials, start_date=START) as system:
         registry = system["registry"]
         assert (await registry.post("/v1/townships", json={"code": TOWNSHIP, "name": "南镇"})).status_code == 201
@@ -214,12 +219,13 @@ async def test_repair_waits_for_the_tiers_minimum_and_is_published(
     repair_id = last["repair_id"]
     r = await risk.post(f"/v1/credit-repairs/{repair_id}/decision", json={"decision": "granted", "reasons": "未审先决"})
     assert (r.status_code, r.json()["code"]) == (409, "NOT_UNDER_REVIEW")
-    r = await risk.post(f"/v1/credit-repairs/{repair_id}/review", json={"note": "材料齐全"}, headers=keys["government"])
+    # The government applied for the subject; a second principal reviews and decides (issue 21).
+    r = await risk.post(f"/v1/credit-repairs/{repair_id}/review", json={"note": "材料齐全"}, headers=keys["district"])
     assert r.json()["status"] == "under_review"
     r = await risk.post(
         f"/v1/credit-repairs/{repair_id}/decision",
         json={"decision": "granted", "reasons": f"已履行义务 ({resident_id(103)})"},
-        headers=keys["government"],
+        headers=keys["district"],
     )
     assert r.status_code == 200 and r.json()["status"] == "granted", r.text
     (entry,) = (await risk.get("/v1/credit-lists/entries", params={"subject_id": evader, "list": "black"})).json()
@@ -235,6 +241,126 @@ async def test_repair_waits_for_the_tiers_minimum_and_is_published(
         "government",
     )
     assert resident_id(103) not in published.text and "410***********" in decision["reasons"]
+
+
+async def _entry(risk: httpx.AsyncClient, entry_id: str) -> dict[str, Any]:
+    r = await risk.get(f"/v1/credit-lists/entries/{entry_id}")
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def _repair(risk: httpx.AsyncClient, repair_id: str) -> dict[str, Any]:
+    (found,) = [r for r in (await risk.get("/v1/credit-repairs")).json() if r["repair_id"] == repair_id]
+    return dict(found)
+
+
+async def _payloads(system: System, event_type: str) -> list[dict[str, Any]]:
+    """The payloads of the events of a type risk has written (its outbox)."""
+    async with system.runtimes["risk"].read_sessions() as session:
+        envelopes = await session.scalars(select(outbox.c.envelope).where(outbox.c.type == event_type))
+        return [json.loads(e)["payload"] for e in envelopes]
+
+
+async def test_no_principal_decides_its_own_proposal_or_application(
+    credit_lists: tuple[System, dict[str, dict[str, str]]],
+) -> None:
+    """Four eyes (issue 21): a key holding both the bank's and the government's roles proposes a
+    black listing and may not decide it, nor may the government that applied for a repair
+    review or decide it: 409 FOUR_EYES_REQUIRED, nothing changed. A second principal decides,
+    and the record names both."""
+    system, keys = credit_lists
+    risk = system["risk"]
+    evader = await register_household(system, 108, "郑自审")
+    proposal = await propose_black_listing(system, keys, evader, "转移抵押物后失联, 有催收记录", by="dual")
+    entry_id = proposal["entry_id"]
+    before = await _entry(risk, entry_id)
+    assert (before["status"], before["proposed_by"], before.get("decided_by")) == ("proposed", "as-dual", None)
+    for approve in (True, False):
+        r = await risk.post(
+            f"/v1/black-list/proposals/{entry_id}/decision",
+            json={"approve": approve, "reasons": "本人提议, 本人核准"},
+            headers=keys["dual"],
+        )
+        assert (r.status_code, r.json()["code"], r.json()["proposed_by"]) == (409, "FOUR_EYES_REQUIRED", "as-dual")
+        assert await _entry(risk, entry_id) == before, "a refused decision changes nothing"
+    assert not await _payloads(system, "risk.subject.listed"), "nothing listed"
+
+    r = await risk.post(
+        f"/v1/black-list/proposals/{entry_id}/decision",
+        json={"approve": True, "reasons": "证据属实, 另一人核准"},
+        headers=keys["government"],
+    )
+    assert r.status_code == 200, r.text
+    decided = r.json()
+    assert (decided["status"], decided["proposed_by"], decided["decided_by"], decided["decided_by_role"]) == (
+        "active",
+        "as-dual",
+        "as-government",
+        "government",
+    )
+    assert await _entry(risk, entry_id) == decided
+    (listed,) = await _payloads(system, "risk.subject.listed")
+    assert (listed["entry_id"], listed["decided_by"], listed["decided_by_role"]) == (
+        entry_id,
+        "as-government",
+        "government",
+    )
+
+    # Credit repair: the government applies for a court-listed subject (minor: at once).
+    debtor = await register_household(system, 109, "冯代办")
+    await _court_lists(system, keys, debtor, True)
+
+    async def court_listed() -> bool:
+        return len(await _active(risk, debtor)) == 1
+
+    await wait_until(court_listed, what="the court's entry on the black list")
+    (court_entry,) = await _active(risk, debtor)
+    application = {
+        "entry_id": court_entry["entry_id"],
+        "statement": "执行款已全部履行完毕, 有法院证明",
+        "obligations_fulfilled_on": str(START),
+    }
+    r = await risk.post("/v1/credit-repairs", json=application, headers=keys["government"])
+    assert r.status_code == 201, r.text
+    repair_id = r.json()["repair_id"]
+    applied = await _repair(risk, repair_id)
+    r = await risk.post(f"/v1/credit-repairs/{repair_id}/review", json={"note": "自己审核"}, headers=keys["government"])
+    assert (r.status_code, r.json()["code"]) == (409, "FOUR_EYES_REQUIRED")
+    assert await _repair(risk, repair_id) == applied, "a refused review changes nothing"
+    r = await risk.post(f"/v1/credit-repairs/{repair_id}/review", json={"note": "材料齐全"}, headers=keys["district"])
+    assert (r.status_code, r.json()["reviewed_by"]) == (200, "as-district"), r.text
+    reviewed = await _repair(risk, repair_id)
+    for decision in ("granted", "refused"):
+        r = await risk.post(
+            f"/v1/credit-repairs/{repair_id}/decision",
+            json={"decision": decision, "reasons": "本人申请, 本人决定"},
+            headers=keys["government"],
+        )
+        assert (r.status_code, r.json()["code"]) == (409, "FOUR_EYES_REQUIRED")
+        assert await _repair(risk, repair_id) == reviewed, "a refused decision changes nothing"
+    assert len(await _active(risk, debtor)) == 1, "still listed"
+
+    r = await risk.post(
+        f"/v1/credit-repairs/{repair_id}/decision",
+        json={"decision": "granted", "reasons": "已履行, 另一人决定"},
+        headers=keys["district"],
+    )
+    assert r.status_code == 200, r.text
+    granted = r.json()
+    assert (granted["status"], granted["applied_by"], granted["reviewed_by"]) == (
+        "granted",
+        "as-government",
+        "as-district",
+    )
+    assert (granted["decided_by"], granted["decided_by_role"]) == ("as-district", "government")
+    (event,) = await _payloads(system, "risk.repair.decided")
+    assert (event["repair_id"], event["decided_by"], event["decided_by_role"]) == (
+        repair_id,
+        "as-district",
+        "government",
+    )
+    (ended,) = [e for e in await _payloads(system, "risk.subject.delisted") if e["entry_id"] == court_entry["entry_id"]]
+    assert (ended["reason"], ended["decided_by"]) == ("repaired", "as-district")
 
 
 async def test_red_list_needs_title_grade_clean_record_and_no_black_entry(
@@ -348,11 +474,11 @@ async def test_a_court_listing_blocks_drawdowns_and_repair_restores_them(
     )
     assert r.status_code == 201, r.text
     repair_id = r.json()["repair_id"]
-    await risk.post(f"/v1/credit-repairs/{repair_id}/review", json={"note": "材料齐全"}, headers=keys["government"])
+    await risk.post(f"/v1/credit-repairs/{repair_id}/review", json={"note": "材料齐全"}, headers=keys["district"])
     r = await risk.post(
         f"/v1/credit-repairs/{repair_id}/decision",
         json={"decision": "granted", "reasons": "已履行"},
-        headers=keys["government"],
+        headers=keys["district"],
     )
     assert r.status_code == 200, r.text
     restored_after = await _seconds_until_loans_sees(system, household, blacklisted=False)

@@ -51,6 +51,9 @@ async def system(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
     for role in ("court", "bank", "government", "public", "monitoring"):
         token, _ = add_credential(credentials, f"as-{role}", "api_key", (role,))
         keys[role] = {"Authorization": f"Bearer {token}"}
+    # A second government principal: the one that applied for a repair never decides it (issue 21).
+    token, _ = add_credential(credentials, "as-district", "api_key", ("government",))
+    keys["district"] = {"Authorization": f"Bearer {token}"}
     async with System(infra, ["registry", "risk", "notify"], credentials_file=credentials, start_date=START) as s:
         registry = s["registry"]
         assert (await registry.post("/v1/townships", json={"code": TOWNSHIP, "name": "北镇"})).status_code == 201
@@ -112,13 +115,13 @@ async def _make_entries(s: System, keys: Keys) -> None:
     )
     assert r.status_code == 201, r.text
     repair = r.json()["repair_id"]
-    r = await s["risk"].post(f"/v1/credit-repairs/{repair}/review", json={"note": "核查"}, headers=keys["government"])
+    r = await s["risk"].post(f"/v1/credit-repairs/{repair}/review", json={"note": "核查"}, headers=keys["district"])
     assert r.status_code == 200, r.text
     r = await s["risk"].post(
         f"/v1/credit-repairs/{repair}/decision",
         # Reasons are free text: an ID number typed into them is published masked.
         json={"decision": "refused", "reasons": f"执行款未结清 ({resident_id(201)})"},
-        headers=keys["government"],
+        headers=keys["district"],
     )
     assert r.status_code == 200, r.text
 

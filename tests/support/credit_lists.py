@@ -19,16 +19,16 @@ async def register_household(system: System, n: int, name: str, village: str = V
 
 
 async def propose_black_listing(
-    system: System, keys: dict[str, dict[str, str]], household_id: str, evidence: str
+    system: System, keys: dict[str, dict[str, str]], household_id: str, evidence: str, by: str = "bank"
 ) -> dict[str, Any]:
-    """A bank's proposal, once risk has heard of the household (404 until then)."""
+    """A bank's proposal (made with ``keys[by]``), once risk has heard of the household (404 until then)."""
     answer: dict[str, Any] = {}
 
     async def proposed() -> bool:
         r = await system["risk"].post(
             "/v1/black-list/proposals",
             json={"subject_kind": "household", "subject_id": household_id, "evidence": evidence},
-            headers=keys["bank"],
+            headers=keys[by],
         )
         answer.update(r.json())
         assert r.status_code in (201, 404), r.text

@@ -39,6 +39,7 @@ def entry_out(e: ListEntry) -> ListEntryOut:
         proposed_by=e.proposed_by,
         status=cast(Literal["proposed", "active", "rejected", "ended"], e.status),
         decided_by_role=e.decided_by_role,
+        decided_by=e.decided_by,
         decision_reasons=e.decision_reasons,
         listed_on=e.listed_on,
         publication_ends_on=e.publication_ends_on,
@@ -80,11 +81,16 @@ async def propose_black_listing(
     tags=["credit lists"],
     dependencies=[scope("lists:decide")],
 )
-async def decide_black_listing(entry_id: str, body: ListDecisionIn, session: Session) -> ListEntryOut:
+async def decide_black_listing(
+    entry_id: str, body: ListDecisionIn, session: Session, principal: CurrentPrincipal
+) -> ListEntryOut:
     """The government approves (the subject is listed and published from the business date)
-    or rejects a bank's proposal, with reasons."""
+    or rejects a bank's proposal, with reasons. The proposer never decides its own proposal:
+    409 `FOUR_EYES_REQUIRED`, even with a key that holds the government's role too."""
     async with session.begin():
-        return entry_out(await credit_lists.decide_black_listing(session, entry_id, body.approve, body.reasons))
+        return entry_out(
+            await credit_lists.decide_black_listing(session, principal, entry_id, body.approve, body.reasons)
+        )
 
 
 @router.get(
@@ -127,8 +133,8 @@ async def get_entry(entry_id: str, session: ReadSession) -> ListEntryOut:
     tags=["credit lists"],
     dependencies=[scope("lists:decide")],
 )
-async def evaluate_red_list(session: Session) -> RedListEvaluationOut:
+async def evaluate_red_list(session: Session, principal: CurrentPrincipal) -> RedListEvaluationOut:
     """守信红名单 as of the business date: title, grade, a clean record, not blacklisted."""
     async with session.begin():
-        today, result = await credit_lists.evaluate_red_list_now(session, "government")
+        today, result = await credit_lists.evaluate_red_list_now(session, "government", principal.name)
     return RedListEvaluationOut(business_date=today, **result.__dict__)

@@ -36,6 +36,8 @@ def _repair_out(r: Repair, entry: ListEntry) -> RepairOut:
         decided_by_role=r.decided_by_role,
         reasons=r.reasons,
         decided_on=r.decided_on,
+        reviewed_by=r.reviewed_by,
+        decided_by=r.decided_by,
     )
 
 
@@ -71,7 +73,7 @@ async def review_repair(
     repair_id: str, body: RepairReviewIn, session: Session, principal: CurrentPrincipal
 ) -> RepairOut:
     async with session.begin():
-        return _repair_out(*await repairs.review(session, repair_id, body.note, principal.name))
+        return _repair_out(*await repairs.review(session, principal, repair_id, body.note))
 
 
 @router.post(
@@ -80,11 +82,15 @@ async def review_repair(
     tags=["credit repair"],
     dependencies=[scope("lists:decide")],
 )
-async def decide_repair(repair_id: str, body: RepairDecisionIn, session: Session) -> RepairOut:
+async def decide_repair(
+    repair_id: str, body: RepairDecisionIn, session: Session, principal: CurrentPrincipal
+) -> RepairOut:
     """Granted: the subject leaves the black list (its new credit is restored), the decision
-    is published, and the record is kept 5 years from the fulfilment (征信业管理条例 §16)."""
+    is published, and the record is kept 5 years from the fulfilment (征信业管理条例 §16).
+    The applicant (the government applying for a subject) neither reviews nor decides its own
+    application: 409 `FOUR_EYES_REQUIRED`."""
     async with session.begin():
-        return _repair_out(*await repairs.decide(session, repair_id, body.decision, body.reasons))
+        return _repair_out(*await repairs.decide(session, principal, repair_id, body.decision, body.reasons))
 
 
 @router.get(
