@@ -83,6 +83,8 @@ async def _current(session: AsyncSession, subject_id: str) -> CurrentRatingOut:
         certificate_no=state.certificate_no,
         reason_code=state.reason_code,
         reason=state.reason,
+        decided_by=state.decided_by,
+        decided_by_role=state.decided_by_role,
         effective=EffectiveOut(
             grade=effective.grade,
             credit_limit=effective.credit_limit,
@@ -134,6 +136,8 @@ def _objection_out(o: NoticeObjection) -> NoticeObjectionOut:
         raised_at=o.raised_at,
         status=o.status,
         resolution_note=o.resolution_note,
+        resolved_by=o.resolved_by,
+        resolved_by_role=o.resolved_by_role,
     )
 
 
@@ -210,9 +214,11 @@ async def resolve_objection(
     summary="The bank declines to grant credit, with written reasons (004 annex 2 step 5)",
     dependencies=[scope("ratings:reject")],
 )
-async def bank_rejection(household_id: str, body: RejectionIn, session: Session) -> CurrentRatingOut:
+async def bank_rejection(
+    household_id: str, body: RejectionIn, session: Session, principal: CurrentPrincipal
+) -> CurrentRatingOut:
     async with session.begin():
-        await notices.reject_rating(session, household_id, body.reason_code, body.reason)
+        await notices.reject_rating(session, principal, household_id, body.reason_code, body.reason)
     async with session.begin():
         return await _current(session, household_id)
 

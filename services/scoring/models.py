@@ -113,6 +113,10 @@ class RatingState(ScoringBase):
     certificate_no: Mapped[str | None] = mapped_column(String(40), nullable=True)
     reason_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Who rejected the rating, by credential name and role (issue 21): the bank's principal,
+    # or whoever sustained an objection; null for a rejection scoring decided (no grade).
+    decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    decided_by_role: Mapped[str | None] = mapped_column(String(32), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -130,6 +134,7 @@ class NoticeObjection(ScoringBase):
     status: Mapped[str] = mapped_column(String(16))  # open sustained dismissed
     resolution_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    resolved_by_role: Mapped[str | None] = mapped_column(String(32), nullable=True)  # issue 21
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 

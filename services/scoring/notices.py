@@ -17,7 +17,7 @@ from services.scoring.context import business_date
 from services.scoring.domain.workflow import certificate_number, notice_over
 from services.scoring.models import CertificateCounter, NoticeObjection, Rating, RatingState, Subject
 from services.scoring.ratings import open_objections, subject_fields
-from shared.auth import Principal
+from shared.auth import Principal, acting_role
 from shared.catalogue import (
     NoticeEnded,
     RatingCertified,
@@ -29,7 +29,7 @@ from shared.events import Envelope, new_event
 from shared.messaging import emit
 from shared.money import format_money
 from shared.problems import Problem
-from shared.web import ensure_bound
+from shared.web import ensure_bound, ensure_second_principal
 
 
 async def certify(session: AsyncSession, subject: Subject, state: RatingState, today: date) -> None:
@@ -123,13 +123,23 @@ async def certify_due(session: AsyncSession, today: date) -> int:
     return len(due)
 
 
-async def reject(session: AsyncSession, subject: Subject, state: RatingState, code: str, reason: str) -> None:
-    """End the notice with a rejection; objections still open on it have nothing left to decide."""
+async def reject(
+    session: AsyncSession,
+    subject: Subject,
+    state: RatingState,
+    code: str,
+    reason: str,
+    decided_by: str,
+    decided_by_role: str | None,
+) -> None:
+    """End the notice with a rejection; objections still open on it have nothing left to decide.
+    ``decided_by`` is the rejecting principal's name, kept with its role."""
     now = datetime.now(UTC)
     for objection in (await open_objections(session, [subject.id])).get(subject.id, []):
         objection.status, objection.resolved_at = "superseded", now
     state.status = "rejected"
     state.reason_code, state.reason = code, reason
+    state.decided_by, state.decided_by_role = decided_by, decided_by_role
     state.notice_starts = state.notice_ends = None
     state.updated_at = now
     await emit(
@@ -143,7 +153,12 @@ async def reject(session: AsyncSession, subject: Subject, state: RatingState, co
             "scoring.rating.rejected",
             subject.village_code,
             RatingRejected(
-                **subject_fields(subject), rating_id=state.current_rating_id, reason_code=code, reason=reason
+                **subject_fields(subject),
+                rating_id=state.current_rating_id,
+                reason_code=code,
+                reason=reason,
+                decided_by=decided_by,
+                decided_by_role=decided_by_role,
             ),
         ),
     )
@@ -216,7 +231,8 @@ async def resolve_objection(
     note: str,
 ) -> NoticeObjection:
     """Sustained: the rating is rejected. Dismissed: the notice continues, and if it is over
-    and no other objection is open, the rating is certified."""
+    and no other objection is open, the rating is certified. Never resolved by the objector:
+    a key that may both object and decide would otherwise reject a rating on its own word."""
     subject, state = await subject_and_state(session, household_id, lock=True)
     # The village committee of this village, or the district (004 annex 2 step 4).
     ensure_bound(principal, village=subject.village_code)
@@ -225,9 +241,11 @@ async def resolve_objection(
         raise Problem(404, "OBJECTION_NOT_FOUND", "Objection not found", f"No objection {objection_id}.")
     if objection.status != "open":
         raise Problem(409, "OBJECTION_CLOSED", "Objection closed", f"The objection is {objection.status}.")
+    ensure_second_principal(principal, objection.raised_by, "objection")
+    role = acting_role(principal, "objections:decide")
     objection.status = outcome
     objection.resolution_note = note
-    objection.resolved_by = principal.name
+    objection.resolved_by, objection.resolved_by_role = principal.name, role
     objection.resolved_at = datetime.now(UTC)
     await emit(
         session,
@@ -241,11 +259,13 @@ async def resolve_objection(
                 township_code=subject.township_code,
                 objection_id=objection.id,
                 outcome=outcome,
+                resolved_by=principal.name,
+                resolved_by_role=role,
             ),
         ),
     )
     if outcome == "sustained":
-        await reject(session, subject, state, "OBJECTION_SUSTAINED", note)
+        await reject(session, subject, state, "OBJECTION_SUSTAINED", note, principal.name, role)
     else:
         still_open = await session.scalar(
             select(NoticeObjection.id).where(
@@ -260,8 +280,11 @@ async def resolve_objection(
     return objection
 
 
-async def reject_rating(session: AsyncSession, household_id: str, reason_code: str, reason: str) -> None:
-    """The bank declines to grant credit on a rating awaiting certification, with reasons."""
+async def reject_rating(
+    session: AsyncSession, principal: Principal, household_id: str, reason_code: str, reason: str
+) -> None:
+    """The bank declines to grant credit on a rating awaiting certification, with reasons. Its
+    own decision (004 annex 2 step 5), on nobody's proposal: recorded with its name and role."""
     subject, state = await subject_and_state(session, household_id, lock=True)
     if state.status not in ("pending_notice", "objected"):
         raise Problem(
@@ -270,4 +293,4 @@ async def reject_rating(session: AsyncSession, household_id: str, reason_code: s
             "Nothing to decide",
             f"The bank decides on ratings awaiting certification; this one is {state.status}.",
         )
-    await reject(session, subject, state, reason_code, reason)
+    await reject(session, subject, state, reason_code, reason, principal.name, acting_role(principal, "ratings:reject"))

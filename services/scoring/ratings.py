@@ -184,6 +184,7 @@ def plan(
     state.current_rating_id = rating.id
     state.updated_at = now
     state.reason_code = state.reason = None
+    state.decided_by = state.decided_by_role = None
     state.notice_starts = state.notice_ends = None
 
     action = action_for(effective_limit, rating.credit_limit)

@@ -61,6 +61,10 @@ class CurrentRatingOut(EvaluationOut):
     reason: str | None
     effective: EffectiveOut | None  # what lending may use now
     history: list[RatingOut]
+    # Who rejected the rating, by credential name and role (issue 21); null unless rejected by
+    # a principal (the bank, or an objection sustained).
+    decided_by: str | None = None
+    decided_by_role: str | None = None
 
 
 class ObjectionIn(BaseModel):
@@ -89,6 +93,9 @@ class NoticeObjectionOut(BaseModel):
     raised_at: datetime
     status: str
     resolution_note: str | None
+    # Who resolved it, by credential name and role (issue 21); never the objector.
+    resolved_by: str | None = None
+    resolved_by_role: str | None = None
 
 
 class NoticeEntry(BaseModel):

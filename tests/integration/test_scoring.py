@@ -3,6 +3,7 @@ and close-of-business are published exactly as the loans service publishes them.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -11,10 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from shared.auth import add_credential
 from shared.catalogue import BusinessDateAdvanced, LoanClassified, LoanRepaid
 from shared.events import new_event
+from shared.messaging import outbox
 from tests.conftest import Infra
 from tests.support.system import System, read_events, resident_id
 from tests.support.waiting import wait_until
@@ -35,7 +38,13 @@ AA_PROFILE = {
 async def system(infra: Infra) -> AsyncIterator[tuple[System, dict[str, dict[str, str]]]]:
     keys = {}
     credentials = infra.tmp / f"credentials-{uuid.uuid4().hex}.json"
-    for name, roles in (("bank", ("bank",)), ("public", ("public",)), ("government", ("government",))):
+    # "district": a second government principal, to decide what "government" raised (issue 21).
+    for name, roles in (
+        ("bank", ("bank",)),
+        ("public", ("public",)),
+        ("government", ("government",)),
+        ("district", ("government",)),
+    ):
         token, _ = add_credential(credentials, name, "api_key", roles)  # type: ignore[arg-type]
         keys[name] = {"Authorization": f"Bearer {token}"}
     async with System(infra, ["registry", "scoring"], credentials_file=credentials, start_date=START) as s:
@@ -276,8 +285,69 @@ async def test_objection_suspends_and_decides_the_notice(system: tuple[System, A
         headers=keys["bank"],
     )
     assert r.status_code == 200 and (r.json()["status"], r.json()["reason_code"]) == ("rejected", "INCOME_UNVERIFIED")
+    assert (r.json().get("decided_by"), r.json().get("decided_by_role")) == ("bank", "bank"), "who rejected it"
     r = await scoring.post(f"/v1/households/{other}/objections", json={"reason": "late"})
     assert (r.status_code, r.json()["code"]) == (409, "NOT_IN_NOTICE")
+
+
+async def _payloads(s: System, event_type: str) -> list[dict[str, Any]]:
+    """The payloads of the events of a type scoring has written (its outbox)."""
+    async with s.runtimes["scoring"].read_sessions() as session:
+        envelopes = await session.scalars(select(outbox.c.envelope).where(outbox.c.type == event_type))
+        return [json.loads(e)["payload"] for e in envelopes]
+
+
+async def test_the_objector_never_resolves_its_own_objection(system: tuple[System, Any], infra: Infra) -> None:
+    """Four eyes (issue 21): a government key that raised an objection during the notice may
+    not sustain or dismiss it: 409 FOUR_EYES_REQUIRED, nothing changed. A second principal
+    resolves it, and the objection and the rejected rating name who decided, with the role."""
+    s, keys = system
+    scoring = s["scoring"]
+    hid = await _register(s, 5, AA_PROFILE)
+    await _rating(scoring, hid, status="pending_notice")
+    r = await scoring.post(
+        f"/v1/households/{hid}/objections", json={"reason": "该户收入来源不实"}, headers=keys["government"]
+    )
+    assert r.status_code == 201, r.text
+    url = f"/v1/households/{hid}/objections/{r.json()['objection_id']}/resolution"
+    rating_before = (await scoring.get(f"/v1/households/{hid}/rating")).json()
+    objections_before = (await scoring.get(f"/v1/households/{hid}/objections")).json()
+    assert rating_before["status"] == "objected"
+    for outcome in ("sustained", "dismissed"):
+        r = await scoring.post(url, json={"outcome": outcome, "note": "本人异议, 本人裁定"}, headers=keys["government"])
+        assert (r.status_code, r.json().get("code"), r.json().get("proposed_by")) == (
+            409,
+            "FOUR_EYES_REQUIRED",
+            "government",
+        )
+        assert (await scoring.get(f"/v1/households/{hid}/rating")).json() == rating_before, "nothing changed"
+        assert (await scoring.get(f"/v1/households/{hid}/objections")).json() == objections_before
+    assert not await _payloads(s, "scoring.objection.resolved")
+
+    r = await scoring.post(url, json={"outcome": "sustained", "note": "村委会核实, 异议成立"}, headers=keys["district"])
+    assert r.status_code == 200, r.text
+    resolved = r.json()
+    assert (resolved["status"], resolved["raised_by"], resolved["resolved_by"], resolved["resolved_by_role"]) == (
+        "sustained",
+        "government",
+        "district",
+        "government",
+    )
+    rating = (await scoring.get(f"/v1/households/{hid}/rating")).json()
+    assert (rating["status"], rating["reason_code"], rating["decided_by"], rating["decided_by_role"]) == (
+        "rejected",
+        "OBJECTION_SUSTAINED",
+        "district",
+        "government",
+    )
+    (event,) = await _payloads(s, "scoring.objection.resolved")
+    assert (event["resolved_by"], event["resolved_by_role"]) == ("district", "government")
+    (rejected,) = await _payloads(s, "scoring.rating.rejected")
+    assert (rejected["subject_id"], rejected["decided_by"], rejected["decided_by_role"]) == (
+        hid,
+        "district",
+        "government",
+    )
 
 
 async def _business_date_is(client: httpx.AsyncClient, day: date) -> bool:
