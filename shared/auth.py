@@ -7,9 +7,12 @@
   the same file (a mounted Secret in Kubernetes, the data directory in embedded mode) and
   picks up changes within a second, so a revoked key stops working everywhere.
 - Two kinds of credential: an API key is presented as the bearer token itself; an OAuth2
-  client exchanges its id and secret for a short-lived JWT (``shared.tokens``).
-- The bootstrap token holds every role, for first setup only: once an active operator
-  credential exists it is refused.
+  client exchanges its id and secret for a short-lived JWT (``shared.tokens``), bound to
+  the credential it was issued to (``Credential.instance``), not merely to its name: a new
+  client given a revoked client's name does not revive the old client's tokens.
+- The bootstrap token holds every role, for first setup only: retired for good once an
+  operator credential has been created, even if every operator is later revoked. The record
+  of that is the file itself: revoking stamps a credential, never deletes it.
 
 Over 400 lines on purpose: the role and scope tables, about 150 lines of data, are the whole
 access policy and read best beside the principals they produce. The credentials file
@@ -247,6 +250,19 @@ class Credential(BaseModel):
     def active(self) -> bool:
         return self.revoked_at is None
 
+    @property
+    def instance(self) -> str:
+        """This credential, as distinct from any other ever given its name: what an access
+        token is bound to (its ``cid`` claim).
+
+        Derived from the hash of its secret, which is new for every credential (256 random
+        bits), rather than stored: entries written before there was an instance id have one
+        too, every service derives the same one without writing the file (a read-only Secret
+        in Kubernetes), and the file keeps the format the previous release reads
+        (``extra="forbid"``), so a mixed-version rollout still sees every revocation. Hashed
+        again, under a label of its own, so the token does not carry the stored hash itself."""
+        return hashlib.sha256(b"vcredit credential instance\0" + self.sha256.encode()).hexdigest()[:32]
+
     def principal(self, scopes: frozenset[str] | None = None) -> Principal:
         allowed = scopes_of(self.roles)
         return Principal(
@@ -259,6 +275,14 @@ class Credential(BaseModel):
 
 
 _CREDENTIALS = TypeAdapter(list[Credential])
+
+
+def retires_bootstrap(credentials: list[Credential]) -> bool:
+    """Whether an operator credential was ever created: revoked ones count, because the
+    bootstrap token is for first setup only, and revoking every operator must not reopen it.
+    After that, the way in is ``vcredit keys new --role operator``, which needs write access
+    to the credentials file, not a token."""
+    return any("operator" in c.roles for c in credentials)
 
 
 def new_secret(kind: Literal["api_key", "client"]) -> str:
@@ -276,7 +300,12 @@ class CredentialStore:
         self._checked = 0.0
         self._api_keys: dict[str, Principal] = {}
         self._by_name: dict[str, Credential] = {}
-        self._operator = False
+        # Latched: once this process has seen the bootstrap token retired, a file that goes
+        # missing or loses its revoked entries does not bring it back.
+        self._bootstrap_retired = False
+        # The file exists but cannot be read: the bootstrap token is refused meanwhile
+        # (fail closed), whatever the last good read said.
+        self._unreadable = False
 
     def _refresh(self) -> None:
         now = time.monotonic()
@@ -286,7 +315,7 @@ class CredentialStore:
         try:
             st = self.path.stat()
         except FileNotFoundError:
-            self._stamp, self._api_keys, self._by_name, self._operator = None, {}, {}, False
+            self._stamp, self._api_keys, self._by_name, self._unreadable = None, {}, {}, False
             return
         stamp = (st.st_mtime_ns, st.st_size)
         if stamp == self._stamp:
@@ -296,13 +325,14 @@ class CredentialStore:
         except (OSError, ValueError) as exc:
             # Keep the last good set: a half-edited file must not lock everyone out.
             log.error("credentials file %s unreadable, keeping the previous set: %s", self.path, exc)
+            self._unreadable = True
             return
-        self._stamp = stamp
+        self._stamp, self._unreadable = stamp, False
         active = [c for c in items if c.active]
         # Built once per change of the file, not per request.
         self._api_keys = {c.sha256: c.principal() for c in active if c.kind == "api_key"}
         self._by_name = {c.name: c for c in active}
-        self._operator = any("operator" in c.roles for c in active)
+        self._bootstrap_retired = self._bootstrap_retired or retires_bootstrap(items)
 
     def api_key(self, digest: str) -> Principal | None:
         self._refresh()
@@ -312,9 +342,9 @@ class CredentialStore:
         self._refresh()
         return self._by_name.get(name)
 
-    def has_operator(self) -> bool:
+    def bootstrap_retired(self) -> bool:
         self._refresh()
-        return self._operator
+        return self._bootstrap_retired or self._unreadable
 
 
 def read_credentials(path: Path) -> list[Credential]:
@@ -391,8 +421,10 @@ class Authenticator:
         digest = hash_secret(token)
         # Comparing digests: equal length, and nothing learnt about the configured secret.
         if secrets.compare_digest(digest, self._bootstrap_hash):
-            if self.store.has_operator():
-                raise Unauthenticated("The bootstrap token is disabled: an operator credential exists.")
+            if self.store.bootstrap_retired():
+                raise Unauthenticated(
+                    "The bootstrap token is retired: an operator credential has been created; use an operator's key."
+                )
             return BOOTSTRAP
         principal = self.store.api_key(digest)
         if principal is None:
@@ -404,9 +436,14 @@ class Authenticator:
             claims = self.keys.verify(token)
         except InvalidToken as exc:
             raise Unauthenticated(f"The access token is not valid: {exc}.") from None
-        # Checked on every request, so revoking a client ends its tokens at once.
+        if claims.credential is None:
+            # Issued before tokens named their credential: it cannot show which client of its
+            # name it was issued to, and lives at most VCREDIT_JWT_TTL_SECONDS (<= 1 hour).
+            raise Unauthenticated("The access token predates credential binding; request a new one.")
+        # Checked on every request, so revoking a client ends its tokens at once; the instance,
+        # so a new client given the name does not revive them.
         credential = self.store.active(claims.subject)
-        if credential is None or credential.kind != "client":
+        if credential is None or credential.kind != "client" or credential.instance != claims.credential:
             raise Unauthenticated("The access token's client is revoked or unknown.")
         return credential.principal(claims.scopes)
 
@@ -421,5 +458,5 @@ class Authenticator:
         ):
             raise Unauthenticated("Unknown client or wrong secret.")
         principal = credential.principal(requested)
-        token, expires_in = self.keys.issue(credential.name, principal.scopes, ttl)
+        token, expires_in = self.keys.issue(credential.name, credential.instance, principal.scopes, ttl)
         return token, expires_in, principal

@@ -7,6 +7,10 @@ extra verification key is still accepted, matched by ``kid``.
 Rotation: (1) add the new public key to ``VCREDIT_JWT_VERIFICATION_KEYS`` everywhere;
 (2) put the new private key first in ``VCREDIT_JWT_SIGNING_KEYS``; (3) after one token
 lifetime, drop the old key from both. ``vcredit keys signing-key`` makes a key pair.
+
+A token names its client twice: ``sub``, the client's name, and ``cid``, the one credential
+it was issued to (``Credential.instance``). A name can be given to a new client once the old
+one is revoked; ``cid`` keeps the old client's tokens from working for the new one.
 """
 
 from __future__ import annotations
@@ -61,6 +65,9 @@ class InvalidToken(Exception):
 @dataclass(frozen=True)
 class Claims:
     subject: str
+    # The credential instance the token was issued to; None in a token from before it was
+    # claimed (issue 21), which the authenticator refuses.
+    credential: str | None
     scopes: frozenset[str]
     expires_at: int
 
@@ -75,7 +82,7 @@ class TokenKeys:
         self._signer_kid = key_id(privates[0].public_key()) if privates else None
         self._verifiers = {key_id(p): p for p in publics}
 
-    def issue(self, subject: str, scopes: frozenset[str], ttl_seconds: int) -> tuple[str, int]:
+    def issue(self, subject: str, credential: str, scopes: frozenset[str], ttl_seconds: int) -> tuple[str, int]:
         if self._signer is None:
             raise RuntimeError("no signing key configured (VCREDIT_JWT_SIGNING_KEYS)")
         now = int(time.time())
@@ -83,6 +90,7 @@ class TokenKeys:
             "iss": ISSUER,
             "aud": AUDIENCE,
             "sub": subject,
+            "cid": credential,
             "iat": now,
             "nbf": now,
             "exp": now + ttl_seconds,
@@ -111,7 +119,8 @@ class TokenKeys:
             raise InvalidToken(str(exc)) from None
         scope = claims.get("scope", "")
         scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
-        return Claims(str(claims["sub"]), scopes, claims["exp"])
+        credential = claims.get("cid")
+        return Claims(str(claims["sub"]), credential if isinstance(credential, str) else None, scopes, claims["exp"])
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         """The public keys as a JSON Web Key Set (RFC 8037 OKP keys)."""

@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 
 import uvicorn
 
+from shared.auth import read_credentials, retires_bootstrap
 from shared.bus.base import Bus
 from shared.bus.embedded import EmbeddedBus
 from shared.bus.kafka import KafkaBus
@@ -59,6 +60,22 @@ def bootstrap_token(common: CommonSettings) -> str:
     if common.bootstrap_token:
         return common.bootstrap_token
     token = secrets.token_urlsafe(32)
+    path = common.credentials_path
+    try:
+        retired = retires_bootstrap(read_credentials(path))
+    except (OSError, ValueError) as exc:
+        # The services refuse the bootstrap token while the file is unreadable (fail closed).
+        print(f"credentials file {path} unreadable ({exc}); the bootstrap token is refused", file=sys.stderr)
+        return token
+    if retired:
+        # Printing a token every service refuses would only mislead (and leak nothing useful).
+        print(
+            f"the bootstrap token is retired: an operator credential was created ({path}); "
+            "use an operator's key, or make one with `vcredit keys new --name NAME --role operator`",
+            file=sys.stderr,
+            flush=True,
+        )
+        return token
     # Printed once, to the operator's terminal only (API.md): it is every role's key.
     print(f"VCREDIT_BOOTSTRAP_TOKEN was not set; generated for this run: {token}", file=sys.stderr, flush=True)
     return token

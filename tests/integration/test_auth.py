@@ -7,11 +7,14 @@ import base64
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared.auth import add_credential, read_credentials, revoke_credential
 from shared.tokens import TokenKeys, new_signing_key
@@ -132,28 +135,34 @@ async def test_client_credentials_token_is_scoped_verified_everywhere_and_revoca
 
 async def test_rotation_expiry_and_foreign_keys(system: tuple[System, Path]) -> None:
     s, credentials = system
-    add_credential(credentials, "insurer-feed", "client", ("insurer",))
+    _, insurer = add_credential(credentials, "insurer-feed", "client", ("insurer",))
     loans = s["loans"]
     scopes = frozenset({"ledger:read"})
     # A token signed with the retiring key is still good; one from a key we never had is not.
-    by_old, _ = TokenKeys([OLD[0]]).issue("insurer-feed", scopes, 300)
+    by_old, _ = TokenKeys([OLD[0]]).issue("insurer-feed", insurer.instance, scopes, 300)
     jwks = (await s["registry"].get("/.well-known/jwks.json")).json()
     assert {k["kid"] for k in jwks["keys"]} == {NEW[2], OLD[2]}
     assert all(k["kty"] == "OKP" and k["crv"] == "Ed25519" and "d" not in k for k in jwks["keys"])
     # The insurer holds no ledger:read, so the token's claim is cut to what the role allows.
     r = await loans.get("/v1/ledger/trial-balance", headers=_bearer(by_old))
     assert (r.status_code, r.json()["code"]) == (403, "FORBIDDEN")
-    add_credential(credentials, "gov-feed", "client", ("government",))
-    by_old, _ = TokenKeys([OLD[0]]).issue("gov-feed", scopes, 300)
+    _, gov = add_credential(credentials, "gov-feed", "client", ("government",))
+    by_old, _ = TokenKeys([OLD[0]]).issue("gov-feed", gov.instance, scopes, 300)
     await _answers(loans, "/v1/ledger/trial-balance", by_old, 200)  # once the store reread its file
-    foreign, _ = TokenKeys([new_signing_key()[0]]).issue("gov-feed", scopes, 300)
-    expired, _ = TokenKeys([NEW[0]]).issue("gov-feed", scopes, -120)
+    foreign, _ = TokenKeys([new_signing_key()[0]]).issue("gov-feed", gov.instance, scopes, 300)
+    expired, _ = TokenKeys([NEW[0]]).issue("gov-feed", gov.instance, scopes, -120)
     tampered = by_old[:-4] + ("AAAA" if not by_old.endswith("AAAA") else "BBBB")
-    for bad in (foreign, expired, tampered):
+    # Another credential's instance (insurer-feed's): validly signed, but not gov-feed's token.
+    misbound, _ = TokenKeys([NEW[0]]).issue("gov-feed", insurer.instance, scopes, 300)
+    for bad in (foreign, expired, tampered, misbound, _unbound(NEW, "gov-feed", scopes)):
         r = await loans.get("/v1/ledger/trial-balance", headers=_bearer(bad))
         assert (r.status_code, r.json()["code"]) == (401, "INVALID_TOKEN"), r.text
+    # A token from before tokens named their credential: refused, and the client told why.
+    r = await loans.get("/v1/ledger/trial-balance", headers=_bearer(_unbound(NEW, "gov-feed", scopes)))
+    assert "predates credential binding; request a new one" in r.json()["detail"]
     # After the rotation completes (OLD dropped), its tokens stop working.
-    assert TokenKeys([NEW[0]]).verify(TokenKeys([NEW[0]]).issue("gov-feed", scopes, 60)[0]).subject == "gov-feed"
+    fresh = TokenKeys([NEW[0]]).issue("gov-feed", gov.instance, scopes, 60)[0]
+    assert TokenKeys([NEW[0]]).verify(fresh).subject == "gov-feed"
     with pytest.raises(Exception, match="unknown key"):
         TokenKeys([NEW[0]]).verify(by_old)
     # Verify-only: a service holding just the public key accepts the token.
@@ -171,12 +180,71 @@ async def test_bootstrap_token_is_refused_once_an_operator_credential_exists(sys
     await _answers(registry, "/v1/townships", TOKEN, 401)
     r = await registry.get("/v1/townships", headers=_bearer(TOKEN))
     assert (r.status_code, r.json()["code"]) == (401, "INVALID_TOKEN")
-    assert "bootstrap token is disabled" in r.json()["detail"]
+    assert "bootstrap token is retired" in r.json()["detail"]
     assert (await registry.get("/v1/townships", headers=_bearer(key))).status_code == 200
-    # Revoking the last operator brings the bootstrap token back (recovery path).
+    # Revoking every operator does not bring it back (issue 21): it is retired for good. The
+    # recovery path is `vcredit keys new --role operator`, which needs the file, not a token.
     revoke_credential(credentials, "first-operator")
-    await _answers(registry, "/v1/townships", TOKEN, 200)
-    assert (await registry.get("/v1/townships", headers=_bearer(key))).status_code == 401
+    await _answers(registry, "/v1/townships", key, 401)  # the witness that the store reread its file
+    r = await registry.get("/v1/townships", headers=_bearer(TOKEN))
+    assert r.status_code == 401, f"the bootstrap token came back to life: {r.status_code}"
+    assert r.json()["code"] == "INVALID_TOKEN"
+    assert "bootstrap token is retired" in r.json()["detail"]
+    # A restarted service (a fresh credential store on the same file) refuses it too.
+    restart_dir = s.infra.tmp / "restarted"
+    restart_dir.mkdir()
+    async with System(
+        Infra("embedded", restart_dir, new_topic_prefix()), ["registry"], credentials_file=credentials
+    ) as restarted:
+        r = await restarted["registry"].get("/v1/townships", headers=_bearer(TOKEN))
+        assert (r.status_code, r.json()["code"]) == (401, "INVALID_TOKEN"), r.text
+        second, _ = add_credential(credentials, "second-operator", "api_key", ("operator",))
+        await _answers(restarted["registry"], "/v1/townships", second, 200)
+
+
+async def test_a_revoked_clients_token_stays_refused_when_its_name_is_given_to_a_new_client(
+    system: tuple[System, Path],
+) -> None:
+    s, credentials = system
+    registry, loans = s["registry"], s["loans"]
+    form = {"grant_type": "client_credentials", "client_id": "hubin-bank-core"}
+    first, _ = add_credential(credentials, "hubin-bank-core", "client", ("bank",))
+    r = await _token(registry, **form, client_secret=first)
+    assert r.status_code == 200, r.text
+    stolen = r.json()["access_token"]
+    assert (await loans.get("/v1/ledger/trial-balance", headers=_bearer(stolen))).status_code == 200
+
+    revoke_credential(credentials, "hubin-bank-core")
+    await _answers(loans, "/v1/ledger/trial-balance", stolen, 401)
+    # The bank gets a new client under the same name (docs/operations.md's rotation, or a
+    # re-issue after a leak): the leaked token was issued to the revoked one and stays dead.
+    second, _ = add_credential(credentials, "hubin-bank-core", "client", ("bank",))
+
+    for service in (registry, loans):  # the witness that each service's store reread the file
+
+        async def issued(service: httpx.AsyncClient = service) -> bool:
+            return (await _token(service, **form, client_secret=second)).status_code == 200
+
+        await wait_until(issued, what="a token for the new hubin-bank-core")
+    fresh = (await _token(registry, **form, client_secret=second)).json()["access_token"]
+    assert (await loans.get("/v1/ledger/trial-balance", headers=_bearer(fresh))).status_code == 200
+    for service, path in ((registry, "/v1/townships"), (loans, "/v1/ledger/trial-balance")):
+        r = await service.get(path, headers=_bearer(stolen))
+        assert r.status_code == 401, f"the revoked client's token came back to life on {path}: {r.status_code}"
+        assert r.json()["code"] == "INVALID_TOKEN"
+        assert "revoked or unknown" in r.json()["detail"]
+    # The old secret gets no token either.
+    assert (await _token(registry, **form, client_secret=first)).status_code == 401
+
+
+def _unbound(key: tuple[str, str, str], subject: str, scopes: frozenset[str]) -> str:
+    """A token as issued before tokens carried ``cid`` (the credential instance), signed with
+    ``key`` (seed, public, kid): the claims of that release, nothing else."""
+    now = int(time.time())
+    claims = {"iss": "vcredit", "aud": "vcredit", "sub": subject, "iat": now, "nbf": now, "exp": now + 300}
+    claims |= {"jti": "0123456789abcdef", "scope": " ".join(sorted(scopes))}
+    private = Ed25519PrivateKey.from_private_bytes(base64.b64decode(key[0]))
+    return jwt.encode(claims, private, algorithm="EdDSA", headers={"kid": key[2]})
 
 
 async def _answers(client: httpx.AsyncClient, path: str, token: str, status: int) -> None:

@@ -1,27 +1,46 @@
-"""`vcredit up` as a newcomer runs it: a fresh directory, five services, a clean stop."""
+"""`vcredit up` as a newcomer runs it: a fresh directory, five services, a clean stop, and
+the README's first steps (the printed bootstrap token, then an operator's key)."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 
 from shared.settings import SERVICE_NAMES
+from tests.support.waiting import wait_until
 from vcredit.cluster import free_ports
 
 TOKEN = "up-test-token"
 
 
-def _start(data_dir: Path, ports: dict[str, int]) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "VCREDIT_DATA_DIR": str(data_dir), "VCREDIT_BOOTSTRAP_TOKEN": TOKEN}
+def _env(data_dir: Path, token: str | None = TOKEN) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "VCREDIT_BOOTSTRAP_TOKEN"}
+    env["VCREDIT_DATA_DIR"] = str(data_dir)
+    if token is not None:
+        env["VCREDIT_BOOTSTRAP_TOKEN"] = token
+    return env
+
+
+def _start(
+    data_dir: Path, ports: dict[str, int], token: str | None = TOKEN, output: IO[bytes] | None = None
+) -> subprocess.Popen[bytes]:
+    """``token`` None starts it as the README does, without VCREDIT_BOOTSTRAP_TOKEN;
+    ``output`` (default: a pipe) receives stdout and stderr."""
+    env = _env(data_dir, token)
     env.update({f"VCREDIT_{name.upper()}_PORT": str(port) for name, port in ports.items()})
     return subprocess.Popen(
-        [sys.executable, "-m", "vcredit", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "vcredit", "up"],
+        env=env,
+        stdout=output or subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -45,8 +64,8 @@ def _wait_ready(ports: dict[str, int], proc: subprocess.Popen[bytes], limit: flo
 def _stop(proc: subprocess.Popen[bytes]) -> str:
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=20)
-    assert proc.returncode == 0, out.decode()[-3000:]
-    return out.decode()
+    assert proc.returncode == 0, (out or b"").decode()[-3000:]
+    return (out or b"").decode()
 
 
 # The 15 s start-up target is a timing, measured on a quiet machine; here the bound only
@@ -86,3 +105,82 @@ def test_up_on_a_fresh_directory_becomes_ready_and_keeps_data(tmp_path: Path) ->
             time.sleep(0.1)
     finally:
         _stop(proc)
+
+
+def _keys(data_dir: Path, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "vcredit", "keys", *args], env=_env(data_dir), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _answers(http: httpx.AsyncClient, url: str, token: str, status: int) -> None:
+    """Until ``token`` gets ``status``: services reread the credentials file within a second."""
+    last: list[httpx.Response] = []
+
+    async def answered() -> bool:
+        last[:] = [await http.get(url, headers=_bearer(token))]
+        return last[0].status_code == status
+
+    try:
+        await wait_until(answered, what=f"GET {url} to answer {status}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last: {last[0].status_code} {last[0].text[:500]}") from None
+
+
+async def test_the_printed_bootstrap_token_serves_first_setup_and_is_retired_for_good(tmp_path: Path) -> None:
+    """README: `vcredit up` prints a generated token; then `vcredit keys new --role operator`.
+    Once an operator existed, no bootstrap token is accepted again: not after the operator is
+    revoked, not after a restart, whether pinned (the same token) or generated (a new one)."""
+    data_dir = tmp_path / "var"
+    ports = dict(zip(SERVICE_NAMES, free_ports(len(SERVICE_NAMES)), strict=True))
+    townships = f"http://127.0.0.1:{ports['registry']}/v1/townships"
+    log = tmp_path / "up.log"
+    http = httpx.AsyncClient(timeout=10)
+
+    with log.open("wb") as output:
+        proc = _start(data_dir, ports, token=None, output=output)
+    try:
+        _wait_ready(ports, proc, limit=READY_BOUND)
+        printed = re.search(r"VCREDIT_BOOTSTRAP_TOKEN was not set; generated for this run: (\S+)", log.read_text())
+        assert printed, log.read_text()[-3000:]
+        token = printed[1]
+        r = await http.post(townships, headers=_bearer(token), json={"code": "410100001", "name": "湖滨镇"})
+        assert r.status_code == 201, r.text
+
+        added = _keys(data_dir, "new", "--name", "ops", "--role", "operator")
+        key = next(line.rsplit(" ", 1)[1] for line in added.splitlines() if line.startswith("API key"))
+        await _answers(http, townships, token, 401)
+        await _answers(http, townships, key, 200)
+        _keys(data_dir, "revoke", "--name", "ops")
+        await _answers(http, townships, key, 401)  # the witness that the services reread the file
+        r = await http.get(townships, headers=_bearer(token))
+        assert r.status_code == 401, f"the bootstrap token came back to life: {r.status_code}"
+
+        # The same token, pinned this time, after a restart.
+        _stop(proc)
+        proc = _start(data_dir, ports, token=token)
+        _wait_ready(ports, proc, limit=READY_BOUND)
+        r = await http.get(townships, headers=_bearer(token))
+        assert r.status_code == 401, f"the bootstrap token came back to life after a restart: {r.status_code}"
+        assert "retired" in r.json()["detail"]
+
+        # Started as the README says, it prints no token that could not work.
+        _stop(proc)
+        with log.open("wb") as output:
+            proc = _start(data_dir, ports, token=None, output=output)
+        _wait_ready(ports, proc, limit=READY_BOUND)
+        said = log.read_text()
+        assert "generated for this run" not in said and "bootstrap token is retired" in said, said[-3000:]
+        added = _keys(data_dir, "new", "--name", "ops", "--role", "operator")  # the recovery path
+        key = next(line.rsplit(" ", 1)[1] for line in added.splitlines() if line.startswith("API key"))
+        await _answers(http, townships, key, 200)
+    finally:
+        await http.aclose()
+        if proc.poll() is None:
+            _stop(proc)
