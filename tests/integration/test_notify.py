@@ -91,6 +91,7 @@ class Receiver:
     default: int = 200
     delay: float = 0.0
     body: bytes = b"ok"
+    endless: bool = False  # announce a 1 GB body, send ``body`` and hold the connection open
     calls: list[Call] = field(default_factory=list)
     connections: int = 0  # TCP connections accepted, with or without a request
     server: asyncio.Server | None = None
@@ -122,10 +123,13 @@ class Receiver:
             self.calls.append(call)
             if self.delay:
                 await asyncio.sleep(self.delay)
-            head = f"HTTP/1.1 {status} X\r\nContent-Length: {len(self.body)}\r\nConnection: close\r\n\r\n"
+            length = 10**9 if self.endless else len(self.body)
+            head = f"HTTP/1.1 {status} X\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
             writer.write(head.encode() + self.body)
             await writer.drain()
             call.answered_at = time.monotonic()
+            if self.endless:
+                await reader.read()  # until the client hangs up
         finally:
             writer.close()
 
@@ -144,8 +148,9 @@ async def _subscribe(client: httpx.AsyncClient, url: str, events: list[str]) -> 
 async def test_webhooks_retry_die_redeliver_and_isolate_slow_subscribers(system: System) -> None:
     notify = system["notify"]
     flaky = await Receiver(script=[500, 500, 500]).start()
-    # An answer that would fill the delivery log: long, multi-line, with terminal escapes.
-    dead = await Receiver(default=500, body=b"internal\r\n\x1b[2J" + b"secret " * 2000).start()
+    # An answer that would fill the delivery log (long, multi-line, with terminal escapes)
+    # and never ends: only its first KiB is read, so each try ends at once, not at the timeout.
+    dead = await Receiver(default=500, body=b"internal\r\n\x1b[2J" + b"secret " * 2000, endless=True).start()
     slow = await Receiver(delay=5.0).start()
     fast = await Receiver().start()
     other = await Receiver().start()
