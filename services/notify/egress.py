@@ -69,13 +69,14 @@ async def check_subscription_url(url: str, allowed: Sequence[Network], resolve_s
     """422 WEBHOOK_ADDRESS_REFUSED if ``url``'s host is, or now resolves to, an address
     webhooks may not reach. The host is read as the dispatcher's HTTP client will read it."""
     parsed = httpx.URL(url)
+    host = parsed.raw_host.decode("ascii")  # as httpcore passes it to connect_tcp (IDNA-encoded)
     try:
         async with asyncio.timeout(resolve_seconds):
-            addresses = await addresses_of(parsed.host, parsed.port or 0)
+            addresses = await addresses_of(host, parsed.port or 0)
     except (OSError, TimeoutError):
         return  # not resolvable now: judged when a delivery connects
     try:
-        vetted(parsed.host, addresses, allowed)
+        vetted(host, addresses, allowed)
     except AddressRefused as refused:
         # The category only, not what a name resolved to: notify's resolver may see names
         # the subscriber should not map.
@@ -83,7 +84,7 @@ async def check_subscription_url(url: str, allowed: Sequence[Network], resolve_s
             422,
             "WEBHOOK_ADDRESS_REFUSED",
             "Webhook address refused",
-            f"The URL's host is a {refused.category} address. Webhooks go to public addresses only; "
+            f"The URL's host is or resolves to a {refused.category} address. Webhooks go to public addresses only; "
             "a receiver inside the operator's own network needs that network in "
             "VCREDIT_NOTIFY_WEBHOOK_ALLOWED_NETWORKS.",
             field="url",
