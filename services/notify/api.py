@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.notify import context, subscriptions
+from services.notify import context, egress, subscriptions
 from services.notify.dispatcher import cipher_for
 from services.notify.models import Bulletin, Delivery, Notice, StreamEvent, Subscription
 from services.notify.schemas import (
@@ -58,7 +58,13 @@ async def create_subscription(
     """Register a webhook. Each matching event is POSTed as its envelope JSON with
     ``X-Vcredit-Event-Id``, ``X-Vcredit-Event-Type``, ``X-Vcredit-Timestamp`` and
     ``X-Vcredit-Signature: v1=<hex HMAC-SHA256(secret, "{timestamp}.{body}")>``. Reject
-    timestamps more than 5 minutes old (replay protection); deduplicate on the event id."""
+    timestamps more than 5 minutes old (replay protection); deduplicate on the event id.
+    422 ``WEBHOOK_ADDRESS_REFUSED`` for a URL whose host is not a public address (egress.py)."""
+    settings = context.settings()
+    # Before the transaction: a DNS lookup holds no database lock.
+    await egress.check_subscription_url(
+        str(body.url), settings.webhook_allowed_networks, settings.webhook_timeout_seconds
+    )
     cipher = cipher_for(request.app.state.runtime)
 
     async def subscribed() -> SubscriptionOut:

@@ -10,6 +10,9 @@
   and saturated subscribers are left out of the claim query, so a slow or dead subscriber
   holds only its own slots and never delays the others' deliveries.
 - Every call is bounded by ``webhook_timeout_seconds`` in total (connect to last byte).
+- **Where calls go**: only to addresses the rule allows, checked on every connection
+  (egress.py); a refused address is a failed try with no connection made. The log keeps
+  the status and a short sanitised excerpt of a failed answer (domain/excerpt.py).
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ import httpx
 from sqlalchemy import select, update
 
 from services.notify import context
-from services.notify.domain.retry import after_attempt
+from services.notify.domain.excerpt import READ_BYTES, excerpt
+from services.notify.domain.retry import after_attempt, is_success
 from services.notify.domain.signing import signature_header
+from services.notify.egress import AddressRefused, webhook_client
 from services.notify.models import Delivery, Subscription
 from services.notify.settings import NotifySettings
 from shared.db import dialect_of
@@ -82,9 +87,11 @@ class Dispatcher:
         return len(self._tasks)
 
     async def run(self) -> None:
-        limits = httpx.Limits(max_connections=self.settings.max_concurrency)
-        timeout = httpx.Timeout(self.settings.webhook_timeout_seconds)
-        async with httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False) as client:
+        settings = self.settings
+        client = webhook_client(
+            settings.webhook_allowed_networks, settings.webhook_timeout_seconds, settings.max_concurrency
+        )
+        async with client:
             try:
                 while True:
                     try:
@@ -171,15 +178,21 @@ class Dispatcher:
         try:
             secret = self.cipher.decrypt(claimed.secret_encrypted)
             headers = signed_headers(secret, claimed.event_id, claimed.event_type, body, int(time.time()))
-            async with asyncio.timeout(self.settings.webhook_timeout_seconds):
-                response = await client.post(claimed.url, content=body, headers=headers)
-            status_code = response.status_code
-            if not 200 <= status_code < 300:
-                error = f"HTTP {status_code}: {response.text[:500]}"
+            async with (
+                asyncio.timeout(self.settings.webhook_timeout_seconds),
+                client.stream("POST", claimed.url, content=body, headers=headers) as response,
+            ):
+                status_code = response.status_code
+                answer = await _head(response, READ_BYTES)
+            if not is_success(status_code):
+                said = excerpt(answer)
+                error = f"HTTP {status_code}: {said}" if said else f"HTTP {status_code}"
         except TimeoutError:
             error = f"timed out after {self.settings.webhook_timeout_seconds}s"
+        except AddressRefused as refused:
+            error = excerpt(f"refused: {refused}, not a webhook receiver (VCREDIT_NOTIFY_WEBHOOK_ALLOWED_NETWORKS)")
         except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:1000]
+            error = excerpt(f"{type(exc).__name__}: {exc}")
         outcome = after_attempt(
             claimed.attempts,
             status_code,
@@ -213,6 +226,17 @@ class Dispatcher:
                 str(origin).rstrip("/"),
                 outcome.attempts,
             )
+
+
+async def _head(response: httpx.Response, limit: int) -> bytes:
+    """The first ``limit`` bytes of the answer's body (decoded from its content encoding);
+    the rest is never read."""
+    head = b""
+    async for chunk in response.aiter_bytes():
+        head += chunk
+        if len(head) >= limit:
+            break
+    return head[:limit]
 
 
 async def run_dispatcher(runtime: ServiceRuntime) -> None:

@@ -5,6 +5,7 @@
 | VCREDIT_NOTIFY_DATABASE_URL | sqlite under data dir | e.g. postgresql+asyncpg://u:p@host/vcredit_notify |
 | VCREDIT_NOTIFY_PORT | 8005 | HTTP port |
 | VCREDIT_NOTIFY_WEBHOOK_TIMEOUT_SECONDS | 10 | one webhook call, connect to last byte |
+| VCREDIT_NOTIFY_WEBHOOK_ALLOWED_NETWORKS | [] | JSON list of CIDRs webhooks may reach although not public |
 | VCREDIT_NOTIFY_RETRY_BASE_SECONDS | 2 | first webhook retry delay cap, doubled each try (full jitter) |
 | VCREDIT_NOTIFY_RETRY_MAX_SECONDS | 600 | cap on one webhook retry delay |
 | VCREDIT_NOTIFY_MAX_ATTEMPTS | 6 | webhook tries before a delivery is dead |
@@ -18,7 +19,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, IPvAnyNetwork
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import DEFAULT_PORTS, ServiceSettings
@@ -29,6 +30,13 @@ class NotifySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="VCREDIT_NOTIFY_", extra="ignore")
     port: int = DEFAULT_PORTS["notify"]
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Webhooks go to public addresses only (services/notify/domain/addresses.py): a
+    # subscriber could otherwise point notify at its own host or network and read the
+    # answers in the delivery log. Empty by default because only the operator knows where
+    # its receivers are; a bank whose receiver sits in its private network lists that
+    # network (e.g. ["10.20.0.0/16"]), and the project's tests list loopback for their
+    # local receivers. Unspecified (0.0.0.0, ::) and multicast addresses stay refused.
+    webhook_allowed_networks: list[IPvAnyNetwork] = Field(default_factory=list)
     retry_base_seconds: float = Field(default=2.0, ge=0)
     retry_max_seconds: float = Field(default=600.0, ge=0)
     max_attempts: int = Field(default=6, ge=1)

@@ -32,10 +32,11 @@ from tests.support.waiting import wait_until
 TOWNSHIP = "410102003"
 V1, V2 = "410102003001", "410102003002"
 SECRET = "whsec-0123456789abcdef"
+# The receivers below listen on loopback, which webhooks may reach only when listed (issue 21).
+LOOPBACK_ALLOWED = '["127.0.0.0/8", "::1/128"]'
 
 
-@pytest.fixture
-async def system(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[System]:
+def _settings(monkeypatch: pytest.MonkeyPatch, *, allowed: str) -> None:
     # Small back-off so that four tries take well under a second.
     for name, value in {
         "RETRY_BASE_SECONDS": "0.05",
@@ -43,8 +44,14 @@ async def system(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
         "MAX_ATTEMPTS": "4",
         "POLL_SECONDS": "0.05",
         "WEBHOOK_TIMEOUT_SECONDS": "10",
+        "WEBHOOK_ALLOWED_NETWORKS": allowed,
     }.items():
         monkeypatch.setenv(f"VCREDIT_NOTIFY_{name}", value)
+
+
+@pytest.fixture
+async def system(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[System]:
+    _settings(monkeypatch, allowed=LOOPBACK_ALLOWED)
     async with System(infra, ["notify"]) as s:
         yield s
 
@@ -83,7 +90,10 @@ class Receiver:
     script: list[int] = field(default_factory=list)
     default: int = 200
     delay: float = 0.0
+    body: bytes = b"ok"
+    endless: bool = False  # announce a 1 GB body, send ``body`` and hold the connection open
     calls: list[Call] = field(default_factory=list)
+    connections: int = 0  # TCP connections accepted, with or without a request
     server: asyncio.Server | None = None
 
     async def start(self) -> Receiver:
@@ -99,6 +109,7 @@ class Receiver:
         return [c for c in self.calls if 200 <= c.status < 300 and c.answered_at]
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             await reader.readline()  # request line
             headers: dict[str, str] = {}
@@ -112,9 +123,13 @@ class Receiver:
             self.calls.append(call)
             if self.delay:
                 await asyncio.sleep(self.delay)
-            writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".encode())
+            length = 10**9 if self.endless else len(self.body)
+            head = f"HTTP/1.1 {status} X\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+            writer.write(head.encode() + self.body)
             await writer.drain()
             call.answered_at = time.monotonic()
+            if self.endless:
+                await reader.read()  # until the client hangs up
         finally:
             writer.close()
 
@@ -133,7 +148,9 @@ async def _subscribe(client: httpx.AsyncClient, url: str, events: list[str]) -> 
 async def test_webhooks_retry_die_redeliver_and_isolate_slow_subscribers(system: System) -> None:
     notify = system["notify"]
     flaky = await Receiver(script=[500, 500, 500]).start()
-    dead = await Receiver(default=500).start()
+    # An answer that would fill the delivery log (long, multi-line, with terminal escapes)
+    # and never ends: only its first KiB is read, so each try ends at once, not at the timeout.
+    dead = await Receiver(default=500, body=b"internal\r\n\x1b[2J" + b"secret " * 2000, endless=True).start()
     slow = await Receiver(delay=5.0).start()
     fast = await Receiver().start()
     other = await Receiver().start()
@@ -182,7 +199,9 @@ async def test_webhooks_retry_die_redeliver_and_isolate_slow_subscribers(system:
         assert [(d["subscription_id"], d["attempts"], d["last_status_code"]) for d in dead_rows] == [
             (subs["dead"], 4, 500)
         ]
-        assert len(dead.calls) == 4 and dead_rows[0]["last_error"].startswith("HTTP 500")
+        assert len(dead.calls) == 4
+        # The log keeps the status and one short printable line of the answer (issue 21).
+        assert dead_rows[0]["last_error"] == "HTTP 500: internal [2J" + "secret " * 26 + "secre…"
 
         # The receiver has answered 200; the dispatcher records it a moment later.
         async def flaky_recorded() -> bool:
@@ -261,6 +280,91 @@ async def test_subscriptions_are_validated_listed_and_deactivated(system: System
         assert (await notify.get(f"/v1/subscriptions/{sub}/deliveries")).json() == []
         assert await _none_pending(notify)
         assert receiver.calls == []
+    finally:
+        receiver.close()
+
+
+# --- where webhooks may go (issue 21) ------------------------------------------------------
+
+
+async def test_subscriptions_to_notifys_own_host_are_refused(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No allow-list: the deployed default. Loopback only, the one network a test may send
+    # to; link-local and private addresses are refused by the same rule (tests/unit/notify).
+    _settings(monkeypatch, allowed="[]")
+    async with System(infra, ["notify"]) as system:
+        notify = system["notify"]
+        for url, reason in [
+            ("http://127.0.0.1:8001/v1/households", "loopback"),
+            ("http://[::1]:8003/", "loopback"),
+            ("http://2130706433/", "loopback"),
+            ("http://127.1/", "loopback"),
+            ("http://0x7f.0.0.1/", "loopback"),
+            ("http://0177.0.0.1/", "loopback"),
+            ("http://127.0.0.1./", "loopback"),
+            ("http://localhost:22/", "loopback"),
+            ("http://LOCALHOST./", "loopback"),
+            ("http://hooks.localhost/", "loopback"),
+            ("http://evil@127.0.0.1/", "loopback"),
+            ("http://user:pw@[::ffff:127.0.0.1]:8005/", "loopback"),
+            ("http://0.0.0.0:8005/", "unspecified"),
+            ("http://0/", "unspecified"),
+            ("http://[::]/", "unspecified"),
+        ]:
+            r = await notify.post(
+                "/v1/subscriptions", json={"url": url, "events": ["risk.village.frozen"], "secret": SECRET}
+            )
+            assert r.status_code == 422, (url, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+            problem = r.json()
+            assert (problem["code"], problem["field"], problem["reason"]) == ("WEBHOOK_ADDRESS_REFUSED", "url", reason)
+            assert "VCREDIT_NOTIFY_WEBHOOK_ALLOWED_NETWORKS" in problem["detail"]
+        assert (await notify.get("/v1/subscriptions")).json() == []
+
+
+async def test_delivery_checks_the_address_again_and_never_connects_to_a_refused_one(
+    infra: Infra, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Subscriptions accepted while loopback was allowed (by address and by a name that
+    resolves to it), then the allow-list emptied: the next deliveries are refused without
+    a connection, and their log says why."""
+    receiver = await Receiver().start()
+    port = receiver.url.rsplit(":", 1)[1]
+    urls = {"by address": receiver.url, "by name": f"http://localhost:{port}"}
+    try:
+        _settings(monkeypatch, allowed=LOOPBACK_ALLOWED)
+        async with System(infra, ["notify"]) as system:
+            subs = {how: await _subscribe(system["notify"], url, ["risk.village.frozen"]) for how, url in urls.items()}
+            await system.publish(_frozen(V1))
+            # The witness that these receivers are reachable: both deliveries arrive.
+            await wait_until(lambda: _true(len(receiver.ok()) == 2), seconds=15, what="both deliveries")
+            await wait_until(lambda: _none_pending(system["notify"]), what="both to be recorded")
+            database_urls = {name: runtime.database_url for name, runtime in system.runtimes.items()}
+        connections = receiver.connections
+        assert connections == 2
+
+        _settings(monkeypatch, allowed="[]")
+        async with System(infra, ["notify"], database_urls=database_urls) as system:
+            notify = system["notify"]
+            second = _frozen(V2)
+            await system.publish(second)
+
+            async def refused_to_death() -> bool:
+                r = await notify.get("/v1/deliveries", params={"status": "dead"})
+                return len([d for d in r.json() if d["event_id"] == str(second.event_id)]) == 2
+
+            await wait_until(refused_to_death, seconds=15, what="both deliveries of the second event to die")
+            for how, sub in subs.items():
+                log = (await notify.get(f"/v1/subscriptions/{sub}/deliveries")).json()
+                row = next(d for d in log if d["event_id"] == str(second.event_id))
+                host = "127.0.0.1" if how == "by address" else "localhost"
+                assert (row["attempts"], row["last_status_code"]) == (4, None), (how, row)
+                assert row["last_error"] == (
+                    f"refused: {host} is a loopback address, not a webhook receiver "
+                    "(VCREDIT_NOTIFY_WEBHOOK_ALLOWED_NETWORKS)"
+                ), how
+        # Eight refused tries, and not one of them reached the receiver's socket.
+        assert receiver.connections == connections
+        assert len(receiver.calls) == 2
     finally:
         receiver.close()
 
