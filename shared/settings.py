@@ -18,7 +18,8 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 | VCREDIT_KAFKA_BOOTSTRAP_SERVERS | localhost:9092 | distributed mode: Kafka brokers |
 | VCREDIT_TOPIC_PREFIX | "" | namespaces topics and consumer groups (tests, tenants) |
 | VCREDIT_TOPIC_PARTITIONS | 12 | partitions when a service creates a missing topic |
-| VCREDIT_TOPIC_REPLICATION_FACTOR | 3 | replication when a service creates a missing topic |
+| VCREDIT_TOPIC_REPLICATION_FACTOR | 3 | replicas of a topic a service creates; if set, wins over topics.toml |
+| VCREDIT_TOPIC_MIN_INSYNC_REPLICAS | 2 | min.insync.replicas, capped at the replicas; if set, wins over topics.toml |
 | VCREDIT_CONSUMER_MAX_ATTEMPTS | 5 | handler tries before an event is dead-lettered |
 | VCREDIT_CONSUMER_BACKOFF_SECONDS | 0.2 | first retry delay, doubled each try (with jitter) |
 | VCREDIT_CONSUMER_BACKOFF_MAX_SECONDS | 10 | cap on one retry delay |
@@ -101,6 +102,11 @@ class CommonSettings(BaseSettings):
     topic_prefix: str = ""
     topic_partitions: int = Field(default=12, ge=1)
     topic_replication_factor: int = Field(default=3, ge=1)
+    # With the producer's acks=all, an event is acknowledged once this many replicas hold it:
+    # 2 of 3 loses no acknowledged event when any one broker dies and still takes writes
+    # while one is away (Kafka's documented durable setting). Capped at the replication
+    # factor, or a single-broker setup's topics could never be written.
+    topic_min_insync_replicas: int = Field(default=2, ge=1)
     consumer_max_attempts: int = Field(default=5, ge=1)
     # Events applied per transaction: larger batches amortise the commit and the row reads.
     consumer_max_batch: int = Field(default=500, ge=1)

@@ -30,11 +30,13 @@ from types import FrameType
 from typing import Any, NoReturn
 
 import uvicorn
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from shared.auth import read_credentials, retires_bootstrap
 from shared.bus.base import Bus
 from shared.bus.embedded import EmbeddedBus
-from shared.bus.kafka import KafkaBus
+from shared.bus.kafka import KafkaBus, TopicCreationError, capped_min_insync
+from shared.bus.kafka import create_topics as create_kafka_topics
 from shared.db import DbTimeouts
 from shared.logs import configure_logging
 from shared.migrations import at_head, upgrade
@@ -87,6 +89,7 @@ def kafka_bus(common: CommonSettings, client_id: str) -> KafkaBus:
         client_id=client_id,
         partitions=common.topic_partitions,
         replication_factor=common.topic_replication_factor,
+        min_insync_replicas=common.topic_min_insync_replicas,
         request_timeout_ms=common.kafka_request_timeout_ms,
         session_timeout_ms=common.kafka_session_timeout_ms,
     )
@@ -222,13 +225,35 @@ def _topics_file(path: str | None) -> Path:
     raise SystemExit(f"{TOPICS_FILE} not found; pass --file")
 
 
-async def create_topics(common: CommonSettings, definitions: list[dict[str, object]]) -> list[str]:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
+def new_topics(common: CommonSettings, definitions: list[dict[str, object]]) -> list[NewTopic]:
+    """topics.toml's topics as the cluster is asked to create them.
 
-    # VCREDIT_TOPIC_REPLICATION_FACTOR, when set, wins over the file: single-broker
-    # environments (compose, CI) cannot hold three replicas.
-    override = "topic_replication_factor" in common.model_fields_set
+    VCREDIT_TOPIC_REPLICATION_FACTOR and VCREDIT_TOPIC_MIN_INSYNC_REPLICAS, when set, win
+    over the file: single-broker environments (compose, CI) cannot hold three replicas. The
+    in-sync minimum never exceeds the replicas (``capped_min_insync``)."""
+    topics = []
+    for d in definitions:
+        if "topic_replication_factor" in common.model_fields_set:
+            replication = common.topic_replication_factor
+        else:
+            replication = int(str(d["replication_factor"]))
+        if "topic_min_insync_replicas" in common.model_fields_set:
+            wanted = common.topic_min_insync_replicas
+        else:
+            wanted = int(str(d.get("min_insync_replicas", common.topic_min_insync_replicas)))
+        config = {
+            "retention.ms": str(d.get("retention_ms", -1)),
+            "cleanup.policy": str(d.get("cleanup_policy", "delete")),
+            "min.insync.replicas": str(capped_min_insync(replication, wanted)),
+        }
+        name = common.topic_prefix + str(d["name"])
+        topics.append(NewTopic(name, int(str(d["partitions"])), replication, topic_configs=config))
+    return topics
+
+
+async def create_topics(common: CommonSettings, definitions: list[dict[str, object]]) -> list[str]:
+    """Create the topics that do not exist yet; their names. A topic the cluster refuses (more
+    replicas than brokers) raises ``TopicCreationError`` with the broker's reason."""
     admin = AIOKafkaAdminClient(
         bootstrap_servers=common.kafka_bootstrap_servers,
         client_id="vcredit-topics",
@@ -237,29 +262,17 @@ async def create_topics(common: CommonSettings, definitions: list[dict[str, obje
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        created = []
-        for d in definitions:
-            name = common.topic_prefix + str(d["name"])
-            if name in existing:
-                continue
-            config = {
-                "retention.ms": str(d.get("retention_ms", -1)),
-                "cleanup.policy": str(d.get("cleanup_policy", "delete")),
-            }
-            replication = common.topic_replication_factor if override else int(str(d["replication_factor"]))
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(
-                    [NewTopic(name, int(str(d["partitions"])), replication, topic_configs=config)]
-                )
-            created.append(name)
-        return created
+        return await create_kafka_topics(admin, [t for t in new_topics(common, definitions) if t.name not in existing])
     finally:
         await admin.close()
 
 
 def cmd_topics(args: argparse.Namespace) -> None:
     definitions = tomllib.loads(_topics_file(args.file).read_text())["topic"]
-    created = asyncio.run(create_topics(CommonSettings(), definitions))
+    try:
+        created = asyncio.run(create_topics(CommonSettings(), definitions))
+    except TopicCreationError as exc:
+        raise SystemExit(f"{exc}\n(a cluster of fewer brokers: set VCREDIT_TOPIC_REPLICATION_FACTOR)") from None
     print(f"created {len(created)} topics: {', '.join(created) or 'none (all exist)'}")
 
 

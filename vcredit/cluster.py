@@ -112,6 +112,8 @@ class Cluster:
     an exception leaving the block gets the services' log tails as a note, and with
     ``require_clean_stop`` a service that did not stop cleanly raises ``ClusterError``.
 
+    ``topic_replication``: the topics' replicas, 1 for the single broker the tests share;
+    None for what deploy/k8s/topics.toml says (three, on a cluster of three brokers).
     ``env`` adds or overrides settings of every process (e.g. VCREDIT_CREDENTIALS_FILE, a pinned
     VCREDIT_<SERVICE>_PORT, or a VCREDIT_<SERVICE>_DATABASE_URL to use instead of a new
     database). ``urls``, ``env`` and ``topic_prefix`` are known from construction on.
@@ -130,6 +132,7 @@ class Cluster:
         ready_seconds: float = 90,
         stop_seconds: float = 30,
         require_clean_stop: bool = True,
+        topic_replication: int | None = 1,
     ) -> None:
         unknown = set(services) - set(SERVICE_NAMES)
         if unknown:
@@ -150,12 +153,13 @@ class Cluster:
             {
                 "VCREDIT_KAFKA_BOOTSTRAP_SERVERS": kafka,
                 "VCREDIT_TOPIC_PREFIX": self.topic_prefix,
-                # One broker here; `topics create` and the services would ask for three.
-                "VCREDIT_TOPIC_REPLICATION_FACTOR": "1",
                 "VCREDIT_BOOTSTRAP_TOKEN": token,
                 "VCREDIT_DATA_DIR": str(tmp),
             }
         )
+        if topic_replication is not None:
+            # One broker by default; `topics create` and the services would ask for three.
+            self.env["VCREDIT_TOPIC_REPLICATION_FACTOR"] = str(topic_replication)
         if start_date is not None:
             self.env["VCREDIT_START_DATE"] = start_date.isoformat()
         for service, port in zip(self.services, free_ports(len(self.services)), strict=True):

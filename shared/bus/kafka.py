@@ -4,13 +4,12 @@ service, offsets committed by the caller after its database transaction commits.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError, for_code
 
 from shared.bus.base import Message, Record
 
@@ -24,6 +23,42 @@ EVENT_TOPIC_CONFIG = {"retention.ms": "-1", "cleanup.policy": "delete"}
 DLQ_TOPIC_CONFIG = {"retention.ms": str(30 * 24 * 3600 * 1000), "cleanup.policy": "delete"}
 
 
+class TopicCreationError(RuntimeError):
+    """The cluster refused to create a topic (e.g. more replicas than it has brokers)."""
+
+
+def capped_min_insync(replication_factor: int, wanted: int) -> int:
+    """The ``min.insync.replicas`` a topic gets: ``wanted``, but never more than its replicas.
+
+    With acks=all a write is acknowledged once this many replicas hold it, so the default of
+    2 out of 3 survives the loss of any one broker without losing an acknowledged event. A
+    topic asking for more in-sync replicas than it has could never be written to (every
+    produce NOT_ENOUGH_REPLICAS): a single-broker setup's topics get 1."""
+    return max(1, min(wanted, replication_factor))
+
+
+async def create_topics(admin: AIOKafkaAdminClient, topics: Sequence[NewTopic]) -> list[str]:
+    """Create ``topics``; the names the cluster created (not those that already existed).
+
+    aiokafka returns the broker's per-topic errors instead of raising them: without this
+    check a topic the cluster refused (three replicas asked of one broker) went unnoticed,
+    and the first producer then auto-created it with the broker's defaults (7 days'
+    retention, one replica)."""
+    if not topics:
+        return []
+    response = await admin.create_topics(list(topics))
+    created, refused = [], []
+    # (topic, error_code[, error_message]): version 0 of the response has no message.
+    for name, code, *message in response.topic_errors:
+        if code == 0:
+            created.append(name)
+        elif for_code(code) is not TopicAlreadyExistsError:
+            refused.append(f"{name}: {for_code(code).__name__}: {' '.join(map(str, message))}")
+    if refused:
+        raise TopicCreationError("Kafka refused to create topics: " + "; ".join(refused))
+    return created
+
+
 class KafkaBus:
     def __init__(
         self,
@@ -32,6 +67,7 @@ class KafkaBus:
         client_id: str = "vcredit",
         partitions: int = 12,
         replication_factor: int = 1,
+        min_insync_replicas: int = 2,
         request_timeout_ms: int = 30_000,
         session_timeout_ms: int = 10_000,
     ) -> None:
@@ -39,6 +75,7 @@ class KafkaBus:
         self.client_id = client_id
         self.partitions = partitions
         self.replication_factor = replication_factor
+        self.min_insync_replicas = capped_min_insync(replication_factor, min_insync_replicas)
         # Every broker call is bounded (VCREDIT_KAFKA_REQUEST_TIMEOUT_MS); a dead broker
         # fails the call, which the relay and consumer retry, instead of hanging them.
         self.request_timeout_ms = request_timeout_ms
@@ -155,18 +192,19 @@ class KafkaBus:
             missing = [t for t in dict.fromkeys(topics) if t not in existing]
             if not missing:
                 return
+            isr = {"min.insync.replicas": str(self.min_insync_replicas)}
             new = [
                 NewTopic(
                     name=t,
                     num_partitions=1 if t.endswith(".dlq") else self.partitions,
                     replication_factor=self.replication_factor,
-                    topic_configs=DLQ_TOPIC_CONFIG if t.endswith(".dlq") else EVENT_TOPIC_CONFIG,
+                    topic_configs={**(DLQ_TOPIC_CONFIG if t.endswith(".dlq") else EVENT_TOPIC_CONFIG), **isr},
                 )
                 for t in missing
             ]
-            # Another process may create one between list and create.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(new)
+            # Another process may create one between list and create: create_topics lets
+            # "already exists" pass.
+            await create_topics(admin, new)
         finally:
             await admin.close()
 

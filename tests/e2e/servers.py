@@ -11,6 +11,7 @@ run as root)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import shutil
@@ -19,6 +20,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from types import TracebackType
 
@@ -70,25 +72,36 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-class DedicatedKafka:
-    """A single-node KRaft broker on ``127.0.0.1:<port>``; ``stop()`` and ``start()`` keep its data."""
+def _require_java() -> None:
+    if shutil.which("java") is None:
+        raise ServerUnavailable("java not found: the dedicated Kafka broker cannot run")
 
-    def __init__(self) -> None:
-        self.port = free_port_pair()
+
+class DedicatedKafka:
+    """A KRaft node (broker and controller in one process) on ``127.0.0.1:<port>``, a cluster
+    by itself unless ``env`` makes it one of several (``ReplicatedKafka``); ``stop()`` and
+    ``start()`` keep its data."""
+
+    def __init__(
+        self, *, port: int | None = None, heap: str = "-Xms128m -Xmx384m", env: dict[str, str] | None = None
+    ) -> None:
+        self.port = port or free_port_pair()
         self.home = Path(tempfile.mkdtemp(prefix="vcredit-fault-kafka-"))
         self.bootstrap = f"127.0.0.1:{self.port}"
+        self.pid: int | None = None
         self._env = {
             **os.environ,
             "VCREDIT_KAFKA_HOME": str(self.home),
             "VCREDIT_KAFKA_PORT": str(self.port),
             # Two brokers share a two-core machine with the services under test.
-            "VCREDIT_KAFKA_HEAP": "-Xms128m -Xmx384m",
+            "VCREDIT_KAFKA_HEAP": heap,
+            **(env or {}),
         }
 
     def start(self) -> None:
-        if shutil.which("java") is None:
-            raise ServerUnavailable("java not found: the dedicated Kafka broker cannot run")
+        _require_java()
         _run(["bash", str(KAFKA_SH), "start"], env=self._env, timeout=300)
+        self.pid = int((self.home / "kafka.pid").read_text())
 
     def stop(self) -> None:
         _run(["bash", str(KAFKA_SH), "stop"], env=self._env)
@@ -96,7 +109,8 @@ class DedicatedKafka:
     def kill(self) -> None:
         """SIGKILL the broker (no controlled shutdown: its logs are recovered on the next start)."""
         pid = int((self.home / "kafka.pid").read_text())
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 30
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -109,6 +123,66 @@ class DedicatedKafka:
             self.stop()
         finally:
             shutil.rmtree(self.home, ignore_errors=True)
+
+
+def distinct_port_pairs(n: int) -> list[int]:
+    """``n`` ports p, each with p + 1 free too, no two pairs overlapping."""
+    for _ in range(100):
+        ports = [free_port_pair() for _ in range(n)]
+        if len({q for p in ports for q in (p, p + 1)}) == 2 * n:
+            return ports
+    raise RuntimeError(f"no {n} distinct pairs of free ports on loopback")
+
+
+class ReplicatedKafka:
+    """Three KRaft nodes on loopback, each broker and controller (three voters): a cluster that
+    can hold the production topics' three replicas and lose any one node.
+
+    Small heaps: three JVMs share a two-core machine with five services. ``close()`` SIGKILLs
+    every node (their data is thrown away) and waits until each process is gone."""
+
+    def __init__(self, nodes: int = 3, heap: str = "-Xms64m -Xmx256m") -> None:
+        ports = distinct_port_pairs(nodes)
+        voters = ",".join(f"{i}@127.0.0.1:{port + 1}" for i, port in enumerate(ports, 1))
+        # Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding.
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        self.nodes: dict[int, DedicatedKafka] = {}
+        try:
+            for i, port in enumerate(ports, 1):
+                env = {
+                    "VCREDIT_KAFKA_NODE_ID": str(i),
+                    "VCREDIT_KAFKA_VOTERS": voters,
+                    "VCREDIT_KAFKA_CLUSTER_ID": cluster_id,
+                    "VCREDIT_KAFKA_REPLICATION": str(nodes),
+                    # A JVM start on a loaded two-core machine, while two others start.
+                    "VCREDIT_KAFKA_START_TIMEOUT": "240",
+                }
+                self.nodes[i] = DedicatedKafka(port=port, heap=heap, env=env)
+        except BaseException:
+            self.close()
+            raise
+        self.bootstrap = ",".join(node.bootstrap for node in self.nodes.values())
+
+    async def start(self, nodes: list[int] | None = None) -> None:
+        """Start the nodes (all by default) at once: none finishes starting without a quorum."""
+        _require_java()
+        # A clean clone has no jars yet: fetch them once, not three times in parallel.
+        await asyncio.to_thread(_run, ["bash", str(KAFKA_SH), "fetch"], timeout=900)
+        chosen = [self.nodes[i] for i in nodes or self.nodes]
+        await asyncio.gather(*(asyncio.to_thread(node.start) for node in chosen))
+
+    def running(self) -> list[int]:
+        return [i for i, node in self.nodes.items() if node.pid is not None and _alive(node.pid)]
+
+    def close(self) -> None:
+        for node in self.nodes.values():
+            pid_file = node.home / "kafka.pid"
+            with contextlib.suppress(OSError, ValueError):
+                pid = int(pid_file.read_text())
+                # Only our own JVM: the pid file may be stale after the process died.
+                if "kafka.Kafka" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                    node.kill()
+            shutil.rmtree(node.home, ignore_errors=True)
 
 
 def _pg_bin() -> Path:

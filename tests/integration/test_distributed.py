@@ -5,11 +5,16 @@ harness in vcredit/cluster.py; the whole system's scenario is tests/e2e/)."""
 from __future__ import annotations
 
 import signal
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from vcredit.cluster import Cluster, eventually
+from shared.bus.kafka import TopicCreationError
+from shared.settings import CommonSettings
+from vcredit.cli import TOPICS_FILE, create_topics
+from vcredit.cluster import ROOT, Cluster, eventually
+from vcredit.infra import new_topic_prefix
 
 
 @pytest.mark.integration
@@ -42,3 +47,16 @@ async def test_each_service_in_its_own_process_over_kafka_and_postgres(
     assert set(cluster.exit_codes) == {"registry", "risk"}
     for service in ("registry", "risk"):
         assert "Application shutdown complete" in cluster.log(service), service
+
+
+@pytest.mark.integration
+async def test_topics_create_refuses_three_replicas_on_one_broker_instead_of_reporting_them_made(
+    servers: tuple[str, str],
+) -> None:
+    kafka, _ = servers
+    definitions = tomllib.loads((ROOT / TOPICS_FILE).read_text())["topic"]
+    # topics.toml's production replicas, no single-broker override: before, the command
+    # printed "created 10 topics" and the cluster had made none.
+    common = CommonSettings.model_validate({"kafka_bootstrap_servers": kafka, "topic_prefix": new_topic_prefix()})
+    with pytest.raises(TopicCreationError, match="only 1 broker"):
+        await create_topics(common, definitions)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import OutOfOrderSequenceNumber
 
 from shared.bus.base import Record
-from shared.bus.kafka import KafkaBus
+from shared.bus.kafka import KafkaBus, TopicCreationError, create_topics
 from shared.messaging import read_to_end
 from vcredit.infra import new_topic_prefix
 
@@ -62,6 +62,28 @@ async def test_topics_it_creates_keep_events_forever_and_dead_letters_30_days(se
     }
     assert retention == {topic: "-1", topic + ".dlq": "2592000000"}
     assert partitions == {topic: 3, topic + ".dlq": 1}
+
+
+async def test_a_topic_the_cluster_refuses_is_an_error_not_left_for_the_producer_to_auto_create(
+    servers: tuple[str, str],
+) -> None:
+    kafka, _ = servers
+    topic = new_topic_prefix() + "loans.events"
+    # Three replicas asked of the single test broker. aiokafka returns the refusal instead of
+    # raising it: before, nothing was created and nothing said so, and the first publish
+    # auto-created the topic with the broker's defaults (one replica, 7 days' retention).
+    bus = KafkaBus(kafka, client_id="test-refused-topic", partitions=1, replication_factor=3)
+    with pytest.raises(TopicCreationError, match=r"InvalidReplicationFactorError.*replication factor of 3"):
+        await bus.ensure_topics([topic])
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        assert topic not in await admin.list_topics()
+        # One that exists already (another process made it meanwhile) is no refusal.
+        assert await create_topics(admin, [NewTopic(topic, 1, 1)]) == [topic]
+        assert await create_topics(admin, [NewTopic(topic, 1, 1)]) == []
+    finally:
+        await admin.close()
 
 
 async def test_lag_and_topic_sizes(servers: tuple[str, str]) -> None:

@@ -165,6 +165,8 @@ def test_topics_cover_every_service_and_keep_events_forever(manifests: list[Doc]
         assert events["retention_ms"] == -1, "events are the system of record"
         assert events["partitions"] == int(config["data"]["VCREDIT_TOPIC_PARTITIONS"])
         assert events["replication_factor"] == int(config["data"]["VCREDIT_TOPIC_REPLICATION_FACTOR"])
+        # With acks=all, two replicas hold every acknowledged event (tests/e2e/test_replication.py).
+        assert events["min_insync_replicas"] == int(config["data"]["VCREDIT_TOPIC_MIN_INSYNC_REPLICAS"]) == 2
         assert f"{service}.events.dlq" in topics
     generated = next(d for d in manifests if d["kind"] == "ConfigMap" and "topics.toml" in d["data"])
     assert generated["data"]["topics.toml"] == (ROOT / TOPICS_FILE).read_text()
