@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -42,7 +42,7 @@ class _Records(logging.Handler):
 
 
 @pytest.fixture
-def errors() -> AsyncIterator[_Records] | Any:
+def errors() -> Iterator[_Records]:
     records = _Records()
     logger = logging.getLogger("shared.messaging")
     logger.addHandler(records)
