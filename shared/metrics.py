@@ -84,6 +84,11 @@ class ServiceMetrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.consumer_stalls = Counter(
+            "vcredit_consumer_stalls",
+            "Group members the consumer's watchdog found stalled and replaced",
+            registry=r,
+        )
         self.outbox_backlog = Gauge(
             "vcredit_outbox_backlog", "Events committed to the outbox and not yet published", registry=r
         )

@@ -132,6 +132,8 @@ class ServiceRuntime:
             backoff_seconds=common.consumer_backoff_seconds,
             backoff_max_seconds=common.consumer_backoff_max_seconds,
             max_batch=common.consumer_max_batch,
+            stall_seconds=common.consumer_stall_seconds,
+            stall_restarts=common.consumer_stall_restarts,
             metrics=self.metrics,
             tracing=self.tracing,
         )
@@ -204,10 +206,21 @@ class ServiceRuntime:
                 checks[name] = "ok"
             except Exception as exc:
                 checks[name] = f"unreachable ({type(exc).__name__})"
+        checks.update(self.check_alive())
+        return checks
+
+    def check_alive(self) -> dict[str, str]:
+        """What makes this process useless until it is started again: a task of the runtime
+        that ended (each loops until stopped, retrying its own failures), a consumer whose
+        group members keep stalling. Empty when alive; /healthz, the liveness probe, answers
+        503 otherwise, so the orchestrator restarts the process."""
+        problems: dict[str, str] = {}
         for task in self._tasks:
             if task.done() and not task.cancelled():
-                checks[task.get_name()] = "stopped"
-        return checks
+                problems[task.get_name()] = "stopped"
+        if self.consumer.stalled is not None:
+            problems[f"{self.spec.name}-consumer"] = self.consumer.stalled
+        return problems
 
 
 def scoped_routers(spec: ServiceSpec) -> list[APIRouter]:

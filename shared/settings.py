@@ -23,6 +23,8 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 | VCREDIT_CONSUMER_MAX_ATTEMPTS | 5 | handler tries before an event is dead-lettered |
 | VCREDIT_CONSUMER_BACKOFF_SECONDS | 0.2 | first retry delay, doubled each try (with jitter) |
 | VCREDIT_CONSUMER_BACKOFF_MAX_SECONDS | 10 | cap on one retry delay |
+| VCREDIT_CONSUMER_STALL_SECONDS | 120 | a group member stuck this long is replaced (shared/messaging/watchdog.py) |
+| VCREDIT_CONSUMER_STALL_RESTARTS | 3 | stuck members replaced in a row before /healthz answers 503 |
 | VCREDIT_RELAY_BATCH_SIZE | 500 | outbox rows published per relay round |
 | VCREDIT_RELAY_IDLE_SECONDS | 0.5 | relay poll interval when nothing woke it |
 | VCREDIT_OUTBOX_RETENTION_HOURS | 168 | sent outbox rows are deleted after this |
@@ -112,6 +114,15 @@ class CommonSettings(BaseSettings):
     consumer_max_batch: int = Field(default=500, ge=1)
     consumer_backoff_seconds: float = Field(default=0.2, ge=0)
     consumer_backoff_max_seconds: float = Field(default=10.0, ge=0)
+    # Longer than anything a healthy member waits for on the bus: a (re)join of the group
+    # (aiokafka's rebalance timeout, 30 s, after the session timeout, 10 s), one broker request
+    # (VCREDIT_KAFKA_REQUEST_TIMEOUT_MS, 30 s), the fetch position reset after a rebalance (one
+    # request). Time in the handlers does not count (the database's timeouts bound it). Short
+    # enough that a projection stuck for good is noticed within minutes, not days (issue 21).
+    consumer_stall_seconds: float = Field(default=120.0, gt=0)
+    # One replaced member that stalls again can be bad luck (the broker still settling); three
+    # in a row, six minutes with the default above, say the process itself is wrong.
+    consumer_stall_restarts: int = Field(default=3, ge=0)
     relay_batch_size: int = Field(default=500, ge=1)
     relay_idle_seconds: float = Field(default=0.5, gt=0)
     outbox_retention_hours: float = Field(default=168, gt=0)

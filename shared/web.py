@@ -229,9 +229,19 @@ ReadSession = Annotated[AsyncSession, Depends(db_read_session)]
 def health_router() -> APIRouter:
     router = APIRouter(tags=["health"])
 
-    @router.get("/healthz", summary="The process is alive")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @router.get("/healthz", summary="The process is alive", response_model=None)
+    async def healthz(request: Request) -> JSONResponse | dict[str, str]:
+        problems = request.app.state.runtime.check_alive()
+        if not problems:
+            return {"status": "ok"}
+        return problem_response(
+            503,
+            "NOT_LIVE",
+            "Not live",
+            "; ".join(f"{k}: {v}" for k, v in problems.items()),
+            request.url.path,
+            checks=problems,
+        )
 
     @router.get("/readyz", summary="Database and bus are reachable", response_model=None)
     async def readyz(request: Request) -> JSONResponse | dict[str, Any]:

@@ -223,6 +223,7 @@ class KafkaBusConsumer:
         request_timeout_ms: int,
         session_timeout_ms: int,
     ) -> None:
+        self._request_timeout_ms = request_timeout_ms
         self._consumer = AIOKafkaConsumer(
             *topics,
             bootstrap_servers=bootstrap_servers,
@@ -259,13 +260,14 @@ class KafkaBusConsumer:
         ]
 
     async def lag(self) -> dict[tuple[str, int], int]:
-        lag = {}
-        for tp in self._consumer.assignment():
-            # The highwater comes with each fetch response; none yet means nothing to say.
-            highwater = self._consumer.highwater(tp)
-            if highwater is not None:
-                lag[(tp.topic, tp.partition)] = max(0, highwater - await self._consumer.position(tp))
-        return lag
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return {}
+        # Asked of the broker, not the highwater of the last fetch response: a member that
+        # stopped fetching (the stall the consumer's watchdog looks for) keeps a stale
+        # highwater, or none, and would show no lag while events pile up.
+        ends = await self._consumer.end_offsets(assigned)
+        return {(tp.topic, tp.partition): max(0, ends[tp] - await self._consumer.position(tp)) for tp in assigned}
 
     async def sizes(self, topics: Sequence[str]) -> dict[str, int]:
         # The member's metadata covers only its subscription; ask the cluster for the rest.
@@ -286,7 +288,14 @@ class KafkaBusConsumer:
         if not offsets:
             return
         try:
-            await self._consumer.commit({TopicPartition(t, p): o for (t, p), o in offsets.items()})
+            # aiokafka retries a commit without end while the group coordinator is unknown or
+            # answers a retriable error. Bounded, the TimeoutError makes the consumer loop
+            # reconnect with a fresh member instead of waiting for good on a coordinator that
+            # does not come back; the uncommitted events come again and the inbox drops them.
+            await asyncio.wait_for(
+                self._consumer.commit({TopicPartition(t, p): o for (t, p), o in offsets.items()}),
+                self._request_timeout_ms / 1000,
+            )
         except CommitFailedError:
             # The group rebalanced and these partitions moved to another member, which will
             # redeliver from the last committed offset; the inbox absorbs the repeats.

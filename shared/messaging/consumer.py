@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 import traceback
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +32,7 @@ from shared.messaging.headers import (
     H_ORIGINAL_PARTITION,
     H_ORIGINAL_TOPIC,
 )
+from shared.messaging.watchdog import Stall, StallWatch
 from shared.metrics import SAMPLE_TIMEOUT_SECONDS, ServiceMetrics
 from shared.platform_tables import inbox
 from shared.redaction import redact
@@ -37,6 +40,9 @@ from shared.tracing import Tracing, dead_lettered, failed_try
 
 log = logging.getLogger("shared.messaging")
 
+
+# What a group member being replaced is given to leave its group.
+STOP_MEMBER_SECONDS = 10
 
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 # Loads, in a few queries, the rows a batch's handlers will read, before they run one by one.
@@ -109,6 +115,8 @@ class Consumer:
         finish: Finish | None = None,
         metrics: ServiceMetrics | None = None,
         tracing: Tracing | None = None,
+        stall_seconds: float = 120.0,
+        stall_restarts: int = 3,
     ) -> None:
         self.name = name
         self.tracing = tracing or Tracing(name)
@@ -125,8 +133,21 @@ class Consumer:
         self.stats = ConsumerStats()
         self.metrics = metrics or ServiceMetrics(name)
         self.topics = topics_of(self.handlers)
+        self.stall_seconds = stall_seconds
+        self.stall_restarts = stall_restarts
+        # Set once members keep stalling (more than ``stall_restarts`` in a row): the reason
+        # the process is not live (/healthz). Cleared when a member moves again.
+        self.stalled: str | None = None
         # The group member of the running loop, which /metrics asks for lag and dead letters.
         self._live: BusConsumer | None = None
+        # What the loop reports to the watchdog: events taken so far, the bus call under way
+        # and since when, whether it is in the handlers.
+        self._moved = 0
+        self._waiting_in: str | None = None
+        self._waiting_since = 0.0
+        self._handling = False
+        self._failures = 0
+        self._stalls_in_row = 0
 
     @property
     def group(self) -> str:
@@ -136,30 +157,109 @@ class Consumer:
         if not self.topics:
             return
         bind_service(self.name)
-        failures = 0
         while True:
             consumer = self.bus.consumer(self.group, [self.topic_prefix + t for t in self.topics])
+            serving = asyncio.create_task(self._serve(consumer), name=f"{self.name}-member")
             try:
-                await consumer.start()
-                self._live = consumer
-                failures = 0
-                while True:
-                    messages = await consumer.getmany(timeout_ms=1000, max_records=self.max_batch)
-                    await self.process_batch(messages)
-                    await consumer.commit(next_offsets(messages))
+                stall = await self._watch(serving, consumer)
+                if stall is None:
+                    serving.result()  # it ended: with the error it died of
+                    raise RuntimeError("the consumer loop returned")
+                self._replace(stall)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                failures += 1
-                delay = min(30.0, 0.2 * 2**failures)
+                self._failures += 1
+                delay = min(30.0, 0.2 * 2**self._failures)
                 log.exception("consumer %s lost its bus or database; reconnecting in %.1fs", self.name, delay)
                 await asyncio.sleep(delay)
             finally:
                 self._live = None
+                self._waiting_in = None
+                self._handling = False
+                serving.cancel()
+                # A member stuck in a call that ignores cancellation is abandoned, not waited for.
+                await asyncio.wait([serving], timeout=STOP_MEMBER_SECONDS)
                 try:
-                    await asyncio.wait_for(consumer.stop(), 10)
+                    await asyncio.wait_for(consumer.stop(), STOP_MEMBER_SECONDS)
                 except TimeoutError:
-                    log.error("consumer %s did not leave its group within 10s", self.name)
+                    log.error("consumer %s did not leave its group within %ss", self.name, STOP_MEMBER_SECONDS)
+                except Exception as exc:
+                    log.warning("consumer %s did not leave its group cleanly: %s", self.name, exc)
+
+    async def _serve(self, consumer: BusConsumer) -> None:
+        """One group member's life: join, then take, apply and commit batches until it fails."""
+        with self._on_bus("start"):
+            await consumer.start()
+        self._live = consumer
+        self._failures = 0
+        while True:
+            with self._on_bus("getmany"):
+                messages = await consumer.getmany(timeout_ms=1000, max_records=self.max_batch)
+            self._handling = True
+            try:
+                await self.process_batch(messages)
+            finally:
+                self._handling = False
+            with self._on_bus("commit"):
+                await consumer.commit(next_offsets(messages))
+            self._moved += len(messages)
+
+    @contextmanager
+    def _on_bus(self, call: str) -> Iterator[None]:
+        self._waiting_in, self._waiting_since = call, time.monotonic()
+        try:
+            yield
+        finally:
+            self._waiting_in = None
+
+    async def _watch(self, serving: asyncio.Task[None], consumer: BusConsumer) -> Stall | None:
+        """Wait while ``serving`` runs; the stall that ends it, or None if it ended by itself."""
+        started, moved = time.monotonic(), self._moved
+        watch = StallWatch(self.stall_seconds, started, moved)
+        # A stall is seen within a quarter of the limit, and the broker is asked for this
+        # member's lag at most every 5 s.
+        every = min(5.0, self.stall_seconds / 4)
+        while True:
+            done, _ = await asyncio.wait([serving], timeout=every)
+            if done:
+                return None
+            stall = watch.observe(
+                time.monotonic(),
+                moved=self._moved,
+                behind=await self._behind(consumer, every),
+                waiting_in=self._waiting_in,
+                waiting_since=self._waiting_since,
+                handling=self._handling,
+            )
+            if stall is not None:
+                return stall
+            if self._moved != moved or time.monotonic() - started >= self.stall_seconds:
+                # This member moved, or outlived the limit unstalled: stalls are no longer in a row.
+                self._stalls_in_row = 0
+                self.stalled = None
+
+    async def _behind(self, consumer: BusConsumer, seconds: float) -> int | None:
+        try:
+            return sum((await asyncio.wait_for(consumer.lag(), seconds)).values())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return None  # the broker did not answer: not a stall of this member
+
+    def _replace(self, stall: Stall) -> None:
+        self._stalls_in_row += 1
+        self.metrics.consumer_stalls.inc()
+        log.error(
+            "consumer %s stalled: %s; replacing its group member (%d in a row); it resumes from the committed offsets",
+            self.name,
+            stall.describe(),
+            self._stalls_in_row,
+        )
+        if self._stalls_in_row > self.stall_restarts:
+            # Fresh members stall too: the fault is the process's or its surroundings'. The
+            # watchdog keeps trying, and /healthz asks the orchestrator for a new process.
+            self.stalled = f"stalled {self._stalls_in_row} times in a row, last: {stall.describe()}"
 
     async def sample_bus(self) -> None:
         """Set the lag and dead-letter gauges from the running group member. A broker that
