@@ -167,6 +167,10 @@ class Import(RegistryBase):
     updated: Mapped[int] = mapped_column(Integer)
     unchanged: Mapped[int] = mapped_column(Integer)
     failed: Mapped[int] = mapped_column(Integer)
+    # JSON list of the first VCREDIT_REGISTRY_IMPORT_REPORT_MAX_ERRORS errors by row (issue 21:
+    # unbounded, 100,000 bad rows stored 17 MB); every error is counted in the two below.
     report: Mapped[str] = mapped_column(Text)
+    errors_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    errors_by_field: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")  # JSON {field: count}
     imported_by: Mapped[str] = mapped_column(String(100))
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -198,4 +198,10 @@ class ImportReport(BaseModel):
     updated: int
     unchanged: int
     failed: int
-    errors: list[RowError]
+    errors: list[RowError] = Field(
+        description="Errors by row, then field: all of them, or the first VCREDIT_REGISTRY_IMPORT_REPORT_MAX_ERRORS "
+        "when errors_truncated"
+    )
+    errors_total: int = Field(description="Every error found, listed or not")
+    errors_truncated: bool = Field(description="True when errors lists fewer than errors_total")
+    errors_by_field: dict[str, int] = Field(description="Every error found, counted by its field")

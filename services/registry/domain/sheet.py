@@ -8,7 +8,8 @@ and a JSON client are held to one set of rules. This module reports only what it
 A blank cell means "not known" and leaves the field out, exactly as an absent JSON key does.
 
 This module knows the sheet's layout: its columns and their Chinese headers, the header row,
-the data rows, and the two file formats. How one cell's content is read is ``sheet_cells.py``.
+the data rows, and the two file formats. How one cell's content is read is ``sheet_cells.py``;
+how much of a file is read at most, ``sheet_limits.py``.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
-import openpyxl  # type: ignore[import-untyped, unused-ignore]
+from openpyxl.reader.excel import ExcelReader  # type: ignore[import-untyped, unused-ignore]
 
 from services.registry.domain.sheet_cells import (
     CellError,
@@ -38,8 +39,9 @@ from services.registry.domain.sheet_cells import (
     read_money,
     read_text,
 )
+from services.registry.domain.sheet_limits import BoundedZipFile, SheetLimits, SheetTooLarge
 
-__all__ = ["COLUMNS", "REQUIRED_COLUMNS", "SheetError", "SheetRow", "parse_sheet"]
+__all__ = ["COLUMNS", "REQUIRED_COLUMNS", "SheetError", "SheetLimits", "SheetRow", "SheetTooLarge", "parse_sheet"]
 
 
 class SheetError(ValueError):
@@ -201,7 +203,18 @@ def _read_row(number: int, cells: _Row, columns: list[_Column | None]) -> SheetR
     return SheetRow(number=number, values=values, errors=errors)
 
 
-def _read_rows(rows: Sequence[_Row]) -> list[SheetRow]:
+def _within(rows: Iterable[_Row], max_rows: int) -> Iterator[_Row]:
+    # Every row counts, blank ones too: a file of a million empty rows is a million rows of
+    # work. Raised on the first row past the limit, before the rest is read.
+    for number, cells in enumerate(rows, start=1):
+        if number > max_rows:
+            raise SheetTooLarge(
+                f"the sheet has more than {max_rows:,} rows (blank rows count: delete the empty rows below the data)"
+            )
+        yield cells
+
+
+def _read_rows(rows: Iterable[_Row]) -> list[SheetRow]:
     columns: list[_Column | None] | None = None
     result: list[SheetRow] = []
     for number, cells in enumerate(rows, start=1):
@@ -217,11 +230,30 @@ def _read_rows(rows: Sequence[_Row]) -> list[SheetRow]:
     return result
 
 
-def _xlsx_rows(data: bytes) -> list[_Row]:
+def _open_workbook(data: bytes, limits: SheetLimits) -> tuple[Any, BoundedZipFile]:
     try:
-        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl and zipfile raise a wide variety for a damaged file
+        archive = BoundedZipFile.checked(data, limits)
+    except SheetTooLarge:
+        raise
+    except Exception as exc:  # zipfile raises BadZipFile, but also OSError, EOFError... for a damaged one
         raise SheetError(f"not a readable XLSX file ({type(exc).__name__})") from exc
+    try:
+        # openpyxl's load_workbook, but reading through the bounded archive: the reader opens
+        # its own, which is swapped before anything is read from it.
+        reader = ExcelReader(io.BytesIO(data), read_only=True, data_only=True)
+        reader.archive.close()
+        reader.archive = archive
+        reader.read()
+    except Exception as exc:  # openpyxl and zipfile raise a wide variety for a damaged file
+        archive.close()
+        if archive.budget.exceeded:
+            raise SheetTooLarge(f"the XLSX file decompresses to more than {limits.max_unzipped_bytes:,} bytes") from exc
+        raise SheetError(f"not a readable XLSX file ({type(exc).__name__})") from exc
+    return reader.wb, archive
+
+
+def _xlsx_rows(data: bytes, limits: SheetLimits) -> list[_Row]:
+    workbook, archive = _open_workbook(data, limits)
     try:
         sheets: list[Any] = list(workbook.worksheets)
         if not sheets:
@@ -231,10 +263,12 @@ def _xlsx_rows(data: bytes) -> list[_Row]:
         # is read in full.
         sheet.reset_dimensions()
         # Read everything now: rows are parsed lazily and the archive is closed below.
-        rows: list[_Row] = [tuple(row) for row in sheet.iter_rows(values_only=True)]
-    except SheetError:
+        rows: list[_Row] = [tuple(row) for row in _within(sheet.iter_rows(values_only=True), limits.max_rows)]
+    except (SheetError, SheetTooLarge):
         raise
     except Exception as exc:
+        if archive.budget.exceeded:
+            raise SheetTooLarge(f"the XLSX file decompresses to more than {limits.max_unzipped_bytes:,} bytes") from exc
         raise SheetError(f"not a readable XLSX file ({type(exc).__name__})") from exc
     finally:
         workbook.close()
@@ -259,14 +293,14 @@ def _delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def _csv_rows(data: bytes) -> list[_Row]:
+def _csv_rows(data: bytes, limits: SheetLimits) -> list[_Row]:
     text = _decode(data)
     if _CONTROL_CHARS.search(text):
         raise SheetError("not an XLSX file, nor CSV text (the file contains binary data)")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     try:
         # One record per row even when a quoted cell spans lines, as Excel numbers them.
-        return list(reader)
+        return list(_within(reader, limits.max_rows))
     except csv.Error as exc:
         raise SheetError(f"not a readable CSV file: {exc}") from exc
 
@@ -279,13 +313,16 @@ def _is_xlsx(data: bytes, filename: str | None, content_type: str | None) -> boo
     return content_type is not None and "spreadsheetml" in content_type.lower()
 
 
-def parse_sheet(data: bytes, filename: str | None = None, content_type: str | None = None) -> list[SheetRow]:
+def parse_sheet(
+    data: bytes, filename: str | None = None, content_type: str | None = None, *, limits: SheetLimits
+) -> list[SheetRow]:
     """Read an uploaded collection sheet into one ``SheetRow`` per non-blank data row.
 
     Raises ``SheetError`` when the file as a whole cannot be read: neither XLSX nor CSV, no
-    header row, an unknown or duplicate column, or a required column missing.
+    header row, an unknown or duplicate column, or a required column missing; and
+    ``SheetTooLarge`` when it is past ``limits``, as soon as that is known.
     """
     if data.startswith(_OLE_MAGIC):
         raise SheetError("Excel 97-2003 (.xls) files are not supported; save the sheet as .xlsx or CSV")
-    rows = _xlsx_rows(data) if _is_xlsx(data, filename, content_type) else _csv_rows(data)
+    rows = _xlsx_rows(data, limits) if _is_xlsx(data, filename, content_type) else _csv_rows(data, limits)
     return _read_rows(rows)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from services.registry import context
 from services.registry.imports import import_sheet
 from services.registry.routers.dependencies import EvidenceRef, FactSource, cipher, provenance
 from services.registry.schemas import ImportReport
@@ -53,6 +54,7 @@ async def import_households(
         data.extend(chunk)
     if not data:
         raise Problem(422, "EMPTY_SHEET", "Empty sheet", "Send the sheet's bytes as the request body.", field="body")
+    settings = context.settings()
     return await import_sheet(
         request.app.state.runtime.sessions,
         cipher(request),
@@ -61,4 +63,6 @@ async def import_households(
         filename=filename,
         content_type=request.headers.get("content-type"),
         provenance=prov,
+        limits=settings.sheet_limits(),
+        report_max_errors=settings.import_report_max_errors,
     )

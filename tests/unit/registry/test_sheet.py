@@ -9,10 +9,17 @@ from typing import Any
 import openpyxl  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
-from services.registry.domain.sheet import COLUMNS, REQUIRED_COLUMNS, SheetError, SheetRow, parse_sheet
+from services.registry.domain import sheet as sheets
+from services.registry.domain.sheet import COLUMNS, REQUIRED_COLUMNS, SheetError, SheetRow
+from services.registry.settings import RegistrySettings
 
 ID = "410101199001011234"
 ID_X = "41010119900101123X"
+LIMITS = RegistrySettings().sheet_limits()  # the service's defaults
+
+
+def parse_sheet(data: bytes, filename: str | None = None, content_type: str | None = None) -> list[SheetRow]:
+    return sheets.parse_sheet(data, filename, content_type, limits=LIMITS)
 
 
 def csv_bytes(*lines: str, encoding: str = "utf-8") -> bytes:

@@ -15,6 +15,7 @@ from services.registry.domain.identifiers import validate_resident_id
 from services.registry.domain.provenance import check_sources
 from services.registry.domain.sheet import parse_sheet
 from services.registry.schemas import HouseholdIn
+from services.registry.settings import RegistrySettings
 from services.scoring.domain.engine import RuleSet
 from services.scoring.settings import ScoringSettings
 from shared.periods import add_months
@@ -95,7 +96,8 @@ def test_the_collection_sheet_reads_back_as_the_registry_reads_it() -> None:
     district = generate(SMALL)
     village = district.villages[3]
     households = district.households_of(village.code)
-    rows = parse_sheet(village_sheet(households), "sheet.csv", "text/csv")
+    limits = RegistrySettings().sheet_limits()
+    rows = parse_sheet(village_sheet(households), "sheet.csv", "text/csv", limits=limits)
     assert len(rows) == len(households)
     for row, h in zip(rows, households, strict=True):
         assert row.errors == []
