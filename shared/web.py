@@ -23,6 +23,7 @@ from shared.auth import SCOPES, Authenticator, Principal, Unauthenticated
 from shared.db import unavailable
 from shared.problems import Problem, problem_response
 from shared.ratelimit import enforce_rate_limit
+from shared.security_headers import HEADERS as SECURITY_HEADERS
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +86,15 @@ def install_problem_handlers(app: FastAPI) -> None:
                 request.url.path,
             )
             response.headers["Retry-After"] = "1"
+            response.headers.update(SECURITY_HEADERS)
             return response
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(
+        response = problem_response(
             500, "INTERNAL_ERROR", "Internal error", "The request failed; nothing was changed.", request.url.path
         )
+        # Starlette answers this one from outside the middleware that adds them to the rest.
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
 
 class _ClientCredentials(OAuth2):
