@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.scoring import notices
 from services.scoring.context import business_date
 from services.scoring.models import NoticeObjection, Rating, RatingState, Subject
-from services.scoring.notices import subject_and_state
+from services.scoring.notices import rating_not_found, subject_and_state
 from services.scoring.ratings import rule_set
 from services.scoring.schemas import (
     BusinessDateOut,
@@ -28,7 +28,7 @@ from services.scoring.schemas import (
 )
 from shared.audit import Audited
 from shared.paging import MAX_PAGE, Limit, Offset
-from shared.web import CurrentPrincipal, ReadSession, Session, ensure_bound, scope
+from shared.web import CurrentPrincipal, ReadSession, Session, ensure_bound, ensure_visible, scope
 
 router = APIRouter(prefix="/v1")
 
@@ -104,7 +104,7 @@ async def household_rating(
     household_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
 ) -> CurrentRatingOut:
     out = await _current(session, household_id)
-    ensure_bound(principal, village=out.village_code, household=out.subject_id)
+    ensure_visible(principal, rating_not_found(household_id), village=out.village_code, household=out.subject_id)
     await audit.record("household", household_id)
     return out
 
@@ -119,7 +119,7 @@ async def business_rating(
     business_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
 ) -> CurrentRatingOut:
     out = await _current(session, business_id)
-    ensure_bound(principal, village=out.village_code)
+    ensure_visible(principal, rating_not_found(business_id), village=out.village_code)
     await audit.record("business", business_id)
     return out
 

@@ -29,7 +29,7 @@ from shared.events import Envelope, new_event
 from shared.messaging import emit
 from shared.money import format_money
 from shared.problems import Problem
-from shared.web import ensure_bound
+from shared.web import ensure_visible
 
 
 async def certify(session: AsyncSession, subject: Subject, state: RatingState, today: date) -> None:
@@ -163,8 +163,12 @@ async def subject_and_state(
     subject = await session.get(Subject, subject_id, with_for_update=lock)
     state = await session.get(RatingState, subject_id, with_for_update=lock)
     if subject is None or state is None:
-        raise Problem(404, "RATING_NOT_FOUND", "No rating", f"Scoring has no rating for {subject_id} (yet).")
+        raise rating_not_found(subject_id)
     return subject, state
+
+
+def rating_not_found(subject_id: str) -> Problem:
+    return Problem(404, "RATING_NOT_FOUND", "No rating", f"Scoring has no rating for {subject_id} (yet).")
 
 
 async def raise_objection(session: AsyncSession, household_id: str, reason: str, raised_by: str) -> NoticeObjection:
@@ -218,8 +222,9 @@ async def resolve_objection(
     """Sustained: the rating is rejected. Dismissed: the notice continues, and if it is over
     and no other objection is open, the rating is certified."""
     subject, state = await subject_and_state(session, household_id, lock=True)
-    # The village committee of this village, or the district (004 annex 2 step 4).
-    ensure_bound(principal, village=subject.village_code)
+    # The village committee of this village, or the district (004 annex 2 step 4); another
+    # village's household answers as one without a rating.
+    ensure_visible(principal, rating_not_found(household_id), village=subject.village_code)
     objection = await session.get(NoticeObjection, objection_id, with_for_update=True)
     if objection is None or objection.subject_id != household_id:
         raise Problem(404, "OBJECTION_NOT_FOUND", "Objection not found", f"No objection {objection_id}.")
