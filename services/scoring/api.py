@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring import notices
+from services.scoring import context, notices
 from services.scoring.context import business_date
 from services.scoring.models import NoticeObjection, Rating, RatingState, Subject
 from services.scoring.notices import rating_not_found, subject_and_state
@@ -150,7 +150,10 @@ async def raise_objection(
 ) -> NoticeObjectionOut:
     # Anyone may object during the notice (004 annex 2 step 4); the public role included.
     async with session.begin():
-        return _objection_out(await notices.raise_objection(session, household_id, body.reason, principal.name))
+        objection = await notices.raise_objection(
+            session, household_id, body.reason, principal, context.settings().max_open_public_objections
+        )
+        return _objection_out(objection)
 
 
 @router.get(

@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.context import business_date
@@ -171,8 +171,14 @@ def rating_not_found(subject_id: str) -> Problem:
     return Problem(404, "RATING_NOT_FOUND", "No rating", f"Scoring has no rating for {subject_id} (yet).")
 
 
-async def raise_objection(session: AsyncSession, household_id: str, reason: str, raised_by: str) -> NoticeObjection:
-    """An objection to the rating in notice; it suspends the rating until resolved."""
+async def raise_objection(
+    session: AsyncSession, household_id: str, reason: str, principal: Principal, max_open_public: int
+) -> NoticeObjection:
+    """An objection to the rating in notice; it suspends the rating until resolved. A
+    credential of the public role alone holds at most ``max_open_public`` open objections on
+    one household (``ScoringSettings.max_open_public_objections``: why, there)."""
+    raised_by = principal.name
+    # Locks the subject's rows: concurrent objections to one household are counted in turn.
     subject, state = await subject_and_state(session, household_id, lock=True)
     if state.status not in ("pending_notice", "objected"):
         raise Problem(
@@ -181,6 +187,26 @@ async def raise_objection(session: AsyncSession, household_id: str, reason: str,
             "Not in public notice",
             f"Objections are taken during the notice; the rating is {state.status}.",
         )
+    if principal.roles <= {"public"}:
+        mine = await session.scalar(
+            select(func.count())
+            .select_from(NoticeObjection)
+            .where(
+                NoticeObjection.subject_id == subject.id,
+                NoticeObjection.raised_by == raised_by,
+                NoticeObjection.status == "open",
+            )
+        )
+        if (mine or 0) >= max_open_public:
+            raise Problem(
+                409,
+                "TOO_MANY_OPEN_OBJECTIONS",
+                "Too many open objections",
+                f"This credential has {mine} open objections to this household's rating, the most a public "
+                "credential may hold; more can be raised once the village committee has resolved one.",
+                open_objections=mine,
+                limit=max_open_public,
+            )
     objection = NoticeObjection(
         id=new_objection_id(),
         subject_id=subject.id,
