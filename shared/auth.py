@@ -358,8 +358,12 @@ def read_credentials(path: Path) -> list[Credential]:
 def editing_credentials(path: Path) -> Iterator[list[Credential]]:
     """Read-modify-write of the credentials file under an exclusive lock, replaced atomically
     so a service never reads half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(path.suffix + ".lock"), "a") as lock:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Owner-only like the file it guards (shared.settings.PRIVATE_FILE_MODE), also one an
+    # earlier version made wider.
+    fd = os.open(path.with_suffix(path.suffix + ".lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         items = read_credentials(path)
         yield items

@@ -9,13 +9,16 @@ let two requests read the same balance).
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import MetaData, Table, event, text
+from sqlalchemy import MetaData, Table, event, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -27,6 +30,7 @@ from shared.platform_tables import NAMING_CONVENTION as NAMING_CONVENTION
 from shared.platform_tables import SHARED_TABLES as SHARED_TABLES
 from shared.platform_tables import BigIntPK as BigIntPK
 from shared.platform_tables import new_metadata as new_metadata
+from shared.settings import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
 
 if TYPE_CHECKING:
     from shared.settings import CommonSettings
@@ -103,6 +107,23 @@ class DbTimeouts:
         }
 
 
+def _private_sqlite_file(url: str) -> None:
+    """Make a SQLite database file (and its -wal and -shm) the owner's alone before SQLite
+    opens it: SQLite creates a new file 0644 (less the umask) and gives the -wal and -shm the
+    database file's mode, so a file made 0600 first keeps all three private. A missing
+    directory is made 0700; an existing one is left as it is (it may be shared, and is not
+    necessarily ours: the data directory itself is tightened by ``private_dir``)."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE_MODE))  # an empty file is a new database
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            file.chmod(PRIVATE_FILE_MODE)
+
+
 def create_engine(url: str, *, timeouts: DbTimeouts | None = None, **kwargs: Any) -> AsyncEngine:
     timeouts = timeouts or DbTimeouts()
     # Statement parameters hold names and ID hashes: kept out of logs and error messages.
@@ -115,6 +136,7 @@ def create_engine(url: str, *, timeouts: DbTimeouts | None = None, **kwargs: Any
         if url.split("://", 1)[0].endswith("+asyncpg"):
             kwargs.setdefault("connect_args", timeouts.asyncpg_connect_args())
         return create_async_engine(url, **kwargs)
+    _private_sqlite_file(url)
     busy_ms = round(timeouts.sqlite_busy_seconds * 1000)
     # sqlite3's own timeout is the same busy wait, for the connect itself.
     kwargs.setdefault("connect_args", {"timeout": timeouts.sqlite_busy_seconds})

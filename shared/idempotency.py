@@ -4,7 +4,8 @@
 and the response stored at its end, so a replay returns the first result and a request
 that failed leaves no claim behind. On PostgreSQL a concurrent request with the same key
 waits on the claim's primary key and then replays the committed response. A key is
-scoped by the request's method and path (``_scope``).
+scoped by the caller and the request's method and path (``_scope``): two clients that
+happen to pick the same key each get their own answer, never the other's.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.auth import Principal
 from shared.db import insert_ignore
-from shared.platform_tables import MAX_IDEMPOTENCY_KEY_LENGTH, idempotency_keys
+from shared.platform_tables import IDEMPOTENCY_SCOPE_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, idempotency_keys
 from shared.problems import Problem
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = MAX_IDEMPOTENCY_KEY_LENGTH
+_SCOPE_LENGTH = IDEMPOTENCY_SCOPE_LENGTH
 
 Out = TypeVar("Out", bound=BaseModel)
 
@@ -54,7 +57,17 @@ async def idempotent(
 
 
 def _scope(request: Request) -> str:
-    return f"{request.method} {request.url.path}"
+    """Whose key this is: the authenticated principal's name (a credential's name is unique
+    among active credentials and survives re-issuing its secret) and the route. The scope is
+    part of the table's primary key, so keys of different principals never meet. Routes that
+    take a key all declare a scope, so the principal is always known here; a route without
+    one would be a bug, and sharing its keys between callers is the leak this prevents."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        raise RuntimeError(f"{HEADER} on {request.url.path}, a route without an authenticated principal")
+    scope = f"{principal.name} {request.method} {request.url.path}"
+    # The column holds 255 characters; a long path (path parameters) keeps its identity hashed.
+    return scope if len(scope) <= _SCOPE_LENGTH else "sha256:" + hashlib.sha256(scope.encode()).hexdigest()
 
 
 def _hash(body: BaseModel | None) -> str:

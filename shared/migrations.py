@@ -31,6 +31,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
 from shared.db import create_engine, is_sqlite
+from shared.settings import PRIVATE_DIR_MODE
 
 # The platform branch: one chain for the platform tables of every service's database.
 PLATFORM_MIGRATIONS = Path(__file__).parent / "platform_migrations"
@@ -59,7 +60,7 @@ def upgrade(migrations_dir: Path, database_url: str, revision: str = "heads") ->
     """Bring a database to ``revision``: by default every head, the service's chain and the
     platform branch. Blocking: call it from a thread inside an event loop."""
     if is_sqlite(database_url):
-        Path(database_url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+        Path(database_url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
     command.upgrade(alembic_config(migrations_dir, database_url), revision)
 
 

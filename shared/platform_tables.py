@@ -85,11 +85,14 @@ inbox = Table(
 # --- idempotency: Idempotency-Key claims and their stored responses -------------------------
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+# The scope (who sent the key, and to which route: shared.idempotency._scope) is part of the
+# primary key, so one principal's key never finds another's answer.
+IDEMPOTENCY_SCOPE_LENGTH = 255
 
 idempotency_keys = Table(
     "idempotency_keys",
     SHARED_TABLES,
-    Column("scope", String(255), nullable=False),
+    Column("scope", String(IDEMPOTENCY_SCOPE_LENGTH), nullable=False),
     Column("key", String(MAX_IDEMPOTENCY_KEY_LENGTH), nullable=False),
     Column("request_hash", String(64), nullable=False),
     Column("status_code", Integer, nullable=True),  # null while the first request runs

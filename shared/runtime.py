@@ -28,6 +28,7 @@ from shared.metrics import SAMPLE_TIMEOUT_SECONDS, HttpMetrics, SampledGauge, Se
 from shared.oauth import token_router
 from shared.ratelimit import RateLimiter
 from shared.redaction import install_log_redaction
+from shared.security_headers import SecurityHeaders
 from shared.settings import CommonSettings
 from shared.tokens import TokenKeys, load_signing_keys
 from shared.tracing import Tracing
@@ -261,6 +262,9 @@ def create_app(runtime: ServiceRuntime, bootstrap_token: str, *, manage_runtime:
     )
     # Outermost, so the latency and the request id cover every answer, 413s and 429s included.
     app.add_middleware(HttpMetrics, metrics=runtime.metrics)
+    # Around everything else, so no answer (a 413, a 429, a 404 of no route) leaves without them.
+    docs = frozenset(p for p in (app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url) if p)
+    app.add_middleware(SecurityHeaders, docs_paths=docs)
     install_problem_handlers(app)
     app.state.tracing = runtime.tracing
     runtime.tracing.instrument_app(app)

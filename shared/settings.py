@@ -6,7 +6,7 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 
 | variable | default | meaning |
 |---|---|---|
-| VCREDIT_DATA_DIR | ./var | embedded mode: where the SQLite files live |
+| VCREDIT_DATA_DIR | ./var | embedded mode: where the SQLite files live (mode 0700, files 0600) |
 | VCREDIT_BOOTSTRAP_TOKEN | generated at start | all-roles bearer token (API.md) |
 | VCREDIT_CREDENTIALS_FILE | <data dir>/credentials.json | API keys and OAuth2 clients, hashes only (`vcredit keys`) |
 | VCREDIT_JWT_SIGNING_KEYS | generated into the data dir | base64 Ed25519 private keys; the first signs tokens |
@@ -71,20 +71,37 @@ SERVICE_NAMES = ("registry", "scoring", "loans", "risk", "notify")
 DEFAULT_PORTS = {"registry": 8001, "scoring": 8002, "loans": 8003, "risk": 8004, "notify": 8005}
 
 
+# The data directory holds credit data (the SQLite files) and secrets (generated keys, the
+# credentials file): the owner's alone, whatever the umask. A file readable by every local
+# user would hand out ID-number hashes, loans and the key that decrypts ID numbers.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and its parents) if missing, and make it the owner's alone, also if
+    an earlier version left it readable by others."""
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    path.chmod(PRIVATE_DIR_MODE)
+    return path
+
+
 def generated_secret(path: Path, make: Callable[[], str]) -> str:
-    """Embedded mode's stand-in for a configured secret: the file's content, made once.
+    """Embedded mode's stand-in for a configured secret: the file's content, made once,
+    readable by the owner only, in a directory only the owner can list.
 
     Several services start at once on one data directory: each writes its candidate aside
     and links it into place, so the first one wins and nobody reads a half-written file."""
+    private_dir(path.parent)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
         with os.fdopen(fd, "w") as f:
             f.write(make())
         with contextlib.suppress(FileExistsError):
             os.link(tmp, path)
         tmp.unlink()
+    path.chmod(PRIVATE_FILE_MODE)  # one an earlier version (or a hand) made wider
     return path.read_text().strip()
 
 

@@ -23,6 +23,7 @@ from shared.auth import SCOPES, Authenticator, Principal, Unauthenticated
 from shared.db import unavailable
 from shared.problems import Problem, problem_response
 from shared.ratelimit import enforce_rate_limit
+from shared.security_headers import HEADERS as SECURITY_HEADERS
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +86,15 @@ def install_problem_handlers(app: FastAPI) -> None:
                 request.url.path,
             )
             response.headers["Retry-After"] = "1"
+            response.headers.update(SECURITY_HEADERS)
             return response
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(
+        response = problem_response(
             500, "INTERNAL_ERROR", "Internal error", "The request failed; nothing was changed.", request.url.path
         )
+        # Starlette answers this one from outside the middleware that adds them to the rest.
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
 
 class _ClientCredentials(OAuth2):
@@ -170,8 +175,28 @@ def current_principal(request: Request) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+def within_binding(principal: Principal, *, village: str | None, household: str | None = None) -> bool:
+    """Whether a thing of ``village`` (and of ``household``, if it is one's) is within what a
+    bound credential reaches: a collector's its village, a subject's its household."""
+    if principal.village is not None and village != principal.village:
+        return False
+    return principal.household is None or household == principal.household
+
+
+def ensure_visible(
+    principal: Principal, not_found: Problem, *, village: str | None, household: str | None = None
+) -> None:
+    """For a thing the request names by id (a household, a rating, a loan, an objection):
+    outside the credential's binding it answers exactly as a missing one, ``not_found``, so
+    a bound credential cannot tell another village's household from none (issue 21)."""
+    if not within_binding(principal, village=village, household=household):
+        raise not_found
+
+
 def ensure_bound(principal: Principal, *, village: str | None, household: str | None = None) -> None:
-    """A collector's credential works for its village only, a subject's for its household."""
+    """A collector's credential works for its village only, a subject's for its household.
+    A clear 403, for a village the request names itself (villages are published, so the
+    refusal tells nothing); a thing named by id is checked with ``ensure_visible`` instead."""
     if principal.village is not None and village != principal.village:
         raise Problem(
             403,

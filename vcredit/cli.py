@@ -41,7 +41,7 @@ from shared.db import DbTimeouts
 from shared.logs import configure_logging
 from shared.migrations import at_head, upgrade
 from shared.runtime import ServiceRuntime, create_app
-from shared.settings import CommonSettings
+from shared.settings import CommonSettings, private_dir
 from vcredit.services import SERVICE_NAMES, SETTINGS_CLASSES, load_spec, run_loop
 
 log = logging.getLogger("vcredit")
@@ -103,6 +103,13 @@ def migrate(services: Sequence[str], common: CommonSettings) -> None:
     for service in services:
         upgrade(load_spec(service).migrations_dir, database_url(service, common))
         log.info("migrated %s", service)
+
+
+def prepare_embedded(common: CommonSettings) -> None:
+    """The data directory of ``vcredit up``, private (credit data and secrets: the owner's
+    alone), with every service's SQLite database migrated in it."""
+    private_dir(common.data_dir)
+    migrate(SERVICE_NAMES, common)
 
 
 class _Server(uvicorn.Server):
@@ -172,8 +179,7 @@ def cmd_up(args: argparse.Namespace) -> None:
     common = CommonSettings()
     if args.data_dir:
         common = common.model_copy(update={"data_dir": Path(args.data_dir)})
-    common.data_dir.mkdir(parents=True, exist_ok=True)
-    migrate(SERVICE_NAMES, common)
+    prepare_embedded(common)
     token = bootstrap_token(common)
     run_loop(run_embedded(common, args.host, token))
     print("vcredit stopped", flush=True)

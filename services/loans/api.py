@@ -36,7 +36,7 @@ from services.loans.schemas import (
 from shared.audit import Audited, SubjectKind
 from shared.idempotency import idempotent
 from shared.problems import Problem, problem_body
-from shared.web import CurrentPrincipal, ReadSession, Session, ensure_bound, scope
+from shared.web import CurrentPrincipal, ReadSession, Session, ensure_visible, scope
 
 router = APIRouter(prefix="/v1")
 
@@ -122,9 +122,11 @@ async def get_credit_line(
     credit_line_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
 ) -> CreditLineOut:
     line = await session.get(CreditLine, credit_line_id)
+    missing = Problem(404, "CREDIT_LINE_NOT_FOUND", "Credit line not found", f"No credit line {credit_line_id}.")
     if line is None:
-        raise Problem(404, "CREDIT_LINE_NOT_FOUND", "Credit line not found", f"No credit line {credit_line_id}.")
-    ensure_bound(principal, village=line.village_code, household=line.subject_id)
+        raise missing
+    # Another village's or household's line answers as no line (shared.web.ensure_visible).
+    ensure_visible(principal, missing, village=line.village_code, household=line.subject_id)
     out = await _line_answer(session, line)
     await audit.record(_kind(line.subject_kind), line.subject_id, credit_line_id)
     return out
@@ -149,9 +151,10 @@ async def create_loan(body: LoanIn, request: Request, session: Session) -> LoanO
 @router.get("/loans/{loan_id}", response_model=LoanOut, tags=["loans"], dependencies=[scope("lending:read")])
 async def get_loan(loan_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited) -> LoanOut:
     loan = await session.get(Loan, loan_id)
+    missing = Problem(404, "LOAN_NOT_FOUND", "Loan not found", f"No loan {loan_id}.")
     if loan is None:
-        raise Problem(404, "LOAN_NOT_FOUND", "Loan not found", f"No loan {loan_id}.")
-    ensure_bound(principal, village=loan.village_code, household=loan.subject_id)
+        raise missing
+    ensure_visible(principal, missing, village=loan.village_code, household=loan.subject_id)
     schedule = await session.scalars(
         select(Instalment).where(Instalment.loan_id == loan.id).order_by(Instalment.number)
     )

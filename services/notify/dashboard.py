@@ -1,8 +1,11 @@
 """The dashboard page (``GET /``) and the JSON it draws.
 
-The HTML and its vendored chart library (uPlot 1.6.32, MIT, ``static/vendor/``) are public:
-they contain no data. The page asks for a token (input box, or ``#token=...`` in the URL
-fragment, which browsers never send to a server) and calls the endpoints below with it.
+The HTML, its script and style (``static/dashboard.{js,css}``: files, as the services'
+Content-Security-Policy allows no inline script or style, shared/security_headers.py) and
+its vendored chart library (uPlot 1.6.32, MIT, ``static/vendor/``) are public: they contain
+no data. The page asks for a token in an input box (never in a URL: no query string or
+fragment carries it) and calls the endpoints below, and the event stream, with it in the
+``Authorization`` header.
 Those read risk's API server-side (``VCREDIT_NOTIFY_RISK_URL``) with the caller's own
 bearer token, so the dashboard shows exactly what the caller may see at risk.
 """
@@ -32,6 +35,7 @@ VENDOR = {
     "uPlot.min.css": "text/css",
     "LICENSE": "text/plain",
 }
+OWN = {"dashboard.js": "application/javascript", "dashboard.css": "text/css"}
 
 page = APIRouter(tags=["dashboard"])
 data = APIRouter(prefix="/v1/dashboard", tags=["dashboard"])
@@ -40,6 +44,13 @@ data = APIRouter(prefix="/v1/dashboard", tags=["dashboard"])
 @page.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def dashboard_page() -> HTMLResponse:
     return HTMLResponse((STATIC / "dashboard.html").read_text(encoding="utf-8"))
+
+
+@page.get("/static/{name}", include_in_schema=False)
+async def own_static(name: str) -> FileResponse:
+    if name not in OWN:
+        raise Problem(404, "NOT_FOUND", "Not found", f"No static file {name}.")
+    return FileResponse(STATIC / name, media_type=OWN[name])
 
 
 @page.get("/static/vendor/uplot-1.6.32/{name}", include_in_schema=False)

@@ -13,7 +13,7 @@
 | VCREDIT_NOTIFY_PER_SUBSCRIBER_CONCURRENCY | 4 | webhook calls in flight to one subscriber |
 | VCREDIT_NOTIFY_POLL_SECONDS | 0.25 | how often the dispatcher and the SSE stream look for new rows |
 | VCREDIT_NOTIFY_KEEPALIVE_SECONDS | 15 | SSE keep-alive comment interval |
-| VCREDIT_NOTIFY_RISK_URL | http://127.0.0.1:8004 | risk's API, for the dashboard page |
+| VCREDIT_NOTIFY_RISK_URL | http://127.0.0.1:<VCREDIT_RISK_PORT> | risk's API, for the dashboard page |
 | VCREDIT_NOTIFY_RISK_TIMEOUT_SECONDS | 5 | one call to risk's API, connect to last byte |
 """
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 from pydantic import Field, IPvAnyNetwork
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import DEFAULT_PORTS, ServiceSettings
+from shared.settings import DEFAULT_PORTS, ServiceSettings, service_port
 
 
 class NotifySettings(ServiceSettings):
@@ -44,5 +44,7 @@ class NotifySettings(ServiceSettings):
     per_subscriber_concurrency: int = Field(default=4, ge=1)
     poll_seconds: float = Field(default=0.25, gt=0)
     keepalive_seconds: float = Field(default=15.0, gt=0)
-    risk_url: str = "http://127.0.0.1:8004"
+    # Unset: risk on this host at the port risk itself resolves (what `vcredit up` runs), so
+    # moving risk with VCREDIT_RISK_PORT moves the dashboard's calls with it.
+    risk_url: str = Field(default_factory=lambda: f"http://127.0.0.1:{service_port('risk')}")
     risk_timeout_seconds: float = Field(default=5.0, gt=0)

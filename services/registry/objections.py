@@ -23,7 +23,7 @@ from shared.events import new_event
 from shared.messaging import emit
 from shared.problems import Problem
 from shared.profile import Profile
-from shared.web import ensure_bound
+from shared.web import ensure_visible
 
 # 征信业管理条例 §25: an objection is checked and answered within 20 days of receipt.
 OBJECTION_DAYS = 20
@@ -50,14 +50,20 @@ def objection_view(o: Objection, today: date) -> ObjectionOut:
     )
 
 
+def objection_not_found(objection_id: str) -> Problem:
+    return Problem(404, "OBJECTION_NOT_FOUND", "Objection not found", f"No objection {objection_id}.")
+
+
 async def open_objection(session: AsyncSession, fact_id: int, body: ObjectionIn, principal: Principal) -> ObjectionOut:
     async with session.begin():
         fact = await session.get(Fact, fact_id, with_for_update=True)
+        missing = Problem(404, "FACT_NOT_FOUND", "Fact not found", f"No fact {fact_id}.")
         if fact is None:
-            raise Problem(404, "FACT_NOT_FOUND", "Fact not found", f"No fact {fact_id}.")
+            raise missing
         subject = await subject_or_404(session, fact.subject_kind, fact.subject_id)
-        ensure_bound(
-            principal, village=subject.village_code, household=household_of(fact.subject_kind, fact.subject_id)
+        # A fact of a subject outside the caller's binding answers as no fact at all.
+        ensure_visible(
+            principal, missing, village=subject.village_code, household=household_of(fact.subject_kind, fact.subject_id)
         )
         if not fact.current:
             raise Problem(409, "FACT_SUPERSEDED", "Fact superseded", "Object to the current statement of the field.")
@@ -105,9 +111,9 @@ async def decide_objection(
     async with session.begin():
         objection = await session.get(Objection, objection_id, with_for_update=True)
         if objection is None:
-            raise Problem(404, "OBJECTION_NOT_FOUND", "Objection not found", f"No objection {objection_id}.")
-        # A collector answers for its own village's facts only.
-        ensure_bound(principal, village=objection.village_code)
+            raise objection_not_found(objection_id)
+        # A collector answers for its own village's facts only; another's answer as missing.
+        ensure_visible(principal, objection_not_found(objection_id), village=objection.village_code)
         check_statement([objection.field], prov)
         if objection.status != "open":
             raise Problem(409, "OBJECTION_DECIDED", "Already decided", f"The objection was {objection.status}.")

@@ -328,8 +328,12 @@ def searched(query: Searched, name: str | None, village_code: str | None) -> Sea
 async def get_entry(session: AsyncSession, entry_id: str, *, lock: bool = False) -> ListEntry:
     entry = await session.get(ListEntry, entry_id, with_for_update=lock)
     if entry is None:
-        raise Problem(404, "LIST_ENTRY_NOT_FOUND", "List entry not found", f"No list entry {entry_id}.")
+        raise entry_not_found(entry_id)
     return entry
+
+
+def entry_not_found(entry_id: str) -> Problem:
+    return Problem(404, "LIST_ENTRY_NOT_FOUND", "List entry not found", f"No list entry {entry_id}.")
 
 
 async def entries(

@@ -20,7 +20,7 @@ from shared.events import new_event
 from shared.messaging import emit
 from shared.problems import Problem
 from shared.redaction import mask_resident_ids
-from shared.web import ensure_bound, ensure_second_principal
+from shared.web import ensure_second_principal, ensure_visible
 
 
 def _too_early(entry: ListEntry, today: date) -> None:
@@ -47,7 +47,10 @@ async def apply(
     """An application for the subject's own black-list entry in force (the principal must be
     bound to its village or household)."""
     entry = await credit_lists.get_entry(session, entry_id, lock=True)
-    ensure_bound(principal, village=entry.village_code, household=entry.subject_id)
+    # Another's entry answers as no entry: a bound credential learns nothing of who is listed.
+    ensure_visible(
+        principal, credit_lists.entry_not_found(entry_id), village=entry.village_code, household=entry.subject_id
+    )
     if entry.list != "black" or entry.status != "active":
         raise Problem(409, "NOT_REPAIRABLE", "Not repairable", "Only a black-list entry in force can be repaired.")
     today = await context.business_date(session)

@@ -7,10 +7,10 @@ from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring import notices
+from services.scoring import context, notices
 from services.scoring.context import business_date
 from services.scoring.models import NoticeObjection, Rating, RatingState, Subject
-from services.scoring.notices import subject_and_state
+from services.scoring.notices import rating_not_found, subject_and_state
 from services.scoring.ratings import rule_set
 from services.scoring.schemas import (
     BusinessDateOut,
@@ -28,7 +28,7 @@ from services.scoring.schemas import (
 )
 from shared.audit import Audited
 from shared.paging import MAX_PAGE, Limit, Offset
-from shared.web import CurrentPrincipal, ReadSession, Session, ensure_bound, scope
+from shared.web import CurrentPrincipal, ReadSession, Session, ensure_bound, ensure_visible, scope
 
 router = APIRouter(prefix="/v1")
 
@@ -106,7 +106,7 @@ async def household_rating(
     household_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
 ) -> CurrentRatingOut:
     out = await _current(session, household_id)
-    ensure_bound(principal, village=out.village_code, household=out.subject_id)
+    ensure_visible(principal, rating_not_found(household_id), village=out.village_code, household=out.subject_id)
     await audit.record("household", household_id)
     return out
 
@@ -121,7 +121,7 @@ async def business_rating(
     business_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
 ) -> CurrentRatingOut:
     out = await _current(session, business_id)
-    ensure_bound(principal, village=out.village_code)
+    ensure_visible(principal, rating_not_found(business_id), village=out.village_code)
     await audit.record("business", business_id)
     return out
 
@@ -154,7 +154,10 @@ async def raise_objection(
 ) -> NoticeObjectionOut:
     # Anyone may object during the notice (004 annex 2 step 4); the public role included.
     async with session.begin():
-        return _objection_out(await notices.raise_objection(session, household_id, body.reason, principal.name))
+        objection = await notices.raise_objection(
+            session, household_id, body.reason, principal, context.settings().max_open_public_objections
+        )
+        return _objection_out(objection)
 
 
 @router.get(

@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.context import business_date
@@ -29,7 +29,7 @@ from shared.events import Envelope, new_event
 from shared.messaging import emit
 from shared.money import format_money
 from shared.problems import Problem
-from shared.web import ensure_bound, ensure_second_principal
+from shared.web import ensure_second_principal, ensure_visible
 
 
 async def certify(session: AsyncSession, subject: Subject, state: RatingState, today: date) -> None:
@@ -178,12 +178,22 @@ async def subject_and_state(
     subject = await session.get(Subject, subject_id, with_for_update=lock)
     state = await session.get(RatingState, subject_id, with_for_update=lock)
     if subject is None or state is None:
-        raise Problem(404, "RATING_NOT_FOUND", "No rating", f"Scoring has no rating for {subject_id} (yet).")
+        raise rating_not_found(subject_id)
     return subject, state
 
 
-async def raise_objection(session: AsyncSession, household_id: str, reason: str, raised_by: str) -> NoticeObjection:
-    """An objection to the rating in notice; it suspends the rating until resolved."""
+def rating_not_found(subject_id: str) -> Problem:
+    return Problem(404, "RATING_NOT_FOUND", "No rating", f"Scoring has no rating for {subject_id} (yet).")
+
+
+async def raise_objection(
+    session: AsyncSession, household_id: str, reason: str, principal: Principal, max_open_public: int
+) -> NoticeObjection:
+    """An objection to the rating in notice; it suspends the rating until resolved. A
+    credential of the public role alone holds at most ``max_open_public`` open objections on
+    one household (``ScoringSettings.max_open_public_objections``: why, there)."""
+    raised_by = principal.name
+    # Locks the subject's rows: concurrent objections to one household are counted in turn.
     subject, state = await subject_and_state(session, household_id, lock=True)
     if state.status not in ("pending_notice", "objected"):
         raise Problem(
@@ -192,6 +202,26 @@ async def raise_objection(session: AsyncSession, household_id: str, reason: str,
             "Not in public notice",
             f"Objections are taken during the notice; the rating is {state.status}.",
         )
+    if principal.roles <= {"public"}:
+        mine = await session.scalar(
+            select(func.count())
+            .select_from(NoticeObjection)
+            .where(
+                NoticeObjection.subject_id == subject.id,
+                NoticeObjection.raised_by == raised_by,
+                NoticeObjection.status == "open",
+            )
+        )
+        if (mine or 0) >= max_open_public:
+            raise Problem(
+                409,
+                "TOO_MANY_OPEN_OBJECTIONS",
+                "Too many open objections",
+                f"This credential has {mine} open objections to this household's rating, the most a public "
+                "credential may hold; more can be raised once the village committee has resolved one.",
+                open_objections=mine,
+                limit=max_open_public,
+            )
     objection = NoticeObjection(
         id=new_objection_id(),
         subject_id=subject.id,
@@ -234,8 +264,9 @@ async def resolve_objection(
     and no other objection is open, the rating is certified. Never resolved by the objector:
     a key that may both object and decide would otherwise reject a rating on its own word."""
     subject, state = await subject_and_state(session, household_id, lock=True)
-    # The village committee of this village, or the district (004 annex 2 step 4).
-    ensure_bound(principal, village=subject.village_code)
+    # The village committee of this village, or the district (004 annex 2 step 4); another
+    # village's household answers as one without a rating.
+    ensure_visible(principal, rating_not_found(household_id), village=subject.village_code)
     objection = await session.get(NoticeObjection, objection_id, with_for_update=True)
     if objection is None or objection.subject_id != household_id:
         raise Problem(404, "OBJECTION_NOT_FOUND", "Objection not found", f"No objection {objection_id}.")

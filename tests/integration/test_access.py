@@ -27,10 +27,12 @@ from vcredit.services import load_spec
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")
 
-# Served without a token on purpose: the dashboard page and its vendored script (its data
-# needs a token), liveness, readiness, the OpenAPI, and the token endpoint with its keys.
+# Served without a token on purpose: the dashboard page, its script and style and its vendored
+# chart library (its data needs a token), liveness, readiness, the OpenAPI, and the token
+# endpoint with its keys.
 PUBLIC = {
     "/",
+    "/static/{name}",
     "/static/vendor/uplot-1.6.32/{name}",
     "/healthz",
     "/readyz",

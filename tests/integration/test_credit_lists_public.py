@@ -21,6 +21,7 @@ from shared.auth import add_credential
 from tests.conftest import Infra, missing
 from tests.support.credit_lists import propose_black_listing as propose
 from tests.support.credit_lists import register_household as register
+from tests.support.dashboard import open_dashboard
 from tests.support.http_server import serve
 from tests.support.system import System, resident_id
 from tests.support.waiting import wait_until
@@ -210,9 +211,7 @@ async def test_the_dashboard_section_shows_the_lists_to_a_public_key(
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         stack.push_async_callback(browser.close)
         page = await browser.new_page(viewport={"width": 1400, "height": 1000})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        await page.goto(f"{notify_url}/#token={token}")
+        errors = await open_dashboard(page, notify_url, token)
 
         black = page.locator("#blackList tbody tr[data-entry]")
         await page.locator("#repairs tbody tr[data-entry]").wait_for(timeout=30_000)

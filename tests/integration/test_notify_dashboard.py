@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TOKEN, Infra, missing
+from tests.support.dashboard import open_dashboard
 from tests.support.http_server import serve
 from tests.support.risk import START, V1, V2, publish_hierarchy, run_cob, village_line
 from tests.support.system import System
@@ -64,7 +65,8 @@ async def test_dashboard_shows_a_village_freeze_live(
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         stack.push_async_callback(browser.close)
         page = await browser.new_page(viewport={"width": 1200, "height": 900})
-        await page.goto(f"{notify_url}/#token={TOKEN}")
+        # Under the services' CSP (no inline script): a refused script would stop the page.
+        problems = await open_dashboard(page, notify_url, TOKEN)
         row = page.locator(f"#villages tr[data-code='{V1}']")
         await row.wait_for(timeout=30_000)
         assert "已冻结" not in await row.inner_text()
@@ -85,3 +87,4 @@ async def test_dashboard_shows_a_village_freeze_live(
         await page.locator("#chart canvas").wait_for(timeout=30_000)
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / f"dashboard-{infra.backend}.png"), full_page=True)
+        assert problems == []

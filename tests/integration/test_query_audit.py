@@ -216,7 +216,11 @@ async def test_who_may_list_the_log_and_an_unreachable_service(
     log = await _log(registry, household, subject)
     assert [q["principal"] for q in log["items"]] == ["liushu-collector"]
     other = (await registry.post("/v1/households", json={**body, "id_number": resident_id(4)})).json()["household_id"]
-    for client in (registry, s["scoring"], s["loans"]):
+    # Registry, which knows the households, answers another's as a missing one (issue 21);
+    # scoring and loans refuse any household but the credential's own, existing or not.
+    r = await registry.get(f"/v1/households/{other}/queries", headers=subject)
+    assert (r.status_code, r.json()["code"]) == (404, "HOUSEHOLD_NOT_FOUND")
+    for client in (s["scoring"], s["loans"]):
         r = await client.get(f"/v1/households/{other}/queries", headers=subject)
         assert (r.status_code, r.json()["code"]) == (403, "NOT_YOUR_HOUSEHOLD")
 

@@ -371,11 +371,12 @@ async def test_collectors_see_their_village_and_subjects_their_own_household(
     for path in (f"/v1/households/{mine}", f"/v1/households/{mine}/facts"):
         assert (await client.get(path, headers=subject)).status_code == 200
         assert (await client.get(path, headers=keys["collector"])).status_code == 200
+    # Another's household answers as a missing one (issue 21; tests/integration/test_bound_answers.py).
     for path in (f"/v1/households/{theirs}", f"/v1/households/{theirs}/facts"):
         r = await client.get(path, headers=subject)
-        assert (r.status_code, r.json()["code"]) == (403, "NOT_YOUR_HOUSEHOLD")
+        assert (r.status_code, r.json()["code"]) == (404, "HOUSEHOLD_NOT_FOUND")
         r = await client.get(path, headers=keys["collector"])
-        assert (r.status_code, r.json()["code"]) == (403, "OUTSIDE_YOUR_VILLAGE")
+        assert (r.status_code, r.json()["code"]) == (404, "HOUSEHOLD_NOT_FOUND")
     # A subject never lists; a collector's list is its own village whatever it asks for.
     r = await client.get("/v1/households", headers=subject)
     assert (r.status_code, r.json()["code"]) == (403, "NOT_YOUR_HOUSEHOLD")
@@ -401,7 +402,8 @@ async def test_a_collector_decides_objections_of_its_own_village_only(
     decision = {"outcome": "corrected", "corrected_value": True, "note": "村委会核实"}
     url = f"/v1/objections/{objection['objection_id']}/decision"
     r = await client.post(url, json=decision, headers=keys["collector"])
-    assert (r.status_code, r.json()["code"]) == (403, "OUTSIDE_YOUR_VILLAGE")
+    # Another village's objection answers as a missing one (issue 21).
+    assert (r.status_code, r.json()["code"]) == (404, "OBJECTION_NOT_FOUND")
     assert (await client.get(f"/v1/objections/{objection['objection_id']}")).json()["status"] == "open"
     r = await client.post(url, json=decision)
     assert r.status_code == 200 and r.json()["status"] == "corrected"

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from services.scoring.settings import ScoringSettings
 from shared.auth import add_credential
 from shared.catalogue import BusinessDateAdvanced, LoanClassified, LoanRepaid
 from shared.events import new_event
@@ -348,6 +349,59 @@ async def test_the_objector_never_resolves_its_own_objection(system: tuple[Syste
         "district",
         "government",
     )
+
+
+async def test_one_public_key_holds_a_bounded_number_of_open_objections_per_household(
+    system: tuple[System, Any], infra: Infra
+) -> None:
+    """Issue 21 item 7d: an anonymous key cannot flood a household's notice. Past the bound
+    (VCREDIT_SCORING_MAX_OPEN_PUBLIC_OBJECTIONS) it gets 409 and nothing is written; another
+    public key, an accountable role, or the same key once one is resolved, may still object."""
+    s, keys = system
+    scoring = s["scoring"]
+    limit = ScoringSettings().max_open_public_objections
+    hid = await _register(s, 5, AA_PROFILE)
+    other_household = await _register(s, 6, AA_PROFILE)
+    await _rating(scoring, hid, status="pending_notice")
+    await _rating(scoring, other_household, status="pending_notice")
+    url = f"/v1/households/{hid}/objections"
+    raised = []
+    for n in range(limit):
+        r = await scoring.post(url, json={"reason": f"异议 {n}"}, headers=keys["public"])
+        assert r.status_code == 201, r.text
+        raised.append(r.json()["objection_id"])
+    r = await scoring.post(url, json={"reason": "再一条"}, headers=keys["public"])
+    assert r.status_code == 409, r.text
+    assert (r.json()["code"], r.json()["open_objections"], r.json()["limit"]) == (
+        "TOO_MANY_OPEN_OBJECTIONS",
+        limit,
+        limit,
+    )
+    listed = (await scoring.get(url, headers=keys["government"])).json()
+    assert [o["objection_id"] for o in listed] == raised, "the refused objection wrote nothing"
+    # The bound is one key's, on one household.
+    r = await scoring.post(
+        f"/v1/households/{other_household}/objections", json={"reason": "别户"}, headers=keys["public"]
+    )
+    assert r.status_code == 201, r.text
+    r = await scoring.post(url, json={"reason": "政府核查"}, headers=keys["government"])
+    assert r.status_code == 201, r.text
+    token, _ = add_credential(s.common.credentials_path, "public-kiosk", "api_key", ("public",))
+    kiosk = {"Authorization": f"Bearer {token}"}
+
+    async def kiosk_objects() -> bool:  # 401 until scoring rereads the credentials file
+        r = await scoring.post(url, json={"reason": "村民异议"}, headers=kiosk)
+        assert r.status_code in (201, 401), r.text
+        return r.status_code == 201
+
+    await wait_until(kiosk_objects, what="another public key's objection")
+    # Resolving one of the key's objections frees its place.
+    r = await scoring.post(
+        f"{url}/{raised[0]}/resolution", json={"outcome": "dismissed", "note": "不属实"}, headers=keys["government"]
+    )
+    assert r.status_code == 200, r.text
+    r = await scoring.post(url, json={"reason": "补充异议"}, headers=keys["public"])
+    assert r.status_code == 201, r.text
 
 
 async def _business_date_is(client: httpx.AsyncClient, day: date) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -91,6 +92,9 @@ def test_up_on_a_fresh_directory_becomes_ready_and_keeps_data(tmp_path: Path) ->
         output = _stop(proc)
     assert "vcredit stopped" in output
     assert {p.name for p in data_dir.glob("*.db")} >= {f"{n}.db" for n in SERVICE_NAMES} | {"bus.db"}
+    # Credit data and generated keys: the owner's alone (tests/system/test_data_dir_modes.py).
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in data_dir.iterdir() if p.stat().st_mode & 0o077} == {}
 
     proc = _start(data_dir, ports)
     try:

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared.auth import add_credential
 from shared.bus.embedded import EmbeddedBus
 from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime, create_app
@@ -96,3 +97,26 @@ async def test_idempotency_key_replays_the_first_result_and_refuses_a_different_
 
     # Without a key the same request is a new request (and here a duplicate).
     assert (await registry.post("/v1/villages", json=village)).json()["code"] == "DUPLICATE_CODE"
+
+
+async def test_idempotency_keys_are_each_principals_own(registry: httpx.AsyncClient, tmp_path: Path) -> None:
+    """Issue 21: a key another client already used must not hand this client the other's
+    stored answer (nor refuse it as a reused key): each principal has its own keys."""
+    credentials = tmp_path / "credentials.json"  # CommonSettings(data_dir=tmp_path)'s default
+    key_a, _ = add_credential(credentials, "gov-a", "api_key", ("government",))
+    key_b, _ = add_credential(credentials, "gov-b", "api_key", ("government",))
+    as_a = {"Authorization": f"Bearer {key_a}", "Idempotency-Key": "shared-key"}
+    as_b = {"Authorization": f"Bearer {key_b}", "Idempotency-Key": "shared-key"}
+
+    first = await registry.post("/v1/townships", json={"code": "T1", "name": "湖滨镇"}, headers=as_a)
+    assert (first.status_code, first.json()["code"]) == (201, "T1")
+    theirs = await registry.post("/v1/townships", json={"code": "T2", "name": "河口镇"}, headers=as_b)
+    assert (theirs.status_code, theirs.json()["code"]) == (201, "T2")
+    assert "idempotent-replayed" not in theirs.headers
+    # B's own key replays B's answer; A's still replays A's.
+    b_again = await registry.post("/v1/townships", json={"code": "T2", "name": "河口镇"}, headers=as_b)
+    a_again = await registry.post("/v1/townships", json={"code": "T1", "name": "湖滨镇"}, headers=as_a)
+    assert (b_again.json(), b_again.headers["idempotent-replayed"]) == (theirs.json(), "true")
+    assert (a_again.json(), a_again.headers["idempotent-replayed"]) == (first.json(), "true")
+    townships = await registry.get("/v1/townships", headers={"Authorization": f"Bearer {key_a}"})
+    assert [t["code"] for t in townships.json()] == ["T1", "T2"]

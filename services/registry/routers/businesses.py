@@ -51,8 +51,7 @@ async def create_business(
 async def get_business(
     business_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
 ) -> BusinessOut:
-    business = await business_or_404(session, business_id)
-    ensure_bound(principal, village=business.village_code)
+    business = await business_or_404(session, business_id, seen_by=principal)
     view = await business_view(session, business)
     await audit.record("business", business_id)
     return view

@@ -60,8 +60,7 @@ async def create_household(
 async def get_household(
     household_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
 ) -> HouseholdOut:
-    household = await household_or_404(session, household_id)
-    ensure_bound(principal, village=household.village_code, household=household.id)
+    household = await household_or_404(session, household_id, seen_by=principal)
     (view,) = await household_views(session, [household])
     await audit.record("household", household_id)
     return view

@@ -16,8 +16,7 @@ from services.registry.routers.dependencies import EvidenceRef, FactSource, prov
 from services.registry.schemas import Code, DecisionIn, ObjectionIn, ObjectionOut
 from shared.db import BIGINT_MAX
 from shared.paging import MAX_PAGE, Limit, Offset
-from shared.problems import Problem
-from shared.web import CurrentPrincipal, ReadSession, Session, ensure_bound, scope
+from shared.web import CurrentPrincipal, ReadSession, Session, ensure_visible, scope
 
 router = APIRouter(prefix="/v1")
 
@@ -73,9 +72,12 @@ async def list_objections(
 async def get_objection(objection_id: str, session: ReadSession, principal: CurrentPrincipal) -> ObjectionOut:
     objection = await session.get(Objection, objection_id)
     if objection is None:
-        raise Problem(404, "OBJECTION_NOT_FOUND", "Objection not found", f"No objection {objection_id}.")
-    ensure_bound(
-        principal, village=objection.village_code, household=household_of(objection.subject_kind, objection.subject_id)
+        raise objections.objection_not_found(objection_id)
+    ensure_visible(
+        principal,
+        objections.objection_not_found(objection_id),
+        village=objection.village_code,
+        household=household_of(objection.subject_kind, objection.subject_id),
     )
     return objections.objection_view(objection, date.today())
 

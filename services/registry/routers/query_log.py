@@ -9,7 +9,7 @@ from services.registry.loaders import business_or_404, household_or_404
 from services.registry.subject_query_log import subject_queries
 from shared.audit import After, QueryPage
 from shared.paging import Limit
-from shared.web import CurrentPrincipal, ReadSession, ensure_bound, scope
+from shared.web import CurrentPrincipal, ReadSession, scope
 
 router = APIRouter(prefix="/v1")
 
@@ -29,9 +29,8 @@ async def household_queries(
     limit: Limit = 50,
     after: After = None,
 ) -> QueryPage:
-    household = await household_or_404(session, household_id)
-    # A subject asks about its own household only.
-    ensure_bound(principal, village=household.village_code, household=household.id)
+    # A subject asks about its own household only; another's answers as missing.
+    await household_or_404(session, household_id, seen_by=principal)
     return await subject_queries(request, session, "household", household_id, limit, after)
 
 
@@ -50,6 +49,5 @@ async def business_queries(
     limit: Limit = 50,
     after: After = None,
 ) -> QueryPage:
-    business = await business_or_404(session, business_id)
-    ensure_bound(principal, village=business.village_code)
+    await business_or_404(session, business_id, seen_by=principal)
     return await subject_queries(request, session, "business", business_id, limit, after)

@@ -10,7 +10,7 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.fact_history import end_date, fact_history, fact_out, negative_field
-from services.registry.loaders import subject_or_404
+from services.registry.loaders import ensure_in_sight, subject_or_404
 from services.registry.models import Business, Household
 from services.registry.routers.dependencies import provenance
 from services.registry.schemas import FactEndIn, FactOut
@@ -18,7 +18,6 @@ from services.registry.subjects import Provenance, change_facts, check_statement
 from shared.audit import Audited, SubjectKind
 from shared.auth import Principal
 from shared.profile import Profile
-from shared.web import ensure_bound
 
 S = TypeVar("S", Household, Business)
 
@@ -30,16 +29,9 @@ def stated(principal: Principal, source: str | None, evidence: str | None, field
     return prov
 
 
-def _in_reach(principal: Principal, subject: Household | Business) -> None:
-    # A household's own credential reaches that household only, and no business.
-    ensure_bound(
-        principal, village=subject.village_code, household=subject.id if isinstance(subject, Household) else None
-    )
-
-
 async def change_profile(session: AsyncSession, principal: Principal, subject: S, body: Profile, prov: Provenance) -> S:
     """The fields ``body`` states, recorded where they differ from the current facts."""
-    _in_reach(principal, subject)
+    ensure_in_sight(principal, subject)
     fields = {f: v for f, v in body.model_dump(mode="json").items() if f in body.model_fields_set}
     await change_facts(session, subject, fields, prov)
     return subject
@@ -54,7 +46,7 @@ async def facts(
     limit: int,
     offset: int,
 ) -> list[FactOut]:
-    _in_reach(principal, await subject_or_404(session, kind, subject_id))
+    await subject_or_404(session, kind, subject_id, seen_by=principal)
     history = await fact_history(session, subject_id, limit, offset)
     await audit.record(kind, subject_id)
     return history
@@ -74,7 +66,6 @@ async def end_negative_fact(
     ended_on = end_date(body)
     prov = stated(principal, source, evidence, [field])
     async with session.begin():
-        subject = await subject_or_404(session, kind, subject_id, lock=True)
-        _in_reach(principal, subject)
+        subject = await subject_or_404(session, kind, subject_id, lock=True, seen_by=principal)
         fact = await end_fact(session, subject, field, ended_on, prov)
     return fact_out(fact)

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from shared.auth import Principal
 from shared.db import create_engine, create_sessionmaker, read_only
 from shared.idempotency import idempotent
 from shared.platform_tables import SHARED_TABLES, idempotency_keys
@@ -25,9 +26,12 @@ class Thing(BaseModel):
     name: str
 
 
-def _request(key: str | None) -> Request:
+def _request(key: str | None, path: str = "/v1/things", principal: str = "client-a") -> Request:
     headers = [(b"idempotency-key", key.encode())] if key is not None else []
-    return Request({"type": "http", "method": "POST", "path": "/v1/things", "headers": headers, "query_string": b""})
+    request = Request({"type": "http", "method": "POST", "path": path, "headers": headers, "query_string": b""})
+    # What shared.web.authorize leaves on every authenticated request.
+    request.state.principal = Principal(principal, frozenset({"government"}))
+    return request
 
 
 @pytest.fixture
@@ -45,13 +49,15 @@ async def _claims(engine: AsyncEngine) -> int:
         return int(await conn.scalar(select(func.count()).select_from(idempotency_keys)) or 0)
 
 
-async def _call(engine: AsyncEngine, key: str | None, body: Thing, work_done: list[str]) -> Thing | JSONResponse:
+async def _call(
+    engine: AsyncEngine, key: str | None, body: Thing, work_done: list[str], request: Request | None = None
+) -> Thing | JSONResponse:
     async def work() -> Thing:
         work_done.append(body.name)
         return Thing(name=body.name.upper())
 
     async with create_sessionmaker(engine)() as session:
-        return await idempotent(session, _request(key), body, work, status=201)
+        return await idempotent(session, request or _request(key), body, work, status=201)
 
 
 async def test_a_replay_answers_the_stored_first_answer_without_doing_the_work_again(engine: AsyncEngine) -> None:
@@ -94,3 +100,24 @@ async def test_the_claim_is_taken_in_the_works_transaction_and_commits_with_it(e
         await idempotent(session, _request("k-3"), Thing(name="c"), lambda: work(session), status=201)
     assert seen == {"in_transaction": True, "claimed_here": 1, "claimed_elsewhere": 0}
     assert await _claims(engine) == 1
+
+
+async def test_a_scope_too_long_for_its_column_is_kept_whole_as_a_hash(engine: AsyncEngine) -> None:
+    """A long path (path parameters) must neither overflow the 255-character scope column
+    (PostgreSQL refuses the insert) nor be cut so that two routes share a scope."""
+    done: list[str] = []
+    long_a, long_b = "/v1/things/" + "a" * 300, "/v1/things/" + "a" * 299 + "b"
+    assert await _call(engine, "k-4", Thing(name="d"), done, _request("k-4", long_a)) == Thing(name="D")
+    assert await _call(engine, "k-4", Thing(name="e"), done, _request("k-4", long_b)) == Thing(name="E")
+    async with read_only(engine).connect() as conn:
+        scopes = list(await conn.scalars(select(idempotency_keys.c.scope)))
+    assert len(scopes) == 2 and all(len(s) <= 255 and s.startswith("sha256:") for s in scopes)
+    assert done == ["d", "e"]
+
+
+async def test_without_a_principal_a_key_is_refused_rather_than_shared(engine: AsyncEngine) -> None:
+    request = _request("k-5")
+    del request.state.principal
+    with pytest.raises(RuntimeError, match="without an authenticated principal"):
+        await _call(engine, "k-5", Thing(name="f"), [], request)
+    assert await _claims(engine) == 0

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from services.loans.settings import LoansSettings
+from services.notify.settings import NotifySettings
 from services.registry.settings import RegistrySettings
 from shared.settings import DEFAULT_PORTS, CommonSettings, service_port
 from vcredit.services import SETTINGS_CLASSES
@@ -54,3 +55,11 @@ def test_registry_finds_scoring_and_loans_at_their_ports(monkeypatch: pytest.Mon
     assert RegistrySettings().peer_url("loans") == "http://127.0.0.1:8003"
     monkeypatch.setenv("VCREDIT_REGISTRY_LOANS_URL", "http://loans:8003")
     assert RegistrySettings().peer_url("loans") == "http://loans:8003"
+
+
+def test_notify_finds_risk_at_its_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert NotifySettings().risk_url == "http://127.0.0.1:8004"
+    monkeypatch.setenv("VCREDIT_RISK_PORT", "9104")
+    assert NotifySettings().risk_url == "http://127.0.0.1:9104"
+    monkeypatch.setenv("VCREDIT_NOTIFY_RISK_URL", "http://risk:8004")
+    assert NotifySettings().risk_url == "http://risk:8004"
