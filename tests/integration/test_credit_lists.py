@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy import select
 
 from services.loans.credit_lists import is_blacklisted
-from services.risk import context
 from shared.auth import add_credential
 from shared.catalogue import BusinessDateAdvanced, RatingCertified
 from shared.events import new_event
 from shared.messaging import outbox
 from tests.conftest import Infra
 from tests.support.credit_lists import VILLAGE, propose_black_listing, register_household
+from tests.support.settings_env import service_env
 from tests.support.system import System, certified_line, resident_id
 from tests.support.waiting import wait_until
 
@@ -36,11 +36,6 @@ START = date(2026, 5, 11)
 async def credit_lists(
     infra: Infra, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[System, dict[str, dict[str, str]]]]:
-    # The court's cause as a minor entry (repairable at once), the bank's as general (3 months).
-    monkeypatch.setenv(
-        "VCREDIT_RISK_LIST_TIERS", '{"court_dishonest_debtor": "minor", "malicious_debt_evasion": "general"}'
-    )
-    context.settings.cache_clear()  # risk reads its settings once per process
     credentials = infra.tmp / f"credentials-{uuid.uuid4().hex}.json"
     keys: dict[str, dict[str, str]] = {}
     principals: dict[str, tuple[str, ...]] = {r: (r,) for r in ("court", "bank", "government", "public", "collector")}
@@ -50,15 +45,19 @@ async def credit_lists(
     for name, roles in principals.items():
         token, _ = add_credential(credentials, f"as-{name}", "api_key", roles, VILLAGE if name == "collector" else None)  # type: ignore[arg-type]
         keys[name] = {"Authorization": f"Bearer {token}", "X-Query-Purpose": "credit lists test"}
-    async with System(infra, ["registry", "risk", "loans"], credentials_file=credentials, start_date=START) as system:
-        registry = system["registry"]
-        assert (await registry.post("/v1/townships", json={"code": TOWNSHIP, "name": "南镇"})).status_code == 201
-        for code, name in ((VILLAGE, "东村"), (OTHER_VILLAGE, "西村")):
-            body = {"code": code, "name": name, "township_code": TOWNSHIP}
-            assert (await registry.post("/v1/villages", json=body)).status_code == 201
-        yield system, keys
-    monkeypatch.delenv("VCREDIT_RISK_LIST_TIERS")
-    context.settings.cache_clear()
+    # The court's cause as a minor entry (repairable at once), the bank's as general (3 months).
+    with service_env(
+        monkeypatch, VCREDIT_RISK_LIST_TIERS='{"court_dishonest_debtor": "minor", "malicious_debt_evasion": "general"}'
+    ):
+        async with System(
+            infra, ["registry", "risk", "loans"], credentials_file=credentials, start_date=START
+        ) as system:
+            registry = system["registry"]
+            assert (await registry.post("/v1/townships", json={"code": TOWNSHIP, "name": "南镇"})).status_code == 201
+            for code, name in ((VILLAGE, "东村"), (OTHER_VILLAGE, "西村")):
+                body = {"code": code, "name": name, "township_code": TOWNSHIP}
+                assert (await registry.post("/v1/villages", json=body)).status_code == 201
+            yield system, keys
 
 
 async def _court_lists(system: System, keys: dict[str, dict[str, str]], household_id: str, on: bool) -> None:

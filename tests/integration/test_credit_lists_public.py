@@ -23,6 +23,7 @@ from tests.support.credit_lists import propose_black_listing as propose
 from tests.support.credit_lists import register_household as register
 from tests.support.dashboard import open_dashboard
 from tests.support.http_server import serve
+from tests.support.settings_env import service_env
 from tests.support.system import System, resident_id
 from tests.support.waiting import wait_until
 
@@ -45,8 +46,6 @@ Keys = dict[str, dict[str, str]]
 
 @pytest.fixture
 async def system(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[System, Keys]]:
-    # The court's cause as a minor entry: repair may be applied for (and refused) at once.
-    monkeypatch.setenv("VCREDIT_RISK_LIST_TIERS", '{"court_dishonest_debtor": "minor"}')
     credentials = infra.tmp / f"credentials-{uuid.uuid4().hex}.json"
     keys: Keys = {}
     for role in ("court", "bank", "government", "public", "monitoring"):
@@ -55,13 +54,15 @@ async def system(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
     # A second government principal: the one that applied for a repair never decides it (issue 21).
     token, _ = add_credential(credentials, "as-district", "api_key", ("government",))
     keys["district"] = {"Authorization": f"Bearer {token}"}
-    async with System(infra, ["registry", "risk", "notify"], credentials_file=credentials, start_date=START) as s:
-        registry = s["registry"]
-        assert (await registry.post("/v1/townships", json={"code": TOWNSHIP, "name": "北镇"})).status_code == 201
-        for code, name in ((VILLAGE, "上村"), (OTHER_VILLAGE, "下村")):
-            body = {"code": code, "name": name, "township_code": TOWNSHIP}
-            assert (await registry.post("/v1/villages", json=body)).status_code == 201
-        yield s, keys
+    # The court's cause as a minor entry: repair may be applied for (and refused) at once.
+    with service_env(monkeypatch, VCREDIT_RISK_LIST_TIERS='{"court_dishonest_debtor": "minor"}'):
+        async with System(infra, ["registry", "risk", "notify"], credentials_file=credentials, start_date=START) as s:
+            registry = s["registry"]
+            assert (await registry.post("/v1/townships", json={"code": TOWNSHIP, "name": "北镇"})).status_code == 201
+            for code, name in ((VILLAGE, "上村"), (OTHER_VILLAGE, "下村")):
+                body = {"code": code, "name": name, "township_code": TOWNSHIP}
+                assert (await registry.post("/v1/villages", json=body)).status_code == 201
+            yield s, keys
 
 
 async def _propose(s: System, keys: Keys, household: str) -> str:
