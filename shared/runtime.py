@@ -22,6 +22,7 @@ from shared.auth import Authenticator, CredentialStore
 from shared.bodylimit import BodySizeLimit
 from shared.bus.base import Bus
 from shared.db import DbTimeouts, create_engine, create_sessionmaker, ping, read_only
+from shared.deadlines import within
 from shared.jsonbody import DuplicateKeys
 from shared.messaging import Consumer, Finish, Handler, Prefetch, Relay, session_class_for
 from shared.metrics import SAMPLE_TIMEOUT_SECONDS, HttpMetrics, SampledGauge, ServiceMetrics, metrics_router
@@ -203,7 +204,7 @@ class ServiceRuntime:
         checks: dict[str, str] = {}
         for name, probe in (("database", ping(self.engine)), ("bus", self.bus.ping())):
             try:
-                await asyncio.wait_for(probe, timeout=5)
+                await within(probe, 5)
                 checks[name] = "ok"
             except Exception as exc:
                 checks[name] = f"unreachable ({type(exc).__name__})"

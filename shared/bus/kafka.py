@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError, for_code
 
 from shared.bus.base import Message, Record
+from shared.deadlines import within
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ class KafkaBus:
                 raise
             stale, self._producer, self._renew_producer = self._producer, fresh, False
         try:
-            await asyncio.wait_for(stale.stop(), 10)
+            await within(stale.stop(), 10)
         except (TimeoutError, KafkaError):
             log.warning("a replaced Kafka producer did not close cleanly", exc_info=True)
 
@@ -209,7 +210,7 @@ class KafkaBus:
             await admin.close()
 
     async def ping(self) -> None:
-        await asyncio.wait_for(self.producer.client.fetch_all_metadata(), timeout=5)
+        await within(self.producer.client.fetch_all_metadata(), 5)
 
 
 class KafkaBusConsumer:
@@ -292,7 +293,7 @@ class KafkaBusConsumer:
             # answers a retriable error. Bounded, the TimeoutError makes the consumer loop
             # reconnect with a fresh member instead of waiting for good on a coordinator that
             # does not come back; the uncommitted events come again and the inbox drops them.
-            await asyncio.wait_for(
+            await within(
                 self._consumer.commit({TopicPartition(t, p): o for (t, p), o in offsets.items()}),
                 self._request_timeout_ms / 1000,
             )

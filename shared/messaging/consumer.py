@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.bulk import insert_rows
 from shared.bus.base import Bus, BusConsumer, Message, Record, next_offsets
 from shared.db import insert_ignore, unavailable
+from shared.deadlines import within
 from shared.events import Envelope, dlq_topic_of
 from shared.logs import bind_service, event_context
 from shared.messaging.headers import (
@@ -181,7 +182,7 @@ class Consumer:
                 # A member stuck in a call that ignores cancellation is abandoned, not waited for.
                 await asyncio.wait([serving], timeout=STOP_MEMBER_SECONDS)
                 try:
-                    await asyncio.wait_for(consumer.stop(), STOP_MEMBER_SECONDS)
+                    await within(consumer.stop(), STOP_MEMBER_SECONDS)
                 except TimeoutError:
                     log.error("consumer %s did not leave its group within %ss", self.name, STOP_MEMBER_SECONDS)
                 except Exception as exc:
@@ -241,7 +242,7 @@ class Consumer:
 
     async def _behind(self, consumer: BusConsumer, seconds: float) -> int | None:
         try:
-            return sum((await asyncio.wait_for(consumer.lag(), seconds)).values())
+            return sum((await within(consumer.lag(), seconds)).values())
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -269,8 +270,8 @@ class Consumer:
             return
         dlq = [self.topic_prefix + dlq_topic_of(t) for t in self.topics]
         try:
-            lag = await asyncio.wait_for(live.lag(), SAMPLE_TIMEOUT_SECONDS)
-            sizes = await asyncio.wait_for(live.sizes(dlq), SAMPLE_TIMEOUT_SECONDS)
+            lag = await within(live.lag(), SAMPLE_TIMEOUT_SECONDS)
+            sizes = await within(live.sizes(dlq), SAMPLE_TIMEOUT_SECONDS)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
