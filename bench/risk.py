@@ -35,6 +35,7 @@ from bench.suite import Benchmark, Servers, main_one
 from shared.bus.base import Record
 from shared.bus.kafka import KafkaBus
 from shared.catalogue import LoanClassified, LoanDisbursed, RepaymentReceived
+from shared.cloudevents import kafka_headers
 from shared.events import Envelope, new_event
 from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime
@@ -112,7 +113,8 @@ def village_of(i: int) -> tuple[str, str]:
 async def publish(bus: KafkaBus, prefix: str, events: list[Envelope]) -> None:
     for start in range(0, len(events), 5000):
         chunk = events[start : start + 5000]
-        await bus.publish([Record(prefix + e.topic, e.key, e.to_bytes()) for e in chunk])
+        # With the CloudEvents headers the relay gives every event (consumers decode them too).
+        await bus.publish([Record(prefix + e.topic, e.key, e.to_bytes(), kafka_headers(e)) for e in chunk])
 
 
 async def bare_consumer(bootstrap: str, topic: str, n: int) -> float:

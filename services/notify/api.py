@@ -55,11 +55,17 @@ def _subscription_out(s: Subscription) -> SubscriptionOut:
 async def create_subscription(
     body: SubscriptionIn, request: Request, session: Session, principal: CurrentPrincipal
 ) -> SubscriptionOut | JSONResponse:
-    """Register a webhook. Each matching event is POSTed as its envelope JSON with
-    ``X-Vcredit-Event-Id``, ``X-Vcredit-Event-Type``, ``X-Vcredit-Timestamp`` and
-    ``X-Vcredit-Signature: v1=<hex HMAC-SHA256(secret, "{timestamp}.{body}")>``. Reject
-    timestamps more than 5 minutes old (replay protection); deduplicate on the event id.
-    422 ``WEBHOOK_ADDRESS_REFUSED`` for a URL whose host is not a public address (egress.py)."""
+    """Register a webhook. Each matching event is POSTed as a CloudEvent in HTTP binary mode:
+    the body is its envelope JSON, ``ce-id``, ``ce-source``, ``ce-type``, ``ce-time``,
+    ``ce-dataschema``, ``ce-partitionkey`` and ``ce-specversion: 1.0`` are headers. It is signed
+    per Standard Webhooks 1.0: ``webhook-id`` (the event id), ``webhook-timestamp`` and
+    ``webhook-signature: v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>``; the key is
+    the secret's bytes (``whsec_<base64>``: the decoded bytes). Reject timestamps more than 5
+    minutes old (replay protection); deduplicate on ``webhook-id``. Deprecated, removed in the
+    next release: ``X-Vcredit-Event-Id``, ``X-Vcredit-Event-Type``, ``X-Vcredit-Timestamp``,
+    ``X-Vcredit-Signature``. 422 ``VALIDATION_FAILED`` for a ``whsec_`` secret that is not base64
+    of 24+ bytes; 422 ``WEBHOOK_ADDRESS_REFUSED`` for a URL whose host is not a public address
+    (egress.py). See docs/webhooks.md."""
     settings = context.settings()
     # Before the transaction: a DNS lookup holds no database lock.
     await egress.check_subscription_url(

@@ -3,7 +3,7 @@
 - **Lease instead of lock**: claiming a delivery moves its ``next_attempt_at`` past the
   longest a call can take, in the claiming transaction. The result of the call then sets
   the real state. If the process dies mid-call, the lease runs out and the delivery is due
-  again: at-least-once (receivers deduplicate on ``X-Vcredit-Event-Id``). On PostgreSQL
+  again: at-least-once (receivers deduplicate on ``webhook-id``, the event id). On PostgreSQL
   replicas skip rows another replica is claiming (``FOR UPDATE SKIP LOCKED``).
 - **Isolation**: each call is its own task; the loop never awaits a subscriber. At most
   ``per_subscriber_concurrency`` calls go to one subscriber and ``max_concurrency`` in all,
@@ -32,11 +32,13 @@ from sqlalchemy import select, update
 from services.notify import context
 from services.notify.domain.excerpt import READ_BYTES, excerpt
 from services.notify.domain.retry import after_attempt, is_success
-from services.notify.domain.signing import signature_header
+from services.notify.domain.signing import signature_header, standard_headers
 from services.notify.egress import AddressRefused, webhook_client
 from services.notify.models import Delivery, Subscription
 from services.notify.settings import NotifySettings
+from shared.cloudevents import http_headers
 from shared.db import dialect_of
+from shared.events import Envelope
 from shared.pii import PiiCipher, load_cipher
 from shared.runtime import ServiceRuntime
 
@@ -58,12 +60,17 @@ class Claimed:
     secret_encrypted: str
 
 
-def signed_headers(secret: str, event_id: str, event_type: str, body: bytes, timestamp: int) -> dict[str, str]:
+def signed_headers(secret: str, envelope: Envelope, body: bytes, timestamp: int) -> dict[str, str]:
+    """The request's headers: the event as a CloudEvent in HTTP binary mode (``ce-*``, the
+    body is the envelope), signed per Standard Webhooks (``webhook-*``), and the deprecated
+    ``X-Vcredit-*`` headers of before (removed in the next release: docs/webhooks.md)."""
+    event_id = str(envelope.event_id)
     return {
-        "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
+        **http_headers(envelope),
+        **standard_headers(secret, event_id, timestamp, body),
         "X-Vcredit-Event-Id": event_id,
-        "X-Vcredit-Event-Type": event_type,
+        "X-Vcredit-Event-Type": envelope.type,
         "X-Vcredit-Timestamp": str(timestamp),
         "X-Vcredit-Signature": signature_header(secret, timestamp, body),
     }
@@ -177,7 +184,8 @@ class Dispatcher:
         error: str | None = None
         try:
             secret = self.cipher.decrypt(claimed.secret_encrypted)
-            headers = signed_headers(secret, claimed.event_id, claimed.event_type, body, int(time.time()))
+            envelope = Envelope.from_bytes(body)
+            headers = signed_headers(secret, envelope, body, int(time.time()))
             async with (
                 asyncio.timeout(self.settings.webhook_timeout_seconds),
                 client.stream("POST", claimed.url, content=body, headers=headers) as response,

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
 import shared.catalogue  # noqa: F401  (the catalogue the event types are checked against)
+from services.notify.domain.signing import MIN_KEY_BYTES, SECRET_PREFIX, decode_standard_secret
 from shared.events import catalogue
 
 
@@ -18,7 +19,22 @@ class SubscriptionIn(BaseModel):
     url: HttpUrl
     events: list[str] = Field(min_length=1, max_length=200)
     # Long enough that it cannot be guessed; the receiver keeps a copy to verify signatures.
+    # Best a Standard Webhooks secret, ``whsec_`` + base64 of 24+ random bytes (signing.py).
     secret: str = Field(min_length=16, max_length=255)
+
+    @field_validator("secret")
+    @classmethod
+    def _standard_secret_well_formed(cls, secret: str) -> str:
+        # A secret that says it is a Standard Webhooks one must be one: otherwise notify would
+        # sign with its text while the receiver's library signs with what it decodes.
+        if secret.startswith(SECRET_PREFIX):
+            key = decode_standard_secret(secret)
+            if key is None or len(key) < MIN_KEY_BYTES:
+                raise ValueError(
+                    f"a secret starting with {SECRET_PREFIX} is base64 of at least {MIN_KEY_BYTES} bytes "
+                    "(Standard Webhooks)"
+                )
+        return secret
 
     @field_validator("events")
     @classmethod

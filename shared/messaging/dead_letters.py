@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from shared.bus.base import Bus, Message, Record, next_offsets
+from shared.cloudevents import is_kafka_header as is_cloudevent_header
 from shared.events import Envelope, dlq_topic_of
 from shared.messaging.headers import (
     H_ATTEMPTS,
@@ -108,11 +109,12 @@ async def replay_dead_letters(
                         topic=topic_prefix + d.topic,
                         key=d.message.key or "",
                         value=d.message.value,
-                        # The trace headers too: the replayed event goes on in its trace.
+                        # The trace headers too: the replayed event goes on in its trace; and
+                        # its CloudEvent headers, so it is the same CloudEvent as before.
                         headers={
                             k: v
                             for k, v in d.message.headers.items()
-                            if k in (H_EVENT_TYPE, H_EVENT_ID, *TRACE_HEADERS)
+                            if k in (H_EVENT_TYPE, H_EVENT_ID, *TRACE_HEADERS) or is_cloudevent_header(k)
                         }
                         | {"vcredit.replayed_from": d.message.topic},
                     )

@@ -1,5 +1,6 @@
 """Message header names: the event's type and id on every message the relay publishes, and
-what a dead letter carries so an operator sees why and where from."""
+what a dead letter carries so an operator sees why and where from. Beside them every event
+carries its CloudEvents headers (``ce_*``, ``content-type``: shared/cloudevents.py)."""
 
 H_CONSUMER = "vcredit.consumer"
 H_ERROR = "vcredit.error"

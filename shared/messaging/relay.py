@@ -18,7 +18,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.bus.base import Bus, Record
+from shared.cloudevents import kafka_headers
 from shared.db import dialect_of
+from shared.events import Envelope
 from shared.logs import bind_service
 from shared.messaging.headers import (
     H_EVENT_ID,
@@ -117,7 +119,12 @@ class Relay:
                     topic=self.topic_prefix + row.topic,
                     key=row.key,
                     value=row.envelope.encode(),
-                    headers={H_EVENT_TYPE: row.type, H_EVENT_ID: row.event_id},
+                    # The CloudEvent in binary mode beside the envelope (shared/cloudevents.py).
+                    headers={
+                        H_EVENT_TYPE: row.type,
+                        H_EVENT_ID: row.event_id,
+                        **kafka_headers(Envelope.model_validate_json(row.envelope)),
+                    },
                 )
                 for row in rows
             ]

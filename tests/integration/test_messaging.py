@@ -27,16 +27,19 @@ from bench.probe import (
     probe_event,
 )
 from shared.bus.base import Bus, Record
+from shared.cloudevents import is_kafka_header as is_cloudevent_header
+from shared.cloudevents import kafka_headers
 from shared.events import Envelope, parse_payload
 from shared.logs import ContextFilter
-from shared.messaging import Relay, emit, list_dead_letters, replay_dead_letters
+from shared.messaging import Relay, emit, list_dead_letters, read_to_end, replay_dead_letters
 from tests.conftest import Infra
 from tests.support.system import System
 from tests.support.waiting import wait_until
 
 
 async def _publish(bus: Bus, infra: Infra, events: Sequence[Envelope]) -> None:
-    await bus.publish([Record(infra.topic_prefix + e.topic, e.key, e.to_bytes()) for e in events])
+    # With the CloudEvents headers, as the relay publishes.
+    await bus.publish([Record(infra.topic_prefix + e.topic, e.key, e.to_bytes(), kafka_headers(e)) for e in events])
 
 
 async def _start(bus: Bus, infra: Infra) -> None:
@@ -246,6 +249,10 @@ async def test_poison_event_is_dead_lettered_then_replayed(infra: Infra) -> None
             bus, "probe", ["registry.events"], topic_prefix=infra.topic_prefix, idle_ms=1500
         )
         assert again == [], "a dead letter is replayed once"
+        # The replayed record is the same CloudEvent as the one that was parked.
+        stored = await read_to_end(bus, "cloudevents-reader", [infra.topic_prefix + "registry.events"], idle_ms=1000)
+        (replayed_record,) = [m for m in stored if "vcredit.replayed_from" in m.headers]
+        assert {k: v for k, v in replayed_record.headers.items() if is_cloudevent_header(k)} == kafka_headers(poison)
     finally:
         logging.getLogger("shared.messaging").removeHandler(captured)
         await _run(task)

@@ -6,6 +6,8 @@ notices. The other services appear as the events they publish."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,8 +16,11 @@ from datetime import date
 
 import httpx
 import pytest
+from cloudevents.v1.http import from_http
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
-from services.notify.domain.signing import verify_signature
+from services.notify.domain.signing import standard_secret, verify_signature
 from shared.catalogue import (
     BulletinIssued,
     HouseholdRegistered,
@@ -138,8 +143,8 @@ class Receiver:
             self.server.close()
 
 
-async def _subscribe(client: httpx.AsyncClient, url: str, events: list[str]) -> str:
-    r = await client.post("/v1/subscriptions", json={"url": url, "events": events, "secret": SECRET})
+async def _subscribe(client: httpx.AsyncClient, url: str, events: list[str], secret: str = SECRET) -> str:
+    r = await client.post("/v1/subscriptions", json={"url": url, "events": events, "secret": secret})
     assert r.status_code == 201, r.text
     assert "secret" not in r.json()
     return str(r.json()["subscription_id"])
@@ -233,6 +238,44 @@ async def test_webhooks_retry_die_redeliver_and_isolate_slow_subscribers(system:
     finally:
         for receiver in (flaky, dead, slow, fast, other):
             receiver.close()
+
+
+async def test_webhooks_are_cloudevents_signed_per_standard_webhooks(system: System) -> None:
+    """Receivers verify with the Standard Webhooks reference library and read the CloudEvent
+    with the CloudEvents SDK, whichever kind of secret their subscription has (issue 22)."""
+    notify = system["notify"]
+    standard_secret_ = "whsec_" + base64.b64encode(bytes(range(1, 33))).decode()
+    legacy, standard = await Receiver().start(), await Receiver().start()
+    try:
+        await _subscribe(notify, legacy.url, ["risk.village.frozen"])  # a secret of before
+        await _subscribe(notify, standard.url, ["risk.village.frozen"], secret=standard_secret_)
+        event = _frozen(V1)
+        await system.publish(event)
+        await wait_until(lambda: _true(bool(legacy.ok() and standard.ok())), seconds=15, what="both receivers")
+
+        for receiver, secret in ((legacy, standard_secret(SECRET)), (standard, standard_secret_)):
+            call = receiver.ok()[0]
+            assert Webhook(secret).verify(call.body, call.headers) == json.loads(call.body)
+            assert call.headers["webhook-id"] == str(event.event_id)
+            with pytest.raises(WebhookVerificationError):
+                Webhook(secret).verify(call.body.replace(b"frozen", b"unfrozen"), call.headers)
+
+            ce = from_http(call.headers, call.body)
+            assert (ce["specversion"], ce["id"], ce["type"], ce["source"]) == (
+                "1.0",
+                str(event.event_id),
+                "risk.village.frozen",
+                "/vcredit/risk",
+            )
+            assert ce["time"] == event.occurred_at.isoformat().replace("+00:00", "Z")
+            assert ce["partitionkey"] == V1 and ce["dataschema"] == "urn:vcredit:event:risk.village.frozen:v1"
+            # Binary mode: the body is the envelope, as before.
+            assert ce.get_data() == json.loads(call.body) and Envelope.model_validate_json(call.body) == event
+            # Deprecated, still sent this release.
+            assert call.headers["x-vcredit-event-id"] == str(event.event_id)
+    finally:
+        legacy.close()
+        standard.close()
 
 
 async def _true(value: bool) -> bool:

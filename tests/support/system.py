@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from services.registry.domain.identifiers import resident_id_check_char
 from shared.bus.base import Bus, Record
 from shared.catalogue import RatingCertified
+from shared.cloudevents import kafka_headers
 from shared.events import Envelope, new_event
 from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime, create_app
@@ -82,7 +83,7 @@ class System:
         """Put events on the bus as the services that own them would (on the test's topics)."""
         bus = next(iter(self.runtimes.values())).bus
         prefix = self.infra.topic_prefix
-        await bus.publish([Record(prefix + e.topic, e.key, e.to_bytes()) for e in events])
+        await bus.publish([Record(prefix + e.topic, e.key, e.to_bytes(), kafka_headers(e)) for e in events])
 
 
 async def read_events(bus: Bus, topic: str, *, idle_ms: int = 2000) -> list[Envelope]:
