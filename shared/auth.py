@@ -188,6 +188,21 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
 }
 
 
+# One line per role on what it may do, for `vcredit keys --help`; ROLE_SCOPES above is the policy.
+ROLE_SUMMARIES: dict[Role, str] = {
+    "operator": "runs the system, but decides nothing of the programme's; the first retires the bootstrap token",
+    "monitoring": "scrapes /metrics and nothing else (Prometheus)",
+    "government": "registers, states facts, decides objections and lists, freezes by hand, funds, titles",
+    "bank": "reads subjects and ratings, rejects ratings, lends and collects, settles losses, proposes black list",
+    "insurer": "reads subjects and ratings, states facts, reads losses and the fund, settles its share",
+    "court": "states court facts (enforcement), reads the subjects and objections they concern",
+    "police": "states police facts (vice records), reads the subjects and objections they concern",
+    "collector": "one village (--village): registers and imports households, states facts, objections",
+    "subject": "one household (--household): reads its own file and who queried it, objects, asks repair",
+    "public": "reads what is published (notices, aggregates, titles, lists) and objects to a notice",
+}
+
+
 def scopes_of(roles: frozenset[str] | tuple[str, ...]) -> frozenset[str]:
     out: frozenset[str] = frozenset()
     for role in roles:

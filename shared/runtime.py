@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.api_docs import docs_router
 from shared.auth import Authenticator, CredentialStore
 from shared.bodylimit import BodySizeLimit
 from shared.bus.base import Bus
@@ -247,7 +248,16 @@ def create_app(runtime: ServiceRuntime, bootstrap_token: str, *, manage_runtime:
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=f"vcredit {spec.title}", description=spec.description, version="1", lifespan=lifespan)
+    # FastAPI's /docs and /redoc load their viewers from a CDN: ours are served locally.
+    app = FastAPI(
+        title=f"vcredit {spec.title}",
+        description=spec.description,
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
+    )
     app.state.runtime = runtime
     common = runtime.common
     keys = TokenKeys(load_signing_keys(common.jwt_signing_keys, common.data_dir), common.jwt_verification_keys)
@@ -264,12 +274,12 @@ def create_app(runtime: ServiceRuntime, bootstrap_token: str, *, manage_runtime:
     # Outermost, so the latency and the request id cover every answer, 413s and 429s included.
     app.add_middleware(HttpMetrics, metrics=runtime.metrics)
     # Around everything else, so no answer (a 413, a 429, a 404 of no route) leaves without them.
-    docs = frozenset(p for p in (app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url) if p)
-    app.add_middleware(SecurityHeaders, docs_paths=docs)
+    app.add_middleware(SecurityHeaders)
     install_problem_handlers(app)
     app.state.tracing = runtime.tracing
     runtime.tracing.instrument_app(app)
     app.include_router(health_router())
+    app.include_router(docs_router(app.title))
     app.include_router(token_router())
     for router in spec.public_routers():
         app.include_router(router)

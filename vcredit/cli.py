@@ -32,7 +32,7 @@ from typing import Any, NoReturn
 import uvicorn
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from shared.auth import read_credentials, retires_bootstrap
+from shared.auth import ROLE_SUMMARIES, ROLES, read_credentials, retires_bootstrap
 from shared.bus.base import Bus
 from shared.bus.embedded import EmbeddedBus
 from shared.bus.kafka import KafkaBus, TopicCreationError, capped_min_insync
@@ -41,7 +41,7 @@ from shared.db import DbTimeouts
 from shared.logs import configure_logging
 from shared.migrations import at_head, upgrade
 from shared.runtime import ServiceRuntime, create_app
-from shared.settings import CommonSettings, private_dir
+from shared.settings import CommonSettings, generated_secret, private_dir
 from vcredit.services import SERVICE_NAMES, SETTINGS_CLASSES, load_spec, run_loop
 
 log = logging.getLogger("vcredit")
@@ -58,29 +58,40 @@ def port_of(service: str) -> int:
     return SETTINGS_CLASSES[service]().port
 
 
-def bootstrap_token(common: CommonSettings) -> str:
+BOOTSTRAP_TOKEN_FILE = "bootstrap-token"
+
+
+def bootstrap_token(common: CommonSettings, *, keep: bool = False) -> tuple[str, str | None]:
+    """The bootstrap token, and the line that tells the operator about it (None when
+    VCREDIT_BOOTSTRAP_TOKEN is set: they know it). With ``keep`` (``vcredit up``) a generated
+    token is kept in the data directory (0600), so a restart does not change the token the
+    operator has copied; ``vcredit serve`` makes one per process, as each replica may have
+    its own data directory (set VCREDIT_BOOTSTRAP_TOKEN there)."""
     if common.bootstrap_token:
-        return common.bootstrap_token
-    token = secrets.token_urlsafe(32)
-    path = common.credentials_path
+        return common.bootstrap_token, None
+    credentials = common.credentials_path
     try:
-        retired = retires_bootstrap(read_credentials(path))
+        retired = retires_bootstrap(read_credentials(credentials))
     except (OSError, ValueError) as exc:
         # The services refuse the bootstrap token while the file is unreadable (fail closed).
-        print(f"credentials file {path} unreadable ({exc}); the bootstrap token is refused", file=sys.stderr)
-        return token
+        return secrets.token_urlsafe(
+            32
+        ), f"credentials file {credentials} unreadable ({exc}); the bootstrap token is refused"
     if retired:
-        # Printing a token every service refuses would only mislead (and leak nothing useful).
-        print(
-            f"the bootstrap token is retired: an operator credential was created ({path}); "
-            "use an operator's key, or make one with `vcredit keys new --name NAME --role operator`",
-            file=sys.stderr,
-            flush=True,
+        # Printing a token every service refuses would only mislead (and leak nothing useful);
+        # nor is one kept for it.
+        return secrets.token_urlsafe(32), (
+            f"the bootstrap token is retired: an operator credential was created ({credentials}); "
+            "use an operator's key, or make one with `vcredit keys new --name NAME --role operator`"
         )
-        return token
-    # Printed once, to the operator's terminal only (API.md): it is every role's key.
-    print(f"VCREDIT_BOOTSTRAP_TOKEN was not set; generated for this run: {token}", file=sys.stderr, flush=True)
-    return token
+    if keep:
+        path = common.data_dir / BOOTSTRAP_TOKEN_FILE
+        token, kept = generated_secret(path, lambda: secrets.token_urlsafe(32)), f"kept in {path.resolve()}"
+    else:
+        token, kept = secrets.token_urlsafe(32), "for this process"
+    # To the operator's terminal only (API.md): it is every role's key. The token is the
+    # line's last word, so `tail -1 | awk '{print $NF}'` picks it.
+    return token, f"VCREDIT_BOOTSTRAP_TOKEN was not set; bootstrap token (first setup only, {kept}): {token}"
 
 
 def kafka_bus(common: CommonSettings, client_id: str) -> KafkaBus:
@@ -134,7 +145,7 @@ class _ServeServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-async def run_embedded(common: CommonSettings, host: str, token: str) -> None:
+async def run_embedded(common: CommonSettings, host: str, token: str, token_line: str | None) -> None:
     bus = embedded_bus(common)
     servers = []
     runtimes = []
@@ -170,6 +181,9 @@ async def run_embedded(common: CommonSettings, host: str, token: str) -> None:
     else:
         urls = "  ".join(f"{n} http://{host}:{port_of(n)}" for n in SERVICE_NAMES)
         print(f"vcredit is up (embedded, data in {common.data_dir.resolve()}): {urls}", flush=True)
+        if token_line:
+            # Last, where the README's quick start says to look for it.
+            print(token_line, file=sys.stderr, flush=True)
     await asyncio.gather(*tasks, return_exceptions=True)
     if not all(s.started for s in servers):
         raise SystemExit("vcredit could not start every service (is a port in use?)")
@@ -180,8 +194,8 @@ def cmd_up(args: argparse.Namespace) -> None:
     if args.data_dir:
         common = common.model_copy(update={"data_dir": Path(args.data_dir)})
     prepare_embedded(common)
-    token = bootstrap_token(common)
-    run_loop(run_embedded(common, args.host, token))
+    token, token_line = bootstrap_token(common, keep=True)
+    run_loop(run_embedded(common, args.host, token, token_line))
     print("vcredit stopped", flush=True)
 
 
@@ -191,7 +205,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
     runtime = ServiceRuntime(
         spec, database_url(args.service, common), kafka_bus(common, f"vcredit-{args.service}"), common
     )
-    app = create_app(runtime, bootstrap_token(common))
+    token, token_line = bootstrap_token(common)
+    if token_line:
+        print(token_line, file=sys.stderr, flush=True)
+    app = create_app(runtime, token)
     config = uvicorn.Config(
         app, host=args.host, port=args.port or port_of(args.service), log_level="info", log_config=None
     )
@@ -546,14 +563,22 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--mode", choices=["embedded", "distributed"], default="embedded")
     rebuild.set_defaults(func=cmd_rebuild)
 
-    keys = sub.add_parser("keys", help="API keys, OAuth2 clients and token signing keys")
+    keys = sub.add_parser(
+        "keys",
+        help="API keys, OAuth2 clients and token signing keys",
+        description="API keys, OAuth2 clients and token signing keys, in the credentials file "
+        "(VCREDIT_CREDENTIALS_FILE, default <data dir>/credentials.json): only hashes are stored.",
+        epilog="roles (--role; shared/auth.py ROLE_SCOPES is the full table):\n"
+        + "\n".join(f"  {role:<11} {ROLE_SUMMARIES[role]}" for role in ROLES),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     keys.add_argument(
         "action",
         choices=["new", "client", "list", "revoke", "signing-key"],
         help="new: an API key; client: an OAuth2 client; revoke --name; signing-key: an Ed25519 pair",
     )
     keys.add_argument("--name", help="who holds it (also the client_id), e.g. hubin-bank-core")
-    keys.add_argument("--role", action="append", help="repeat for several roles")
+    keys.add_argument("--role", action="append", help="one of the roles below; repeat for several")
     keys.add_argument("--village", help="the collector's village code")
     keys.add_argument("--household", help="the subject's household id")
     keys.set_defaults(func=cmd_keys)

@@ -28,8 +28,8 @@ from vcredit.services import load_spec
 in_module_loop = pytest.mark.asyncio(loop_scope="module")
 
 # Served without a token on purpose: the dashboard page, its script and style and its vendored
-# chart library (its data needs a token), liveness, readiness, the OpenAPI, and the token
-# endpoint with its keys.
+# chart library (its data needs a token), liveness, readiness, the OpenAPI with its Swagger UI
+# page and that page's files (shared/api_docs.py), and the token endpoint with its keys.
 PUBLIC = {
     "/",
     "/static/{name}",
@@ -40,8 +40,7 @@ PUBLIC = {
     "/.well-known/jwks.json",
     "/openapi.json",
     "/docs",
-    "/docs/oauth2-redirect",
-    "/redoc",
+    "/docs/assets/{name}",
 }
 
 

@@ -111,6 +111,57 @@ def test_up_on_a_fresh_directory_becomes_ready_and_keeps_data(tmp_path: Path) ->
         _stop(proc)
 
 
+TOKEN_LINE = re.compile(
+    r"VCREDIT_BOOTSTRAP_TOKEN was not set; bootstrap token \(first setup only, kept in (\S+)\): (\S+)"
+)
+
+
+def _printed_token(output: str) -> str:
+    """The token of start-up's last line (README: `vcredit up` prints it last)."""
+    lines = output.rstrip().splitlines()
+    assert any(line.startswith("vcredit is up") for line in lines), output[-3000:]
+    printed = TOKEN_LINE.fullmatch(lines[-1])
+    assert printed, f"the last line is not the token: {lines[-1]!r}"
+    return printed[2]
+
+
+def test_a_generated_bootstrap_token_is_kept_across_restarts_private_and_printed_last(tmp_path: Path) -> None:
+    """README's quick start: the token `vcredit up` prints last, also in var/bootstrap-token
+    (0600), is the same after a restart; VCREDIT_BOOTSTRAP_TOKEN, when set, wins and is not
+    printed."""
+    data_dir = tmp_path / "var"
+    ports = dict(zip(SERVICE_NAMES, free_ports(len(SERVICE_NAMES)), strict=True))
+    townships = f"http://127.0.0.1:{ports['registry']}/v1/townships"
+    log = tmp_path / "up.log"
+    tokens = []
+    for _ in range(2):
+        with log.open("wb") as output:
+            proc = _start(data_dir, ports, token=None, output=output)
+        try:
+            _wait_ready(ports, proc, limit=READY_BOUND)
+            tokens.append(_printed_token(log.read_text()))
+            r = httpx.get(townships, headers=_bearer(tokens[-1]))
+            assert r.status_code == 200, r.text
+        finally:
+            _stop(proc)
+    assert tokens[0] == tokens[1], "a restart changed the bootstrap token"
+    kept = data_dir / "bootstrap-token"
+    assert TOKEN_LINE.search(log.read_text())[1] == str(kept.resolve())  # type: ignore[index]
+    assert kept.read_text().strip() == tokens[0]
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+
+    # Pinned: the setting's token works, the kept one does not, and no token is printed.
+    with log.open("wb") as output:
+        proc = _start(data_dir, ports, token=TOKEN, output=output)
+    try:
+        _wait_ready(ports, proc, limit=READY_BOUND)
+        assert httpx.get(townships, headers=_bearer(TOKEN)).status_code == 200
+        assert httpx.get(townships, headers=_bearer(tokens[0])).status_code == 401
+    finally:
+        said = _stop(proc)
+    assert tokens[0] not in log.read_text() + said and "bootstrap token (" not in log.read_text()
+
+
 def _keys(data_dir: Path, *args: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "vcredit", "keys", *args], env=_env(data_dir), capture_output=True, text=True, timeout=60
@@ -151,9 +202,7 @@ async def test_the_printed_bootstrap_token_serves_first_setup_and_is_retired_for
         proc = _start(data_dir, ports, token=None, output=output)
     try:
         _wait_ready(ports, proc, limit=READY_BOUND)
-        printed = re.search(r"VCREDIT_BOOTSTRAP_TOKEN was not set; generated for this run: (\S+)", log.read_text())
-        assert printed, log.read_text()[-3000:]
-        token = printed[1]
+        token = _printed_token(log.read_text())
         r = await http.post(townships, headers=_bearer(token), json={"code": "410100001", "name": "湖滨镇"})
         assert r.status_code == 201, r.text
 
@@ -180,7 +229,8 @@ async def test_the_printed_bootstrap_token_serves_first_setup_and_is_retired_for
             proc = _start(data_dir, ports, token=None, output=output)
         _wait_ready(ports, proc, limit=READY_BOUND)
         said = log.read_text()
-        assert "generated for this run" not in said and "bootstrap token is retired" in said, said[-3000:]
+        assert "bootstrap token (" not in said and "bootstrap token is retired" in said, said[-3000:]
+        assert said.rstrip().splitlines()[-1].startswith("the bootstrap token is retired"), said[-3000:]
         added = _keys(data_dir, "new", "--name", "ops", "--role", "operator")  # the recovery path
         key = next(line.rsplit(" ", 1)[1] for line in added.splitlines() if line.startswith("API key"))
         await _answers(http, townships, key, 200)

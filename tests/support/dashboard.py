@@ -13,14 +13,20 @@ document.addEventListener("securitypolicyviolation", (e) =>
 """
 
 
-async def open_dashboard(page: Any, notify_url: str, token: str) -> list[str]:
-    """Load the page and connect with ``token`` typed into its box (a token never goes in a
-    URL). Returns the list of script errors and CSP violations, filled as they happen: a test
-    asserts it is empty at its end."""
+async def watch_page(page: Any) -> list[str]:
+    """Before the page is opened: the list of its script errors and CSP violations, filled as
+    they happen; a test asserts it is empty at its end."""
     problems: list[str] = []
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
     await page.add_init_script(_REPORT_VIOLATIONS)
+    return problems
+
+
+async def open_dashboard(page: Any, notify_url: str, token: str) -> list[str]:
+    """Load the page and connect with ``token`` typed into its box (a token never goes in a
+    URL). Returns ``watch_page``'s list of problems."""
+    problems = await watch_page(page)
     response = await page.goto(f"{notify_url}/")
     assert response is not None and "'unsafe-inline'" not in response.headers["content-security-policy"]
     await page.fill("#token", token)

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from shared.bus.embedded import EmbeddedBus
 from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime, create_app
-from shared.security_headers import docs_policy
+from shared.security_headers import CSP
 from shared.settings import CommonSettings
 from vcredit.services import load_spec
 
@@ -167,13 +167,34 @@ async def test_a_token_in_the_url_is_not_taken(clients: dict[str, httpx.AsyncCli
             assert (r.status_code, r.json()["code"]) == (401, "UNAUTHENTICATED"), (path, param)
 
 
-async def test_the_api_docs_pin_their_inline_blocks_by_hash(clients: dict[str, httpx.AsyncClient]) -> None:
-    """FastAPI's /docs configures its viewer in an inline script: it is allowed by its hash
-    alone, so no other inline script would run there either."""
-    for path in ("/docs", "/docs/oauth2-redirect", "/redoc"):
-        r = await clients["registry"].get(path)
-        assert r.status_code == 200
+async def test_the_api_docs_have_nothing_inline_and_serve_their_own_viewer(
+    clients: dict[str, httpx.AsyncClient],
+) -> None:
+    """/docs is Swagger UI from the service itself under the policy of every answer (issue 22
+    item 5); FastAPI's CDN pages are gone. tests/system/test_api_docs_offline.py renders it."""
+    registry = clients["registry"]
+    page = await registry.get("/docs", headers={"Authorization": ""})
+    assert page.status_code == 200
+    _assert_secured(page)
+    assert page.headers["content-security-policy"] == CSP
+    parser = _Inline()
+    parser.feed(page.text)
+    assert parser.found == []
+    assert parser.scripts == ["docs/assets/swagger-ui-bundle.js", "docs/assets/swagger-init.js"]
+    assert "http" not in page.text, "nothing of the page comes from elsewhere"
+    for name, media_type in (
+        ("swagger-ui-bundle.js", "application/javascript"),
+        ("swagger-init.js", "application/javascript"),
+        ("swagger-ui.css", "text/css"),
+        ("favicon-32x32.png", "image/png"),
+    ):
+        asset = await registry.get(f"/docs/assets/{name}", headers={"Authorization": ""})
+        assert asset.status_code == 200, name
+        assert asset.headers["content-type"].startswith(media_type), name
+        _assert_secured(asset)
+    init = (await registry.get("/docs/assets/swagger-init.js")).text
+    assert "validatorUrl: null" in init, "Swagger UI would send the document to its online validator"
+    for path in ("/docs/assets/swagger-ui.js", "/docs/assets/..%2Fapi_docs.py", "/redoc", "/docs/oauth2-redirect"):
+        r = await registry.get(path)
+        assert r.status_code == 404, path
         _assert_secured(r)
-        assert r.headers["content-security-policy"] == docs_policy(r.content)
-    docs = _csp(await clients["registry"].get("/docs"))
-    assert docs["script-src"].count("'sha256-") == 1

@@ -618,3 +618,17 @@ def test_id_cells_get_the_one_normalisation(cell: str, expected: str | None) -> 
         assert row.errors == [("id_number", "ID number stored as a number lost digits; format the column as text")]
     else:
         assert row.values["id_number"] == expected
+
+
+def test_the_sheet_guide_documents_every_column_by_all_its_names() -> None:
+    """docs/household-sheet.md (the README links it for the import example) lists each column
+    once, with every header the reader accepts and nothing it does not."""
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[3] / "docs" / "household-sheet.md").read_text(encoding="utf-8")
+    documented = {}
+    for line in guide.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 4 and cells[1].startswith("`"):
+            documented[cells[1].strip("`")] = tuple(name.strip() for name in cells[0].split(","))
+    assert documented == dict(COLUMNS)
