@@ -204,6 +204,15 @@ async def test_a_partial_payment_a_missed_due_date_and_the_statement(loans: Syst
         assert r.content.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM, for Excel
         _csv_equals_json(r.content, statement)
 
+    # Bill 2 is charged on 9,636.25 (as above), not the 9,183.15 the schedule projected nor the
+    # 10,000.00 drawn: interest 34.93, principal as scheduled 819.81 (853.10 - 33.29).
+    await _cob(client, SECOND_DUE)
+    second = _instalment((await client.get(f"/v1/loans/{loan_id}")).json(), 2)
+    assert (second["principal"], second["interest"]) == ("819.81", "33.29")
+    assert second["billed"] == {"principal": "819.81", "interest": "34.93", "subsidy": "0.00", "net_due": "854.74"}
+    # The 853.10 paid covers bill 1 exactly, so none of bill 2.
+    assert _progress(second) == ("due", "0.00", "0.00", "854.74")
+
 
 def _csv_equals_json(content: bytes, statement: dict[str, Any]) -> None:
     rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
@@ -312,7 +321,7 @@ async def test_bad_filters_and_dates_are_refused_naming_the_field(loans: System)
     client = loans["loans"]
     household, line = await _line(loans)
     loan_id = (await _draw(client, line))["loan_id"]
-    refused = [
+    refused: list[tuple[str, dict[str, Any], str]] = [
         ("/v1/loans", {}, "household_id"),
         ("/v1/loans", {"household_id": household, "credit_line_id": line}, "credit_line_id"),
         ("/v1/credit-lines", {}, "household_id"),
