@@ -22,13 +22,13 @@ def test_states_of_a_written_off_and_a_prepaid_loan() -> None:
     # 100.00 paid: net interest 10.00 first, then 90.00 of principal; 410.00 left, written off.
     assert [(p.state, p.paid_interest, p.paid_principal, p.outstanding) for p in off] == [
         ("written_off", D("10.00"), D("90.00"), D("410.00")),
-        ("written_off", 0, 0, 0),
+        ("written_off", D(0), D(0), D(0)),
     ]
     repaid = progress(PLAN, BILLS, D("1015.00"), "repaid", today)
     assert [p.state for p in repaid] == ["paid", "prepaid"]
     # Paid ahead (600.00 > 510.00) shows on no instalment until it bills.
     active = progress(PLAN, BILLS, D("600.00"), "active", today)
-    assert [(p.state, p.outstanding) for p in active] == [("paid", 0), ("upcoming", 0)]
+    assert [(p.state, p.outstanding) for p in active] == [("paid", D(0)), ("upcoming", D(0))]
 
 
 def test_closing_is_opening_plus_drawn_and_net_interest_less_paid_and_written_off() -> None:
