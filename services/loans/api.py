@@ -1,26 +1,34 @@
-"""The lending endpoints: credit lines, loans, repayments (one and batched), write-offs. The
+"""The lending endpoints: credit lines, loans, repayments (one and batched), write-offs, and
+the reads of a subject's credit: its lines and loans, a loan's repayments and statement. The
 close of business, business date and ledger endpoints are in cob_api.py."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.loans import loans
+from services.loans import loans, statement_formats, statements
+from services.loans.context import business_date
 from services.loans.credit_lines import available, open_credit_line
 from services.loans.credit_lists import red_listed
 from services.loans.domain.classification import is_non_performing
 from services.loans.domain.loan_state import arrears
+from services.loans.domain.statement import Bill, Progress
+from services.loans.listing import lines_of, loans_of, one_filter
 from services.loans.models import (
     CreditLine,
     Instalment,
     Loan,
+    Repayment,
 )
 from services.loans.schemas import (
+    BillOut,
     CreditLineIn,
     CreditLineOut,
     InstalmentOut,
@@ -28,13 +36,17 @@ from services.loans.schemas import (
     LoanOut,
     RepaymentBatchIn,
     RepaymentBatchOut,
+    RepaymentEntryOut,
     RepaymentIn,
     RepaymentOut,
     RepaymentResult,
+    StatementOut,
     WriteOffOut,
 )
 from shared.audit import Audited, SubjectKind
+from shared.auth import Principal
 from shared.idempotency import idempotent
+from shared.paging import Limit, Offset
 from shared.problems import Problem, problem_body
 from shared.web import CurrentPrincipal, ReadSession, Session, ensure_visible, scope
 
@@ -60,7 +72,14 @@ def _line_out(line: CreditLine, priority: bool) -> CreditLineOut:
     )
 
 
-def _loan_out(loan: Loan, schedule: Sequence[Instalment], priority: bool) -> LoanOut:
+def _loan_out(
+    loan: Loan,
+    schedule: Sequence[Instalment],
+    priority: bool,
+    repayments: Sequence[Repayment],
+    today: dt.date,
+) -> LoanOut:
+    billed, progress = statements.account(loan, schedule, repayments, today)
     return LoanOut(
         loan_id=loan.id,
         credit_line_id=loan.credit_line_id,
@@ -83,17 +102,25 @@ def _loan_out(loan: Loan, schedule: Sequence[Instalment], priority: bool) -> Loa
         classification=loan.classification,
         non_performing=is_non_performing(loan.classification),  # type: ignore[arg-type]
         priority=priority,
-        schedule=[
-            InstalmentOut(
-                number=i.number,
-                due_on=i.due_on,
-                principal=i.principal,
-                interest=i.interest,
-                subsidy=i.subsidy,
-                net_due=i.principal + i.interest - i.subsidy,
-            )
-            for i in schedule
-        ],
+        schedule=[_instalment_out(i, billed.get(i.number), p) for i, p in zip(schedule, progress, strict=True)],
+    )
+
+
+def _instalment_out(i: Instalment, bill: Bill | None, progress: Progress) -> InstalmentOut:
+    return InstalmentOut(
+        number=i.number,
+        due_on=i.due_on,
+        principal=i.principal,
+        interest=i.interest,
+        subsidy=i.subsidy,
+        net_due=i.principal + i.interest - i.subsidy,
+        billed=None
+        if bill is None
+        else BillOut(principal=bill.principal, interest=bill.interest, subsidy=bill.subsidy, net_due=bill.net_due),
+        paid_principal=progress.paid_principal,
+        paid_interest=progress.paid_interest,
+        outstanding=progress.outstanding,
+        state=progress.state,
     )
 
 
@@ -143,23 +170,165 @@ async def get_credit_line(
 async def create_loan(body: LoanIn, request: Request, session: Session) -> LoanOut | JSONResponse:
     async def drawdown() -> LoanOut:
         drawn = await loans.draw(session, body.credit_line_id, body.amount, body.term_months, body.repayment_method)
-        return _loan_out(drawn.loan, drawn.schedule, drawn.red)
+        return _loan_out(drawn.loan, drawn.schedule, drawn.red, [], drawn.loan.disbursed_on)
 
     return await idempotent(session, request, body, drawdown, status=201)
 
 
 @router.get("/loans/{loan_id}", response_model=LoanOut, tags=["loans"], dependencies=[scope("lending:read")])
 async def get_loan(loan_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited) -> LoanOut:
+    loan = await _visible_loan(session, principal, loan_id)
+    out = (await _loans_out(session, [loan]))[0]
+    await audit.record(_kind(loan.subject_kind), loan.subject_id, loan_id)
+    return out
+
+
+async def _visible_loan(session: AsyncSession, principal: Principal, loan_id: str) -> Loan:
     loan = await session.get(Loan, loan_id)
     missing = Problem(404, "LOAN_NOT_FOUND", "Loan not found", f"No loan {loan_id}.")
     if loan is None:
         raise missing
+    # Another village's or household's loan answers as no loan (shared.web.ensure_visible).
     ensure_visible(principal, missing, village=loan.village_code, household=loan.subject_id)
-    schedule = await session.scalars(
-        select(Instalment).where(Instalment.loan_id == loan.id).order_by(Instalment.number)
+    return loan
+
+
+async def _loans_out(session: AsyncSession, found: Sequence[Loan]) -> list[LoanOut]:
+    ids = [loan.id for loan in found]
+    schedules = await statements.instalments_of(session, ids)
+    repayments = await statements.repayments_of(session, ids)
+    today = await business_date(session)
+    red = {subject: await red_listed(session, subject) for subject in {loan.subject_id for loan in found}}
+    return [_loan_out(loan, schedules[loan.id], red[loan.subject_id], repayments[loan.id], today) for loan in found]
+
+
+SubjectFilter = Annotated[str | None, Query(min_length=1, max_length=36)]
+
+
+@router.get(
+    "/loans",
+    response_model=list[LoanOut],
+    tags=["loans"],
+    summary="A household's, a business's or a credit line's loans, oldest drawdown first",
+    description="Exactly one of household_id, business_id, credit_line_id (else 422 naming it). Each loan listed "
+    "is an audited read (X-Query-Purpose). A bound credential lists only what its binding reaches: another "
+    "village's or household's loans answer as an empty list, like an unknown id's.",
+    dependencies=[scope("lending:read")],
+)
+async def list_loans(
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    audit: Audited,
+    household_id: SubjectFilter = None,
+    business_id: SubjectFilter = None,
+    credit_line_id: SubjectFilter = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[LoanOut]:
+    name, value = one_filter(household_id=household_id, business_id=business_id, credit_line_id=credit_line_id)
+    found = await loans_of(session, principal, name, value, limit, offset)
+    out = await _loans_out(session, found)
+    # A page of loans is a read of each (docs/query-audit.md: lists are audited per item).
+    for kind in ("household", "business"):
+        await audit.record_many(kind, [(x.subject_id, x.id) for x in found if _kind(x.subject_kind) == kind])
+    return out
+
+
+@router.get(
+    "/credit-lines",
+    response_model=list[CreditLineOut],
+    tags=["credit lines"],
+    summary="A household's or a business's credit lines",
+    description="Exactly one of household_id, business_id (else 422 naming it); audited per line listed; a "
+    "bound credential sees only its own (another's answer as an unknown id's: an empty list).",
+    dependencies=[scope("lending:read")],
+)
+async def list_credit_lines(
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    audit: Audited,
+    household_id: SubjectFilter = None,
+    business_id: SubjectFilter = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[CreditLineOut]:
+    name, value = one_filter(household_id=household_id, business_id=business_id)
+    found = await lines_of(session, principal, name, value, limit, offset)
+    out = [await _line_answer(session, line) for line in found]
+    for kind in ("household", "business"):
+        await audit.record_many(kind, [(x.subject_id, x.id) for x in found if _kind(x.subject_kind) == kind])
+    return out
+
+
+@router.get(
+    "/loans/{loan_id}/repayments",
+    response_model=list[RepaymentEntryOut],
+    tags=["loans"],
+    summary="A loan's repayments in value-date order (then as received), each with its allocation",
+    dependencies=[scope("lending:read")],
+)
+async def list_repayments(
+    loan_id: str,
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    audit: Audited,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[RepaymentEntryOut]:
+    loan = await _visible_loan(session, principal, loan_id)
+    rows = await session.scalars(
+        select(Repayment)
+        .where(Repayment.loan_id == loan.id)
+        .order_by(Repayment.business_date, Repayment.received_at, Repayment.id)
+        .limit(limit)
+        .offset(offset)
     )
-    out = _loan_out(loan, list(schedule), await red_listed(session, loan.subject_id))
+    out = [
+        RepaymentEntryOut(
+            repayment_id=r.id,
+            loan_id=r.loan_id,
+            value_date=r.business_date,
+            received_at=r.received_at,
+            amount=r.amount,
+            interest=r.interest,
+            principal=r.principal,
+        )
+        for r in rows
+    ]
+    # Even none is disclosed: that nothing was repaid on the loan is its credit data.
     await audit.record(_kind(loan.subject_kind), loan.subject_id, loan_id)
+    return out
+
+
+@router.get(
+    "/loans/{loan_id}/statement",
+    response_model=StatementOut,
+    tags=["loans"],
+    summary="The borrower's statement (对账单): interest charged, subsidy and net due (DOMAIN §4)",
+    description="from defaults to the disbursement date, to to the business date (no later: 422 naming it); "
+    "from after to is 422 naming from. JSON, or CSV (UTF-8 with a byte-order mark, for Excel) with "
+    "format=csv or Accept: text/csv; format wins over Accept.",
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    dependencies=[scope("lending:read")],
+)
+async def get_statement(
+    loan_id: str,
+    request: Request,
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    audit: Audited,
+    start: Annotated[dt.date | None, Query(alias="from", description="first value date, included")] = None,
+    end: Annotated[dt.date | None, Query(alias="to", description="last value date, included")] = None,
+    format: Annotated[Literal["json", "csv"] | None, Query(description="json or csv; else by Accept")] = None,
+) -> StatementOut | Response:
+    loan = await _visible_loan(session, principal, loan_id)
+    today = await business_date(session)
+    start, end = statements.check_range(start, end, loan, today)
+    made = await statements.loan_statement(session, loan, start, end, today)
+    out = statement_formats.statement_out(loan, made, start, end, today)
+    await audit.record(_kind(loan.subject_kind), loan.subject_id, loan_id)
+    if format == "csv" or (format is None and statement_formats.wants_csv(request.headers.get("accept"))):
+        return statement_formats.csv_response(out)
     return out
 
 

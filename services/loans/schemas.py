@@ -5,9 +5,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, model_validator
 
-from shared.money import Money
+from shared.money import Money, format_money
 
 
 def _positive(amount: Decimal) -> Decimal:
@@ -55,13 +55,44 @@ class LoanIn(BaseModel):
     repayment_method: Method = "equal_instalment"
 
 
+# Output only: a balance that may be negative (interest paid before it was billed).
+SignedMoney = Annotated[
+    Decimal,
+    PlainSerializer(format_money, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{2}$", "examples": ["-12.08"]}),
+]
+
+InstalmentState = Literal["paid", "partly_paid", "due", "overdue", "written_off", "upcoming", "prepaid"]
+
+
+class BillOut(BaseModel):
+    """What fell due on an instalment's due date (services/loans/domain/statement.py)."""
+
+    principal: Money
+    interest: Money = Field(description="gross interest charged for the period")
+    subsidy: Money = Field(description="the district finance's share (贴息), a receivable of its own")
+    net_due: Money = Field(description="principal + interest - subsidy: what the borrower was billed")
+
+
 class InstalmentOut(BaseModel):
     number: int
     due_on: date
+    # As scheduled at drawdown.
     principal: Money
     interest: Money
     subsidy: Money
     net_due: Money  # what the borrower pays: principal + interest - subsidy (never netted silently)
+    # Added (issue 22): the bill once it fell due, what of it is paid, and its state as of the
+    # business date (definitions in services/loans/domain/statement.py).
+    billed: BillOut | None = Field(description="the bill, once the instalment fell due; null before")
+    paid_principal: Money
+    paid_interest: Money = Field(description="net interest paid (the subsidy is the district finance's)")
+    outstanding: Money = Field(description="of the bill, not paid yet")
+    state: InstalmentState = Field(
+        description="paid; partly_paid or due (due on the business date, paid in part or not at all); overdue "
+        "(its due date passed, not paid in full); written_off; upcoming (not billed yet); prepaid (the loan was "
+        "repaid before it fell due)"
+    )
 
 
 class LoanOut(BaseModel):
@@ -107,6 +138,79 @@ class RepaymentOut(BaseModel):
 
 
 MAX_BATCH_REPAYMENTS = 1000
+
+
+class RepaymentEntryOut(BaseModel):
+    """A repayment as received, with its allocation (interest first, then principal)."""
+
+    repayment_id: str = Field(description="the repayment's reference")
+    loan_id: str
+    value_date: date = Field(description="the business date it was taken on")
+    received_at: dt.datetime
+    amount: Money
+    interest: Money
+    principal: Money
+
+
+class StatementBalanceOut(BaseModel):
+    principal: SignedMoney
+    interest: SignedMoney = Field(
+        description="interest billed net of subsidy less interest paid; negative when paid before it was billed"
+    )
+    total: SignedMoney
+
+
+class StatementLineOut(BaseModel):
+    value_date: date
+    kind: Literal["drawdown", "billing", "interest", "repayment", "write_off"]
+    instalment: int | None
+    reference: str | None = Field(description="the repayment's id, the loan's for a drawdown or write-off")
+    received_at: dt.datetime | None
+    drawn: Money
+    principal_due: Money
+    interest: Money
+    subsidy: Money
+    net_due: Money
+    paid: Money
+    paid_principal: Money
+    paid_interest: Money
+    written_off: Money
+    balance_principal: SignedMoney
+    balance_interest: SignedMoney
+    balance: SignedMoney
+
+
+class StatementTotalsOut(BaseModel):
+    """The sums of the lines' columns: closing = opening + drawn + interest - subsidy - paid - written_off."""
+
+    drawn: Money
+    principal_due: Money
+    interest: Money = Field(description="interest charged")
+    subsidy: Money
+    net_due: Money
+    paid: Money
+    paid_principal: Money
+    paid_interest: Money
+    written_off: Money
+
+
+class StatementOut(BaseModel):
+    """A borrower's statement (对账单) of ``from``..``to``, both included, on the billed basis
+    (services/loans/domain/statement.py)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    loan_id: str
+    credit_line_id: str
+    household_id: str | None
+    business_id: str | None
+    from_: date = Field(alias="from")
+    to: date
+    business_date: date
+    currency: Literal["CNY"] = "CNY"
+    opening_balance: StatementBalanceOut
+    lines: list[StatementLineOut]
+    totals: StatementTotalsOut
+    closing_balance: StatementBalanceOut
 
 
 class RepaymentBatchItem(BaseModel):

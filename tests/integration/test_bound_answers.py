@@ -98,12 +98,24 @@ async def test_another_villages_or_households_things_answer_as_missing(
         ("scoring", "/v1/households/{}/rating", theirs, ("collector", "subject"), "RATING_NOT_FOUND"),
         ("loans", "/v1/credit-lines/{}", ids["their_line"], ("subject",), "CREDIT_LINE_NOT_FOUND"),
         ("loans", "/v1/loans/{}", ids["their_loan"], ("subject",), "LOAN_NOT_FOUND"),
+        ("loans", "/v1/loans/{}/repayments", ids["their_loan"], ("subject",), "LOAN_NOT_FOUND"),
+        ("loans", "/v1/loans/{}/statement", ids["their_loan"], ("subject",), "LOAN_NOT_FOUND"),
     ]
     for service, path, other_id, who, code in cases:
         for name in who:
             other = await s[service].get(path.format(other_id), headers=keys[name])
             missing = await s[service].get(path.format(nobody), headers=keys[name])
             assert _alike(other, missing, other_id, nobody)["code"] == code, (service, path, name)
+    # Lists by another's id answer as by an unknown one's: empty (issue 22 item 6).
+    for path, param, other_id in (
+        ("/v1/loans", "household_id", theirs),
+        ("/v1/loans", "credit_line_id", ids["their_line"]),
+        ("/v1/credit-lines", "household_id", theirs),
+    ):
+        assert len((await s["loans"].get(path, params={param: other_id})).json()) == 1  # an unbound key sees it
+        for asked in (other_id, nobody):  # a collector holds no lending:read
+            r = await s["loans"].get(path, params={param: asked}, headers=keys["subject"])
+            assert (r.status_code, r.json()) == (200, []), (path, param)
     # Writes by id too: a collector's profile change to another village's household.
     for hid in (theirs, nobody):
         r = await s["registry"].patch(
