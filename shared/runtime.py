@@ -219,8 +219,10 @@ class ServiceRuntime:
         503 otherwise, so the orchestrator restarts the process."""
         problems: dict[str, str] = {}
         for task in self._tasks:
-            if task.done() and not task.cancelled():
-                problems[task.get_name()] = "stopped"
+            # Cancelled counts too unless this runtime is stopping: a CancelledError nobody
+            # asked for (aiokafka re-raises its own tasks') ended the consumer silently once.
+            if task.done() and not self.stopping:
+                problems[task.get_name()] = "cancelled" if task.cancelled() else "stopped"
         if self.consumer.stalled is not None:
             problems[f"{self.spec.name}-consumer"] = self.consumer.stalled
         return problems

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.bulk import insert_rows
 from shared.bus.base import Bus, BusConsumer, Message, Record, next_offsets
 from shared.db import insert_ignore, unavailable
-from shared.deadlines import within
+from shared.deadlines import WorkCancelled, asked_to_stop, within
 from shared.events import Envelope, dlq_topic_of
 from shared.logs import bind_service, event_context
 from shared.messaging.headers import (
@@ -164,12 +164,16 @@ class Consumer:
             try:
                 stall = await self._watch(serving, consumer)
                 if stall is None:
+                    if serving.cancelled():
+                        raise WorkCancelled("the group member's task was cancelled from inside")
                     serving.result()  # it ended: with the error it died of
                     raise RuntimeError("the consumer loop returned")
                 self._replace(stall)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
+            except (Exception, asyncio.CancelledError) as exc:
+                # A CancelledError nobody asked this task for came out of the bus client:
+                # ending here would leave the service consuming nothing, silently.
+                if isinstance(exc, asyncio.CancelledError) and asked_to_stop():
+                    raise
                 self._failures += 1
                 delay = min(30.0, 0.2 * 2**self._failures)
                 log.exception("consumer %s lost its bus or database; reconnecting in %.1fs", self.name, delay)

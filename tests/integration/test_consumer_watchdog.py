@@ -266,3 +266,18 @@ async def _has(sessions: Any, n: int) -> bool:
 
 async def _more(consumer: Consumer, than: float) -> bool:
     return _stalls(consumer) > than
+
+
+async def test_a_consumer_task_that_ends_cancelled_makes_the_service_not_live(infra: Infra) -> None:
+    """A cancellation nobody asked for (the runtime was not stopping) ended risk's consumer in
+    the broker-outage fault test, and /healthz still said ok because cancelled tasks were not
+    counted: the orchestrator never restarted a service that consumed nothing."""
+    async with System(infra, ["registry", "risk"]) as system:
+        risk = system["risk"]
+        assert (await risk.get("/healthz")).status_code == 200
+        (task,) = [t for t in system.runtimes["risk"]._tasks if t.get_name() == "risk-consumer"]
+        task.cancel()
+        await asyncio.wait([task], timeout=30)
+        assert task.cancelled()
+        r = await risk.get("/healthz")
+        assert (r.status_code, r.json()["code"], r.json()["checks"]["risk-consumer"]) == (503, "NOT_LIVE", "cancelled")

@@ -16,15 +16,18 @@ from shared.messaging.consumer import Consumer
 
 
 class _Member:
-    def __init__(self, number: int, released: asyncio.Event) -> None:
+    def __init__(self, number: int, released: asyncio.Event, failure: BaseException) -> None:
         self.number = number
         self.released = released
+        self.failure = failure
         self.fetched = asyncio.Event()
 
     async def start(self) -> None:
         return None
 
     async def stop(self) -> None:
+        if isinstance(self.failure, asyncio.CancelledError):
+            raise asyncio.CancelledError  # cancelled from inside, as aiokafka's close can be
         while not self.released.is_set():  # deaf to cancellation, like the stuck aiokafka stop
             try:
                 await self.released.wait()
@@ -33,7 +36,7 @@ class _Member:
 
     async def getmany(self, timeout_ms: int, max_records: int) -> list[Message]:
         if self.number == 1:
-            raise ConnectionError("the group coordinator is dead")
+            raise self.failure
         self.fetched.set()
         await asyncio.sleep(timeout_ms / 1000)
         return []
@@ -49,12 +52,13 @@ class _Member:
 
 
 class _Bus:
-    def __init__(self) -> None:
+    def __init__(self, failure: BaseException) -> None:
         self.released = asyncio.Event()
+        self.failure = failure
         self.members: list[_Member] = []
 
     def consumer(self, group: str, topics: Sequence[str]) -> _Member:
-        member = _Member(len(self.members) + 1, self.released)
+        member = _Member(len(self.members) + 1, self.released, self.failure)
         self.members.append(member)
         return member
 
@@ -63,9 +67,21 @@ async def _handler(session: Any, envelope: Any) -> None:
     return None
 
 
-async def test_a_member_whose_stop_never_returns_is_abandoned_and_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ConnectionError("the group coordinator is dead"),
+        # aiokafka re-raises its own tasks' cancellation out of getmany and stop: nobody asked
+        # the consumer to stop, so it must reconnect, not end (it ended, silently, before).
+        asyncio.CancelledError(),
+    ],
+    ids=["error", "stray-cancellation"],
+)
+async def test_a_failed_member_whose_stop_never_returns_is_abandoned_and_replaced(
+    failure: BaseException, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(consumer_module, "STOP_MEMBER_SECONDS", 0.2)
-    bus = _Bus()
+    bus = _Bus(failure)
     runner = Consumer("probe", None, bus, {"registry.household.registered": _handler})  # type: ignore[arg-type]
     running = asyncio.create_task(runner.run())
     try:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from shared.deadlines import within
+from shared.deadlines import WorkCancelled, asked_to_stop, within
 
 
 async def _deaf(released: asyncio.Event) -> None:
@@ -62,3 +62,12 @@ async def test_cancelling_the_caller_cancels_the_work() -> None:
         await caller
     await asyncio.wait([work], timeout=5)
     assert work.cancelled()
+
+
+async def test_work_cancelled_from_inside_is_a_failure_not_a_stop_of_the_caller() -> None:
+    async def cancels_itself() -> None:
+        raise asyncio.CancelledError  # as aiokafka's stop re-raises its coordinator task's
+
+    with pytest.raises(WorkCancelled):
+        await within(cancels_itself(), 5)
+    assert not asked_to_stop()
