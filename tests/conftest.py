@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 # Re-exported: tests import TOKEN and Infra from here (tests/support/infra.py).
+from shared.events import catalogue
 from tests.support.event_schemas import CHECKED
 from tests.support.infra import TOKEN, Infra, new_topic_prefix
 
@@ -117,6 +118,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"emitted events checked against their JSON Schemas: {CHECKED.total()} of {len(CHECKED)} event types"
         )
+        unseen = sorted(name for name, t in catalogue().items() if t.public and name not in CHECKED)
+        if unseen:
+            terminalreporter.write_line(f"  event types no test emitted: {', '.join(unseen)}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
