@@ -16,6 +16,12 @@ if [[ ! -x /usr/bin/chromium || ! -d /usr/share/fonts/truetype/wqy ]]; then
     sudo_cmd=$([[ $(id -u) -eq 0 ]] && echo "" || echo "sudo")
     $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q chromium fonts-wqy-microhei
 fi
+# The official AsyncAPI parser checks docs/asyncapi.json (tests/unit/project/
+# test_asyncapi_document.py; npm installs it into .cache/). CI machines have Node 20 and npm.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    sudo_cmd=$([[ $(id -u) -eq 0 ]] && echo "" || echo "sudo")
+    $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q nodejs npm
+fi
 
 if [[ -z "${VCREDIT_TEST_DATABASE_URL:-}" ]]; then
     deploy/local/postgres.sh start >/dev/null

@@ -15,12 +15,43 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.events import EventType, register
+from shared.events import BY_VILLAGE, EventType, PartitionKey, register
 
 
-def _register_all(entries: tuple[tuple[str, type[BaseModel], str], ...]) -> None:
-    for name, model, text in entries:
-        register(EventType(name, 1, model, text))
+def _register_all(
+    entries: tuple[tuple[str, type[BaseModel], str] | tuple[str, type[BaseModel], str, PartitionKey], ...],
+) -> None:
+    for name, model, text, *key in entries:
+        register(EventType(name, 1, model, text, key=key[0] if key else BY_VILLAGE))
+
+
+# The partition keys other than the village code (BY_VILLAGE), as the emitters choose them.
+# A unit's own events (created, renamed) carry its code as ``code``.
+OWN_TOWNSHIP_CODE = PartitionKey("The township's code (`code`), so a township's events stay in order.", ("code",))
+OWN_VILLAGE_CODE = PartitionKey("The village's code (`code`), so a village's events stay in order.", ("code",))
+OWN_COMMUNITY_CODE = PartitionKey("The community's code (`code`).", ("code",))
+BY_TOWNSHIP = PartitionKey(
+    "The township code, so a township's halts, resumptions and bulletins stay in order.", ("township_code",)
+)
+# One business date for the district: every close of business in one order.
+DISTRICT = PartitionKey(
+    "The constant `district`: the business date is one sequence for the whole district.", constant="district"
+)
+# One risk compensation fund: its balance changes in one order.
+FUND = PartitionKey(
+    "The constant `fund`: the district's one risk compensation fund, its changes in one order.", constant="fund"
+)
+# A village title is keyed by its village, a township title by its township, a community title by its code.
+BY_TITLE_HOLDER = PartitionKey(
+    "The village code for a village's or a household's title, else the township code for a township's, "
+    "else the community code: the first of village_code, township_code, code that is set.",
+    ("village_code", "township_code", "code"),
+)
+# The claim's payload names the loan only; its loss's village (risk.loss.split) keys it.
+BY_LOSS_VILLAGE = PartitionKey(
+    "The village code of the loan's borrower, as on the risk.loss.split event of the same loan_id "
+    "(the payload does not carry it), so a loss and its settlements stay in order."
+)
 
 
 class _Payload(BaseModel):
@@ -41,10 +72,22 @@ class VillageCreated(_Payload):
 
 
 REGISTRY_TOWNSHIP_CREATED = register(
-    EventType("registry.township.created", 1, TownshipCreated, "A township (乡/涉农街道) was registered.")
+    EventType(
+        "registry.township.created",
+        1,
+        TownshipCreated,
+        "A township (乡/涉农街道) was registered.",
+        key=OWN_TOWNSHIP_CODE,
+    )
 )
 REGISTRY_VILLAGE_CREATED = register(
-    EventType("registry.village.created", 1, VillageCreated, "An administrative village (行政村) was registered.")
+    EventType(
+        "registry.village.created",
+        1,
+        VillageCreated,
+        "An administrative village (行政村) was registered.",
+        key=OWN_VILLAGE_CODE,
+    )
 )
 
 
@@ -123,9 +166,24 @@ class ObjectionDecided(_Payload):
 
 _register_all(
     (
-        ("registry.township.renamed", UnitRenamed, "A township was renamed; the old name is kept in its history."),
-        ("registry.village.renamed", UnitRenamed, "A village was renamed; the old name is kept in its history."),
-        ("registry.community.created", CommunityCreated, "An urban community (社区) was registered."),
+        (
+            "registry.township.renamed",
+            UnitRenamed,
+            "A township was renamed; the old name is kept in its history.",
+            OWN_TOWNSHIP_CODE,
+        ),
+        (
+            "registry.village.renamed",
+            UnitRenamed,
+            "A village was renamed; the old name is kept in its history.",
+            OWN_VILLAGE_CODE,
+        ),
+        (
+            "registry.community.created",
+            CommunityCreated,
+            "An urban community (社区) was registered.",
+            OWN_COMMUNITY_CODE,
+        ),
         ("registry.household.registered", HouseholdRegistered, "A household (农户) was registered with its profile."),
         ("registry.household.profile_changed", ProfileChanged, "Facts about a household changed."),
         ("registry.business.registered", BusinessRegistered, "An agricultural business (带贫经营主体) was registered."),
@@ -244,7 +302,7 @@ class LoanWrittenOff(_LoanSubject):
 
 _register_all(
     (
-        ("loans.business_date.advanced", BusinessDateAdvanced, "Close of business moved the business date."),
+        ("loans.business_date.advanced", BusinessDateAdvanced, "Close of business moved the business date.", DISTRICT),
         ("loans.loan.classified", LoanClassified, "A loan's days past due or five-category classification changed."),
         ("loans.loan.repaid", LoanRepaid, "A loan was repaid in full."),
         ("loans.credit_line.opened", CreditLineOpened, "A revolving credit line was opened (一次授信)."),
@@ -397,14 +455,39 @@ _register_all(
         ("risk.repair.decided", RepairDecided, "A credit repair application was granted or refused."),
         ("risk.village.frozen", VillageFreeze, "A village's NPL ratio exceeds 3% (or was frozen by hand)."),
         ("risk.village.unfrozen", VillageFreeze, "A village's freeze was lifted."),
-        ("risk.township.halted", TownshipHalt, "30% or more of a township's villages exceed 3%: lending stops."),
-        ("risk.township.resumed", TownshipHalt, "A township's lending halt was lifted."),
-        ("risk.fund.capacity_changed", FundCapacityChanged, "The risk fund's balance, hence its capacity, changed."),
+        (
+            "risk.township.halted",
+            TownshipHalt,
+            "30% or more of a township's villages exceed 3%: lending stops.",
+            BY_TOWNSHIP,
+        ),
+        ("risk.township.resumed", TownshipHalt, "A township's lending halt was lifted.", BY_TOWNSHIP),
+        (
+            "risk.fund.capacity_changed",
+            FundCapacityChanged,
+            "The risk fund's balance, hence its capacity, changed.",
+            FUND,
+        ),
         ("risk.loss.split", LossSplit, "A written-off loss was split 30/20/50 (after the mutual guarantee fund)."),
-        ("risk.claim.settled", ClaimSettled, "The bank's or insurer's share of a loss was settled."),
-        ("risk.title.awarded", TitleAwarded, "A yearly credit title was awarded (信用村/乡/户, 信用社区)."),
-        ("risk.title.revoked", TitleAwarded, "A re-evaluation of the year no longer supports a title."),
-        ("risk.bulletin.issued", BulletinIssued, "A district-wide bulletin (通报), e.g. a township halted."),
+        ("risk.claim.settled", ClaimSettled, "The bank's or insurer's share of a loss was settled.", BY_LOSS_VILLAGE),
+        (
+            "risk.title.awarded",
+            TitleAwarded,
+            "A yearly credit title was awarded (信用村/乡/户, 信用社区).",
+            BY_TITLE_HOLDER,
+        ),
+        (
+            "risk.title.revoked",
+            TitleAwarded,
+            "A re-evaluation of the year no longer supports a title.",
+            BY_TITLE_HOLDER,
+        ),
+        (
+            "risk.bulletin.issued",
+            BulletinIssued,
+            "A district-wide bulletin (通报), e.g. a township halted.",
+            BY_TOWNSHIP,
+        ),
     )
 )
 

@@ -8,6 +8,7 @@ generated from the same registry.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
@@ -52,12 +53,38 @@ def dlq_topic_of(topic: str) -> str:
 
 
 @dataclass(frozen=True)
+class PartitionKey:
+    """What the events of a type carry as ``key``, the topic's partition key: events with one
+    key stay in order. The emitters choose it (``new_event``'s ``key``); this says which, for
+    the AsyncAPI document (shared/asyncapi.py), and the integration tests hold every emitted
+    event to it (tests/support/event_schemas.py).
+
+    ``fields``: payload fields, the first one set is the key; ``constant``: one key for the
+    whole stream; neither: ``description`` says where it comes from (the payload lacks it)."""
+
+    description: str
+    fields: tuple[str, ...] = ()
+    constant: str | None = None
+
+    def of(self, payload: Mapping[str, Any]) -> str | None:
+        """The key an event with this payload carries; None when the payload does not say."""
+        if self.constant is not None:
+            return self.constant
+        return next((str(payload[f]) for f in self.fields if payload.get(f)), None)
+
+
+# API.md: "Partition key is the village code, so each village's events stay in order".
+BY_VILLAGE = PartitionKey("The village code (行政村), so each village's events stay in order.", ("village_code",))
+
+
+@dataclass(frozen=True)
 class EventType:
     name: str
     version: int
     payload: type[BaseModel]
     description: str
     public: bool = True
+    key: PartitionKey = BY_VILLAGE
 
     @property
     def source(self) -> Source:

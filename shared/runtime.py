@@ -19,6 +19,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.api_docs import docs_router
+from shared.asyncapi import contract_router
 from shared.auth import Authenticator, CredentialStore
 from shared.bodylimit import BodySizeLimit
 from shared.bus.base import Bus
@@ -283,6 +284,8 @@ def create_app(runtime: ServiceRuntime, bootstrap_token: str, *, manage_runtime:
     app.include_router(health_router())
     app.include_router(docs_router(app.title))
     app.include_router(token_router())
+    # The event contract (AsyncAPI, JSON Schemas): public like /openapi.json.
+    app.include_router(contract_router())
     for router in spec.public_routers():
         app.include_router(router)
     for router in scoped_routers(spec):

@@ -24,6 +24,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 # Re-exported: tests import TOKEN and Infra from here (tests/support/infra.py).
+from shared.events import catalogue
+from tests.support.event_schemas import CHECKED
 from tests.support.infra import TOKEN, Infra, new_topic_prefix
 
 __all__ = ["TOKEN", "Infra"]
@@ -108,6 +110,17 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "call" or report.outcome != "passed":
         previous = _integration_outcomes.get(report.nodeid, "passed")
         _integration_outcomes[report.nodeid] = report.outcome if previous == "passed" else previous
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # How many emitted events the run held to their JSON Schemas (tests/support/event_schemas.py).
+    if CHECKED:
+        terminalreporter.write_line(
+            f"emitted events checked against their JSON Schemas: {CHECKED.total()} of {len(CHECKED)} event types"
+        )
+        unseen = sorted(name for name, t in catalogue().items() if t.public and name not in CHECKED)
+        if unseen:
+            terminalreporter.write_line(f"  event types no test emitted: {', '.join(unseen)}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

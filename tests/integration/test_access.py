@@ -8,6 +8,7 @@ answers 404/422 to the dummy arguments, or a binding refusal for a bound credent
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,10 +27,12 @@ from tests.support.system import System
 from vcredit.services import load_spec
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")
+ASYNCAPI_DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.json"
 
 # Served without a token on purpose: the dashboard page, its script and style and its vendored
 # chart library (its data needs a token), liveness, readiness, the OpenAPI with its Swagger UI
-# page and that page's files (shared/api_docs.py), and the token endpoint with its keys.
+# page and that page's files (shared/api_docs.py), the event contract (AsyncAPI and each event
+# type's JSON Schema: like the OpenAPI, no data), and the token endpoint with its keys.
 PUBLIC = {
     "/",
     "/static/{name}",
@@ -39,6 +42,9 @@ PUBLIC = {
     "/v1/oauth/token",
     "/.well-known/jwks.json",
     "/openapi.json",
+    "/asyncapi.json",
+    "/v1/schemas/{event_type}",
+    "/v1/schemas/{event_type}/{version}",
     "/docs",
     "/docs/assets/{name}",
 }
@@ -116,6 +122,19 @@ async def test_only_the_public_routes_answer_without_a_token(system: tuple[Syste
         paths = {r.path for r in s.apps[service].routes if isinstance(r, APIRoute)}
         declared = {p for svc, _, p, _ in ROUTES if svc == service}
         assert paths - declared <= PUBLIC, f"{service}: {sorted(paths - declared - PUBLIC)}"
+
+
+@in_module_loop
+async def test_every_service_serves_the_event_contract_without_a_token(system: tuple[System, dict[str, str]]) -> None:
+    s, _ = system
+    committed = json.loads(ASYNCAPI_DOCUMENT.read_text(encoding="utf-8"))
+    for service in SERVICE_NAMES:
+        bare = {"Authorization": ""}
+        r = await s[service].get("/asyncapi.json", headers=bare)
+        assert (r.status_code, r.json()) == (200, committed), service
+        r = await s[service].get("/v1/schemas/risk.village.frozen/1", headers=bare)
+        assert (r.status_code, r.headers["content-type"]) == (200, "application/schema+json"), service
+        assert r.json()["properties"]["type"]["const"] == "risk.village.frozen"
 
 
 @in_module_loop

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from services.registry.domain.identifiers import resident_id_check_char
 from shared.bus.base import Bus, Record
@@ -18,8 +19,10 @@ from shared.catalogue import RatingCertified
 from shared.cloudevents import kafka_headers
 from shared.events import Envelope, new_event
 from shared.migrations import upgrade
+from shared.platform_tables import outbox
 from shared.runtime import ServiceRuntime, create_app
 from tests.conftest import TOKEN, Infra
+from tests.support import event_schemas
 from tests.support.waiting import wait_until
 from vcredit.services import load_spec
 
@@ -73,8 +76,27 @@ class System:
     ) -> None:
         for client in self.clients.values():
             await client.aclose()
+        # Held to their published schemas only when the test passed: a failing test's own
+        # error says more than whatever state it left behind.
+        problems = await self.check_emitted_events() if exc_type is None else []
         for runtime in self.runtimes.values():
             await runtime.stop()
+        if problems:
+            shown = "\n".join(problems[:20])
+            raise AssertionError(f"{len(problems)} emitted event(s) break their published schema:\n{shown}")
+
+    async def check_emitted_events(self) -> list[str]:
+        """Every event the services wrote to their outboxes, against its JSON Schema and
+        partition key (tests/support/event_schemas.py)."""
+        problems: list[str] = []
+        for runtime in self.runtimes.values():
+            async with runtime.read_sessions() as session:
+                result = await session.execute(
+                    select(outbox.c.event_id, outbox.c.topic, outbox.c.key, outbox.c.type, outbox.c.envelope)
+                )
+                rows = [event_schemas.OutboxRow(*row) for row in result.all()]
+            problems += event_schemas.check(rows)
+        return problems
 
     def __getitem__(self, service: str) -> httpx.AsyncClient:
         return self.clients[service]
