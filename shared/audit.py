@@ -28,7 +28,9 @@ from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, Text, i
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
+from shared.openapi import REQUIRED_HEADER
 from shared.db import BIGINT_MAX, BigIntPK, new_metadata, transaction
+from shared.openapi import problems
 from shared.paging import Limit
 from shared.problems import Problem
 from shared.web import CurrentPrincipal, ReadSession, ensure_bound, scope
@@ -150,6 +152,9 @@ def query_audit(
             description="Required: why the caller reads this subject's credit data (征信业管理条例 §18, §20), "
             f"percent-encoded UTF-8, 1 to {MAX_PURPOSE} characters; recorded with who and when, and shown to "
             "the subject.",
+            # Published as required: it is. The parameter stays optional in Python so that a
+            # missing purpose is answered by parse_purpose, 422 QUERY_PURPOSE_REQUIRED.
+            json_schema_extra={REQUIRED_HEADER: True, "minLength": 1},
         ),
     ] = None,
 ) -> QueryAudit:
@@ -231,6 +236,7 @@ def queries_router(service: str) -> APIRouter:
         response_model=QueryPage,
         summary=f"Who read this household's credit data at {service}, newest first",
         dependencies=[scope("audit:read")],
+        responses=problems({403: ["NOT_YOUR_HOUSEHOLD", "OUTSIDE_YOUR_VILLAGE"]}),
     )
     async def household_queries(
         household_id: str, session: ReadSession, principal: CurrentPrincipal, limit: Limit = 50, after: After = None
@@ -245,6 +251,7 @@ def queries_router(service: str) -> APIRouter:
         response_model=QueryPage,
         summary=f"Who read this business's credit data at {service}, newest first",
         dependencies=[scope("audit:read")],
+        responses=problems({403: ["NOT_YOUR_HOUSEHOLD", "OUTSIDE_YOUR_VILLAGE"]}),
     )
     async def business_queries(
         business_id: str, session: ReadSession, principal: CurrentPrincipal, limit: Limit = 50, after: After = None

@@ -34,7 +34,8 @@ from services.loans.schemas import (
     WriteOffOut,
 )
 from shared.audit import Audited, SubjectKind
-from shared.idempotency import idempotent
+from shared.idempotency import IDEMPOTENCY_KEY, idempotent
+from shared.openapi import problems
 from shared.problems import Problem, problem_body
 from shared.web import CurrentPrincipal, ReadSession, Session, ensure_visible, scope
 
@@ -103,7 +104,20 @@ def _loan_out(loan: Loan, schedule: Sequence[Instalment], priority: bool) -> Loa
     response_model=CreditLineOut,
     tags=["credit lines"],
     summary="Open a revolving credit line (一次授信) up to the certified grade's limit",
-    dependencies=[scope("lending:write")],
+    dependencies=[scope("lending:write"), IDEMPOTENCY_KEY],
+    responses=problems(
+        {
+            409: [
+                "BLACKLISTED",
+                "CREDIT_LINE_EXISTS",
+                "FUND_CAPACITY_EXCEEDED",
+                "NO_CREDIT_GRADE",
+                "RATING_NOT_CERTIFIED",
+                "TOWNSHIP_HALTED",
+                "VILLAGE_FROZEN",
+            ]
+        }
+    ),
 )
 async def create_credit_line(body: CreditLineIn, request: Request, session: Session) -> CreditLineOut | JSONResponse:
     async def opened() -> CreditLineOut:
@@ -117,6 +131,7 @@ async def create_credit_line(body: CreditLineIn, request: Request, session: Sess
     response_model=CreditLineOut,
     tags=["credit lines"],
     dependencies=[scope("lending:read")],
+    responses=problems({404: ["CREDIT_LINE_NOT_FOUND"]}),
 )
 async def get_credit_line(
     credit_line_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
@@ -138,7 +153,20 @@ async def get_credit_line(
     response_model=LoanOut,
     tags=["loans"],
     summary="Draw a loan on a credit line (随用随贷)",
-    dependencies=[scope("lending:write")],
+    dependencies=[scope("lending:write"), IDEMPOTENCY_KEY],
+    responses=problems(
+        {
+            409: [
+                "BLACKLISTED",
+                "FUND_CAPACITY_EXCEEDED",
+                "LIMIT_EXCEEDED",
+                "RATING_NOT_CERTIFIED",
+                "TOWNSHIP_HALTED",
+                "VILLAGE_FROZEN",
+            ],
+            422: ["UNKNOWN_CREDIT_LINE"],
+        }
+    ),
 )
 async def create_loan(body: LoanIn, request: Request, session: Session) -> LoanOut | JSONResponse:
     async def drawdown() -> LoanOut:
@@ -148,7 +176,13 @@ async def create_loan(body: LoanIn, request: Request, session: Session) -> LoanO
     return await idempotent(session, request, body, drawdown, status=201)
 
 
-@router.get("/loans/{loan_id}", response_model=LoanOut, tags=["loans"], dependencies=[scope("lending:read")])
+@router.get(
+    "/loans/{loan_id}",
+    response_model=LoanOut,
+    tags=["loans"],
+    dependencies=[scope("lending:read")],
+    responses=problems({404: ["LOAN_NOT_FOUND"]}),
+)
 async def get_loan(loan_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited) -> LoanOut:
     loan = await session.get(Loan, loan_id)
     missing = Problem(404, "LOAN_NOT_FOUND", "Loan not found", f"No loan {loan_id}.")
@@ -187,7 +221,8 @@ def _repayment_out(repaid: loans.Repaid) -> RepaymentOut:
     response_model=RepaymentOut,
     tags=["loans"],
     summary="Repay: accrued interest first, then principal; a replayed Idempotency-Key returns the first result",
-    dependencies=[scope("lending:write")],
+    dependencies=[scope("lending:write"), IDEMPOTENCY_KEY],
+    responses=problems({404: ["LOAN_NOT_FOUND"], 409: ["LOAN_CLOSED"], 422: ["NOT_THE_BUSINESS_DATE", "OVERPAYMENT"]}),
 )
 async def create_repayment(
     loan_id: str, body: RepaymentIn, request: Request, session: Session
@@ -203,7 +238,8 @@ async def create_repayment(
     response_model=RepaymentBatchOut,
     tags=["loans"],
     summary="A bank's debit run (批量扣款): each repayment applied, in order, or refused alone",
-    dependencies=[scope("lending:write")],
+    dependencies=[scope("lending:write"), IDEMPOTENCY_KEY],
+    responses=problems({404: ["LOAN_NOT_FOUND"], 409: ["LOAN_CLOSED"], 422: ["NOT_THE_BUSINESS_DATE", "OVERPAYMENT"]}),
 )
 async def create_repayment_batch(
     body: RepaymentBatchIn, request: Request, session: Session
@@ -234,7 +270,8 @@ def _result(loan_id: str, outcome: loans.Repaid | Problem) -> RepaymentResult:
     status_code=201,
     response_model=WriteOffOut,
     tags=["loans"],
-    dependencies=[scope("lending:write")],
+    dependencies=[scope("lending:write"), IDEMPOTENCY_KEY],
+    responses=problems({404: ["LOAN_NOT_FOUND"], 409: ["LOAN_CLOSED", "NOT_NON_PERFORMING"]}),
 )
 async def write_off_loan(loan_id: str, request: Request, session: Session) -> WriteOffOut | JSONResponse:
     async def written_off() -> WriteOffOut:
