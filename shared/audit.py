@@ -28,11 +28,11 @@ from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, Text, i
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
-from shared.openapi import REQUIRED_HEADER
 from shared.db import BIGINT_MAX, BigIntPK, new_metadata, transaction
-from shared.openapi import problems
+from shared.openapi import REQUIRED_HEADER, problems
 from shared.paging import Limit
 from shared.problems import Problem
+from shared.timestamps import UtcDateTime
 from shared.web import CurrentPrincipal, ReadSession, ensure_bound, scope
 
 HEADER = "X-Query-Purpose"
@@ -170,7 +170,7 @@ Audited = Annotated[QueryAudit, Depends(query_audit)]
 class QueryOut(BaseModel):
     service: str
     query_id: int = Field(description="the row's number in that service's log")
-    queried_at: datetime
+    queried_at: UtcDateTime
     principal: str
     roles: list[str]
     endpoint: str

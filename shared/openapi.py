@@ -35,6 +35,10 @@ CODES = "x-problem-codes"
 # (so that its absence is answered with the header's own problem code, not FastAPI's): the
 # parameter's schema carries this mark and ``customise`` publishes the header as required.
 REQUIRED_HEADER = "x-vcredit-required"
+# A schema published as a reference to a named component although its Python type is looser
+# (registry's profile answers stay the dicts they were, typed as Profile): ``customise``
+# replaces ``{SCHEMA_REF: "Profile"}`` with ``{"$ref": "#/components/schemas/Profile"}``.
+SCHEMA_REF = "x-vcredit-ref"
 
 _TITLES = {
     400: "Bad request",
@@ -154,10 +158,20 @@ def _header_marks(operation: dict[str, Any]) -> None:
             schema.update(strings[0])
 
 
+def _references(node: Any) -> Any:
+    if isinstance(node, dict):
+        if SCHEMA_REF in node:
+            return {"$ref": f"#/components/schemas/{node[SCHEMA_REF]}"}
+        return {k: _references(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_references(v) for v in node]
+    return node
+
+
 def customise(document: dict[str, Any]) -> dict[str, Any]:
     """The document FastAPI generated, with every operation's problems declared, the
     ``Problem`` schema in place of FastAPI's validation error, and required headers marked."""
-    document = copy.deepcopy(document)
+    document = _references(copy.deepcopy(document))
     for operation in _operations(document):
         _header_marks(operation)
         responses: dict[str, Any] = operation.setdefault("responses", {})

@@ -27,6 +27,7 @@ from services.loans.schemas import (
 from shared.openapi import problems
 from shared.paging import Limit, Offset
 from shared.problems import Problem
+from shared.timestamps import rfc3339
 from shared.web import CurrentPrincipal, ReadSession, Session, scope
 
 router = APIRouter(prefix="/v1")
@@ -83,7 +84,7 @@ async def run_cob_endpoint(body: CobIn, request: Request, principal: CurrentPrin
             "Close of business running",
             "Another close of business holds the ledger; follow it at GET /v1/cob/runs, or retry when it has finished.",
             run_id=busy.holder,
-            lease_expires_at=busy.expires_at.isoformat() if busy.expires_at else None,
+            lease_expires_at=rfc3339(busy.expires_at) if busy.expires_at else None,
         ) from None
     except LeaseLost:
         outcome = None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
 import shared.catalogue  # noqa: F401  (the catalogue the event types are checked against)
 from shared.events import catalogue
+from shared.timestamps import UtcDateTime
 
 
 class SubscriptionIn(BaseModel):
@@ -36,8 +37,8 @@ class SubscriptionOut(BaseModel):
     events: list[str]
     active: bool
     created_by: str
-    created_at: datetime
-    deactivated_at: datetime | None
+    created_at: UtcDateTime
+    deactivated_at: UtcDateTime | None
 
 
 DeliveryStatus = Literal["pending", "delivered", "dead"]
@@ -52,10 +53,10 @@ class DeliveryOut(BaseModel):
     attempts: int
     last_status_code: int | None
     last_error: str | None
-    created_at: datetime
-    last_attempt_at: datetime | None
-    next_attempt_at: datetime | None  # only while pending
-    delivered_at: datetime | None
+    created_at: UtcDateTime
+    last_attempt_at: UtcDateTime | None
+    next_attempt_at: UtcDateTime | None  # only while pending
+    delivered_at: UtcDateTime | None
     redeliveries: int
 
 
@@ -65,7 +66,7 @@ class BulletinOut(BaseModel):
     township_code: str
     township_name: str
     business_date: date | None
-    issued_at: datetime
+    issued_at: UtcDateTime
     villages: int
     villages_over_threshold: int
     villages_over: list[dict[str, str]]
@@ -78,6 +79,6 @@ class NoticeOut(BaseModel):
     kind: str
     village_code: str | None
     township_code: str | None
-    occurred_at: datetime
+    occurred_at: UtcDateTime
     notice_ends: date | None
     details: dict[str, Any]
