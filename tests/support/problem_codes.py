@@ -120,3 +120,23 @@ def dependant_codes(dependant: Dependant, seen: set[Any] | None = None) -> Codes
         for status, codes in dependant_codes(sub, seen).items():
             found[status] |= codes
     return found
+
+
+def function_names(func: Callable[..., Any], seen: set[Any] | None = None) -> set[Any]:
+    """Every project function ``func`` names, transitively (``func`` included)."""
+    seen = set() if seen is None else seen
+    func = inspect.unwrap(func)
+    if func in seen or not isinstance(func, types.FunctionType) or not _ours(func):
+        return seen
+    seen.add(func)
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+    except (OSError, TypeError):
+        return seen
+    scope = _scope_of(func)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name | ast.Attribute):
+            target = _resolve(node, scope)
+            if isinstance(target, types.FunctionType):
+                function_names(target, seen)
+    return seen

@@ -34,10 +34,10 @@ router = APIRouter(prefix="/v1")
     dependencies=[scope("subjects:write"), IDEMPOTENCY_KEY],
     responses=problems(
         {
-            403: ["FACT_SOURCE_NOT_ALLOWED", "NOT_YOUR_HOUSEHOLD", "OUTSIDE_YOUR_VILLAGE"],
+            403: ["FACT_SOURCE_NOT_ALLOWED", "NOT_YOUR_HOUSEHOLD", "OUTSIDE_YOUR_VILLAGE", "FACT_SOURCE"],
             404: ["BUSINESS_NOT_FOUND", "HOUSEHOLD_NOT_FOUND"],
             409: ["ID_NUMBER_REGISTERED"],
-            422: ["DERIVED_FACT", "DUPLICATE_PERSON", "UNKNOWN_VILLAGE"],
+            422: ["DERIVED_FACT", "DUPLICATE_PERSON", "UNKNOWN_VILLAGE", "FACT_SOURCE"],
         }
     ),
 )
@@ -132,7 +132,11 @@ async def list_households(
     tags=["households"],
     dependencies=[scope("facts:write")],
     responses=problems(
-        {403: ["FACT_SOURCE_NOT_ALLOWED"], 404: ["BUSINESS_NOT_FOUND", "HOUSEHOLD_NOT_FOUND"], 422: ["DERIVED_FACT"]}
+        {
+            403: ["FACT_SOURCE_NOT_ALLOWED", "FACT_SOURCE"],
+            404: ["BUSINESS_NOT_FOUND", "HOUSEHOLD_NOT_FOUND"],
+            422: ["DERIVED_FACT", "FACT_SOURCE"],
+        }
     ),
 )
 async def patch_household_profile(
@@ -176,10 +180,10 @@ async def household_facts(
     dependencies=[scope("facts:write")],
     responses=problems(
         {
-            403: ["FACT_SOURCE_NOT_ALLOWED"],
+            403: ["FACT_SOURCE_NOT_ALLOWED", "FACT_SOURCE"],
             404: ["BUSINESS_NOT_FOUND", "HOUSEHOLD_NOT_FOUND"],
             409: ["FACT_DISPUTED", "NO_NEGATIVE_FACT"],
-            422: ["DERIVED_FACT", "END_DATE_IN_FUTURE", "NOT_A_NEGATIVE_FACT"],
+            422: ["DERIVED_FACT", "END_DATE_IN_FUTURE", "NOT_A_NEGATIVE_FACT", "FACT_SOURCE"],
         }
     ),
 )

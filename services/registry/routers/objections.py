@@ -97,10 +97,10 @@ async def get_objection(objection_id: str, session: ReadSession, principal: Curr
     dependencies=[scope("facts:write")],
     responses=problems(
         {
-            403: ["FACT_SOURCE_NOT_ALLOWED"],
+            403: ["FACT_SOURCE_NOT_ALLOWED", "FACT_SOURCE"],
             404: ["BUSINESS_NOT_FOUND", "HOUSEHOLD_NOT_FOUND", "OBJECTION_NOT_FOUND"],
             409: ["OBJECTION_DECIDED"],
-            422: ["DERIVED_FACT", "NOT_A_CORRECTION", "STATEMENT_REQUIRED"],
+            422: ["DERIVED_FACT", "NOT_A_CORRECTION", "STATEMENT_REQUIRED", "FACT_SOURCE"],
         }
     ),
 )

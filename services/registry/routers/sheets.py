@@ -40,10 +40,10 @@ IMPORT_ROUTE = "POST /v1/villages/{code}/households/import"
     dependencies=[scope("subjects:write")],
     responses=problems(
         {
-            403: ["NOT_YOUR_HOUSEHOLD", "OUTSIDE_YOUR_VILLAGE"],
+            403: ["NOT_YOUR_HOUSEHOLD", "OUTSIDE_YOUR_VILLAGE", "FACT_SOURCE"],
             404: ["VILLAGE_NOT_FOUND"],
             413: ["SHEET_TOO_LARGE"],
-            422: ["EMPTY_SHEET", "UNREADABLE_SHEET"],
+            422: ["EMPTY_SHEET", "UNREADABLE_SHEET", "FACT_SOURCE"],
         }
     ),
 )
