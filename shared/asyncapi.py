@@ -37,6 +37,7 @@ from shared.messaging.headers import (
     H_ORIGINAL_PARTITION,
     H_ORIGINAL_TOPIC,
 )
+from shared.openapi import problems
 from shared.problems import Problem
 from shared.settings import SERVICE_NAMES
 from shared.tracing import TRACE_HEADERS
@@ -334,7 +335,7 @@ def contract_router() -> APIRouter:
     router = APIRouter(tags=["events"])
     responses: dict[int | str, dict[str, Any]] = {
         200: {"content": {SCHEMA_MEDIA_TYPE: {}}},
-        404: {"description": "UNKNOWN_EVENT_TYPE or UNKNOWN_EVENT_VERSION"},
+        **problems({404: ["UNKNOWN_EVENT_TYPE", "UNKNOWN_EVENT_VERSION"]}),
     }
 
     @router.get("/asyncapi.json", summary="The AsyncAPI 3.0 document of every event and topic")

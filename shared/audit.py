@@ -29,8 +29,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
 from shared.db import BIGINT_MAX, BigIntPK, new_metadata, transaction
+from shared.openapi import REQUIRED_HEADER, problems
 from shared.paging import Limit
 from shared.problems import Problem
+from shared.timestamps import UtcDateTime
 from shared.web import CurrentPrincipal, ReadSession, ensure_bound, scope
 
 HEADER = "X-Query-Purpose"
@@ -150,6 +152,9 @@ def query_audit(
             description="Required: why the caller reads this subject's credit data (征信业管理条例 §18, §20), "
             f"percent-encoded UTF-8, 1 to {MAX_PURPOSE} characters; recorded with who and when, and shown to "
             "the subject.",
+            # Published as required: it is. The parameter stays optional in Python so that a
+            # missing purpose is answered by parse_purpose, 422 QUERY_PURPOSE_REQUIRED.
+            json_schema_extra={REQUIRED_HEADER: True, "minLength": 1},
         ),
     ] = None,
 ) -> QueryAudit:
@@ -165,7 +170,7 @@ Audited = Annotated[QueryAudit, Depends(query_audit)]
 class QueryOut(BaseModel):
     service: str
     query_id: int = Field(description="the row's number in that service's log")
-    queried_at: datetime
+    queried_at: UtcDateTime
     principal: str
     roles: list[str]
     endpoint: str
@@ -231,6 +236,7 @@ def queries_router(service: str) -> APIRouter:
         response_model=QueryPage,
         summary=f"Who read this household's credit data at {service}, newest first",
         dependencies=[scope("audit:read")],
+        responses=problems({403: ["NOT_YOUR_HOUSEHOLD", "OUTSIDE_YOUR_VILLAGE"]}),
     )
     async def household_queries(
         household_id: str, session: ReadSession, principal: CurrentPrincipal, limit: Limit = 50, after: After = None
@@ -245,6 +251,7 @@ def queries_router(service: str) -> APIRouter:
         response_model=QueryPage,
         summary=f"Who read this business's credit data at {service}, newest first",
         dependencies=[scope("audit:read")],
+        responses=problems({403: ["NOT_YOUR_HOUSEHOLD", "OUTSIDE_YOUR_VILLAGE"]}),
     )
     async def business_queries(
         business_id: str, session: ReadSession, principal: CurrentPrincipal, limit: Limit = 50, after: After = None

@@ -14,9 +14,9 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Request
+from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -33,6 +33,27 @@ MAX_KEY_LENGTH = MAX_IDEMPOTENCY_KEY_LENGTH
 _SCOPE_LENGTH = IDEMPOTENCY_SCOPE_LENGTH
 
 Out = TypeVar("Out", bound=BaseModel)
+
+
+def _declared_key(
+    key: Annotated[
+        str | None,
+        Header(
+            alias=HEADER,
+            description="Optional: a key of your choosing, 1 to "
+            f"{MAX_KEY_LENGTH} characters; a retry with the same key and body returns the first answer "
+            "(header Idempotent-Replayed: true), the same key with another body is 409 IDEMPOTENCY_KEY_REUSED.",
+            # Documented only: _claim checks it, with the code and field API.md gives.
+            json_schema_extra={"minLength": 1, "maxLength": MAX_KEY_LENGTH},
+        ),
+    ] = None,
+) -> None:
+    """Declares the header in the route's OpenAPI, so generated clients can send it."""
+
+
+# ``dependencies=[scope(...), IDEMPOTENCY_KEY]`` on every route that calls ``idempotent``
+# (tests/unit/project/test_openapi_contract.py checks that none is missing).
+IDEMPOTENCY_KEY = Depends(_declared_key)
 
 
 async def idempotent(

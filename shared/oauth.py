@@ -11,6 +11,7 @@ from fastapi import APIRouter, Form, Header, Request
 from pydantic import BaseModel
 
 from shared.auth import SCOPES, Authenticator, Unauthenticated
+from shared.openapi import problems
 from shared.problems import Problem
 from shared.web import TOKEN_PATH
 
@@ -44,7 +45,10 @@ def token_router() -> APIRouter:
         TOKEN_PATH,
         response_model=TokenOut,
         summary="Exchange a client's id and secret for a short-lived access token (client credentials)",
-        responses={400: {"description": "unsupported grant or scope"}, 401: {"description": "invalid client"}},
+        responses=problems(
+            {400: ["INVALID_SCOPE", "UNSUPPORTED_GRANT_TYPE"], 401: ["INVALID_CLIENT"]},
+            {400: "Unsupported grant or scope (RFC 6749 `error` beside `code`)", 401: "Invalid client"},
+        ),
     )
     async def issue_token(
         request: Request,

@@ -29,6 +29,7 @@ from shared.jsonbody import DuplicateKeys
 from shared.messaging import Consumer, Finish, Handler, Prefetch, Relay, session_class_for
 from shared.metrics import SAMPLE_TIMEOUT_SECONDS, HttpMetrics, SampledGauge, ServiceMetrics, metrics_router
 from shared.oauth import token_router
+from shared.openapi import install as install_openapi
 from shared.ratelimit import RateLimiter
 from shared.redaction import install_log_redaction
 from shared.security_headers import SecurityHeaders
@@ -294,4 +295,5 @@ def create_app(runtime: ServiceRuntime, bootstrap_token: str, *, manage_runtime:
             if isinstance(route, APIRoute) and declared_scope(route) is None:
                 raise RuntimeError(f"{spec.name}: {route.methods} {route.path} declares no scope")
         app.include_router(router)
+    install_openapi(app)
     return app

@@ -21,6 +21,7 @@ from starlette.requests import HTTPConnection
 
 from shared.auth import SCOPES, Authenticator, Principal, Unauthenticated
 from shared.db import unavailable
+from shared.openapi import problems
 from shared.problems import Problem, problem_response
 from shared.ratelimit import enforce_rate_limit
 from shared.security_headers import HEADERS as SECURITY_HEADERS
@@ -254,21 +255,28 @@ ReadSession = Annotated[AsyncSession, Depends(db_read_session)]
 def health_router() -> APIRouter:
     router = APIRouter(tags=["health"])
 
-    @router.get("/healthz", summary="The process is alive", response_model=None)
+    @router.get(
+        "/healthz", summary="The process is alive", response_model=None, responses=problems({503: ["NOT_LIVE"]})
+    )
     async def healthz(request: Request) -> JSONResponse | dict[str, str]:
-        problems = request.app.state.runtime.check_alive()
-        if not problems:
+        failing = request.app.state.runtime.check_alive()
+        if not failing:
             return {"status": "ok"}
         return problem_response(
             503,
             "NOT_LIVE",
             "Not live",
-            "; ".join(f"{k}: {v}" for k, v in problems.items()),
+            "; ".join(f"{k}: {v}" for k, v in failing.items()),
             request.url.path,
-            checks=problems,
+            checks=failing,
         )
 
-    @router.get("/readyz", summary="Database and bus are reachable", response_model=None)
+    @router.get(
+        "/readyz",
+        summary="Database and bus are reachable",
+        response_model=None,
+        responses=problems({503: ["NOT_READY"]}),
+    )
     async def readyz(request: Request) -> JSONResponse | dict[str, Any]:
         checks = await request.app.state.runtime.check_ready()
         if all(v == "ok" for v in checks.values()):

@@ -510,6 +510,13 @@ def add_pii_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     pii.set_defaults(func=cmd_pii)
 
 
+def cmd_openapi(args: argparse.Namespace) -> None:
+    from vcredit.openapi_documents import write
+
+    for path in write(Path(args.write)):
+        print(path)
+
+
 def run_bench(argv: Sequence[str]) -> NoReturn:
     # bench/ is the repository's, not the services': imported only when asked for. Some
     # benchmarks drive the system through tests/ harnesses, which live beside it in the
@@ -585,6 +592,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_pii_parser(sub)
     add_registry_parser(sub)
+
+    openapi = sub.add_parser("openapi", help="write each service's OpenAPI document (docs/openapi/<service>.json)")
+    openapi.add_argument("--write", metavar="DIR", default="docs/openapi", help="directory (default docs/openapi)")
+    openapi.set_defaults(func=cmd_openapi)
 
     from simulator.cli import add_parser as add_simulate
 

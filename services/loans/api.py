@@ -45,7 +45,8 @@ from services.loans.schemas import (
 )
 from shared.audit import Audited, SubjectKind
 from shared.auth import Principal
-from shared.idempotency import idempotent
+from shared.idempotency import IDEMPOTENCY_KEY, idempotent
+from shared.openapi import problems
 from shared.paging import Limit, Offset
 from shared.problems import Problem, problem_body
 from shared.web import CurrentPrincipal, ReadSession, Session, ensure_visible, scope
@@ -130,7 +131,20 @@ def _instalment_out(i: Instalment, bill: Bill | None, progress: Progress) -> Ins
     response_model=CreditLineOut,
     tags=["credit lines"],
     summary="Open a revolving credit line (一次授信) up to the certified grade's limit",
-    dependencies=[scope("lending:write")],
+    dependencies=[scope("lending:write"), IDEMPOTENCY_KEY],
+    responses=problems(
+        {
+            409: [
+                "BLACKLISTED",
+                "CREDIT_LINE_EXISTS",
+                "FUND_CAPACITY_EXCEEDED",
+                "NO_CREDIT_GRADE",
+                "RATING_NOT_CERTIFIED",
+                "TOWNSHIP_HALTED",
+                "VILLAGE_FROZEN",
+            ]
+        }
+    ),
 )
 async def create_credit_line(body: CreditLineIn, request: Request, session: Session) -> CreditLineOut | JSONResponse:
     async def opened() -> CreditLineOut:
@@ -144,6 +158,7 @@ async def create_credit_line(body: CreditLineIn, request: Request, session: Sess
     response_model=CreditLineOut,
     tags=["credit lines"],
     dependencies=[scope("lending:read")],
+    responses=problems({404: ["CREDIT_LINE_NOT_FOUND"]}),
 )
 async def get_credit_line(
     credit_line_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
@@ -165,7 +180,20 @@ async def get_credit_line(
     response_model=LoanOut,
     tags=["loans"],
     summary="Draw a loan on a credit line (随用随贷)",
-    dependencies=[scope("lending:write")],
+    dependencies=[scope("lending:write"), IDEMPOTENCY_KEY],
+    responses=problems(
+        {
+            409: [
+                "BLACKLISTED",
+                "FUND_CAPACITY_EXCEEDED",
+                "LIMIT_EXCEEDED",
+                "RATING_NOT_CERTIFIED",
+                "TOWNSHIP_HALTED",
+                "VILLAGE_FROZEN",
+            ],
+            422: ["UNKNOWN_CREDIT_LINE"],
+        }
+    ),
 )
 async def create_loan(body: LoanIn, request: Request, session: Session) -> LoanOut | JSONResponse:
     async def drawdown() -> LoanOut:
@@ -175,7 +203,13 @@ async def create_loan(body: LoanIn, request: Request, session: Session) -> LoanO
     return await idempotent(session, request, body, drawdown, status=201)
 
 
-@router.get("/loans/{loan_id}", response_model=LoanOut, tags=["loans"], dependencies=[scope("lending:read")])
+@router.get(
+    "/loans/{loan_id}",
+    response_model=LoanOut,
+    tags=["loans"],
+    dependencies=[scope("lending:read")],
+    responses=problems({404: ["LOAN_NOT_FOUND"]}),
+)
 async def get_loan(loan_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited) -> LoanOut:
     loan = await _visible_loan(session, principal, loan_id)
     out = (await _loans_out(session, [loan]))[0]
@@ -266,6 +300,7 @@ async def list_credit_lines(
     tags=["loans"],
     summary="A loan's repayments in value-date order (then as received), each with its allocation",
     dependencies=[scope("lending:read")],
+    responses=problems({404: ["LOAN_NOT_FOUND"]}),
 )
 async def list_repayments(
     loan_id: str,
@@ -308,7 +343,7 @@ async def list_repayments(
     description="from defaults to the disbursement date, to to the business date (no later: 422 naming it); "
     "from after to is 422 naming from. JSON, or CSV (UTF-8 with a byte-order mark, for Excel) with "
     "format=csv or Accept: text/csv; format wins over Accept.",
-    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **problems({404: ["LOAN_NOT_FOUND"]})},
     dependencies=[scope("lending:read")],
 )
 async def get_statement(
@@ -356,7 +391,8 @@ def _repayment_out(repaid: loans.Repaid) -> RepaymentOut:
     response_model=RepaymentOut,
     tags=["loans"],
     summary="Repay: accrued interest first, then principal; a replayed Idempotency-Key returns the first result",
-    dependencies=[scope("lending:write")],
+    dependencies=[scope("lending:write"), IDEMPOTENCY_KEY],
+    responses=problems({404: ["LOAN_NOT_FOUND"], 409: ["LOAN_CLOSED"], 422: ["NOT_THE_BUSINESS_DATE", "OVERPAYMENT"]}),
 )
 async def create_repayment(
     loan_id: str, body: RepaymentIn, request: Request, session: Session
@@ -372,7 +408,8 @@ async def create_repayment(
     response_model=RepaymentBatchOut,
     tags=["loans"],
     summary="A bank's debit run (批量扣款): each repayment applied, in order, or refused alone",
-    dependencies=[scope("lending:write")],
+    dependencies=[scope("lending:write"), IDEMPOTENCY_KEY],
+    responses=problems({404: ["LOAN_NOT_FOUND"], 409: ["LOAN_CLOSED"], 422: ["NOT_THE_BUSINESS_DATE", "OVERPAYMENT"]}),
 )
 async def create_repayment_batch(
     body: RepaymentBatchIn, request: Request, session: Session
@@ -403,7 +440,8 @@ def _result(loan_id: str, outcome: loans.Repaid | Problem) -> RepaymentResult:
     status_code=201,
     response_model=WriteOffOut,
     tags=["loans"],
-    dependencies=[scope("lending:write")],
+    dependencies=[scope("lending:write"), IDEMPOTENCY_KEY],
+    responses=problems({404: ["LOAN_NOT_FOUND"], 409: ["LOAN_CLOSED", "NOT_NON_PERFORMING"]}),
 )
 async def write_off_loan(loan_id: str, request: Request, session: Session) -> WriteOffOut | JSONResponse:
     async def written_off() -> WriteOffOut:

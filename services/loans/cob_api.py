@@ -24,18 +24,23 @@ from services.loans.schemas import (
     CobRunOut,
     TrialBalanceOut,
 )
+from shared.openapi import problems
 from shared.paging import Limit, Offset
 from shared.problems import Problem
+from shared.timestamps import rfc3339
 from shared.web import CurrentPrincipal, ReadSession, Session, scope
 
 router = APIRouter(prefix="/v1")
 
 
-COB_ERRORS: dict[int | str, dict[str, Any]] = {
-    409: {"description": "COB_RUNNING (another run holds the ledger), COB_CANCELLED (stopped by an operator)"},
-    422: {"description": "DATE_IN_THE_PAST, COB_STEP_TOO_LARGE (more than VCREDIT_LOANS_COB_MAX_DAYS)"},
-    503: {"description": "COB_INTERRUPTED: the service is stopping (or the run lost its lease); rerun to resume"},
-}
+COB_ERRORS = problems(
+    {409: ["COB_CANCELLED", "COB_RUNNING"], 422: ["COB_STEP_TOO_LARGE", "DATE_IN_THE_PAST"], 503: ["COB_INTERRUPTED"]},
+    {
+        409: "COB_RUNNING (another run holds the ledger), COB_CANCELLED (stopped by an operator)",
+        422: "DATE_IN_THE_PAST, COB_STEP_TOO_LARGE (more than VCREDIT_LOANS_COB_MAX_DAYS)",
+        503: "COB_INTERRUPTED: the service is stopping (or the run lost its lease); rerun to resume",
+    },
+)
 
 
 @router.post(
@@ -79,7 +84,7 @@ async def run_cob_endpoint(body: CobIn, request: Request, principal: CurrentPrin
             "Close of business running",
             "Another close of business holds the ledger; follow it at GET /v1/cob/runs, or retry when it has finished.",
             run_id=busy.holder,
-            lease_expires_at=busy.expires_at.isoformat() if busy.expires_at else None,
+            lease_expires_at=rfc3339(busy.expires_at) if busy.expires_at else None,
         ) from None
     except LeaseLost:
         outcome = None
@@ -162,6 +167,7 @@ async def list_cob_runs(session: ReadSession, limit: Limit = 50, offset: Offset 
     tags=["close of business"],
     summary="One close-of-business run (operator)",
     dependencies=[scope("cob:run")],
+    responses=problems({404: ["COB_RUN_NOT_FOUND"]}),
 )
 async def get_cob_run(run_id: str, session: ReadSession) -> CobRunOut:
     job = await session.get(CobJob, run_id)
@@ -181,8 +187,8 @@ async def get_cob_run(run_id: str, session: ReadSession) -> CobRunOut:
         "running with `cancel_requested` until it reaches the boundary). 409 COB_RUN_FINISHED if "
         "it has ended."
     ),
-    responses={404: {"description": "COB_RUN_NOT_FOUND"}, 409: {"description": "COB_RUN_FINISHED"}},
     dependencies=[scope("cob:run")],
+    responses=problems({404: ["COB_RUN_NOT_FOUND"], 409: ["COB_RUN_FINISHED"]}, {409: "The run has ended"}),
 )
 async def cancel_cob_run(run_id: str, session: Session, principal: CurrentPrincipal) -> CobRunOut:
     async with session.begin():

@@ -7,7 +7,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, model_validator
 
+from services.loans.domain.classification import Classification
+from services.loans.domain.schedule import DayCount
 from shared.money import Money, format_money
+from shared.timestamps import UtcDateTime
 
 
 def _positive(amount: Decimal) -> Decimal:
@@ -18,6 +21,8 @@ def _positive(amount: Decimal) -> Decimal:
 
 PositiveMoney = Annotated[Money, AfterValidator(_positive)]
 Method = Literal["equal_instalment", "equal_principal", "interest_only"]
+# services/loans/domain/repayment.py repaid, loans.py written_off.
+LoanStatus = Literal["active", "repaid", "written_off"]
 
 
 class CreditLineIn(BaseModel):
@@ -98,13 +103,13 @@ class InstalmentOut(BaseModel):
 class LoanOut(BaseModel):
     loan_id: str
     credit_line_id: str
-    status: str
+    status: LoanStatus
     principal: Money
     annual_rate: str
     subsidy_rate: str
     red_list_discount: str  # taken off the rate at drawdown for a red-listed subject (0 otherwise)
-    day_count: str
-    repayment_method: str
+    day_count: DayCount
+    repayment_method: Method
     term_months: int
     disbursed_on: date
     maturity_on: date
@@ -114,7 +119,7 @@ class LoanOut(BaseModel):
     subsidy_forfeited: Money  # subsidy not granted for days on the black list (seed 001)
     amount_due: Money  # everything due up to the business date
     days_past_due: int
-    classification: str
+    classification: Classification
     non_performing: bool
     priority: bool  # the subject is red-listed now
     schedule: list[InstalmentOut]
@@ -146,7 +151,7 @@ class RepaymentEntryOut(BaseModel):
     repayment_id: str = Field(description="the repayment's reference")
     loan_id: str
     value_date: date = Field(description="the business date it was taken on")
-    received_at: dt.datetime
+    received_at: UtcDateTime
     amount: Money
     interest: Money
     principal: Money
@@ -165,7 +170,7 @@ class StatementLineOut(BaseModel):
     kind: Literal["drawdown", "billing", "interest", "repayment", "write_off"]
     instalment: int | None
     reference: str | None = Field(description="the repayment's id, the loan's for a drawdown or write-off")
-    received_at: dt.datetime | None
+    received_at: UtcDateTime | None
     drawn: Money
     principal_due: Money
     interest: Money
@@ -275,8 +280,8 @@ class CobRunOut(BaseModel):
     requested_by: str
     cancelled_by: str | None
     detail: str | None
-    started_at: dt.datetime
-    finished_at: dt.datetime | None
+    started_at: UtcDateTime
+    finished_at: UtcDateTime | None
 
 
 class BusinessDateOut(BaseModel):

@@ -23,7 +23,8 @@ from services.notify.schemas import (
 )
 from services.notify.settings import NotifySettings
 from shared.db import BIGINT_MAX
-from shared.idempotency import idempotent
+from shared.idempotency import IDEMPOTENCY_KEY, idempotent
+from shared.openapi import problems
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.problems import Problem
 from shared.web import CurrentPrincipal, ReadSession, Session, scope
@@ -50,7 +51,8 @@ def _subscription_out(s: Subscription) -> SubscriptionOut:
     status_code=201,
     response_model=SubscriptionOut,
     tags=["webhooks"],
-    dependencies=[scope("subscriptions:manage")],
+    dependencies=[scope("subscriptions:manage"), IDEMPOTENCY_KEY],
+    responses=problems({422: ["WEBHOOK_ADDRESS_REFUSED"]}),
 )
 async def create_subscription(
     body: SubscriptionIn, request: Request, session: Session, principal: CurrentPrincipal
@@ -103,6 +105,7 @@ async def list_subscriptions(
     response_model=SubscriptionOut,
     tags=["webhooks"],
     dependencies=[scope("subscriptions:manage")],
+    responses=problems({404: ["SUBSCRIPTION_NOT_FOUND"]}),
 )
 async def get_subscription(subscription_id: str, session: ReadSession) -> SubscriptionOut:
     return _subscription_out(await subscriptions.subscription_or_404(session, subscription_id))
@@ -113,6 +116,7 @@ async def get_subscription(subscription_id: str, session: ReadSession) -> Subscr
     response_model=SubscriptionOut,
     tags=["webhooks"],
     dependencies=[scope("subscriptions:manage")],
+    responses=problems({404: ["SUBSCRIPTION_NOT_FOUND"]}),
 )
 async def deactivate_subscription(subscription_id: str, session: Session) -> SubscriptionOut:
     """Deactivate (kept for its delivery log): no new deliveries, pending ones are not sent."""
@@ -146,6 +150,7 @@ def _delivery_out(d: Delivery) -> DeliveryOut:
     response_model=list[DeliveryOut],
     tags=["webhooks"],
     dependencies=[scope("subscriptions:manage")],
+    responses=problems({404: ["SUBSCRIPTION_NOT_FOUND"]}),
 )
 async def subscription_deliveries(
     subscription_id: str,
@@ -183,6 +188,9 @@ async def list_deliveries(
     response_model=DeliveryOut,
     tags=["webhooks"],
     dependencies=[scope("subscriptions:manage")],
+    responses=problems(
+        {404: ["DELIVERY_NOT_FOUND", "SUBSCRIPTION_NOT_FOUND"], 409: ["DELIVERY_PENDING", "SUBSCRIPTION_INACTIVE"]}
+    ),
 )
 async def redeliver(delivery_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)], session: Session) -> DeliveryOut:
     """Queue a dead (or delivered) delivery again, with a fresh set of tries."""

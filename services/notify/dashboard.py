@@ -24,6 +24,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from services.notify import context
 from services.notify.domain.trend import DayFigures, township_trend
+from shared.openapi import problems
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.problems import Problem
 from shared.tracing import instrument_client_for
@@ -95,7 +96,11 @@ def _history_path(code: str) -> str:
 
 # The data below are the page's own aggregates, one point per business day (about 250 a
 # year), not row lists: they are not paged (shared/paging.py).
-@data.get("/overview", dependencies=[scope("bulletins:read")])
+@data.get(
+    "/overview",
+    dependencies=[scope("bulletins:read")],
+    responses=problems({404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
+)
 async def overview(request: Request) -> dict[str, Any]:
     """Townships, villages and the fund in one call (what the page draws first)."""
     return {
@@ -105,13 +110,21 @@ async def overview(request: Request) -> dict[str, Any]:
     }
 
 
-@data.get("/villages/{code}/history", dependencies=[scope("bulletins:read")])
+@data.get(
+    "/villages/{code}/history",
+    dependencies=[scope("bulletins:read")],
+    responses=problems({404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
+)
 async def village_history(code: str, request: Request) -> list[dict[str, Any]]:
     history: list[dict[str, Any]] = await _risk_all(request, _history_path(code))
     return history
 
 
-@data.get("/townships/{code}/history", dependencies=[scope("bulletins:read")])
+@data.get(
+    "/townships/{code}/history",
+    dependencies=[scope("bulletins:read")],
+    responses=problems({404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
+)
 async def township_history(code: str, request: Request) -> list[dict[str, str]]:
     villages = await _risk_all(request, "/v1/villages", township_code=code)
     histories = {
@@ -137,7 +150,11 @@ ListName = Annotated[str | None, Query(max_length=50, description="part of the n
 VillageCode = Annotated[str | None, Query(pattern=r"^[0-9]{1,12}$", description="a village's code")]
 
 
-@data.get("/credit-lists", dependencies=[scope("lists:read")])
+@data.get(
+    "/credit-lists",
+    dependencies=[scope("lists:read")],
+    responses=problems({404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
+)
 async def credit_lists(
     request: Request,
     kind: Annotated[Literal["red", "black"] | None, Query(alias="list")] = None,

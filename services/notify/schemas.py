@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 import shared.catalogue  # noqa: F401  (the catalogue the event types are checked against)
 from services.notify.domain.signing import MIN_KEY_BYTES, SECRET_PREFIX, decode_standard_secret
 from shared.events import catalogue
+from shared.timestamps import UtcDateTime
 
 
 class SubscriptionIn(BaseModel):
@@ -52,8 +53,8 @@ class SubscriptionOut(BaseModel):
     events: list[str]
     active: bool
     created_by: str
-    created_at: datetime
-    deactivated_at: datetime | None
+    created_at: UtcDateTime
+    deactivated_at: UtcDateTime | None
 
 
 DeliveryStatus = Literal["pending", "delivered", "dead"]
@@ -68,10 +69,10 @@ class DeliveryOut(BaseModel):
     attempts: int
     last_status_code: int | None
     last_error: str | None
-    created_at: datetime
-    last_attempt_at: datetime | None
-    next_attempt_at: datetime | None  # only while pending
-    delivered_at: datetime | None
+    created_at: UtcDateTime
+    last_attempt_at: UtcDateTime | None
+    next_attempt_at: UtcDateTime | None  # only while pending
+    delivered_at: UtcDateTime | None
     redeliveries: int
 
 
@@ -81,7 +82,7 @@ class BulletinOut(BaseModel):
     township_code: str
     township_name: str
     business_date: date | None
-    issued_at: datetime
+    issued_at: UtcDateTime
     villages: int
     villages_over_threshold: int
     villages_over: list[dict[str, str]]
@@ -94,6 +95,6 @@ class NoticeOut(BaseModel):
     kind: str
     village_code: str | None
     township_code: str | None
-    occurred_at: datetime
+    occurred_at: UtcDateTime
     notice_ends: date | None
     details: dict[str, Any]

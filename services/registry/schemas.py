@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from services.registry.domain.identifiers import validate_resident_id, validate_uscc
+from shared.openapi import SCHEMA_REF
 from shared.profile import Profile
+from shared.timestamps import UtcDateTime
 
 # Administrative division codes (GB/T 2260 and the statistical codes below it) are digits;
 # letters, '-' and '_' are allowed for pilots that number their own units.
@@ -15,6 +17,12 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 ResidentId = Annotated[str, AfterValidator(validate_resident_id)]
 CreditCode = Annotated[str, AfterValidator(validate_uscc)]
 BusinessKind = Literal["leading_enterprise", "cooperative"]  # 龙头企业, 农民专业合作社
+SubjectKind = Literal["household", "business"]
+# The profile as registered facts make it, the unknown fields left out: the Profile schema
+# (issue 22: it was published as a free-form object). Kept as the dict the facts give, so
+# the answer stays as it was: a Profile model would add every unknown field as null.
+KnownProfile = Annotated[dict[str, Any], WithJsonSchema({SCHEMA_REF: "Profile"})]
+ObjectionStatus = Literal["open", "corrected", "upheld", "unresolved"]
 
 
 class _In(BaseModel):
@@ -44,7 +52,7 @@ class RenameIn(_In):
 
 class FormerName(BaseModel):
     name: str
-    until: datetime
+    until: UtcDateTime
 
 
 class TownshipOut(BaseModel):
@@ -95,12 +103,12 @@ class HouseholdOut(BaseModel):
     id_number: str  # masked: 410***********1234
     poor_household: bool
     members: list[MemberOut]
-    profile: dict[str, Any]
+    profile: KnownProfile
     disputed_fields: list[str]
     # The day each negative fact ended (征信业管理条例 §16), for those that have one.
     fact_ends: dict[str, date] = Field(default_factory=dict)
     version: int
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class BusinessIn(_In):
@@ -115,15 +123,15 @@ class BusinessOut(BaseModel):
     business_id: str
     credit_code: str
     name: str
-    kind: str
+    kind: BusinessKind
     village_code: str
     township_code: str
-    profile: dict[str, Any]
+    profile: KnownProfile
     disputed_fields: list[str]
     # The day each negative fact ended (征信业管理条例 §16), for those that have one.
     fact_ends: dict[str, date] = Field(default_factory=dict)
     version: int
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 T = TypeVar("T")
@@ -141,7 +149,7 @@ class FactOut(BaseModel):
     source: str
     supplied_by: str
     evidence_ref: str | None
-    recorded_at: datetime
+    recorded_at: UtcDateTime
     current: bool
     disputed: bool
     ended_on: date | None = None
@@ -168,7 +176,7 @@ class DecisionIn(_In):
 class ObjectionOut(BaseModel):
     objection_id: str
     fact_id: int
-    subject_kind: str
+    subject_kind: SubjectKind
     subject_id: str
     village_code: str
     field: str
@@ -177,10 +185,10 @@ class ObjectionOut(BaseModel):
     opened_on: date
     due_on: date
     overdue: bool
-    status: str
+    status: ObjectionStatus
     decision_note: str | None
     subject_statement: str | None
-    decided_at: datetime | None
+    decided_at: UtcDateTime | None
     decided_by: str | None
 
 

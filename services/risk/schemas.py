@@ -3,13 +3,15 @@ string with four (API.md); a fund can be overdrawn, so balances are signed."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from services.risk.settings import ListTier
 from shared.money import Money, RatioText
+from shared.timestamps import UtcDateTime
 
 
 def _positive(amount: Decimal) -> Decimal:
@@ -27,6 +29,9 @@ def _ratio(value: Decimal) -> Decimal:
 
 
 Ratio = Annotated[RatioText, AfterValidator(_ratio)]
+
+
+TitleKind = Literal["credit_village", "credit_township", "credit_household", "credit_community"]
 
 
 class VillageOut(BaseModel):
@@ -76,12 +81,12 @@ class DecisionOut(BaseModel):
     business_date: date | None
     figures: dict[str, Any]
     event_id: str
-    decided_at: datetime
+    decided_at: UtcDateTime
 
 
 class LossOut(BaseModel):
     loan_id: str
-    subject_kind: str
+    subject_kind: Literal["household", "business"]
     subject_id: str
     village_code: str
     township_code: str
@@ -119,13 +124,13 @@ class FundOut(BaseModel):
 
 
 class FundEntryOut(BaseModel):
-    kind: str
+    kind: Literal["opening", "top_up", "loss"]
     amount: str
     loan_id: str | None
     reason: str
     decided_by: str
     business_date: date
-    recorded_at: datetime
+    recorded_at: UtcDateTime
 
 
 class TopUpIn(BaseModel):
@@ -156,12 +161,12 @@ class EvaluationOut(BaseModel):
 
 class TitleOut(BaseModel):
     year: int
-    kind: str
+    kind: TitleKind
     code: str
     village_code: str | None
     township_code: str | None
     figures: dict[str, str]
-    awarded_at: datetime
+    awarded_at: UtcDateTime
 
 
 class AssessmentIn(BaseModel):
@@ -232,7 +237,7 @@ class ListEntryOut(BaseModel):
     village_code: str
     township_code: str
     cause: str
-    tier: str | None
+    tier: ListTier | None
     legal_basis: str
     evidence: str | None
     proposed_by: str | None
@@ -265,7 +270,7 @@ class PublicListEntryOut(BaseModel):
     village_code: str
     township_code: str
     cause: str
-    tier: str | None
+    tier: ListTier | None
     legal_basis: str
     decided_by_role: str | None
     listed_on: date | None

@@ -27,6 +27,7 @@ from services.scoring.schemas import (
     ResolutionIn,
 )
 from shared.audit import Audited
+from shared.openapi import problems
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.web import CurrentPrincipal, ReadSession, Session, ensure_bound, ensure_visible, scope
 
@@ -101,6 +102,7 @@ async def _current(session: AsyncSession, subject_id: str) -> CurrentRatingOut:
     response_model=CurrentRatingOut,
     tags=["ratings"],
     dependencies=[scope("ratings:read")],
+    responses=problems({404: ["RATING_NOT_FOUND"]}),
 )
 async def household_rating(
     household_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
@@ -116,6 +118,7 @@ async def household_rating(
     response_model=CurrentRatingOut,
     tags=["ratings"],
     dependencies=[scope("ratings:read")],
+    responses=problems({404: ["RATING_NOT_FOUND"]}),
 )
 async def business_rating(
     business_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
@@ -148,6 +151,7 @@ def _objection_out(o: NoticeObjection) -> NoticeObjectionOut:
     tags=["notice"],
     summary="Object to a rating during its public notice; suspends it",
     dependencies=[scope("notices:object")],
+    responses=problems({404: ["RATING_NOT_FOUND"], 409: ["NOT_IN_NOTICE", "TOO_MANY_OPEN_OBJECTIONS"]}),
 )
 async def raise_objection(
     household_id: str, body: ObjectionIn, session: Session, principal: CurrentPrincipal
@@ -165,6 +169,7 @@ async def raise_objection(
     response_model=list[NoticeObjectionOut],
     tags=["notice"],
     dependencies=[scope("objections:read")],
+    responses=problems({403: ["NOT_YOUR_HOUSEHOLD", "OUTSIDE_YOUR_VILLAGE"]}),
 )
 async def list_objections(
     household_id: str,
@@ -199,6 +204,9 @@ async def list_objections(
     tags=["notice"],
     summary="Sustain (the rating is rejected) or dismiss (the notice continues)",
     dependencies=[scope("objections:decide")],
+    responses=problems(
+        {404: ["OBJECTION_NOT_FOUND", "RATING_NOT_FOUND"], 409: ["FOUR_EYES_REQUIRED", "OBJECTION_CLOSED"]}
+    ),
 )
 async def resolve_objection(
     household_id: str, objection_id: str, body: ResolutionIn, session: Session, principal: CurrentPrincipal
@@ -216,6 +224,7 @@ async def resolve_objection(
     tags=["notice"],
     summary="The bank declines to grant credit, with written reasons (004 annex 2 step 5)",
     dependencies=[scope("ratings:reject")],
+    responses=problems({404: ["RATING_NOT_FOUND"], 409: ["NOT_IN_NOTICE"]}),
 )
 async def bank_rejection(
     household_id: str, body: RejectionIn, session: Session, principal: CurrentPrincipal

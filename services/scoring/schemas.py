@@ -1,13 +1,16 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from shared.money import Money
 from shared.profile import Profile
+from shared.timestamps import UtcDateTime
 
+SubjectKind = Literal["household", "business"]
+NoticeObjectionStatus = Literal["open", "sustained", "dismissed"]
 Grade = Literal["AAA+", "AAA", "AA", "A", "NONE"]
 Status = Literal["pending_notice", "objected", "certified", "rejected"]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
@@ -39,7 +42,7 @@ class EvaluationOut(BaseModel):
 class RatingOut(EvaluationOut):
     rating_id: int
     business_date: date
-    computed_at: datetime
+    computed_at: UtcDateTime
 
 
 class EffectiveOut(BaseModel):
@@ -49,7 +52,7 @@ class EffectiveOut(BaseModel):
 
 
 class CurrentRatingOut(EvaluationOut):
-    subject_kind: str
+    subject_kind: SubjectKind
     subject_id: str
     village_code: str
     rating_id: int
@@ -90,8 +93,8 @@ class NoticeObjectionOut(BaseModel):
     rating_id: int
     reason: str
     raised_by: str
-    raised_at: datetime
-    status: str
+    raised_at: UtcDateTime
+    status: NoticeObjectionStatus
     resolution_note: str | None
     # Who resolved it, by credential name and role (issue 21); never the objector.
     resolved_by: str | None = None
@@ -101,7 +104,7 @@ class NoticeObjectionOut(BaseModel):
 class NoticeEntry(BaseModel):
     """One line of a village's public notice (公示): who, what grade and limit, until when."""
 
-    subject_kind: str
+    subject_kind: SubjectKind
     subject_id: str
     name: str
     grade: Grade

@@ -13,7 +13,8 @@ from services.registry.routers.dependencies import EvidenceRef, FactSource
 from services.registry.routers.statements import change_profile, end_negative_fact, facts, stated
 from services.registry.schemas import BusinessIn, BusinessOut, Code, FactEndIn, FactOut
 from shared.audit import Audited
-from shared.idempotency import idempotent
+from shared.idempotency import IDEMPOTENCY_KEY, idempotent
+from shared.openapi import problems
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.profile import Profile
 from shared.web import CurrentPrincipal, ReadSession, Session, ensure_bound, scope
@@ -26,7 +27,14 @@ router = APIRouter(prefix="/v1")
     status_code=201,
     response_model=BusinessOut,
     tags=["businesses"],
-    dependencies=[scope("subjects:write")],
+    dependencies=[scope("subjects:write"), IDEMPOTENCY_KEY],
+    responses=problems(
+        {
+            403: ["FACT_SOURCE_NOT_ALLOWED", "NOT_YOUR_HOUSEHOLD", "OUTSIDE_YOUR_VILLAGE", "FACT_SOURCE"],
+            409: ["CREDIT_CODE_REGISTERED"],
+            422: ["DERIVED_FACT", "UNKNOWN_VILLAGE", "FACT_SOURCE"],
+        }
+    ),
 )
 async def create_business(
     body: BusinessIn,
@@ -46,7 +54,11 @@ async def create_business(
 
 
 @router.get(
-    "/businesses/{business_id}", response_model=BusinessOut, tags=["businesses"], dependencies=[scope("subjects:read")]
+    "/businesses/{business_id}",
+    response_model=BusinessOut,
+    tags=["businesses"],
+    dependencies=[scope("subjects:read")],
+    responses=problems({404: ["BUSINESS_NOT_FOUND", "HOUSEHOLD_NOT_FOUND"]}),
 )
 async def get_business(
     business_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
@@ -57,7 +69,13 @@ async def get_business(
     return view
 
 
-@router.get("/businesses", response_model=list[BusinessOut], tags=["businesses"], dependencies=[scope("subjects:read")])
+@router.get(
+    "/businesses",
+    response_model=list[BusinessOut],
+    tags=["businesses"],
+    dependencies=[scope("subjects:read")],
+    responses=problems({403: ["NOT_YOUR_HOUSEHOLD", "OUTSIDE_YOUR_VILLAGE"]}),
+)
 async def list_businesses(
     session: ReadSession,
     principal: CurrentPrincipal,
@@ -82,6 +100,13 @@ async def list_businesses(
     response_model=BusinessOut,
     tags=["businesses"],
     dependencies=[scope("facts:write")],
+    responses=problems(
+        {
+            403: ["FACT_SOURCE_NOT_ALLOWED", "FACT_SOURCE"],
+            404: ["BUSINESS_NOT_FOUND", "HOUSEHOLD_NOT_FOUND"],
+            422: ["DERIVED_FACT", "FACT_SOURCE"],
+        }
+    ),
 )
 async def patch_business_profile(
     business_id: str,
@@ -102,6 +127,7 @@ async def patch_business_profile(
     response_model=list[FactOut],
     tags=["businesses"],
     dependencies=[scope("subjects:read")],
+    responses=problems({404: ["BUSINESS_NOT_FOUND", "HOUSEHOLD_NOT_FOUND"]}),
 )
 async def business_facts(
     business_id: str,
@@ -120,6 +146,14 @@ async def business_facts(
     tags=["businesses"],
     summary="State the day a negative fact ended; scoring stops counting it 5 years later (征信业管理条例 §16)",
     dependencies=[scope("facts:write")],
+    responses=problems(
+        {
+            403: ["FACT_SOURCE_NOT_ALLOWED", "FACT_SOURCE"],
+            404: ["BUSINESS_NOT_FOUND", "HOUSEHOLD_NOT_FOUND"],
+            409: ["FACT_DISPUTED", "NO_NEGATIVE_FACT"],
+            422: ["DERIVED_FACT", "END_DATE_IN_FUTURE", "NOT_A_NEGATIVE_FACT", "FACT_SOURCE"],
+        }
+    ),
 )
 async def end_business_fact(
     business_id: str,

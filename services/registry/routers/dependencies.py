@@ -41,8 +41,7 @@ def provenance(principal: Principal, source: str | None, evidence: str | None) -
     try:
         role = choose_source(principal.roles, source)
     except ValueError as exc:
-        status = 403 if source else 422
-        raise Problem(status, "FACT_SOURCE", "Fact source", str(exc), field="X-Fact-Source") from None
+        raise Problem(403 if source else 422, "FACT_SOURCE", "Fact source", str(exc), field="X-Fact-Source") from None
     reference = unquote(evidence) if evidence else None
     if reference is not None and len(reference) > 200:
         raise Problem(

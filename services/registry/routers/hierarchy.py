@@ -18,7 +18,8 @@ from services.registry.schemas import (
     VillageIn,
     VillageOut,
 )
-from shared.idempotency import idempotent
+from shared.idempotency import IDEMPOTENCY_KEY, idempotent
+from shared.openapi import problems
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.problems import Problem
 from shared.web import CurrentPrincipal, ReadSession, Session, scope
@@ -31,7 +32,8 @@ router = APIRouter(prefix="/v1")
     status_code=201,
     response_model=TownshipOut,
     tags=["hierarchy"],
-    dependencies=[scope("hierarchy:write")],
+    dependencies=[scope("hierarchy:write"), IDEMPOTENCY_KEY],
+    responses=problems({409: ["DUPLICATE_CODE"]}),
 )
 async def create_township(body: TownshipIn, request: Request, session: Session) -> TownshipOut | JSONResponse:
     return await idempotent(session, request, body, lambda: hierarchy.create_township(session, body), status=201)
@@ -43,7 +45,13 @@ async def list_townships(session: ReadSession, limit: Limit = MAX_PAGE, offset: 
     return [TownshipOut(code=t.code, name=t.name) for t in await session.scalars(query)]
 
 
-@router.get("/townships/{code}", response_model=TownshipOut, tags=["hierarchy"], dependencies=[scope("hierarchy:read")])
+@router.get(
+    "/townships/{code}",
+    response_model=TownshipOut,
+    tags=["hierarchy"],
+    dependencies=[scope("hierarchy:read")],
+    responses=problems({404: ["TOWNSHIP_NOT_FOUND"]}),
+)
 async def get_township(code: str, session: ReadSession) -> TownshipOut:
     township = await session.get(Township, code)
     if township is None:
@@ -54,20 +62,35 @@ async def get_township(code: str, session: ReadSession) -> TownshipOut:
 
 
 @router.patch(
-    "/townships/{code}", response_model=TownshipOut, tags=["hierarchy"], dependencies=[scope("hierarchy:write")]
+    "/townships/{code}",
+    response_model=TownshipOut,
+    tags=["hierarchy"],
+    dependencies=[scope("hierarchy:write")],
+    responses=problems({404: ["TOWNSHIP_NOT_FOUND"]}),
 )
 async def rename_township(code: str, body: RenameIn, session: Session, principal: CurrentPrincipal) -> TownshipOut:
     return await hierarchy.rename_township(session, code, body.name, principal)
 
 
 @router.post(
-    "/villages", status_code=201, response_model=VillageOut, tags=["hierarchy"], dependencies=[scope("hierarchy:write")]
+    "/villages",
+    status_code=201,
+    response_model=VillageOut,
+    tags=["hierarchy"],
+    dependencies=[scope("hierarchy:write"), IDEMPOTENCY_KEY],
+    responses=problems({409: ["DUPLICATE_CODE"], 422: ["UNKNOWN_TOWNSHIP"]}),
 )
 async def create_village(body: VillageIn, request: Request, session: Session) -> VillageOut | JSONResponse:
     return await idempotent(session, request, body, lambda: hierarchy.create_village(session, body), status=201)
 
 
-@router.get("/villages/{code}", response_model=VillageOut, tags=["hierarchy"], dependencies=[scope("hierarchy:read")])
+@router.get(
+    "/villages/{code}",
+    response_model=VillageOut,
+    tags=["hierarchy"],
+    dependencies=[scope("hierarchy:read")],
+    responses=problems({404: ["VILLAGE_NOT_FOUND"]}),
+)
 async def get_village(code: str, session: ReadSession) -> VillageOut:
     village = await session.get(Village, code)
     if village is None:
@@ -81,7 +104,11 @@ async def get_village(code: str, session: ReadSession) -> VillageOut:
 
 
 @router.patch(
-    "/villages/{code}", response_model=VillageOut, tags=["hierarchy"], dependencies=[scope("hierarchy:write")]
+    "/villages/{code}",
+    response_model=VillageOut,
+    tags=["hierarchy"],
+    dependencies=[scope("hierarchy:write")],
+    responses=problems({404: ["VILLAGE_NOT_FOUND"]}),
 )
 async def rename_village(code: str, body: RenameIn, session: Session, principal: CurrentPrincipal) -> VillageOut:
     return await hierarchy.rename_village(session, code, body.name, principal)
@@ -102,7 +129,8 @@ async def list_villages(
     status_code=201,
     response_model=CommunityOut,
     tags=["hierarchy"],
-    dependencies=[scope("hierarchy:write")],
+    dependencies=[scope("hierarchy:write"), IDEMPOTENCY_KEY],
+    responses=problems({409: ["DUPLICATE_CODE"], 422: ["UNKNOWN_TOWNSHIP"]}),
 )
 async def create_community(body: CommunityIn, request: Request, session: Session) -> CommunityOut | JSONResponse:
     return await idempotent(session, request, body, lambda: hierarchy.create_community(session, body), status=201)

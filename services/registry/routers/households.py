@@ -16,7 +16,8 @@ from services.registry.routers.dependencies import EvidenceRef, FactSource, ciph
 from services.registry.routers.statements import change_profile, end_negative_fact, facts, stated
 from services.registry.schemas import Code, FactEndIn, FactOut, HouseholdIn, HouseholdOut, Page
 from shared.audit import After, Audited
-from shared.idempotency import idempotent
+from shared.idempotency import IDEMPOTENCY_KEY, idempotent
+from shared.openapi import problems
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.problems import Problem
 from shared.profile import Profile
@@ -30,7 +31,15 @@ router = APIRouter(prefix="/v1")
     status_code=201,
     response_model=HouseholdOut,
     tags=["households"],
-    dependencies=[scope("subjects:write")],
+    dependencies=[scope("subjects:write"), IDEMPOTENCY_KEY],
+    responses=problems(
+        {
+            403: ["FACT_SOURCE_NOT_ALLOWED", "NOT_YOUR_HOUSEHOLD", "OUTSIDE_YOUR_VILLAGE", "FACT_SOURCE"],
+            404: ["BUSINESS_NOT_FOUND", "HOUSEHOLD_NOT_FOUND"],
+            409: ["ID_NUMBER_REGISTERED"],
+            422: ["DERIVED_FACT", "DUPLICATE_PERSON", "UNKNOWN_VILLAGE", "FACT_SOURCE"],
+        }
+    ),
 )
 async def create_household(
     body: HouseholdIn,
@@ -56,6 +65,7 @@ async def create_household(
     response_model=HouseholdOut,
     tags=["households"],
     dependencies=[scope("subjects:read")],
+    responses=problems({404: ["BUSINESS_NOT_FOUND", "HOUSEHOLD_NOT_FOUND"]}),
 )
 async def get_household(
     household_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
@@ -67,7 +77,11 @@ async def get_household(
 
 
 @router.get(
-    "/households", response_model=Page[HouseholdOut], tags=["households"], dependencies=[scope("subjects:read")]
+    "/households",
+    response_model=Page[HouseholdOut],
+    tags=["households"],
+    dependencies=[scope("subjects:read")],
+    responses=problems({403: ["NOT_YOUR_HOUSEHOLD", "OUTSIDE_YOUR_VILLAGE"]}),
 )
 async def list_households(
     request: Request,
@@ -117,6 +131,13 @@ async def list_households(
     response_model=HouseholdOut,
     tags=["households"],
     dependencies=[scope("facts:write")],
+    responses=problems(
+        {
+            403: ["FACT_SOURCE_NOT_ALLOWED", "FACT_SOURCE"],
+            404: ["BUSINESS_NOT_FOUND", "HOUSEHOLD_NOT_FOUND"],
+            422: ["DERIVED_FACT", "FACT_SOURCE"],
+        }
+    ),
 )
 async def patch_household_profile(
     household_id: str,
@@ -138,6 +159,7 @@ async def patch_household_profile(
     response_model=list[FactOut],
     tags=["households"],
     dependencies=[scope("subjects:read")],
+    responses=problems({404: ["BUSINESS_NOT_FOUND", "HOUSEHOLD_NOT_FOUND"]}),
 )
 async def household_facts(
     household_id: str,
@@ -156,6 +178,14 @@ async def household_facts(
     tags=["households"],
     summary="State the day a negative fact ended; scoring stops counting it 5 years later (征信业管理条例 §16)",
     dependencies=[scope("facts:write")],
+    responses=problems(
+        {
+            403: ["FACT_SOURCE_NOT_ALLOWED", "FACT_SOURCE"],
+            404: ["BUSINESS_NOT_FOUND", "HOUSEHOLD_NOT_FOUND"],
+            409: ["FACT_DISPUTED", "NO_NEGATIVE_FACT"],
+            422: ["DERIVED_FACT", "END_DATE_IN_FUTURE", "NOT_A_NEGATIVE_FACT", "FACT_SOURCE"],
+        }
+    ),
 )
 async def end_household_fact(
     household_id: str,

@@ -15,6 +15,7 @@ from services.registry.models import Objection
 from services.registry.routers.dependencies import EvidenceRef, FactSource, provenance
 from services.registry.schemas import Code, DecisionIn, ObjectionIn, ObjectionOut
 from shared.db import BIGINT_MAX
+from shared.openapi import problems
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.web import CurrentPrincipal, ReadSession, Session, ensure_visible, scope
 
@@ -27,6 +28,12 @@ router = APIRouter(prefix="/v1")
     response_model=ObjectionOut,
     tags=["objections"],
     dependencies=[scope("objections:write")],
+    responses=problems(
+        {
+            404: ["BUSINESS_NOT_FOUND", "FACT_NOT_FOUND", "HOUSEHOLD_NOT_FOUND"],
+            409: ["FACT_SUPERSEDED", "OBJECTION_OPEN"],
+        }
+    ),
 )
 async def open_objection(
     fact_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)], body: ObjectionIn, session: Session, principal: CurrentPrincipal
@@ -68,6 +75,7 @@ async def list_objections(
     response_model=ObjectionOut,
     tags=["objections"],
     dependencies=[scope("objections:read")],
+    responses=problems({404: ["OBJECTION_NOT_FOUND"]}),
 )
 async def get_objection(objection_id: str, session: ReadSession, principal: CurrentPrincipal) -> ObjectionOut:
     objection = await session.get(Objection, objection_id)
@@ -87,6 +95,14 @@ async def get_objection(objection_id: str, session: ReadSession, principal: Curr
     response_model=ObjectionOut,
     tags=["objections"],
     dependencies=[scope("facts:write")],
+    responses=problems(
+        {
+            403: ["FACT_SOURCE_NOT_ALLOWED", "FACT_SOURCE"],
+            404: ["BUSINESS_NOT_FOUND", "HOUSEHOLD_NOT_FOUND", "OBJECTION_NOT_FOUND"],
+            409: ["OBJECTION_DECIDED"],
+            422: ["DERIVED_FACT", "NOT_A_CORRECTION", "STATEMENT_REQUIRED", "FACT_SOURCE"],
+        }
+    ),
 )
 async def decide_objection(
     objection_id: str,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from services.registry.loaders import business_or_404, household_or_404
 from services.registry.subject_query_log import subject_queries
 from shared.audit import After, QueryPage
+from shared.openapi import problems
 from shared.paging import Limit
 from shared.web import CurrentPrincipal, ReadSession, scope
 
@@ -20,6 +21,7 @@ router = APIRouter(prefix="/v1")
     tags=["query audit"],
     summary="Who read this household's credit data, at registry, scoring and loans, newest first",
     dependencies=[scope("audit:read")],
+    responses=problems({404: ["BUSINESS_NOT_FOUND", "HOUSEHOLD_NOT_FOUND"], 503: ["QUERY_LOG_UNAVAILABLE"]}),
 )
 async def household_queries(
     household_id: str,
@@ -40,6 +42,7 @@ async def household_queries(
     tags=["query audit"],
     summary="Who read this business's credit data, at registry, scoring and loans, newest first",
     dependencies=[scope("audit:read")],
+    responses=problems({404: ["BUSINESS_NOT_FOUND", "HOUSEHOLD_NOT_FOUND"], 503: ["QUERY_LOG_UNAVAILABLE"]}),
 )
 async def business_queries(
     business_id: str,

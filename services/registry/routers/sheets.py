@@ -10,6 +10,7 @@ from services.registry import context
 from services.registry.imports import import_sheet
 from services.registry.routers.dependencies import EvidenceRef, FactSource, cipher, provenance
 from services.registry.schemas import ImportReport
+from shared.openapi import problems
 from shared.problems import Problem
 from shared.web import CurrentPrincipal, ensure_bound, scope
 
@@ -37,6 +38,14 @@ IMPORT_ROUTE = "POST /v1/villages/{code}/households/import"
         }
     },
     dependencies=[scope("subjects:write")],
+    responses=problems(
+        {
+            403: ["NOT_YOUR_HOUSEHOLD", "OUTSIDE_YOUR_VILLAGE", "FACT_SOURCE"],
+            404: ["VILLAGE_NOT_FOUND"],
+            413: ["SHEET_TOO_LARGE"],
+            422: ["EMPTY_SHEET", "UNREADABLE_SHEET", "FACT_SOURCE"],
+        }
+    ),
 )
 async def import_households(
     code: str,

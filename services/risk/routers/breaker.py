@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.risk import breaker
 from services.risk.models import Township, Village, VillageOverride
 from services.risk.schemas import DecisionOut, ReasonIn, TownshipOut, VillageDayOut, VillageOut
-from shared.idempotency import idempotent
+from shared.idempotency import IDEMPOTENCY_KEY, idempotent
 from shared.money import format_money
+from shared.openapi import problems
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.web import CurrentPrincipal, ReadSession, Session, scope
 
@@ -51,7 +52,13 @@ async def list_villages(
     return [await _village_out(session, v) for v in found]
 
 
-@router.get("/villages/{code}", response_model=VillageOut, tags=["circuit breaker"], dependencies=[scope("risk:read")])
+@router.get(
+    "/villages/{code}",
+    response_model=VillageOut,
+    tags=["circuit breaker"],
+    dependencies=[scope("risk:read")],
+    responses=problems({404: ["VILLAGE_NOT_FOUND"]}),
+)
 async def get_village(code: str, session: ReadSession) -> VillageOut:
     return await _village_out(session, await breaker.get_village(session, code))
 
@@ -61,6 +68,7 @@ async def get_village(code: str, session: ReadSession) -> VillageOut:
     response_model=list[VillageDayOut],
     tags=["circuit breaker"],
     dependencies=[scope("risk:read")],
+    responses=problems({404: ["VILLAGE_NOT_FOUND"]}),
 )
 async def village_history(
     code: str,
@@ -95,7 +103,8 @@ async def _override(
     response_model=VillageOut,
     tags=["circuit breaker"],
     summary="Freeze new credit in a village by hand, with a written reason (government)",
-    dependencies=[scope("risk:override")],
+    dependencies=[scope("risk:override"), IDEMPOTENCY_KEY],
+    responses=problems({404: ["VILLAGE_NOT_FOUND"], 409: ["ALREADY_FROZEN"]}),
 )
 async def freeze_village(
     code: str, body: ReasonIn, request: Request, session: Session, principal: CurrentPrincipal
@@ -109,7 +118,8 @@ async def freeze_village(
     tags=["circuit breaker"],
     summary="Lift a village's freeze by hand, with a written reason (government); it holds until the ratio "
     "next crosses the line",
-    dependencies=[scope("risk:override")],
+    dependencies=[scope("risk:override"), IDEMPOTENCY_KEY],
+    responses=problems({404: ["VILLAGE_NOT_FOUND"], 409: ["NOT_FROZEN"]}),
 )
 async def unfreeze_village(
     code: str, body: ReasonIn, request: Request, session: Session, principal: CurrentPrincipal
@@ -139,7 +149,11 @@ async def list_townships(session: ReadSession, limit: Limit = MAX_PAGE, offset: 
 
 
 @router.get(
-    "/townships/{code}", response_model=TownshipOut, tags=["circuit breaker"], dependencies=[scope("risk:read")]
+    "/townships/{code}",
+    response_model=TownshipOut,
+    tags=["circuit breaker"],
+    dependencies=[scope("risk:read")],
+    responses=problems({404: ["TOWNSHIP_NOT_FOUND"]}),
 )
 async def get_township(code: str, session: ReadSession) -> TownshipOut:
     return await _township_out(session, await breaker.get_township(session, code))

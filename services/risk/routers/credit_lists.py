@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 from services.risk import credit_lists
 from services.risk.models import ListEntry
 from services.risk.schemas import BlackListProposalIn, ListDecisionIn, ListEntryOut, RedListEvaluationOut
-from shared.idempotency import idempotent
+from shared.idempotency import IDEMPOTENCY_KEY, idempotent
+from shared.openapi import problems
 from shared.paging import Limit, Offset
 from shared.web import CurrentPrincipal, ReadSession, Session, scope
 
@@ -58,7 +59,8 @@ def entry_out(e: ListEntry) -> ListEntryOut:
     status_code=201,
     response_model=ListEntryOut,
     tags=["credit lists"],
-    dependencies=[scope("lists:propose")],
+    dependencies=[scope("lists:propose"), IDEMPOTENCY_KEY],
+    responses=problems({404: ["SUBJECT_NOT_FOUND"], 409: ["ALREADY_PROPOSED"]}),
 )
 async def propose_black_listing(
     body: BlackListProposalIn, request: Request, session: Session, principal: CurrentPrincipal
@@ -80,6 +82,7 @@ async def propose_black_listing(
     response_model=ListEntryOut,
     tags=["credit lists"],
     dependencies=[scope("lists:decide")],
+    responses=problems({404: ["LIST_ENTRY_NOT_FOUND"], 409: ["FOUR_EYES_REQUIRED", "NOT_PROPOSED"]}),
 )
 async def decide_black_listing(
     entry_id: str, body: ListDecisionIn, session: Session, principal: CurrentPrincipal
@@ -119,6 +122,7 @@ async def list_entries(
     response_model=ListEntryOut,
     tags=["credit lists"],
     dependencies=[scope("lists:decide")],
+    responses=problems({404: ["LIST_ENTRY_NOT_FOUND"]}),
 )
 async def get_entry(entry_id: str, session: ReadSession) -> ListEntryOut:
     return entry_out(await credit_lists.get_entry(session, entry_id))

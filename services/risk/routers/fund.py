@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.risk import context, funds
 from services.risk.schemas import FundEntryOut, FundOut, MutualGuaranteeOut, TopUpIn
-from shared.idempotency import idempotent
+from shared.idempotency import IDEMPOTENCY_KEY, idempotent
 from shared.money import format_money
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.web import CurrentPrincipal, ReadSession, Session, scope
@@ -59,7 +59,7 @@ async def list_fund_entries(session: ReadSession, limit: Limit = 100, offset: Of
     response_model=FundOut,
     tags=["funds"],
     summary="Top up the fund (government)",
-    dependencies=[scope("fund:write")],
+    dependencies=[scope("fund:write"), IDEMPOTENCY_KEY],
 )
 async def top_up_fund(
     body: TopUpIn, request: Request, session: Session, principal: CurrentPrincipal

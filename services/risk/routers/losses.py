@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse
 from services.risk import losses
 from services.risk.models import ClaimSettlement, Loss
 from services.risk.schemas import ClaimOut, LossOut, SettleIn
-from shared.idempotency import idempotent
+from shared.idempotency import IDEMPOTENCY_KEY, idempotent
 from shared.money import format_money
+from shared.openapi import problems
 from shared.paging import MAX_PAGE, Limit, Offset
 from shared.web import CurrentPrincipal, ReadSession, Session, require_role, scope
 
@@ -78,7 +79,8 @@ async def list_claims(
     response_model=ClaimOut,
     tags=["losses"],
     summary="Mark the bank's or insurer's share of a loss settled (that party, or the government)",
-    dependencies=[scope("claims:settle")],
+    dependencies=[scope("claims:settle"), IDEMPOTENCY_KEY],
+    responses=problems({404: ["LOSS_NOT_FOUND"], 409: ["CLAIM_SETTLED"]}),
 )
 async def settle_claim(
     loan_id: str,

@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse
 from services.risk import credit_lists, repairs
 from services.risk.models import ListEntry, Repair
 from services.risk.schemas import RepairDecisionIn, RepairIn, RepairOut, RepairReviewIn
-from shared.idempotency import idempotent
+from shared.idempotency import IDEMPOTENCY_KEY, idempotent
+from shared.openapi import problems
 from shared.paging import Limit, Offset
 from shared.web import CurrentPrincipal, ReadSession, Session, scope
 
@@ -46,7 +47,14 @@ def _repair_out(r: Repair, entry: ListEntry) -> RepairOut:
     status_code=201,
     response_model=RepairOut,
     tags=["credit repair"],
-    dependencies=[scope("repairs:apply")],
+    dependencies=[scope("repairs:apply"), IDEMPOTENCY_KEY],
+    responses=problems(
+        {
+            404: ["LIST_ENTRY_NOT_FOUND"],
+            409: ["NOT_REPAIRABLE", "REPAIR_PENDING", "REPAIR_TOO_EARLY"],
+            422: ["FULFILLED_IN_THE_FUTURE"],
+        }
+    ),
 )
 async def apply_for_repair(
     body: RepairIn, request: Request, session: Session, principal: CurrentPrincipal
@@ -68,6 +76,7 @@ async def apply_for_repair(
     response_model=RepairOut,
     tags=["credit repair"],
     dependencies=[scope("lists:decide")],
+    responses=problems({404: ["LIST_ENTRY_NOT_FOUND", "REPAIR_NOT_FOUND"], 409: ["FOUR_EYES_REQUIRED", "NOT_APPLIED"]}),
 )
 async def review_repair(
     repair_id: str, body: RepairReviewIn, session: Session, principal: CurrentPrincipal
@@ -81,6 +90,12 @@ async def review_repair(
     response_model=RepairOut,
     tags=["credit repair"],
     dependencies=[scope("lists:decide")],
+    responses=problems(
+        {
+            404: ["LIST_ENTRY_NOT_FOUND", "REPAIR_NOT_FOUND"],
+            409: ["FOUR_EYES_REQUIRED", "NOT_REPAIRABLE", "NOT_UNDER_REVIEW", "REPAIR_TOO_EARLY"],
+        }
+    ),
 )
 async def decide_repair(
     repair_id: str, body: RepairDecisionIn, session: Session, principal: CurrentPrincipal

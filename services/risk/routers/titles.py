@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from services.risk import titles
 from services.risk.schemas import AssessmentIn, AssessmentOut, EvaluationIn, EvaluationOut, TitleOut
+from shared.openapi import problems
 from shared.paging import Limit, Offset
 from shared.web import CurrentPrincipal, ReadSession, Session, scope
 
@@ -56,6 +57,7 @@ async def list_titles(
     tags=["titles"],
     summary="Record a community's yearly figures for the credit-community title (seed 000; government)",
     dependencies=[scope("titles:write")],
+    responses=problems({404: ["COMMUNITY_NOT_FOUND"]}),
 )
 async def assess_community(
     code: str, body: AssessmentIn, session: Session, principal: CurrentPrincipal
