@@ -23,6 +23,13 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q nodejs npm
 fi
 
+# The Java openapi-generator validates docs/openapi/ and generates a Java client from it
+# (tests/unit/project/test_openapi_java_generator.py; its jar is cached in .cache/).
+if ! command -v java >/dev/null; then
+    sudo_cmd=$([[ $(id -u) -eq 0 ]] && echo "" || echo "sudo")
+    $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q default-jre-headless
+fi
+
 if [[ -z "${VCREDIT_TEST_DATABASE_URL:-}" ]]; then
     deploy/local/postgres.sh start >/dev/null
     export VCREDIT_TEST_DATABASE_URL="postgresql+asyncpg://vcredit:vcredit@127.0.0.1:5432/vcredit"
