@@ -236,7 +236,13 @@ class RepaymentResult(BaseModel):
     loan_id: str
     status: int  # 201 applied; otherwise what POST /v1/loans/{id}/repayments would have answered
     repayment: RepaymentOut | None = None
-    problem: dict[str, Any] | None = None  # the refusal, as the single endpoint's problem body
+    # The refusal, as the single endpoint's problem body: sent as it is (a dict, so no member is
+    # added or dropped), documented as the Problem every error is, so a generated client
+    # parses it as one (it read an untyped object before).
+    problem: Annotated[
+        dict[str, Any] | None,
+        WithJsonSchema({"anyOf": [{"$ref": "#/components/schemas/Problem"}, {"type": "null"}]}),
+    ] = None
 
 
 class RepaymentBatchOut(BaseModel):

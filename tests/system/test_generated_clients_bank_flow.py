@@ -189,7 +189,8 @@ async def test_the_bank_flow_and_its_refusals_through_generated_clients_only(
     assert (batch.parsed.applied, batch.parsed.refused) == (1, 1)
     applied, refused = batch.parsed.results
     assert applied.status == 201 and applied.repayment.amount == "300.00"
-    assert refused.status == 404 and refused.problem.to_dict()["code"] == "LOAN_NOT_FOUND"
+    assert refused.status == 404 and isinstance(refused.problem, loans.Problem)
+    assert (refused.problem.status, refused.problem.code) == (404, "LOAN_NOT_FOUND")
 
     statement = await bank.call(
         "loans", "get_statement_v1_loans_loan_id_statement_get", loan_id, x_query_purpose=PURPOSE
