@@ -305,7 +305,10 @@ def new_secret(kind: Literal["api_key", "client"]) -> str:
 
 
 class CredentialStore:
-    """The credentials file, re-read when it changes (checked at most once a second)."""
+    """The credentials file, re-read when it changes (checked at most once a second, and at
+    once before a key or client it does not know is refused: one made a moment ago with
+    ``vcredit keys``, then used at once as the README does, must not get a 401). Revocations
+    take effect within the second."""
 
     CHECK_SECONDS = 1.0
 
@@ -322,9 +325,9 @@ class CredentialStore:
         # (fail closed), whatever the last good read said.
         self._unreadable = False
 
-    def _refresh(self) -> None:
+    def _refresh(self, *, now_or_never: bool = False) -> None:
         now = time.monotonic()
-        if now - self._checked < self.CHECK_SECONDS and self._checked:
+        if not now_or_never and now - self._checked < self.CHECK_SECONDS and self._checked:
             return
         self._checked = now
         try:
@@ -351,10 +354,14 @@ class CredentialStore:
 
     def api_key(self, digest: str) -> Principal | None:
         self._refresh()
+        if digest not in self._api_keys:
+            self._refresh(now_or_never=True)
         return self._api_keys.get(digest)
 
     def active(self, name: str) -> Credential | None:
         self._refresh()
+        if name not in self._by_name:
+            self._refresh(now_or_never=True)
         return self._by_name.get(name)
 
     def bootstrap_retired(self) -> bool:

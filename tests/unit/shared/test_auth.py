@@ -131,3 +131,18 @@ def test_of_several_granting_roles_the_first_in_roles_order_is_taken() -> None:
 def test_no_granting_role_is_none() -> None:
     assert acting_role(_principal("public"), "objections:decide") is None
     assert acting_role(_principal(), "lists:decide") is None
+
+
+def test_a_key_made_a_moment_ago_is_known_at_once(tmp_path: Path) -> None:
+    """The README makes a key with `vcredit keys new` and calls the API with it at once: the
+    store, which rereads the file at most once a second, looks again before refusing."""
+    path = tmp_path / "credentials.json"
+    add_credential(path, "ops", "api_key", ("operator",))
+    store = CredentialStore(path)
+    store.CHECK_SECONDS = 3600  # nothing but the refusal path may reread the file in this test
+    assert store.api_key(hash_secret("not a key")) is None  # the file is read and cached
+    key, _ = add_credential(path, "dongcun-collector", "api_key", ("collector",), "410100001001")
+    client, _ = add_credential(path, "bank-core", "client", ("bank",))
+    principal = store.api_key(hash_secret(key))
+    assert principal is not None and principal.name == "dongcun-collector"
+    assert store.active("bank-core") is not None
