@@ -142,7 +142,7 @@ def test_a_key_made_a_moment_ago_is_known_at_once(tmp_path: Path) -> None:
     store.CHECK_SECONDS = 3600  # nothing but the refusal path may reread the file in this test
     assert store.api_key(hash_secret("not a key")) is None  # the file is read and cached
     key, _ = add_credential(path, "dongcun-collector", "api_key", ("collector",), "410100001001")
-    client, _ = add_credential(path, "bank-core", "client", ("bank",))
+    add_credential(path, "bank-core", "client", ("bank",))
     principal = store.api_key(hash_secret(key))
     assert principal is not None and principal.name == "dongcun-collector"
     assert store.active("bank-core") is not None
