@@ -1,5 +1,8 @@
 """Dependency audit for .ci/run: pip-audit over what vcredit installs, and nothing else.
 
+With ``--image REF``, the same over what the image REF carries instead: every distribution
+in its Python environment (deploy/Dockerfile's venv), read by running the image with podman.
+
 The audited set is the closure of pyproject.toml's dependencies and its ``test`` extra,
 pinned to the versions installed here (``pip install -e '.[test]'`` ran just before). The
 machine's other packages are not vcredit's to fix, and vcredit itself (the editable
@@ -15,7 +18,7 @@ that a failure too.
 Exit status: 1 when any audited dependency has a known vulnerability (raise its minimum in
 pyproject.toml to a fixed release), or a strict run left one unaudited; else 0.
 
-    python scripts/audit.py [--output artifacts/pip-audit.json]
+    python scripts/audit.py [--output artifacts/pip-audit.json] [--image localhost/vcredit:local]
 """
 
 from __future__ import annotations
@@ -86,6 +89,27 @@ def installed_closure(roots: list[Requirement]) -> dict[str, str]:
     return versions
 
 
+# Run inside the image: its distributions, as name -> version.
+_LIST_DISTRIBUTIONS = (
+    "import importlib.metadata as m, json; "
+    "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"
+)
+
+
+def image_distributions(image: str, own: str = "vcredit") -> dict[str, str]:
+    """Every distribution installed in ``image``'s Python, but the project itself (not on PyPI)."""
+    done = subprocess.run(
+        ["podman", "run", "--rm", "--network", "none", "--entrypoint", "python", image, "-c", _LIST_DISTRIBUTIONS],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"could not list {image}'s distributions ({done.returncode}):\n{done.stderr[-2000:]}")
+    found: dict[str, str] = json.loads(done.stdout)
+    return {canonicalize_name(n): v for n, v in found.items() if canonicalize_name(n) != canonicalize_name(own)}
+
+
 def pip_audit(pins: dict[str, str], output: Path) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
         f.write("".join(f"{name}=={version}\n" for name, version in sorted(pins.items())))
@@ -134,11 +158,15 @@ def newest_release_vulnerabilities(name: str, version: str) -> list[str] | str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", default=str(ROOT / "artifacts" / "pip-audit.json"))
+    parser.add_argument("--image", help="audit this container image's Python environment instead (podman)")
     args = parser.parse_args()
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
 
-    pins = installed_closure(project_requirements(ROOT / "pyproject.toml"))
+    if args.image:
+        pins, audited_set = image_distributions(args.image), f"the image {args.image}"
+    else:
+        pins, audited_set = installed_closure(project_requirements(ROOT / "pyproject.toml")), "vcredit[test]"
     report = pip_audit(pins, output)
     vulnerable: dict[str, list[str]] = {}
     unaudited: dict[str, str] = {}
@@ -162,7 +190,7 @@ def main() -> int:
 
     audited = len(pins) - len(unaudited)
     print(
-        f"pip-audit: {len(pins)} dependencies of vcredit[test]; {audited} audited ({fallback} of them from "
+        f"pip-audit: {len(pins)} dependencies of {audited_set}; {audited} audited ({fallback} of them from "
         f"PyPI's newest-release data), {len(vulnerable)} vulnerable, {len(unaudited)} not audited"
     )
     for dep, ids in sorted(vulnerable.items()):

@@ -30,6 +30,13 @@ if ! command -v java >/dev/null; then
     $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q default-jre-headless
 fi
 
+# tests/e2e/test_containers.py builds the images with Debian's podman (runc: crun fails on
+# hybrid cgroups) from bases mmdebstrap makes, and runs docker-compose.yml with podman-compose.
+if ! command -v podman >/dev/null || ! command -v runc >/dev/null || ! command -v mmdebstrap >/dev/null; then
+    sudo_cmd=$([[ $(id -u) -eq 0 ]] && echo "" || echo "sudo")
+    $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q podman runc mmdebstrap
+fi
+
 if [[ -z "${VCREDIT_TEST_DATABASE_URL:-}" ]]; then
     deploy/local/postgres.sh start >/dev/null
     export VCREDIT_TEST_DATABASE_URL="postgresql+asyncpg://vcredit:vcredit@127.0.0.1:5432/vcredit"

@@ -39,7 +39,8 @@ from shared.messaging import topics_of
 from shared.migrations import upgrade
 from shared.settings import SERVICE_NAMES, CommonSettings
 from tests.e2e.bank_core import Tally
-from vcredit.cluster import Cluster, NotReached, eventually
+from tests.support.running_system import RunningSystem
+from vcredit.cluster import NotReached, eventually
 from vcredit.services import load_spec
 
 # Projections compared with a fresh replay, and their columns that record when a row was
@@ -99,7 +100,7 @@ class Settled:
 class Books:
     """Read access to every service's database (no pool: the server may be restarted)."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: RunningSystem) -> None:
         self.cluster = cluster
         self.engines: dict[str, AsyncEngine] = {
             s: create_async_engine(cluster.env[f"VCREDIT_{s.upper()}_DATABASE_URL"], poolclass=NullPool)

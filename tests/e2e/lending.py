@@ -15,8 +15,9 @@ from typing import Any
 
 import httpx
 
+from tests.support.running_system import RunningSystem
 from tests.support.system import resident_id
-from vcredit.cluster import Cluster, eventually
+from vcredit.cluster import eventually
 
 PRINCIPAL = "50000.00"
 PROFILE = {
@@ -48,16 +49,24 @@ async def until_answered(
 
 
 async def lend(
-    cluster: Cluster, start: date, *, township: str, village: str, households: int, seconds: float
+    cluster: RunningSystem,
+    start: date,
+    *,
+    township: str,
+    village: str,
+    households: int,
+    seconds: float,
+    first: int = 1,
 ) -> list[str]:
-    """``households`` households of one village rated, noticed and lent to; the loans' ids."""
+    """``households`` households of one village rated, noticed and lent to; the loans' ids.
+    Their identity numbers are the ``first`` and the following of ``resident_id``."""
     registry, scoring, loans = cluster.client("registry"), cluster.client("scoring"), cluster.client("loans")
     r = await registry.post("/v1/townships", json={"code": township, "name": "河口镇"})
     assert r.status_code == 201, r.text
     r = await registry.post("/v1/villages", json={"code": village, "name": "上河村", "township_code": township})
     assert r.status_code == 201, r.text
     ids = []
-    for n in range(1, households + 1):
+    for n in range(first, first + households):
         body = {
             "id_number": resident_id(n),
             "name": f"农户{n}",
