@@ -58,10 +58,14 @@ die() { log "$*"; exit 1; }
 
 # --- helpers ---------------------------------------------------------------
 
-# Download the broker's runtime jars once. We copy into a temp dir and rename
-# it into place so an interrupted download never looks like a complete cache.
+# Download the broker's runtime jars once per pom. We copy into a temp dir and
+# rename it into place so an interrupted download never looks like a complete
+# cache. The pom's digest is kept with the jars: a jar added to the pom (the
+# kafka-tools one was) must reach caches made before it.
 ensure_libs() {
-    if compgen -G "$LIBS_DIR/kafka_2.13-*.jar" >/dev/null; then
+    local pom_digest
+    pom_digest="$(sha256sum "$SCRIPT_DIR/pom.xml" | cut -d' ' -f1)"
+    if [[ "$(cat "$LIBS_DIR/.pom.sha256" 2>/dev/null)" == "$pom_digest" ]]; then
         return
     fi
     command -v mvn >/dev/null || die "mvn not found (apt-get install -y maven)"
@@ -79,6 +83,7 @@ ensure_libs() {
         rm -rf "$tmp"
         die "mvn dependency:copy-dependencies failed"
     fi
+    echo "$pom_digest" >"$tmp/.pom.sha256"
     rm -rf "$LIBS_DIR"
     mv "$tmp" "$LIBS_DIR"
 }

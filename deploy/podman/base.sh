@@ -33,8 +33,13 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 started=$SECONDS
 # minbase: essential packages and apt only. Documentation and apt's lists are dropped: the
-# images never install anything after they are made.
+# images never install anything after they are made. With the manual pages dropped,
+# man1 must still exist: a package that registers its manual page as an alternative
+# (openjdk-17-jre-headless does, for java.1.gz) fails to configure without it.
+# The hooks' "$1" (the new root) is for mmdebstrap's shell to expand, hence single quotes.
+# shellcheck disable=SC2016
 mmdebstrap --quiet --variant=minbase --include="$packages" \
+    --essential-hook='mkdir -p "$1"/usr/share/man/man1' \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
     --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias' \
     --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \

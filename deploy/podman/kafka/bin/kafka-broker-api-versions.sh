@@ -1,0 +1,3 @@
+#!/bin/bash
+# As the script of the same name in Kafka's distribution.
+exec /opt/kafka/bin/kafka-run-class.sh kafka.admin.BrokerApiVersionsCommand "$@"
