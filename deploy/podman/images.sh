@@ -42,7 +42,16 @@ build_vcredit() {
     if [[ -n "$ca" && -f "$ca" ]]; then
         args+=(--volume "$ca:/run/build-ca.crt:ro" --build-arg PIP_CERT=/run/build-ca.crt)
     fi
-    podman build --quiet "${args[@]}" "$REPO_ROOT" >/dev/null
+    # pip's and useradd's chatter only matters when the build fails.
+    local build_log
+    build_log=$(mktemp)
+    if ! podman build "${args[@]}" "$REPO_ROOT" >"$build_log" 2>&1; then
+        tail -n 60 "$build_log" >&2
+        rm -f "$build_log"
+        log "building $VCREDIT_IMAGE failed"
+        return 1
+    fi
+    rm -f "$build_log"
     log "vcredit   $VCREDIT_IMAGE  $(size "$VCREDIT_IMAGE"), built in $((SECONDS - started)) s"
     echo "vcredit=$VCREDIT_IMAGE"
 }
