@@ -255,6 +255,14 @@ class Books:
                     for entry in await live.scalars(select(FundEntry).where(FundEntry.kind != "loss")):
                         live.expunge(entry)
                         await fresh.merge(entry)
+                    # Copied with their ids, which PostgreSQL's sequence did not hand out: the
+                    # rebuild's first loss entry would otherwise take id 1 again.
+                    await fresh.execute(
+                        text(
+                            "SELECT setval(pg_get_serial_sequence('fund_entries', 'id'),"
+                            " (SELECT coalesce(max(id), 0) + 1 FROM fund_entries), false)"
+                        )
+                    )
                 await rebuild(sessions, bus, topic_prefix=prefix, idle_ms=2000)
             else:
                 consumer = spec.consumer(sessions, bus, topic_prefix=prefix)
