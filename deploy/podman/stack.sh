@@ -13,11 +13,12 @@
 #   VCREDIT_COMPOSE_OVERRIDE   an extra compose file merged over docker-compose.yml
 #   VCREDIT_STACK_TIMEOUT      seconds to wait for health (default 300)
 #
-# Debian 12's podman (4.3) runs health checks only when asked (no systemd timers) and
-# podman-compose does not wait for `condition: service_healthy` there: `up` starts Kafka
-# and PostgreSQL, runs their compose health checks until they pass, then starts the rest
-# (podman-compose holds the services until `migrate` has exited) and runs the services'
-# health checks until all pass. It fails, with the logs, if any container does not.
+# Debian 12's podman (4.3) runs health checks only when asked (no systemd timers), and
+# podman-compose does not wait for `condition: service_healthy` there: `up` does what
+# docker-compose.yml's depends_on says, one step at a time. It starts Kafka and PostgreSQL
+# and runs their compose health checks until they pass, then migrate, and once migrate has
+# exited 0 the five services, whose health checks it runs until all pass. It fails, with
+# the containers' logs, at the first step that does not succeed.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -85,14 +86,18 @@ up() {
     export VCREDIT_KAFKA_IMAGE VCREDIT_POSTGRES_IMAGE
     compose up -d kafka postgres >&2
     wait_healthy kafka postgres
-    compose up -d >&2
+    # One step at a time, each with --no-deps: podman 4.3 cannot start a container whose
+    # --requires chain is longer than one link (services -> migrate -> kafka: "not found in
+    # input list"), and a killed service started again must not rerun migrate with it.
+    compose up -d --no-deps migrate >&2
     local migrate
-    migrate=$(podman inspect --format '{{.State.Status}} {{.State.ExitCode}}' "$(container migrate)")
-    if [[ "$migrate" != "exited 0" ]]; then
-        log "migrate did not succeed ($migrate)"
+    migrate=$(podman wait "$(container migrate)")
+    if [[ "$migrate" != 0 ]]; then
+        log "migrate exited with $migrate"
         logs
         return 1
     fi
+    compose up -d --no-deps "${SERVICES[@]}" >&2
     wait_healthy "${SERVICES[@]}"
     log "up in $((SECONDS - started)) s: Kafka, PostgreSQL, migrate (exited 0) and the five services healthy"
 }

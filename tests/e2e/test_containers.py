@@ -32,12 +32,9 @@ from tests.support.container_stack import ContainerStack, StackError, build_imag
 
 # Building the images on a machine that has none (about three minutes on two cores), then the
 # stack's start, the scenario's closes of business and two kills: each wait keeps its bound.
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.integration,
-    pytest.mark.asyncio(loop_scope="module"),
-    pytest.mark.timeout(1800),
-]
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(1800)]
+# The stack is the module's: its tests share its event loop.
+on_the_stack = pytest.mark.asyncio(loop_scope="module")
 
 ROOT = Path(__file__).resolve().parents[2]
 SECONDS = 90  # cross-service effects, containers on a loaded two-core machine
@@ -111,8 +108,8 @@ def test_the_images_build_from_debian_packages_and_carry_no_installer(
         subprocess.run(
             ["podman", "image", "inspect", image], capture_output=True, text=True, env=podman_env(), check=True
         ).stdout
-    )[0]["Config"]
-    assert config["User"] == "vcredit"
+    )[0]
+    assert config["Config"]["User"] == "vcredit"
     # Kept in the Docker format, which has a field for it (OCI images drop it).
     assert config["Healthcheck"]["Test"][-1] == "/healthz", config.get("Healthcheck")
     uid = _in_image(image, "id", "-u")
@@ -136,6 +133,7 @@ def test_the_image_has_no_dependency_with_a_known_vulnerability(
     _print(capsys, "pip-audit of the image's environment", done.stdout.splitlines())
 
 
+@on_the_stack
 async def test_every_service_runs_as_uid_10001_read_only_and_answers_its_health_checks(
     stack: ContainerStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -147,19 +145,20 @@ async def test_every_service_runs_as_uid_10001_read_only_and_answers_its_health_
         assert (await stack.exec(service, "id", "-u")).strip() == "10001"
         written = await stack.exec(service, "sh", "-c", "touch /app/probe 2>&1; echo $?", check=False)
         assert "Read-only file system" in written, written
-        assert await stack.healthy(service)
+        failed = await stack.wait_healthy([service])
         ready = await stack.client(service).get("/readyz")
         assert ready.status_code == 200, ready.text
-        lines.append(f"{service}: uid 10001, read-only root, health check passed, /readyz 200")
+        lines.append(f"{service}: uid 10001, read-only root, health check passed ({failed} failed runs), /readyz 200")
     migrate = await stack.state("migrate")
     assert (migrate["Status"], migrate["ExitCode"]) == ("exited", 0)
     for service in ("kafka", "postgres"):
-        assert await stack.healthy(service)
+        failed = await stack.wait_healthy([service])
         state = await stack.state(service)
-        lines.append(f"{service}: {state['Status']}, health check passed")
+        lines.append(f"{service}: {state['Status']}, health check passed ({failed} failed runs)")
     _print(capsys, "the stack", [*lines, "migrate: exited 0"])
 
 
+@on_the_stack
 async def test_the_circuit_breaker_scenario_passes_against_the_containers(
     stack: ContainerStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -174,6 +173,7 @@ async def test_the_circuit_breaker_scenario_passes_against_the_containers(
     )
 
 
+@on_the_stack
 async def test_a_service_container_killed_and_restarted_loses_nothing(
     stack: ContainerStack, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -75,20 +75,23 @@ def build_images() -> tuple[dict[str, str], str]:
 
 
 async def run(*args: str, seconds: float = 300, check: bool = True) -> str:
-    """A podman or podman-compose command's output (stdout and stderr)."""
+    """A podman command's standard output; its standard error (podman's warnings) only in
+    the error raised when it fails."""
     proc = await asyncio.create_subprocess_exec(
-        *args, env=podman_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=ROOT
+        *args, env=podman_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT
     )
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), seconds)
+        out, err = await asyncio.wait_for(proc.communicate(), seconds)
     except BaseException:
         proc.kill()
         await proc.wait()
         raise
-    text = out.decode(errors="replace")
     if check and proc.returncode != 0:
-        raise StackError(f"{' '.join(args)} exited with {proc.returncode}:\n{text[-4000:]}")
-    return text
+        raise StackError(
+            f"{' '.join(args)} exited with {proc.returncode}:\n{out.decode(errors='replace')[-2000:]}"
+            f"{err.decode(errors='replace')[-2000:]}"
+        )
+    return out.decode(errors="replace")
 
 
 class ContainerStack:
@@ -166,18 +169,20 @@ class ContainerStack:
     async def exec(self, service: str, *command: str, check: bool = True) -> str:
         return await run("podman", "exec", await self.container(service), *command, check=check)
 
-    async def healthy(self, service: str) -> bool:
-        """Runs the container's compose health check once, as podman's timer would."""
+    async def health_check(self, service: str) -> tuple[bool, str]:
+        """Runs the container's compose health check once, as podman's timer would: whether
+        it passed, and what it printed."""
         proc = await asyncio.create_subprocess_exec(
             "podman",
             "healthcheck",
             "run",
             await self.container(service),
             env=podman_env(),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
-        return await proc.wait() == 0
+        out, _ = await proc.communicate()
+        return proc.returncode == 0, out.decode(errors="replace").strip()
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -247,18 +252,26 @@ class ContainerStack:
             raise StackError(f"deploy/podman/stack.sh {' '.join(args)} exited with {proc.returncode}:\n{text[-6000:]}")
         return text
 
-    async def _wait_healthy(self, services: Sequence[str], began: float) -> None:
-        pending = set(services)
+    async def wait_healthy(self, services: Sequence[str], began: float | None = None) -> int:
+        """Run the health checks until each has passed once, as compose's retries allow; the
+        number of failed runs before that."""
+        began = time.monotonic() if began is None else began
+        pending, failed, last = set(services), 0, {}
         while pending:
             for service in sorted(pending):
                 state = await self.state(service)
                 if state["Status"] == "exited":
                     raise StackError(f"{service} exited with {state['ExitCode']} before it was healthy")
-                if await self.healthy(service):
+                passed, last[service] = await self.health_check(service)
+                if passed:
                     pending.discard(service)
+                else:
+                    failed += 1
             if pending and time.monotonic() - began > self.ready_seconds:
-                raise StackError(f"not healthy within {self.ready_seconds:g}s: {sorted(pending)}")
-            await asyncio.sleep(1)
+                raise StackError(f"not healthy within {self.ready_seconds:g}s: {[(s, last[s]) for s in pending]}")
+            if pending:
+                await asyncio.sleep(1)
+        return failed
 
     async def _wait_ready(self, services: Sequence[str], began: float) -> None:
         pending = set(services)
@@ -290,7 +303,7 @@ class ContainerStack:
         else:
             await run("podman", "start", await self.container(service))
             self.restarts[service] = "started again"
-        await self._wait_healthy([service], began)
+        await self.wait_healthy([service], began)
         await self._wait_ready([service], began)
 
     # --- clients and reports ----------------------------------------------------------------
