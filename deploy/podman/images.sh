@@ -12,8 +12,8 @@
 # their inputs, and podman's layer cache keeps the vcredit image's dependency layer, so a
 # second run on the same machine rebuilds only what changed.
 #
-# Behind a TLS-intercepting proxy (PIP_CERT or SSL_CERT_FILE names its CA bundle), the
-# bundle is mounted into the build for pip; it is in no layer of the image.
+# Behind a TLS-intercepting proxy (PIP_CERT, SSL_CERT_FILE or pip's global.cert names its
+# CA bundle), the bundle is mounted into the build for pip; it is in no layer of the image.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -52,6 +52,9 @@ build_vcredit() {
         --tag "$VCREDIT_IMAGE"
     )
     ca="${PIP_CERT:-${SSL_CERT_FILE:-}}"
+    if [[ -z "$ca" ]] && command -v python3 >/dev/null; then
+        ca=$(python3 -m pip config list 2>/dev/null | sed -n "s/^global.cert='\(.*\)'$/\1/p")
+    fi
     if [[ -n "$ca" && -f "$ca" ]]; then
         args+=(--volume "$ca:/run/build-ca.crt:ro" --build-arg PIP_CERT=/run/build-ca.crt)
     fi
