@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Literal, cast
+from typing import cast
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -110,28 +110,39 @@ class Decided:
     loan: Loan
 
 
-async def decide(
-    session: AsyncSession,
-    principal: Principal,
-    loan_id: str,
-    extension_id: str,
-    decision: Literal["approved", "rejected"],
-    reasons: str | None,
-) -> Decided:
-    """Approve (the re-plan, the floor, the event) or reject a proposal; never by its proposer."""
+async def _proposal(session: AsyncSession, principal: Principal, loan_id: str, extension_id: str) -> Decided:
+    """The proposal to decide, its loan locked; never decided by its proposer."""
     loan = await _loan(session, loan_id)
     extension = await get_extension(session, loan_id, extension_id, lock=True)
     if extension.status != "proposed":
         raise Problem(409, "EXTENSION_DECIDED", "Already decided", f"The extension is {extension.status}.")
     ensure_second_principal(principal, extension.proposed_by, "extension proposal")
-    today = await business_date(session)
-    if decision == "approved":
-        # The loan may have changed since the proposal (repaid, billed to maturity).
-        await _check(session, loan, extension.months)
-        await _extend(session, loan, extension, principal, today)
-    extension.status, extension.decided_by, extension.decided_on = decision, principal.name, today
-    extension.decision_reasons = reasons
     return Decided(extension, loan)
+
+
+def _decided(decided: Decided, principal: Principal, status: str, reasons: str | None, today: date) -> Decided:
+    extension = decided.extension
+    extension.status, extension.decided_by, extension.decided_on = status, principal.name, today
+    extension.decision_reasons = reasons
+    return decided
+
+
+async def approve(
+    session: AsyncSession, principal: Principal, loan_id: str, extension_id: str, reasons: str | None
+) -> Decided:
+    """The re-plan, the floor and the event; the limits checked again, since the loan may have
+    changed since the proposal (repaid, billed to maturity)."""
+    decided = await _proposal(session, principal, loan_id, extension_id)
+    today = await business_date(session)
+    await _check(session, decided.loan, decided.extension.months)
+    await _extend(session, decided.loan, decided.extension, principal, today)
+    return _decided(decided, principal, "approved", reasons, today)
+
+
+async def reject(session: AsyncSession, principal: Principal, loan_id: str, extension_id: str, reasons: str) -> Decided:
+    """The proposal ends; the loan is unchanged."""
+    decided = await _proposal(session, principal, loan_id, extension_id)
+    return _decided(decided, principal, "rejected", reasons, await business_date(session))
 
 
 async def _extend(

@@ -87,7 +87,7 @@ async def approve_extension(
 ) -> ExtensionOut | JSONResponse:
     async def approved() -> ExtensionOut:
         reasons = None if body is None else body.reasons
-        done = await extensions.decide(session, principal, loan_id, extension_id, "approved", reasons)
+        done = await extensions.approve(session, principal, loan_id, extension_id, reasons)
         return await _out(session, done.extension, done.loan)
 
     return await idempotent(session, request, body, approved, status=200)
@@ -112,7 +112,7 @@ async def reject_extension(
     principal: CurrentPrincipal,
 ) -> ExtensionOut | JSONResponse:
     async def rejected() -> ExtensionOut:
-        done = await extensions.decide(session, principal, loan_id, extension_id, "rejected", body.reasons)
+        done = await extensions.reject(session, principal, loan_id, extension_id, body.reasons)
         return await _out(session, done.extension)
 
     return await idempotent(session, request, body, rejected, status=200)
