@@ -300,6 +300,30 @@ class LoanWrittenOff(_LoanSubject):
     business_date: date
 
 
+class LoanExtended(_LoanSubject):
+    """An extension (展期) was approved (DOMAIN.md §7): the loan's remaining principal is
+    re-planned over its remaining and added months; no money moved. The summary of the new
+    schedule: instalments ``first_instalment``..``term_months``, the first due
+    ``first_due_on`` (``first_net_due``), the last on ``maturity_on``."""
+
+    loan_id: str
+    extension_id: str
+    months: int
+    extended_months: int  # in all, this one included
+    term_months: int  # the loan's whole term now
+    maturity_before: date
+    maturity_on: date
+    rescheduled_principal: str  # money: the principal not yet billed, re-planned
+    first_instalment: int
+    first_due_on: date
+    first_net_due: str  # money
+    subsidised: bool  # the added periods earn subsidy (VCREDIT_LOANS_EXTENSION_SUBSIDY)
+    classification: Classification
+    proposed_by: str
+    approved_by: str
+    business_date: date
+
+
 _register_all(
     (
         ("loans.business_date.advanced", BusinessDateAdvanced, "Close of business moved the business date.", DISTRICT),
@@ -311,6 +335,7 @@ _register_all(
         ("loans.repayment.received", RepaymentReceived, "A repayment was received and allocated."),
         ("loans.instalment.overdue", InstalmentOverdue, "An instalment became overdue."),
         ("loans.loan.written_off", LoanWrittenOff, "A non-performing loan was written off; the loss is realised."),
+        ("loans.loan.extended", LoanExtended, "A loan's extension (展期) was approved; its schedule re-planned."),
     )
 )
 

@@ -103,6 +103,7 @@ def _loan_out(
         classification=loan.classification,
         non_performing=is_non_performing(loan.classification),  # type: ignore[arg-type]
         priority=priority,
+        extended_months=loan.extended_months,
         schedule=[_instalment_out(i, billed.get(i.number), p) for i, p in zip(schedule, progress, strict=True)],
     )
 
@@ -170,7 +171,7 @@ async def get_credit_line(
     # Another village's or household's line answers as no line (shared.web.ensure_visible).
     ensure_visible(principal, missing, village=line.village_code, household=line.subject_id)
     out = await _line_answer(session, line)
-    await audit.record(_kind(line.subject_kind), line.subject_id, credit_line_id)
+    await audit.record(subject_kind(line.subject_kind), line.subject_id, credit_line_id)
     return out
 
 
@@ -211,13 +212,13 @@ async def create_loan(body: LoanIn, request: Request, session: Session) -> LoanO
     responses=problems({404: ["LOAN_NOT_FOUND"]}),
 )
 async def get_loan(loan_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited) -> LoanOut:
-    loan = await _visible_loan(session, principal, loan_id)
-    out = (await _loans_out(session, [loan]))[0]
-    await audit.record(_kind(loan.subject_kind), loan.subject_id, loan_id)
+    loan = await visible_loan(session, principal, loan_id)
+    out = (await loans_out(session, [loan]))[0]
+    await audit.record(subject_kind(loan.subject_kind), loan.subject_id, loan_id)
     return out
 
 
-async def _visible_loan(session: AsyncSession, principal: Principal, loan_id: str) -> Loan:
+async def visible_loan(session: AsyncSession, principal: Principal, loan_id: str) -> Loan:
     loan = await session.get(Loan, loan_id)
     missing = Problem(404, "LOAN_NOT_FOUND", "Loan not found", f"No loan {loan_id}.")
     if loan is None:
@@ -227,7 +228,7 @@ async def _visible_loan(session: AsyncSession, principal: Principal, loan_id: st
     return loan
 
 
-async def _loans_out(session: AsyncSession, found: Sequence[Loan]) -> list[LoanOut]:
+async def loans_out(session: AsyncSession, found: Sequence[Loan]) -> list[LoanOut]:
     ids = [loan.id for loan in found]
     schedules = await statements.instalments_of(session, ids)
     repayments = await statements.repayments_of(session, ids)
@@ -261,10 +262,10 @@ async def list_loans(
 ) -> list[LoanOut]:
     name, value = one_filter(household_id=household_id, business_id=business_id, credit_line_id=credit_line_id)
     found = await loans_of(session, principal, name, value, limit, offset)
-    out = await _loans_out(session, found)
+    out = await loans_out(session, found)
     # A page of loans is a read of each (docs/query-audit.md: lists are audited per item).
     for kind in ("household", "business"):
-        await audit.record_many(kind, [(x.subject_id, x.id) for x in found if _kind(x.subject_kind) == kind])
+        await audit.record_many(kind, [(x.subject_id, x.id) for x in found if subject_kind(x.subject_kind) == kind])
     return out
 
 
@@ -290,7 +291,7 @@ async def list_credit_lines(
     found = await lines_of(session, principal, name, value, limit, offset)
     out = [await _line_answer(session, line) for line in found]
     for kind in ("household", "business"):
-        await audit.record_many(kind, [(x.subject_id, x.id) for x in found if _kind(x.subject_kind) == kind])
+        await audit.record_many(kind, [(x.subject_id, x.id) for x in found if subject_kind(x.subject_kind) == kind])
     return out
 
 
@@ -310,7 +311,7 @@ async def list_repayments(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[RepaymentEntryOut]:
-    loan = await _visible_loan(session, principal, loan_id)
+    loan = await visible_loan(session, principal, loan_id)
     rows = await session.scalars(
         select(Repayment)
         .where(Repayment.loan_id == loan.id)
@@ -331,7 +332,7 @@ async def list_repayments(
         for r in rows
     ]
     # Even none is disclosed: that nothing was repaid on the loan is its credit data.
-    await audit.record(_kind(loan.subject_kind), loan.subject_id, loan_id)
+    await audit.record(subject_kind(loan.subject_kind), loan.subject_id, loan_id)
     return out
 
 
@@ -356,18 +357,18 @@ async def get_statement(
     end: Annotated[dt.date | None, Query(alias="to", description="last value date, included")] = None,
     format: Annotated[Literal["json", "csv"] | None, Query(description="json or csv; else by Accept")] = None,
 ) -> StatementOut | Response:
-    loan = await _visible_loan(session, principal, loan_id)
+    loan = await visible_loan(session, principal, loan_id)
     today = await business_date(session)
     start, end = statements.check_range(start, end, loan, today)
     made = await statements.loan_statement(session, loan, start, end, today)
     out = statement_formats.statement_out(loan, made, start, end, today)
-    await audit.record(_kind(loan.subject_kind), loan.subject_id, loan_id)
+    await audit.record(subject_kind(loan.subject_kind), loan.subject_id, loan_id)
     if format == "csv" or (format is None and statement_formats.wants_csv(request.headers.get("accept"))):
         return statement_formats.csv_response(out)
     return out
 
 
-def _kind(subject_kind: str) -> SubjectKind:
+def subject_kind(subject_kind: str) -> SubjectKind:
     return "business" if subject_kind == "business" else "household"
 
 
@@ -398,7 +399,7 @@ async def create_repayment(
     loan_id: str, body: RepaymentIn, request: Request, session: Session
 ) -> RepaymentOut | JSONResponse:
     async def repaid() -> RepaymentOut:
-        return _repayment_out(await loans.repay_loan(session, loan_id, body.amount, body.date))
+        return _repayment_out(await loans.repay_loan(session, loan_id, body.amount, body.date, body.prepayment))
 
     return await idempotent(session, request, body, repaid, status=201)
 

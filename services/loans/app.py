@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.loans import api, cob_api
+from services.loans import api, cob_api, extensions_api
 from services.loans.handlers import HANDLERS, prefetch
 from services.loans.models import metadata
 from shared.audit import queries_router
@@ -14,7 +14,7 @@ SPEC = ServiceSpec(
     description="Credit lines, loans, schedules, repayments, classification, double-entry ledger, close of business.",
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
-    routers=lambda: [api.router, cob_api.router, queries_router("loans")],
+    routers=lambda: [api.router, extensions_api.router, cob_api.router, queries_router("loans")],
     handlers=HANDLERS,
     prefetch=prefetch,
 )

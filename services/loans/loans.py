@@ -9,7 +9,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import cast
+from typing import Literal, cast
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +22,9 @@ from services.loans.domain.classification import Classification, is_non_performi
 from services.loans.domain.credit_lists import red_list_rates
 from services.loans.domain.loan_state import ZERO, opening_state, who
 from services.loans.domain.repayment import apply_repayment, payment_leaves_arrears
+from services.loans.domain.reschedule import replan
 from services.loans.domain.schedule import Method, build_schedule
+from services.loans.extensions import write_plan
 from services.loans.models import CreditLine, Instalment, Loan, RatingView, Repayment
 from shared.catalogue import LoanDisbursed, LoanWrittenOff, RepaymentReceived
 from shared.events import Envelope, new_event
@@ -247,12 +249,22 @@ class Repaid:
     events: list[Envelope]
 
 
-async def repay_loan(session: AsyncSession, loan_id: str, amount: Decimal, value_date: date | None) -> Repaid:
-    """One repayment on an active loan, taken on the business date, recorded."""
+Prepayment = Literal["shorter_term", "lower_instalment"]
+
+
+async def repay_loan(
+    session: AsyncSession,
+    loan_id: str,
+    amount: Decimal,
+    value_date: date | None,
+    prepayment: Prepayment = "shorter_term",
+) -> Repaid:
+    """One repayment on an active loan, taken on the business date, recorded. ``prepayment``:
+    what principal paid ahead does (``repay``)."""
     loan, line = await _locked_loan(session, loan_id)
     today = await business_date(session)
     _business_day(today, value_date)
-    repaid = await repay(session, loan, line, amount, today)
+    repaid = await repay(session, loan, line, amount, today, prepayment)
     await record(session, [repaid])
     return repaid
 
@@ -277,10 +289,19 @@ async def repay_in_turn(
     return today, outcomes
 
 
-async def repay(session: AsyncSession, loan: Loan, line: CreditLine, amount: Decimal, today: date) -> Repaid:
+async def repay(
+    session: AsyncSession,
+    loan: Loan,
+    line: CreditLine,
+    amount: Decimal,
+    today: date,
+    prepayment: Prepayment = "shorter_term",
+) -> Repaid:
     """Apply a repayment to a locked, active loan (``apply_repayment``), and record it: the
     repayment row, the line's outstanding, its postings and events. A refusal (``Problem``)
-    changes nothing."""
+    changes nothing. Principal paid ahead covers the next bills (``shorter_term``: the loan
+    ends sooner), or with ``lower_instalment`` is billed with the current instalment and the
+    rest of the principal re-planned over the same periods (domain/reschedule.py)."""
     schedule = await _billed_instalments(session, loan) if payment_leaves_arrears(loan, amount) else None
     try:
         applied = apply_repayment(loan, amount, today, schedule)
@@ -293,6 +314,12 @@ async def repay(session: AsyncSession, loan: Loan, line: CreditLine, amount: Dec
             field="amount",
         ) from None
     interest, principal = applied.interest, applied.principal
+    ahead = loan.principal_paid - loan.principal_billed
+    # Principal paid ahead on an active loan means a period is still unbilled (all of it billed,
+    # nothing can be paid ahead): it is re-planned over the same periods.
+    if prepayment == "lower_instalment" and loan.status == "active" and ahead > 0:
+        plan = replan(loan, loan.term_months, subsidy_until=loan.subsidy_ends_on, ahead=ahead)
+        await write_plan(session, loan.id, plan)
     line.outstanding -= principal
     loan.version += 1
     repayment = Repayment(

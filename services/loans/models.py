@@ -155,6 +155,12 @@ class Loan(LoansBase):
     classification: Mapped[str] = mapped_column(String(16))
     closed_through: Mapped[date] = mapped_column(Date)  # last business day COB processed for it
     version: Mapped[int] = mapped_column(Integer)
+    # Extension (展期, issue 24, domain/reschedule.py): months added to the original term (which
+    # is term_months - extended_months), the class it may not be better than, and the first day
+    # without subsidy when the district does not subsidise the extension (None: to the end).
+    extended_months: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    classification_floor: Mapped[str] = mapped_column(String(16), default="normal", server_default="normal")
+    subsidy_ends_on: Mapped[date | None] = mapped_column(Date, nullable=True)
 
 
 class Instalment(LoansBase):
@@ -168,6 +174,27 @@ class Instalment(LoansBase):
     interest: Mapped[Decimal] = mapped_column(Money)  # as projected at disbursement
     subsidy: Mapped[Decimal] = mapped_column(Money)
     billed: Mapped[Decimal | None] = mapped_column(Money, nullable=True)  # what fell due, once it did
+
+
+class LoanExtension(LoansBase):
+    """An extension (展期) of a loan: proposed by the bank, approved or rejected by a second
+    principal (four eyes, shared.web.ensure_second_principal)."""
+
+    __tablename__ = "loan_extensions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), index=True)
+    months: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16))  # proposed approved rejected
+    proposed_by: Mapped[str] = mapped_column(String(128))
+    proposed_on: Mapped[date] = mapped_column(Date)  # business date
+    decided_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    decided_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    decision_reasons: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    maturity_before: Mapped[date | None] = mapped_column(Date, nullable=True)  # set when approved
+    maturity_after: Mapped[date | None] = mapped_column(Date, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Repayment(LoansBase):

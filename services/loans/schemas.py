@@ -122,6 +122,8 @@ class LoanOut(BaseModel):
     classification: Classification
     non_performing: bool
     priority: bool  # the subject is red-listed now
+    # Added (issue 24): term_months includes them; the original term is the difference.
+    extended_months: int = Field(default=0, description="months added by approved extensions (展期)")
     schedule: list[InstalmentOut]
 
 
@@ -129,6 +131,12 @@ class RepaymentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     amount: PositiveMoney
     date: dt.date | None = None
+    # Added (issue 24): what principal paid ahead does (services/loans/loans.py repay).
+    prepayment: Literal["shorter_term", "lower_instalment"] = Field(
+        default="shorter_term",
+        description="principal paid beyond what is billed: shorter_term (it covers the next bills, the loan ends "
+        "sooner) or lower_instalment (the remaining principal is re-planned over the same instalments)",
+    )
 
 
 class RepaymentOut(BaseModel):
@@ -250,6 +258,40 @@ class RepaymentBatchOut(BaseModel):
     applied: int
     refused: int
     results: list[RepaymentResult]  # one per item, in the request's order
+
+
+class ExtensionIn(BaseModel):
+    """An extension (展期) proposed by the bank (DOMAIN.md §7)."""
+
+    model_config = ConfigDict(extra="forbid")
+    months: int = Field(ge=1, le=36, description="months added to the loan's term")
+    reason: str = Field(min_length=1, max_length=500, description="why the borrower cannot repay on time")
+
+
+class ExtensionDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reasons: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+class ExtensionRejectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reasons: str = Field(min_length=1, max_length=500)
+
+
+class ExtensionOut(BaseModel):
+    extension_id: str
+    loan_id: str
+    months: int
+    reason: str
+    status: Literal["proposed", "approved", "rejected"]
+    proposed_by: str
+    proposed_on: date = Field(description="the business date of the proposal")
+    decided_by: str | None
+    decided_on: date | None
+    decision_reasons: str | None
+    maturity_before: date | None = Field(description="the loan's maturity before the extension, once approved")
+    maturity_after: date | None = Field(description="its maturity after it, once approved")
+    loan: LoanOut | None = Field(default=None, description="the loan after the decision (approval, rejection)")
 
 
 class WriteOffOut(BaseModel):

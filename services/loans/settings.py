@@ -7,6 +7,9 @@
 | VCREDIT_LOANS_RED_LIST_RATE_DISCOUNT | 0.0025 | off a red-listed subject's new loans' rate (0.25 points), floor 0 |
 | VCREDIT_LOANS_COB_MAX_DAYS | 366 | most business days one `POST /v1/cob` closes; more: 422 |
 | VCREDIT_LOANS_COB_LEASE_SECONDS | 30 | a crashed close of business blocks the next one this long |
+| VCREDIT_LOANS_EXTENSION_MAX_COUNT | 1 | extensions (展期) one loan may have (DOMAIN §7); more: 409 EXTENSION_LIMIT |
+| VCREDIT_LOANS_EXTENSION_CLASSIFICATION_FLOOR | special_mention | an extended loan's class is no better |
+| VCREDIT_LOANS_EXTENSION_SUBSIDY | continue | `continue` subsidised as before; `none`: not after the old maturity |
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.loans.domain.classification import Classification
 from shared.settings import DEFAULT_PORTS, ServiceSettings
 
 
@@ -48,6 +52,17 @@ class LoansSettings(ServiceSettings):
     # short costs no correctness: a holder that overran it fails its next renewal and writes
     # nothing more (the lease is checked in each chunk's transaction), only its run is lost.
     cob_lease_seconds: float = Field(default=30.0, gt=0)
+    # DOMAIN.md §7: "one extension per loan by default" (展期, 贷款通则 art. 12 limits the months).
+    extension_max_count: int = Field(default=1, ge=0)
+    # DOMAIN.md §7 (default special mention, 关注), following 贷款风险分类指引 (银监发〔2007〕54号):
+    # an extended loan shows a weakness in repayment; a bank treating it as restructured
+    # (重组贷款, at least substandard there) sets substandard.
+    extension_classification_floor: Classification = "special_mention"
+    # Subsidy during an extension. The seeds are silent: 004 §3(2) subsidises programme loans
+    # "贷款期限3年以内", and an extension stays within those 3 years (domain/reschedule.py),
+    # so by default the extended loan keeps its subsidy (product choice, docs/loan-lifecycle.md);
+    # `none` stops it for the periods after the original maturity.
+    extension_subsidy: Literal["continue", "none"] = "continue"
 
     def benchmark_rate(self, term_months: int) -> Decimal:
         for longest, rate in sorted(self.benchmark_rates.items()):

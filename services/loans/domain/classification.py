@@ -57,5 +57,15 @@ def classify(days_past_due: int, bands: Bands = DEFAULT_BANDS) -> Classification
     return "normal"
 
 
+# Best to worst: a floor keeps a loan at its place or below (no_better_than).
+ORDER: tuple[Classification, ...] = ("normal", "special_mention", "substandard", "doubtful", "loss")
+
+
+def no_better_than(classification: Classification, floor: Classification) -> Classification:
+    """The worse of the two: an extended loan is classified no better than its floor
+    (贷款风险分类指引: a rescheduled loan is at least special mention, 关注)."""
+    return max(classification, floor, key=ORDER.index)
+
+
 def is_non_performing(classification: Classification) -> bool:
     return classification in NON_PERFORMING

@@ -21,6 +21,11 @@ How interest works (documented for the bank, DOMAIN.md §4):
   receivable, never netted; the borrower owes interest minus subsidy. A day the borrower is
   on the black list earns no subsidy (seed 001): its share is forfeited (``subsidy_forfeited``)
   and the borrower owes that day's interest in full; it is not caught up after delisting.
+- An extension (展期, domain/reschedule.py) re-plans the principal not yet billed over the
+  remaining and added periods from the period in progress; that period keeps its dates, its
+  interest (fixed on its first day) and what of it has accrued, so nothing here changes.
+  With ``VCREDIT_LOANS_EXTENSION_SUBSIDY=none``, periods starting on or after the original
+  maturity (``subsidy_ends_on``) earn no subsidy.
 - A red-listed borrower's new loans are priced ``red_list_rate_discount`` lower (floor 0),
   recorded on the loan as ``red_list_discount``; the rate is fixed at drawdown.
 - Repayments pay accrued interest first, then principal. Paying more than is due pays
@@ -100,7 +105,8 @@ def close_loan_day(
             loan.period_interest, loan.period_subsidy = period_charges(
                 loan.principal_outstanding,
                 loan.annual_rate,
-                loan.subsidy_rate,
+                # An extension without subsidy (domain/reschedule.py): none from that day.
+                ZERO if subsidy_ended(loan) else loan.subsidy_rate,
                 loan.period_start,
                 loan.period_end,
                 cast(DayCount, loan.day_count),
@@ -144,6 +150,12 @@ def close_loan_day(
         )
     loan.closed_through = day
     return events
+
+
+def subsidy_ended(loan: LoanState) -> bool:
+    """Whether the current period starts on or after the loan's last subsidised day
+    (``subsidy_ends_on``: an extension the district does not subsidise, by setting)."""
+    return loan.subsidy_ends_on is not None and loan.period_start >= loan.subsidy_ends_on
 
 
 def billing_today(loan: LoanState, day: date) -> bool:

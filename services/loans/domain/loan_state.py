@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
-from services.loans.domain.classification import classify, is_non_performing
+from services.loans.domain.classification import Classification, classify, is_non_performing, no_better_than
 from services.loans.domain.schedule import Instalment as ScheduledInstalment
 from shared.catalogue import LoanClassified
 from shared.events import Envelope, new_event
@@ -66,6 +66,10 @@ class LoanDay:
     ever_overdue: bool
     classification: str
     closed_through: date
+    # Issue 24, extension (domain/reschedule.py): the class it may not be better than, and
+    # the first day without subsidy (None: subsidised to the end).
+    classification_floor: str = "normal"
+    subsidy_ends_on: date | None = None
 
 
 @dataclass(slots=True)
@@ -120,6 +124,8 @@ def opening_state(plan: Sequence[ScheduledInstalment], amount: Decimal, today: d
         "ever_overdue": False,
         "classification": "normal",
         "closed_through": today - DAY,
+        "classification_floor": "normal",
+        "subsidy_ends_on": None,
     }
 
 
@@ -152,11 +158,12 @@ def oldest_unpaid_due(loan: LoanState, schedule: Sequence[InstalmentState] | Non
 
 def age(loan: LoanState, today: date) -> list[Envelope]:
     """Days past due and class as of ``today`` from the oldest unpaid due date already set
-    (DOMAIN.md §4 bands); the event when the class changed."""
+    (DOMAIN.md §4 bands), no better than the loan's floor (an extended loan's); the event
+    when the class changed."""
     dpd = (today - loan.overdue_since).days if loan.overdue_since and today > loan.overdue_since else 0
     previous = loan.classification
     loan.days_past_due = dpd
-    loan.classification = classify(dpd)
+    loan.classification = no_better_than(classify(dpd), cast(Classification, loan.classification_floor))
     loan.ever_overdue = loan.ever_overdue or dpd > 0
     events: list[Envelope] = []
     if loan.classification != previous:

@@ -163,14 +163,37 @@ def build_schedule(
     if day_count not in get_args(DayCount):
         raise ValueError(f"unknown day count {day_count!r}, expected one of {get_args(DayCount)}")
 
-    payment = instalment_amount(principal, annual_rate, term_months) if method == "equal_instalment" else ZERO
-    even_principal = _round_fen(Fraction(principal) / term_months)
-    balance = to_fen(principal)
+    return plan_periods(to_fen(principal), annual_rate, 1, term_months, method, start, day_count, subsidy_rate)
+
+
+def plan_periods(
+    balance: Decimal,
+    annual_rate: Decimal,
+    first: int,
+    last: int,
+    method: Method,
+    anchor: date,
+    day_count: DayCount = "30/360",
+    subsidy_rate: Decimal = Decimal(0),
+    subsidy_until: date | None = None,
+) -> list[Instalment]:
+    """Instalments ``first``..``last`` repaying ``balance``, the principal outstanding at the
+    start of period ``first``: the module's rules applied to the remaining periods alone (the
+    payment A of equal_instalment, the P / n of equal_principal, over ``last - first + 1``
+    periods). Due date k is ``add_months(anchor, k)``, ``anchor`` the disbursement date, so a
+    re-plan (extension, prepayment: domain/reschedule.py) keeps the loan's due dates. Periods
+    starting on or after ``subsidy_until`` earn no subsidy (an extension, by setting)."""
+    count = last - first + 1
+    payment = instalment_amount(balance, annual_rate, count) if method == "equal_instalment" and balance else ZERO
+    even_principal = _round_fen(Fraction(balance) / count)
     schedule: list[Instalment] = []
-    for number in range(1, term_months + 1):
-        period_start, due_on = add_months(start, number - 1), add_months(start, number)
-        interest, subsidy = period_charges(balance, annual_rate, subsidy_rate, period_start, due_on, day_count)
-        if number == term_months:
+    for number in range(first, last + 1):
+        period_start, due_on = add_months(anchor, number - 1), add_months(anchor, number)
+        subsidised = subsidy_until is None or period_start < subsidy_until
+        interest, subsidy = period_charges(
+            balance, annual_rate, subsidy_rate if subsidised else Decimal(0), period_start, due_on, day_count
+        )
+        if number == last:
             repaid = balance
         elif method == "equal_instalment":
             repaid = min(max(payment - interest, ZERO), balance)

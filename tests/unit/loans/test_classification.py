@@ -13,6 +13,7 @@ from services.loans.domain.classification import (
     Classification,
     classify,
     is_non_performing,
+    no_better_than,
 )
 from services.loans.domain.repayment import allocate
 
@@ -114,3 +115,12 @@ def test_amounts_must_be_fen() -> None:
         allocate(D("10.005"), D("43.50"), D("12000.00"))
     with pytest.raises(TypeError, match="must be a Decimal"):
         allocate(10.0, D("43.50"), D("12000.00"))  # type: ignore[arg-type]
+
+
+def test_a_floor_keeps_a_class_no_better() -> None:
+    """An extended loan (DOMAIN.md §7): no better than its floor, worse when ageing says so."""
+    assert no_better_than("normal", "special_mention") == "special_mention"
+    assert no_better_than("special_mention", "special_mention") == "special_mention"
+    assert no_better_than("substandard", "special_mention") == "substandard"
+    assert no_better_than("loss", "normal") == "loss"
+    assert no_better_than("normal", "normal") == "normal"

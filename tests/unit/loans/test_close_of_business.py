@@ -210,6 +210,42 @@ def test_a_loan_ages_into_the_five_classes_by_days_past_due() -> None:
     assert loan.classification == "loss" and loan.ever_overdue
 
 
+def test_an_extended_loan_is_classified_no_better_than_its_floor() -> None:
+    """DOMAIN.md §7: with a special-mention floor a loan not past due is special mention, and
+    ageing still makes it substandard on day 91."""
+    loan = _loan()
+    loan.classification_floor = "special_mention"
+    events = age(loan, FIRST_DUE)
+    assert (loan.days_past_due, loan.classification) == (0, "special_mention")
+    assert [(e.payload["previous_classification"], e.payload["classification"]) for e in events] == [
+        ("normal", "special_mention")
+    ]
+    loan.overdue_since = FIRST_DUE
+    assert age(loan, FIRST_DUE + 90 * DAY) == [] and loan.classification == "special_mention"
+    age(loan, FIRST_DUE + 91 * DAY)
+    assert loan.classification == "substandard"
+    loan.overdue_since = None
+    age(loan, FIRST_DUE + 92 * DAY)
+    assert (loan.days_past_due, loan.classification) == (0, "special_mention")
+
+
+def test_no_subsidy_for_periods_from_the_day_it_ends() -> None:
+    """An extension the district does not subsidise (VCREDIT_LOANS_EXTENSION_SUBSIDY=none):
+    fully subsidised at 10%, period 1 (from 2026-01-01) earns 10.00 of subsidy; with
+    subsidy_ends_on 2026-02-01, period 2 (from 2026-02-01, after the bill of 600.00 + 10.00
+    − 10.00 is paid) earns none: the borrower owes its 600.00 × 10% / 12 = 5.00 in full."""
+    loan, instalments = _loan(), _instalments()
+    loan.subsidy_rate = D("0.10")
+    loan.subsidy_ends_on = FIRST_DUE
+    _close_through(loan, FIRST_DUE - DAY, instalments)
+    assert instalments[0].billed == D("600.00")
+    apply_repayment(loan, D("600.00"), FIRST_DUE)
+    _close_through(loan, SECOND_DUE - 2 * DAY, instalments)
+    assert (loan.period_interest, loan.period_subsidy, loan.subsidy_accrued) == (D("5.00"), ZERO, D("10.00"))
+    _close_through(loan, SECOND_DUE - DAY, instalments)
+    assert instalments[1].billed == D("605.00")
+
+
 def test_ageing_through_close_of_business_reaches_substandard_on_day_91() -> None:
     loan, instalments = _loan(), _instalments()
     _close_through(loan, date(2026, 1, 31), instalments)
