@@ -7,6 +7,7 @@
 | VCREDIT_LOANS_RED_LIST_RATE_DISCOUNT | 0.0025 | off a red-listed subject's new loans' rate (0.25 points), floor 0 |
 | VCREDIT_LOANS_COB_MAX_DAYS | 366 | most business days one `POST /v1/cob` closes; more: 422 |
 | VCREDIT_LOANS_COB_LEASE_SECONDS | 30 | a crashed close of business blocks the next one this long |
+| VCREDIT_LOANS_VILLAGE_CREDIT_CHUNK | 500 | households read and opened per round of a whole-village opening |
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ class LoansSettings(ServiceSettings):
     # short costs no correctness: a holder that overran it fails its next renewal and writes
     # nothing more (the lease is checked in each chunk's transaction), only its run is lost.
     cob_lease_seconds: float = Field(default=30.0, gt=0)
+    # Whole-village credit (整村授信, DOMAIN.md §7; services/loans/village_credit.py): the
+    # village's households are read and their lines written this many at a time, within the
+    # call's one transaction: a few queries and one outbox insert per round, whatever the size.
+    village_credit_chunk: int = Field(default=500, ge=1)
 
     def benchmark_rate(self, term_months: int) -> Decimal:
         for longest, rate in sorted(self.benchmark_rates.items()):
