@@ -9,8 +9,8 @@ from functools import cache
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.loans.models import BusinessDate
-from shared.db import insert_ignore
 from services.loans.settings import LoansSettings
+from shared.db import insert_ignore
 from shared.settings import CommonSettings
 
 

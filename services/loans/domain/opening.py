@@ -131,22 +131,20 @@ def new_credit_refusal(
     )
 
 
-# 004 §6(2): programme lending at most 10x the risk compensation fund.
-FUND_FULL = Refusal(
-    "FUND_CAPACITY_EXCEEDED",
-    "FUND_CAPACITY_EXCEEDED",
-    "Fund capacity reached",
-    "Programme lending is at 10x the risk compensation fund (004 §6(2)).",
-)
-
-
 def village_wide_refusal(
     village_frozen: bool, township_halted: bool, fund_full: bool, village_code: str, township_code: str
 ) -> Refusal | None:
     """What refuses every subject of the village with a certified rating alike (steps 3-4)."""
-    return breaker_refusal(village_frozen, township_halted, village_code, township_code) or (
-        FUND_FULL if fund_full else None
-    )
+    stopped = breaker_refusal(village_frozen, township_halted, village_code, township_code)
+    if stopped is None and fund_full:
+        # 004 §6(2): programme lending at most 10x the risk compensation fund.
+        return Refusal(
+            "FUND_CAPACITY_EXCEEDED",
+            "FUND_CAPACITY_EXCEEDED",
+            "Fund capacity reached",
+            "Programme lending is at 10x the risk compensation fund (004 §6(2)).",
+        )
+    return stopped
 
 
 def opening_refusal(facts: Facts, village_code: str, township_code: str) -> Refusal | None:
