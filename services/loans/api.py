@@ -8,12 +8,12 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.loans import loans, statement_formats, statements
+from services.loans import loans, statement_formats, statements, village_credit
 from services.loans.context import business_date
 from services.loans.credit_lines import available, open_credit_line
 from services.loans.credit_lists import red_listed
@@ -41,6 +41,9 @@ from services.loans.schemas import (
     RepaymentOut,
     RepaymentResult,
     StatementOut,
+    VillageCreditOut,
+    VillageLineOpened,
+    VillageLineSkipped,
     WriteOffOut,
 )
 from shared.audit import Audited, SubjectKind
@@ -152,6 +155,40 @@ async def create_credit_line(body: CreditLineIn, request: Request, session: Sess
         return await _line_answer(session, await open_credit_line(session, body.subject_id))
 
     return await idempotent(session, request, body, opened, status=201)
+
+
+@router.post(
+    "/villages/{village_code}/credit-lines",
+    response_model=VillageCreditOut,
+    tags=["credit lines"],
+    summary="Open the lines of every certified household of a village (整村授信)",
+    description="Each household gets what POST /v1/credit-lines would give it: a line at its certified "
+    "limit, or a skip with the reason. A frozen village, a halted township or a full fund refuses the "
+    "whole call (409) and writes nothing. Repeating the call opens only what became openable since.",
+    dependencies=[scope("lending:write"), IDEMPOTENCY_KEY],
+    responses=problems(
+        {404: ["VILLAGE_NOT_FOUND"], 409: ["FUND_CAPACITY_EXCEEDED", "TOWNSHIP_HALTED", "VILLAGE_FROZEN"]}
+    ),
+)
+async def open_village_credit_lines(
+    village_code: Annotated[str, Path(min_length=1, max_length=32)], request: Request, session: Session
+) -> VillageCreditOut | JSONResponse:
+    async def opened() -> VillageCreditOut:
+        done = await village_credit.open_village_lines(session, village_code)
+        return VillageCreditOut(
+            village_code=done.village_code,
+            business_date=done.business_date,
+            opened=[
+                VillageLineOpened(household_id=o.subject_id, credit_line_id=o.credit_line_id, limit=o.limit)
+                for o in done.opened
+            ],
+            skipped=[
+                VillageLineSkipped(household_id=s.subject_id, reason_code=s.reason_code, detail=s.detail)
+                for s in done.skipped
+            ],
+        )
+
+    return await idempotent(session, request, None, opened, status=200)
 
 
 @router.get(

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.loans.models import BusinessDate
 from services.loans.settings import LoansSettings
+from shared.db import insert_ignore
 from shared.settings import CommonSettings
 
 
@@ -22,7 +23,10 @@ async def business_date(session: AsyncSession) -> date:
     row = await session.get(BusinessDate, 1)
     if row is None:
         common: CommonSettings = session.info.get("settings") or CommonSettings()
-        row = BusinessDate(id=1, current=common.start_date or date.today())
-        session.add(row)
-        await session.flush()
+        # Two first requests at once (e.g. two openings of a village) would both insert the
+        # row: the second waits for the first and keeps its date instead of a key violation.
+        values = {"id": 1, "current": common.start_date or date.today()}
+        await insert_ignore(session, BusinessDate.__table__, values)  # type: ignore[arg-type]
+        row = await session.get(BusinessDate, 1, populate_existing=True)
+        assert row is not None
     return row.current

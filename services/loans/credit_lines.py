@@ -12,10 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.loans.context import business_date, settings
 from services.loans.credit_lists import active_entries, is_blacklisted
+from services.loans.domain import opening
 from services.loans.domain.loan_state import ZERO, who
-from services.loans.models import CreditLine, FundView, RatingView, TownshipView, VillageView
+from services.loans.domain.opening import Refusal, new_credit_refusal
+from services.loans.models import CreditLine, FundView, RatingStatusView, RatingView, TownshipView, VillageView
 from shared.catalogue import CreditLineChanged, CreditLineOpened
-from shared.events import new_event
+from shared.events import Envelope, new_event
 from shared.messaging import emit
 from shared.money import format_money
 from shared.problems import Problem
@@ -27,36 +29,32 @@ def available(line: CreditLine) -> Decimal:
 
 
 # --- refusals (DOMAIN.md §5: new credit = opening a line, raising a limit, a drawdown) --------
+# The rules are domain/opening.py's; here they are read for one subject and raised as 409s.
 
 
-async def refuse_blacklisted(session: AsyncSession, subject_id: str) -> None:
-    entries = await active_entries(session, subject_id, "black")
-    if entries:
-        named = ", ".join(f"{e.entry_id} ({e.cause})" for e in entries)
-        raise Problem(
-            409,
-            "BLACKLISTED",
-            "Blacklisted",
-            f"On the black list (失信黑名单), entry {named}: no new credit until delisted (seed 001).",
-            entries=[e.entry_id for e in entries],
-        )
+def refused(refusal: Refusal) -> Problem:
+    """The single request's answer to a refusal: its 409, the case in ``reason_code``."""
+    problem = Problem(409, refusal.code, refusal.title, refusal.detail, reason_code=refusal.reason_code)
+    problem.extra.update(refusal.extra)
+    return problem
+
+
+async def _black_entries(session: AsyncSession, subject_id: str) -> tuple[tuple[str, str | None], ...]:
+    return tuple((e.entry_id, e.cause) for e in await active_entries(session, subject_id, "black"))
+
+
+async def _breaker(session: AsyncSession, village_code: str, township_code: str) -> tuple[bool, bool]:
+    """(village frozen, township halted), from risk's circuit breaker (004 §6(3))."""
+    village = await session.get(VillageView, village_code)
+    township = await session.get(TownshipView, township_code)
+    return (village is not None and village.frozen), (township is not None and township.halted)
 
 
 async def refuse_new_credit(session: AsyncSession, village_code: str, township_code: str, subject_id: str) -> None:
-    await refuse_blacklisted(session, subject_id)
-    village = await session.get(VillageView, village_code)
-    if village is not None and village.frozen:
-        raise Problem(
-            409,
-            "VILLAGE_FROZEN",
-            "Village frozen",
-            f"Village {village_code}'s NPL ratio is over the line: no new credit (004 §6(3)).",
-        )
-    township = await session.get(TownshipView, township_code)
-    if township is not None and township.halted:
-        raise Problem(
-            409, "TOWNSHIP_HALTED", "Township halted", f"Lending to township {township_code} is halted (004 §6(3))."
-        )
+    frozen, halted = await _breaker(session, village_code, township_code)
+    refusal = new_credit_refusal(await _black_entries(session, subject_id), frozen, halted, village_code, township_code)
+    if refusal is not None:
+        raise refused(refusal)
 
 
 async def new_credit_stopped(session: AsyncSession, village_code: str, township_code: str) -> bool:
@@ -89,36 +87,55 @@ async def programme_outstanding(session: AsyncSession) -> Decimal:
 # --- credit lines -------------------------------------------------------------------------
 
 
+async def fund_full(session: AsyncSession) -> bool:
+    return await programme_outstanding(session) >= await fund_capacity(session)
+
+
+def rating_fact(rating: RatingView | None) -> opening.Rating | None:
+    return None if rating is None else opening.Rating(rating.certified, rating.grade, rating.credit_limit)
+
+
+def workflow_fact(status: RatingStatusView | None) -> opening.Workflow | None:
+    if status is None:
+        return None
+    return opening.Workflow(status.status, status.vetoed, status.notice_ends, status.reason_code)
+
+
 async def open_credit_line(session: AsyncSession, subject_id: str) -> CreditLine:
     """The subject's revolving line (一次授信) at its certified grade's limit, unless a refusal
-    applies: no certified rating, no credit grade, new credit stopped, the fund's capacity
-    reached, or a line already open."""
+    applies (domain/opening.py: the same rule the whole village's opening applies)."""
     # Locked: concurrent openings for one subject queue here, so the second sees the
     # first's line (409 CREDIT_LINE_EXISTS) instead of failing on its unique key (a 500).
     rating = await session.get(RatingView, subject_id, with_for_update=True)
-    if rating is None or not rating.certified:
-        raise Problem(
-            409,
-            "RATING_NOT_CERTIFIED",
-            "Rating not certified",
-            "A credit line needs a certified rating (after its public notice).",
-        )
-    if rating.credit_limit <= 0 or rating.grade == "NONE":
-        raise Problem(409, "NO_CREDIT_GRADE", "No credit grade", "The rating in force gives no credit.")
-    await refuse_new_credit(session, rating.village_code, rating.township_code, rating.subject_id)
-    if await programme_outstanding(session) >= await fund_capacity(session):
-        raise Problem(
-            409,
-            "FUND_CAPACITY_EXCEEDED",
-            "Fund capacity reached",
-            "Programme lending is at 10x the risk compensation fund (004 §6(2)).",
-        )
-    if await session.scalar(select(CreditLine.id).where(CreditLine.subject_id == subject_id)):
-        raise Problem(409, "CREDIT_LINE_EXISTS", "Credit line exists", "One revolving line per subject.")
+    village, township = (rating.village_code, rating.township_code) if rating is not None else ("", "")
+    rating_ok = rating is not None and rating.certified and rating.credit_limit > 0 and rating.grade != "NONE"
+    # Read only as far as the rule needs them: a refused rating asks nothing more.
+    frozen, halted = await _breaker(session, village, township) if rating_ok else (False, False)
+    facts = opening.Facts(
+        rating=rating_fact(rating),
+        workflow=workflow_fact(await session.get(RatingStatusView, subject_id)) if not rating_ok else None,
+        black_entries=await _black_entries(session, subject_id) if rating_ok else (),
+        village_frozen=frozen,
+        township_halted=halted,
+        fund_full=await fund_full(session) if rating_ok else False,
+        line_open=bool(await session.scalar(select(CreditLine.id).where(CreditLine.subject_id == subject_id))),
+    )
+    refusal = opening.opening_refusal(facts, village, township)
+    if refusal is not None:
+        raise refused(refusal)
+    assert rating is not None  # opening_refusal refuses a subject with no rating
     return await open_line(session, rating, await business_date(session))
 
 
 async def open_line(session: AsyncSession, rating: RatingView, today: date) -> CreditLine:
+    line, opened = new_line(rating, today)
+    session.add(line)
+    await emit(session, opened)
+    return line
+
+
+def new_line(rating: RatingView, today: date) -> tuple[CreditLine, Envelope]:
+    """A line at the rating's limit and its loans.credit_line.opened event (not yet added)."""
     line = CreditLine(
         id=str(uuid.uuid4()),
         subject_id=rating.subject_id,
@@ -131,16 +148,11 @@ async def open_line(session: AsyncSession, rating: RatingView, today: date) -> C
         opened_on=today,
         version=1,
     )
-    session.add(line)
-    await emit(
-        session,
-        new_event(
-            "loans.credit_line.opened",
-            line.village_code,
-            CreditLineOpened(**who(line), credit_line_id=line.id, limit=format_money(line.limit)),
-        ),
+    return line, new_event(
+        "loans.credit_line.opened",
+        line.village_code,
+        CreditLineOpened(**who(line), credit_line_id=line.id, limit=format_money(line.limit)),
     )
-    return line
 
 
 async def set_limit(

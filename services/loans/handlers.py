@@ -13,11 +13,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.loans.credit_lines import set_limit
 from services.loans.credit_lists import is_blacklisted
-from services.loans.models import CreditLine, FundView, ListEntry, RatingView, TownshipView, VillageView
+from services.loans.models import (
+    CreditLine,
+    FundView,
+    ListEntry,
+    RatingStatusView,
+    RatingView,
+    TownshipView,
+    VillageView,
+)
 from shared.catalogue import (
     FundCapacityChanged,
+    NoticeEnded,
+    NoticeStarted,
     RatingCertified,
+    RatingChanged,
     RatingDowngraded,
+    RatingRejected,
     SubjectDelisted,
     SubjectListed,
     TownshipHalt,
@@ -27,34 +39,72 @@ from shared.events import Envelope, parse_payload
 from shared.messaging import Handler
 
 _RATING_TYPES = ("scoring.rating.certified", "scoring.rating.downgraded")
+# The workflow's events, for why a line does not open (RatingStatusView, domain/opening.py).
+_STATUS_TYPES = (
+    "scoring.rating.certified",
+    "scoring.rating.changed",
+    "scoring.rating.rejected",
+    "scoring.notice.started",
+    "scoring.notice.ended",
+)
 _BATCH_ROWS = "loans_rating_rows"
 
 
 @dataclass
 class _BatchRows:
-    """A batch's rating views, credit lines and blacklisted subjects, read in three queries
-    (``prefetch``). A day's certificates arrive by the thousand; a SELECT of each row, each
-    behind an autoflush, held loans' consumer to about a hundred ratings a second."""
+    """A batch's rating views, credit lines, blacklisted subjects and workflow statuses, read
+    in four queries (``prefetch``). A day's certificates arrive by the thousand; a SELECT of
+    each row, each behind an autoflush, held loans' consumer to about a hundred ratings a second."""
 
     subjects: set[str]
     views: dict[str, RatingView]
     lines: dict[str, CreditLine]
     blacklisted: set[str]
+    status_subjects: set[str]
+    statuses: dict[str, RatingStatusView]
 
 
 async def prefetch(session: AsyncSession, events: Sequence[Envelope]) -> None:
     subjects = {str(e.payload["subject_id"]) for e in events if e.type in _RATING_TYPES}
-    if not subjects:
+    status_subjects = {str(e.payload["subject_id"]) for e in events if e.type in _STATUS_TYPES}
+    if not subjects and not status_subjects:
         return
-    views = await session.scalars(select(RatingView).where(RatingView.subject_id.in_(subjects)).with_for_update())
-    lines = await session.scalars(select(CreditLine).where(CreditLine.subject_id.in_(subjects)).with_for_update())
-    black = await session.scalars(
-        select(ListEntry.subject_id)
-        .where(ListEntry.subject_id.in_(subjects), ListEntry.list == "black", ListEntry.active)
-        .distinct()
+    statuses = await session.scalars(
+        select(RatingStatusView)
+        .where(RatingStatusView.subject_id.in_(status_subjects))
+        .order_by(RatingStatusView.subject_id)
+        .with_for_update()
     )
+    views: Sequence[RatingView] = []
+    lines: Sequence[CreditLine] = []
+    black: Sequence[str] = []
+    if subjects:
+        # In key order, as the whole-village opening locks a village's (village_credit.py).
+        views = (
+            await session.scalars(
+                select(RatingView)
+                .where(RatingView.subject_id.in_(subjects))
+                .order_by(RatingView.subject_id)
+                .with_for_update()
+            )
+        ).all()
+        lines = (
+            await session.scalars(select(CreditLine).where(CreditLine.subject_id.in_(subjects)).with_for_update())
+        ).all()
+        black = (
+            await session.scalars(
+                select(ListEntry.subject_id)
+                .where(ListEntry.subject_id.in_(subjects), ListEntry.list == "black", ListEntry.active)
+                .distinct()
+            )
+        ).all()
     session.info[_BATCH_ROWS] = _BatchRows(
-        subjects, {v.subject_id: v for v in views}, {line.subject_id: line for line in lines}, set(black)
+        subjects,
+        {v.subject_id: v for v in views},
+        {line.subject_id: line for line in lines},
+        set(black),
+        status_subjects,
+        {s.subject_id: s for s in statuses},
     )
 
 
@@ -88,7 +138,59 @@ async def _rating(session: AsyncSession, p: RatingCertified | RatingDowngraded, 
 
 
 async def on_certified(session: AsyncSession, event: Envelope) -> None:
-    await _rating(session, parse_payload(event, RatingCertified), True)
+    p = parse_payload(event, RatingCertified)
+    await _rating(session, p, True)
+    status = await _status(session, p)
+    status.status, status.notice_ends, status.reason_code = "certified", None, None
+
+
+async def _status(
+    session: AsyncSession, p: RatingCertified | RatingChanged | RatingRejected | NoticeStarted | NoticeEnded
+) -> RatingStatusView:
+    """The subject's workflow status row (locked; new if none), who and where refreshed."""
+    rows: _BatchRows | None = session.info.get(_BATCH_ROWS)
+    if rows is not None and p.subject_id in rows.status_subjects:
+        row = rows.statuses.get(p.subject_id)
+    else:
+        row = await session.get(RatingStatusView, p.subject_id, with_for_update=True)
+    if row is None:
+        row = RatingStatusView(subject_id=p.subject_id, status="rejected", vetoed=False)
+        session.add(row)
+        if rows is not None:
+            rows.statuses[p.subject_id] = row  # a second event of the subject in the batch
+    row.subject_kind, row.village_code, row.township_code = p.subject_kind, p.village_code, p.township_code
+    return row
+
+
+async def on_rating_changed(session: AsyncSession, event: Envelope) -> None:
+    """Every new rating, with its status after scoring's step (in notice, or settled)."""
+    p = parse_payload(event, RatingChanged)
+    status = await _status(session, p)
+    status.status, status.vetoed, status.reason_code = p.status, p.vetoed, None
+    if p.status not in ("pending_notice", "objected"):
+        status.notice_ends = None  # notice.started, just before it, set the end of a new notice
+
+
+async def on_notice_started(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, NoticeStarted)
+    status = await _status(session, p)
+    status.status, status.vetoed, status.notice_ends, status.reason_code = "pending_notice", False, p.notice_ends, None
+
+
+async def on_notice_ended(session: AsyncSession, event: Envelope) -> None:
+    """Certified and rejected end the notice here; a superseded one is followed by the new
+    rating's own events (rating.changed)."""
+    p = parse_payload(event, NoticeEnded)
+    if p.outcome == "superseded":
+        return
+    status = await _status(session, p)
+    status.status, status.notice_ends = p.outcome, None
+
+
+async def on_rating_rejected(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, RatingRejected)
+    status = await _status(session, p)
+    status.status, status.notice_ends, status.reason_code = "rejected", None, p.reason_code
 
 
 async def on_downgraded(session: AsyncSession, event: Envelope) -> None:
@@ -189,6 +291,10 @@ async def on_capacity(session: AsyncSession, event: Envelope) -> None:
 HANDLERS: dict[str, Handler] = {
     "scoring.rating.certified": on_certified,
     "scoring.rating.downgraded": on_downgraded,
+    "scoring.rating.changed": on_rating_changed,
+    "scoring.rating.rejected": on_rating_rejected,
+    "scoring.notice.started": on_notice_started,
+    "scoring.notice.ended": on_notice_ended,
     "risk.village.frozen": on_frozen,
     "risk.village.unfrozen": on_unfrozen,
     "risk.township.halted": on_halted,

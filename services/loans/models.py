@@ -40,12 +40,29 @@ class RatingView(LoansBase):
 
     subject_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     subject_kind: Mapped[str] = mapped_column(String(16))
-    village_code: Mapped[str] = mapped_column(String(32))
+    village_code: Mapped[str] = mapped_column(String(32), index=True)  # a village's lines open at once
     township_code: Mapped[str] = mapped_column(String(32))
     poor_household: Mapped[bool] = mapped_column(Boolean)
     grade: Mapped[str] = mapped_column(String(8))
     credit_limit: Mapped[Decimal] = mapped_column(Money)  # in force (0 = none)
     certified: Mapped[bool] = mapped_column(Boolean)
+
+
+class RatingStatusView(LoansBase):
+    """Where each subject's latest rating stands in scoring's workflow (DOMAIN.md §3), from
+    scoring.events: in notice, certified or rejected, and whether vetoed. Only the reasons a
+    line does not open read it (domain/opening.py); the limit in force is ``RatingView``'s."""
+
+    __tablename__ = "rating_status_view"
+
+    subject_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    village_code: Mapped[str] = mapped_column(String(32), index=True)
+    township_code: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))  # pending_notice objected certified rejected
+    vetoed: Mapped[bool] = mapped_column(Boolean)
+    notice_ends: Mapped[date | None] = mapped_column(Date, nullable=True)
+    reason_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class VillageView(LoansBase):

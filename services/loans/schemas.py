@@ -52,6 +52,39 @@ class CreditLineOut(BaseModel):
     priority: bool  # red-listed (守信红名单): served first in the bank's queues (seed 001)
 
 
+# Whole-village credit (services/loans/village_credit.py): domain/opening.py's cases.
+SkipReason = Literal[
+    "RATING_NOT_CERTIFIED",
+    "NOTICE_NOT_ENDED",
+    "VETOED",
+    "NO_CREDIT_GRADE",
+    "RATING_REJECTED",
+    "BLACKLISTED",
+    "CREDIT_LINE_EXISTS",
+]
+
+
+class VillageLineOpened(BaseModel):
+    household_id: str
+    credit_line_id: str
+    limit: Money
+
+
+class VillageLineSkipped(BaseModel):
+    household_id: str
+    reason_code: SkipReason
+    detail: str
+
+
+class VillageCreditOut(BaseModel):
+    """Every household of the village loans knows, each opened or skipped, in household order."""
+
+    village_code: str
+    business_date: date
+    opened: list[VillageLineOpened]
+    skipped: list[VillageLineSkipped]
+
+
 class LoanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     credit_line_id: str = Field(min_length=1, max_length=36)

@@ -10,6 +10,7 @@
 | VCREDIT_LOANS_EXTENSION_MAX_COUNT | 1 | extensions (展期) one loan may have (DOMAIN §7); more: 409 EXTENSION_LIMIT |
 | VCREDIT_LOANS_EXTENSION_CLASSIFICATION_FLOOR | special_mention | an extended loan's class is no better |
 | VCREDIT_LOANS_EXTENSION_SUBSIDY | continue | `continue` subsidised as before; `none`: not after the old maturity |
+| VCREDIT_LOANS_VILLAGE_CREDIT_CHUNK | 500 | households read and opened per round of a whole-village opening |
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ class LoansSettings(ServiceSettings):
     # so by default the extended loan keeps its subsidy (product choice, docs/loan-lifecycle.md);
     # `none` stops it for the periods after the original maturity.
     extension_subsidy: Literal["continue", "none"] = "continue"
+    # Whole-village credit (整村授信, DOMAIN.md §7; services/loans/village_credit.py): the
+    # village's households are read and their lines written this many at a time, within the
+    # call's one transaction: a few queries and one outbox insert per round, whatever the size.
+    village_credit_chunk: int = Field(default=500, ge=1)
 
     def benchmark_rate(self, term_months: int) -> Decimal:
         for longest, rate in sorted(self.benchmark_rates.items()):

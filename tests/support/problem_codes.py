@@ -27,6 +27,7 @@ _REFUSALS: dict[str, int | None] = {
     "problem_body": None,
     "_oauth_error": None,
     "CobRefused": 422,  # services/loans/cob_api.py answers it as a 422
+    "Refusal": 409,  # services/loans/domain/opening.py's, answered as 409s (credit_lines.refused)
 }
 
 Codes = dict[int, set[str]]

@@ -38,6 +38,12 @@ UNDOCUMENTED = {(500, "INTERNAL_ERROR")}
 NOT_ANSWERED = {
     ("post", "/v1/villages/{code}/freeze", "NOT_FROZEN"),
     ("post", "/v1/villages/{code}/unfreeze", "ALREADY_FROZEN"),
+    # Whole-village credit lists a household's refusal as a skip (200); only the village-wide
+    # ones refuse the call (services/loans/village_credit.py).
+    *(
+        ("post", "/v1/villages/{village_code}/credit-lines", code)
+        for code in ("BLACKLISTED", "CREDIT_LINE_EXISTS", "NO_CREDIT_GRADE", "RATING_NOT_CERTIFIED")
+    ),
 }
 
 
