@@ -50,6 +50,12 @@ async def realise_loss(session: AsyncSession, p: LoanWrittenOff, occurred_at: da
         government=parts["government"],
         bank=parts["bank"],
         insurer=parts["insurer"],
+        # Set here, not left to the column default applied at the flush: a recovery in the
+        # same batch reads them from this very object (services/risk/recoveries.py).
+        recovered_mutual_guarantee=ZERO,
+        recovered_government=ZERO,
+        recovered_bank=ZERO,
+        recovered_insurer=ZERO,
     )
     session.add(row)
     # The government's share is paid from the fund (004 §6(2)); its date and time are the
@@ -104,10 +110,9 @@ async def listed(
 
 
 def recovered_of(loss: Loss, party: str) -> Decimal:
-    """What recoveries returned so far to a party of the loss (004 §4(1)6). The columns are
-    None on a row added in this transaction and not yet flushed (their default is 0)."""
-    recovered: Decimal | None = getattr(loss, f"recovered_{party}")
-    return ZERO if recovered is None else recovered
+    """What recoveries returned so far to a party of the loss (004 §4(1)6)."""
+    recovered: Decimal = getattr(loss, f"recovered_{party}")
+    return recovered
 
 
 def share_of(loss: Loss, party: Party) -> Decimal:
