@@ -324,6 +324,18 @@ class LoanExtended(_LoanSubject):
     business_date: date
 
 
+class LoanRecovered(_LoanSubject):
+    """004 §4(1)6: money collected on a written-off loan (核销后清收). ``recovered`` is the
+    loan's recoveries so far, this one included; never more than ``loss``."""
+
+    loan_id: str
+    recovery_id: str
+    amount: str
+    recovered: str
+    loss: str
+    business_date: date
+
+
 _register_all(
     (
         ("loans.business_date.advanced", BusinessDateAdvanced, "Close of business moved the business date.", DISTRICT),
@@ -336,6 +348,7 @@ _register_all(
         ("loans.instalment.overdue", InstalmentOverdue, "An instalment became overdue."),
         ("loans.loan.written_off", LoanWrittenOff, "A non-performing loan was written off; the loss is realised."),
         ("loans.loan.extended", LoanExtended, "A loan's extension (展期) was approved; its schedule re-planned."),
+        ("loans.loan.recovered", LoanRecovered, "Money was collected on a written-off loan (核销后清收)."),
     )
 )
 
@@ -367,7 +380,7 @@ class TownshipHalt(_Payload):
 class FundCapacityChanged(_Payload):
     balance: str
     capacity: str
-    cause: str = ""  # opening, top_up or loss
+    cause: str = ""  # opening, top_up, loss or recovery
     amount: str | None = None  # the movement that changed the balance
 
 
@@ -385,6 +398,25 @@ class LossSplit(_Payload):
     government: str  # booked against the risk compensation fund
     bank: str
     insurer: str
+
+
+class LossRecovered(_Payload):
+    """004 §4(1)6: a recovery on a written-off loan returned to those who bore the loss, pro
+    rata to what each still bore. The four parts sum exactly to ``amount``; ``recovered`` and
+    ``net`` are the loss's totals after it (``net`` = loss - recovered)."""
+
+    loan_id: str
+    recovery_id: str
+    village_code: str
+    township_code: str
+    business_date: date
+    amount: str
+    mutual_guarantee: str  # back to the business's mutual guarantee contributions
+    government: str  # back into the risk compensation fund
+    bank: str
+    insurer: str  # reduces an open claim; owed back to the insurer if settled
+    recovered: str
+    net: str
 
 
 class ClaimSettled(_Payload):
@@ -494,6 +526,11 @@ _register_all(
             FUND,
         ),
         ("risk.loss.split", LossSplit, "A written-off loss was split 30/20/50 (after the mutual guarantee fund)."),
+        (
+            "risk.loss.recovered",
+            LossRecovered,
+            "A recovery on a written-off loan was returned pro rata to those who bore the loss.",
+        ),
         ("risk.claim.settled", ClaimSettled, "The bank's or insurer's share of a loss was settled.", BY_LOSS_VILLAGE),
         (
             "risk.title.awarded",

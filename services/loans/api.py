@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.loans import loans, statement_formats, statements, village_credit
+from services.loans import loans, recoveries, statement_formats, statements, village_credit
 from services.loans.context import business_date
 from services.loans.credit_lines import available, open_credit_line
 from services.loans.credit_lists import red_listed
@@ -34,6 +34,8 @@ from services.loans.schemas import (
     InstalmentOut,
     LoanIn,
     LoanOut,
+    RecoveryIn,
+    RecoveryOut,
     RepaymentBatchIn,
     RepaymentBatchOut,
     RepaymentEntryOut,
@@ -52,7 +54,7 @@ from shared.idempotency import IDEMPOTENCY_KEY, idempotent
 from shared.openapi import problems
 from shared.paging import Limit, Offset
 from shared.problems import Problem, problem_body
-from shared.web import CurrentPrincipal, ReadSession, Session, ensure_visible, scope
+from shared.web import CurrentPrincipal, ReadSession, Session, ensure_visible, require_role, scope
 
 router = APIRouter(prefix="/v1")
 
@@ -487,3 +489,36 @@ async def write_off_loan(loan_id: str, request: Request, session: Session) -> Wr
         return WriteOffOut(loan_id=done.loan_id, loss=done.loss, business_date=done.business_date)
 
     return await idempotent(session, request, None, written_off, status=201)
+
+
+@router.post(
+    "/loans/{loan_id}/recoveries",
+    status_code=201,
+    response_model=RecoveryOut,
+    tags=["loans"],
+    summary="Record money collected on a written-off loan (核销后清收), returned to those who bore the loss (bank)",
+    description="The amount goes back to the mutual guarantee contributions, the risk fund, the bank and the "
+    "insurer pro rata to what each bore of the loss (risk: GET /v1/losses). At most the loss in all.",
+    dependencies=[scope("lending:write"), IDEMPOTENCY_KEY],
+    responses=problems({404: ["LOAN_NOT_FOUND"], 409: ["LOAN_NOT_WRITTEN_OFF", "RECOVERY_EXCEEDS_LOSS"]}),
+)
+async def record_recovery(
+    loan_id: str, body: RecoveryIn, request: Request, session: Session, principal: CurrentPrincipal
+) -> RecoveryOut | JSONResponse:
+    # The bank collects (不良资产清收); the operator runs the system but decides nothing of it.
+    require_role(principal, "bank")
+
+    async def recovered() -> RecoveryOut:
+        done = await recoveries.recover(session, loan_id, body.amount, principal.name)
+        r = done.recovery
+        return RecoveryOut(
+            recovery_id=r.id,
+            loan_id=r.loan_id,
+            amount=r.amount,
+            business_date=r.business_date,
+            loss=done.loss,
+            recovered=done.recovered,
+            net=done.loss - done.recovered,
+        )
+
+    return await idempotent(session, request, body, recovered, status=201)

@@ -22,6 +22,10 @@ SETTLEMENT = "settlement"  # the bank's settlement account with its core system
 # Income and expense.
 INTEREST_INCOME = "interest_income"
 WRITE_OFF_LOSS = "write_off_loss"
+# 004 §4(1)6: money collected on written-off loans (核销后清收), income of its own: the
+# written-off principal and interest stay written off, so the loss account keeps the gross
+# loss and this one what came back of it.
+RECOVERIES = "write_off_recoveries"
 
 DEBIT_NORMAL = {LOANS, INTEREST_RECEIVABLE, SUBSIDY_RECEIVABLE, SETTLEMENT, WRITE_OFF_LOSS}
 ZERO = Decimal("0.00")

@@ -226,6 +226,20 @@ class Repayment(LoansBase):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class Recovery(LoansBase):
+    """Money collected on a written-off loan (核销后清收, 004 §4(1)6): income of its own in
+    the ledger, not a repayment (the written-off principal is not reopened)."""
+
+    __tablename__ = "recoveries"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    business_date: Mapped[date] = mapped_column(Date)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_by: Mapped[str] = mapped_column(String(100))
+
+
 class LedgerEntry(LoansBase):
     """One leg of a balanced posting; a transaction's legs share ``txn_id``."""
 

@@ -333,6 +333,23 @@ class WriteOffOut(BaseModel):
     business_date: date
 
 
+class RecoveryIn(BaseModel):
+    """Money collected on a written-off loan (核销后清收, 004 §4(1)6)."""
+
+    model_config = ConfigDict(extra="forbid")
+    amount: PositiveMoney
+
+
+class RecoveryOut(BaseModel):
+    recovery_id: str
+    loan_id: str
+    amount: Money
+    business_date: date
+    loss: Money = Field(description="the loss written off")
+    recovered: Money = Field(description="the loan's recoveries so far, this one included")
+    net: Money = Field(description="the loss not recovered: loss - recovered")
+
+
 class CobIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     date: dt.date

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.risk import breaker, context, credit_lists, funds, losses
+from services.risk import breaker, context, credit_lists, funds, losses, recoveries
 from services.risk.models import Business, Community, Household, SubjectGrade
 from services.risk.rows import Position, rows_of
 from shared.catalogue import (
@@ -22,6 +22,7 @@ from shared.catalogue import (
     InstalmentOverdue,
     LoanClassified,
     LoanDisbursed,
+    LoanRecovered,
     LoanRepaid,
     LoanWrittenOff,
     ProfileChanged,
@@ -218,6 +219,11 @@ async def on_written_off(session: AsyncSession, event: Envelope) -> None:
     await losses.realise_loss(session, p, event.occurred_at)
 
 
+async def on_recovered(session: AsyncSession, event: Envelope) -> None:
+    # 004 §4(1)6: the loan stays written off; only the loss's recovered parts change.
+    await recoveries.apply_recovery(session, parse_payload(event, LoanRecovered), event.occurred_at)
+
+
 async def on_business_date(session: AsyncSession, event: Envelope) -> None:
     business_date = parse_payload(event, BusinessDateAdvanced).business_date
     await context.advance_clock(session, business_date)
@@ -242,5 +248,6 @@ HANDLERS: dict[str, Handler] = {
     "loans.instalment.overdue": on_instalment_overdue,
     "loans.loan.repaid": on_repaid,
     "loans.loan.written_off": on_written_off,
+    "loans.loan.recovered": on_recovered,
     "loans.business_date.advanced": on_business_date,
 }

@@ -1,6 +1,7 @@
 """Realised losses (004 §6(1)): a written-off loan's loss split between the business's own
 mutual guarantee, the government (paid from the fund), the bank and the insurer; and the
-bank's and insurer's claims on their shares, and their settlement."""
+bank's and insurer's claims on their shares, net of recoveries (``recoveries.py``), and their
+settlement."""
 
 from __future__ import annotations
 
@@ -49,6 +50,12 @@ async def realise_loss(session: AsyncSession, p: LoanWrittenOff, occurred_at: da
         government=parts["government"],
         bank=parts["bank"],
         insurer=parts["insurer"],
+        # Set here, not left to the column default applied at the flush: a recovery in the
+        # same batch reads them from this very object (services/risk/recoveries.py).
+        recovered_mutual_guarantee=ZERO,
+        recovered_government=ZERO,
+        recovered_bank=ZERO,
+        recovered_insurer=ZERO,
     )
     session.add(row)
     # The government's share is paid from the fund (004 §6(2)); its date and time are the
@@ -102,8 +109,30 @@ async def listed(
     return list(await session.scalars(query))
 
 
-def claim_amount(loss: Loss, party: Party) -> Decimal:
+def recovered_of(loss: Loss, party: str) -> Decimal:
+    """What recoveries returned so far to a party of the loss (004 §4(1)6)."""
+    recovered: Decimal = getattr(loss, f"recovered_{party}")
+    return recovered
+
+
+def share_of(loss: Loss, party: Party) -> Decimal:
     return loss.bank if party == "bank" else loss.insurer
+
+
+def claim_amount(loss: Loss, party: Party, settlement: ClaimSettlement | None) -> Decimal:
+    """An open claim is the party's share less what recoveries returned to it (004 §4(1)6); a
+    settled one is what was settled (the whole share if settled before recoveries existed)."""
+    if settlement is None:
+        return share_of(loss, party) - recovered_of(loss, party)
+    return share_of(loss, party) if settlement.amount is None else settlement.amount
+
+
+def payable(loss: Loss, party: Party, settlement: ClaimSettlement | None) -> Decimal:
+    """Owed back to the party: what recoveries after its settlement returned to it, i.e. what
+    was settled less what it still bears (004 §4(1)6). Nothing while the claim is open."""
+    if settlement is None:
+        return ZERO
+    return max(ZERO, claim_amount(loss, party, settlement) - (share_of(loss, party) - recovered_of(loss, party)))
 
 
 async def claims(
@@ -125,7 +154,8 @@ async def claims(
         (loss, p, settlement)
         for loss in await session.scalars(query)
         for p, settlement in ((p, settled.get((loss.loan_id, p))) for p in parties)
-        if to_fen(claim_amount(loss, p)) > 0 and (status is None or ("settled" if settlement else "open") == status)
+        # A claim exists where the party bore part of the loss, even once recoveries repaid it.
+        if to_fen(share_of(loss, p)) > 0 and (status is None or ("settled" if settlement else "open") == status)
     )
     # Claims are derived and filtered per loss, so the page is cut from them, not in SQL.
     return list(islice(found, offset, offset + limit))
@@ -149,6 +179,8 @@ async def settle_claim(
         settled_by=settled_by,
         settled_on=await business_date(session),
         settled_at=datetime.now(UTC),
+        # The share net of the recoveries so far (004 §4(1)6): later ones are owed back.
+        amount=claim_amount(loss, party, None),
     )
     session.add(settlement)
     await emit(
@@ -159,7 +191,7 @@ async def settle_claim(
             ClaimSettled(
                 loan_id=loan_id,
                 party=party,
-                amount=format_money(claim_amount(loss, party)),
+                amount=format_money(claim_amount(loss, party, settlement)),
                 reference=reference,
                 settled_by=settled_by,
             ),

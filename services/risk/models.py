@@ -128,6 +128,28 @@ class Loss(RiskBase):
     government: Mapped[Decimal] = mapped_column(Money)
     bank: Mapped[Decimal] = mapped_column(Money)
     insurer: Mapped[Decimal] = mapped_column(Money)
+    # 004 §4(1)6: what recoveries after the write-off returned to each (LossRecovery rows'
+    # sums); the loss net of recoveries is loss less the four.
+    recovered_mutual_guarantee: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default="0")
+    recovered_government: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default="0")
+    recovered_bank: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default="0")
+    recovered_insurer: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default="0")
+
+
+class LossRecovery(RiskBase):
+    """A recovery on a written-off loan (``loans.loan.recovered``) and whom it went back to
+    (004 §4(1)6), in proportion to what each still bore (services/risk/domain/recovery.py)."""
+
+    __tablename__ = "loss_recoveries"
+
+    recovery_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(String(36), index=True)
+    business_date: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    mutual_guarantee: Mapped[Decimal] = mapped_column(Money)
+    government: Mapped[Decimal] = mapped_column(Money)
+    bank: Mapped[Decimal] = mapped_column(Money)
+    insurer: Mapped[Decimal] = mapped_column(Money)
 
 
 class MutualGuaranteeAccount(RiskBase):
@@ -199,15 +221,21 @@ class OverdueYear(RiskBase):
 # top-ups are records (see FundEntry.kind).
 
 
+# The fund's entries that loans' events decide, projections like the loss rows (a rebuild
+# replays them); the opening and top-ups are records of commands, kept.
+DERIVED_FUND_ENTRIES = ("loss", "recovery")
+
+
 class FundEntry(RiskBase):
     """Every movement of the risk compensation fund; the balance is their sum."""
 
     __tablename__ = "fund_entries"
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(16))  # opening, top_up (records) or loss (projection)
+    # opening, top_up (records) or loss, recovery (projections)
+    kind: Mapped[str] = mapped_column(String(16))
     amount: Mapped[Decimal] = mapped_column(Money)  # signed: a loss is negative
-    loan_id: Mapped[str | None] = mapped_column(String(36), nullable=True, unique=True)
+    loan_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     reason: Mapped[str] = mapped_column(String(500))
     decided_by: Mapped[str] = mapped_column(String(100))
     business_date: Mapped[date] = mapped_column(Date)
@@ -221,6 +249,14 @@ class FundEntry(RiskBase):
             unique=True,
             postgresql_where=text("kind = 'opening'"),
             sqlite_where=text("kind = 'opening'"),
+        ),
+        # One loss entry per loan; a loan may have several recoveries (004 §4(1)6).
+        Index(
+            "uq_fund_entries_loss_loan",
+            "loan_id",
+            unique=True,
+            postgresql_where=text("kind = 'loss'"),
+            sqlite_where=text("kind = 'loss'"),
         ),
     )
 
@@ -273,6 +309,10 @@ class ClaimSettlement(RiskBase):
     settled_by: Mapped[str] = mapped_column(String(100))
     settled_on: Mapped[date] = mapped_column(Date)
     settled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # What was settled: the share net of the recoveries before it (004 §4(1)6); recoveries
+    # after it are owed back to the party. Null: settled before recoveries were recorded,
+    # so the whole share.
+    amount: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
 
 
 class CommunityAssessment(RiskBase):
@@ -368,6 +408,7 @@ PROJECTIONS: tuple[type[RiskBase], ...] = (
     VillageDay,
     LoanPosition,
     Loss,
+    LossRecovery,
     MutualGuaranteeAccount,
     SubjectGrade,
     Household,

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.risk import breaker, context
 from services.risk.handlers import HANDLERS
-from services.risk.models import PROJECTIONS, FundEntry, RiskBase
+from services.risk.models import DERIVED_FUND_ENTRIES, PROJECTIONS, FundEntry, RiskBase
 from services.risk.rows import finish, prefetch
 from shared.bus.base import Bus, Message
 from shared.events import Envelope
@@ -44,7 +44,7 @@ async def rebuild(
             async with session.begin():
                 for model in PROJECTIONS:
                     await session.execute(delete(model))
-                await session.execute(delete(FundEntry).where(FundEntry.kind == "loss"))
+                await session.execute(delete(FundEntry).where(FundEntry.kind.in_(DERIVED_FUND_ENTRIES)))
                 while batch := await reader.getmany(timeout_ms=idle_ms, max_records=1000):
                     applied += await _apply(session, batch, seen)
                 await breaker.settle(session)

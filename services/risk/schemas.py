@@ -96,18 +96,28 @@ class LossOut(BaseModel):
     government: str
     bank: str
     insurer: str
+    # Recoveries after the write-off (004 §4(1)6), issue 24: additive.
+    recovered: str = Field(description="recoveries so far: the sum of the four recovered_* parts")
+    net: str = Field(description="the loss net of recoveries: loss - recovered")
+    recovered_mutual_guarantee: str
+    recovered_government: str = Field(description="returned to the risk compensation fund")
+    recovered_bank: str
+    recovered_insurer: str
 
 
 class ClaimOut(BaseModel):
     loan_id: str
     party: Literal["bank", "insurer"]
-    amount: str
+    amount: str = Field(description="open: the share net of recoveries so far; settled: what was settled")
     status: Literal["open", "settled"]
     village_code: str
     business_date: date
     reference: str | None
     settled_on: date | None
     settled_by: str | None
+    # Issue 24 (004 §4(1)6): additive.
+    recovered: str = Field(description="the party's part of the recoveries on the loan so far")
+    payable: str = Field(description="owed back to the party: its part of the recoveries after its settlement")
 
 
 class SettleIn(BaseModel):
@@ -124,7 +134,7 @@ class FundOut(BaseModel):
 
 
 class FundEntryOut(BaseModel):
-    kind: Literal["opening", "top_up", "loss"]
+    kind: Literal["opening", "top_up", "loss", "recovery"]
     amount: str
     loan_id: str | None
     reason: str

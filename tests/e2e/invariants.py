@@ -30,7 +30,7 @@ from sqlalchemy import Table, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from services.risk.models import FundEntry
+from services.risk.models import DERIVED_FUND_ENTRIES, FundEntry
 from services.risk.rebuild import dump, rebuild
 from shared.bus.base import Bus, BusConsumer, Message
 from shared.bus.kafka import KafkaBus
@@ -252,7 +252,8 @@ class Books:
                 # Records of commands (the fund's opening entry) are kept by a rebuild, not
                 # derived: the fresh database starts with live's.
                 async with AsyncSession(self.engines["risk"]) as live, sessions() as fresh, fresh.begin():
-                    for entry in await live.scalars(select(FundEntry).where(FundEntry.kind != "loss")):
+                    records = select(FundEntry).where(FundEntry.kind.not_in(DERIVED_FUND_ENTRIES))
+                    for entry in await live.scalars(records):
                         live.expunge(entry)
                         await fresh.merge(entry)
                     # Copied with their ids, which PostgreSQL's sequence did not hand out: the

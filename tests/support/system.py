@@ -128,7 +128,13 @@ def resident_id(n: int, birth: str = "19800101", region: str = "410102") -> str:
 
 
 async def certified_line(
-    system: System, village: str, township: str, *, household: str | None = None, limit: str = "100000.00"
+    system: System,
+    village: str,
+    township: str,
+    *,
+    household: str | None = None,
+    limit: str = "100000.00",
+    poor_household: bool = False,
 ) -> tuple[str, str]:
     """A household (a new one unless given) certified AA for ``limit`` by a published
     scoring event, and the credit line loans opens for it once the event has arrived:
@@ -147,6 +153,7 @@ async def certified_line(
                 grade="AA",
                 credit_limit=limit,
                 certificate_no=f"HB-2026-{household[:6]}",
+                poor_household=poor_household,
             ),
         )
     )

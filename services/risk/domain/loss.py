@@ -7,7 +7,7 @@ loss exactly and no party is ever more than one fen away from its exact share.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from types import MappingProxyType
@@ -18,18 +18,19 @@ from types import MappingProxyType
 DEFAULT_SHARES: Mapping[str, int] = MappingProxyType({"government": 30, "bank": 20, "insurer": 50})
 
 
-def _to_fen(loss: Decimal) -> int:
-    if not isinstance(loss, Decimal):
-        raise TypeError(f"loss must be a Decimal, got {type(loss).__name__}")
-    if not loss.is_finite():
-        raise ValueError(f"loss must be a finite amount, got {loss}")
-    if loss < 0:
-        raise ValueError(f"loss cannot be negative, got {loss}")
-    fen = Fraction(loss) * 100
+def to_whole_fen(amount: Decimal, what: str) -> int:
+    """A non-negative amount of yuan as a whole number of fen, or ``ValueError``."""
+    if not isinstance(amount, Decimal):
+        raise TypeError(f"{what} must be a Decimal, got {type(amount).__name__}")
+    if not amount.is_finite():
+        raise ValueError(f"{what} must be a finite amount, got {amount}")
+    if amount < 0:
+        raise ValueError(f"{what} cannot be negative, got {amount}")
+    fen = Fraction(amount) * 100
     # Judged by value, so 1.230 is accepted as 1.23 but 1.231 is refused: a fraction of a fen
     # cannot be paid and silently rounding it would let the parts drift from the booked loss.
     if fen.denominator != 1:
-        raise ValueError(f"loss must be an amount in fen (at most two decimal places), got {loss}")
+        raise ValueError(f"{what} must be an amount in fen (at most two decimal places), got {amount}")
     return fen.numerator
 
 
@@ -45,32 +46,47 @@ def _validated(shares: Mapping[str, int]) -> list[tuple[str, int]]:
     return parties
 
 
-# 004 §6(1), DOMAIN §5: split in fen by largest remainder; ties go to the larger share
-def split_loss(loss: Decimal, shares: Mapping[str, int] | None = None) -> dict[str, Decimal]:
-    """Split ``loss`` (yuan) between the parties in proportion to ``shares``; None is the
-    default split, ``DEFAULT_SHARES`` (what ``VCREDIT_RISK_LOSS_SHARES`` unset means).
+def largest_remainder(total_fen: int, weights: Sequence[tuple[str, int]]) -> list[int]:
+    """``total_fen`` split in proportion to ``weights`` (non-negative, summing above 0), in
+    whole fen, by the largest remainder method; the one statement of the rule, shared by the
+    loss split and the recovery allocation (services/risk/domain/recovery.py).
 
-    Each party first gets the floor of its exact share in fen; the fen left over go one each to
-    the largest fractional remainders, ties to the larger share (DOMAIN §5), then to the party
-    listed first (product choice: the seeds are silent, and listed order keeps it deterministic).
-    Keys come back in the order of ``shares``.
+    Each party first gets the floor of its exact share; the fen left over go one each to the
+    largest fractional remainders, ties to the larger weight (DOMAIN §5), then to the party
+    listed first (product choice: the seeds are silent, and listed order keeps it
+    deterministic). A party of weight 0 has remainder 0 and so never gets a fen: the
+    remainders of the others sum to the fen left over, each below one, so at least that many
+    of them are positive and come first.
     """
-    loss_fen = _to_fen(loss)
-    parties = _validated(DEFAULT_SHARES if shares is None else shares)
-    total = sum(share for _, share in parties)
-
+    whole_weight = sum(weight for _, weight in weights)
+    if whole_weight <= 0:
+        raise ValueError("the weights must sum to more than 0")
     fen: list[int] = []
     remainders: list[int] = []
-    for _, share in parties:
-        whole, remainder = divmod(loss_fen * share, total)
+    for _, weight in weights:
+        whole, remainder = divmod(total_fen * weight, whole_weight)
         fen.append(whole)
         # All remainders are over the same denominator, so the numerators compare exactly.
         remainders.append(remainder)
 
-    leftover = loss_fen - sum(fen)
-    ranking = sorted(range(len(parties)), key=lambda i: (-remainders[i], -parties[i][1], i))
-    # The fractional remainders sum to ``leftover`` and each is below 1, so leftover < len(parties).
+    leftover = total_fen - sum(fen)
+    ranking = sorted(range(len(weights)), key=lambda i: (-remainders[i], -weights[i][1], i))
+    # The fractional remainders sum to ``leftover`` and each is below 1, so leftover < len(weights).
     for i in ranking[:leftover]:
         fen[i] += 1
+    return fen
 
-    return {party: Decimal(f"{amount}E-2") for (party, _), amount in zip(parties, fen, strict=True)}
+
+def from_fen(fen: int) -> Decimal:
+    return Decimal(f"{fen}E-2")
+
+
+# 004 §6(1), DOMAIN §5: split in fen by largest remainder; ties go to the larger share
+def split_loss(loss: Decimal, shares: Mapping[str, int] | None = None) -> dict[str, Decimal]:
+    """Split ``loss`` (yuan) between the parties in proportion to ``shares``; None is the
+    default split, ``DEFAULT_SHARES`` (what ``VCREDIT_RISK_LOSS_SHARES`` unset means), by
+    ``largest_remainder``. Keys come back in the order of ``shares``.
+    """
+    parties = _validated(DEFAULT_SHARES if shares is None else shares)
+    fen = largest_remainder(to_whole_fen(loss, "loss"), parties)
+    return {party: from_fen(amount) for (party, _), amount in zip(parties, fen, strict=True)}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from services.risk import losses
+from services.risk.domain.recovery import PARTIES
 from services.risk.models import ClaimSettlement, Loss
 from services.risk.schemas import ClaimOut, LossOut, SettleIn
 from shared.idempotency import IDEMPOTENCY_KEY, idempotent
@@ -20,6 +22,7 @@ router = APIRouter(prefix="/v1")
 
 
 def _loss_out(row: Loss) -> LossOut:
+    recovered = sum((losses.recovered_of(row, party) for party in PARTIES), Decimal("0.00"))
     return LossOut(
         loan_id=row.loan_id,
         subject_kind=row.subject_kind,
@@ -32,6 +35,12 @@ def _loss_out(row: Loss) -> LossOut:
         government=format_money(row.government),
         bank=format_money(row.bank),
         insurer=format_money(row.insurer),
+        recovered=format_money(recovered),
+        net=format_money(row.loss - recovered),
+        recovered_mutual_guarantee=format_money(row.recovered_mutual_guarantee),
+        recovered_government=format_money(row.recovered_government),
+        recovered_bank=format_money(row.recovered_bank),
+        recovered_insurer=format_money(row.recovered_insurer),
     )
 
 
@@ -50,13 +59,15 @@ def _claim_out(loss: Loss, party: Literal["bank", "insurer"], settlement: ClaimS
     return ClaimOut(
         loan_id=loss.loan_id,
         party=party,
-        amount=format_money(losses.claim_amount(loss, party)),
+        amount=format_money(losses.claim_amount(loss, party, settlement)),
         status="settled" if settlement else "open",
         village_code=loss.village_code,
         business_date=loss.business_date,
         reference=settlement.reference if settlement else None,
         settled_on=settlement.settled_on if settlement else None,
         settled_by=settlement.settled_by if settlement else None,
+        recovered=format_money(losses.recovered_of(loss, party)),
+        payable=format_money(losses.payable(loss, party, settlement)),
     )
 
 
