@@ -63,10 +63,15 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, localcontext
 from fractions import Fraction
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from shared.money import to_fen
 from shared.periods import add_months
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from services.loans.domain.policies import SubsidyShare
 
 Method = Literal["equal_instalment", "equal_principal", "interest_only"]  # 等额本息, 等额本金, 按月付息到期还本
 DayCount = Literal["30/360", "ACT/360", "ACT/365"]
@@ -114,7 +119,7 @@ def period_interest(opening: Decimal, annual_rate: Decimal, start: date, end: da
     if opening < 0 or annual_rate < 0:
         raise ValueError(f"opening principal and rate cannot be negative, got {opening} and {annual_rate}")
     # Exact product: multiplying by a rounded 1/12 would turn 39.875 into 39.8749… and round it down.
-    return _round_fen(Fraction(opening) * Fraction(annual_rate) * _year_fraction(start, end, day_count))
+    return round_fen(Fraction(opening) * Fraction(annual_rate) * _year_fraction(start, end, day_count))
 
 
 def period_charges(
@@ -137,11 +142,11 @@ def instalment_amount(principal: Decimal, annual_rate: Decimal, term_months: int
     _check_loan(principal, annual_rate, term_months)
     p, r, n = Fraction(principal), Fraction(annual_rate) / 12, term_months
     if r == 0:
-        return _round_fen(p / n)
+        return round_fen(p / n)
     growth = (1 + r) ** n
     # Exact rationals rather than 40-digit Decimal: at 40 digits 178824.00 at 4.25% over 1 month gives
     # 179457.33, while the exact payment is 179457.335, which rounds half up to 179457.34.
-    return _round_fen(p * r * growth / (growth - 1))
+    return round_fen(p * r * growth / (growth - 1))
 
 
 def build_schedule(
@@ -152,8 +157,10 @@ def build_schedule(
     start: date,
     day_count: DayCount = "30/360",
     subsidy_rate: Decimal = Decimal(0),
+    subsidy_policy: Sequence[SubsidyShare] = (),
 ) -> list[Instalment]:
-    """The loan's instalments 1..term_months (rules in the module docstring)."""
+    """The loan's instalments 1..term_months (rules in the module docstring); each period's
+    subsidy at the shares of ``subsidy_policy`` (domain/policies.py; none: all of it)."""
     _check_loan(principal, annual_rate, term_months)
     _require_decimal("subsidy_rate", subsidy_rate)
     if not (subsidy_rate.is_finite() and 0 <= subsidy_rate <= annual_rate):
@@ -164,12 +171,17 @@ def build_schedule(
         raise ValueError(f"unknown day count {day_count!r}, expected one of {get_args(DayCount)}")
 
     payment = instalment_amount(principal, annual_rate, term_months) if method == "equal_instalment" else ZERO
-    even_principal = _round_fen(Fraction(principal) / term_months)
+    even_principal = round_fen(Fraction(principal) / term_months)
     balance = to_fen(principal)
     schedule: list[Instalment] = []
     for number in range(1, term_months + 1):
         period_start, due_on = add_months(start, number - 1), add_months(start, number)
         interest, subsidy = period_charges(balance, annual_rate, subsidy_rate, period_start, due_on, day_count)
+        if subsidy_policy:
+            # Imported here: policies builds on this module's rounding (round_fen).
+            from services.loans.domain import policies
+
+            subsidy = policies.period_subsidy(subsidy, subsidy_policy, period_start, due_on)
         if number == term_months:
             repaid = balance
         elif method == "equal_instalment":
@@ -218,10 +230,10 @@ def _same_anchor(start: date, end: date) -> bool:
     return end.day == calendar.monthrange(end.year, end.month)[1]
 
 
-def _round_fen(amount: Fraction) -> Decimal:
+def round_fen(amount: Fraction) -> Decimal:
     """Exact half-up rounding of a rational amount to the fen."""
     if amount < 0:
-        return -_round_fen(-amount)
+        return -round_fen(-amount)
     fen = (amount.numerator * 200 + amount.denominator) // (amount.denominator * 2)
     return to_fen(Decimal(fen).scaleb(-2))
 
