@@ -17,8 +17,8 @@ from services.loans import loans, statement_formats, statements
 from services.loans.context import business_date
 from services.loans.credit_lines import available, open_credit_line
 from services.loans.credit_lists import red_listed
-from services.loans.domain.classification import is_non_performing
 from services.loans.domain import policies
+from services.loans.domain.classification import is_non_performing
 from services.loans.domain.loan_state import arrears
 from services.loans.domain.statement import Bill, Progress
 from services.loans.listing import lines_of, loans_of, one_filter
@@ -93,7 +93,7 @@ def _loan_out(
         subsidy_rate=f"{loan.subsidy_rate:.6f}",
         red_list_discount=f"{loan.red_list_discount:.6f}",
         pricing=PricingOut(
-            rule=loan.pricing_rule,  # type: ignore[arg-type]  # one of the two, as written at drawdown
+            rule=loan.pricing_rule,  # one of the two, as written at drawdown
             benchmark_from=loan.benchmark_from,
             benchmark_rate=None if loan.benchmark_rate is None else f"{loan.benchmark_rate:.6f}",
             lpr_from=loan.lpr_from,

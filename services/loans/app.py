@@ -12,7 +12,6 @@ from shared.audit import queries_router
 from shared.runtime import ServiceSpec
 
 
-
 async def _check_settings(_session: AsyncSession) -> None:
     """Read (and so validate) the settings at the start: a bad dated table stops the service
     with the table, the entry and the rule named, not the first drawdown."""

@@ -7,12 +7,18 @@
 | VCREDIT_LOANS_RED_LIST_RATE_DISCOUNT | 0.0025 | off a red-listed subject's new loans' rate (0.25 points), floor 0 |
 | VCREDIT_LOANS_COB_MAX_DAYS | 366 | most business days one `POST /v1/cob` closes; more: 422 |
 | VCREDIT_LOANS_COB_LEASE_SECONDS | 30 | a crashed close of business blocks the next one this long |
-| VCREDIT_LOANS_BENCHMARK_TABLE | PBoC rates of 2015-10-24 | JSON list of `{"effective_from", "rates": {longest term months: rate}}`, dates increasing |
-| VCREDIT_LOANS_PRICING_RULE | benchmark | `benchmark`: the benchmark table; `lpr_cap`: at most the LPR of the matching tenor |
-| VCREDIT_LOANS_LPR_TABLE | the LPR changes 2019-08-20 to 2025-05-20 | JSON list of `{"effective_from", "one_year", "five_year_plus"}`, dates increasing |
-| VCREDIT_LOANS_LPR_TABLE_FILE | none | a JSON file of the same list; replaces VCREDIT_LOANS_LPR_TABLE |
-| VCREDIT_LOANS_LPR_FIVE_YEAR_ABOVE_MONTHS | 60 | terms longer than this refer to the 5-year-plus LPR, the others to the 1-year |
-| VCREDIT_LOANS_SUBSIDY_POLICY | [] (a share of 1 always) | JSON list of `{"effective_from", "share"}`: the share of the subsidy granted from that date |
+| VCREDIT_LOANS_BENCHMARK_TABLE | PBoC rates of 2015-10-24 | dated benchmark tables, JSON (below) |
+| VCREDIT_LOANS_PRICING_RULE | benchmark | `benchmark`: the table; `lpr_cap`: at most the LPR of the tenor |
+| VCREDIT_LOANS_LPR_TABLE | LPR changes 2019-08-20 to 2025-05-20 | dated LPR fixings, JSON (below) |
+| VCREDIT_LOANS_LPR_TABLE_FILE | none | a JSON file of the LPR fixings; replaces the variable above |
+| VCREDIT_LOANS_LPR_FIVE_YEAR_ABOVE_MONTHS | 60 | longer terms refer to the 5-year-plus LPR, others 1-year |
+| VCREDIT_LOANS_SUBSIDY_POLICY | [] (a share of 1) | dated shares of the subsidy granted, JSON (below) |
+
+Dated tables, each a JSON list with ``effective_from`` dates increasing:
+``BENCHMARK_TABLE`` ``[{"effective_from": "2015-10-24", "rates": {"12": "0.0435", "60": "0.0475"}}]``
+(longest term in months -> rate), ``LPR_TABLE`` ``[{"effective_from": "2019-08-20", "one_year":
+"0.0425", "five_year_plus": "0.0485"}]``, ``SUBSIDY_POLICY`` ``[{"effective_from": "2027-04-01",
+"share": "0.7"}]``.
 
 Rates are fractions (0.0435 is 4.35%). The dated tables are validated when the settings are read
 (the service's start): dates strictly increasing, rates at least 0 and below 1, shares 0 to 1;
@@ -25,6 +31,7 @@ import json
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
@@ -84,7 +91,7 @@ class SubsidyShareRow(BaseModel):
 
 
 def _increasing(name: str, rows: Sequence[BenchmarkRow | LprRow | SubsidyShareRow]) -> None:
-    for before, after in zip(rows, rows[1:], strict=False):
+    for before, after in pairwise(rows):
         if after.effective_from <= before.effective_from:
             raise ValueError(
                 f"{name}: effective dates must be strictly increasing, {after.effective_from} follows "
