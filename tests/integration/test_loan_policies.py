@@ -80,16 +80,18 @@ async def test_loans_drawn_either_side_of_an_lpr_change_keep_their_own_rate(lpr_
     #   second loan 12000.00 × 0.0420 / 12 = 504.00 / 12 = 42.00, due 2019-10-20
     assert (before["schedule"][0]["interest"], after["schedule"][0]["interest"]) == ("42.50", "42.00")
     await _cob(lpr_capped, date(2019, 10, 5))
-    await _cob(lpr_capped, date(2019, 10, 21))  # both first periods billed
-    first, second = await _loan(client, before["loan_id"]), await _loan(client, after["loan_id"])
-    # The first loan's rate stays 4.25% although 4.20% is in force now: fixed at drawdown.
-    assert first["annual_rate"] == "0.042500"
-    assert (first["interest_outstanding"], second["interest_outstanding"]) == ("42.50", "42.00")
+    await _cob(lpr_capped, date(2019, 10, 19))  # closes 10-18: the first loan's period 1 billed
+    first = await _loan(client, before["loan_id"])
+    # Its rate stays 4.25% although 4.20% is in force now: fixed at drawdown.
+    assert (first["annual_rate"], first["interest_outstanding"]) == ("0.042500", "42.50")
     assert first["schedule"][0]["billed"]["interest"] == "42.50"
-    assert second["schedule"][0]["billed"]["interest"] == "42.00"
-    # Accrual of the second month: the first loan's interest keeps its rate, 42.50 a month.
-    await _cob(lpr_capped, date(2019, 11, 20))
-    assert (await _loan(client, before["loan_id"]))["interest_outstanding"] == "85.00"  # 42.50 × 2
+    await _cob(lpr_capped, date(2019, 10, 20))  # closes 10-19: the second loan's period 1 billed
+    second = await _loan(client, after["loan_id"])
+    assert (second["interest_outstanding"], second["schedule"][0]["billed"]["interest"]) == ("42.00", "42.00")
+    # The second month of the first loan keeps its rate: 42.50 again, billed on 11-18's close.
+    await _cob(lpr_capped, date(2019, 11, 19))
+    first = await _loan(client, before["loan_id"])
+    assert (first["interest_outstanding"], first["schedule"][1]["billed"]["interest"]) == ("85.00", "42.50")
 
 
 # --- a 70% subsidy share from the middle of a period -----------------------------------------
@@ -136,7 +138,7 @@ async def test_a_seventy_percent_subsidy_share_applies_from_its_day_within_the_p
     # through day 13: round(36.25 × 13 / 31) = 15.20, so the borrower owes 15.20 − 14.85 = 0.35.
     assert (state["subsidy_accrued"], state["interest_outstanding"]) == ("14.85", "0.35")
 
-    await _cob(seventy_percent, date(2027, 4, 21))  # period 1 billed on 04-19's close, due 04-20
+    await _cob(seventy_percent, date(2027, 4, 20))  # closes 04-19: period 1 billed, due 04-20
     state = await _loan(client, loan["loan_id"])
     assert (state["subsidy_accrued"], state["interest_outstanding"]) == ("29.58", "6.67")
     first = state["schedule"][0]
