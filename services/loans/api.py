@@ -17,6 +17,7 @@ from services.loans import loans, recoveries, statement_formats, statements, vil
 from services.loans.context import business_date
 from services.loans.credit_lines import available, open_credit_line
 from services.loans.credit_lists import red_listed
+from services.loans.domain import policies
 from services.loans.domain.classification import is_non_performing
 from services.loans.domain.loan_state import arrears
 from services.loans.domain.statement import Bill, Progress
@@ -34,6 +35,7 @@ from services.loans.schemas import (
     InstalmentOut,
     LoanIn,
     LoanOut,
+    PricingOut,
     RecoveryIn,
     RecoveryOut,
     RepaymentBatchIn,
@@ -43,6 +45,7 @@ from services.loans.schemas import (
     RepaymentOut,
     RepaymentResult,
     StatementOut,
+    SubsidyShareOut,
     VillageCreditOut,
     VillageLineOpened,
     VillageLineSkipped,
@@ -94,6 +97,13 @@ def _loan_out(
         annual_rate=f"{loan.annual_rate:.6f}",
         subsidy_rate=f"{loan.subsidy_rate:.6f}",
         red_list_discount=f"{loan.red_list_discount:.6f}",
+        pricing=PricingOut(
+            rule=loan.pricing_rule,  # one of the two, as written at drawdown
+            benchmark_from=loan.benchmark_from,
+            benchmark_rate=None if loan.benchmark_rate is None else f"{loan.benchmark_rate:.6f}",
+            lpr_from=loan.lpr_from,
+            lpr_rate=None if loan.lpr_rate is None else f"{loan.lpr_rate:.6f}",
+        ),
         day_count=loan.day_count,
         repayment_method=loan.method,
         term_months=loan.term_months,
@@ -124,6 +134,12 @@ def _instalment_out(i: Instalment, bill: Bill | None, progress: Progress) -> Ins
         billed=None
         if bill is None
         else BillOut(principal=bill.principal, interest=bill.interest, subsidy=bill.subsidy, net_due=bill.net_due),
+        subsidy_policy=None
+        if i.subsidy_policy is None
+        else [
+            SubsidyShareOut(first_day=first, last_day=last, share=f"{share:f}")
+            for first, last, share in policies.parse(i.subsidy_policy)
+        ],
         paid_principal=progress.paid_principal,
         paid_interest=progress.paid_interest,
         outstanding=progress.outstanding,
@@ -227,6 +243,7 @@ async def get_credit_line(
                 "BLACKLISTED",
                 "FUND_CAPACITY_EXCEEDED",
                 "LIMIT_EXCEEDED",
+                "NO_RATE_IN_FORCE",
                 "RATING_NOT_CERTIFIED",
                 "TOWNSHIP_HALTED",
                 "VILLAGE_FROZEN",

@@ -115,7 +115,11 @@ async def _read_schedules(session: AsyncSession, loan_ids: Sequence[str]) -> dic
 
 async def _write_billed(session: AsyncSession, unbilled: Sequence[InstalmentDay]) -> None:
     """Those of the instalments read unbilled that billed today."""
-    rows = [{"loan_id": i.loan_id, "number": i.number, "billed": i.billed} for i in unbilled if i.billed is not None]
+    rows = [
+        {"loan_id": i.loan_id, "number": i.number, "billed": i.billed, "subsidy_policy": i.subsidy_policy}
+        for i in unbilled
+        if i.billed is not None
+    ]
     await update_rows(session, INSTALMENTS, rows)
 
 
@@ -216,6 +220,7 @@ async def close_day(sessions: async_sessionmaker[AsyncSession], day: date, run_i
             return 0
         cursor = run.last_loan_id
     processed = 0
+    shares = settings().subsidy_shares()  # the dated subsidy policy (domain/policies.py)
     while True:
         async with sessions() as session, session.begin():
             await _renew(session, run_id)
@@ -235,6 +240,7 @@ async def close_day(sessions: async_sessionmaker[AsyncSession], day: date, run_i
                     accruals,
                     subsidised=loan.subject_id not in unsubsidised,
                     schedule=schedules.get(loan.id),
+                    subsidy_policy=shares,
                 )
             await _write_loans(session, rows, loans)
             await _write_billed(session, unbilled)

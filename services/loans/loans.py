@@ -21,6 +21,7 @@ from services.loans.credit_lists import red_listed
 from services.loans.domain.classification import Classification, is_non_performing
 from services.loans.domain.credit_lists import red_list_rates
 from services.loans.domain.loan_state import ZERO, opening_state, who
+from services.loans.domain.policies import NoRateInForce, Reference, reference
 from services.loans.domain.repayment import apply_repayment, payment_leaves_arrears
 from services.loans.domain.reschedule import replan
 from services.loans.domain.schedule import Method, build_schedule
@@ -84,15 +85,28 @@ async def draw(session: AsyncSession, credit_line_id: str, amount: Decimal, term
     return Drawn(loan, schedule, red)
 
 
-def rates_for(rating: RatingView, kind: str, term_months: int) -> tuple[Decimal, Decimal]:
-    """(annual rate, subsidy rate) per 004 §3(2) and 004 §5.6."""
+def pricing_reference(term_months: int, today: date) -> Reference:
+    """The benchmark (and LPR) in force on the business date for the term, by the pricing rule
+    (domain/policies.py), or 409 NO_RATE_IN_FORCE: the rate is fixed at drawdown."""
     cfg = settings()
-    benchmark = cfg.benchmark_rate(term_months)
+    try:
+        return reference(
+            term_months, today, cfg.pricing_rule, cfg.benchmarks(), cfg.lprs(), cfg.lpr_five_year_above_months
+        )
+    except NoRateInForce as exc:
+        raise Problem(409, "NO_RATE_IN_FORCE", "No rate in force", f"{exc} (VCREDIT_LOANS_BENCHMARK_TABLE).") from exc
+
+
+def rates_for(rating: RatingView, kind: str, ref: Reference) -> tuple[Decimal, Decimal]:
+    """(annual rate, subsidy rate) per 004 §3(2) and 004 §5.6, capped by the pricing rule."""
+    cfg = settings()
+    benchmark = ref.benchmark_rate
     if kind == "business":
-        rate = benchmark * (1 + cfg.business_markup)
+        rate = ref.cap(benchmark * (1 + cfg.business_markup))
         return rate, min(cfg.business_subsidy_rate, rate)
     # 004 §3(2), 004 §5.6: households at the benchmark rate; registered poor households fully subsidised.
-    return benchmark, benchmark if rating.poor_household else Decimal(0)
+    rate = ref.cap(benchmark)
+    return rate, rate if rating.poor_household else Decimal(0)
 
 
 async def drawdown(
@@ -107,11 +121,21 @@ async def drawdown(
     red: bool,
 ) -> tuple[Loan, list[Instalment]]:
     """A loan on ``line``; ``red``: its subject is on the red list today (a lower rate)."""
-    rate, subsidy_rate = rates_for(rating, line.subject_kind, term_months)
+    ref = pricing_reference(term_months, today)
+    rate, subsidy_rate = rates_for(rating, line.subject_kind, ref)
     discount = Decimal(0)
     if red:
         rate, subsidy_rate, discount = red_list_rates(rate, subsidy_rate, settings().red_list_rate_discount)
-    plan = build_schedule(amount, rate, term_months, cast(Method, method), today, settings().day_count, subsidy_rate)
+    plan = build_schedule(
+        amount,
+        rate,
+        term_months,
+        cast(Method, method),
+        today,
+        settings().day_count,
+        subsidy_rate,
+        settings().subsidy_shares(),
+    )
     loan = Loan(
         id=str(uuid.uuid4()),
         credit_line_id=line.id,
@@ -123,6 +147,11 @@ async def drawdown(
         annual_rate=rate,
         subsidy_rate=subsidy_rate,
         red_list_discount=discount,
+        pricing_rule=ref.rule,
+        benchmark_from=ref.benchmark_from,
+        benchmark_rate=ref.benchmark_rate,
+        lpr_from=ref.lpr_from,
+        lpr_rate=ref.lpr_rate,
         day_count=settings().day_count,
         method=method,
         term_months=term_months,

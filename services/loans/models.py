@@ -141,6 +141,14 @@ class Loan(LoansBase):
     annual_rate: Mapped[Decimal] = mapped_column(Rate)
     subsidy_rate: Mapped[Decimal] = mapped_column(Rate)
     red_list_discount: Mapped[Decimal] = mapped_column(Rate)  # taken off annual_rate at drawdown
+    # What priced it at drawdown (issue 24, domain/policies.py): the rule, the benchmark table
+    # entry in force and, under lpr_cap, the LPR fixing of the matching tenor. Null
+    # benchmark_from: drawn before issue 24 (the undated table).
+    pricing_rule: Mapped[str] = mapped_column(String(16), server_default="benchmark")
+    benchmark_from: Mapped[date | None] = mapped_column(Date, nullable=True)
+    benchmark_rate: Mapped[Decimal | None] = mapped_column(Rate, nullable=True)
+    lpr_from: Mapped[date | None] = mapped_column(Date, nullable=True)
+    lpr_rate: Mapped[Decimal | None] = mapped_column(Rate, nullable=True)
     day_count: Mapped[str] = mapped_column(String(8))
     method: Mapped[str] = mapped_column(String(20))
     term_months: Mapped[int] = mapped_column(Integer)
@@ -191,6 +199,8 @@ class Instalment(LoansBase):
     interest: Mapped[Decimal] = mapped_column(Money)  # as projected at disbursement
     subsidy: Mapped[Decimal] = mapped_column(Money)
     billed: Mapped[Decimal | None] = mapped_column(Money, nullable=True)  # what fell due, once it did
+    # The subsidy shares its days earned, recorded when it billed (domain/policies.describe).
+    subsidy_policy: Mapped[str | None] = mapped_column(String(400), nullable=True)
 
 
 class LoanExtension(LoansBase):

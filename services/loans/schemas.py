@@ -112,6 +112,28 @@ class BillOut(BaseModel):
     net_due: Money = Field(description="principal + interest - subsidy: what the borrower was billed")
 
 
+class SubsidyShareOut(BaseModel):
+    """Days of a period that earned one share of the subsidy (issue 24, dated subsidy policy)."""
+
+    first_day: date
+    last_day: date
+    share: str = Field(description="of the subsidy at the loan's subsidy rate, 0 to 1 (0.7 is 70%)")
+
+
+class PricingOut(BaseModel):
+    """What fixed the loan's rate at drawdown (issue 24, services/loans/domain/policies.py)."""
+
+    rule: Literal["benchmark", "lpr_cap"] = Field(
+        description="benchmark: the benchmark table; lpr_cap: at most the LPR of the matching tenor"
+    )
+    benchmark_from: date | None = Field(
+        description="effective date of the benchmark table entry in force at drawdown; null: drawn before dated tables"
+    )
+    benchmark_rate: str | None = Field(description="the benchmark rate of the loan's term in that entry")
+    lpr_from: date | None = Field(description="under lpr_cap, the LPR fixing in force at drawdown; null: none")
+    lpr_rate: str | None = Field(description="that fixing's rate of the loan's tenor (1-year or 5-year-plus)")
+
+
 class InstalmentOut(BaseModel):
     number: int
     due_on: date
@@ -126,6 +148,9 @@ class InstalmentOut(BaseModel):
     paid_principal: Money
     paid_interest: Money = Field(description="net interest paid (the subsidy is the district finance's)")
     outstanding: Money = Field(description="of the bill, not paid yet")
+    subsidy_policy: list[SubsidyShareOut] | None = Field(
+        default=None, description="the subsidy shares its days earned, recorded when it billed; null before"
+    )
     state: InstalmentState = Field(
         description="paid; partly_paid or due (due on the business date, paid in part or not at all); overdue "
         "(its due date passed, not paid in full); written_off; upcoming (not billed yet); prepaid (the loan was "
@@ -141,6 +166,7 @@ class LoanOut(BaseModel):
     annual_rate: str
     subsidy_rate: str
     red_list_discount: str  # taken off the rate at drawdown for a red-listed subject (0 otherwise)
+    pricing: PricingOut | None = None  # added (issue 24)
     day_count: DayCount
     repayment_method: Method
     term_months: int

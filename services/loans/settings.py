@@ -11,27 +11,156 @@
 | VCREDIT_LOANS_EXTENSION_CLASSIFICATION_FLOOR | special_mention | an extended loan's class is no better |
 | VCREDIT_LOANS_EXTENSION_SUBSIDY | continue | `continue` subsidised as before; `none`: not after the old maturity |
 | VCREDIT_LOANS_VILLAGE_CREDIT_CHUNK | 500 | households read and opened per round of a whole-village opening |
+| VCREDIT_LOANS_BENCHMARK_TABLE | PBoC rates of 2015-10-24 | dated benchmark tables, JSON (below) |
+| VCREDIT_LOANS_PRICING_RULE | benchmark | `benchmark`: the table; `lpr_cap`: at most the LPR of the tenor |
+| VCREDIT_LOANS_LPR_TABLE | LPR changes 2019-08-20 to 2025-05-20 | dated LPR fixings, JSON (below) |
+| VCREDIT_LOANS_LPR_TABLE_FILE | none | a JSON file of the LPR fixings; replaces the variable above |
+| VCREDIT_LOANS_LPR_FIVE_YEAR_ABOVE_MONTHS | 60 | longer terms refer to the 5-year-plus LPR, others 1-year |
+| VCREDIT_LOANS_SUBSIDY_POLICY | [] (a share of 1) | dated shares of the subsidy granted, JSON (below) |
+
+Dated tables, each a JSON list with ``effective_from`` dates increasing:
+``BENCHMARK_TABLE`` ``[{"effective_from": "2015-10-24", "rates": {"12": "0.0435", "60": "0.0475"}}]``
+(longest term in months -> rate), ``LPR_TABLE`` ``[{"effective_from": "2019-08-20", "one_year":
+"0.0425", "five_year_plus": "0.0485"}]``, ``SUBSIDY_POLICY`` ``[{"effective_from": "2027-04-01",
+"share": "0.7"}]``.
+
+Rates are fractions (0.0435 is 4.35%). The dated tables are validated when the settings are read
+(the service's start): dates strictly increasing, rates at least 0 and below 1, shares 0 to 1;
+an error names the table, the entry and the rule. Rules: services/loans/domain/policies.py.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
+from itertools import pairwise
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.loans.domain.classification import Classification
+from services.loans.domain.policies import BenchmarkEntry, LprFixing, PricingRule, SubsidyShare
 from shared.settings import DEFAULT_PORTS, ServiceSettings
+
+
+def _rate(value: Decimal, what: str) -> Decimal:
+    if not (value.is_finite() and 0 <= value < 1):
+        raise ValueError(f"{what} must be a fraction at least 0 and below 1 (0.0435 is 4.35%), got {value}")
+    return value
+
+
+class BenchmarkRow(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    effective_from: date
+    rates: dict[int, Decimal]  # longest term (months) -> annual rate
+
+    @field_validator("rates")
+    @classmethod
+    def _rates(cls, rates: dict[int, Decimal]) -> dict[int, Decimal]:
+        if not rates:
+            raise ValueError("a benchmark table entry needs at least one rate")
+        for longest, rate in rates.items():
+            if longest < 1:
+                raise ValueError(f"a longest term is at least 1 month, got {longest}")
+            _rate(rate, f"the rate up to {longest} months")
+        return rates
+
+
+class LprRow(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    effective_from: date
+    one_year: Decimal
+    five_year_plus: Decimal
+
+    @field_validator("one_year", "five_year_plus")
+    @classmethod
+    def _rates(cls, rate: Decimal) -> Decimal:
+        return _rate(rate, "an LPR")
+
+
+class SubsidyShareRow(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    effective_from: date
+    share: Decimal
+
+    @field_validator("share")
+    @classmethod
+    def _share(cls, share: Decimal) -> Decimal:
+        if not (share.is_finite() and 0 <= share <= 1):
+            raise ValueError(f"a subsidy share is between 0 and 1 (0.7 is 70%), got {share}")
+        return share
+
+
+def _increasing(name: str, rows: Sequence[BenchmarkRow | LprRow | SubsidyShareRow]) -> None:
+    for before, after in pairwise(rows):
+        if after.effective_from <= before.effective_from:
+            raise ValueError(
+                f"{name}: effective dates must be strictly increasing, {after.effective_from} follows "
+                f"{before.effective_from}"
+            )
+
+
+def _lpr(on: str, one_year: str, five_year_plus: str) -> LprRow:
+    return LprRow(
+        effective_from=date.fromisoformat(on), one_year=Decimal(one_year), five_year_plus=Decimal(five_year_plus)
+    )
+
+
+# The loan prime rate (贷款市场报价利率) as published by the National Interbank Funding Center
+# under the PBoC's authority (中国人民银行公告〔2019〕第15号: monthly on the 20th, 1-year and
+# 5-year-plus tenors): the fixings that changed either tenor; every month between repeated the
+# one before. Operators keep the table current with VCREDIT_LOANS_LPR_TABLE(_FILE).
+DEFAULT_LPR = (
+    _lpr("2019-08-20", "0.0425", "0.0485"),  # the first fixing of the reformed LPR
+    _lpr("2019-09-20", "0.0420", "0.0485"),
+    _lpr("2019-11-20", "0.0415", "0.0480"),
+    _lpr("2020-02-20", "0.0405", "0.0475"),
+    _lpr("2020-04-20", "0.0385", "0.0465"),
+    _lpr("2021-12-20", "0.0380", "0.0465"),
+    _lpr("2022-01-20", "0.0370", "0.0460"),
+    _lpr("2022-05-20", "0.0370", "0.0445"),
+    _lpr("2022-08-22", "0.0365", "0.0430"),
+    _lpr("2023-06-20", "0.0355", "0.0420"),
+    _lpr("2023-08-21", "0.0345", "0.0420"),
+    _lpr("2024-02-20", "0.0345", "0.0395"),
+    _lpr("2024-07-22", "0.0335", "0.0385"),
+    _lpr("2024-10-21", "0.0310", "0.0360"),
+    _lpr("2025-05-20", "0.0300", "0.0350"),
+)
 
 
 class LoansSettings(ServiceSettings):
     service = "loans"
     model_config = SettingsConfigDict(env_prefix="VCREDIT_LOANS_", extra="ignore")
     port: int = DEFAULT_PORTS["loans"]
-    # Longest term (months) -> annual benchmark rate. PBoC benchmark lending rates in force
-    # since 2015-10-24: up to 1 year 4.35%, 1 to 5 years 4.75%.
-    benchmark_rates: dict[int, Decimal] = Field(default_factory=lambda: {12: Decimal("0.0435"), 60: Decimal("0.0475")})
+    # Dated benchmark tables, each longest term (months) -> annual rate. PBoC benchmark lending
+    # rates in force since 2015-10-24 (its last change): up to 1 year 4.35%, 1 to 5 years 4.75%,
+    # over 5 years 4.90% (360 months: the longest loan term, 30 years).
+    benchmark_table: list[BenchmarkRow] = Field(
+        default_factory=lambda: [
+            BenchmarkRow(
+                effective_from=date(2015, 10, 24),
+                rates={12: Decimal("0.0435"), 60: Decimal("0.0475"), 360: Decimal("0.0490")},
+            )
+        ]
+    )
+    # Issue 24: `benchmark` prices by the benchmark table (the behaviour before it); `lpr_cap`:
+    # at most the LPR of the matching tenor (中国人民银行公告〔2019〕第15号, the LPR reform).
+    pricing_rule: PricingRule = "benchmark"
+    lpr_table: list[LprRow] = Field(default_factory=lambda: list(DEFAULT_LPR))
+    lpr_table_file: Path | None = None
+    # Loans within five years refer to the 1-year LPR, longer ones to the 5-year-plus LPR (the
+    # two tenors of 中国人民银行公告〔2019〕第15号).
+    lpr_five_year_above_months: int = Field(default=60, ge=1)
+    # Subsidy share by date (issue 24; e.g. full subsidy until a date, 70% after, as a district
+    # may decide): none, a share of 1 every day.
+    subsidy_policy: list[SubsidyShareRow] = Field(default_factory=list)
+    # Before issue 24 the (undated) rates; refused now, so a setting is never silently ignored.
+    benchmark_rates: dict[int, Decimal] | None = None
     day_count: Literal["30/360", "ACT/360", "ACT/365"] = "30/360"
     # 004 §3(2): businesses at benchmark plus at most 10% of it, subsidised 3% a year.
     business_markup: Decimal = Field(default=Decimal("0.10"), ge=0, le=Decimal("0.10"))
@@ -69,8 +198,33 @@ class LoansSettings(ServiceSettings):
     # call's one transaction: a few queries and one outbox insert per round, whatever the size.
     village_credit_chunk: int = Field(default=500, ge=1)
 
-    def benchmark_rate(self, term_months: int) -> Decimal:
-        for longest, rate in sorted(self.benchmark_rates.items()):
-            if term_months <= longest:
-                return rate
-        raise ValueError(f"no benchmark rate for {term_months} months")
+    @model_validator(mode="after")
+    def _tables(self) -> LoansSettings:
+        if self.benchmark_rates is not None:
+            raise ValueError(
+                "VCREDIT_LOANS_BENCHMARK_RATES is replaced by VCREDIT_LOANS_BENCHMARK_TABLE, dated: "
+                '[{"effective_from": "2015-10-24", "rates": {"12": "0.0435", "60": "0.0475"}}]'
+            )
+        if self.lpr_table_file is not None:
+            try:
+                rows = json.loads(self.lpr_table_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"VCREDIT_LOANS_LPR_TABLE_FILE {self.lpr_table_file}: {exc}") from exc
+            if not isinstance(rows, list):
+                raise ValueError(f"VCREDIT_LOANS_LPR_TABLE_FILE {self.lpr_table_file}: a JSON list of fixings expected")
+            self.lpr_table = [LprRow.model_validate(row) for row in rows]
+        if not self.benchmark_table:
+            raise ValueError("benchmark_table: at least one entry is needed")
+        _increasing("benchmark_table", self.benchmark_table)
+        _increasing("lpr_table", self.lpr_table)
+        _increasing("subsidy_policy", self.subsidy_policy)
+        return self
+
+    def benchmarks(self) -> list[BenchmarkEntry]:
+        return [BenchmarkEntry(r.effective_from, dict(r.rates)) for r in self.benchmark_table]
+
+    def lprs(self) -> list[LprFixing]:
+        return [LprFixing(r.effective_from, r.one_year, r.five_year_plus) for r in self.lpr_table]
+
+    def subsidy_shares(self) -> list[SubsidyShare]:
+        return [SubsidyShare(r.effective_from, r.share) for r in self.subsidy_policy]

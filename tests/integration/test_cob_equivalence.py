@@ -308,6 +308,16 @@ async def two_books(infra: Infra) -> AsyncIterator[tuple[async_sessionmaker[Asyn
         await bind.dispose()
 
 
+# Columns added by issue 24 (dated policies): left out of the digest, so GOLDEN, computed
+# before them, still shows that the default policies reproduce the same book to the fen. They
+# take part in the comparison of the two books all the same.
+ISSUE_24_COLUMNS = ("pricing_rule", "benchmark_from", "benchmark_rate", "lpr_from", "lpr_rate", "subsidy_policy")
+
+
+def _before_issue_24(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.items() if k not in ISSUE_24_COLUMNS} for row in rows]
+
+
 def _first_difference(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> str:
     for x, y in zip(a, b, strict=False):
         if x != y:
@@ -332,11 +342,12 @@ async def test_close_of_business_equals_the_per_loan_reference(
             await close(sessions, today)
         ours, theirs = await _loans(fast), await _loans(reference)
         assert ours == theirs, f"{today}: {_first_difference(ours, theirs)}"
-        digest.update(json.dumps(ours, sort_keys=True).encode())
+        digest.update(json.dumps(_before_issue_24(ours), sort_keys=True).encode())
     ours_, theirs_ = await _everything_else(fast), await _everything_else(reference)
     for part in ours_:
         assert ours_[part] == theirs_[part], f"{part}: {_first_difference(ours_[part], theirs_[part])}"
-    digest.update(json.dumps(ours_, sort_keys=True).encode())
+    legacy = ours_ | {"instalments": _before_issue_24(ours_["instalments"])}
+    digest.update(json.dumps(legacy, sort_keys=True).encode())
     # The book went through what it is meant to: every class, write-offs, repaid, matured.
     final = await _loans(fast)
     assert {x["status"] for x in final} == {"active", "repaid", "written_off"}

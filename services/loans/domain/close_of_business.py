@@ -18,7 +18,12 @@ How interest works (documented for the bank, DOMAIN.md §4):
   all the principal not yet billed) plus the period's accrued interest net of subsidy; it is
   due on the due date.
 - The subsidy (贴息) is the district finance's share of that interest: a separate
-  receivable, never netted; the borrower owes interest minus subsidy. A day the borrower is
+  receivable, never netted; the borrower owes interest minus subsidy. The period's subsidy
+  fixed on its first day (``period_subsidy``) is at a share of 1; each day earns the share of
+  the subsidy policy in force that calendar day, rounded cumulatively over the period
+  (domain/policies.py: through day k, round(period_subsidy × (s_1 + … + s_k) / days)), so a
+  policy change mid-period applies from its effective day; the shares that applied are
+  recorded on the instalment when it bills (``subsidy_policy``). A day the borrower is
   on the black list earns no subsidy (seed 001): its share is forfeited (``subsidy_forfeited``)
   and the borrower owes that day's interest in full; it is not caught up after delisting.
 - An extension (展期, domain/reschedule.py) re-plans the principal not yet billed over the
@@ -41,7 +46,6 @@ from datetime import date
 from decimal import Decimal
 from typing import cast
 
-from services.loans.domain.credit_lists import day_share
 from services.loans.domain.loan_state import (
     DAY,
     ZERO,
@@ -52,6 +56,7 @@ from services.loans.domain.loan_state import (
     oldest_unpaid_due,
     who,
 )
+from services.loans.domain.policies import SubsidyShare, describe, subsidy_of_day
 from services.loans.domain.schedule import DayCount, period_charges
 from shared.catalogue import BusinessDateAdvanced, InstalmentOverdue
 from shared.events import Envelope, new_event
@@ -86,6 +91,7 @@ def close_loan_day(
     *,
     subsidised: bool = True,
     schedule: Sequence[InstalmentState] | None = None,
+    subsidy_policy: Sequence[SubsidyShare] = (),
 ) -> list[Envelope]:
     """Close ``day`` for one loan: fix the period's interest and subsidy on its first day,
     accrue, bill a period that ends, age and classify as of the next business day.
@@ -93,7 +99,8 @@ def close_loan_day(
     (not ``subsidised``) earns no subsidy: seed 001, no fiscal subsidy for subjects with
     bad records; the borrower owes that day's interest in full.
     ``schedule``: all the loan's instalments in number order, required when
-    ``needs_schedule`` (their ``billed`` is set when a period bills)."""
+    ``needs_schedule`` (their ``billed`` is set when a period bills). ``subsidy_policy``: the
+    dated shares of the subsidy (domain/policies.py; none: all of it every day)."""
     if loan.closed_through >= day or loan.status != "active":
         return []
     events: list[Envelope] = []
@@ -114,7 +121,7 @@ def close_loan_day(
         days = (loan.period_end - loan.period_start).days
         elapsed = min((next_day - loan.period_start).days, days)
         gross = to_fen(loan.period_interest * elapsed / days) - loan.period_accrued
-        subsidy = day_share(loan.period_subsidy, elapsed, days)
+        subsidy = subsidy_of_day(loan.period_subsidy, subsidy_policy, loan.period_start, day, days)
         if not subsidised:
             loan.subsidy_forfeited += subsidy
             subsidy = ZERO
@@ -127,7 +134,7 @@ def close_loan_day(
         if billing_today(loan, day):
             if schedule is None:
                 raise ValueError(f"loan {loan.id} bills on {day}: its instalments are needed")
-            _bill_period(loan, schedule)
+            _bill_period(loan, schedule, subsidy_policy)
     if loan.principal_billed + loan.interest_billed > loan.principal_paid + loan.interest_paid or loan.days_past_due:
         # No payment happens in close of business: an oldest unpaid due date already known
         # stays, so the instalments are not read for every overdue loan every day.
@@ -173,9 +180,10 @@ def _instalment(schedule: Sequence[InstalmentState], number: int) -> InstalmentS
     return next((i for i in schedule if i.number == number), None)
 
 
-def _bill_period(loan: LoanState, schedule: Sequence[InstalmentState]) -> None:
+def _bill_period(loan: LoanState, schedule: Sequence[InstalmentState], subsidy_policy: Sequence[SubsidyShare]) -> None:
     inst = _instalment(schedule, loan.period_number)
     assert inst is not None
+    inst.subsidy_policy = describe(subsidy_policy, loan.period_start, loan.period_end)
     before = loan.principal_billed + loan.interest_billed
     last = loan.period_number == loan.term_months
     loan.principal_billed = loan.principal if last else min(loan.principal, loan.principal_billed + inst.principal)

@@ -81,6 +81,7 @@ class InstalmentDay:
     due_on: date
     principal: Decimal
     billed: Decimal | None
+    subsidy_policy: str | None = None  # set when it bills (domain/policies.describe)
 
 
 # The rules take either: an ORM row (requests) or a plain one (close of business).

@@ -63,10 +63,15 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, localcontext
 from fractions import Fraction
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from shared.money import to_fen
 from shared.periods import add_months
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from services.loans.domain.policies import SubsidyShare
 
 Method = Literal["equal_instalment", "equal_principal", "interest_only"]  # 等额本息, 等额本金, 按月付息到期还本
 DayCount = Literal["30/360", "ACT/360", "ACT/365"]
@@ -114,7 +119,7 @@ def period_interest(opening: Decimal, annual_rate: Decimal, start: date, end: da
     if opening < 0 or annual_rate < 0:
         raise ValueError(f"opening principal and rate cannot be negative, got {opening} and {annual_rate}")
     # Exact product: multiplying by a rounded 1/12 would turn 39.875 into 39.8749… and round it down.
-    return _round_fen(Fraction(opening) * Fraction(annual_rate) * _year_fraction(start, end, day_count))
+    return round_fen(Fraction(opening) * Fraction(annual_rate) * _year_fraction(start, end, day_count))
 
 
 def period_charges(
@@ -137,11 +142,11 @@ def instalment_amount(principal: Decimal, annual_rate: Decimal, term_months: int
     _check_loan(principal, annual_rate, term_months)
     p, r, n = Fraction(principal), Fraction(annual_rate) / 12, term_months
     if r == 0:
-        return _round_fen(p / n)
+        return round_fen(p / n)
     growth = (1 + r) ** n
     # Exact rationals rather than 40-digit Decimal: at 40 digits 178824.00 at 4.25% over 1 month gives
     # 179457.33, while the exact payment is 179457.335, which rounds half up to 179457.34.
-    return _round_fen(p * r * growth / (growth - 1))
+    return round_fen(p * r * growth / (growth - 1))
 
 
 def build_schedule(
@@ -152,8 +157,10 @@ def build_schedule(
     start: date,
     day_count: DayCount = "30/360",
     subsidy_rate: Decimal = Decimal(0),
+    subsidy_policy: Sequence[SubsidyShare] = (),
 ) -> list[Instalment]:
-    """The loan's instalments 1..term_months (rules in the module docstring)."""
+    """The loan's instalments 1..term_months (rules in the module docstring); each period's
+    subsidy at the shares of ``subsidy_policy`` (domain/policies.py; none: all of it)."""
     _check_loan(principal, annual_rate, term_months)
     _require_decimal("subsidy_rate", subsidy_rate)
     if not (subsidy_rate.is_finite() and 0 <= subsidy_rate <= annual_rate):
@@ -163,7 +170,17 @@ def build_schedule(
     if day_count not in get_args(DayCount):
         raise ValueError(f"unknown day count {day_count!r}, expected one of {get_args(DayCount)}")
 
-    return plan_periods(to_fen(principal), annual_rate, 1, term_months, method, start, day_count, subsidy_rate)
+    return plan_periods(
+        to_fen(principal),
+        annual_rate,
+        1,
+        term_months,
+        method,
+        start,
+        day_count,
+        subsidy_rate,
+        subsidy_policy=subsidy_policy,
+    )
 
 
 def plan_periods(
@@ -176,16 +193,18 @@ def plan_periods(
     day_count: DayCount = "30/360",
     subsidy_rate: Decimal = Decimal(0),
     subsidy_until: date | None = None,
+    subsidy_policy: Sequence[SubsidyShare] = (),
 ) -> list[Instalment]:
     """Instalments ``first``..``last`` repaying ``balance``, the principal outstanding at the
     start of period ``first``: the module's rules applied to the remaining periods alone (the
     payment A of equal_instalment, the P / n of equal_principal, over ``last - first + 1``
     periods). Due date k is ``add_months(anchor, k)``, ``anchor`` the disbursement date, so a
     re-plan (extension, prepayment: domain/reschedule.py) keeps the loan's due dates. Periods
-    starting on or after ``subsidy_until`` earn no subsidy (an extension, by setting)."""
+    starting on or after ``subsidy_until`` earn no subsidy (an extension, by setting); the
+    others earn theirs at the shares of ``subsidy_policy`` (domain/policies.py)."""
     count = last - first + 1
     payment = instalment_amount(balance, annual_rate, count) if method == "equal_instalment" and balance else ZERO
-    even_principal = _round_fen(Fraction(balance) / count)
+    even_principal = round_fen(Fraction(balance) / count)
     schedule: list[Instalment] = []
     for number in range(first, last + 1):
         period_start, due_on = add_months(anchor, number - 1), add_months(anchor, number)
@@ -193,6 +212,11 @@ def plan_periods(
         interest, subsidy = period_charges(
             balance, annual_rate, subsidy_rate if subsidised else Decimal(0), period_start, due_on, day_count
         )
+        if subsidy_policy:
+            # Imported here: policies builds on this module's rounding (round_fen).
+            from services.loans.domain import policies
+
+            subsidy = policies.period_subsidy(subsidy, subsidy_policy, period_start, due_on)
         if number == last:
             repaid = balance
         elif method == "equal_instalment":
@@ -241,10 +265,10 @@ def _same_anchor(start: date, end: date) -> bool:
     return end.day == calendar.monthrange(end.year, end.month)[1]
 
 
-def _round_fen(amount: Fraction) -> Decimal:
+def round_fen(amount: Fraction) -> Decimal:
     """Exact half-up rounding of a rational amount to the fen."""
     if amount < 0:
-        return -_round_fen(-amount)
+        return -round_fen(-amount)
     fen = (amount.numerator * 200 + amount.denominator) // (amount.denominator * 2)
     return to_fen(Decimal(fen).scaleb(-2))
 
