@@ -243,6 +243,7 @@ class Repaid:
     repayment: Repayment
     principal_outstanding: Decimal
     interest_outstanding: Decimal
+    penalty_outstanding: Decimal
     postings: list[dict[str, object]]
     events: list[Envelope]
 
@@ -282,8 +283,11 @@ async def repay(session: AsyncSession, loan: Loan, line: CreditLine, amount: Dec
     repayment row, the line's outstanding, its postings and events. A refusal (``Problem``)
     changes nothing."""
     schedule = await _billed_instalments(session, loan) if payment_leaves_arrears(loan, amount) else None
+    cfg = settings()
     try:
-        applied = apply_repayment(loan, amount, today, schedule)
+        applied = apply_repayment(
+            loan, amount, today, schedule, order=cfg.repayment_order, grace_days=cfg.grace_days
+        )
     except ValueError as exc:
         raise Problem(
             422,
@@ -292,7 +296,7 @@ async def repay(session: AsyncSession, loan: Loan, line: CreditLine, amount: Dec
             str(exc),
             field="amount",
         ) from None
-    interest, principal = applied.interest, applied.principal
+    interest, principal, penalty = applied.interest, applied.principal, applied.penalty
     line.outstanding -= principal
     loan.version += 1
     repayment = Repayment(
@@ -301,6 +305,7 @@ async def repay(session: AsyncSession, loan: Loan, line: CreditLine, amount: Dec
         amount=amount,
         interest=interest,
         principal=principal,
+        penalty=penalty,
         business_date=today,
         received_at=datetime.now(UTC),
     )
@@ -311,6 +316,7 @@ async def repay(session: AsyncSession, loan: Loan, line: CreditLine, amount: Dec
         today,
         [
             (ledger.SETTLEMENT, amount, ZERO),
+            (ledger.PENALTY_RECEIVABLE, ZERO, penalty),
             (ledger.INTEREST_RECEIVABLE, ZERO, interest),
             (ledger.LOANS, ZERO, principal),
         ],
@@ -327,10 +333,16 @@ async def repay(session: AsyncSession, loan: Loan, line: CreditLine, amount: Dec
             principal=format_money(principal),
             principal_outstanding=format_money(loan.principal_outstanding),
             business_date=today,
+            penalty=format_money(penalty),
         ),
     )
     return Repaid(
-        repayment, loan.principal_outstanding, loan.interest_outstanding, postings, [received, *applied.events]
+        repayment,
+        loan.principal_outstanding,
+        loan.interest_outstanding,
+        loan.penalty_outstanding,
+        postings,
+        [received, *applied.events],
     )
 
 
@@ -367,6 +379,9 @@ async def write_off(session: AsyncSession, loan: Loan, line: CreditLine, today: 
         )
     principal, interest = loan.principal_outstanding, loan.interest_outstanding
     loss = principal + interest
+    # Penalty never collected is reversed out of income, not a loss shared under 004 §6(1):
+    # the shared loss stays principal and contract interest, as API.md defines it.
+    penalty = loan.penalty_outstanding
     await ledger.post(
         session,
         ledger.posting(
@@ -377,10 +392,12 @@ async def write_off(session: AsyncSession, loan: Loan, line: CreditLine, today: 
                 (ledger.WRITE_OFF_LOSS, loss, ZERO),
                 (ledger.LOANS, ZERO, principal),
                 (ledger.INTEREST_RECEIVABLE, ZERO, interest),
+                (ledger.PENALTY_INCOME, penalty, ZERO),
+                (ledger.PENALTY_RECEIVABLE, ZERO, penalty),
             ],
         ),
     )
-    loan.principal_outstanding = loan.interest_outstanding = ZERO
+    loan.principal_outstanding = loan.interest_outstanding = loan.penalty_outstanding = ZERO
     loan.status = "written_off"
     loan.version += 1
     line.outstanding -= principal

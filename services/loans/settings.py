@@ -7,6 +7,10 @@
 | VCREDIT_LOANS_RED_LIST_RATE_DISCOUNT | 0.0025 | off a red-listed subject's new loans' rate (0.25 points), floor 0 |
 | VCREDIT_LOANS_COB_MAX_DAYS | 366 | most business days one `POST /v1/cob` closes; more: 422 |
 | VCREDIT_LOANS_COB_LEASE_SECONDS | 30 | a crashed close of business blocks the next one this long |
+| VCREDIT_LOANS_PENALTY_MARKUP | 0.50 | penalty rate = contract rate × (1 + this), 0.30-0.50 (银发〔2003〕251号 art. 3) |
+| VCREDIT_LOANS_COMPOUND_INTEREST | true | interest in arrears accrues compound interest (复利) at the penalty rate |
+| VCREDIT_LOANS_GRACE_DAYS | 0 | days after a due date before a missed payment is past due (宽限期) |
+| VCREDIT_LOANS_REPAYMENT_ORDER | ["penalty","interest","principal"] | what a repayment pays first (JSON list) |
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.loans.domain.penalty import MARKUP_MAX, MARKUP_MIN, OverduePolicy
+from services.loans.domain.repayment import DEFAULT_ORDER, Part, check_order
 from shared.settings import DEFAULT_PORTS, ServiceSettings
 
 
@@ -48,6 +54,23 @@ class LoansSettings(ServiceSettings):
     # short costs no correctness: a holder that overran it fails its next renewal and writes
     # nothing more (the lease is checked in each chunk's transaction), only its run is lost.
     cob_lease_seconds: float = Field(default=30.0, gt=0)
+    # Issue 24, DOMAIN.md §7 (domain/penalty.py). 银发〔2003〕251号 art. 3: overdue loans are charged
+    # the contract rate plus 30%-50%; interest not paid when due compounds at the penalty rate.
+    penalty_markup: Decimal = Field(default=MARKUP_MAX, ge=MARKUP_MIN, le=MARKUP_MAX)
+    compound_interest: bool = True  # 251号 art. 3: 对不能按时支付的利息，按罚息利率计收复利
+    # Product choice (DOMAIN.md §7): 0 = past due the day after the due date, as DOMAIN §4 ages.
+    grace_days: int = Field(default=0, ge=0, le=90)
+    # Product choice (DOMAIN.md §7): penalty first, then interest, then principal, the order
+    # banks' core systems collect in; a bank may configure its own (e.g. principal first).
+    repayment_order: tuple[Part, ...] = DEFAULT_ORDER
+
+    @field_validator("repayment_order")
+    @classmethod
+    def _one_of_each(cls, order: tuple[Part, ...]) -> tuple[Part, ...]:
+        return check_order(order)
+
+    def overdue_policy(self) -> OverduePolicy:
+        return OverduePolicy(markup=self.penalty_markup, compound=self.compound_interest, grace_days=self.grace_days)
 
     def benchmark_rate(self, term_months: int) -> Decimal:
         for longest, rate in sorted(self.benchmark_rates.items()):

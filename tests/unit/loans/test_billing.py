@@ -85,6 +85,9 @@ def _state(model: ReferenceLoan, on: date) -> tuple[object, ...]:
         money(model.subsidy_accrued),
         {k: money(v) for k, v in model.billed.items()},
         model.days_past_due(on),
+        money(model.penalty_accrued),
+        money(model.compound_accrued),
+        money(model.penalty_outstanding),
     )
 
 
@@ -97,6 +100,9 @@ def _pure_state(pure: Pure) -> tuple[object, ...]:
         loan.subsidy_accrued,
         pure.billed,
         loan.days_past_due,
+        loan.penalty_accrued,
+        loan.compound_accrued,
+        loan.penalty_outstanding,
     )
 
 
@@ -131,7 +137,7 @@ def simulate(
                         pure.pay(money(attempt), day)
                     continue
                 applied = pure.pay(money(attempt), day)
-                assert (applied.interest, applied.principal) == tuple(map(money, expected)), day
+                assert (applied.interest, applied.principal, applied.penalty) == tuple(map(money, expected)), day
                 assert _pure_state(pure) == _state(model, day), f"{day}: paid, {kind_of(behaviours)}"
         model.close(day)
         pure.close(day)
