@@ -285,9 +285,7 @@ async def repay(session: AsyncSession, loan: Loan, line: CreditLine, amount: Dec
     schedule = await _billed_instalments(session, loan) if payment_leaves_arrears(loan, amount) else None
     cfg = settings()
     try:
-        applied = apply_repayment(
-            loan, amount, today, schedule, order=cfg.repayment_order, grace_days=cfg.grace_days
-        )
+        applied = apply_repayment(loan, amount, today, schedule, order=cfg.repayment_order, grace_days=cfg.grace_days)
     except ValueError as exc:
         raise Problem(
             422,

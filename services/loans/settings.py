@@ -7,7 +7,7 @@
 | VCREDIT_LOANS_RED_LIST_RATE_DISCOUNT | 0.0025 | off a red-listed subject's new loans' rate (0.25 points), floor 0 |
 | VCREDIT_LOANS_COB_MAX_DAYS | 366 | most business days one `POST /v1/cob` closes; more: 422 |
 | VCREDIT_LOANS_COB_LEASE_SECONDS | 30 | a crashed close of business blocks the next one this long |
-| VCREDIT_LOANS_PENALTY_MARKUP | 0.50 | penalty rate = contract rate × (1 + this), 0.30-0.50 (银发〔2003〕251号 art. 3) |
+| VCREDIT_LOANS_PENALTY_MARKUP | 0.50 | penalty rate = contract rate × (1 + this), 0.30-0.50 (251号 art. 3) |
 | VCREDIT_LOANS_COMPOUND_INTEREST | true | interest in arrears accrues compound interest (复利) at the penalty rate |
 | VCREDIT_LOANS_GRACE_DAYS | 0 | days after a due date before a missed payment is past due (宽限期) |
 | VCREDIT_LOANS_REPAYMENT_ORDER | ["penalty","interest","principal"] | what a repayment pays first (JSON list) |

@@ -28,7 +28,6 @@ from shared.events import Envelope, new_event
 from shared.money import format_money, to_fen
 from shared.periods import add_months
 
-
 Part = Literal["penalty", "interest", "principal"]
 DEFAULT_ORDER: tuple[Part, ...] = ("penalty", "interest", "principal")
 

@@ -12,12 +12,13 @@ from fractions import Fraction
 import pytest
 
 from services.loans.domain import penalty
+from services.loans.domain.close_of_business import close_loan_day, needs_schedule
 from services.loans.domain.penalty import OverduePolicy
-from services.loans.domain.repayment import allocate_in_order, check_order
+from services.loans.domain.repayment import allocate_in_order, apply_repayment, check_order
 from services.loans.settings import LoansSettings
 from services.scoring.domain.repayment import earns_repayment_bonus
 from tests.reference.loan_model import DAY, ReferenceLoan, money
-from tests.unit.loans.test_billing import Pure
+from tests.support.loan_rows import Pure
 
 D = Decimal
 ON = date(2027, 3, 20)
@@ -30,18 +31,10 @@ def _run(pure: Pure, until: date, policy: OverduePolicy = penalty.DEFAULT_POLICY
     kinds = []
     day = pure.loan.closed_through + DAY
     while day < until:
-        schedule = pure.instalments if penalty_needs_schedule(pure, day) else None
-        from services.loans.domain.close_of_business import close_loan_day
-
+        schedule = pure.instalments if needs_schedule(pure.loan, day) else None
         kinds += [e.type for e in close_loan_day(pure.loan, day, pure.accruals, schedule=schedule, policy=policy)]
         day += DAY
     return kinds
-
-
-def penalty_needs_schedule(pure: Pure, day: date) -> bool:
-    from services.loans.domain.close_of_business import needs_schedule
-
-    return needs_schedule(pure.loan, day)
 
 
 def _one_month() -> Pure:
@@ -118,7 +111,7 @@ def test_a_30_percent_markup() -> None:
 
 @pytest.mark.parametrize("markup", [D("0.29"), D("0.51")])
 def test_a_markup_outside_251_is_refused(markup: Decimal) -> None:
-    with pytest.raises(ValueError, match="0.30 and 0.50"):
+    with pytest.raises(ValueError, match=r"0\.30 and 0\.50"):
         OverduePolicy(markup=markup)
     with pytest.raises(ValueError):
         LoansSettings(penalty_markup=markup)
@@ -139,9 +132,7 @@ def test_a_payment_within_grace_is_on_time_for_classification_scoring_and_penalt
     (repaid,) = [e for e in applied.events if e.type == "loans.loan.repaid"]
     assert repaid.payload["on_time"] is True and pure.loan.ever_overdue is False
     # scoring's repayment bonus (DOMAIN §2) counts it
-    assert earns_repayment_bonus(
-        on_time=repaid.payload["on_time"], first_due_on=DUE, repaid_on=DUE + timedelta(days=5)
-    )
+    assert earns_repayment_bonus(on_time=repaid.payload["on_time"], first_due_on=DUE, repaid_on=DUE + timedelta(days=5))
 
 
 def test_a_payment_the_day_after_grace_is_late_and_pays_one_days_penalty() -> None:
@@ -188,8 +179,6 @@ def test_a_repayment_pays_in_the_configured_order() -> None:
 def test_a_principal_first_order_applies_to_a_loan() -> None:
     pure = _one_month()
     _run(pure, DUE + timedelta(days=40))
-    from services.loans.domain.repayment import apply_repayment
-
     applied = apply_repayment(
         pure.loan, D("12000.00"), DUE + timedelta(days=40), pure.instalments, order=("principal", "interest", "penalty")
     )
@@ -208,7 +197,13 @@ def test_an_order_must_name_each_part_once(order: list[str]) -> None:
 
 def test_the_reference_model_pays_in_the_configured_order() -> None:
     model = ReferenceLoan(
-        Fraction("12000"), Fraction("0.0435"), Fraction(0), 1, "equal_instalment", ON, "30/360",
+        Fraction("12000"),
+        Fraction("0.0435"),
+        Fraction(0),
+        1,
+        "equal_instalment",
+        ON,
+        "30/360",
         order=("principal", "interest", "penalty"),
     )
     day = ON
