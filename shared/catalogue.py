@@ -281,6 +281,9 @@ class RepaymentReceived(_LoanSubject):
     principal: str
     principal_outstanding: str
     business_date: date
+    # Additive (still version 1, issue 24): the part that paid penalty and compound interest
+    # (罚息, 复利); amount = interest + principal + penalty. Absent on events published before.
+    penalty: str | None = None
 
 
 class InstalmentOverdue(_LoanSubject):

@@ -113,7 +113,11 @@ def _loan_out(
         interest_outstanding=loan.interest_outstanding,
         subsidy_accrued=loan.subsidy_accrued,
         subsidy_forfeited=loan.subsidy_forfeited,
-        amount_due=arrears(loan) if loan.status == "active" else 0,
+        penalty_accrued=loan.penalty_accrued,
+        compound_accrued=loan.compound_accrued,
+        penalty_paid=loan.penalty_paid,
+        penalty_outstanding=loan.penalty_outstanding,
+        amount_due=arrears(loan) + loan.penalty_outstanding if loan.status == "active" else 0,
         days_past_due=loan.days_past_due,
         classification=loan.classification,
         non_performing=is_non_performing(loan.classification),  # type: ignore[arg-type]
@@ -384,6 +388,7 @@ async def list_repayments(
             amount=r.amount,
             interest=r.interest,
             principal=r.principal,
+            penalty=r.penalty,
         )
         for r in rows
     ]
@@ -436,9 +441,11 @@ def _repayment_out(repaid: loans.Repaid) -> RepaymentOut:
         amount=repayment.amount,
         interest=repayment.interest,
         principal=repayment.principal,
+        penalty=repayment.penalty,
         business_date=repayment.business_date,
         principal_outstanding=repaid.principal_outstanding,
         interest_outstanding=repaid.interest_outstanding,
+        penalty_outstanding=repaid.penalty_outstanding,
     )
 
 
@@ -447,7 +454,8 @@ def _repayment_out(repaid: loans.Repaid) -> RepaymentOut:
     status_code=201,
     response_model=RepaymentOut,
     tags=["loans"],
-    summary="Repay: accrued interest first, then principal; a replayed Idempotency-Key returns the first result",
+    summary="Repay: penalty, accrued interest, then principal (or the bank's configured order); "
+    "a replayed Idempotency-Key returns the first result",
     dependencies=[scope("lending:write"), IDEMPOTENCY_KEY],
     responses=problems({404: ["LOAN_NOT_FOUND"], 409: ["LOAN_CLOSED"], 422: ["NOT_THE_BUSINESS_DATE", "OVERPAYMENT"]}),
 )

@@ -233,6 +233,7 @@ async def close_day(sessions: async_sessionmaker[AsyncSession], day: date, run_i
             # The instalments of the loans that need them, read together.
             schedules = await _read_schedules(session, [loan.id for loan in loans if needs_schedule(loan, day)])
             unbilled = [i for schedule in schedules.values() for i in schedule if i.billed is None]
+            policy = settings().overdue_policy()
             for loan in loans:
                 events += close_loan_day(
                     loan,
@@ -241,6 +242,7 @@ async def close_day(sessions: async_sessionmaker[AsyncSession], day: date, run_i
                     subsidised=loan.subject_id not in unsubsidised,
                     schedule=schedules.get(loan.id),
                     subsidy_policy=shares,
+                    policy=policy,
                 )
             await _write_loans(session, rows, loans)
             await _write_billed(session, unbilled)

@@ -18,16 +18,18 @@ from services.loans.models import LedgerEntry
 LOANS = "loans_principal"  # 贷款本金
 INTEREST_RECEIVABLE = "interest_receivable"  # owed by borrowers
 SUBSIDY_RECEIVABLE = "subsidy_receivable"  # owed by the district finance (贴息), never netted
+PENALTY_RECEIVABLE = "penalty_receivable"  # penalty and compound interest owed (罚息, 复利), never subsidised
 SETTLEMENT = "settlement"  # the bank's settlement account with its core system
 # Income and expense.
 INTEREST_INCOME = "interest_income"
+PENALTY_INCOME = "penalty_income"  # domain/penalty.py; reversed when a loan is written off
 WRITE_OFF_LOSS = "write_off_loss"
 # 004 §4(1)6: money collected on written-off loans (核销后清收), income of its own: the
 # written-off principal and interest stay written off, so the loss account keeps the gross
 # loss and this one what came back of it.
 RECOVERIES = "write_off_recoveries"
 
-DEBIT_NORMAL = {LOANS, INTEREST_RECEIVABLE, SUBSIDY_RECEIVABLE, SETTLEMENT, WRITE_OFF_LOSS}
+DEBIT_NORMAL = {LOANS, INTEREST_RECEIVABLE, SUBSIDY_RECEIVABLE, PENALTY_RECEIVABLE, SETTLEMENT, WRITE_OFF_LOSS}
 ZERO = Decimal("0.00")
 
 Leg = tuple[str, Decimal, Decimal]  # account, debit, credit
@@ -70,6 +72,8 @@ def accrual_posting(accruals: Accruals, day: date) -> list[dict[str, object]]:
             (INTEREST_RECEIVABLE, accruals.net_up, accruals.net_down),
             (SUBSIDY_RECEIVABLE, accruals.subsidy, ZERO),
             (INTEREST_INCOME, ZERO, accruals.gross),
+            (PENALTY_RECEIVABLE, accruals.penalty, ZERO),
+            (PENALTY_INCOME, ZERO, accruals.penalty),
         ],
     )
 

@@ -274,6 +274,7 @@ class Repaid:
     repayment: Repayment
     principal_outstanding: Decimal
     interest_outstanding: Decimal
+    penalty_outstanding: Decimal
     postings: list[dict[str, object]]
     events: list[Envelope]
 
@@ -332,8 +333,9 @@ async def repay(
     ends sooner), or with ``lower_instalment`` is billed with the current instalment and the
     rest of the principal re-planned over the same periods (domain/reschedule.py)."""
     schedule = await _billed_instalments(session, loan) if payment_leaves_arrears(loan, amount) else None
+    cfg = settings()
     try:
-        applied = apply_repayment(loan, amount, today, schedule)
+        applied = apply_repayment(loan, amount, today, schedule, order=cfg.repayment_order, grace_days=cfg.grace_days)
     except ValueError as exc:
         raise Problem(
             422,
@@ -342,7 +344,7 @@ async def repay(
             str(exc),
             field="amount",
         ) from None
-    interest, principal = applied.interest, applied.principal
+    interest, principal, penalty = applied.interest, applied.principal, applied.penalty
     ahead = loan.principal_paid - loan.principal_billed
     # Principal paid ahead on an active loan means a period is still unbilled (all of it billed,
     # nothing can be paid ahead): it is re-planned over the same periods.
@@ -357,6 +359,7 @@ async def repay(
         amount=amount,
         interest=interest,
         principal=principal,
+        penalty=penalty,
         business_date=today,
         received_at=datetime.now(UTC),
     )
@@ -367,6 +370,7 @@ async def repay(
         today,
         [
             (ledger.SETTLEMENT, amount, ZERO),
+            (ledger.PENALTY_RECEIVABLE, ZERO, penalty),
             (ledger.INTEREST_RECEIVABLE, ZERO, interest),
             (ledger.LOANS, ZERO, principal),
         ],
@@ -383,10 +387,16 @@ async def repay(
             principal=format_money(principal),
             principal_outstanding=format_money(loan.principal_outstanding),
             business_date=today,
+            penalty=format_money(penalty),
         ),
     )
     return Repaid(
-        repayment, loan.principal_outstanding, loan.interest_outstanding, postings, [received, *applied.events]
+        repayment,
+        loan.principal_outstanding,
+        loan.interest_outstanding,
+        loan.penalty_outstanding,
+        postings,
+        [received, *applied.events],
     )
 
 
@@ -423,6 +433,9 @@ async def write_off(session: AsyncSession, loan: Loan, line: CreditLine, today: 
         )
     principal, interest = loan.principal_outstanding, loan.interest_outstanding
     loss = principal + interest
+    # Penalty never collected is reversed out of income, not a loss shared under 004 §6(1):
+    # the shared loss stays principal and contract interest, as API.md defines it.
+    penalty = loan.penalty_outstanding
     await ledger.post(
         session,
         ledger.posting(
@@ -433,10 +446,12 @@ async def write_off(session: AsyncSession, loan: Loan, line: CreditLine, today: 
                 (ledger.WRITE_OFF_LOSS, loss, ZERO),
                 (ledger.LOANS, ZERO, principal),
                 (ledger.INTEREST_RECEIVABLE, ZERO, interest),
+                (ledger.PENALTY_INCOME, penalty, ZERO),
+                (ledger.PENALTY_RECEIVABLE, ZERO, penalty),
             ],
         ),
     )
-    loan.principal_outstanding = loan.interest_outstanding = ZERO
+    loan.principal_outstanding = loan.interest_outstanding = loan.penalty_outstanding = ZERO
     loan.status = "written_off"
     loan.version += 1
     line.outstanding -= principal

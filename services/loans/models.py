@@ -165,6 +165,12 @@ class Loan(LoansBase):
     interest_billed: Mapped[Decimal] = mapped_column(Money)
     principal_paid: Mapped[Decimal] = mapped_column(Money)
     interest_paid: Mapped[Decimal] = mapped_column(Money)
+    # Penalty (罚息) and compound (复利) interest, domain/penalty.py: never subsidised, its
+    # own receivable (ledger penalty_receivable); accrued = charged so far, each kind apart.
+    penalty_outstanding: Mapped[Decimal] = mapped_column(Money, server_default="0.00")
+    penalty_accrued: Mapped[Decimal] = mapped_column(Money, server_default="0.00")  # on principal in arrears
+    compound_accrued: Mapped[Decimal] = mapped_column(Money, server_default="0.00")  # on interest in arrears
+    penalty_paid: Mapped[Decimal] = mapped_column(Money, server_default="0.00")
     # The current period: interest is charged on the principal at its start and accrued
     # day by day, so the due date recognises exactly the period's interest.
     period_number: Mapped[int] = mapped_column(Integer)
@@ -232,6 +238,7 @@ class Repayment(LoansBase):
     amount: Mapped[Decimal] = mapped_column(Money)
     interest: Mapped[Decimal] = mapped_column(Money)
     principal: Mapped[Decimal] = mapped_column(Money)
+    penalty: Mapped[Decimal] = mapped_column(Money, server_default="0.00")  # penalty and compound interest
     business_date: Mapped[date] = mapped_column(Date)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

@@ -176,7 +176,13 @@ class LoanOut(BaseModel):
     interest_outstanding: Money  # borrower's accrued, unpaid interest (net of subsidy)
     subsidy_accrued: Money  # receivable from the district finance
     subsidy_forfeited: Money  # subsidy not granted for days on the black list (seed 001)
-    amount_due: Money  # everything due up to the business date
+    # Penalty (罚息) on principal in arrears and compound interest (复利) on interest in arrears,
+    # never subsidised (DOMAIN.md §7, docs/loan-lifecycle.md): charged so far, paid, owed now.
+    penalty_accrued: Money
+    compound_accrued: Money
+    penalty_paid: Money
+    penalty_outstanding: Money
+    amount_due: Money  # everything due up to the business date, penalty included
     days_past_due: int
     classification: Classification
     non_performing: bool
@@ -204,16 +210,19 @@ class RepaymentOut(BaseModel):
     amount: Money
     interest: Money
     principal: Money
+    penalty: Money  # penalty and compound interest paid (amount = interest + principal + penalty)
     business_date: date
     principal_outstanding: Money
     interest_outstanding: Money
+    penalty_outstanding: Money
 
 
 MAX_BATCH_REPAYMENTS = 1000
 
 
 class RepaymentEntryOut(BaseModel):
-    """A repayment as received, with its allocation (interest first, then principal)."""
+    """A repayment as received, with its allocation (in the bank's order: penalty, interest,
+    principal by default)."""
 
     repayment_id: str = Field(description="the repayment's reference")
     loan_id: str
@@ -222,6 +231,7 @@ class RepaymentEntryOut(BaseModel):
     amount: Money
     interest: Money
     principal: Money
+    penalty: Money  # penalty and compound interest
 
 
 class StatementBalanceOut(BaseModel):
@@ -250,6 +260,9 @@ class StatementLineOut(BaseModel):
     balance_principal: SignedMoney
     balance_interest: SignedMoney
     balance: SignedMoney
+    # Issue 24, last so the CSV's earlier columns keep their places: a repayment's part that paid
+    # penalty and compound interest (罚息, 复利), shown apart; ``paid`` is the rest of it.
+    paid_penalty: Money = Field(default=Decimal("0.00"))
 
 
 class StatementTotalsOut(BaseModel):
@@ -264,6 +277,7 @@ class StatementTotalsOut(BaseModel):
     paid_principal: Money
     paid_interest: Money
     written_off: Money
+    paid_penalty: Money = Field(default=Decimal("0.00"), description="penalty and compound interest paid")
 
 
 class StatementOut(BaseModel):

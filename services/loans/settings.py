@@ -17,6 +17,10 @@
 | VCREDIT_LOANS_LPR_TABLE_FILE | none | a JSON file of the LPR fixings; replaces the variable above |
 | VCREDIT_LOANS_LPR_FIVE_YEAR_ABOVE_MONTHS | 60 | longer terms refer to the 5-year-plus LPR, others 1-year |
 | VCREDIT_LOANS_SUBSIDY_POLICY | [] (a share of 1) | dated shares of the subsidy granted, JSON (below) |
+| VCREDIT_LOANS_PENALTY_MARKUP | 0.50 | penalty rate = contract rate × (1 + this), 0.30-0.50 (251号 art. 3) |
+| VCREDIT_LOANS_COMPOUND_INTEREST | true | interest in arrears accrues compound interest (复利) at the penalty rate |
+| VCREDIT_LOANS_GRACE_DAYS | 0 | days after a due date before a missed payment is past due (宽限期) |
+| VCREDIT_LOANS_REPAYMENT_ORDER | ["penalty","interest","principal"] | what a repayment pays first (JSON list) |
 
 Dated tables, each a JSON list with ``effective_from`` dates increasing:
 ``BENCHMARK_TABLE`` ``[{"effective_from": "2015-10-24", "rates": {"12": "0.0435", "60": "0.0475"}}]``
@@ -43,7 +47,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_settings import SettingsConfigDict
 
 from services.loans.domain.classification import Classification
+from services.loans.domain.penalty import MARKUP_MAX, MARKUP_MIN, OverduePolicy
 from services.loans.domain.policies import BenchmarkEntry, LprFixing, PricingRule, SubsidyShare
+from services.loans.domain.repayment import DEFAULT_ORDER, Part, check_order
 from shared.settings import DEFAULT_PORTS, ServiceSettings
 
 
@@ -197,6 +203,23 @@ class LoansSettings(ServiceSettings):
     # village's households are read and their lines written this many at a time, within the
     # call's one transaction: a few queries and one outbox insert per round, whatever the size.
     village_credit_chunk: int = Field(default=500, ge=1)
+    # Issue 24, DOMAIN.md §7 (domain/penalty.py). 银发〔2003〕251号 art. 3: overdue loans are charged
+    # the contract rate plus 30%-50%; interest not paid when due compounds at the penalty rate.
+    penalty_markup: Decimal = Field(default=MARKUP_MAX, ge=MARKUP_MIN, le=MARKUP_MAX)
+    compound_interest: bool = True  # 251号 art. 3: 对不能按时支付的利息，按罚息利率计收复利
+    # Product choice (DOMAIN.md §7): 0 = past due the day after the due date, as DOMAIN §4 ages.
+    grace_days: int = Field(default=0, ge=0, le=90)
+    # Product choice (DOMAIN.md §7): penalty first, then interest, then principal, the order
+    # banks' core systems collect in; a bank may configure its own (e.g. principal first).
+    repayment_order: tuple[Part, ...] = DEFAULT_ORDER
+
+    @field_validator("repayment_order")
+    @classmethod
+    def _one_of_each(cls, order: tuple[Part, ...]) -> tuple[Part, ...]:
+        return check_order(order)
+
+    def overdue_policy(self) -> OverduePolicy:
+        return OverduePolicy(markup=self.penalty_markup, compound=self.compound_interest, grace_days=self.grace_days)
 
     @model_validator(mode="after")
     def _tables(self) -> LoansSettings:

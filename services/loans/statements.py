@@ -95,9 +95,10 @@ async def loan_statement(session: AsyncSession, loan: Loan, start: date, end: da
             "repayment",
             reference=r.id,
             received_at=r.received_at,
-            paid=r.amount,
+            paid=r.amount - r.penalty,
             paid_principal=r.principal,
             paid_interest=r.interest,
+            paid_penalty=r.penalty,
         )
         for r in repayments
     ]

@@ -128,11 +128,17 @@ async def _agrees(system: System, loan: Tracked, when: date) -> None:
         state["principal_outstanding"],
         state["interest_outstanding"],
         state["subsidy_accrued"],
+        state["penalty_accrued"],
+        state["compound_accrued"],
+        state["penalty_outstanding"],
     ) == (
         m.status,
         str(money(m.principal_outstanding)),
         str(money(m.interest_outstanding)),
         str(money(m.subsidy_accrued)),
+        str(money(m.penalty_accrued)),
+        str(money(m.compound_accrued)),
+        str(money(m.penalty_outstanding)),
     ), f"{when}: loan {loan.loan_id}"
     assert await _bills(system, loan.loan_id) == {k: money(v) for k, v in m.billed.items()}, when
 
@@ -146,6 +152,8 @@ async def _ledger_agrees(system: System, tracked: list[Tracked]) -> None:
         "interest_receivable": sum((t.model.interest_outstanding for t in tracked), Fraction(0)),
         "subsidy_receivable": sum((t.model.subsidy_accrued for t in tracked), Fraction(0)),
         "interest_income": sum((t.model.interest_accrued for t in tracked), Fraction(0)),
+        "penalty_receivable": sum((t.model.penalty_outstanding for t in tracked), Fraction(0)),
+        "penalty_income": sum((t.model.penalty_accrued + t.model.compound_accrued for t in tracked), Fraction(0)),
     }
     assert {k: D(accounts.get(k, "0")) for k in total} == {k: money(v) for k, v in total.items()}
 
@@ -159,7 +167,9 @@ async def _pay(client: httpx.AsyncClient, loan: Tracked, amount: Fraction, day: 
         return
     r = await client.post(f"/v1/loans/{loan.loan_id}/repayments", json={"amount": str(money(amount))})
     assert r.status_code == 201, r.text
-    assert (r.json()["interest"], r.json()["principal"]) == tuple(str(money(x)) for x in expected), day
+    assert (r.json()["interest"], r.json()["principal"], r.json()["penalty"]) == tuple(
+        str(money(x)) for x in expected
+    ), day
 
 
 async def _cob_to(client: httpx.AsyncClient, tracked: list[Tracked], today: date, target: date) -> None:

@@ -26,9 +26,19 @@ Rules modelled
   (repayments, whatever they paid first, cover the bills in due-date order), so an instalment
   unpaid at the end of its due date is 1 day past due the next day; 0 when nothing billed is
   unpaid.
-- A repayment pays the interest outstanding first, then principal (ahead of schedule if more
-  than billed); more than interest plus principal outstanding is refused. Everything paid,
-  the loan is repaid and nothing more accrues.
+- A repayment pays, in the configured order (default penalty, interest, principal): the
+  penalty outstanding, the interest outstanding (accrued, billed or not), the principal billed
+  and unpaid; the rest pays principal ahead of schedule. More than penalty plus interest plus
+  principal outstanding is refused. Everything paid, the loan is repaid and nothing more
+  accrues.
+- Grace and penalty (DOMAIN.md §7, 银发〔2003〕251号 art. 3): days past due are counted after
+  ``grace`` days (default 0). The close of a day after which the loan is past due charges, for
+  that day, penalty = principal billed and unpaid at the day's end (before that close's own
+  bill, due only the next day) × annual × (1 + markup) / 360 and, when
+  ``compound``, compound interest = interest billed (net) and unpaid × the same rate / 360, each
+  rounded half up to the fen per day; never subsidised. A period's interest is charged on the
+  principal outstanding at its start less the principal billed and unpaid then (that bears
+  penalty instead).
 """
 
 from __future__ import annotations
@@ -142,13 +152,23 @@ class ReferenceLoan:
     method: str
     start: date
     day_count: str
+    markup: Fraction = Fraction(1, 2)  # 251号: 30%-50%, the service's default 50%
+    compound: bool = True
+    grace: int = 0
+    order: tuple[str, ...] = ("penalty", "interest", "principal")
     plan: list[Period] = field(init=False)
     principal_outstanding: Fraction = field(init=False)
     interest_outstanding: Fraction = Fraction(0)  # net of subsidy
     subsidy_accrued: Fraction = Fraction(0)
     interest_accrued: Fraction = Fraction(0)  # gross: the bank's interest income
     principal_billed: Fraction = Fraction(0)
-    paid: Fraction = Fraction(0)
+    interest_billed: Fraction = Fraction(0)  # net of subsidy
+    principal_paid: Fraction = Fraction(0)
+    interest_paid: Fraction = Fraction(0)
+    penalty_outstanding: Fraction = Fraction(0)
+    penalty_accrued: Fraction = Fraction(0)  # on principal billed and unpaid
+    compound_accrued: Fraction = Fraction(0)  # on interest billed and unpaid
+    penalty_paid: Fraction = Fraction(0)
     status: str = "active"
     billed: dict[int, Fraction] = field(default_factory=dict)  # instalment -> its bill
     period: int = 1
@@ -164,42 +184,83 @@ class ReferenceLoan:
         self.principal_outstanding = self.principal
 
     @property
+    def paid(self) -> Fraction:
+        """Principal and interest paid (penalty covers no bill)."""
+        return self.principal_paid + self.interest_paid
+
+    @property
     def arrears(self) -> Fraction:
         return max(Fraction(0), sum(self.billed.values(), Fraction(0)) - self.paid)
 
+    @property
+    def principal_in_arrears(self) -> Fraction:
+        return max(Fraction(0), self.principal_billed - self.principal_paid)
+
     def days_past_due(self, on: date) -> int:
-        """As of ``on`` (after the day's repayments; after a close, as of the next day)."""
+        """As of ``on`` (after the day's repayments; after a close, as of the next day), after
+        the grace days."""
         if self.status != "active":
             return 0
         billed = Fraction(0)
         for number in sorted(self.billed):
             billed += self.billed[number]
             if billed > self.paid:
-                return max(0, (on - self.plan[number - 1].due).days)
+                return max(0, (on - self.plan[number - 1].due).days - self.grace)
         return 0
 
-    def pay(self, amount: Fraction) -> tuple[Fraction, Fraction]:
-        """(to interest, to principal), or ``Refused``."""
+    def pay(self, amount: Fraction) -> tuple[Fraction, Fraction, Fraction]:
+        """(to interest, to principal, to penalty), or ``Refused``."""
         assert self.status == "active" and amount > 0
-        if amount > self.interest_outstanding + self.principal_outstanding:
+        if amount > self.penalty_outstanding + self.interest_outstanding + self.principal_outstanding:
             raise Refused(amount)
-        to_interest = min(amount, self.interest_outstanding)
-        to_principal = amount - to_interest
-        self.interest_outstanding -= to_interest
-        self.principal_outstanding -= to_principal
-        self.paid += amount
-        if self.principal_outstanding == 0 and self.interest_outstanding == 0:
+        due = {
+            "penalty": self.penalty_outstanding,
+            "interest": self.interest_outstanding,
+            "principal": self.principal_in_arrears,
+        }
+        to = {}
+        left = amount
+        for part in self.order:
+            to[part] = min(left, due[part])
+            left -= to[part]
+        to["principal"] += left
+        self.penalty_outstanding -= to["penalty"]
+        self.penalty_paid += to["penalty"]
+        self.interest_outstanding -= to["interest"]
+        self.interest_paid += to["interest"]
+        self.principal_outstanding -= to["principal"]
+        self.principal_paid += to["principal"]
+        if self.principal_outstanding == 0 and self.interest_outstanding == 0 and self.penalty_outstanding == 0:
             self.status = "repaid"
-        return to_interest, to_principal
+        return to["interest"], to["principal"], to["penalty"]
 
     def close(self, day: date) -> None:
         """The close of business of ``day`` (after the day's repayments)."""
-        if self.status != "active" or self.period > self.n:
+        if self.status != "active":
             return
+        # In arrears at the day's end: a bill made by this close falls due tomorrow.
+        principal_base = self.principal_in_arrears
+        interest_base = max(Fraction(0), self.interest_billed - self.interest_paid)
+        if self.period <= self.n:
+            self._accrue_and_bill(day)
+        if self.days_past_due(day + DAY) > 0:
+            rate = self.annual * (1 + self.markup) / 360
+            penalty = fen(principal_base * rate)
+            compound = fen(interest_base * rate) if self.compound else Fraction(0)
+            self.penalty_accrued += penalty
+            self.compound_accrued += compound
+            self.penalty_outstanding += penalty + compound
+
+    def _accrue_and_bill(self, day: date) -> None:
         p = self.plan[self.period - 1]
         if day == p.start:
             self.period_interest, self.period_subsidy = charges(
-                self.principal_outstanding, self.annual, self.subsidy_rate, p.start, p.due, self.day_count
+                self.principal_outstanding - self.principal_in_arrears,
+                self.annual,
+                self.subsidy_rate,
+                p.start,
+                p.due,
+                self.day_count,
             )
         days, elapsed = (p.due - p.start).days, (day - p.start).days + 1
         assert 1 <= elapsed <= days
@@ -215,5 +276,6 @@ class ReferenceLoan:
             last = self.period == self.n
             self.principal_billed = self.principal if last else min(self.principal, before + p.principal)
             self.billed[p.number] = self.principal_billed - before + self.accrued_gross - self.accrued_subsidy
+            self.interest_billed += self.accrued_gross - self.accrued_subsidy
             self.period += 1
             self.accrued_gross = self.accrued_subsidy = Fraction(0)

@@ -1,6 +1,7 @@
 """Borrowers' payment patterns, decided from the reference model's state (never the
 service's), so the same amounts go to the model and to the code under test.
 
+"The amount due" is everything billed and unpaid plus the penalty outstanding (罚息, 复利).
 A pattern gives each instalment a behaviour ``(kind, parameter)``:
 - ``on_time``: the amount due, in full, on the due date;
 - ``early``: the instalment's scheduled net due, ``parameter`` (1-10) days before its due date
@@ -54,8 +55,8 @@ def attempts(model: ReferenceLoan, kind: str, parameter: int, number: int) -> li
     is not active, or owes negative interest (a day's subsidy rounded above its interest)."""
     if model.status != "active" or model.interest_outstanding < 0:
         return []
-    payable = model.interest_outstanding + model.principal_outstanding
-    due = model.arrears
+    payable = model.penalty_outstanding + model.interest_outstanding + model.principal_outstanding
+    due = model.arrears + model.penalty_outstanding
     if kind in ("early", "ahead"):
         period = model.plan[number - 1]
         amount = min(period.principal + period.interest - period.subsidy, payable)

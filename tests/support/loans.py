@@ -55,12 +55,13 @@ async def open_certified_line(system: System, infra: Infra, limit: str = "100000
 async def ledger_matches_loans(system: System) -> None:
     """The sum of loan balances equals the ledger's receivable accounts."""
     async with system.runtimes["loans"].read_sessions() as session:
-        principal, interest, subsidy = (
+        principal, interest, subsidy, penalty = (
             await session.execute(
                 select(
                     func.coalesce(func.sum(Loan.principal_outstanding), 0),
                     func.coalesce(func.sum(Loan.interest_outstanding), 0),
                     func.coalesce(func.sum(Loan.subsidy_accrued), 0),
+                    func.coalesce(func.sum(Loan.penalty_outstanding), 0),
                 )
             )
         ).one()
@@ -74,3 +75,4 @@ async def ledger_matches_loans(system: System) -> None:
     assert Decimal(balances.get("loans_principal", "0")) == Decimal(principal)
     assert Decimal(balances.get("interest_receivable", "0")) == Decimal(interest)
     assert Decimal(balances.get("subsidy_receivable", "0")) == Decimal(subsidy)
+    assert Decimal(balances.get("penalty_receivable", "0")) == Decimal(penalty)

@@ -33,10 +33,16 @@ How interest works (documented for the bank, DOMAIN.md §4):
   maturity (``subsidy_ends_on``) earn no subsidy.
 - A red-listed borrower's new loans are priced ``red_list_rate_discount`` lower (floor 0),
   recorded on the loan as ``red_list_discount``; the rate is fixed at drawdown.
-- Repayments pay accrued interest first, then principal. Paying more than is due pays
-  principal ahead: the loan ends sooner, later periods charge interest on less.
-- An instalment unpaid at the end of its due date is 1 day past due on the next business
-  day; classification follows the DOMAIN.md §4 bands.
+- Repayments pay penalty, then accrued interest, then principal (the bank may configure
+  another order: domain/repayment.py). Paying more than is due pays principal ahead: the
+  loan ends sooner, later periods charge interest on less.
+- An instalment unpaid at the end of its due date plus the grace days (default 0) is 1 day
+  past due on the next business day; classification follows the DOMAIN.md §4 bands.
+- Penalty interest (罚息) and compound interest (复利), domain/penalty.py: the close of each
+  day after which the loan is past due accrues penalty on the principal in arrears and
+  compound interest on the interest in arrears, at the contract rate plus the markup, a
+  day at a time (rounded per day), never subsidised. The principal in arrears at a period's
+  start is left out of that period's contract interest: it bears the penalty instead.
 """
 
 from __future__ import annotations
@@ -56,6 +62,14 @@ from services.loans.domain.loan_state import (
     oldest_unpaid_due,
     who,
 )
+from services.loans.domain.penalty import (
+    DEFAULT_POLICY,
+    OverduePolicy,
+    accrue,
+    contract_base,
+    interest_in_arrears,
+    principal_in_arrears,
+)
 from services.loans.domain.policies import SubsidyShare, describe, subsidy_of_day
 from services.loans.domain.schedule import DayCount, period_charges
 from shared.catalogue import BusinessDateAdvanced, InstalmentOverdue
@@ -73,6 +87,7 @@ class Accruals:
         self.subsidy = ZERO
         self.net_up = ZERO  # borrower interest accrued
         self.net_down = ZERO  # rounding give-backs where a day's net is negative
+        self.penalty = ZERO  # penalty and compound interest (domain/penalty.py), never subsidised
 
     def add(self, gross: Decimal, subsidy: Decimal) -> None:
         self.gross += gross
@@ -92,6 +107,7 @@ def close_loan_day(
     subsidised: bool = True,
     schedule: Sequence[InstalmentState] | None = None,
     subsidy_policy: Sequence[SubsidyShare] = (),
+    policy: OverduePolicy = DEFAULT_POLICY,
 ) -> list[Envelope]:
     """Close ``day`` for one loan: fix the period's interest and subsidy on its first day,
     accrue, bill a period that ends, age and classify as of the next business day.
@@ -100,17 +116,22 @@ def close_loan_day(
     bad records; the borrower owes that day's interest in full.
     ``schedule``: all the loan's instalments in number order, required when
     ``needs_schedule`` (their ``billed`` is set when a period bills). ``subsidy_policy``: the
-    dated shares of the subsidy (domain/policies.py; none: all of it every day)."""
+    dated shares of the subsidy (domain/policies.py; none: all of it every day). ``policy``:
+    grace days, penalty markup and compounding (domain/penalty.py): a loan past due after the
+    close (the grace over) accrues that day's penalty and compound interest."""
     if loan.closed_through >= day or loan.status != "active":
         return []
     events: list[Envelope] = []
     next_day = day + DAY
+    # The penalty's bases, before the day's billing (domain/penalty.accrue).
+    principal_base, interest_base = principal_in_arrears(loan), interest_in_arrears(loan)
     if loan.period_number <= loan.term_months:
         if day == loan.period_start:
             # DOMAIN §4: the period's charges on the principal outstanding at its start, after
-            # the payments of this day (the previous due date, or the disbursement date).
+            # the payments of this day (the previous due date, or the disbursement date),
+            # less the principal in arrears, which bears penalty instead (domain/penalty.py).
             loan.period_interest, loan.period_subsidy = period_charges(
-                loan.principal_outstanding,
+                contract_base(loan),
                 loan.annual_rate,
                 # An extension without subsidy (domain/reschedule.py): none from that day.
                 ZERO if subsidy_ended(loan) else loan.subsidy_rate,
@@ -140,7 +161,10 @@ def close_loan_day(
         # stays, so the instalments are not read for every overdue loan every day.
         if loan.overdue_since is None:
             loan.overdue_since = oldest_unpaid_due(loan, schedule)
-        events += age(loan, next_day)
+        events += age(loan, next_day, policy.grace_days)
+        # The day's penalty, on the balances at its end, once the grace is over.
+        penalty, compound = accrue(loan, policy, principal_base, interest_base)
+        accruals.penalty += penalty + compound
     if loan.days_past_due == 1 and loan.period_number > 1:
         events.append(
             new_event(

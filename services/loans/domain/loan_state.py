@@ -2,9 +2,9 @@
 
 The rules take a loan either as its ORM row (a request: drawdown, repayment) or as a plain
 ``LoanDay`` (close of business reads a day's loans without the ORM, services/loans/cob.py); the
-ORM types are named for the type checker only. Ageing (DOMAIN.md §4): an instalment unpaid at
-the end of its due date is 1 day past due on the next business day; the class follows the
-bands of ``classification``.
+ORM types are named for the type checker only. Ageing (DOMAIN.md §4, §7): an instalment unpaid at
+the end of its due date plus the grace days (default 0) is 1 day past due on the next business
+day; the class follows the bands of ``classification``.
 """
 
 from __future__ import annotations
@@ -70,6 +70,11 @@ class LoanDay:
     # the first day without subsidy (None: subsidised to the end).
     classification_floor: str = "normal"
     subsidy_ends_on: date | None = None
+    # domain/penalty.py; last, with defaults: nothing was ever charged before issue 24.
+    penalty_outstanding: Decimal = Decimal("0.00")
+    penalty_accrued: Decimal = Decimal("0.00")
+    compound_accrued: Decimal = Decimal("0.00")
+    penalty_paid: Decimal = Decimal("0.00")
 
 
 @dataclass(slots=True)
@@ -113,6 +118,11 @@ def opening_state(plan: Sequence[ScheduledInstalment], amount: Decimal, today: d
         "interest_billed": ZERO,
         "principal_paid": ZERO,
         "interest_paid": ZERO,
+        # domain/penalty.py: penalty (罚息) and compound (复利) interest, never subsidised
+        "penalty_outstanding": ZERO,
+        "penalty_accrued": ZERO,
+        "compound_accrued": ZERO,
+        "penalty_paid": ZERO,
         "period_number": 1,
         "period_start": today,
         "period_end": plan[0].due_on,
@@ -157,11 +167,20 @@ def oldest_unpaid_due(loan: LoanState, schedule: Sequence[InstalmentState] | Non
     return loan.period_start
 
 
-def age(loan: LoanState, today: date) -> list[Envelope]:
-    """Days past due and class as of ``today`` from the oldest unpaid due date already set
-    (DOMAIN.md §4 bands), no better than the loan's floor (an extended loan's); the event
-    when the class changed."""
-    dpd = (today - loan.overdue_since).days if loan.overdue_since and today > loan.overdue_since else 0
+def days_past_due(overdue_since: date | None, today: date, grace_days: int = 0) -> int:
+    """Days past due as of ``today``, counted after the grace (DOMAIN.md §7, 宽限期): an
+    instalment unpaid at the end of its due date plus ``grace_days`` is 1 day past due the
+    next day; within the grace it is not past due (0) and a payment then is on time."""
+    if overdue_since is None:
+        return 0
+    return max(0, (today - overdue_since).days - grace_days)
+
+
+def age(loan: LoanState, today: date, grace_days: int = 0) -> list[Envelope]:
+    """Days past due (after ``grace_days``) and class as of ``today`` from the oldest unpaid
+    due date already set (DOMAIN.md §4 bands), no better than the loan's floor (an extended
+    loan's); the event when the class changed."""
+    dpd = days_past_due(loan.overdue_since, today, grace_days)
     previous = loan.classification
     loan.days_past_due = dpd
     loan.classification = no_better_than(classify(dpd), cast(Classification, loan.classification_floor))

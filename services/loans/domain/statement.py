@@ -9,7 +9,8 @@ Bills (DOMAIN.md §4 "Interest and billing", domain/close_of_business.py)
       loan's principal; the last instalment: all the principal not billed before;
     - interest (gross): ``schedule.period_charges`` on the principal outstanding at the
       period's start after that day's repayments (the loan's principal less the principal of
-      every repayment with a value date on or before the start), which is what the close of
+      every repayment with a value date on or before the start) less the principal billed
+      before and unpaid then (it bears penalty instead), which is what the close of
       business charged: the day-by-day accrual completes exactly the period's interest;
     - subsidy (贴息): interest less the bill's net interest (billed − principal part). So a day
       on the black list, which earns no subsidy (seed 001), shows as less subsidy, as it was.
@@ -46,7 +47,9 @@ The statement (DOMAIN §4: "the borrower's statement shows interest charged, sub
         billing    principal_due (moves no balance), +interest −subsidy; net_due = the bill
         interest   +interest −subsidy: the last period's interest up to the repayment or the
                    write-off that closed the loan between due dates
-        repayment  −paid, split paid_principal + paid_interest
+        repayment  −paid, split paid_principal + paid_interest; its part that paid penalty
+                   and compound interest (罚息, 复利: domain/penalty.py) is shown apart,
+                   paid_penalty, outside the balance (the amount received = paid + paid_penalty)
         write_off  −written_off (principal and interest written off)
     so that, for any range, and in the totals of its lines:
         closing = opening + drawn + interest − subsidy − paid − written_off
@@ -131,7 +134,11 @@ def bills(
             terms.principal if inst.number == last else min(terms.principal, principal_billed + inst.principal)
         )
         part = principal_billed - before
-        opening = terms.principal - sum((r.principal for r in paid if r.value_date <= inst.start), ZERO)
+        paid_by_start = sum((r.principal for r in paid if r.value_date <= inst.start), ZERO)
+        opening = terms.principal - paid_by_start
+        # Less the principal billed before and unpaid at the start: it bears penalty instead
+        # (domain/penalty.py contract_base).
+        opening -= max(ZERO, before - paid_by_start)
         interest, _ = period_charges(
             opening, terms.annual_rate, terms.subsidy_rate, inst.start, inst.due_on, terms.day_count
         )
@@ -203,6 +210,7 @@ class Line:
     paid: Decimal = ZERO
     paid_principal: Decimal = ZERO
     paid_interest: Decimal = ZERO
+    paid_penalty: Decimal = ZERO  # penalty and compound interest, apart from ``paid``
     written_off: Decimal = ZERO
     written_off_principal: Decimal = ZERO
 
@@ -240,6 +248,7 @@ TOTALLED = (
     "paid",
     "paid_principal",
     "paid_interest",
+    "paid_penalty",
     "written_off",
 )
 

@@ -6,7 +6,6 @@ as cob.py and the repayment endpoint drive them, against the independent referen
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
@@ -16,59 +15,15 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from services.loans.domain import close_of_business, loan_state, repayment
+from services.loans.domain import loan_state
 from services.loans.domain.schedule import build_schedule
 from tests.reference import payments
 from tests.reference.loan_model import DAY, ReferenceLoan, Refused, equal_payment, fen, money
+from tests.support.loan_rows import Pure
 
 D = Decimal
 METHODS = ("equal_instalment", "equal_principal", "interest_only")
 DAY_COUNTS = ("30/360", "ACT/360", "ACT/365")
-
-
-@dataclass
-class Pure:
-    """A loan as close of business and a repayment see it, without I/O."""
-
-    loan: loan_state.LoanDay
-    instalments: list[loan_state.InstalmentDay]
-    accruals: close_of_business.Accruals = field(default_factory=close_of_business.Accruals)
-
-    @classmethod
-    def drawn(
-        cls, amount: Decimal, rate: Decimal, subsidy_rate: Decimal, term: int, method: str, on: date, day_count: str
-    ) -> Pure:
-        plan = build_schedule(amount, rate, term, method, on, day_count, subsidy_rate)  # type: ignore[arg-type]
-        loan = loan_state.LoanDay(
-            id="loan",
-            subject_id="s",
-            subject_kind="household",
-            village_code="V",
-            township_code="T",
-            principal=amount,
-            annual_rate=rate,
-            subsidy_rate=subsidy_rate,
-            day_count=day_count,
-            term_months=term,
-            disbursed_on=on,
-            **loan_state.opening_state(plan, amount, on),
-        )
-        return cls(loan, [loan_state.InstalmentDay(loan.id, i.number, i.due_on, i.principal, None) for i in plan])
-
-    def pay(self, amount: Decimal, day: date) -> repayment.Applied:
-        """As ``loans.repay`` does: the billed instalments only when the payment leaves arrears."""
-        billed = [i for i in self.instalments if i.billed is not None]
-        schedule = billed if repayment.payment_leaves_arrears(self.loan, amount) else None
-        return repayment.apply_repayment(self.loan, amount, day, schedule)
-
-    def close(self, day: date) -> None:
-        """As cob.py does: the instalments only when ``needs_schedule``."""
-        schedule = self.instalments if close_of_business.needs_schedule(self.loan, day) else None
-        close_of_business.close_loan_day(self.loan, day, self.accruals, schedule=schedule)
-
-    @property
-    def billed(self) -> dict[int, Decimal]:
-        return {i.number: i.billed for i in self.instalments if i.billed is not None}
 
 
 def _model(
@@ -85,6 +40,9 @@ def _state(model: ReferenceLoan, on: date) -> tuple[object, ...]:
         money(model.subsidy_accrued),
         {k: money(v) for k, v in model.billed.items()},
         model.days_past_due(on),
+        money(model.penalty_accrued),
+        money(model.compound_accrued),
+        money(model.penalty_outstanding),
     )
 
 
@@ -97,6 +55,9 @@ def _pure_state(pure: Pure) -> tuple[object, ...]:
         loan.subsidy_accrued,
         pure.billed,
         loan.days_past_due,
+        loan.penalty_accrued,
+        loan.compound_accrued,
+        loan.penalty_outstanding,
     )
 
 
@@ -131,7 +92,7 @@ def simulate(
                         pure.pay(money(attempt), day)
                     continue
                 applied = pure.pay(money(attempt), day)
-                assert (applied.interest, applied.principal) == tuple(map(money, expected)), day
+                assert (applied.interest, applied.principal, applied.penalty) == tuple(map(money, expected)), day
                 assert _pure_state(pure) == _state(model, day), f"{day}: paid, {kind_of(behaviours)}"
         model.close(day)
         pure.close(day)
