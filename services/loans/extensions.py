@@ -97,9 +97,13 @@ async def get_extension(session: AsyncSession, loan_id: str, extension_id: str, 
     return extension
 
 
-async def extensions_of(session: AsyncSession, loan_id: str) -> list[LoanExtension]:
+async def extensions_of(session: AsyncSession, loan_id: str, limit: int, offset: int) -> list[LoanExtension]:
     rows = await session.scalars(
-        select(LoanExtension).where(LoanExtension.loan_id == loan_id).order_by(LoanExtension.created_at)
+        select(LoanExtension)
+        .where(LoanExtension.loan_id == loan_id)
+        .order_by(LoanExtension.created_at, LoanExtension.id)
+        .limit(limit)
+        .offset(offset)
     )
     return list(rows)
 

@@ -16,6 +16,7 @@ from services.loans.schemas import ExtensionDecisionIn, ExtensionIn, ExtensionOu
 from shared.audit import Audited
 from shared.idempotency import IDEMPOTENCY_KEY, idempotent
 from shared.openapi import problems
+from shared.paging import Limit, Offset
 from shared.web import CurrentPrincipal, ReadSession, Session, scope
 
 router = APIRouter(prefix="/v1")
@@ -127,9 +128,14 @@ async def reject_extension(
     responses=problems({404: ["LOAN_NOT_FOUND"]}),
 )
 async def list_extensions(
-    loan_id: str, session: ReadSession, principal: CurrentPrincipal, audit: Audited
+    loan_id: str,
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    audit: Audited,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[ExtensionOut]:
     loan = await visible_loan(session, principal, loan_id)
-    out = [await _out(session, e) for e in await extensions.extensions_of(session, loan.id)]
+    out = [await _out(session, e) for e in await extensions.extensions_of(session, loan.id, limit, offset)]
     await audit.record(subject_kind(loan.subject_kind), loan.subject_id, loan_id)
     return out

@@ -137,20 +137,25 @@ async def test_a_partial_payment_a_missed_due_date_and_the_statement(loans: Syst
     state = (await client.get(f"/v1/loans/{loan_id}")).json()
     assert (state["days_past_due"], _progress(_instalment(state, 1))) == (1, ("overdue", "36.25", "363.75", "453.10"))
 
-    # The rest, 453.10, on 16 February. Period 2's interest is on 10,000.00 - 363.75 =
-    # 9,636.25 (the due date's payment counts): 9,636.25 × 0.003625 = 34.93; one of its 28 days
-    # accrued, round(34.93 / 28) = 1.25, which the payment pays first: 1.25 + 451.85.
+    # The rest, 453.10, on 16 February. Period 2's contract interest is on 10,000.00 - 363.75
+    # (the due date's payment counts) less the 453.10 of principal in arrears, which bears
+    # penalty instead (issue 24, docs/loan-lifecycle.md): 9,183.15 × 0.003625 = 33.2889 → 33.29;
+    # one of its 28 days accrued, round(33.29 / 28) = round(1.1889) = 1.19. The day in arrears
+    # cost penalty: 453.10 × 4.35% × 1.5 / 360 = 0.0821 → 0.08 (no interest was in arrears, so
+    # no compound). The payment pays penalty, then interest, then principal:
+    # 0.08 + 1.19 + 451.83 = 453.10.
     paid = await _pay(client, loan_id, "453.10")
-    assert (paid["interest"], paid["principal"]) == ("1.25", "451.85")
+    assert (paid["penalty"], paid["interest"], paid["principal"]) == ("0.08", "1.19", "451.83")
     state = (await client.get(f"/v1/loans/{loan_id}")).json()
-    # 853.10 paid in all covers bill 1 (net interest first): paid, whatever each paid first.
-    assert _progress(_instalment(state, 1)) == ("paid", "36.25", "816.85", "0.00")
+    # 853.10 paid in all, 0.08 of it penalty: 853.02 towards bill 1 (net interest first), so
+    # 0.08 of its principal is still owed and still overdue.
+    assert _progress(_instalment(state, 1)) == ("overdue", "36.25", "816.77", "0.08")
 
     r = await client.get(f"/v1/loans/{loan_id}/repayments")
     assert r.status_code == 200, r.text
     assert [(x["value_date"], x["amount"], x["interest"], x["principal"]) for x in r.json()] == [
         (str(FIRST_DUE), "400.00", "36.25", "363.75"),
-        ("2026-02-16", "453.10", "1.25", "451.85"),
+        ("2026-02-16", "453.10", "1.19", "451.83"),
     ]
     second_page = (await client.get(f"/v1/loans/{loan_id}/repayments", params={"limit": 1, "offset": 1})).json()
     assert [x["amount"] for x in second_page] == ["453.10"]
@@ -162,7 +167,7 @@ async def test_a_partial_payment_a_missed_due_date_and_the_statement(loans: Syst
         (str(START), "drawdown", "10000.00"),
         (str(FIRST_DUE), "billing", "10036.25"),  # + interest 36.25 (the principal was owed already)
         (str(FIRST_DUE), "repayment", "9636.25"),  # - 400.00
-        ("2026-02-16", "repayment", "9183.15"),  # - 453.10
+        ("2026-02-16", "repayment", "9183.23"),  # - 453.02 (453.10 less the penalty 0.08)
     ]
     billing = statement["lines"][1]
     assert (billing["instalment"], billing["principal_due"], billing["interest"], billing["net_due"]) == (
@@ -172,19 +177,20 @@ async def test_a_partial_payment_a_missed_due_date_and_the_statement(loans: Syst
         "853.10",
     )
     assert statement["opening_balance"] == {"principal": "0.00", "interest": "0.00", "total": "0.00"}
-    # Principal 10,000.00 - 363.75 - 451.85 = 9,184.40; interest 36.25 billed - 37.50 paid = -1.25
+    # Principal 10,000.00 - 363.75 - 451.83 = 9,184.42; interest 36.25 billed - 37.44 paid = -1.19
     # (period 2's first day, paid before it is billed).
-    assert statement["closing_balance"] == {"principal": "9184.40", "interest": "-1.25", "total": "9183.15"}
+    assert statement["closing_balance"] == {"principal": "9184.42", "interest": "-1.19", "total": "9183.23"}
     assert statement["totals"] == {
         "drawn": "10000.00",
         "principal_due": "816.85",
         "interest": "36.25",
         "subsidy": "0.00",
         "net_due": "853.10",
-        "paid": "853.10",
-        "paid_principal": "815.60",
-        "paid_interest": "37.50",
+        "paid": "853.02",  # 400.00 + 453.10 - 0.08 of penalty
+        "paid_principal": "815.58",  # 363.75 + 451.83
+        "paid_interest": "37.44",  # 36.25 + 1.19
         "written_off": "0.00",
+        "paid_penalty": "0.08",
     }
     _reconciles(statement)
 
@@ -204,14 +210,15 @@ async def test_a_partial_payment_a_missed_due_date_and_the_statement(loans: Syst
         assert r.content.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM, for Excel
         _csv_equals_json(r.content, statement)
 
-    # Bill 2 is charged on 9,636.25 (as above), not the 9,183.15 the schedule projected nor the
-    # 10,000.00 drawn: interest 34.93, principal as scheduled 819.81 (853.10 - 33.29).
+    # Bill 2 is charged on 9,183.15 (as above: the principal in arrears on the period's first
+    # day bore penalty instead), here what the schedule projected: interest 33.29, principal as
+    # scheduled 819.81 (853.10 - 33.29).
     await _cob(client, SECOND_DUE)
     second = _instalment((await client.get(f"/v1/loans/{loan_id}")).json(), 2)
     assert (second["principal"], second["interest"]) == ("819.81", "33.29")
-    assert second["billed"] == {"principal": "819.81", "interest": "34.93", "subsidy": "0.00", "net_due": "854.74"}
-    # The 853.10 paid covers bill 1 exactly, so none of bill 2.
-    assert _progress(second) == ("due", "0.00", "0.00", "854.74")
+    assert second["billed"] == {"principal": "819.81", "interest": "33.29", "subsidy": "0.00", "net_due": "853.10"}
+    # Bill 1 still owes its 0.08, so none of bill 2 is paid.
+    assert _progress(second) == ("due", "0.00", "0.00", "853.10")
 
 
 def _csv_equals_json(content: bytes, statement: dict[str, Any]) -> None:
