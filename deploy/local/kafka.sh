@@ -14,7 +14,8 @@
 # Environment:
 #   VCREDIT_KAFKA_HOME           state dir (default <repo>/.cache/kafka/run)
 #   VCREDIT_KAFKA_PORT           client port (default 9092); controller uses port+1
-#   VCREDIT_KAFKA_HEAP           JVM heap flags (default "-Xms256m -Xmx512m")
+#   VCREDIT_KAFKA_HEAP           JVM heap flags (default "-Xms256m -Xmx1g": every test run makes
+#                                topics of its own, and a broker kept between runs OOMed at 512m)
 #   VCREDIT_KAFKA_START_TIMEOUT  seconds to wait for readiness (default 60)
 #
 # One node of a multi-node cluster (the replication fault test, tests/e2e/servers.py, runs
@@ -45,7 +46,7 @@ LOG4J_PROPS="$KAFKA_HOME/log4j.properties"
 PORT="${VCREDIT_KAFKA_PORT:-9092}"
 CONTROLLER_PORT="$((PORT + 1))"
 # Word-split on purpose: VCREDIT_KAFKA_HEAP may hold several flags.
-read -r -a HEAP_OPTS <<<"${VCREDIT_KAFKA_HEAP:--Xms256m -Xmx512m}"
+read -r -a HEAP_OPTS <<<"${VCREDIT_KAFKA_HEAP:--Xms256m -Xmx1g}"
 START_TIMEOUT="${VCREDIT_KAFKA_START_TIMEOUT:-60}"
 NODE_ID="${VCREDIT_KAFKA_NODE_ID:-1}"
 VOTERS="${VCREDIT_KAFKA_VOTERS:-${NODE_ID}@localhost:${CONTROLLER_PORT}}"
