@@ -205,7 +205,8 @@ def lifecycle(rng: random.Random, plan: Borrowing, options: Options) -> Borrowin
     recoveries: tuple[Decimal, ...] = ()
     if plan.default_at is None:
         if options.grace_days > 0 and _chance(rng, options.late_share):
-            late_at, late_days = rng.randint(1, plan.term_months), rng.randint(1, options.grace_days)
+            # Within the first half year, so a run of a few months sees it.
+            late_at, late_days = rng.randint(1, min(6, plan.term_months)), rng.randint(1, options.grace_days)
         if plan.term_months in EXTENSIBLE_MONTHS and _chance(rng, options.extension_share):
             # On a due date that leaves instalments to re-plan (an extension needs one not yet due).
             extend_at = rng.randint(1, min(3, plan.term_months - 1))

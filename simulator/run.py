@@ -568,12 +568,16 @@ class Simulation:
     async def _pay_late(self, loan: LoanState, n: int, late: int, day: date) -> None:
         """Instalment n paid ``late`` days after its due date, within the grace period: the
         loan must still be 0 days past due and normal (docs/loan-lifecycle.md, "Past due"),
-        so no penalty, no classification and nothing scoring would veto."""
+        so no penalty, no classification and nothing scoring would veto. An extended loan
+        keeps the extension's floor; its days past due must still be 0."""
         state = await self.api.get("loans", f"/v1/loans/{loan.loan_id}", endpoint="/v1/loans/{id}")
         due = Decimal(state["amount_due"])
         if due <= 0:
             return  # a fully subsidised instalment asks nothing; paid ahead: nothing billed
-        if state["days_past_due"] != 0 or state["classification"] != "normal":
+        # An extended loan is classified no better than the extension's floor (by default
+        # special_mention), however it pays; lateness within the grace adds nothing to it.
+        on_time = "normal" if not loan.extended_months else state["classification"]
+        if state["days_past_due"] != 0 or state["classification"] != on_time:
             self.tally.anomalies.append(
                 f"{day}: {loan.loan_id} instalment {n} paid {late} days late shows {state['days_past_due']} "
                 f"days past due, {state['classification']} (are the services run with "
