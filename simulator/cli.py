@@ -25,7 +25,8 @@ def add_parser(sub: Any) -> None:
         description="Drives a running system (vcredit up, or the distributed stack) through its public HTTP API. "
         "Run it against a fresh system: the district's codes carry the seed, so one system holds one run per seed.",
     )
-    defaults = Options()
+    # The grace days are the services' setting: by default the one this shell gives `vcredit up`.
+    defaults = Options(grace_days=int(os.environ.get("VCREDIT_LOANS_GRACE_DAYS", "0")))
     for f in fields(Options):
         p.add_argument(
             f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)), default=getattr(defaults, f.name)
@@ -36,6 +37,12 @@ def add_parser(sub: Any) -> None:
     for service, port in PORTS.items():
         p.add_argument(f"--{service}-url", help=f"default http://HOST:{port}")
     p.add_argument("--token", default=os.environ.get("VCREDIT_BOOTSTRAP_TOKEN"), help="default VCREDIT_BOOTSTRAP_TOKEN")
+    p.add_argument(
+        "--approver-token",
+        default=os.environ.get("VCREDIT_SIMULATOR_APPROVER_TOKEN"),
+        help="a second principal's API key (role bank), who approves the extensions the --token proposes "
+        "(four eyes); default VCREDIT_SIMULATOR_APPROVER_TOKEN; without it nothing is extended",
+    )
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     p.add_argument("--out", type=Path, default=Path("simulation"), help="folder for the summary and the plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -57,6 +64,7 @@ def main(args: argparse.Namespace) -> None:
             options,
             urls,
             args.token,
+            approver_token=args.approver_token,
             months=args.months,
             write_off_after_days=args.write_off_after_days,
             concurrency=args.concurrency,
@@ -75,6 +83,7 @@ async def simulate(
     urls: dict[str, str],
     token: str,
     *,
+    approver_token: str | None = None,
     months: int = 12,
     write_off_after_days: int = 180,
     concurrency: int = 16,
@@ -88,7 +97,9 @@ async def simulate(
     began = time.monotonic()
     district = generate(options)
     api = Api(urls, token, concurrency=concurrency)
-    sim = Simulation(api, district, months=months, write_off_after_days=write_off_after_days)
+    # Its calls count apart from the first principal's: they are few (one per extension).
+    approver = None if approver_token is None else Api(urls, approver_token, concurrency=concurrency)
+    sim = Simulation(api, district, months=months, write_off_after_days=write_off_after_days, approver=approver)
     try:
 
         def say(text: str) -> None:
@@ -123,3 +134,5 @@ async def simulate(
         return summary
     finally:
         await api.aclose()
+        if approver is not None:
+            await approver.aclose()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -56,6 +56,12 @@ class Options:
     troubled_townships: int = 1  # townships whose villages are mostly risky (so one halts)
     cure_rate: float = 0.25  # defaulters who later pay their arrears and carry on
     reborrow_rate: float = 0.6  # borrowers who draw again after repaying in full (周转使用)
+    # Issue 24's lifecycle, drawn from a stream of their own (``lifecycle``), so the draws
+    # above, and with them a seed's district as it was before, are unchanged.
+    grace_days: int = 0  # the services' VCREDIT_LOANS_GRACE_DAYS; 0: nobody pays late
+    late_share: float = 0.15  # paying borrowers who pay one instalment 1..grace_days late
+    extension_share: float = 0.05  # paying borrowers whose loan the bank extends (展期)
+    recovery_share: float = 0.6  # written-off loans on which the bank later recovers money
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,14 @@ class Borrowing:
     default_at: int | None  # first instalment it does not pay; None: pays every one
     cure_after_days: int | None  # days after default_at's due date when it pays the arrears
     reborrow_after_days: int | None
+    # Issue 24 (``lifecycle``): one instalment paid late_days late, within the grace period.
+    late_at: int | None = None
+    late_days: int = 0
+    # The bank extends the loan by extend_months on instalment extend_at's due date.
+    extend_at: int | None = None
+    extend_months: int = 0
+    # Shares of the loss recovered after a write-off, one recovery every RECOVERY_EVERY_DAYS.
+    recoveries: tuple[Decimal, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -178,6 +192,39 @@ def borrowing(rng: random.Random, default_rate: float, options: Options) -> Borr
     return Borrowing(rng.randint(0, 60), amount.quantize(Decimal("0.01")), term, method, default_at, cure, reborrow)
 
 
+# 贷款通则 art. 12 and the programme's 36 months (docs/loan-lifecycle.md): a 12-month loan may
+# take up to 12 more, a 24-month one 12, a 36-month one none.
+EXTENSIBLE_MONTHS = {12: 12, 24: 12}
+
+
+def lifecycle(rng: random.Random, plan: Borrowing, options: Options) -> Borrowing:
+    """Issue 24's behaviours for one borrower: a payment late within the grace period, an
+    extension, recoveries after a write-off. Only borrowers who keep paying pay late or are
+    extended (a defaulter's lateness is the default); only defaulters can be written off."""
+    late_at = late_days = extend_at = extend_months = None
+    recoveries: tuple[Decimal, ...] = ()
+    if plan.default_at is None:
+        if options.grace_days > 0 and _chance(rng, options.late_share):
+            # Within the first half year, so a run of a few months sees it.
+            late_at, late_days = rng.randint(1, min(6, plan.term_months)), rng.randint(1, options.grace_days)
+        if plan.term_months in EXTENSIBLE_MONTHS and _chance(rng, options.extension_share):
+            # On a due date that leaves instalments to re-plan (an extension needs one not yet due).
+            extend_at = rng.randint(1, min(3, plan.term_months - 1))
+            extend_months = rng.randint(3, min(6, EXTENSIBLE_MONTHS[plan.term_months]))
+    elif plan.cure_after_days is None and _chance(rng, options.recovery_share):
+        # Collection after write-off recovers part of the loss, in one or two amounts.
+        first = Decimal(rng.randint(10, 50)) / 100
+        recoveries = (first,) if _chance(rng, 0.5) else (first, Decimal(rng.randint(5, 40)) / 100)
+    return replace(
+        plan,
+        late_at=late_at,
+        late_days=late_days or 0,
+        extend_at=extend_at,
+        extend_months=extend_months or 0,
+        recoveries=recoveries,
+    )
+
+
 def _unique(draw: Callable[[], str], taken: set[str]) -> str:
     while (value := draw()) in taken:
         pass
@@ -227,4 +274,11 @@ def generate(options: Options) -> District:
         prof = profile(rng)
         plan = borrowing(rng, village.default_rate, options) if _chance(rng, options.borrower_share) else None
         district.households.append(Household(i, village.code, person, number, poor, prof, plan))
+    # After every other draw, from a stream of its own: a seed's district is what it was
+    # before issue 24, plus these behaviours.
+    life = random.Random(f"{options.seed}:lifecycle")
+    district.households = [
+        h if h.borrowing is None else replace(h, borrowing=lifecycle(life, h.borrowing, options))
+        for h in district.households
+    ]
     return district

@@ -3,6 +3,7 @@ simulator's own tally beside it, and the plots."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from dataclasses import asdict
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.client import Api
-from simulator.run import Simulation
+from simulator.run import LoanState, Simulation
 
 GRADES = ("AAA+", "AAA", "AA", "A", "NONE")
 
@@ -20,7 +21,68 @@ def _sum(rows: list[dict[str, Any]], key: str) -> Decimal:
     return sum((Decimal(r[key]) for r in rows), Decimal("0.00"))
 
 
+async def read_loans(api: Api, loans: list[LoanState]) -> list[dict[str, Any]]:
+    """Every loan the run drew, as loans shows it at the end."""
+    return list(
+        await asyncio.gather(*(api.get("loans", f"/v1/loans/{x.loan_id}", endpoint="/v1/loans/{id}") for x in loans))
+    )
+
+
+def lifecycle(sim: Simulation, states: list[dict[str, Any]], losses: list[dict[str, Any]]) -> dict[str, Any]:
+    """Issue 24's figures (docs/loan-lifecycle.md): penalty and compound interest charged
+    and paid, payments within the grace period, extensions, recoveries and who got them
+    back. What the system shows is checked against what the run did; a disagreement is an
+    anomaly."""
+    t = sim.tally
+    charged = _sum(states, "penalty_accrued") + _sum(states, "compound_accrued")
+    paid = _sum(states, "penalty_paid")
+    extended = [x for x in sim.loans if x.extended_months]
+    shown = {s["loan_id"]: s for s in states}
+    for x in extended:
+        if shown[x.loan_id]["extended_months"] <= 0:
+            t.anomalies.append(f"{x.loan_id} extended, but loans shows extended_months 0")
+    if paid != t.penalty_paid:
+        t.anomalies.append(f"penalty paid: loans shows {paid}, the repayments applied {t.penalty_paid}")
+    if paid > charged:
+        t.anomalies.append(f"penalty paid {paid} exceeds the penalty charged {charged}")
+    recovered = _sum(losses, "recovered")
+    if recovered != t.amount_recovered:
+        t.anomalies.append(f"risk booked {recovered} of recoveries, the run recorded {t.amount_recovered}")
+    return {
+        "grace_days": sim.district.options.grace_days,
+        "penalty": {
+            "loans_charged": sum(
+                1 for s in states if Decimal(s["penalty_accrued"]) + Decimal(s["compound_accrued"]) > 0
+            ),
+            "charged": str(charged),
+            "penalty_on_principal": str(_sum(states, "penalty_accrued")),
+            "compound_on_interest": str(_sum(states, "compound_accrued")),
+            "paid": str(paid),
+        },
+        "paid_within_grace": {"payments": t.paid_within_grace, "amount": str(t.amount_paid_within_grace)},
+        "extensions": {
+            "proposed": t.extensions_proposed,
+            "approved": t.extensions_approved,
+            "months_added": t.months_extended,
+            "refused": dict(t.extensions_refused),
+            "not_proposed_no_approver": t.extensions_skipped_no_approver,
+            "loans_shown_extended": sum(1 for s in states if s["extended_months"] > 0),
+        },
+        "recoveries": {
+            "recoveries": t.recoveries,
+            "amount": str(t.amount_recovered),
+            "loans": sum(1 for row in losses if Decimal(row["recovered"]) > 0),
+            "recovered_by_party": {
+                party: str(_sum(losses, f"recovered_{party}"))
+                for party in ("mutual_guarantee", "government", "bank", "insurer")
+            },
+            "net_loss": str(_sum(losses, "net")),
+        },
+    }
+
+
 async def summarise(api: Api, sim: Simulation, wall_s: float) -> dict[str, Any]:
+    states = await read_loans(api, sim.loans)
     townships = await api.get("risk", "/v1/townships")
     decisions = await api.offset_pages("risk", "/v1/decisions")
     losses = await api.offset_pages("risk", "/v1/losses")
@@ -28,6 +90,7 @@ async def summarise(api: Api, sim: Simulation, wall_s: float) -> dict[str, Any]:
     trial = await api.get("loans", "/v1/ledger/trial-balance")
     t = sim.tally
     kinds = Counter(d["kind"] for d in decisions)
+    issue24 = lifecycle(sim, states, losses)
     return {
         "district": {
             "seed": sim.district.options.seed,
@@ -46,6 +109,10 @@ async def summarise(api: Api, sim: Simulation, wall_s: float) -> dict[str, Any]:
         "credit": {
             "lines_opened": t.lines_opened,
             "lines_refused": dict(t.lines_refused),
+            # Whole-village credit (整村授信): one call per village, repeated while certificates arrive.
+            "village_credit_calls": t.village_credit_calls,
+            "villages_opened": t.villages_opened,
+            "lines_skipped": dict(t.lines_skipped),
             "loans_drawn": t.loans_drawn,
             "amount_drawn": str(t.amount_drawn),
             "drawdowns_refused": dict(t.drawdowns_refused),
@@ -84,6 +151,7 @@ async def summarise(api: Api, sim: Simulation, wall_s: float) -> dict[str, Any]:
             "insurer": str(_sum(losses, "insurer")),
             "written_off_by_simulator": str(t.amount_written_off),
         },
+        "lifecycle": issue24,
         "fund": fund,
         "ledger_balanced": trial["debits_equal_credits"],
         "run": {
@@ -102,8 +170,9 @@ async def summarise(api: Api, sim: Simulation, wall_s: float) -> dict[str, Any]:
 
 
 def markdown(summary: dict[str, Any]) -> str:
-    d, h, c, cb, lo, f, r = (
-        summary[k] for k in ("district", "households", "credit", "circuit_breaker", "losses", "fund", "run")
+    d, h, c, cb, lo, lc, f, r = (
+        summary[k]
+        for k in ("district", "households", "credit", "circuit_breaker", "losses", "lifecycle", "fund", "run")
     )
     lines = [
         f"# District simulation, seed {d['seed']}",
@@ -120,7 +189,9 @@ def markdown(summary: dict[str, Any]) -> str:
         "",
         "## Credit",
         "",
-        f"- credit lines opened: {c['lines_opened']:,}; refused: {c['lines_refused'] or 'none'}",
+        f"- credit lines opened: {c['lines_opened']:,} by {c['village_credit_calls']:,} whole-village calls "
+        f"({c['villages_opened']} villages); households skipped: {c['lines_skipped'] or 'none'}; "
+        f"calls refused: {c['lines_refused'] or 'none'}",
         f"- loans drawn: {c['loans_drawn']:,} for {Decimal(c['amount_drawn']):,} yuan; "
         f"refused: {c['drawdowns_refused'] or 'none'}",
         f"- repayments: {c['repayments']:,} for {Decimal(c['amount_repaid']):,} yuan; "
@@ -149,6 +220,25 @@ def markdown(summary: dict[str, Any]) -> str:
         f"- loans: {lo['loans']}; realised loss {Decimal(lo['loss']):,} yuan",
         f"- mutual guarantee fund {Decimal(lo['mutual_guarantee']):,}; government (risk fund) "
         f"{Decimal(lo['government']):,}; bank {Decimal(lo['bank']):,}; insurer {Decimal(lo['insurer']):,}",
+        "",
+        "## Loan lifecycle",
+        "",
+        f"- grace period: {lc['grace_days']} days; paid within it: {lc['paid_within_grace']['payments']:,} "
+        f"instalments for {Decimal(lc['paid_within_grace']['amount']):,} yuan (still on time)",
+        f"- penalty and compound interest: charged {Decimal(lc['penalty']['charged']):,} yuan on "
+        f"{lc['penalty']['loans_charged']} loans (penalty {Decimal(lc['penalty']['penalty_on_principal']):,}, "
+        f"compound {Decimal(lc['penalty']['compound_on_interest']):,}); paid {Decimal(lc['penalty']['paid']):,}",
+        f"- extensions: {lc['extensions']['proposed']} proposed, {lc['extensions']['approved']} approved by a second "
+        f"principal, {lc['extensions']['months_added']} months added; refused: {lc['extensions']['refused'] or 'none'}"
+        + (
+            f"; {lc['extensions']['not_proposed_no_approver']} not proposed (no --approver-token)"
+            if lc["extensions"]["not_proposed_no_approver"]
+            else ""
+        ),
+        f"- recoveries after write-off: {lc['recoveries']['recoveries']} on {lc['recoveries']['loans']} loans for "
+        f"{Decimal(lc['recoveries']['amount']):,} yuan; back to "
+        + ", ".join(f"{p.replace('_', ' ')} {Decimal(v):,}" for p, v in lc["recoveries"]["recovered_by_party"].items())
+        + f"; net loss {Decimal(lc['recoveries']['net_loss']):,}",
         "",
         "## Risk compensation fund",
         "",
@@ -228,4 +318,29 @@ def write(summary: dict[str, Any], sim: Simulation, folder: Path) -> list[Path]:
     (folder / "days.json").write_text(
         json.dumps([asdict(s) for s in sim.snapshots], ensure_ascii=False, default=str) + "\n"
     )
-    return [folder / "summary.json", folder / "summary.md", folder / "days.json", *plot(sim, folder)]
+    (folder / "loans.json").write_text(json.dumps(loan_records(sim), indent=1) + "\n")
+    files = ("summary.json", "summary.md", "days.json", "loans.json")
+    return [*(folder / name for name in files), *plot(sim, folder)]
+
+
+def loan_records(sim: Simulation) -> list[dict[str, Any]]:
+    """Each loan drawn and what the run did with it (to look up in the system afterwards):
+    the instalment paid within the grace period and how late, the months extended, the
+    loss written off and the shares of it the bank recovered."""
+    out = []
+    for x in sim.loans:
+        plan = x.household.borrowing
+        assert plan is not None
+        first = x.carries_default
+        out.append(
+            {
+                "loan_id": x.loan_id,
+                "household_id": sim.household_ids[x.household.index],
+                "status": x.status,
+                "late": {"instalment": plan.late_at, "days": plan.late_days} if first and plan.late_at else None,
+                "extended_months": x.extended_months,
+                "loss": str(x.loss) if x.status == "written_off" else None,
+                "recovery_shares": [str(r) for r in plan.recoveries] if x.status == "written_off" else [],
+            }
+        )
+    return out

@@ -31,14 +31,19 @@ from typing import Any
 from urllib.parse import quote
 
 from services.registry.domain.provenance import COLLECTOR_SOURCES, SOURCES
+from shared.money import to_fen
 from shared.periods import add_months
 from simulator.client import Api, ApiError, problem_code
-from simulator.district import District, Household
+from simulator.district import Borrowing, District, Household
 
 NOTICE_DAYS = 8  # the 7-day 公示 (004 annex 2 step 4), certified on the day after it ends
 CERTIFICATE_WAIT_S = 300
 RETRY_REFUSED_AFTER = 30  # a refused household asks again a month later
 REFUSALS_RETRIED = frozenset({"VILLAGE_FROZEN", "TOWNSHIP_HALTED", "FUND_CAPACITY_EXCEEDED"})
+# A whole-village call skips a household whose certificate loans has not applied yet; the
+# simulator asks again until none of its graded households is skipped for that.
+NOT_CERTIFIED_YET = frozenset({"NOTICE_NOT_ENDED", "RATING_NOT_CERTIFIED"})
+RECOVERY_EVERY_DAYS = 30  # after the write-off, then between a loan's recoveries
 DEBIT_RUN_SIZE = 500  # repayments per POST /v1/repayment-batches
 ZERO = Decimal("0.00")
 
@@ -103,6 +108,12 @@ def village_sheet(households: list[Household]) -> bytes:
     return out.getvalue().encode()
 
 
+def late_by(plan: Borrowing, n: int, *, first_loan: bool) -> int:
+    """Days after its due date that instalment n is paid: the plan's lateness, within the
+    grace period, on its first loan's instalment ``late_at``; 0 (on the due date) otherwise."""
+    return plan.late_days if first_loan and plan.late_at == n else 0
+
+
 def collector_facts(h: Household) -> dict[str, Any]:
     return {k: v for k, v in h.profile.items() if k not in SUPPLIER_OF}
 
@@ -125,6 +136,8 @@ class LoanState:
     defaulted: bool = False
     cured: bool = False
     status: str = "active"
+    loss: Decimal = ZERO  # written off
+    extended_months: int = 0  # approved by the second principal
 
 
 @dataclass(frozen=True)
@@ -153,6 +166,9 @@ class Tally:
     grades: Counter[str] = field(default_factory=Counter)
     lines_opened: int = 0
     lines_refused: Counter[str] = field(default_factory=Counter)
+    village_credit_calls: int = 0  # POST /v1/villages/{code}/credit-lines, retries included
+    villages_opened: int = 0  # villages whose call opened their lines
+    lines_skipped: Counter[str] = field(default_factory=Counter)  # households not opened, by reason
     loans_drawn: int = 0
     amount_drawn: Decimal = ZERO
     drawdowns_refused: Counter[str] = field(default_factory=Counter)
@@ -163,6 +179,16 @@ class Tally:
     cures: int = 0
     written_off: int = 0
     amount_written_off: Decimal = ZERO
+    penalty_paid: Decimal = ZERO  # penalty and compound interest, from the repayments applied
+    paid_within_grace: int = 0  # instalments paid 1..grace days late, the loan still on time
+    amount_paid_within_grace: Decimal = ZERO
+    extensions_proposed: int = 0
+    extensions_approved: int = 0
+    months_extended: int = 0
+    extensions_refused: Counter[str] = field(default_factory=Counter)
+    extensions_skipped_no_approver: int = 0
+    recoveries: int = 0
+    amount_recovered: Decimal = ZERO
     anomalies: list[str] = field(default_factory=list)
 
 
@@ -171,9 +197,19 @@ Action = Callable[[date], Awaitable[None]]
 
 class Simulation:
     def __init__(
-        self, api: Api, district: District, *, months: int, write_off_after_days: int = 180, run_id: str | None = None
+        self,
+        api: Api,
+        district: District,
+        *,
+        months: int,
+        write_off_after_days: int = 180,
+        run_id: str | None = None,
+        approver: Api | None = None,
     ) -> None:
         self.api = api
+        # A second principal's credential: it approves the extensions the first proposes
+        # (four eyes, 409 FOUR_EYES_REQUIRED otherwise). None: nothing is extended.
+        self.approver = approver
         self.district = district
         self.months = months
         self.write_off_after_days = write_off_after_days
@@ -187,6 +223,7 @@ class Simulation:
         self.lines: dict[int, str] = {}
         self.draws: Counter[int] = Counter()
         self.borrowers: set[int] = set()
+        self.loans: list[LoanState] = []
         # Two queues a day: money comes in before it goes out, so repaid principal is
         # available to the drawdowns of the same day (revolving use).
         self._inflows: dict[date, list[Action]] = defaultdict(list)
@@ -340,12 +377,8 @@ class Simulation:
         self.start = date.fromisoformat((await self.api.get("loans", "/v1/business-date"))["business_date"])
         self.end = add_months(self.start, self.months)
         opening = self.start + timedelta(days=NOTICE_DAYS)
-        borrowers: defaultdict[str, list[Household]] = defaultdict(list)
-        for h in self.district.households:
-            if h.borrowing is not None and self.grade.get(h.index, "NONE") != "NONE":
-                borrowers[h.village_code].append(h)
-        for village_borrowers in borrowers.values():
-            self._outflows[opening].append(self._village_opener(village_borrowers))
+        for village in self.district.villages:
+            self._outflows[opening].append(self._village_opener(village.code))
         day = self.start
         spent: defaultdict[str, float] = defaultdict(float)
         while day < self.end:
@@ -392,56 +425,69 @@ class Simulation:
         if day < self.end:
             queue[day].append(action)
 
-    def _village_opener(self, households: list[Household]) -> Action:
-        """A village's borrowers open their lines on the day their certificates are issued.
-        Scoring certifies in subject id order and its events are keyed by village, so loans
-        learns of a village's certificates in that order: once the last of them opens a
-        line, the others can. Thousands of households asking again and again until their
-        certificate arrived kept loans busy refusing them instead of applying certificates."""
-        ordered = sorted(households, key=self._id)
+    def _village_opener(self, village_code: str, attempt: int = 0) -> Action:
+        """Whole-village credit (整村授信, docs/loan-lifecycle.md): one call opens the lines
+        of every certified household of the village, on the day the certificates are
+        issued. Loans learns of them from scoring's events within seconds, so a graded
+        household skipped as not certified yet is asked for again with the next call (a new
+        Idempotency-Key: the same one would replay the stored answer) until none is, or
+        CERTIFICATE_WAIT_S has passed. A frozen village, a halted township or a full fund
+        refuses the whole call; the village asks again a month later."""
+        graded = {
+            self._id(h)
+            for h in self.district.households_of(village_code)
+            if h.index in self.household_ids and self.grade.get(h.index, "NONE") != "NONE"
+        }
+        by_id = {self._id(h): h for h in self.district.households_of(village_code) if h.index in self.household_ids}
 
         async def open_lines(day: date) -> None:
-            await self._run([self._opener(ordered[-1])], day)
-            await self._run([self._opener(h) for h in ordered[:-1]], day)
-
-        return open_lines
-
-    def _opener(self, h: Household) -> Action:
-        async def open_line(day: date) -> None:
+            nonlocal attempt
             waited, pause = 0.0, 1.0
+            outcome: dict[str, str] = {}  # household id -> "opened" or why it was skipped
             while True:
+                attempt += 1
+                self.tally.village_credit_calls += 1
                 response = await self.api.request(
                     "loans",
                     "POST",
-                    "/v1/credit-lines",
-                    key=self._key("line", h.index),
-                    json={"household_id": self._id(h)},
+                    f"/v1/villages/{village_code}/credit-lines",
+                    endpoint="/v1/villages/{code}/credit-lines",
+                    key=self._key("village-lines", village_code, attempt),
                 )
-                # The certificate was issued today; loans learns of it from scoring's events
-                # within seconds, and the bank opens the line the same business day.
-                if problem_code(response) != "RATING_NOT_CERTIFIED" or waited >= CERTIFICATE_WAIT_S:
+                if response.status_code != 200:
+                    code = problem_code(response)
+                    self.tally.lines_refused[code or str(response.status_code)] += 1
+                    if code in REFUSALS_RETRIED:
+                        self._later(self._outflows, day + timedelta(days=RETRY_REFUSED_AFTER), open_lines)
+                        return
+                    raise ApiError(response)
+                answer = response.json()
+                for line in answer["opened"]:
+                    if (h := by_id.get(line["household_id"])) is not None:  # else not this district's
+                        self._line_opened(h, line, day)
+                    outcome[line["household_id"]] = "opened"
+                for skip in answer["skipped"]:
+                    if outcome.get(skip["household_id"]) != "opened":
+                        outcome[skip["household_id"]] = skip["reason_code"]
+                pending = {i for i in graded if outcome.get(i) in NOT_CERTIFIED_YET}
+                if not pending or waited >= CERTIFICATE_WAIT_S:
                     break
-                # Backing off keeps the asking from crowding out the very consumer that is
-                # applying the certificates; the cap is short, because only each village's
-                # last borrower asks (``_village_opener``) and the rest wait on it.
+                # Backing off keeps the asking from crowding out the consumer that is
+                # applying the certificates.
                 await asyncio.sleep(pause)
                 waited, pause = waited + pause, min(pause * 2, 4.0) * random.uniform(0.75, 1.0)
-            if response.status_code == 201:
-                line = response.json()
-                self.lines[h.index] = line["credit_line_id"]
-                self.limit[h.index] = Decimal(line["limit"])
-                self.tally.lines_opened += 1
-                assert h.borrowing is not None
-                self._later(self._outflows, day + timedelta(days=h.borrowing.draw_after_days), self._drawer(h))
-                return
-            code = problem_code(response)
-            if code in REFUSALS_RETRIED:
-                self.tally.lines_refused[code] += 1
-                self._later(self._outflows, day + timedelta(days=RETRY_REFUSED_AFTER), open_line)
-            else:
-                self.tally.lines_refused[code or str(response.status_code)] += 1
+            if any(reason == "opened" for reason in outcome.values()):
+                self.tally.villages_opened += 1
+            self.tally.lines_skipped.update(reason for reason in outcome.values() if reason != "opened")
 
-        return open_line
+        return open_lines
+
+    def _line_opened(self, h: Household, line: dict[str, Any], day: date) -> None:
+        self.lines[h.index] = line["credit_line_id"]
+        self.limit[h.index] = Decimal(line["limit"])
+        self.tally.lines_opened += 1
+        if h.borrowing is not None:
+            self._later(self._outflows, day + timedelta(days=h.borrowing.draw_after_days), self._drawer(h))
 
     def _id(self, h: Household) -> str:
         return self.household_ids[h.index]
@@ -479,19 +525,27 @@ class Simulation:
                 carries_default=h.index not in self.borrowers,
             )
             self.borrowers.add(h.index)
+            self.loans.append(state)
             self.tally.loans_drawn += 1
             self.tally.amount_drawn += amount
             for n, (due_on, _) in enumerate(state.dues, start=1):
-                self._later(self._inflows, due_on, self._payer(state, n))
+                late = late_by(plan, n, first_loan=state.carries_default)
+                self._later(self._inflows, due_on + timedelta(days=late), self._payer(state, n, late))
+            if state.carries_default and plan.extend_at is not None:
+                # After the day's repayments: the bank extends on the due date of extend_at.
+                self._later(self._outflows, state.dues[plan.extend_at - 1][0], self._extender(state))
 
         return draw
 
-    def _payer(self, loan: LoanState, n: int) -> Action:
+    def _payer(self, loan: LoanState, n: int, late: int = 0) -> Action:
         plan = loan.household.borrowing
         assert plan is not None
 
         async def pay(day: date) -> None:
             if loan.status != "active":
+                return
+            if late:
+                await self._pay_late(loan, n, late, day)
                 return
             if loan.carries_default and plan.default_at is not None and n >= plan.default_at and not loan.cured:
                 # A fully subsidised interest instalment asks nothing: the default shows at
@@ -510,6 +564,98 @@ class Simulation:
                 self._debits.append(Debit(loan, loan.dues[n - 1][1], ("pay", n)))
 
         return pay
+
+    async def _pay_late(self, loan: LoanState, n: int, late: int, day: date) -> None:
+        """Instalment n paid ``late`` days after its due date, within the grace period: the
+        loan must still be 0 days past due and normal (docs/loan-lifecycle.md, "Past due"),
+        so no penalty, no classification and nothing scoring would veto. An extended loan
+        keeps the extension's floor; its days past due must still be 0."""
+        state = await self.api.get("loans", f"/v1/loans/{loan.loan_id}", endpoint="/v1/loans/{id}")
+        due = Decimal(state["amount_due"])
+        if due <= 0:
+            return  # a fully subsidised instalment asks nothing; paid ahead: nothing billed
+        # An extended loan is classified no better than the extension's floor (by default
+        # special_mention), however it pays; lateness within the grace adds nothing to it.
+        on_time = "normal" if not loan.extended_months else state["classification"]
+        if state["days_past_due"] != 0 or state["classification"] != on_time:
+            self.tally.anomalies.append(
+                f"{day}: {loan.loan_id} instalment {n} paid {late} days late shows {state['days_past_due']} "
+                f"days past due, {state['classification']} (are the services run with "
+                f"VCREDIT_LOANS_GRACE_DAYS >= {self.district.options.grace_days}?)"
+            )
+        self.tally.paid_within_grace += 1
+        self.tally.amount_paid_within_grace += due
+        self._debits.append(Debit(loan, due, ("late", n)))
+
+    def _extender(self, loan: LoanState) -> Action:
+        plan = loan.household.borrowing
+        assert plan is not None
+
+        async def extend(day: date) -> None:
+            if loan.status != "active":
+                return
+            if self.approver is None:
+                self.tally.extensions_skipped_no_approver += 1
+                return
+            base = f"/v1/loans/{loan.loan_id}/extensions"
+            proposed = await self.api.request(
+                "loans",
+                "POST",
+                base,
+                endpoint="/v1/loans/{id}/extensions",
+                key=self._key("extension", loan.loan_id),
+                json={"months": plan.extend_months, "reason": "收成受灾，申请展期 (harvest lost; simulated)"},
+            )
+            if proposed.status_code != 201:
+                self.tally.extensions_refused[problem_code(proposed) or str(proposed.status_code)] += 1
+                return
+            self.tally.extensions_proposed += 1
+            extension_id = proposed.json()["extension_id"]
+            # The second principal decides (four eyes): a different credential from the proposer's.
+            approved = await self.approver.request(
+                "loans",
+                "POST",
+                f"{base}/{extension_id}/approval",
+                endpoint="/v1/loans/{id}/extensions/{extension_id}/approval",
+                key=self._key("extension-approval", loan.loan_id),
+                json={"reasons": "核实受灾，同意展期"},
+            )
+            if approved.status_code != 200:
+                self.tally.extensions_refused[problem_code(approved) or str(approved.status_code)] += 1
+                return
+            after = approved.json()["loan"]
+            self.tally.extensions_approved += 1
+            self.tally.months_extended += plan.extend_months
+            loan.extended_months = after["extended_months"]
+            # The due dates stay anchored on the drawdown; the amounts are re-planned and the
+            # added instalments get payers of their own.
+            old = len(loan.dues)
+            loan.dues = [(date.fromisoformat(i["due_on"]), Decimal(i["net_due"])) for i in after["schedule"]]
+            for n in range(old + 1, len(loan.dues) + 1):
+                self._later(self._inflows, loan.dues[n - 1][0], self._payer(loan, n))
+
+        return extend
+
+    def _recoverer(self, loan: LoanState, k: int) -> Action:
+        plan = loan.household.borrowing
+        assert plan is not None
+
+        async def recover(day: date) -> None:
+            amount = to_fen(loan.loss * plan.recoveries[k])
+            if amount > 0:
+                out = await self.api.post(
+                    "loans",
+                    f"/v1/loans/{loan.loan_id}/recoveries",
+                    {"amount": str(amount)},
+                    endpoint="/v1/loans/{id}/recoveries",
+                    key=self._key("recovery", loan.loan_id, k),
+                )
+                self.tally.recoveries += 1
+                self.tally.amount_recovered += Decimal(out["amount"])
+            if k + 1 < len(plan.recoveries):
+                self._later(self._inflows, day + timedelta(days=RECOVERY_EVERY_DAYS), self._recoverer(loan, k + 1))
+
+        return recover
 
     def _curer(self, loan: LoanState) -> Action:
         async def cure(day: date) -> None:
@@ -534,8 +680,12 @@ class Simulation:
                 key=self._key("write-off", loan.loan_id),
             )
             loan.status = "written_off"
+            loan.loss = Decimal(out["loss"])
             self.tally.written_off += 1
-            self.tally.amount_written_off += Decimal(out["loss"])
+            self.tally.amount_written_off += loan.loss
+            plan = loan.household.borrowing
+            if plan is not None and plan.recoveries:
+                self._later(self._inflows, day + timedelta(days=RECOVERY_EVERY_DAYS), self._recoverer(loan, 0))
 
         return write_off
 
@@ -576,6 +726,7 @@ class Simulation:
         loan = debit.loan
         self.tally.repayments += 1
         self.tally.amount_repaid += debit.amount
+        self.tally.penalty_paid += Decimal(out.get("penalty") or ZERO)
         if Decimal(out["principal_outstanding"]) == 0 and Decimal(out["interest_outstanding"]) == 0:
             loan.status = "repaid"
             self.tally.loans_repaid += 1
@@ -588,11 +739,14 @@ class Simulation:
                 )
 
     async def settle(self, deadline_s: float = 120) -> None:
-        """Wait until risk has booked every write-off (events are eventually consistent)."""
+        """Wait until risk has booked every write-off and recovery (events are eventually
+        consistent)."""
         began = time.monotonic()
         while True:
             losses = await self.api.offset_pages("risk", "/v1/losses")
-            if len(losses) >= self.tally.written_off or time.monotonic() - began > deadline_s:
+            recovered = sum((Decimal(row.get("recovered", ZERO)) for row in losses), ZERO)
+            booked = len(losses) >= self.tally.written_off and recovered >= self.tally.amount_recovered
+            if booked or time.monotonic() - began > deadline_s:
                 break
             await asyncio.sleep(0.5)
         self.phases["settling"] = time.monotonic() - began
