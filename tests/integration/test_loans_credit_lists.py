@@ -339,6 +339,7 @@ async def test_no_subsidy_accrues_for_the_days_a_business_is_blacklisted(loans: 
     forfeited = Decimal(listed_now["subsidy_forfeited"])
     assert forfeited == Decimal("40.33"), "forfeited days are not caught up after delisting"
     assert Decimal(listed_now["subsidy_accrued"]) + forfeited == Decimal(clean_now["subsidy_accrued"])
+
     # The borrower owes the forfeited subsidy: billed as interest with the first instalment.
     # Both bills are unpaid 9 days past the due date, so both owe penalty too, and the listed
     # borrower's compound interest runs on more interest (issue 24): compared without it.
