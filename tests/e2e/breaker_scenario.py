@@ -258,22 +258,26 @@ async def run(system: RunningSystem) -> None:
     # --- collection fails: a loss after 360 days, written off and shared 30/20/50 ------------
     await _cob(loans, first_due + timedelta(days=361))
     loan = (await loans.get(f"/v1/loans/{loan_id}")).json()
-    # Nothing was repaid: twelve months' interest on the whole 12,300 at 4.35% / 12, in fen
-    # (44.59 a month).
+    # Nothing was repaid. Contract interest runs on the principal not in arrears (issue 24: the
+    # overdue principal bears penalty instead): period k on 12,300 - 1,025 × (k - 1), each
+    # 1,025 × 4.35% / 12 = 3.715625 × m for m = 12 .. 1 in fen: 44.59 + 40.87 + 37.16 + 33.44
+    # + 29.73 + 26.01 + 22.29 + 18.58 + 14.86 + 11.15 + 7.43 + 3.72 = 289.83.
     assert (loan["classification"], loan["principal_outstanding"], loan["interest_outstanding"]) == (
         "loss",
         "12300.00",
-        "535.08",
+        "289.83",
     )
+    assert Decimal(loan["penalty_outstanding"]) > 0
     r = await loans.post(f"/v1/loans/{loan_id}/write-off")
     assert r.status_code == 201, r.text
-    # Realised loss = outstanding principal + accrued unpaid interest (API.md).
-    assert (r.json()["loss"], r.json()["business_date"]) == ("12835.08", str(first_due + timedelta(days=361)))
+    # Realised loss = outstanding principal + accrued unpaid interest (API.md); the penalty is
+    # reversed out of income, never shared.
+    assert (r.json()["loss"], r.json()["business_date"]) == ("12589.83", str(first_due + timedelta(days=361)))
     loss = Decimal(r.json()["loss"])
     split = expected_split(loss)
-    # 1,283,508 fen: 385,052.4 / 256,701.6 / 641,754 exactly; the one fen left goes to the
-    # largest remainder, the bank's.
-    assert split == {"government": "3850.52", "bank": "2567.02", "insurer": "6417.54"}
+    # 1,258,983 fen: 377,694.9 / 251,796.6 / 629,491.5 exactly; the two fen left go to the
+    # largest remainders, the government's (.9) and the bank's (.6).
+    assert split == {"government": "3776.95", "bank": "2517.97", "insurer": "6294.91"}
 
     r = await eventually(
         lambda: risk.get("/v1/losses", params={"loan_id": loan_id}),

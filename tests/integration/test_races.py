@@ -253,20 +253,22 @@ async def test_a_write_off_racing_a_repayment_on_one_loan_resolves_one_way(loans
     line, loan = await _non_performing(loans)
     before = (await client.get(f"/v1/loans/{loan}")).json()
     principal, interest = Decimal(before["principal_outstanding"]), Decimal(before["interest_outstanding"])
-    assert principal == Decimal("12000.00") and interest > Decimal("100.00")
+    penalty = Decimal(before["penalty_outstanding"])
+    assert principal == Decimal("12000.00") and interest > Decimal("100.00") and Decimal("0") < penalty < 100
 
     off, pay = await asyncio.gather(
         client.post(f"/v1/loans/{loan}/write-off"),
         client.post(f"/v1/loans/{loan}/repayments", json={"amount": "100.00"}),
     )
     assert off.status_code == 201, off.text
-    if pay.status_code == 201:  # the repayment first: 100.00 of interest, the rest written off
-        assert Decimal(off.json()["loss"]) == principal + interest - Decimal("100.00")
-        repaid = Decimal("100.00")
+    if pay.status_code == 201:  # the repayment first: the penalty, then interest, the rest written off
+        # (issue 24: penalty first; penalty is never part of the loss)
+        assert Decimal(off.json()["loss"]) == principal + interest - (Decimal("100.00") - penalty)
+        repaid, to_penalty = Decimal("100.00"), penalty
     else:  # the write-off first: the loan is closed to repayments
         assert (pay.status_code, pay.json()["code"]) == (409, "LOAN_CLOSED"), pay.text
         assert Decimal(off.json()["loss"]) == principal + interest
-        repaid = Decimal("0.00")
+        repaid, to_penalty = Decimal("0.00"), Decimal("0.00")
     state = (await client.get(f"/v1/loans/{loan}")).json()
     assert (state["status"], state["principal_outstanding"], state["interest_outstanding"]) == (
         "written_off",
@@ -278,7 +280,7 @@ async def test_a_write_off_racing_a_repayment_on_one_loan_resolves_one_way(loans
         written = await session.scalar(
             select(func.coalesce(func.sum(LedgerEntry.debit), 0)).where(LedgerEntry.account == "write_off_loss")
         )
-    assert (Decimal(paid or 0), Decimal(written or 0)) == (repaid, principal + interest - repaid)
+    assert (Decimal(paid or 0), Decimal(written or 0)) == (repaid, principal + interest - (repaid - to_penalty))
     assert len(await _events(loans, "loans", "loans.loan.written_off")) == 1
     assert (await client.get(f"/v1/credit-lines/{line}")).json()["outstanding"] == "0.00"
     await ledger_matches_loans(loans)
