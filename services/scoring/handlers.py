@@ -106,6 +106,9 @@ async def rate_registered(session: AsyncSession) -> None:
         if subject is None:
             subject = _new_subject(r.kind, r.subject_id, r.village_code, r.township_code, r.name, r.poor_household)
             session.add(subject)
+        elif _placeholder(subject):
+            # Its loans' events came first (_loan_subject): the registration says who it is.
+            subject.name, subject.poor_household = r.name, r.poor_household
         subject.profile = json.dumps(r.profile, ensure_ascii=False)
         set_fact_ends(subject, {}, today)  # a registration states no end dates
         subjects.append(subject)
@@ -140,12 +143,27 @@ async def on_profile_changed(session: AsyncSession, event: Envelope) -> None:
     await rate(session, subject)
 
 
-async def on_loan_classified(session: AsyncSession, event: Envelope) -> None:
-    p = parse_payload(event, LoanClassified)
+async def _loan_subject(session: AsyncSession, p: LoanClassified | LoanRepaid) -> Subject:
+    """The loan's subject, locked. A loan's events can reach scoring before its subject's
+    registration, which is on another topic (a fresh replay of the topics, or Kafka's order
+    across topics): its facts are then kept on a placeholder the registration completes
+    (rate_registered), never dropped, so D3/D3b count the same however the topics interleave."""
     subject = await session.get(Subject, p.subject_id, with_for_update=True)
     if subject is None:
-        log.warning("loan %s of unknown subject %s; not rated", p.loan_id, p.subject_id)
-        return
+        subject = _new_subject(p.subject_kind, p.subject_id, p.village_code, p.township_code, "", False)
+        session.add(subject)
+        await session.flush()
+    return subject
+
+
+def _placeholder(subject: Subject) -> bool:
+    """Known only from its loans' events: nothing to rate until its registration arrives."""
+    return subject.name == "" and subject.profile == "{}"
+
+
+async def on_loan_classified(session: AsyncSession, event: Envelope) -> None:
+    p = parse_payload(event, LoanClassified)
+    subject = await _loan_subject(session, p)
     loan = await session.get(LoanState, p.loan_id)
     if loan is None:
         loan = LoanState(
@@ -175,15 +193,13 @@ async def on_loan_classified(session: AsyncSession, event: Envelope) -> None:
         await _end_spells(session, p.loan_id, day, "non_performing")
     loan.overdue, loan.non_performing = overdue, p.non_performing
     await session.flush()
-    await rate(session, subject)
+    if not _placeholder(subject):
+        await rate(session, subject)
 
 
 async def on_loan_repaid(session: AsyncSession, event: Envelope) -> None:
     p = parse_payload(event, LoanRepaid)
-    subject = await session.get(Subject, p.subject_id, with_for_update=True)
-    if subject is None:
-        log.warning("loan %s of unknown subject %s; not rated", p.loan_id, p.subject_id)
-        return
+    subject = await _loan_subject(session, p)
     loan = await session.get(LoanState, p.loan_id)
     if loan is not None:
         loan.overdue = loan.non_performing = False
@@ -193,7 +209,8 @@ async def on_loan_repaid(session: AsyncSession, event: Envelope) -> None:
     if earns_repayment_bonus(on_time=p.on_time, first_due_on=p.first_due_on, repaid_on=p.business_date):
         subject.repaid_full_period += 1  # 004 §7(5), DOMAIN.md §2: ran a full period, never past due
     await session.flush()
-    await rate(session, subject)
+    if not _placeholder(subject):
+        await rate(session, subject)
 
 
 def _begin_spell(session: AsyncSession, subject_id: str, loan_id: str, kind: str, day: date) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from services.scoring.settings import ScoringSettings
 from shared.auth import add_credential
-from shared.catalogue import BusinessDateAdvanced, LoanClassified, LoanRepaid
+from shared.catalogue import BusinessDateAdvanced, HouseholdRegistered, LoanClassified, LoanRepaid
 from shared.events import new_event
 from shared.messaging import outbox
 from tests.conftest import Infra
@@ -195,6 +195,45 @@ async def test_a_loan_going_overdue_vetoes_at_once_and_history_counts(system: tu
     assert (rating["score"], rating["grade"], rating["status"]) == (88, "AA", "pending_notice")
     assert {r["rule"]: r["points"] for r in rating["reasons"]}["D3.overdue"] == -5
     assert len(rating["history"]) == 3
+
+
+async def test_a_loans_events_before_its_households_registration_still_count(
+    system: tuple[System, Any], infra: Infra
+) -> None:
+    """Registration and loan events travel on different topics, so a fresh replay (or Kafka's
+    order across topics) can bring a household's loan events first; they used to be dropped
+    ("unknown subject"), and the rebuilt household lost its D3 occurrence. Found by the
+    containers' replay after a SIGKILL (issue 23)."""
+    s, _ = system
+    scoring = s["scoring"]
+    hid, loan = str(uuid.uuid4()), str(uuid.uuid4())
+    await s.publish(_classified(hid, loan, 1, "special_mention", "normal", START + timedelta(days=40)))
+    repaid = LoanRepaid(
+        loan_id=loan,
+        subject_kind="household",
+        subject_id=hid,
+        village_code=VILLAGE,
+        township_code=TOWNSHIP,
+        business_date=START + timedelta(days=50),
+        on_time=False,
+    )
+    await s.publish(new_event("loans.loan.repaid", VILLAGE, repaid))
+    registered = HouseholdRegistered(
+        household_id=hid,
+        village_code=VILLAGE,
+        township_code=TOWNSHIP,
+        poor_household=True,
+        head_name="农户9",
+        id_number_masked="410***********0099",
+        members=1,
+        profile=AA_PROFILE,
+    )
+    await s.publish(new_event("registry.household.registered", VILLAGE, registered))
+    # As if in order: DOMAIN §2's 93 for an AA poor household, less D3's 5 for the one
+    # occurrence of overdue; cured, so no veto.
+    rating = await _rating(scoring, hid, vetoed=False, score=88)
+    assert (rating["grade"], rating["status"]) == ("AA", "pending_notice")
+    assert {r["rule"]: r["points"] for r in rating["reasons"]}["D3.overdue"] == -5
 
 
 def _repaid(household_id: str, loan_id: str, day: date, on_time: bool, first_due_on: date) -> Any:
