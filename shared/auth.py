@@ -94,6 +94,14 @@ SCOPES: dict[str, str] = {
     "lists:propose": "Propose a black-list entry for malicious debt evasion, with evidence",
     "lists:decide": "Approve black-list proposals, evaluate the red list, review and decide credit repairs",
     "repairs:apply": "Apply for credit repair of a black-list entry (a subject for itself)",
+    "settlement:read": "Read subsidy claims, claim batches, reconciliation files and fund statements",
+    "subsidy:claim": "File the bank's interest subsidy (贴息) claims",
+    "subsidy:review": "Review subsidy claims (approve, approve part, return) and record their payment",
+    "claims:batch": "File a month's batch of claims on the insurer",
+    "claims:decide": "Accept or dispute the lines of a claim batch (the insurer)",
+    "reconciliation:submit": "Post the bank's own totals for a business date and resolve differences",
+    "periods:close": "Close an accounting month (trial balance snapshot)",
+    "ledger:correct": "Post a correcting entry in the open period",
 }
 
 _PUBLISHED = frozenset(
@@ -126,6 +134,12 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
         "lists:propose",
         "lists:decide",
         "repairs:apply",
+        "subsidy:claim",
+        "subsidy:review",
+        "claims:batch",
+        "claims:decide",
+        "reconciliation:submit",
+        "ledger:correct",
     },
     # Prometheus: the metrics and nothing else, so its key in a scrape config reads no credit data.
     "monitoring": frozenset({"metrics:read"}),
@@ -152,6 +166,9 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             "audit:read",
             "lists:decide",
             "repairs:apply",
+            "settlement:read",
+            "subsidy:review",
+            "claims:batch",
         }
     ),
     "bank": _PUBLISHED
@@ -169,11 +186,19 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             "fund:read",
             "events:read",
             "lists:propose",
+            "settlement:read",
+            "subsidy:claim",
+            "claims:batch",
+            "reconciliation:submit",
+            "periods:close",
+            "ledger:correct",
         }
     ),
     "insurer": _PUBLISHED
     | _SUBJECT_DATA
-    | frozenset({"facts:write", "losses:read", "claims:settle", "fund:read", "events:read"}),
+    | frozenset(
+        {"facts:write", "losses:read", "claims:settle", "claims:decide", "fund:read", "events:read", "settlement:read"}
+    ),
     # Courts and the police state their own facts and may read the subjects they concern.
     "court": _PUBLISHED | frozenset({"subjects:read", "facts:write", "objections:read"}),
     "police": _PUBLISHED | frozenset({"subjects:read", "facts:write", "objections:read"}),
