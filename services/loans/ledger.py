@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
+from typing import Literal
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,8 +29,27 @@ WRITE_OFF_LOSS = "write_off_loss"
 # written-off principal and interest stay written off, so the loss account keeps the gross
 # loss and this one what came back of it.
 RECOVERIES = "write_off_recoveries"
+# Subsidy settlement (004 §4(1)5): a claim's approved part moves from the accrued receivable
+# to what the district finance has approved and owes until it pays; a part it does not
+# approve is the bank's expense (the borrower's bill does not change).
+SUBSIDY_CLAIMED = "subsidy_claimed"
+SUBSIDY_DISALLOWED = "subsidy_disallowed"
 
-DEBIT_NORMAL = {LOANS, INTEREST_RECEIVABLE, SUBSIDY_RECEIVABLE, PENALTY_RECEIVABLE, SETTLEMENT, WRITE_OFF_LOSS}
+AccountType = Literal["asset", "liability", "income", "expense"]
+ACCOUNTS: dict[str, AccountType] = {
+    LOANS: "asset",
+    INTEREST_RECEIVABLE: "asset",
+    SUBSIDY_RECEIVABLE: "asset",
+    SUBSIDY_CLAIMED: "asset",
+    PENALTY_RECEIVABLE: "asset",
+    SETTLEMENT: "asset",
+    INTEREST_INCOME: "income",
+    PENALTY_INCOME: "income",
+    RECOVERIES: "income",
+    WRITE_OFF_LOSS: "expense",
+    SUBSIDY_DISALLOWED: "expense",
+}
+DEBIT_NORMAL = {account for account, kind in ACCOUNTS.items() if kind in ("asset", "expense")}
 ZERO = Decimal("0.00")
 
 Leg = tuple[str, Decimal, Decimal]  # account, debit, credit
