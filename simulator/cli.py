@@ -31,6 +31,8 @@ def add_parser(sub: Any) -> None:
         p.add_argument(
             f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)), default=getattr(defaults, f.name)
         )
+    # Unless given, as many townships as the default but never more than villages: `--villages 2` works.
+    p.set_defaults(townships=None)
     p.add_argument("--months", type=int, default=12)
     p.add_argument("--write-off-after-days", type=int, default=180, help="the bank writes off after collection fails")
     p.add_argument("--host", default="127.0.0.1", help="where the services listen on the default ports")
@@ -57,7 +59,7 @@ def main(args: argparse.Namespace) -> None:
         import matplotlib  # noqa: F401
     except ImportError:
         raise SystemExit("the plots need matplotlib: pip install -e '.[sim]'") from None
-    options = Options(**{f.name: getattr(args, f.name) for f in fields(Options)})
+    options = options_from(args)
     urls = {s: getattr(args, f"{s}_url") or f"http://{args.host}:{p}" for s, p in PORTS.items()}
     summary = asyncio.run(
         simulate(
@@ -76,6 +78,20 @@ def main(args: argparse.Namespace) -> None:
     print(f"written to {args.out}/")
     if summary["run"]["anomaly_count"]:
         sys.exit(1)
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    """The district the flags describe; a shape ``generate`` cannot make is a usage error."""
+    values = {f.name: getattr(args, f.name) for f in fields(Options)}
+    if values["townships"] is None:
+        values["townships"] = min(Options.townships, values["villages"])
+    options = Options(**values)
+    if not 1 <= options.townships <= options.villages <= options.households:
+        raise SystemExit(
+            f"need 1 <= --townships ({options.townships}) <= --villages ({options.villages}) "
+            f"<= --households ({options.households})"
+        )
+    return options
 
 
 async def simulate(
