@@ -43,6 +43,10 @@ _RULES = {
     "apikey": r"\bvc[ks]_[A-Za-z0-9_-]+",
     "header": rf"(?P<header_keep>(?i:\b(?:{_SECRET_HEADERS})[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic)\s+)?))"
     r"[^\s\"',;]+",
+    # Standard Webhooks: `webhook-signature: v1,<base64> v1,<base64>` (space-separated while
+    # a key rotates); the comma would end the header rule's value after "v1".
+    "webhook_signature": r"(?P<webhook_signature_keep>(?i:\bwebhook-signature[\"']?\s*[:=]\s*[\"']?))"
+    r"v1a?,[A-Za-z0-9+/=]+(?:\s+v1a?,[A-Za-z0-9+/=]+)*",
     # Not a challenge's parameters (WWW-Authenticate: Bearer error="invalid_token").
     "bearer": r"(?P<bearer_keep>(?i:\b(?:bearer|basic)\s+))(?!(?:error|realm|scope)=)[A-Za-z0-9._~+/=-]{8,}",
     "param": rf"(?P<param_keep>(?i:[?&;](?:{_SECRET_PARAMS})=))[^&#\s\"']+",

@@ -47,6 +47,13 @@ API_KEY = "vck_Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA"
         ("POST https://hook.example/in?token=abc123&x=1", "abc123", "?token=[REDACTED]&x=1"),
         ("postgresql+asyncpg://vcredit:s3cret-pw@db/vcredit", "s3cret-pw", "://vcredit:[REDACTED]@db"),
         ("X-Api-Key: plainsecretvalue", "plainsecretvalue", "X-Api-Key: [REDACTED]"),
+        # Standard Webhooks: the comma after the scheme ended the header rule's value.
+        ("webhook-signature: v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=", "K5oZfzN95Z9U", "signature: [REDACTED]"),
+        (
+            "{'webhook-signature': 'v1,Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA== v1,c2VjcmV0LXRva2VuLXZhbHVl'}",
+            "c2VjcmV0LXRva2VuLXZhbHVl",
+            "'webhook-signature': '[REDACTED]'",
+        ),
     ],
 )
 def test_redacts(text: str, secret: str, kept: str) -> None:
