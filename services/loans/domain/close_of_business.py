@@ -165,7 +165,9 @@ def close_loan_day(
         # The day's penalty, on the balances at its end, once the grace is over.
         penalty, compound = accrue(loan, policy, principal_base, interest_base)
         accruals.penalty += penalty + compound
-    if loan.days_past_due == 1 and loan.period_number > 1:
+    if loan.days_past_due == 1 and loan.overdue_since is not None:
+        # The oldest unpaid instalment, not the last billed: with grace days longer than a
+        # period, later periods have billed by the first day past due.
         events.append(
             new_event(
                 "loans.instalment.overdue",
@@ -173,14 +175,20 @@ def close_loan_day(
                 InstalmentOverdue(
                     **who(loan),
                     loan_id=loan.id,
-                    instalment=loan.period_number - 1,
-                    due_on=loan.period_start,
+                    instalment=instalment_due_on(loan, loan.overdue_since),
+                    due_on=loan.overdue_since,
                     amount_overdue=format_money(arrears(loan)),
                 ),
             )
         )
     loan.closed_through = day
     return events
+
+
+def instalment_due_on(loan: LoanState, due: date) -> int:
+    """The number of the instalment due on ``due``: due date k is k calendar months after
+    disbursement (domain/schedule.py), clamped to a short month's end, so k is the months between."""
+    return (due.year - loan.disbursed_on.year) * 12 + due.month - loan.disbursed_on.month
 
 
 def subsidy_ended(loan: LoanState) -> bool:

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from services.loans.domain.close_of_business import Accruals, billing_today, close_loan_day, needs_schedule
 from services.loans.domain.loan_state import InstalmentDay, LoanDay, age
+from services.loans.domain.penalty import OverduePolicy
 from services.loans.domain.repayment import apply_repayment
 from shared.events import Envelope
 
@@ -269,3 +270,32 @@ def test_the_rules_import_no_database_or_messaging() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_grace_longer_than_a_period_names_the_oldest_unpaid_instalment() -> None:
+    """35 days of grace: instalment 1 (due 2026-02-01, 610.00) unpaid is 1 day past due on
+    2026-02-01 + 35 + 1 days = 2026-03-09 (the close of 03-08), when instalment 2 has billed
+    too (605.00: 600.00 + 600.00 × 10% × 30/360). The event names instalment 1 and its due date,
+    with both in arrears."""
+    loan, instalments = _loan(), _instalments()
+    policy = OverduePolicy(grace_days=35)
+    events: list[Envelope] = []
+    day = DISBURSED
+    while day <= date(2026, 3, 8):
+        schedule = instalments if needs_schedule(loan, day) else None
+        events += close_loan_day(loan, day, Accruals(), schedule=schedule, policy=policy)
+        day += DAY
+    overdue = [e.payload for e in events if e.type == "loans.instalment.overdue"]
+    assert overdue == [
+        {
+            "loan_id": "L1",
+            "subject_kind": "household",
+            "subject_id": "S1",
+            "village_code": "V1",
+            "township_code": "T1",
+            "instalment": 1,
+            "due_on": "2026-02-01",
+            "amount_overdue": "1215.00",
+        }
+    ]
+    assert loan.days_past_due == 1 and loan.period_number == 3
