@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.risk import funds, mutual_guarantee
-from services.risk.context import business_date
+from services.risk.context import business_date, settings
 from services.risk.domain.statement import Period, PeriodError, period_of, state
 from services.risk.schemas import (
     FundMovementOut,
@@ -34,7 +34,7 @@ MUTUAL_GUARANTEE_KIND_TITLES = {"contribution": "缴存", "draw": "代偿支取"
 async def period(session: AsyncSession, start: date | None, end: date | None) -> Period:
     """The period asked for, or 422 naming the parameter that cannot be stated."""
     try:
-        return period_of(start, end, await business_date(session))
+        return period_of(start, end, await business_date(session), settings().statement_period)
     except PeriodError as refused:
         raise Problem(422, "VALIDATION_FAILED", "Invalid request", str(refused), field=refused.field) from None
 

@@ -210,7 +210,9 @@ async def test_the_fund_and_mutual_guarantee_statements_add_up(system: tuple[Sys
     assert r.status_code == 200, r.text
     statement = r.json()
     assert (statement["from"], statement["to"]) == ("2026-01-01", str(recovered_on))
-    assert [(m["business_date"], m["kind"], m["loan_id"], m["amount"], m["balance"]) for m in statement["movements"]] == [
+    assert [
+        (m["business_date"], m["kind"], m["loan_id"], m["amount"], m["balance"]) for m in statement["movements"]
+    ] == [
         (str(START), "opening", None, "10000000.00", "10000000.00"),
         (str(START), "top_up", None, "50000.00", "10050000.00"),
         (str(written_off_on), "loss", household_loan, "-3703.70", "10046296.30"),
@@ -327,7 +329,11 @@ async def test_the_fund_and_mutual_guarantee_statements_add_up(system: tuple[Sys
     heading, titles, rows = _xlsx(r.content)
     assert titles == ["日期", "类型", "贷款编号", "追偿编号", "金额", "余额"]
     assert (heading["企业编号"], heading["期初余额"], heading["期末余额"]) == (business, "0.00", "1250.00")
-    assert (heading["合计·缴存"], heading["合计·代偿支取"], heading["合计·追偿退回"]) == ("2500.00", "-2500.00", "1250.00")
+    assert (heading["合计·缴存"], heading["合计·代偿支取"], heading["合计·追偿退回"]) == (
+        "2500.00",
+        "-2500.00",
+        "1250.00",
+    )
     lines, totals = rows[1:-1], rows[-1]
     assert [x[1] for x in lines] == ["缴存", "缴存", "代偿支取", "追偿退回"]
     assert sum(D(str(x[4])) for x in lines) == D(str(totals[4])) == D("1250.00") == D(str(totals[5]))

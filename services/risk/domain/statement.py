@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Literal
 
 ZERO = Decimal("0.00")
 
@@ -32,15 +33,27 @@ class PeriodError(ValueError):
         self.field = field
 
 
-# (product choice) a statement defaults to the current year up to the business date
-def period_of(start: date | None, end: date | None, today: date) -> Period:
+Span = Literal["year", "quarter", "month"]
+
+
+def first_day(day: date, span: Span) -> date:
+    """The first day of the calendar year, quarter or month that ``day`` is in."""
+    if span == "year":
+        return date(day.year, 1, 1)
+    if span == "quarter":
+        return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    return date(day.year, day.month, 1)
+
+
+# (product choice) a statement defaults to the current year (a setting) up to the business date
+def period_of(start: date | None, end: date | None, today: date, span: Span = "year") -> Period:
     """``end`` defaults to the business date and may not be after it (what has not happened
-    is not stated; it also refuses a mistyped 9999-12-31); ``start`` defaults to 1 January of
-    ``end``'s year and may not be after ``end``."""
+    is not stated; it also refuses a mistyped 9999-12-31); ``start`` defaults to the first day
+    of ``end``'s year (quarter, month: ``span``) and may not be after ``end``."""
     end = today if end is None else end
     if end > today:
         raise PeriodError("to", f"to ({end}) is after the business date {today}: a statement covers what has happened.")
-    start = date(end.year, 1, 1) if start is None else start
+    start = first_day(end, span) if start is None else start
     if start > end:
         raise PeriodError("from", f"from ({start}) is after to ({end}).")
     return Period(start, end)

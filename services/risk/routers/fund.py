@@ -88,7 +88,8 @@ async def top_up_fund(
     response_model=FundStatementOut,
     tags=["funds"],
     summary="The fund's statement for a period: opening, each movement, totals by kind, closing",
-    description="from defaults to 1 January of to's year, to to the business date (no later: 422 naming it); "
+    description="from defaults to the first day of to's year (VCREDIT_RISK_STATEMENT_PERIOD: or quarter, "
+    "month), to to the business date (no later: 422 naming it); "
     "from after to is 422 naming from. JSON, or with format=csv or format=xlsx a file (shared/tabular): "
     "Chinese column titles, the balance brought forward as the first line, a 合计 row with the closing "
     "balance; the XLSX heading also gives the period and the totals by kind.",

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.risk.domain.statement import Period, PeriodError, period_of, state
+from services.risk.domain.statement import Period, PeriodError, Span, period_of, state
 
 D = Decimal
 TODAY = date(2026, 5, 16)
@@ -58,7 +58,12 @@ def test_opening_plus_the_movements_is_closing_with_the_balance_after_each() -> 
     assert made.balances == (D("10050000.00"), D("10046296.30"), D("10038996.31"), D("10040496.31"))
     assert made.closing == D("10040496.31")
     # Totals by kind, every kind named even when nothing of it moved: losses -3,703.70 - 7,299.99.
-    assert made.totals == {"opening": D("0.00"), "top_up": D("50000.00"), "loss": D("-11003.69"), "recovery": D("1500.00")}
+    assert made.totals == {
+        "opening": D("0.00"),
+        "top_up": D("50000.00"),
+        "loss": D("-11003.69"),
+        "recovery": D("1500.00"),
+    }
     assert made.counts == {"opening": 0, "top_up": 1, "loss": 2, "recovery": 1}
     assert made.opening + sum(made.totals.values()) == made.closing
 
@@ -78,3 +83,19 @@ def test_a_balance_may_go_below_zero_and_back() -> None:
 def test_a_movement_of_an_unknown_kind_is_refused_not_left_out_of_the_totals() -> None:
     with pytest.raises(ValueError, match="'fee'"):
         state(D("0.00"), [("top_up", D("1.00")), ("fee", D("-1.00"))], FUND)
+
+
+@pytest.mark.parametrize(
+    ("span", "start"), [("year", date(2026, 1, 1)), ("quarter", date(2026, 4, 1)), ("month", date(2026, 5, 1))]
+)
+def test_the_default_start_follows_the_configured_span(span: Span, start: date) -> None:
+    assert period_of(None, None, TODAY, span) == Period(start, TODAY)
+    # The span of to's date, not of the business date: 30 Sep's quarter starts on 1 Jul.
+    assert (
+        period_of(None, date(2025, 9, 30), TODAY, span).start
+        == {
+            "year": date(2025, 1, 1),
+            "quarter": date(2025, 7, 1),
+            "month": date(2025, 9, 1),
+        }[span]
+    )
