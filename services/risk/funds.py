@@ -1,9 +1,10 @@
-"""The risk compensation fund (004 §6(2)) and the businesses' mutual guarantee contributions.
-The split of realised losses (004 §6(1)), which draws on both, is in ``losses.py``."""
+"""The risk compensation fund (004 §6(2)): its entries, balance and capacity, and its statement
+for a period. The split of realised losses (004 §6(1)), which draws on it and on the
+businesses' mutual guarantee (``mutual_guarantee.py``), is in ``losses.py``."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -11,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.risk.context import business_date, settings
-from services.risk.models import FundEntry, MutualGuaranteeAccount, Village
+from services.risk.domain.statement import Period
+from services.risk.models import FundEntry, Village
 from shared.catalogue import FundCapacityChanged
 from shared.events import new_event
 from shared.messaging import emit
@@ -95,24 +97,24 @@ async def top_up(session: AsyncSession, amount: Decimal, reason: str, decided_by
     await publish_capacity(session, "top_up", amount)
 
 
-async def contribute(session: AsyncSession, business_id: str, village_code: str, amount: Decimal) -> None:
-    account = await session.get(MutualGuaranteeAccount, business_id)
-    if account is None:
-        account = MutualGuaranteeAccount(
-            business_id=business_id, village_code=village_code, contributed=ZERO, drawn=ZERO
-        )
-        session.add(account)
-    account.contributed += amount
-
-
 async def entries(session: AsyncSession, limit: int, offset: int) -> list[FundEntry]:
     return list(await session.scalars(select(FundEntry).order_by(FundEntry.id).limit(limit).offset(offset)))
 
 
-async def mutual_guarantee_accounts(
-    session: AsyncSession, business_id: str | None, limit: int, offset: int
-) -> list[MutualGuaranteeAccount]:
-    query = select(MutualGuaranteeAccount).order_by(MutualGuaranteeAccount.business_id).limit(limit).offset(offset)
-    if business_id is not None:
-        query = query.where(MutualGuaranteeAccount.business_id == business_id)
-    return list(await session.scalars(query))
+async def balance_before(session: AsyncSession, start: date) -> Decimal:
+    """The fund's balance at the start of ``start``: its entries dated before it."""
+    total = await session.scalar(
+        select(func.coalesce(func.sum(FundEntry.amount), 0)).where(FundEntry.business_date < start)
+    )
+    return Decimal(total or 0)
+
+
+async def entries_in(session: AsyncSession, period: Period) -> list[FundEntry]:
+    """The fund's entries dated in the period, by date and then as they were booked."""
+    return list(
+        await session.scalars(
+            select(FundEntry)
+            .where(FundEntry.business_date >= period.start, FundEntry.business_date <= period.end)
+            .order_by(FundEntry.business_date, FundEntry.id)
+        )
+    )

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.risk import breaker, context, credit_lists, funds, losses, recoveries
+from services.risk import breaker, context, credit_lists, losses, mutual_guarantee, recoveries
 from services.risk.models import Business, Community, Household, SubjectGrade
 from services.risk.rows import Position, rows_of
 from shared.catalogue import (
@@ -180,7 +180,9 @@ async def on_disbursed(session: AsyncSession, event: Envelope) -> None:
     )
     rows_of(session).positions.add(p.loan_id, position)
     if p.subject_kind == "business" and Decimal(p.mutual_guarantee_contribution):
-        await funds.contribute(session, p.subject_id, p.village_code, Decimal(p.mutual_guarantee_contribution))
+        await mutual_guarantee.contribute(
+            session, p.subject_id, p.village_code, p.loan_id, Decimal(p.mutual_guarantee_contribution), p.disbursed_on
+        )
     await _move(session, position, amount, False, p.disbursed_on)
 
 

@@ -14,10 +14,11 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.risk import mutual_guarantee
 from services.risk.context import business_date, replaying, settings
 from services.risk.domain.loss import split_loss
 from services.risk.funds import ZERO, publish_capacity
-from services.risk.models import ClaimSettlement, FundEntry, Loss, MutualGuaranteeAccount
+from services.risk.models import ClaimSettlement, FundEntry, Loss
 from shared.catalogue import ClaimSettled, LoanWrittenOff, LossSplit
 from shared.events import new_event
 from shared.messaging import emit
@@ -33,10 +34,7 @@ async def realise_loss(session: AsyncSession, p: LoanWrittenOff, occurred_at: da
     loss = Decimal(p.loss)
     drawn = ZERO
     if p.subject_kind == "business":
-        account = await session.get(MutualGuaranteeAccount, p.subject_id)
-        if account is not None:
-            drawn = min(loss, max(ZERO, account.contributed - account.drawn))
-            account.drawn += drawn
+        drawn = await mutual_guarantee.draw(session, p.subject_id, p.loan_id, loss, p.business_date)
     parts = split_loss(loss - drawn, settings().loss_shares)
     row = Loss(
         loan_id=p.loan_id,

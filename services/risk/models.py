@@ -163,6 +163,27 @@ class MutualGuaranteeAccount(RiskBase):
     drawn: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
 
 
+class MutualGuaranteeMovement(RiskBase):
+    """Every movement of a business's mutual guarantee account, for its statement: a
+    contribution per loan (+), a draw per loss (-), a recovery's part back (+). Written by the
+    handlers that change ``MutualGuaranteeAccount``, from the event alone, so the account's
+    ``contributed`` is the sum of its contributions, its ``drawn`` minus the sum of its draws
+    and recoveries, and a rebuild writes the same rows."""
+
+    __tablename__ = "mutual_guarantee_movements"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    business_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(16))  # contribution, draw, recovery
+    amount: Mapped[Decimal] = mapped_column(Money)  # signed: a draw is negative
+    # Null only for the contributions carried forward by migration 0025e (docs/settlement.md).
+    loan_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    recovery_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    business_date: Mapped[date] = mapped_column(Date)
+
+    __table_args__ = (Index("ix_mutual_guarantee_movements_business", "business_id", "business_date"),)
+
+
 class SubjectGrade(RiskBase):
     """The certified grade in force per subject, from scoring (credit households, coverage)."""
 
@@ -410,6 +431,7 @@ PROJECTIONS: tuple[type[RiskBase], ...] = (
     Loss,
     LossRecovery,
     MutualGuaranteeAccount,
+    MutualGuaranteeMovement,
     SubjectGrade,
     Household,
     Business,

@@ -11,11 +11,12 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.risk import mutual_guarantee
 from services.risk.context import replaying
 from services.risk.domain.recovery import PARTIES, allocate_recovery
 from services.risk.funds import publish_capacity
 from services.risk.losses import recovered_of
-from services.risk.models import FundEntry, Loss, LossRecovery, MutualGuaranteeAccount
+from services.risk.models import FundEntry, Loss, LossRecovery
 from shared.catalogue import LoanRecovered, LossRecovered
 from shared.events import new_event
 from shared.messaging import emit
@@ -52,9 +53,9 @@ async def apply_recovery(session: AsyncSession, p: LoanRecovered, occurred_at: d
     )
     session.add(row)
     if parts["mutual_guarantee"]:
-        account = await session.get(MutualGuaranteeAccount, loss.subject_id)
-        if account is not None:  # the loss drew on it, so it exists
-            account.drawn -= parts["mutual_guarantee"]
+        await mutual_guarantee.give_back(
+            session, loss.subject_id, p.loan_id, p.recovery_id, parts["mutual_guarantee"], p.business_date
+        )
     if parts["government"]:
         # Dated and timed as the event, like the loss's entry, so a rebuild writes the same.
         session.add(

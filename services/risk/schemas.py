@@ -157,6 +157,53 @@ class MutualGuaranteeOut(BaseModel):
     balance: str
 
 
+class FundMovementOut(BaseModel):
+    business_date: date
+    kind: Literal["opening", "top_up", "loss", "recovery"]
+    loan_id: str | None
+    reason: str
+    decided_by: str
+    amount: str  # signed: a loss is negative
+    balance: str  # the fund's balance after this movement
+
+
+class FundStatementOut(BaseModel):
+    """The risk compensation fund over a period (004 §6(2)): opening + movements = closing."""
+
+    from_: date = Field(alias="from")
+    to: date
+    opening_balance: str
+    totals: dict[str, str]  # by kind (opening, top_up, loss, recovery), signed, zero if none
+    movements: list[FundMovementOut]
+    closing_balance: str
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class MutualGuaranteeMovementOut(BaseModel):
+    business_date: date
+    kind: Literal["contribution", "draw", "recovery"]
+    loan_id: str | None  # none only for contributions carried forward by migration 0025e
+    recovery_id: str | None
+    amount: str  # signed: a draw is negative
+    balance: str  # the account's balance after this movement
+
+
+class MutualGuaranteeStatementOut(BaseModel):
+    """A business's mutual guarantee account over a period: opening + movements = closing."""
+
+    business_id: str
+    village_code: str
+    from_: date = Field(alias="from")
+    to: date
+    opening_balance: str
+    totals: dict[str, str]  # by kind (contribution, draw, recovery), signed, zero if none
+    movements: list[MutualGuaranteeMovementOut]
+    closing_balance: str
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
 class EvaluationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     year: int = Field(ge=2000, le=2100)

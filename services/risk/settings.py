@@ -8,6 +8,7 @@
 | VCREDIT_RISK_RED_LIST_CLEAN_YEARS | 2 | 守信红名单: no overdue in this many calendar years, this one included |
 | VCREDIT_RISK_LOSS_SHARES | unset: 30/20/50 | JSON government, bank, insurer -> positive weight (004 §6(1)) |
 | VCREDIT_RISK_LIST_TIERS | both serious | JSON cause -> minor/general/serious: publication period, earliest repair |
+| VCREDIT_RISK_STATEMENT_PERIOD | year | fund statements without ``from`` start this year, quarter or month |
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ class RiskSettings(ServiceSettings):
     red_list_min_grade: Literal["AAA+", "AAA", "AA", "A"] = "AA"
     red_list_clean_years: int = Field(default=2, ge=1, le=10)
     list_tiers: dict[str, ListTier] = Field(default_factory=lambda: dict(_DEFAULT_TIERS))
+    # Issue 25 item 5, product choice: the fund's and the mutual guarantee's statements without
+    # ``from`` cover the calendar year to date, as the district's yearly fund accounts do
+    # (docs/settlement.md); quarter or month for a district that settles more often.
+    statement_period: Literal["year", "quarter", "month"] = "year"
 
     @field_validator("loss_shares")
     @classmethod

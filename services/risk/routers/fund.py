@@ -1,18 +1,30 @@
-"""The risk compensation fund and the businesses' mutual guarantee contributions (004 §6(2))."""
+"""The risk compensation fund and the businesses' mutual guarantee contributions (004 §6(2)),
+and their statements (issue 25 item 5)."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.risk import context, funds
-from services.risk.schemas import FundEntryOut, FundOut, MutualGuaranteeOut, TopUpIn
+from services.risk import context, funds, mutual_guarantee, statements
+from services.risk.schemas import (
+    FundEntryOut,
+    FundOut,
+    FundStatementOut,
+    MutualGuaranteeOut,
+    MutualGuaranteeStatementOut,
+    TopUpIn,
+)
 from shared.idempotency import IDEMPOTENCY_KEY, idempotent
 from shared.money import format_money
+from shared.openapi import problems
 from shared.paging import MAX_PAGE, Limit, Offset
+from shared.tabular import FILE_RESPONSES, download
 from shared.web import CurrentPrincipal, ReadSession, Session, scope
 
 router = APIRouter(prefix="/v1")
@@ -72,6 +84,32 @@ async def top_up_fund(
 
 
 @router.get(
+    "/fund/statement",
+    response_model=FundStatementOut,
+    tags=["funds"],
+    summary="The fund's statement for a period: opening, each movement, totals by kind, closing",
+    description="from defaults to the first day of to's year (VCREDIT_RISK_STATEMENT_PERIOD: or quarter, "
+    "month), to to the business date (no later: 422 naming it); "
+    "from after to is 422 naming from. JSON, or with format=csv or format=xlsx a file (shared/tabular): "
+    "Chinese column titles, the balance brought forward as the first line, a 合计 row with the closing "
+    "balance; the XLSX heading also gives the period and the totals by kind.",
+    responses=FILE_RESPONSES,
+    dependencies=[scope("fund:read")],
+)
+async def get_fund_statement(
+    session: ReadSession,
+    start: Annotated[date | None, Query(alias="from", description="first business date, included")] = None,
+    end: Annotated[date | None, Query(alias="to", description="last business date, included")] = None,
+    format: Annotated[Literal["csv", "xlsx"] | None, Query(description="a file instead of JSON")] = None,
+) -> FundStatementOut | Response:
+    """The risk compensation fund (004 §6(2)) over a period: opening + movements = closing."""
+    out = await statements.fund_statement(session, await statements.period(session, start, end))
+    if format is None:
+        return out
+    return download([statements.fund_sheet(out)], format, f"fund-statement-{out.from_}-{out.to}")
+
+
+@router.get(
     "/mutual-guarantee", response_model=list[MutualGuaranteeOut], tags=["funds"], dependencies=[scope("losses:read")]
 )
 async def list_mutual_guarantee(
@@ -80,7 +118,8 @@ async def list_mutual_guarantee(
     limit: Limit = MAX_PAGE,
     offset: Offset = 0,
 ) -> list[MutualGuaranteeOut]:
-    """Businesses' 10% contributions (004 §6(2)) and what their own losses drew from them."""
+    """Businesses' 10% contributions (004 §6(2)) and what their own losses drew from them, net
+    of what recoveries gave back: balance = contributed - drawn."""
     return [
         MutualGuaranteeOut(
             business_id=a.business_id,
@@ -89,5 +128,33 @@ async def list_mutual_guarantee(
             drawn=format_money(a.drawn),
             balance=format_money(a.contributed - a.drawn),
         )
-        for a in await funds.mutual_guarantee_accounts(session, business_id, limit, offset)
+        for a in await mutual_guarantee.accounts(session, business_id, limit, offset)
     ]
+
+
+@router.get(
+    "/businesses/{business_id}/mutual-guarantee/statement",
+    response_model=MutualGuaranteeStatementOut,
+    tags=["funds"],
+    summary="A business's mutual guarantee statement for a period: contributions, draws, recoveries, balance",
+    description="Periods and formats as GET /v1/fund/statement. A registered business without loans has "
+    "an empty statement; one risk has never heard of is 404.",
+    responses={**FILE_RESPONSES, **problems({404: ["BUSINESS_NOT_FOUND"]})},
+    dependencies=[scope("losses:read")],
+)
+async def get_mutual_guarantee_statement(
+    business_id: str,
+    session: ReadSession,
+    start: Annotated[date | None, Query(alias="from", description="first business date, included")] = None,
+    end: Annotated[date | None, Query(alias="to", description="last business date, included")] = None,
+    format: Annotated[Literal["csv", "xlsx"] | None, Query(description="a file instead of JSON")] = None,
+) -> MutualGuaranteeStatementOut | Response:
+    """A business's 10% contributions (004 §6(2)), its own losses' draws and recoveries' parts
+    back: opening + movements = closing."""
+    span = await statements.period(session, start, end)
+    out = await statements.mutual_guarantee_statement(session, business_id, span)
+    if format is None:
+        return out
+    return download(
+        [statements.mutual_guarantee_sheet(out)], format, f"mutual-guarantee-{business_id}-{out.from_}-{out.to}"
+    )
