@@ -8,6 +8,7 @@
 | VCREDIT_RISK_RED_LIST_CLEAN_YEARS | 2 | 守信红名单: no overdue in this many calendar years, this one included |
 | VCREDIT_RISK_LOSS_SHARES | unset: 30/20/50 | JSON government, bank, insurer -> positive weight (004 §6(1)) |
 | VCREDIT_RISK_LIST_TIERS | both serious | JSON cause -> minor/general/serious: publication period, earliest repair |
+| VCREDIT_RISK_CLAIM_BATCH_MONTHS | 1 | an insurer claim batch's period in months: 1, 2, 3, 4, 6, 12 (DOMAIN §7) |
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.risk.domain.claim_batches import PERIOD_LENGTHS
 from shared.settings import DEFAULT_PORTS, ServiceSettings
 
 ListTier = Literal["minor", "general", "serious"]
@@ -45,6 +47,10 @@ class RiskSettings(ServiceSettings):
     red_list_min_grade: Literal["AAA+", "AAA", "AA", "A"] = "AA"
     red_list_clean_years: int = Field(default=2, ge=1, le=10)
     list_tiers: dict[str, ListTier] = Field(default_factory=lambda: dict(_DEFAULT_TIERS))
+    # DOMAIN §7: insurer claims are settled in monthly batches. A longer period (a quarter,
+    # say) if the district's contract with the insurer says so; periods tile the year
+    # (services/risk/domain/claim_batches.py), so the length divides twelve.
+    claim_batch_months: int = 1
 
     @field_validator("loss_shares")
     @classmethod
@@ -56,4 +62,11 @@ class RiskSettings(ServiceSettings):
                 raise ValueError("loss_shares names exactly government, bank and insurer")
             if any(share <= 0 for share in value.values()):
                 raise ValueError("each loss share is a positive integer weight")
+        return value
+
+    @field_validator("claim_batch_months")
+    @classmethod
+    def _tiles_the_year(cls, value: int) -> int:
+        if value not in PERIOD_LENGTHS:
+            raise ValueError(f"claim_batch_months is one of {PERIOD_LENGTHS}")
         return value
