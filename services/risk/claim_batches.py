@@ -315,7 +315,7 @@ async def _existing(session: AsyncSession, party: str, month: str) -> ClaimBatch
 
 async def _names(session: AsyncSession, model: type[Village] | type[Township], codes: set[str]) -> dict[str, str]:
     rows = await session.execute(select(model.code, model.name).where(model.code.in_(codes)))
-    return {code: name for code, name in rows.tuples()}
+    return {code: name for code, name in rows.all()}
 
 
 async def _locked(session: AsyncSession, batch_id: str) -> ClaimBatch:
