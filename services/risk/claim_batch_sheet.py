@@ -20,7 +20,7 @@ def _percent(shares: dict[str, int] | None, party: str) -> str:
     """The party's part of the split as the district writes it, e.g. 50% (004 §6(1))."""
     weights = dict(shares or DEFAULT_SHARES)
     exact = Decimal(100 * weights[party]) / Decimal(sum(weights.values()))
-    return f"{exact.normalize():f}%"
+    return f"{exact.quantize(Decimal('0.01')).normalize():f}%"
 
 
 def batch_sheet(batch: ClaimBatch, lines: Sequence[ClaimBatchLine], shares: dict[str, int] | None) -> Sheet:
