@@ -47,6 +47,8 @@ BY_TITLE_HOLDER = PartitionKey(
     "else the community code: the first of village_code, township_code, code that is set.",
     ("village_code", "township_code", "code"),
 )
+# A party's claim batches in one order.
+BY_PARTY = PartitionKey("The party (`party`) the batch claims from, so its batches stay in order.", ("party",))
 # The claim's payload names the loan only; its loss's village (risk.loss.split) keys it.
 BY_LOSS_VILLAGE = PartitionKey(
     "The village code of the loan's borrower, as on the risk.loss.split event of the same loan_id "
@@ -428,6 +430,41 @@ class ClaimSettled(_Payload):
     amount: str
     reference: str
     settled_by: str
+    # Issue 25: the claim batch that settled it (risk.claim_batch.settled); null one by one.
+    batch_id: str | None = None
+
+
+class ClaimBatchFiled(_Payload):
+    """A period's batch of claims on a party's shares of losses (DOMAIN §7), totals only: the
+    lines are read from risk (GET /v1/claim-batches/{batch_id})."""
+
+    batch_id: str
+    party: Literal["insurer"]
+    month: str  # the period's first month, YYYY-MM
+    period_start: date
+    period_end: date
+    lines: int
+    loss: str
+    share: str
+    recovered: str
+    payable: str  # share less recovered, at filing
+    filed_by: str
+    filed_on: date
+
+
+class ClaimBatchSettled(_Payload):
+    """A batch settled: its accepted lines' claims settled (each also risk.claim.settled),
+    its disputed ones open again."""
+
+    batch_id: str
+    party: Literal["insurer"]
+    month: str
+    accepted: int
+    disputed: int
+    settled: str  # the accepted lines' amounts net of recoveries at the settlement
+    reference: str
+    settled_by: str
+    settled_on: date
 
 
 class TitleAwarded(_Payload):
@@ -535,6 +572,18 @@ _register_all(
             "A recovery on a written-off loan was returned pro rata to those who bore the loss.",
         ),
         ("risk.claim.settled", ClaimSettled, "The bank's or insurer's share of a loss was settled.", BY_LOSS_VILLAGE),
+        (
+            "risk.claim_batch.filed",
+            ClaimBatchFiled,
+            "A period's batch of claims on the insurer's shares of losses was filed (totals).",
+            BY_PARTY,
+        ),
+        (
+            "risk.claim_batch.settled",
+            ClaimBatchSettled,
+            "A claim batch was settled: accepted lines settled, disputed ones open again (totals).",
+            BY_PARTY,
+        ),
         (
             "risk.title.awarded",
             TitleAwarded,

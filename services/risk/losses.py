@@ -18,7 +18,7 @@ from services.risk import mutual_guarantee
 from services.risk.context import business_date, replaying, settings
 from services.risk.domain.loss import split_loss
 from services.risk.funds import ZERO, publish_capacity
-from services.risk.models import ClaimSettlement, FundEntry, Loss
+from services.risk.models import ClaimBatchLine, ClaimSettlement, FundEntry, Loss
 from shared.catalogue import ClaimSettled, LoanWrittenOff, LossSplit
 from shared.events import new_event
 from shared.messaging import emit
@@ -164,20 +164,43 @@ async def settle_claim(
 ) -> tuple[Loss, ClaimSettlement]:
     """Mark the bank's or insurer's share of a loss settled, and say so (``risk.claim.settled``)."""
     # The loss row is locked: FOR UPDATE on a settlement not yet written locks nothing, so
-    # two concurrent settlements both inserted and one failed on the key (a 500).
+    # two concurrent settlements both inserted and one failed on the key (a 500). Filing a
+    # claim batch locks it too (services/risk/claim_batches.py), so the two see each other.
     loss = await session.get(Loss, loan_id, with_for_update=True)
     if loss is None:
         raise Problem(404, "LOSS_NOT_FOUND", "No loss", f"No realised loss on loan {loan_id}.")
     if await session.get(ClaimSettlement, (loan_id, party)) is not None:
         raise Problem(409, "CLAIM_SETTLED", "Claim already settled", f"The {party}'s claim is settled.")
+    batch_id = await session.scalar(
+        select(ClaimBatchLine.batch_id).where(
+            ClaimBatchLine.loan_id == loan_id, ClaimBatchLine.party == party, ClaimBatchLine.holding
+        )
+    )
+    if batch_id is not None:
+        # The party decides it in the batch; settled here too, it would be paid twice.
+        raise Problem(
+            409,
+            "CLAIM_IN_BATCH",
+            "Claim in an open batch",
+            f"The {party}'s claim on loan {loan_id} is in claim batch {batch_id}: it is settled with the batch.",
+            batch_id=batch_id,
+        )
+    settlement = await record_settlement(session, loss, party, reference, settled_by, None)
+    return loss, settlement
+
+
+async def record_settlement(
+    session: AsyncSession, loss: Loss, party: Party, reference: str, settled_by: str, batch_id: str | None
+) -> ClaimSettlement:
+    """Settle an open claim at its amount now, the share net of the recoveries so far (004
+    §4(1)6; later ones are owed back), and say so. The caller has locked the loss."""
     settlement = ClaimSettlement(
-        loan_id=loan_id,
+        loan_id=loss.loan_id,
         party=party,
         reference=reference,
         settled_by=settled_by,
         settled_on=await business_date(session),
         settled_at=datetime.now(UTC),
-        # The share net of the recoveries so far (004 §4(1)6): later ones are owed back.
         amount=claim_amount(loss, party, None),
     )
     session.add(settlement)
@@ -187,12 +210,13 @@ async def settle_claim(
             "risk.claim.settled",
             loss.village_code,
             ClaimSettled(
-                loan_id=loan_id,
+                loan_id=loss.loan_id,
                 party=party,
                 amount=format_money(claim_amount(loss, party, settlement)),
                 reference=reference,
                 settled_by=settled_by,
+                batch_id=batch_id,
             ),
         ),
     )
-    return loss, settlement
+    return settlement

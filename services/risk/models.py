@@ -336,6 +336,71 @@ class ClaimSettlement(RiskBase):
     amount: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
 
 
+class ClaimBatch(RiskBase):
+    """A period's batch of claims on a party's shares of losses (DOMAIN §7: the insurer's, by
+    month), filed by the bank or the government, decided line by line by the party, then
+    settled. A record of commands: a rebuild keeps it, like ``ClaimSettlement``."""
+
+    __tablename__ = "claim_batches"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    party: Mapped[str] = mapped_column(String(16))
+    month: Mapped[str] = mapped_column(String(7))  # the period's first month, YYYY-MM
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # filed, settled
+    filed_by: Mapped[str] = mapped_column(String(100))
+    filed_on: Mapped[date] = mapped_column(Date)
+    filed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reference: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    settled_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    settled_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    settled_total: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+
+    # One batch per party and period, even when two requests file it at once.
+    __table_args__ = (UniqueConstraint("party", "month", name="uq_claim_batches_party_month"),)
+
+
+class ClaimBatchLine(RiskBase):
+    """A claim in a batch: the loss as it stood when the batch was filed, the party's decision
+    and, once settled, what was settled. ``holding`` while its batch is open: the claim is then
+    in no other batch and is not settled one by one (409 CLAIM_IN_BATCH)."""
+
+    __tablename__ = "claim_batch_lines"
+
+    batch_id: Mapped[str] = mapped_column(String(36), ForeignKey("claim_batches.id"), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    party: Mapped[str] = mapped_column(String(16))
+    village_code: Mapped[str] = mapped_column(String(32))
+    village_name: Mapped[str] = mapped_column(String(100))
+    township_code: Mapped[str] = mapped_column(String(32))
+    township_name: Mapped[str] = mapped_column(String(100))
+    written_off_on: Mapped[date] = mapped_column(Date)
+    loss: Mapped[Decimal] = mapped_column(Money)
+    share: Mapped[Decimal] = mapped_column(Money)  # the party's share of the loss
+    recovered: Mapped[Decimal] = mapped_column(Money)  # the party's part of recoveries at filing
+    payable: Mapped[Decimal] = mapped_column(Money)  # share less recovered, at filing
+    decision: Mapped[str | None] = mapped_column(String(16), nullable=True)  # accept, dispute
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # An accepted line's settlement: the share net of recoveries at the settlement (004 §4(1)6).
+    settled_amount: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    holding: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (
+        Index(
+            "uq_claim_batch_lines_holding",
+            "loan_id",
+            "party",
+            unique=True,
+            postgresql_where=text("holding"),
+            sqlite_where=text("holding"),
+        ),
+    )
+
+
 class CommunityAssessment(RiskBase):
     """Figures for a credit community (seed 000 §4(6)) that the programme ledger does not hold
     (small guaranteed loans are another product), entered by the government."""

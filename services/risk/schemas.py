@@ -396,3 +396,68 @@ class PublicRepairOut(BaseModel):
     reasons: str
     decided_by_role: str
     decided_on: date
+
+
+# --- insurer claims in batches (issue 25 item 2, DOMAIN §7) -----------------------------------
+
+
+class ClaimBatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    party: Literal["insurer"] = Field(description="whose shares are claimed: the insurer's (DOMAIN §7)")
+    month: str = Field(
+        pattern=r"^\d{4}-\d{2}$",
+        description="the period's first month, YYYY-MM; a month by default (VCREDIT_RISK_CLAIM_BATCH_MONTHS)",
+    )
+
+
+class ClaimDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision: Literal["accept", "dispute"]
+    reason: str | None = Field(default=None, max_length=500, description="required for a dispute")
+
+
+class ClaimBatchLineOut(BaseModel):
+    loan_id: str
+    village_code: str
+    village_name: str
+    township_code: str
+    township_name: str
+    written_off_on: date
+    loss: str
+    share: str = Field(description="the party's share of the loss (004 §6(1))")
+    recovered: str = Field(description="the party's part of the recoveries on the loan when the batch was filed")
+    payable: str = Field(description="share less recovered, when the batch was filed")
+    decision: Literal["accept", "dispute"] | None
+    reason: str | None
+    decided_by: str | None
+    decided_at: UtcDateTime | None
+    settled_amount: str | None = Field(
+        description="an accepted line, once settled: the share net of the recoveries at the settlement (004 §4(1)6)"
+    )
+
+
+class ClaimBatchOut(BaseModel):
+    batch_id: str
+    party: Literal["insurer"]
+    month: str
+    period_start: date
+    period_end: date
+    status: Literal["filed", "settled"]
+    filed_by: str
+    filed_on: date
+    line_count: int
+    loss: str
+    share: str
+    recovered: str
+    payable: str
+    accepted: int
+    disputed: int
+    undecided: int
+    settled_total: str | None = Field(description="the sum of the accepted lines' settled amounts")
+    reference: str | None
+    settled_by: str | None
+    settled_on: date | None
+
+
+class ClaimBatchDetailOut(ClaimBatchOut):
+    lines: list[ClaimBatchLineOut]

@@ -9,6 +9,7 @@
 | VCREDIT_RISK_LOSS_SHARES | unset: 30/20/50 | JSON government, bank, insurer -> positive weight (004 §6(1)) |
 | VCREDIT_RISK_LIST_TIERS | both serious | JSON cause -> minor/general/serious: publication period, earliest repair |
 | VCREDIT_RISK_STATEMENT_PERIOD | year | fund statements without ``from`` start this year, quarter or month |
+| VCREDIT_RISK_CLAIM_BATCH_MONTHS | 1 | an insurer claim batch's period in months: 1, 2, 3, 4, 6, 12 (DOMAIN §7) |
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.risk.domain.claim_batches import PERIOD_LENGTHS
 from shared.settings import DEFAULT_PORTS, ServiceSettings
 
 ListTier = Literal["minor", "general", "serious"]
@@ -50,6 +52,10 @@ class RiskSettings(ServiceSettings):
     # ``from`` cover the calendar year to date, as the district's yearly fund accounts do
     # (docs/settlement.md); quarter or month for a district that settles more often.
     statement_period: Literal["year", "quarter", "month"] = "year"
+    # DOMAIN §7: insurer claims are settled in monthly batches. A longer period (a quarter,
+    # say) if the district's contract with the insurer says so; periods tile the year
+    # (services/risk/domain/claim_batches.py), so the length divides twelve.
+    claim_batch_months: int = 1
 
     @field_validator("loss_shares")
     @classmethod
@@ -61,4 +67,11 @@ class RiskSettings(ServiceSettings):
                 raise ValueError("loss_shares names exactly government, bank and insurer")
             if any(share <= 0 for share in value.values()):
                 raise ValueError("each loss share is a positive integer weight")
+        return value
+
+    @field_validator("claim_batch_months")
+    @classmethod
+    def _tiles_the_year(cls, value: int) -> int:
+        if value not in PERIOD_LENGTHS:
+            raise ValueError(f"claim_batch_months is one of {PERIOD_LENGTHS}")
         return value

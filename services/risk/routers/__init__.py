@@ -5,13 +5,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.risk.routers import breaker, credit_lists, fund, indicators, losses, public, repairs, titles
+from services.risk.routers import (
+    breaker,
+    claim_batches,
+    credit_lists,
+    fund,
+    indicators,
+    losses,
+    public,
+    repairs,
+    titles,
+)
 
 
 def routers() -> list[APIRouter]:
     return [
         breaker.router,
         losses.router,
+        claim_batches.router,
         fund.router,
         titles.router,
         indicators.router,

@@ -91,7 +91,7 @@ async def list_claims(
     tags=["losses"],
     summary="Mark the bank's or insurer's share of a loss settled (that party, or the government)",
     dependencies=[scope("claims:settle"), IDEMPOTENCY_KEY],
-    responses=problems({404: ["LOSS_NOT_FOUND"], 409: ["CLAIM_SETTLED"]}),
+    responses=problems({404: ["LOSS_NOT_FOUND"], 409: ["CLAIM_SETTLED", "CLAIM_IN_BATCH"]}),
 )
 async def settle_claim(
     loan_id: str,

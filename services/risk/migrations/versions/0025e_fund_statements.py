@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0025e_fund_statements"
-down_revision: str | None = "0024c_recoveries"
+down_revision: str | None = "0025d_claim_batches"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
