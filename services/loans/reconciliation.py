@@ -111,7 +111,7 @@ async def movements(session: AsyncSession, day: date) -> list[Movement]:
 
 
 async def subsidy_accrued(session: AsyncSession, day: date) -> Decimal:
-    """The day's accrual postings' net debit to the subsidy receivable (004 §4(1)5: owed by the
+    """The day's accrual postings' net debit to the subsidy receivable (贴息, owed by the
     district finance); claims settling it are postings of other kinds and not in it."""
     e = LedgerEntry
     total = await session.scalar(
