@@ -341,6 +341,28 @@ class LoanRecovered(_LoanSubject):
     business_date: date
 
 
+class ReconciliationTotal(_Payload):
+    """One kind's line of a reconciliation file: how many movements, their sums (money)."""
+
+    kind: Literal["disbursement", "repayment", "write_off", "recovery"]
+    count: int
+    amount: str
+    principal: str
+    interest: str
+    penalty: str
+
+
+class ReconciliationReady(_Payload):
+    """A closed business date's reconciliation file (对账文件), its totals and checksum only:
+    the lines are at ``GET /v1/reconciliation/{date}`` (docs/settlement.md)."""
+
+    business_date: date
+    lines: int
+    totals: list[ReconciliationTotal]  # every kind, in the file's order
+    subsidy_accrued: str
+    checksum: str  # SHA-256 (hex) of the file's canonical text
+
+
 _register_all(
     (
         ("loans.business_date.advanced", BusinessDateAdvanced, "Close of business moved the business date.", DISTRICT),
@@ -354,6 +376,12 @@ _register_all(
         ("loans.loan.written_off", LoanWrittenOff, "A non-performing loan was written off; the loss is realised."),
         ("loans.loan.extended", LoanExtended, "A loan's extension (展期) was approved; its schedule re-planned."),
         ("loans.loan.recovered", LoanRecovered, "Money was collected on a written-off loan (核销后清收)."),
+        (
+            "loans.reconciliation.ready",
+            ReconciliationReady,
+            "A business date closed: its reconciliation file's totals and checksum (对账文件).",
+            DISTRICT,
+        ),
     )
 )
 

@@ -52,7 +52,7 @@ from typing import Any
 from sqlalchemy import Table, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.loans import ledger
+from services.loans import ledger, reconciliation
 from services.loans.context import business_date, settings
 from services.loans.credit_lists import blacklisted_on
 from services.loans.domain.close_of_business import Accruals, close_loan_day, day_closed_event, needs_schedule
@@ -260,7 +260,11 @@ async def close_day(sessions: async_sessionmaker[AsyncSession], day: date, run_i
             current = await session.get(BusinessDate, 1, with_for_update=True)
             assert current is not None
             current.current = max(current.current, day + DAY)  # only forward
-            await emit(session, day_closed_event(day))
+            # The day's reconciliation file (对账) is final now: its totals and checksum go out
+            # with the day's close, in this transaction, so a consumer never sees one without
+            # the other (services/loans/reconciliation.py).
+            made = await reconciliation.read_file(session, day)
+            await emit(session, day_closed_event(day), reconciliation.ready_event(made))
             return processed
 
 

@@ -316,3 +316,42 @@ class CobJob(LoansBase):
     detail: Mapped[str | None] = mapped_column(String(500), nullable=True)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ReconciliationSubmission(LoansBase):
+    """A bank's own file for a business date (对账, docs/settlement.md): its totals and how it
+    compared. A date's later submission replaces the open differences of an earlier one."""
+
+    __tablename__ = "reconciliation_submissions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    business_date: Mapped[date] = mapped_column(Date, index=True)
+    submitted_by: Mapped[str] = mapped_column(String(128))
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lines: Mapped[int] = mapped_column(Integer)
+    checksum: Mapped[str] = mapped_column(String(64))  # ours, when it was compared
+    bank_checksum: Mapped[str | None] = mapped_column(String(64), nullable=True)  # as the bank stated it
+    differences: Mapped[int] = mapped_column(Integer)
+
+
+class ReconciliationDifference(LoansBase):
+    """Ours and the bank's count and amount for one (loan, kind) of a business date, or the
+    date's subsidy accrued (no loan, no counts); open until someone resolves it with a reason."""
+
+    __tablename__ = "reconciliation_differences"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    business_date: Mapped[date] = mapped_column(Date, index=True)
+    submission_id: Mapped[str] = mapped_column(ForeignKey("reconciliation_submissions.id"))
+    kind: Mapped[str] = mapped_column(String(24))  # disbursement repayment write_off recovery subsidy_accrued
+    loan_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    village_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    ours_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    ours_amount: Mapped[Decimal] = mapped_column(Money)
+    theirs_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    theirs_amount: Mapped[Decimal] = mapped_column(Money)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open resolved
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)

@@ -430,3 +430,112 @@ class TrialBalanceOut(BaseModel):
     business_date: date
     accounts: dict[str, str]  # signed, two places: assets and expenses debit-positive
     debits_equal_credits: bool
+
+
+# --- reconciliation (对账, services/loans/reconciliation.py) ------------------------------------
+
+ReconciliationKind = Literal["disbursement", "repayment", "write_off", "recovery"]
+DifferenceKind = Literal["disbursement", "repayment", "write_off", "recovery", "subsidy_accrued"]
+DifferenceStatus = Literal["open", "resolved"]
+
+
+class ReconciliationLineOut(BaseModel):
+    kind: ReconciliationKind
+    loan_id: str
+    village_code: str
+    amount: Money = Field(description="disbursed, repaid, the loss written off, or recovered")
+    principal: Money = Field(description="of a repayment or write-off: the principal (a disbursement: 0)")
+    interest: Money = Field(description="of a repayment or write-off: the contract interest")
+    penalty: Money = Field(description="of a repayment: the penalty and compound interest paid")
+
+
+class ReconciliationTotalOut(BaseModel):
+    kind: ReconciliationKind
+    count: int
+    amount: Money
+    principal: Money
+    interest: Money
+    penalty: Money
+
+
+class ReconciliationFileOut(BaseModel):
+    business_date: date
+    checksum: str = Field(description="SHA-256 (hex) of the canonical text (docs/settlement.md)")
+    totals: list[ReconciliationTotalOut] = Field(description="every kind, even with no line")
+    subsidy_accrued: Money = Field(description="the day's accrual to the subsidy receivable, a district total")
+    lines: list[ReconciliationLineOut] = Field(description="in canonical order")
+
+
+class BankKindTotalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    count: int = Field(ge=0, le=10_000_000)
+    amount: Money
+
+
+class BankTotalsIn(BaseModel):
+    """The bank's own totals of the day, every kind stated (a zero one too)."""
+
+    model_config = ConfigDict(extra="forbid")
+    disbursement: BankKindTotalIn
+    repayment: BankKindTotalIn
+    write_off: BankKindTotalIn
+    recovery: BankKindTotalIn
+
+
+class BankLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    loan_id: str = Field(min_length=1, max_length=36)
+    kind: ReconciliationKind
+    amount: PositiveMoney
+
+
+class BankFileIn(BaseModel):
+    """The bank's core system's file of a business date (对账): its totals, subsidy accrued and
+    lines; its checksum, if it computed one, is compared with ours."""
+
+    model_config = ConfigDict(extra="forbid")
+    totals: BankTotalsIn
+    subsidy_accrued: Money
+    lines: list[BankLineIn]
+    checksum: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")
+
+
+class KindComparisonOut(BaseModel):
+    kind: DifferenceKind
+    ours_count: int | None
+    ours_amount: Money
+    theirs_count: int | None
+    theirs_amount: Money
+    matches: bool
+
+
+class DifferenceOut(BaseModel):
+    difference_id: str
+    business_date: date
+    kind: DifferenceKind
+    loan_id: str | None = Field(description="none for the day's subsidy accrued")
+    village_code: str | None
+    ours_count: int | None
+    ours_amount: Money
+    theirs_count: int | None
+    theirs_amount: Money
+    status: DifferenceStatus
+    opened_at: UtcDateTime
+    resolved_by: str | None
+    resolved_at: UtcDateTime | None
+    reason: str | None
+
+
+class BankFileOut(BaseModel):
+    submission_id: str
+    business_date: date
+    checksum: str = Field(description="ours")
+    bank_checksum: str | None
+    checksum_matches: bool | None = Field(description="none when the bank sent no checksum")
+    totals: list[KindComparisonOut] = Field(description="each kind's count and amount, then the subsidy accrued")
+    differences: list[DifferenceOut] = Field(description="kept open until resolved")
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=500, pattern=r"\S", description="how it was resolved")

@@ -21,6 +21,7 @@
 | VCREDIT_LOANS_COMPOUND_INTEREST | true | interest in arrears accrues compound interest (复利) at the penalty rate |
 | VCREDIT_LOANS_GRACE_DAYS | 0 | days after a due date before a missed payment is past due (宽限期) |
 | VCREDIT_LOANS_REPAYMENT_ORDER | ["penalty","interest","principal"] | what a repayment pays first (JSON list) |
+| VCREDIT_LOANS_RECONCILIATION_MAX_LINES | 100000 | most lines in one bank reconciliation file (对账); more: 422 |
 
 Dated tables, each a JSON list with ``effective_from`` dates increasing:
 ``BENCHMARK_TABLE`` ``[{"effective_from": "2015-10-24", "rates": {"12": "0.0435", "60": "0.0475"}}]``
@@ -212,6 +213,10 @@ class LoansSettings(ServiceSettings):
     # Product choice (DOMAIN.md §7): penalty first, then interest, then principal, the order
     # banks' core systems collect in; a bank may configure its own (e.g. principal first).
     repayment_order: tuple[Part, ...] = DEFAULT_ORDER
+    # Issue 25 (对账, DOMAIN.md §7): a bank's daily file lists each movement of the day; a whole
+    # district repaying on one due date is some thousands. The bound keeps one request's
+    # comparison (held in memory, in one transaction) to what the service answers in seconds.
+    reconciliation_max_lines: int = Field(default=100_000, ge=1)
 
     @field_validator("repayment_order")
     @classmethod
