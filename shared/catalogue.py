@@ -339,8 +339,46 @@ class LoanRecovered(_LoanSubject):
     business_date: date
 
 
+class PeriodAccount(_Payload):
+    """One account of a closed month's trial balance; money signed by the normal side."""
+
+    account: str
+    type: Literal["asset", "liability", "income", "expense"]
+    normal_side: Literal["debit", "credit"]
+    opening: str  # money, signed
+    debit: str  # money: the month's debits
+    credit: str
+    closing: str  # money, signed
+
+
+class PeriodClosed(_Payload):
+    """An accounting month (``period``, YYYY-MM) was closed: its trial balance as stored,
+    never changed afterwards; nothing is posted into it any more (issue 25). The totals:
+    the month's debits and credits, and the debit-normal and credit-normal balances at its
+    start and end (each pair equal)."""
+
+    period: str
+    first_day: date
+    last_day: date
+    business_date: date
+    closed_by: str
+    accounts: list[PeriodAccount]
+    debit: str
+    credit: str
+    opening_debit_normal: str
+    opening_credit_normal: str
+    debit_normal: str
+    credit_normal: str
+
+
 _register_all(
     (
+        (
+            "loans.period.closed",
+            PeriodClosed,
+            "An accounting month was closed; its trial balance snapshot is published.",
+            DISTRICT,
+        ),
         ("loans.business_date.advanced", BusinessDateAdvanced, "Close of business moved the business date.", DISTRICT),
         ("loans.loan.classified", LoanClassified, "A loan's days past due or five-category classification changed."),
         ("loans.loan.repaid", LoanRepaid, "A loan was repaid in full."),
