@@ -433,21 +433,21 @@ class TrialBalanceLine(BaseModel):
     account: str
     type: AccountType
     normal_side: Literal["debit", "credit"]
-    opening: Money = Field(
+    opening: SignedMoney = Field(
         description="the balance before the window (0.00 without `period`), signed by the normal side"
     )
     debit: Money = Field(description="the window's debits")
     credit: Money = Field(description="the window's credits")
-    balance: Money = Field(description="the balance at the window's end, signed by the normal side")
+    balance: SignedMoney = Field(description="the balance at the window's end, signed by the normal side")
 
 
 class TrialBalanceTotals(BaseModel):
     debit: Money = Field(description="the window's debits, all accounts")
     credit: Money
-    opening_debit_normal: Money = Field(description="the opening balances of the assets and expenses")
-    opening_credit_normal: Money = Field(description="the opening balances of the liabilities and income")
-    debit_normal: Money = Field(description="the closing balances of the assets and expenses")
-    credit_normal: Money = Field(description="the closing balances of the liabilities and income")
+    opening_debit_normal: SignedMoney = Field(description="the opening balances of the assets and expenses")
+    opening_credit_normal: SignedMoney = Field(description="the opening balances of the liabilities and income")
+    debit_normal: SignedMoney = Field(description="the closing balances of the assets and expenses")
+    credit_normal: SignedMoney = Field(description="the closing balances of the liabilities and income")
     balanced: bool = Field(description="debit == credit and each debit-normal total equals its credit-normal total")
 
 
