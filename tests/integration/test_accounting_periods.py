@@ -186,9 +186,12 @@ async def test_a_posting_into_a_closed_month_is_refused_and_its_correction_shows
     r = await client.post("/v1/ledger/corrections", json=correction | {"date": "2027-01-31"}, headers=bank)
     assert (r.status_code, r.json()["code"], r.json()["closed_through"]) == (409, "PERIOD_CLOSED", "2027-01-31")
     assert await _rows(s) == before, "nothing written"
-    r = await client.post("/v1/ledger/corrections", json=correction, headers=bank)
+    once = bank | {"Idempotency-Key": "correction-1"}
+    r = await client.post("/v1/ledger/corrections", json=correction, headers=once)
     assert r.status_code == 201, r.text
     made = r.json()
+    replayed = await client.post("/v1/ledger/corrections", json=correction, headers=once)
+    assert (replayed.status_code, replayed.json()) == (201, made), "a retry posts nothing twice"
     assert (made["corrects"], made["business_date"], made["recorded_by"]) == (accrual, "2027-02-03", "bank")
     assert made["legs"] == [
         {"account": "interest_income", "debit": "1.00", "credit": "0.00"},
