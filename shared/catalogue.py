@@ -363,6 +363,38 @@ class ReconciliationReady(_Payload):
     checksum: str  # SHA-256 (hex) of the file's canonical text
 
 
+class PeriodAccount(_Payload):
+    """One account of a closed month's trial balance; money signed by the normal side."""
+
+    account: str
+    type: Literal["asset", "liability", "income", "expense"]
+    normal_side: Literal["debit", "credit"]
+    opening: str  # money, signed
+    debit: str  # money: the month's debits
+    credit: str
+    closing: str  # money, signed
+
+
+class PeriodClosed(_Payload):
+    """An accounting month (``period``, YYYY-MM) was closed: its trial balance as stored,
+    never changed afterwards; nothing is posted into it any more (issue 25). The totals:
+    the month's debits and credits, and the debit-normal and credit-normal balances at its
+    start and end (each pair equal)."""
+
+    period: str
+    first_day: date
+    last_day: date
+    business_date: date
+    closed_by: str
+    accounts: list[PeriodAccount]
+    debit: str
+    credit: str
+    opening_debit_normal: str
+    opening_credit_normal: str
+    debit_normal: str
+    credit_normal: str
+
+
 _register_all(
     (
         ("loans.business_date.advanced", BusinessDateAdvanced, "Close of business moved the business date.", DISTRICT),
@@ -380,6 +412,12 @@ _register_all(
             "loans.reconciliation.ready",
             ReconciliationReady,
             "A business date closed: its reconciliation file's totals and checksum (对账文件).",
+            DISTRICT,
+        ),
+        (
+            "loans.period.closed",
+            PeriodClosed,
+            "An accounting month was closed; its trial balance snapshot is published.",
             DISTRICT,
         ),
     )

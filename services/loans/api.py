@@ -248,6 +248,7 @@ async def get_credit_line(
                 "FUND_CAPACITY_EXCEEDED",
                 "LIMIT_EXCEEDED",
                 "NO_RATE_IN_FORCE",
+                "PERIOD_CLOSED",
                 "RATING_NOT_CERTIFIED",
                 "TOWNSHIP_HALTED",
                 "VILLAGE_FROZEN",
@@ -457,7 +458,9 @@ def _repayment_out(repaid: loans.Repaid) -> RepaymentOut:
     summary="Repay: penalty, accrued interest, then principal (or the bank's configured order); "
     "a replayed Idempotency-Key returns the first result",
     dependencies=[scope("lending:write"), IDEMPOTENCY_KEY],
-    responses=problems({404: ["LOAN_NOT_FOUND"], 409: ["LOAN_CLOSED"], 422: ["NOT_THE_BUSINESS_DATE", "OVERPAYMENT"]}),
+    responses=problems(
+        {404: ["LOAN_NOT_FOUND"], 409: ["PERIOD_CLOSED", "LOAN_CLOSED"], 422: ["NOT_THE_BUSINESS_DATE", "OVERPAYMENT"]}
+    ),
 )
 async def create_repayment(
     loan_id: str, body: RepaymentIn, request: Request, session: Session
@@ -474,7 +477,9 @@ async def create_repayment(
     tags=["loans"],
     summary="A bank's debit run (批量扣款): each repayment applied, in order, or refused alone",
     dependencies=[scope("lending:write"), IDEMPOTENCY_KEY],
-    responses=problems({404: ["LOAN_NOT_FOUND"], 409: ["LOAN_CLOSED"], 422: ["NOT_THE_BUSINESS_DATE", "OVERPAYMENT"]}),
+    responses=problems(
+        {404: ["LOAN_NOT_FOUND"], 409: ["PERIOD_CLOSED", "LOAN_CLOSED"], 422: ["NOT_THE_BUSINESS_DATE", "OVERPAYMENT"]}
+    ),
 )
 async def create_repayment_batch(
     body: RepaymentBatchIn, request: Request, session: Session
@@ -506,7 +511,7 @@ def _result(loan_id: str, outcome: loans.Repaid | Problem) -> RepaymentResult:
     response_model=WriteOffOut,
     tags=["loans"],
     dependencies=[scope("lending:write"), IDEMPOTENCY_KEY],
-    responses=problems({404: ["LOAN_NOT_FOUND"], 409: ["LOAN_CLOSED", "NOT_NON_PERFORMING"]}),
+    responses=problems({404: ["LOAN_NOT_FOUND"], 409: ["PERIOD_CLOSED", "LOAN_CLOSED", "NOT_NON_PERFORMING"]}),
 )
 async def write_off_loan(loan_id: str, request: Request, session: Session) -> WriteOffOut | JSONResponse:
     async def written_off() -> WriteOffOut:
@@ -525,7 +530,9 @@ async def write_off_loan(loan_id: str, request: Request, session: Session) -> Wr
     description="The amount goes back to the mutual guarantee contributions, the risk fund, the bank and the "
     "insurer pro rata to what each bore of the loss (risk: GET /v1/losses). At most the loss in all.",
     dependencies=[scope("lending:write"), IDEMPOTENCY_KEY],
-    responses=problems({404: ["LOAN_NOT_FOUND"], 409: ["LOAN_NOT_WRITTEN_OFF", "RECOVERY_EXCEEDS_LOSS"]}),
+    responses=problems(
+        {404: ["LOAN_NOT_FOUND"], 409: ["PERIOD_CLOSED", "LOAN_NOT_WRITTEN_OFF", "RECOVERY_EXCEEDS_LOSS"]}
+    ),
 )
 async def record_recovery(
     loan_id: str, body: RecoveryIn, request: Request, session: Session, principal: CurrentPrincipal

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.loans import api, cob_api, extensions_api, reconciliation_api
+from services.loans import api, cob_api, extensions_api, ledger_api, reconciliation_api
 from services.loans.context import settings
 from services.loans.handlers import HANDLERS, prefetch
 from services.loans.models import metadata
@@ -28,6 +28,7 @@ SPEC = ServiceSpec(
         api.router,
         extensions_api.router,
         cob_api.router,
+        ledger_api.router,
         reconciliation_api.router,
         queries_router("loans"),
     ],

@@ -1,28 +1,25 @@
-"""The operators' endpoints: close-of-business runs (start, follow, cancel), the business
-date, and the ledger's trial balance."""
+"""The operators' endpoints: close-of-business runs (start, follow, cancel) and the business
+date (the ledger's trial balance is in ledger_api.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from services.loans import ledger
 from services.loans.cob import CobRefused, CobRunning, LeaseLost, run_cob
 from services.loans.context import business_date
 from services.loans.models import (
     CobJob,
     CobLease,
-    LedgerEntry,
 )
 from services.loans.schemas import (
     BusinessDateOut,
     CobIn,
     CobOut,
     CobRunOut,
-    TrialBalanceOut,
 )
 from shared.openapi import problems
 from shared.paging import Limit, Offset
@@ -211,21 +208,3 @@ async def cancel_cob_run(run_id: str, session: Session, principal: CurrentPrinci
 async def get_business_date(session: Session) -> BusinessDateOut:
     async with session.begin():
         return BusinessDateOut(business_date=await business_date(session))
-
-
-@router.get(
-    "/ledger/trial-balance", response_model=TrialBalanceOut, tags=["ledger"], dependencies=[scope("ledger:read")]
-)
-async def get_trial_balance(session: ReadSession) -> TrialBalanceOut:
-    balances = await ledger.trial_balance(session)
-    debits, credits = (
-        await session.execute(
-            select(func.coalesce(func.sum(LedgerEntry.debit), 0), func.coalesce(func.sum(LedgerEntry.credit), 0))
-        )
-    ).one()
-    today = await session.scalar(select(func.max(LedgerEntry.business_date))) or date.today()
-    return TrialBalanceOut(
-        business_date=today,
-        accounts={k: f"{v:.2f}" for k, v in balances.items()},
-        debits_equal_credits=debits == credits,
-    )

@@ -1,5 +1,7 @@
 """The double-entry ledger. Every posting is balanced (debits == credits, to the fen) or
-refused; balances per account are sums of legs, never stored separately."""
+refused, and none is dated into a closed accounting period (``post``, the one place every
+posting goes through); balances per account are sums of legs, never stored separately (a
+closed month's trial balance is also kept as it was closed: services/loans/periods.py)."""
 
 from __future__ import annotations
 
@@ -7,20 +9,30 @@ import uuid
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import cast
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.loans.domain import periods
 from services.loans.domain.close_of_business import Accruals
-from services.loans.models import LedgerEntry
+from services.loans.models import LedgerClose, LedgerEntry
+from shared.db import insert_ignore
+from shared.problems import Problem
 
 # Assets: what the bank holds or is owed.
 LOANS = "loans_principal"  # 贷款本金
 INTEREST_RECEIVABLE = "interest_receivable"  # owed by borrowers
 SUBSIDY_RECEIVABLE = "subsidy_receivable"  # owed by the district finance (贴息), never netted
 PENALTY_RECEIVABLE = "penalty_receivable"  # penalty and compound interest owed (罚息, 复利), never subsidised
-SETTLEMENT = "settlement"  # the bank's settlement account with its core system
+# Liabilities: what the programme owes.
+# The bank's clearing account with its core system (清算资金往来): credited when a loan is paid
+# out of the core's funds (into the borrower's deposit account, a liability in the bank's
+# books), debited when borrowers' money comes back through the core. Its balance, credit-
+# positive, is what the core has put into the programme net of what came back; it goes
+# debit (negative here) only if more has come back than was lent. Until issue 25 it was
+# typed an asset, so the trial balance showed it negative while every loan was outstanding.
+SETTLEMENT = "settlement"
 # Income and expense.
 INTEREST_INCOME = "interest_income"
 PENALTY_INCOME = "penalty_income"  # domain/penalty.py; reversed when a loan is written off
@@ -35,21 +47,36 @@ RECOVERIES = "write_off_recoveries"
 SUBSIDY_CLAIMED = "subsidy_claimed"
 SUBSIDY_DISALLOWED = "subsidy_disallowed"
 
-AccountType = Literal["asset", "liability", "income", "expense"]
+AccountType = periods.AccountType
 ACCOUNTS: dict[str, AccountType] = {
     LOANS: "asset",
     INTEREST_RECEIVABLE: "asset",
     SUBSIDY_RECEIVABLE: "asset",
     SUBSIDY_CLAIMED: "asset",
     PENALTY_RECEIVABLE: "asset",
-    SETTLEMENT: "asset",
+    SETTLEMENT: "liability",
     INTEREST_INCOME: "income",
     PENALTY_INCOME: "income",
     RECOVERIES: "income",
     WRITE_OFF_LOSS: "expense",
     SUBSIDY_DISALLOWED: "expense",
 }
-DEBIT_NORMAL = {account for account, kind in ACCOUNTS.items() if kind in ("asset", "expense")}
+DEBIT_NORMAL = {account for account, kind in ACCOUNTS.items() if periods.normal_side(kind) == "debit"}
+# Accounts whose balance the loans' own records mirror (loan rows, recoveries per loan, subsidy
+# claims): only their operations may move them, so a correction never names them (it would
+# leave the ledger and those records disagreeing, and ledger_matches_loans false).
+SUBLEDGER = frozenset(
+    {
+        LOANS,
+        INTEREST_RECEIVABLE,
+        SUBSIDY_RECEIVABLE,
+        PENALTY_RECEIVABLE,
+        SUBSIDY_CLAIMED,
+        SUBSIDY_DISALLOWED,
+        WRITE_OFF_LOSS,
+        RECOVERIES,
+    }
+)
 ZERO = Decimal("0.00")
 
 Leg = tuple[str, Decimal, Decimal]  # account, debit, credit
@@ -59,8 +86,18 @@ class UnbalancedPosting(ValueError):
     pass
 
 
-def posting(kind: str, loan_id: str | None, day: date, legs: Sequence[Leg]) -> list[dict[str, object]]:
-    """Rows of one balanced transaction (legs with nothing on them are left out)."""
+def posting(
+    kind: str,
+    loan_id: str | None,
+    day: date,
+    legs: Sequence[Leg],
+    *,
+    corrects: str | None = None,
+    reason: str | None = None,
+    recorded_by: str | None = None,
+) -> list[dict[str, object]]:
+    """Rows of one balanced transaction (legs with nothing on them are left out); a
+    correction names the transaction it corrects, why, and who posted it."""
     debits = sum((d for _, d, _ in legs), ZERO)
     credits = sum((c for _, _, c in legs), ZERO)
     if debits != credits:
@@ -75,6 +112,9 @@ def posting(kind: str, loan_id: str | None, day: date, legs: Sequence[Leg]) -> l
             "credit": credit,
             "business_date": day,
             "kind": kind,
+            "corrects_txn_id": corrects,
+            "reason": reason,
+            "recorded_by": recorded_by,
         }
         for account, debit, credit in legs
         if debit or credit
@@ -98,20 +138,59 @@ def accrual_posting(accruals: Accruals, day: date) -> list[dict[str, object]]:
     )
 
 
+async def closed_through(session: AsyncSession, *, close: bool = False) -> date | None:
+    """The last day of the last month closed (None: none is), read under a row lock held to
+    the end of the transaction: shared by postings (``FOR SHARE``, they do not wait for one
+    another), exclusive for a close (``FOR UPDATE``). So a close waits for the postings
+    already under way and sees them in its snapshot, and a posting that starts during a close
+    waits for it and then reads the new closing date. (SQLite serialises writers anyway:
+    BEGIN IMMEDIATE, shared/db.py.)"""
+    query = select(LedgerClose).where(LedgerClose.id == 1).with_for_update(read=not close)
+    row = (await session.scalars(query)).one_or_none()
+    if row is None:  # a database made before its migration's row, or by create_all
+        await insert_ignore(session, LedgerClose.__table__, {"id": 1, "closed_through": None})  # type: ignore[arg-type]
+        row = (await session.scalars(query.execution_options(populate_existing=True))).one()
+    return row.closed_through
+
+
 async def post(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None:
-    if rows:
-        await session.execute(insert(LedgerEntry), list(rows))
-
-
-async def trial_balance(session: AsyncSession) -> dict[str, Decimal]:
-    """Balance per account, signed by its normal side (assets and expenses debit-positive)."""
-    rows = await session.execute(
-        select(LedgerEntry.account, func.sum(LedgerEntry.debit), func.sum(LedgerEntry.credit)).group_by(
-            LedgerEntry.account
+    """Write one or more balanced transactions' rows; 409 PERIOD_CLOSED (nothing written, the
+    caller's transaction rolls back) for any row dated on or before the last closed month's
+    end. Every posting, from every operation, goes through here."""
+    if not rows:
+        return
+    through = await closed_through(session)
+    earliest = min(cast(date, row["business_date"]) for row in rows)
+    if through is not None and earliest <= through:
+        raise Problem(
+            409,
+            "PERIOD_CLOSED",
+            "Accounting period closed",
+            f"The ledger is closed through {through}: nothing is posted on {earliest}. Post a correction in the "
+            f"open period instead (POST /v1/ledger/corrections), naming the transaction it corrects.",
+            closed_through=str(through),
+            business_date=str(earliest),
         )
-    )
-    balances = {}
-    for account, debit, credit in rows:
-        debit, credit = Decimal(debit or 0), Decimal(credit or 0)
-        balances[account] = (debit - credit if account in DEBIT_NORMAL else credit - debit).quantize(Decimal("0.01"))
-    return balances
+    await session.execute(insert(LedgerEntry), list(rows))
+
+
+async def sums(session: AsyncSession, start: date | None, end: date) -> tuple[periods.Sums, periods.Sums]:
+    """Per account, the (debits, credits) dated before ``start`` and those from ``start``
+    (the beginning, when None) through ``end``."""
+
+    async def summed(*where: object) -> periods.Sums:
+        query = select(LedgerEntry.account, func.sum(LedgerEntry.debit), func.sum(LedgerEntry.credit))
+        rows = await session.execute(query.where(*where).group_by(LedgerEntry.account))  # type: ignore[arg-type]
+        return {account: (Decimal(d or 0), Decimal(c or 0)) for account, d, c in rows}
+
+    if start is None:
+        return {}, await summed(LedgerEntry.business_date <= end)
+    before = await summed(LedgerEntry.business_date < start)
+    return before, await summed(LedgerEntry.business_date >= start, LedgerEntry.business_date <= end)
+
+
+async def trial_balance(session: AsyncSession, start: date | None, end: date) -> list[periods.Line]:
+    """Each account's opening (before ``start``), movements (``start``..``end``) and closing
+    balance, signed by its normal side."""
+    before, within = await sums(session, start, end)
+    return periods.lines(ACCOUNTS, before, within)

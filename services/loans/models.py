@@ -270,8 +270,61 @@ class LedgerEntry(LoansBase):
     credit: Mapped[Decimal] = mapped_column(Money)
     business_date: Mapped[date] = mapped_column(Date)
     kind: Mapped[str] = mapped_column(String(24))
+    # A correction (kind "correction", issue 25): the transaction it corrects, why, and who
+    # posted it; None on every other posting.
+    corrects_txn_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    recorded_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
-    __table_args__ = (Index("ix_ledger_account_date", "account", "business_date"),)
+    __table_args__ = (
+        Index("ix_ledger_account_date", "account", "business_date"),
+        Index("ix_ledger_txn_id", "txn_id"),
+    )
+
+
+class LedgerClose(LoansBase):
+    """One row: the last day of the last accounting month closed (None: none is). Postings
+    read it under a shared lock, a close under an exclusive one (ledger.closed_through)."""
+
+    __tablename__ = "ledger_close"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    closed_through: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+class AccountingPeriod(LoansBase):
+    """A closed month and its trial balance's totals as they were closed; never changed
+    afterwards (nothing may be posted into it)."""
+
+    __tablename__ = "accounting_periods"
+
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM
+    first_day: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date)
+    business_date: Mapped[date] = mapped_column(Date)  # when it was closed
+    closed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_by: Mapped[str] = mapped_column(String(128))
+    debit: Mapped[Decimal] = mapped_column(Money)  # the month's debits, all accounts
+    credit: Mapped[Decimal] = mapped_column(Money)
+    opening_debit_normal: Mapped[Decimal] = mapped_column(Money)
+    opening_credit_normal: Mapped[Decimal] = mapped_column(Money)
+    debit_normal: Mapped[Decimal] = mapped_column(Money)
+    credit_normal: Mapped[Decimal] = mapped_column(Money)
+
+
+class AccountingPeriodBalance(LoansBase):
+    """One account of a closed month's trial balance, with the account's type as it was then."""
+
+    __tablename__ = "accounting_period_balances"
+
+    period: Mapped[str] = mapped_column(ForeignKey("accounting_periods.period"), primary_key=True)
+    account: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_type: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int] = mapped_column(Integer)  # the chart's order
+    opening: Mapped[Decimal] = mapped_column(Money)
+    debit: Mapped[Decimal] = mapped_column(Money)
+    credit: Mapped[Decimal] = mapped_column(Money)
+    closing: Mapped[Decimal] = mapped_column(Money)
 
 
 class CobRun(LoansBase):

@@ -426,9 +426,38 @@ class BusinessDateOut(BaseModel):
     business_date: date
 
 
+AccountType = Literal["asset", "liability", "income", "expense"]
+
+
+class TrialBalanceLine(BaseModel):
+    account: str
+    type: AccountType
+    normal_side: Literal["debit", "credit"]
+    opening: SignedMoney = Field(
+        description="the balance before the window (0.00 without `period`), signed by the normal side"
+    )
+    debit: Money = Field(description="the window's debits")
+    credit: Money = Field(description="the window's credits")
+    balance: SignedMoney = Field(description="the balance at the window's end, signed by the normal side")
+
+
+class TrialBalanceTotals(BaseModel):
+    debit: Money = Field(description="the window's debits, all accounts")
+    credit: Money
+    opening_debit_normal: SignedMoney = Field(description="the opening balances of the assets and expenses")
+    opening_credit_normal: SignedMoney = Field(description="the opening balances of the liabilities and income")
+    debit_normal: SignedMoney = Field(description="the closing balances of the assets and expenses")
+    credit_normal: SignedMoney = Field(description="the closing balances of the liabilities and income")
+    balanced: bool = Field(description="debit == credit and each debit-normal total equals its credit-normal total")
+
+
 class TrialBalanceOut(BaseModel):
     business_date: date
-    accounts: dict[str, str]  # signed, two places: assets and expenses debit-positive
+    accounts: dict[str, str] = Field(
+        description="each account's balance at the window's end, two places, signed by its normal side: assets and "
+        "expenses debit-positive, liabilities and income credit-positive (`settlement`, the clearing account with "
+        "the bank's core, is a liability since issue 25: it was debit-signed, negative while loans were out)"
+    )
     debits_equal_credits: bool
 
 
@@ -539,3 +568,68 @@ class BankFileOut(BaseModel):
 class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=500, pattern=r"\S", description="how it was resolved")
+    # Added (issue 25): the window, the closing date of the ledger, and the lines.
+    period: str | None = Field(default=None, description="the month asked for (YYYY-MM), if any")
+    from_: date | None = Field(
+        default=None, alias="from", description="the window's first day (the month's first day with `period`)"
+    )
+    as_of: date = Field(description="the window's last day: entries dated on or before it count")
+    closed_through: date | None = Field(description="the last day of the last accounting month closed")
+    lines: list[TrialBalanceLine]
+    totals: TrialBalanceTotals
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class PeriodOut(BaseModel):
+    """A closed accounting month's trial balance, as stored at its close (never changed)."""
+
+    period: str
+    first_day: date
+    last_day: date
+    business_date: date = Field(description="the business date when it was closed")
+    closed_at: UtcDateTime
+    closed_by: str
+    lines: list[TrialBalanceLine]
+    totals: TrialBalanceTotals
+
+
+class CorrectionLegIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    account: str = Field(min_length=1, max_length=32)
+    debit: Money = Decimal("0.00")
+    credit: Money = Decimal("0.00")
+
+    @model_validator(mode="after")
+    def _one_side(self) -> CorrectionLegIn:
+        if (self.debit > 0) == (self.credit > 0):
+            raise ValueError("a leg is a debit or a credit: give exactly one of them, greater than zero")
+        return self
+
+
+class CorrectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    corrects: str = Field(min_length=1, max_length=36, description="the ledger transaction (txn_id) corrected")
+    reason: str = Field(min_length=1, max_length=500)
+    legs: list[CorrectionLegIn] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=20,
+        description="balanced legs; omitted: the exact reverse of the transaction corrected",
+    )
+    date: dt.date | None = Field(default=None, description="the business date by default; never in a closed month")
+
+
+class CorrectionLegOut(BaseModel):
+    account: str
+    debit: Money
+    credit: Money
+
+
+class CorrectionOut(BaseModel):
+    txn_id: str
+    corrects: str
+    reason: str
+    business_date: date
+    recorded_by: str
+    legs: list[CorrectionLegOut]

@@ -36,6 +36,9 @@ UNDOCUMENTED = {(500, "INTERNAL_ERROR")}
 # an argument (services/risk/breaker.py override: freezing a frozen village, unfreezing an
 # unfrozen one).
 NOT_ANSWERED = {
+    # The close of business posts on the day it closes, after the business date has passed every
+    # closed month (a month closes only then): ledger.post's PERIOD_CLOSED cannot reach it.
+    ("post", "/v1/cob", "PERIOD_CLOSED"),
     ("post", "/v1/villages/{code}/freeze", "NOT_FROZEN"),
     ("post", "/v1/villages/{code}/unfreeze", "ALREADY_FROZEN"),
     # Whole-village credit lists a household's refusal as a skip (200); only the village-wide
