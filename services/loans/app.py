@@ -4,7 +4,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.loans import api, cob_api, extensions_api
+from services.loans import api, cob_api, extensions_api, subsidy_claims_api
 from services.loans.context import settings
 from services.loans.handlers import HANDLERS, prefetch
 from services.loans.models import metadata
@@ -24,7 +24,13 @@ SPEC = ServiceSpec(
     description="Credit lines, loans, schedules, repayments, classification, double-entry ledger, close of business.",
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
-    routers=lambda: [api.router, extensions_api.router, cob_api.router, queries_router("loans")],
+    routers=lambda: [
+        api.router,
+        extensions_api.router,
+        cob_api.router,
+        subsidy_claims_api.router,
+        queries_router("loans"),
+    ],
     handlers=HANDLERS,
     prefetch=prefetch,
     on_start=_check_settings,

@@ -28,6 +28,7 @@ _REFUSALS: dict[str, int | None] = {
     "_oauth_error": None,
     "CobRefused": 422,  # services/loans/cob_api.py answers it as a 422
     "Refusal": 409,  # services/loans/domain/opening.py's, answered as 409s (credit_lines.refused)
+    "ClaimRefused": None,  # services/loans/domain/subsidy_claims.py's, answered with its status
 }
 
 Codes = dict[int, set[str]]

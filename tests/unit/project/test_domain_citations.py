@@ -45,7 +45,6 @@ NOT_YET_IMPLEMENTED = {
     "004 annex 2 step 3": "village assessment (村级评定), on paper",
     # DOMAIN.md §7, loan lifecycle and settlement: a later issue.
     "PBoC 银发〔2003〕251号": "penalty and compound interest (罚息, 复利)",
-    "004 §4(1)5": "subsidy settlement: the bank's claims and the district finance's payments",
 }
 
 _SECTION = r"§\d+(?:\.\d+)?(?:\(\d+\))?\d*(?:-\d+(?:\.\d+)?)?"
