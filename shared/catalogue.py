@@ -395,6 +395,50 @@ class PeriodClosed(_Payload):
     credit_normal: str
 
 
+class SubsidyClaimFiled(_Payload):
+    """The bank filed its claim for a period's interest subsidy (贴息, 004 §4(1)5): totals only;
+    the per-loan list is read from ``GET /v1/subsidy-claims/{id}``."""
+
+    claim_id: str
+    period_start: date
+    period_end: date
+    loans: int  # lines claimed
+    claimed: str  # money
+    forfeited: str  # excluded: subsidy not granted for days on the black list (seed 001)
+    penalty_excluded: str  # excluded: penalty and compound interest, never subsidised
+    filed_by: str
+    business_date: date
+
+
+class SubsidyClaimReviewed(_Payload):
+    """The district finance reviewed a claim: ``approved`` (all), ``part_approved`` or
+    ``returned`` (nothing approved; its days may be claimed again)."""
+
+    claim_id: str
+    period_start: date
+    period_end: date
+    status: Literal["approved", "part_approved", "returned"]
+    claimed: str
+    approved: str
+    disallowed: str  # claimed - approved, the bank's expense (0.00 when returned)
+    filed_by: str
+    reviewed_by: str
+    business_date: date
+
+
+class SubsidyClaimPaid(_Payload):
+    """The district finance paid (part of) an approved claim; ``paid`` is all paid so far."""
+
+    claim_id: str
+    payment_id: str
+    amount: str
+    paid: str
+    approved: str
+    reference: str
+    paid_on: date
+    business_date: date
+
+
 _register_all(
     (
         ("loans.business_date.advanced", BusinessDateAdvanced, "Close of business moved the business date.", DISTRICT),
@@ -418,6 +462,19 @@ _register_all(
             "loans.period.closed",
             PeriodClosed,
             "An accounting month was closed; its trial balance snapshot is published.",
+            DISTRICT,
+        ),
+        ("loans.subsidy_claim.filed", SubsidyClaimFiled, "The bank filed a period's subsidy claim (贴息).", DISTRICT),
+        (
+            "loans.subsidy_claim.reviewed",
+            SubsidyClaimReviewed,
+            "A subsidy claim was approved, part or all, or returned.",
+            DISTRICT,
+        ),
+        (
+            "loans.subsidy_claim.paid",
+            SubsidyClaimPaid,
+            "The district finance paid (part of) a subsidy claim.",
             DISTRICT,
         ),
     )

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.loans import api, cob_api, extensions_api, ledger_api, reconciliation_api
+from services.loans import api, cob_api, extensions_api, ledger_api, reconciliation_api, subsidy_claims_api
 from services.loans.context import settings
 from services.loans.handlers import HANDLERS, prefetch
 from services.loans.models import metadata
@@ -31,6 +31,7 @@ SPEC = ServiceSpec(
         ledger_api.router,
         reconciliation_api.router,
         queries_router("loans"),
+        subsidy_claims_api.router,
     ],
     handlers=HANDLERS,
     prefetch=prefetch,

@@ -57,7 +57,9 @@ from services.loans.context import business_date, settings
 from services.loans.credit_lists import blacklisted_on
 from services.loans.domain.close_of_business import Accruals, close_loan_day, day_closed_event, needs_schedule
 from services.loans.domain.loan_state import DAY, InstalmentDay, LoanDay
+from services.loans.domain.subsidy_claims import is_month_end
 from services.loans.models import BusinessDate, CobJob, CobLease, CobRun, Instalment, Loan
+from services.loans.subsidy_claims import snapshot_month
 from shared.bulk import among, update_rows
 from shared.events import Envelope
 from shared.messaging import emit
@@ -260,6 +262,10 @@ async def close_day(sessions: async_sessionmaker[AsyncSession], day: date, run_i
             current = await session.get(BusinessDate, 1, with_for_update=True)
             assert current is not None
             current.current = max(current.current, day + DAY)  # only forward
+            if is_month_end(day):
+                # Every loan is closed for the month end: keep its cumulative subsidy figures
+                # for the claims (services/loans/subsidy_claims.py), with the day, atomically.
+                await snapshot_month(session, day)
             # The day's reconciliation file (对账) is final now: its totals and checksum go out
             # with the day's close, in this transaction, so a consumer never sees one without
             # the other (services/loans/reconciliation.py).

@@ -192,6 +192,11 @@ class Loan(LoansBase):
     extended_months: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     classification_floor: Mapped[str] = mapped_column(String(16), default="normal", server_default="normal")
     subsidy_ends_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # Subsidy claims (issue 25, domain/subsidy_claims.py): days contract interest accrued and,
+    # of those, days on the black list (no subsidy), cumulative like the amounts above, so a
+    # claim's line shows its days from two month-end snapshots.
+    accrual_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    forfeited_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Instalment(LoansBase):
@@ -408,3 +413,97 @@ class ReconciliationDifference(LoansBase):
     resolved_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class LoanSubsidySnapshot(LoansBase):
+    """A loan's cumulative subsidy figures at a month end, written by the close of that day
+    (services/loans/subsidy_claims.snapshot_month): a claim's line is the difference of two.
+    Written for the loans active that day and those that closed during the month, so a loan
+    without one at a month end has not changed since its last one."""
+
+    __tablename__ = "loan_subsidy_snapshots"
+
+    loan_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    as_of: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    subsidy_accrued: Mapped[Decimal] = mapped_column(Money)
+    subsidy_forfeited: Mapped[Decimal] = mapped_column(Money)
+    penalty_accrued: Mapped[Decimal] = mapped_column(Money)  # penalty and compound interest
+    accrual_days: Mapped[int] = mapped_column(Integer)
+    forfeited_days: Mapped[int] = mapped_column(Integer)
+
+
+class SubsidySnapshotMonth(LoansBase):
+    """A month end whose snapshots were written (months closed before they existed have none:
+    no claim can end there)."""
+
+    __tablename__ = "subsidy_snapshot_months"
+
+    as_of: Mapped[date] = mapped_column(Date, primary_key=True)
+    loans: Mapped[int] = mapped_column(Integer)
+
+
+class SubsidyClaim(LoansBase):
+    """The bank's claim on the district finance for a period's subsidy (贴息资金拨付, 004
+    §4(1)5): filed, then approved, approved in part or returned by a second principal, then
+    paid (``paid`` once the approved amount is paid in full)."""
+
+    __tablename__ = "subsidy_claims"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    period_start: Mapped[date] = mapped_column(Date, index=True)
+    period_end: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # filed approved part_approved returned paid
+    policy: Mapped[str] = mapped_column(String(400))  # the dated subsidy shares of its days
+    loans: Mapped[int] = mapped_column(Integer)  # lines claimed
+    claimed: Mapped[Decimal] = mapped_column(Money)
+    forfeited: Mapped[Decimal] = mapped_column(Money)  # excluded: black-list days (seed 001)
+    penalty: Mapped[Decimal] = mapped_column(Money)  # excluded: penalty and compound interest
+    approved: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    paid: Mapped[Decimal] = mapped_column(Money)
+    filed_by: Mapped[str] = mapped_column(String(128))
+    filed_on: Mapped[date] = mapped_column(Date)  # business date
+    reviewed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    reviewed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    review_reasons: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SubsidyClaimLine(LoansBase):
+    """One loan's part of a claim: what it claims, and what is excluded (forfeited subsidy,
+    penalty); the loan's terms as they were when the claim was filed."""
+
+    __tablename__ = "subsidy_claim_lines"
+
+    claim_id: Mapped[str] = mapped_column(ForeignKey("subsidy_claims.id"), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer)  # 序号, in the claim's order
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str] = mapped_column(String(36))
+    village_code: Mapped[str] = mapped_column(String(32))
+    principal: Mapped[Decimal] = mapped_column(Money)
+    disbursed_on: Mapped[date] = mapped_column(Date)
+    maturity_on: Mapped[date] = mapped_column(Date)
+    annual_rate: Mapped[Decimal] = mapped_column(Rate)
+    subsidy_rate: Mapped[Decimal] = mapped_column(Rate)
+    days: Mapped[int] = mapped_column(Integer)
+    forfeited_days: Mapped[int] = mapped_column(Integer)
+    subsidy: Mapped[Decimal] = mapped_column(Money)  # claimed
+    forfeited: Mapped[Decimal] = mapped_column(Money)
+    penalty: Mapped[Decimal] = mapped_column(Money)
+    approved: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)  # why approved less
+
+
+class SubsidyPayment(LoansBase):
+    """A payment of a claim by the district finance; several may pay one claim."""
+
+    __tablename__ = "subsidy_payments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    claim_id: Mapped[str] = mapped_column(ForeignKey("subsidy_claims.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    reference: Mapped[str] = mapped_column(String(100))
+    paid_on: Mapped[date] = mapped_column(Date)
+    business_date: Mapped[date] = mapped_column(Date)
+    recorded_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -633,3 +633,103 @@ class CorrectionOut(BaseModel):
     business_date: date
     recorded_by: str
     legs: list[CorrectionLegOut]
+
+
+# --- subsidy claims (贴息资金拨付, issue 25, services/loans/subsidy_claims.py) ---------------------
+
+SubsidyClaimStatus = Literal["filed", "approved", "part_approved", "returned", "paid"]
+
+
+class SubsidyClaimIn(BaseModel):
+    """The days to claim: one whole configured period (VCREDIT_LOANS_SUBSIDY_CLAIM_PERIOD)."""
+
+    model_config = ConfigDict(extra="forbid")
+    period_start: date
+    period_end: date
+
+
+class SubsidyClaimLineOut(BaseModel):
+    number: int = Field(description="序号")
+    loan_id: str
+    borrower: str = Field(description="the borrower's subject id, masked (loans holds no names)")
+    subject_kind: Literal["household", "business"]
+    village_code: str
+    principal: Money
+    disbursed_on: date
+    maturity_on: date
+    annual_rate: str
+    subsidy_rate: str = Field(description="annual subsidy rate (a poor household's equals its annual rate: 全额贴息)")
+    policy: str = Field(description="全额贴息, or 年贴息率 for a business, with the dated shares of the period")
+    days: int = Field(description="days contract interest accrued in the period (计息天数)")
+    subsidy: Money = Field(description="claimed")
+    approved: Money | None
+    reason: str | None = Field(description="why less was approved")
+
+
+class SubsidyExcludedOut(BaseModel):
+    """Not claimed: subsidy forfeited on days on the black list (seed 001), and penalty and
+    compound interest (never subsidised)."""
+
+    loan_id: str
+    borrower: str
+    village_code: str
+    forfeited_days: int
+    forfeited: Money
+    penalty: Money = Field(description="penalty and compound interest accrued in the period")
+
+
+class SubsidyPaymentOut(BaseModel):
+    payment_id: str
+    amount: Money
+    reference: str
+    paid_on: date
+    business_date: date
+    recorded_by: str
+
+
+class SubsidyClaimOut(BaseModel):
+    claim_id: str
+    period_start: date
+    period_end: date
+    status: SubsidyClaimStatus
+    filed_by: str
+    filed_on: date
+    reviewed_by: str | None
+    reviewed_on: date | None
+    review_reasons: str | None
+    policy: str = Field(description="the dated subsidy shares of the period's days (first..last=share)")
+    loans: int = Field(description="lines claimed")
+    claimed: Money
+    forfeited: Money = Field(description="excluded: subsidy of days on the black list")
+    penalty_excluded: Money = Field(description="excluded: penalty and compound interest")
+    approved: Money | None
+    disallowed: Money | None = Field(description="claimed - approved, once reviewed (not when returned)")
+    paid: Money
+    outstanding: Money | None = Field(description="approved - paid: the subsidy_claimed receivable of this claim")
+    lines: list[SubsidyClaimLineOut] | None = Field(default=None, description="with a single claim only")
+    excluded: list[SubsidyExcludedOut] | None = None
+    payments: list[SubsidyPaymentOut] | None = None
+
+
+class SubsidyReviewLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    loan_id: str = Field(min_length=1, max_length=36)
+    approved: Money
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class SubsidyReviewIn(BaseModel):
+    """``approve`` all, ``approve_part`` (``lines``: the reduced lines, each with its reason;
+    the others are approved in full) or ``return`` (with ``reasons``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    decision: Literal["approve", "approve_part", "return"]
+    reasons: str | None = Field(default=None, min_length=1, max_length=1000)
+    lines: list[SubsidyReviewLineIn] = Field(default_factory=list, max_length=100_000)
+
+
+class SubsidyPaymentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount: PositiveMoney
+    reference: str = Field(min_length=1, max_length=100, description="the finance's payment reference")
+    paid_on: date | None = Field(default=None, description="the day the finance paid; default the business date")

@@ -22,6 +22,8 @@
 | VCREDIT_LOANS_GRACE_DAYS | 0 | days after a due date before a missed payment is past due (宽限期) |
 | VCREDIT_LOANS_REPAYMENT_ORDER | ["penalty","interest","principal"] | what a repayment pays first (JSON list) |
 | VCREDIT_LOANS_RECONCILIATION_MAX_LINES | 100000 | most lines in one bank reconciliation file (对账); more: 422 |
+| VCREDIT_LOANS_SUBSIDY_CLAIM_PERIOD | quarter | what one subsidy claim covers: calendar `month`, `quarter`, `year` |
+| VCREDIT_LOANS_BANK_NAME | 合作银行 | the lending bank's name on its subsidy claims' sheets |
 
 Dated tables, each a JSON list with ``effective_from`` dates increasing:
 ``BENCHMARK_TABLE`` ``[{"effective_from": "2015-10-24", "rates": {"12": "0.0435", "60": "0.0475"}}]``
@@ -51,6 +53,7 @@ from services.loans.domain.classification import Classification
 from services.loans.domain.penalty import MARKUP_MAX, MARKUP_MIN, OverduePolicy
 from services.loans.domain.policies import BenchmarkEntry, LprFixing, PricingRule, SubsidyShare
 from services.loans.domain.repayment import DEFAULT_ORDER, Part, check_order
+from services.loans.domain.subsidy_claims import Period
 from shared.settings import DEFAULT_PORTS, ServiceSettings
 
 
@@ -217,6 +220,11 @@ class LoansSettings(ServiceSettings):
     # district repaying on one due date is some thousands. The bound keeps one request's
     # comparison (held in memory, in one transaction) to what the service answers in seconds.
     reconciliation_max_lines: int = Field(default=100_000, ge=1)
+    # DOMAIN.md §7 (004 §4(1)5, 贴息资金及时拨付): the bank claims each period's subsidy, "a
+    # quarter by default"; calendar months, quarters or years (domain/subsidy_claims.py).
+    subsidy_claim_period: Period = "quarter"
+    # Heads the claim's sheets (贷款银行); 004 §4(2) calls the lenders 合作银行 until named.
+    bank_name: str = Field(default="合作银行", min_length=1, max_length=100)
 
     @field_validator("repayment_order")
     @classmethod

@@ -326,6 +326,10 @@ ISSUE_24_COLUMNS = (
     "extended_months",
     "classification_floor",
     "subsidy_ends_on",
+    # Issue 25's day counters for subsidy claims (domain/subsidy_claims.py): added, nothing
+    # before them changed, which the unchanged GOLDEN shows.
+    "accrual_days",
+    "forfeited_days",
 )
 
 

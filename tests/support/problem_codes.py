@@ -29,6 +29,7 @@ _REFUSALS: dict[str, int | None] = {
     "CobRefused": 422,  # services/loans/cob_api.py answers it as a 422
     "Refusal": 409,  # services/loans/domain/opening.py's, answered as 409s (credit_lines.refused)
     "CorrectionRefused": 422,  # services/loans/domain/periods.py's, answered as 422s (corrections.correct)
+    "ClaimRefused": None,  # services/loans/domain/subsidy_claims.py's, answered with its status
 }
 
 Codes = dict[int, set[str]]

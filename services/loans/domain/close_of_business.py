@@ -143,8 +143,10 @@ def close_loan_day(
         elapsed = min((next_day - loan.period_start).days, days)
         gross = to_fen(loan.period_interest * elapsed / days) - loan.period_accrued
         subsidy = subsidy_of_day(loan.period_subsidy, subsidy_policy, loan.period_start, day, days)
+        loan.accrual_days += 1
         if not subsidised:
             loan.subsidy_forfeited += subsidy
+            loan.forfeited_days += 1
             subsidy = ZERO
         if gross or subsidy:
             accruals.add(gross, subsidy)

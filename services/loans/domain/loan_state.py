@@ -75,6 +75,10 @@ class LoanDay:
     penalty_accrued: Decimal = Decimal("0.00")
     compound_accrued: Decimal = Decimal("0.00")
     penalty_paid: Decimal = Decimal("0.00")
+    # Issue 25 (domain/subsidy_claims.py): days contract interest accrued, and of those days on
+    # the black list, cumulative.
+    accrual_days: int = 0
+    forfeited_days: int = 0
 
 
 @dataclass(slots=True)
@@ -137,6 +141,8 @@ def opening_state(plan: Sequence[ScheduledInstalment], amount: Decimal, today: d
         "closed_through": today - DAY,
         "classification_floor": "normal",
         "subsidy_ends_on": None,
+        "accrual_days": 0,
+        "forfeited_days": 0,
     }
 
 

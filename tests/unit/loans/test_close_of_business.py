@@ -299,3 +299,17 @@ def test_a_grace_longer_than_a_period_names_the_oldest_unpaid_instalment() -> No
         }
     ]
     assert loan.days_past_due == 1 and loan.period_number == 3
+
+
+def test_days_accrued_and_days_forfeited_are_counted_for_subsidy_claims() -> None:
+    """Issue 25 (domain/subsidy_claims.py): each day that accrues contract interest counts, and
+    of those each day on the black list; a matured loan counts no more. January's 31 days, 10
+    of them (01-10..01-19) blacklisted; February's 28; then nothing (matured, nothing accrues)."""
+    loan, instalments, accruals = _loan(), _instalments(), Accruals()
+    day = DISBURSED
+    while day < SECOND_DUE + 5 * DAY:
+        listed = date(2026, 1, 10) <= day < date(2026, 1, 20)
+        schedule = instalments if needs_schedule(loan, day) else None
+        close_loan_day(loan, day, accruals, subsidised=not listed, schedule=schedule)
+        day += DAY
+    assert (loan.accrual_days, loan.forfeited_days) == (31 + 28, 10)
