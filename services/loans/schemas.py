@@ -459,6 +459,17 @@ class TrialBalanceOut(BaseModel):
         "the bank's core, is a liability since issue 25: it was debit-signed, negative while loans were out)"
     )
     debits_equal_credits: bool
+    # Added (issue 25): the window, the closing date of the ledger, and the lines.
+    period: str | None = Field(default=None, description="the month asked for (YYYY-MM), if any")
+    from_: date | None = Field(
+        default=None, alias="from", description="the window's first day (the month's first day with `period`)"
+    )
+    as_of: date = Field(description="the window's last day: entries dated on or before it count")
+    closed_through: date | None = Field(description="the last day of the last accounting month closed")
+    lines: list[TrialBalanceLine]
+    totals: TrialBalanceTotals
+
+    model_config = ConfigDict(populate_by_name=True)
 
 
 # --- reconciliation (对账, services/loans/reconciliation.py) ------------------------------------
@@ -568,17 +579,6 @@ class BankFileOut(BaseModel):
 class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=500, pattern=r"\S", description="how it was resolved")
-    # Added (issue 25): the window, the closing date of the ledger, and the lines.
-    period: str | None = Field(default=None, description="the month asked for (YYYY-MM), if any")
-    from_: date | None = Field(
-        default=None, alias="from", description="the window's first day (the month's first day with `period`)"
-    )
-    as_of: date = Field(description="the window's last day: entries dated on or before it count")
-    closed_through: date | None = Field(description="the last day of the last accounting month closed")
-    lines: list[TrialBalanceLine]
-    totals: TrialBalanceTotals
-
-    model_config = ConfigDict(populate_by_name=True)
 
 
 class PeriodOut(BaseModel):

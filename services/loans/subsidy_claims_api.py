@@ -204,7 +204,7 @@ async def get_claim(
     responses=problems(
         {
             404: ["SUBSIDY_CLAIM_NOT_FOUND"],
-            409: ["FOUR_EYES_REQUIRED", "SUBSIDY_CLAIM_DECIDED"],
+            409: ["FOUR_EYES_REQUIRED", "SUBSIDY_CLAIM_DECIDED", "PERIOD_CLOSED"],
             422: ["SUBSIDY_REVIEW_INVALID"],
         }
     ),
@@ -231,7 +231,9 @@ async def review_claim(
     "paid_on after the business date. The claim is paid once its payments reach what was approved. Event "
     "loans.subsidy_claim.paid.",
     dependencies=[scope("subsidy:review"), IDEMPOTENCY_KEY],
-    responses=problems({404: ["SUBSIDY_CLAIM_NOT_FOUND"], 409: ["SUBSIDY_CLAIM_NOT_PAYABLE", "SUBSIDY_OVERPAID"]}),
+    responses=problems(
+        {404: ["SUBSIDY_CLAIM_NOT_FOUND"], 409: ["SUBSIDY_CLAIM_NOT_PAYABLE", "SUBSIDY_OVERPAID", "PERIOD_CLOSED"]}
+    ),
 )
 async def pay_claim(
     claim_id: str, body: SubsidyPaymentIn, request: Request, session: Session, principal: CurrentPrincipal

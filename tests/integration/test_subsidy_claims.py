@@ -349,7 +349,9 @@ async def test_a_quarter_of_a_small_district_claimed_part_approved_and_paid(dist
         ("287.98", "2027-04-01", "2027-04-02"),
     ]
     balances = await _balances(client)
-    assert (balances["subsidy_claimed"], balances["settlement"] - before[3]["settlement"]) == (D("0.00"), D("287.98"))
+    # Settlement is credit-normal (what the bank's core has put out, net): money the district
+    # finance pays in brings it down by the 287.98.
+    assert (balances["subsidy_claimed"], balances["settlement"] - before[3]["settlement"]) == (D("0.00"), D("-287.98"))
     await _claimed_is_approved_less_paid(system)
     r = await client.post(payments, json={"amount": "0.01", "reference": "x"}, headers=keys["finance"])
     assert (r.status_code, r.json()["code"]) == (409, "SUBSIDY_CLAIM_NOT_PAYABLE")
