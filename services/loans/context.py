@@ -19,8 +19,14 @@ def settings() -> LoansSettings:
     return LoansSettings()
 
 
-async def business_date(session: AsyncSession) -> date:
-    row = await session.get(BusinessDate, 1)
+async def business_date(session: AsyncSession, *, hold: bool = False) -> date:
+    """The business date. ``hold``: for a transaction that books money on it, which keeps it
+    (a shared lock, PostgreSQL) until it commits: the close of business takes the row
+    exclusively to move the date on, so it waits for bookings under way, and the day's
+    reconciliation file (对账) and its event, read in that transaction, include them. Without
+    it a repayment that read the date just before the close committed after it, dated the day
+    just closed and missing from the file's event. SQLite's writers are serialised anyway."""
+    row = await session.get(BusinessDate, 1, with_for_update={"read": True} if hold else None)
     if row is None:
         common: CommonSettings = session.info.get("settings") or CommonSettings()
         # Two first requests at once (e.g. two openings of a village) would both insert the

@@ -69,7 +69,7 @@ async def draw(session: AsyncSession, credit_line_id: str, amount: Decimal, term
             available=f"{available(line):.2f}",
         )
     red = await red_listed(session, line.subject_id)
-    today = await business_date(session)
+    today = await business_date(session, hold=True)
     loan, schedule = await drawdown(session, line, rating, amount, term_months, method, today, red=red)
     # The fund row is locked last, so concurrent drawdowns queue on it only for this
     # check and the commit; the sum includes this loan (its line is flushed first). A
@@ -292,7 +292,7 @@ async def repay_loan(
     """One repayment on an active loan, taken on the business date, recorded. ``prepayment``:
     what principal paid ahead does (``repay``)."""
     loan, line = await _locked_loan(session, loan_id)
-    today = await business_date(session)
+    today = await business_date(session, hold=True)
     _business_day(today, value_date)
     repaid = await repay(session, loan, line, amount, today, prepayment)
     await record(session, [repaid])
@@ -305,7 +305,7 @@ async def repay_in_turn(
     """A bank's debit run (批量扣款): each (loan id, amount) applied as ``repay_loan`` would,
     after the items before it (two on one loan see each other), or refused alone (its
     ``Problem``, changing nothing); the applied ones are recorded together."""
-    today = await business_date(session)
+    today = await business_date(session, hold=True)
     _business_day(today, value_date)
     loans, lines = await _locked_loans(session, {loan_id for loan_id, _ in items})
     outcomes: list[Repaid | Problem] = []
@@ -419,7 +419,7 @@ class WrittenOff:
 async def write_off_loan(session: AsyncSession, loan_id: str) -> WrittenOff:
     """Write off an active, non-performing loan on the business date."""
     loan, line = await _locked_loan(session, loan_id)
-    today = await business_date(session)
+    today = await business_date(session, hold=True)
     return WrittenOff(loan.id, await write_off(session, loan, line, today), today)
 
 

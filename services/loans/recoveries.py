@@ -74,7 +74,7 @@ async def recover(session: AsyncSession, loan_id: str, amount: Decimal, recorded
             f"The loss written off is {format_money(loss)}, {format_money(before)} of it already recovered: "
             f"at most {format_money(loss - before)} more can be recovered.",
         )
-    today: date = await business_date(session)
+    today: date = await business_date(session, hold=True)
     recovery = Recovery(
         id=str(uuid.uuid4()),
         loan_id=loan_id,

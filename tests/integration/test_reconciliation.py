@@ -10,6 +10,7 @@ difference naming that loan, kept open until resolved."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import uuid
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from services.loans import recoveries
 from shared.auth import add_credential
 from shared.events import Envelope
 from tests.conftest import Infra
@@ -332,3 +334,57 @@ async def test_the_days_file_is_the_sum_of_its_events_and_a_missing_repayment_is
     assert (r.json()["differences"], r.json()["checksum_matches"]) == ([], True)
     assert all(t["matches"] for t in r.json()["totals"])
     assert (await loans.get("/v1/reconciliation/differences", params={"status": "resolved"})).json() == resolved
+
+
+async def test_a_booking_under_way_when_the_day_closes_is_in_the_days_event(
+    system: tuple[System, Keys], infra: Infra
+) -> None:
+    """A recovery that has read the business date when the close of business moves the date
+    on: the close waits for it (PostgreSQL: the booking holds the date row shared, the close
+    takes it exclusively), so the day's event counts it as the day's file does. Before, the
+    close went ahead and the recovery, committed after, was in the file but not in the event.
+    A written-off loan is not in the close's chunks, so only the date row can hold the close."""
+    s, keys = system
+    loans = s["loans"]
+    w, first_due = await _draw(s, "10000.00")
+    day = first_due + timedelta(days=91)
+    await run_cob(s, day)
+    r = await loans.post(f"/v1/loans/{w}/write-off")
+    assert r.status_code == 201, r.text
+    runtime = s.runtimes["loans"]
+    async with runtime.sessions() as session, session.begin():
+        booked = await recoveries.recover(session, w, D("321.00"), "bank")
+        assert booked.recovery.business_date == day
+        closing = asyncio.create_task(run_cob(s, day + timedelta(days=1)))
+        if infra.backend != "embedded":
+
+            async def close_waits() -> bool:
+                async with runtime.read_sessions() as reader:
+                    waiting = await reader.scalar(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                            " AND wait_event_type = 'Lock'"
+                        )
+                    )
+                return bool(waiting)
+
+            await wait_until(close_waits, what="the close to wait for the recovery's hold on the date")
+        assert not closing.done()
+    await closing
+    out = (await loans.get(f"/v1/reconciliation/{day}", headers=keys["bank"])).json()
+    topic = infra.topic_prefix + "loans.events"
+    ready: list[dict[str, Any]] = []
+
+    async def announced() -> bool:
+        events = await read_events(runtime.bus, topic)
+        ready[:] = [
+            e.payload
+            for e in events
+            if e.type == "loans.reconciliation.ready" and e.payload["business_date"] == day.isoformat()
+        ]
+        return bool(ready)
+
+    await wait_until(announced, what="the day's loans.reconciliation.ready")
+    recovery = {t["kind"]: t for t in ready[0]["totals"]}["recovery"]
+    assert (recovery["count"], recovery["amount"]) == (1, "321.00")
+    assert ready[0]["checksum"] == out["checksum"]
