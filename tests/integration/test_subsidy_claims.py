@@ -39,12 +39,12 @@ from sqlalchemy import func, select
 
 from services.loans.models import ListEntry, SubsidyClaim
 from shared.auth import add_credential
-from shared.catalogue import RatingCertified, SubjectDelisted, SubjectListed
+from shared.catalogue import SubjectDelisted, SubjectListed
 from shared.events import new_event
 from shared.messaging import outbox
 from tests.conftest import Infra
 from tests.support.loans import ledger_matches_loans
-from tests.support.system import System
+from tests.support.system import System, certified_line
 from tests.support.waiting import wait_until
 
 VILLAGE, TOWNSHIP = "410102003001", "410102003"
@@ -70,39 +70,19 @@ async def district(infra: Infra) -> AsyncIterator[tuple[System, Keys]]:
 async def _draw(system: System, kind: str, amount: str) -> dict[str, Any]:
     """A certified line for a new subject (``poor``, ``household`` or ``business``) and a
     12-month interest-only loan on it."""
-    subject = str(uuid.uuid4())
-    await system.publish(
-        new_event(
-            "scoring.rating.certified",
-            VILLAGE,
-            RatingCertified(
-                subject_kind="business" if kind == "business" else "household",
-                subject_id=subject,
-                village_code=VILLAGE,
-                township_code=TOWNSHIP,
-                rating_id=1,
-                grade="AA",
-                credit_limit="500000.00",
-                certificate_no="HB-2027-1",
-                poor_household=kind == "poor",
-            ),
-        )
+    subject, line = await certified_line(
+        system,
+        VILLAGE,
+        TOWNSHIP,
+        limit="500000.00",
+        poor_household=kind == "poor",
+        subject_kind="business" if kind == "business" else "household",
     )
     client = system["loans"]
-    line: dict[str, Any] = {}
-
-    async def opens() -> bool:
-        r = await client.post(
-            "/v1/credit-lines", json={"business_id" if kind == "business" else "household_id": subject}
-        )
-        line.update(r.json() if r.status_code == 201 else {})
-        return r.status_code == 201
-
-    await wait_until(opens, what="the certified rating to reach loans")
     r = await client.post(
         "/v1/loans",
         json={
-            "credit_line_id": line["credit_line_id"],
+            "credit_line_id": line,
             "amount": amount,
             "term_months": 12,
             "repayment_method": "interest_only",

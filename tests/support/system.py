@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from fastapi import FastAPI
@@ -135,17 +135,18 @@ async def certified_line(
     household: str | None = None,
     limit: str = "100000.00",
     poor_household: bool = False,
+    subject_kind: Literal["household", "business"] = "household",
 ) -> tuple[str, str]:
-    """A household (a new one unless given) certified AA for ``limit`` by a published
-    scoring event, and the credit line loans opens for it once the event has arrived:
-    (household id, credit line id)."""
+    """A household (a new one unless given; a business with ``subject_kind``) certified AA for
+    ``limit`` by a published scoring event, and the credit line loans opens for it once the
+    event has arrived: (subject id, credit line id)."""
     household = household or str(uuid.uuid4())
     await system.publish(
         new_event(
             "scoring.rating.certified",
             village,
             RatingCertified(
-                subject_kind="household",
+                subject_kind=subject_kind,
                 subject_id=household,
                 village_code=village,
                 township_code=township,
@@ -160,7 +161,7 @@ async def certified_line(
     opened: dict[str, Any] = {}
 
     async def opens() -> bool:
-        r = await system["loans"].post("/v1/credit-lines", json={"household_id": household})
+        r = await system["loans"].post("/v1/credit-lines", json={f"{subject_kind}_id": household})
         opened.update(r.json())
         return r.status_code == 201
 
