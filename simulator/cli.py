@@ -42,8 +42,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--approver-token",
         default=os.environ.get("VCREDIT_SIMULATOR_APPROVER_TOKEN"),
-        help="a second principal's API key (role bank), who approves the extensions the --token proposes "
-        "(four eyes); default VCREDIT_SIMULATOR_APPROVER_TOKEN; without it nothing is extended",
+        help="a second principal's API key with the roles bank, government and insurer (four eyes): it approves "
+        "the extensions the --token proposes (bank), reviews and pays each quarter's subsidy claim (government, "
+        "subsidy:review) and accepts the insurer's claim batch lines (insurer, claims:decide); a step it lacks "
+        "the role for is skipped and counted in the summary; default VCREDIT_SIMULATOR_APPROVER_TOKEN; without it "
+        "nothing is extended or approved",
     )
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     p.add_argument("--out", type=Path, default=Path("simulation"), help="folder for the summary and the plots")

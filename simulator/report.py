@@ -154,6 +154,7 @@ async def summarise(api: Api, sim: Simulation, wall_s: float) -> dict[str, Any]:
         "lifecycle": issue24,
         "fund": fund,
         "ledger_balanced": trial["debits_equal_credits"],
+        "settlement": sim.settlement.tally.summary(),
         "run": {
             "wall_seconds": round(wall_s, 1),
             "phases_seconds": {k: round(v, 1) for k, v in sim.phases.items()},
@@ -167,6 +168,26 @@ async def summarise(api: Api, sim: Simulation, wall_s: float) -> dict[str, Any]:
             "anomaly_count": len(t.anomalies),
         },
     }
+
+
+def settlement_lines(st: dict[str, Any]) -> list[str]:
+    """The summary's "Settlement" section (issue 25)."""
+    sc, ib = st["subsidy_claims"], st["insurer_batches"]
+    return [
+        "## Settlement",
+        "",
+        f"- days reconciled against the run's own record: {st['days_reconciled']}; "
+        f"mismatches: {st['reconciliation_mismatches']}",
+        f"- accounting months closed: {len(st['months_closed'])} ({', '.join(st['months_closed']) or 'none'}); "
+        f"trial balances checked: {st['trial_balances_checked']}",
+        f"- subsidy claims (贴息): {sc['filed']} filed for {Decimal(sc['claimed']):,}, {sc['approved']} approved "
+        f"for {Decimal(sc['approved_amount']):,}, {sc['paid']} paid for {Decimal(sc['paid_amount']):,}; "
+        f"quarters with nothing to claim: {sc['nothing_to_claim']}",
+        f"- insurer claim batches: {ib['filed']} filed ({ib['empty_months']} months with none open), "
+        f"{ib['lines_accepted']} lines accepted, {ib['settled']} settled for {Decimal(ib['settled_amount']):,}",
+        f"- steps skipped for the approver: {st['steps_skipped'] or 'none'}",
+        "",
+    ]
 
 
 def markdown(summary: dict[str, Any]) -> str:
@@ -246,6 +267,7 @@ def markdown(summary: dict[str, Any]) -> str:
         f"outstanding {Decimal(f['outstanding']):,}; available {Decimal(f['available']):,}",
         f"- ledger debits equal credits: {summary['ledger_balanced']}",
         "",
+        *settlement_lines(summary["settlement"]),
         "## Run",
         "",
         f"- phases (s): {r['phases_seconds']}",

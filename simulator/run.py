@@ -35,6 +35,7 @@ from shared.money import to_fen
 from shared.periods import add_months
 from simulator.client import Api, ApiError, problem_code
 from simulator.district import Borrowing, District, Household
+from simulator.settlement import Settlement
 
 NOTICE_DAYS = 8  # the 7-day 公示 (004 annex 2 step 4), certified on the day after it ends
 CERTIFICATE_WAIT_S = 300
@@ -231,6 +232,8 @@ class Simulation:
         self._debits: list[Debit] = []
         self.start: date | None = None
         self.end: date | None = None
+        # Settlement (issue 25), checked against the money the run itself moved each day.
+        self.settlement = Settlement(api, approver, self._key, self.tally.anomalies)
 
     def _key(self, *parts: object) -> str:
         return "-".join([self.run_id, *map(str, parts)])
@@ -397,11 +400,19 @@ class Simulation:
             t2 = time.monotonic()
             await self.api.post("loans", "/v1/cob", {"date": day.isoformat()})
             t3 = time.monotonic()
-            snapshot.seconds = {"requests": t1 - t0, "snapshot": t2 - t1, "close_of_business": t3 - t2}
+            await self.settlement.after_close(day - timedelta(days=1))
+            t4 = time.monotonic()
+            snapshot.seconds = {
+                "requests": t1 - t0,
+                "snapshot": t2 - t1,
+                "close_of_business": t3 - t2,
+                "settlement": t4 - t3,
+            }
             snapshot.actions = ran
             spent["  customers' requests"] += t1 - t0
             spent["  snapshots"] += t2 - t1
             spent["  close of business"] += t3 - t2
+            spent["  settlement"] += t4 - t3
         self.phases["business days"] = time.monotonic() - began
         self.phases.update(spent)
 
@@ -528,6 +539,7 @@ class Simulation:
             self.loans.append(state)
             self.tally.loans_drawn += 1
             self.tally.amount_drawn += amount
+            self.settlement.book.add(day, "disbursement", amount)
             for n, (due_on, _) in enumerate(state.dues, start=1):
                 late = late_by(plan, n, first_loan=state.carries_default)
                 self._later(self._inflows, due_on + timedelta(days=late), self._payer(state, n, late))
@@ -652,6 +664,7 @@ class Simulation:
                 )
                 self.tally.recoveries += 1
                 self.tally.amount_recovered += Decimal(out["amount"])
+                self.settlement.book.add(day, "recovery", amount)
             if k + 1 < len(plan.recoveries):
                 self._later(self._inflows, day + timedelta(days=RECOVERY_EVERY_DAYS), self._recoverer(loan, k + 1))
 
@@ -683,6 +696,7 @@ class Simulation:
             loan.loss = Decimal(out["loss"])
             self.tally.written_off += 1
             self.tally.amount_written_off += loan.loss
+            self.settlement.book.add(day, "write_off", loan.loss)
             plan = loan.household.borrowing
             if plan is not None and plan.recoveries:
                 self._later(self._inflows, day + timedelta(days=RECOVERY_EVERY_DAYS), self._recoverer(loan, 0))
@@ -715,6 +729,7 @@ class Simulation:
             for debit, result in zip(chunk, out["results"], strict=True):
                 if result["status"] == 201:
                     self._repaid(debit, result["repayment"])
+                    self.settlement.book.add(day, "repayment", debit.amount)
                 else:
                     # Surfaced in the summary; one household's surprise must not end the run.
                     problem = result["problem"] or {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -49,9 +50,11 @@ def cluster_options() -> dict[str, Any]:
 
 
 async def test_a_small_district_over_nine_months(cluster: Cluster, tmp_path: Path) -> None:
-    # A second principal for the four eyes on extensions: the bank's own key, in the
-    # credentials file the services read (VCREDIT_DATA_DIR is the cluster's tmp_path).
-    approver, _ = add_credential(tmp_path / "credentials.json", "sim-approver", "api_key", ("bank",))
+    # A second principal for the four eyes on extensions, subsidy claims and insurer claim
+    # batches, in the credentials file the services read (VCREDIT_DATA_DIR is the cluster's tmp_path).
+    approver, _ = add_credential(
+        tmp_path / "credentials.json", "sim-approver", "api_key", ("bank", "government", "insurer")
+    )
     out = tmp_path / "out"
     summary = await simulate(
         OPTIONS,
@@ -107,6 +110,7 @@ async def test_a_small_district_over_nine_months(cluster: Cluster, tmp_path: Pat
     assert summary["ledger_balanced"] is True
 
     await check_lifecycle(cluster, summary, rows, json.loads((out / "loans.json").read_text()))
+    await check_settlement(cluster, summary, rows)
 
     for name in (
         "summary.md",
@@ -118,7 +122,41 @@ async def test_a_small_district_over_nine_months(cluster: Cluster, tmp_path: Pat
     ):
         assert (out / name).stat().st_size > 0
     text = (out / "summary.md").read_text()
-    assert "## NPL by township" in text and "## Loan lifecycle" in text
+    assert "## NPL by township" in text and "## Loan lifecycle" in text and "## Settlement" in text
+
+
+async def check_settlement(cluster: Cluster, summary: dict[str, Any], losses: list[dict[str, Any]]) -> None:
+    """Issue 25, driven as a district runs it: every closed day's reconciliation file agrees
+    with what the simulator did that day, each month is closed, each quarter's subsidy claim
+    is approved and paid, each month's insurer claims settled in a batch."""
+    st = summary["settlement"]
+    first, last = (date.fromisoformat(summary["district"][k]) for k in ("first_business_date", "last_business_date"))
+    # Close of business closes every day from the first business date to the day before the last.
+    assert st["days_reconciled"] == (last - first).days and st["reconciliation_mismatches"] == 0
+    assert st["steps_skipped"] == {}
+    # Every month whose last day the run closed, in order, each with a balanced trial balance.
+    ends = [
+        d for d in (first + timedelta(days=n) for n in range((last - first).days)) if (d + timedelta(days=1)).day == 1
+    ]
+    assert st["months_closed"] == [f"{d:%Y-%m}" for d in ends] and len(ends) >= 8
+    periods = (await cluster.client("loans").get("/v1/ledger/periods")).json()
+    assert sorted(p["period"] for p in periods) == st["months_closed"]
+    # Nine months span at least two quarter ends: claims filed, approved in full and paid.
+    sc = st["subsidy_claims"]
+    quarters = sum(1 for d in ends if d.month % 3 == 0)
+    assert quarters >= 2 and sc["filed"] + sc["nothing_to_claim"] == quarters
+    assert sc["paid"] == sc["approved"] == sc["filed"] >= 1
+    assert Decimal(sc["paid_amount"]) == Decimal(sc["approved_amount"]) == Decimal(sc["claimed"]) > 0
+    trial = (await cluster.client("loans").get("/v1/ledger/trial-balance")).json()
+    assert Decimal(trial["accounts"]["subsidy_claimed"]) == 0
+    # Insurer batches: settled totals as risk keeps them, within the insurer's shares.
+    ib = st["insurer_batches"]
+    assert ib["settled"] == ib["filed"] >= 1 and ib["filed"] + ib["empty_months"] == len(ends)
+    batches = (await cluster.client("risk").get("/v1/claim-batches")).json()
+    assert len(batches) == ib["filed"] and all(b["status"] == "settled" for b in batches)
+    settled = sum(Decimal(b["settled_total"]) for b in batches)
+    assert settled == Decimal(ib["settled_amount"]) > 0
+    assert settled <= sum(Decimal(r["insurer"]) for r in losses)
 
 
 async def check_lifecycle(

@@ -38,6 +38,7 @@ from simulator.run import (
     supplied_facts,
     village_sheet,
 )
+from simulator.settlement import SettlementTally
 
 SMALL = Options(townships=2, villages=10, households=1_000)
 
@@ -367,6 +368,7 @@ def test_the_summary_shows_the_lifecycle() -> None:
         "lifecycle": figures,
         "fund": {k: "0.00" for k in ("balance", "capacity", "outstanding", "available")},
         "ledger_balanced": True,
+        "settlement": SettlementTally().summary(),
         "run": {"wall_seconds": 1, "http_calls": 1, "phases_seconds": {}, "http_retries": 0, "anomaly_count": 0}
         | {"anomalies": []},
     }
