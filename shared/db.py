@@ -170,6 +170,12 @@ def read_only(engine: AsyncEngine) -> AsyncEngine:
     return engine.execution_options(**{READ_ONLY: True})
 
 
+def is_read_only(session: AsyncSession) -> bool:
+    """Whether ``session`` is bound to a ``read_only`` engine (it must not write)."""
+    bind = session.bind
+    return isinstance(bind, AsyncEngine) and bool(bind.get_execution_options().get(READ_ONLY))
+
+
 def create_sessionmaker(
     engine: AsyncEngine, session_class: type[Session] = Session, info: dict[str, Any] | None = None
 ) -> async_sessionmaker[AsyncSession]:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.loans.models import BusinessDate
 from services.loans.settings import LoansSettings
-from shared.db import insert_ignore
+from shared.db import insert_ignore, is_read_only
 from shared.settings import CommonSettings
 
 
@@ -29,6 +29,8 @@ async def business_date(session: AsyncSession, *, hold: bool = False) -> date:
     row = await session.get(BusinessDate, 1, with_for_update={"read": True} if hold else None)
     if row is None:
         common: CommonSettings = session.info.get("settings") or CommonSettings()
+        if is_read_only(session):  # a read before anything was written: the date it will be
+            return common.start_date or date.today()
         # Two first requests at once (e.g. two openings of a village) would both insert the
         # row: the second waits for the first and keeps its date instead of a key violation.
         values = {"id": 1, "current": common.start_date or date.today()}

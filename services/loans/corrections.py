@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.loans import ledger
@@ -69,15 +69,20 @@ async def correct(
     return Correction(str(rows[0]["txn_id"]), corrects, reason, day, recorded_by[:128], list(legs))
 
 
-async def corrections(session: AsyncSession, start: date | None, end: date | None) -> list[Correction]:
-    """The corrections dated ``start``..``end`` (either open), oldest first."""
-    query = select(LedgerEntry).where(LedgerEntry.kind == KIND)
+async def corrections(
+    session: AsyncSession, start: date | None, end: date | None, limit: int, offset: int
+) -> list[Correction]:
+    """The corrections dated ``start``..``end`` (either open), oldest first, a page of
+    transactions (each with all its legs)."""
+    page = select(LedgerEntry.txn_id).where(LedgerEntry.kind == KIND)
     if start is not None:
-        query = query.where(LedgerEntry.business_date >= start)
+        page = page.where(LedgerEntry.business_date >= start)
     if end is not None:
-        query = query.where(LedgerEntry.business_date <= end)
+        page = page.where(LedgerEntry.business_date <= end)
+    page = page.group_by(LedgerEntry.txn_id).order_by(func.min(LedgerEntry.id)).limit(limit).offset(offset)
+    query = select(LedgerEntry).where(LedgerEntry.txn_id.in_(page.scalar_subquery()))
     found: dict[str, Correction] = {}
-    for e in await session.scalars(query.order_by(LedgerEntry.business_date, LedgerEntry.id)):
+    for e in await session.scalars(query.order_by(LedgerEntry.id)):
         if e.txn_id not in found:
             found[e.txn_id] = Correction(
                 e.txn_id, e.corrects_txn_id or "", e.reason or "", e.business_date, e.recorded_by or "", []

@@ -247,7 +247,9 @@ async def post_correction(
 async def list_corrections(
     session: ReadSession,
     period: Annotated[str | None, Query(description=f"an accounting month, {_MONTH}", max_length=7)] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[CorrectionOut]:
     month = None if period is None else periods.parse_month(period, "period")
     start, end = (None, None) if month is None else (month.first, month.last)
-    return [_correction_out(c) for c in await corrections.corrections(session, start, end)]
+    return [_correction_out(c) for c in await corrections.corrections(session, start, end, limit, offset)]

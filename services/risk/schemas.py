@@ -405,7 +405,7 @@ class ClaimBatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     party: Literal["insurer"] = Field(description="whose shares are claimed: the insurer's (DOMAIN §7)")
     month: str = Field(
-        pattern=r"^\d{4}-\d{2}$",
+        pattern=r"^[0-9]{4}-[0-9]{2}$",
         description="the period's first month, YYYY-MM; a month by default (VCREDIT_RISK_CLAIM_BATCH_MONTHS)",
     )
 

@@ -201,6 +201,11 @@ async def test_a_posting_into_a_closed_month_is_refused_and_its_correction_shows
     listed = (await client.get("/v1/ledger/corrections", params={"period": "2027-02"}, headers=bank)).json()
     assert listed == [made]
     assert (await client.get("/v1/ledger/corrections", params={"period": "2027-01"}, headers=bank)).json() == []
+    # Paged by transaction: a page holds a correction with both its legs, the next none.
+    paged = {"period": "2027-02", "limit": 1}
+    assert (await client.get("/v1/ledger/corrections", params=paged, headers=bank)).json() == [made]
+    paged["offset"] = 1
+    assert (await client.get("/v1/ledger/corrections", params=paged, headers=bank)).json() == []
 
     # February's view: January's closing is its opening, the correction among its movements.
     february = (await client.get("/v1/ledger/trial-balance", params={"period": "2027-02"}, headers=bank)).json()
