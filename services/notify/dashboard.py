@@ -18,16 +18,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-import httpx
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from services.notify import context
+from services.notify import upstream
 from services.notify.domain.trend import DayFigures, township_trend
 from shared.openapi import problems
-from shared.paging import MAX_PAGE, Limit, Offset
+from shared.paging import Limit, Offset
 from shared.problems import Problem
-from shared.tracing import instrument_client_for
 from shared.web import scope
 
 STATIC = Path(__file__).parent / "static"
@@ -62,31 +60,11 @@ async def vendored(name: str) -> FileResponse:
 
 
 async def _risk(request: Request, path: str, **params: Any) -> Any:
-    settings = context.settings()
-    headers = {"Authorization": request.headers.get("Authorization", "")}
-    try:
-        async with httpx.AsyncClient(base_url=settings.risk_url, timeout=settings.risk_timeout_seconds) as client:
-            instrument_client_for(request, client)
-            response = await client.get(path, params=params, headers=headers)
-    except httpx.HTTPError as exc:
-        raise Problem(
-            503, "RISK_UNAVAILABLE", "Risk unavailable", f"{settings.risk_url}: {type(exc).__name__}"
-        ) from exc
-    if response.status_code == 404:
-        raise Problem(404, "NOT_FOUND", "Not found", f"Risk has no {path}.")
-    if response.status_code != 200:
-        raise Problem(503, "RISK_UNAVAILABLE", "Risk unavailable", f"risk answered {response.status_code} on {path}")
-    return response.json()
+    return await upstream.get(request, "risk", path, **params)
 
 
 async def _risk_all(request: Request, path: str, **params: Any) -> list[Any]:
-    """Every item of one of risk's lists, page by page (risk answers at most MAX_PAGE)."""
-    items: list[Any] = []
-    while True:
-        page: list[Any] = await _risk(request, path, limit=MAX_PAGE, offset=len(items), **params)
-        items.extend(page)
-        if len(page) < MAX_PAGE:
-            return items
+    return await upstream.get_all(request, "risk", path, **params)
 
 
 def _history_path(code: str) -> str:

@@ -1,0 +1,62 @@
+"""Reads of the other services' APIs, server-side, with the caller's own bearer token, so the
+dashboard and the reports show exactly what the caller may see at each service.
+
+Each service's base URL is a notify setting (``VCREDIT_NOTIFY_<SERVICE>_URL``); a service
+that cannot be reached, or answers anything but 200 or 404, is a 503
+``<SERVICE>_UNAVAILABLE`` (``RISK_UNAVAILABLE`` as before), a 404 is the caller's 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import httpx
+from fastapi import Request
+
+from services.notify import context
+from shared.paging import MAX_PAGE
+from shared.problems import Problem
+from shared.tracing import instrument_client_for
+
+Upstream = Literal["registry", "scoring", "loans", "risk"]
+
+
+def base_url(service: Upstream) -> str:
+    settings = context.settings()
+    urls: dict[Upstream, str] = {
+        "registry": settings.registry_url,
+        "scoring": settings.scoring_url,
+        "loans": settings.loans_url,
+        "risk": settings.risk_url,
+    }
+    return urls[service]
+
+
+async def get(request: Request, service: Upstream, path: str, **params: Any) -> Any:
+    """One GET of ``service``'s ``path`` as the caller; its JSON."""
+    settings = context.settings()
+    url = base_url(service)
+    code = f"{service.upper()}_UNAVAILABLE"
+    title = f"{service.capitalize()} unavailable"
+    headers = {"Authorization": request.headers.get("Authorization", "")}
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=settings.risk_timeout_seconds) as client:
+            instrument_client_for(request, client)
+            response = await client.get(path, params=params, headers=headers)
+    except httpx.HTTPError as exc:
+        raise Problem(503, code, title, f"{url}: {type(exc).__name__}") from exc
+    if response.status_code == 404:
+        raise Problem(404, "NOT_FOUND", "Not found", f"{service.capitalize()} has no {path}.")
+    if response.status_code != 200:
+        raise Problem(503, code, title, f"{service} answered {response.status_code} on {path}")
+    return response.json()
+
+
+async def get_all(request: Request, service: Upstream, path: str, **params: Any) -> list[Any]:
+    """Every item of one of ``service``'s lists, page by page (each answers at most MAX_PAGE)."""
+    items: list[Any] = []
+    while True:
+        page: list[Any] = await get(request, service, path, limit=MAX_PAGE, offset=len(items), **params)
+        items.extend(page)
+        if len(page) < MAX_PAGE:
+            return items
