@@ -36,20 +36,29 @@ async def get(request: Request, service: Upstream, path: str, **params: Any) -> 
     """One GET of ``service``'s ``path`` as the caller; its JSON."""
     settings = context.settings()
     url = base_url(service)
-    code = f"{service.upper()}_UNAVAILABLE"
-    title = f"{service.capitalize()} unavailable"
     headers = {"Authorization": request.headers.get("Authorization", "")}
     try:
         async with httpx.AsyncClient(base_url=url, timeout=settings.risk_timeout_seconds) as client:
             instrument_client_for(request, client)
             response = await client.get(path, params=params, headers=headers)
     except httpx.HTTPError as exc:
-        raise Problem(503, code, title, f"{url}: {type(exc).__name__}") from exc
+        raise _unavailable(service, f"{url}: {type(exc).__name__}") from exc
     if response.status_code == 404:
         raise Problem(404, "NOT_FOUND", "Not found", f"{service.capitalize()} has no {path}.")
     if response.status_code != 200:
-        raise Problem(503, code, title, f"{service} answered {response.status_code} on {path}")
+        raise _unavailable(service, f"{service} answered {response.status_code} on {path}")
     return response.json()
+
+
+def _unavailable(service: Upstream, detail: str) -> Problem:
+    # One literal code per service, so each is documented where an endpoint reads that service.
+    if service == "registry":
+        return Problem(503, "REGISTRY_UNAVAILABLE", "Registry unavailable", detail)
+    if service == "scoring":
+        return Problem(503, "SCORING_UNAVAILABLE", "Scoring unavailable", detail)
+    if service == "loans":
+        return Problem(503, "LOANS_UNAVAILABLE", "Loans unavailable", detail)
+    return Problem(503, "RISK_UNAVAILABLE", "Risk unavailable", detail)
 
 
 async def get_all(request: Request, service: Upstream, path: str, **params: Any) -> list[Any]:
