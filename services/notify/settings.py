@@ -18,9 +18,12 @@
 | VCREDIT_NOTIFY_REGISTRY_URL | http://127.0.0.1:<VCREDIT_REGISTRY_PORT> | registry's API, for the dashboard |
 | VCREDIT_NOTIFY_SCORING_URL | http://127.0.0.1:<VCREDIT_SCORING_PORT> | scoring's API, for the dashboard |
 | VCREDIT_NOTIFY_LOANS_URL | http://127.0.0.1:<VCREDIT_LOANS_PORT> | loans' API, for the dashboard |
+| VCREDIT_NOTIFY_CONSOLE_GREEN_FRACTION | 0.5 | console NPL bands: green <= this x risk's threshold, red over it |
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from pydantic import Field, IPvAnyNetwork
 from pydantic_settings import SettingsConfigDict
@@ -55,3 +58,8 @@ class NotifySettings(ServiceSettings):
     registry_url: str = Field(default_factory=lambda: f"http://127.0.0.1:{service_port('registry')}")
     scoring_url: str = Field(default_factory=lambda: f"http://127.0.0.1:{service_port('scoring')}")
     loans_url: str = Field(default_factory=lambda: f"http://127.0.0.1:{service_port('loans')}")
+    # The console's colour bands (services/notify/domain/console.py): red over risk's own
+    # village threshold (004 §6(3), 3%, read from risk's /v1/indicators), green at or under
+    # this fraction of it (half: 1.5%), amber between. A display choice, not a rule of the
+    # programme: the district may warn earlier or later.
+    console_green_fraction: Decimal = Field(default=Decimal("0.5"), gt=0, le=1)
