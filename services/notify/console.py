@@ -171,7 +171,7 @@ def _bands_out(threshold: Decimal) -> dict[str, str]:
 @router.get(
     "/townships/{code}",
     dependencies=[scope("risk:read")],
-    responses=problems({404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
+    responses=problems({403: ["UPSTREAM_FORBIDDEN"], 404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
 )
 async def township(code: Code, request: Request) -> dict[str, Any]:
     """A township's figures and its villages, each with its colour ``band`` against risk's
@@ -270,7 +270,7 @@ async def village(code: Code, request: Request, purpose: Purpose = None) -> dict
 @router.get(
     "/decisions",
     dependencies=[scope("risk:read")],
-    responses=problems({404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
+    responses=problems({403: ["UPSTREAM_FORBIDDEN"], 404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
 )
 async def decisions(request: Request) -> list[dict[str, Any]]:
     """The district's decision log, newest first: every freeze, lift, halt and resumption,
@@ -282,7 +282,7 @@ async def decisions(request: Request) -> list[dict[str, Any]]:
 @router.get(
     "/titles",
     dependencies=[scope("titles:read")],
-    responses=problems({404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
+    responses=problems({403: ["UPSTREAM_FORBIDDEN"], 404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
 )
 async def titles(request: Request, year: Annotated[int | None, Query(ge=2000, le=2100)] = None) -> dict[str, Any]:
     """The credit titles (信用村/乡镇/户/社区, seed 000 §5) of ``year`` (the business date's year

@@ -77,7 +77,7 @@ def _history_path(code: str) -> str:
 @data.get(
     "/overview",
     dependencies=[scope("bulletins:read")],
-    responses=problems({404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
+    responses=problems({403: ["UPSTREAM_FORBIDDEN"], 404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
 )
 async def overview(request: Request) -> dict[str, Any]:
     """Townships, villages and the fund in one call (what the page draws first)."""
@@ -91,7 +91,7 @@ async def overview(request: Request) -> dict[str, Any]:
 @data.get(
     "/villages/{code}/history",
     dependencies=[scope("bulletins:read")],
-    responses=problems({404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
+    responses=problems({403: ["UPSTREAM_FORBIDDEN"], 404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
 )
 async def village_history(code: str, request: Request) -> list[dict[str, Any]]:
     history: list[dict[str, Any]] = await _risk_all(request, _history_path(code))
@@ -101,7 +101,7 @@ async def village_history(code: str, request: Request) -> list[dict[str, Any]]:
 @data.get(
     "/townships/{code}/history",
     dependencies=[scope("bulletins:read")],
-    responses=problems({404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
+    responses=problems({403: ["UPSTREAM_FORBIDDEN"], 404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
 )
 async def township_history(code: str, request: Request) -> list[dict[str, str]]:
     villages = await _risk_all(request, "/v1/villages", township_code=code)
@@ -131,7 +131,7 @@ VillageCode = Annotated[str | None, Query(pattern=r"^[0-9]{1,12}$", description=
 @data.get(
     "/credit-lists",
     dependencies=[scope("lists:read")],
-    responses=problems({404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
+    responses=problems({403: ["UPSTREAM_FORBIDDEN"], 404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
 )
 async def credit_lists(
     request: Request,

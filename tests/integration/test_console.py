@@ -8,6 +8,7 @@ source that is down is a 503 naming it; a role without the scope is a 403."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -16,6 +17,8 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from services.notify.domain.console import band, losses_of_year
 from shared.auth import add_credential
@@ -162,6 +165,7 @@ async def test_console_figures_equal_their_sources(
 ) -> None:
     s, keys = system
     gov = keys["government"]
+    risk_url = os.environ["VCREDIT_NOTIFY_RISK_URL"]
     await _district(s, keys)
     notify = s["notify"]
 
@@ -264,6 +268,19 @@ async def test_console_figures_equal_their_sources(
             assert (r.status_code, r.json()["code"]) == (403, "FORBIDDEN"), (role, path, r.text)
     for path in (f"/v1/console/townships/{TOWNSHIP}", "/v1/console/decisions", "/v1/console/titles"):
         assert (await notify.get(path, headers=keys["public"])).status_code == 200, path
+
+    # --- a source that refuses the caller: the caller's 403, not an outage -----------------
+    refusing = FastAPI()
+
+    @refusing.get("/v1/indicators")
+    async def refuse() -> JSONResponse:
+        return JSONResponse({"code": "FORBIDDEN"}, status_code=403)
+
+    async with serve(refusing) as url:
+        monkeypatch.setenv("VCREDIT_NOTIFY_RISK_URL", url)
+        r = await notify.get(f"/v1/console/townships/{TOWNSHIP}", headers=gov)
+        assert (r.status_code, r.json()["code"]) == (403, "UPSTREAM_FORBIDDEN"), r.text
+    monkeypatch.setenv("VCREDIT_NOTIFY_RISK_URL", risk_url)
 
     # --- a source down: 503 naming it ------------------------------------------------------
     monkeypatch.setenv("VCREDIT_NOTIFY_LOANS_URL", "http://127.0.0.1:9")
