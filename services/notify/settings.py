@@ -18,9 +18,12 @@
 | VCREDIT_NOTIFY_REGISTRY_URL | http://127.0.0.1:<VCREDIT_REGISTRY_PORT> | registry's API, for the dashboard |
 | VCREDIT_NOTIFY_SCORING_URL | http://127.0.0.1:<VCREDIT_SCORING_PORT> | scoring's API, for the dashboard |
 | VCREDIT_NOTIFY_LOANS_URL | http://127.0.0.1:<VCREDIT_LOANS_PORT> | loans' API, for the dashboard |
+| VCREDIT_NOTIFY_REPORT_NPL_THRESHOLD | 0.03 | the report's village NPL line (as risk's) |
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from pydantic import Field, IPvAnyNetwork
 from pydantic_settings import SettingsConfigDict
@@ -55,3 +58,7 @@ class NotifySettings(ServiceSettings):
     registry_url: str = Field(default_factory=lambda: f"http://127.0.0.1:{service_port('registry')}")
     scoring_url: str = Field(default_factory=lambda: f"http://127.0.0.1:{service_port('scoring')}")
     loans_url: str = Field(default_factory=lambda: f"http://127.0.0.1:{service_port('loans')}")
+    # 004 §6(3): a village whose NPL ratio exceeds 3% is over the line. Risk decides freezes
+    # with its own setting; the report recounts the villages over the line at a past month
+    # end from their dated figures, so it needs the same number.
+    report_npl_threshold: Decimal = Field(default=Decimal("0.03"), gt=0, lt=1)
