@@ -92,7 +92,7 @@ def render(report: Report) -> bytes:
     r = report
     story: list[object] = [
         Paragraph(TITLE, _TITLE),
-        Paragraph(f"{r.year}年{r.month}月 · 数据截至 {r.month_end.isoformat()}", _TEXT),
+        Paragraph(f"{r.year}年{r.month}月,数据截至{r.month_end.isoformat()}", _TEXT),
         Paragraph("一、概况", _HEAD),
         _table(
             [

@@ -96,7 +96,7 @@ async def sources(request: Request, year: int, month: int) -> Sources:
             Decimal(statement["closing_balance"]),
         ),
         leverage=Decimal(str(fund["leverage"])),
-        ledger_principal=Decimal(trial["accounts"].get("loans", "0.00")),
+        ledger_principal=Decimal(trial["accounts"]["loans_principal"]),  # 贷款本金, every account listed
         threshold=context.settings().report_npl_threshold,
     )
 
