@@ -47,6 +47,8 @@ NOT_ANSWERED = {
         ("post", "/v1/villages/{village_code}/credit-lines", code)
         for code in ("BLACKLISTED", "CREDIT_LINE_EXISTS", "NO_CREDIT_GRADE", "RATING_NOT_CERTIFIED")
     ),
+    # The monthly report reads risk and loans only; upstream.get names all four services' codes.
+    *(("get", "/v1/reports/monthly/{period}", code) for code in ("REGISTRY_UNAVAILABLE", "SCORING_UNAVAILABLE")),
 }
 
 
