@@ -62,6 +62,8 @@ NOT_ANSWERED = {
         )
         for code in ("LOANS_UNAVAILABLE", "REGISTRY_UNAVAILABLE", "SCORING_UNAVAILABLE")
     ),
+    # The monthly report reads risk and loans only; upstream.get names all four services' codes.
+    *(("get", "/v1/reports/monthly/{period}", code) for code in ("REGISTRY_UNAVAILABLE", "SCORING_UNAVAILABLE")),
 }
 
 
