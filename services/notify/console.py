@@ -29,6 +29,7 @@ from shared.audit import HEADER as QUERY_PURPOSE
 from shared.audit import parse_purpose
 from shared.money import format_money
 from shared.openapi import REQUIRED_HEADER, problems
+from shared.paging import Limit, Offset
 from shared.web import scope
 
 router = APIRouter(prefix="/v1/console", tags=["console"])
@@ -272,11 +273,12 @@ async def village(code: Code, request: Request, purpose: Purpose = None) -> dict
     dependencies=[scope("risk:read")],
     responses=problems({403: ["UPSTREAM_FORBIDDEN"], 404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
 )
-async def decisions(request: Request) -> list[dict[str, Any]]:
+async def decisions(request: Request, limit: Limit = 100, offset: Offset = 0) -> list[dict[str, Any]]:
     """The district's decision log, newest first: every freeze, lift, halt and resumption,
-    automatic or manual, with its reason and deciding principal (risk's ``/v1/decisions``).
-    Published decisions, no borrower: safe for the public view."""
-    return [_decision(d) for d in await upstream.get_all(request, "risk", "/v1/decisions")]
+    automatic or manual, with its reason and deciding principal (risk's ``/v1/decisions``,
+    paged as it pages). Published decisions, no borrower: safe for the public view."""
+    page = await upstream.get(request, "risk", "/v1/decisions", limit=limit, offset=offset)
+    return [_decision(d) for d in page]
 
 
 @router.get(

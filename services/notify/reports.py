@@ -123,10 +123,11 @@ async def monthly_report(request: Request, period: str) -> Report:
     "losses of the month and the year to date by who bore them, the risk fund's month (opening, movements, "
     "closing) and the NPL indicators, each as of the month's last day from dated sources, so a past month "
     "gives the same figures whenever it is generated (docs/console.md). Reads risk and loans with the "
-    "caller's token: it needs risk:read, losses:read, fund:read and ledger:read (the government and the "
-    "bank have them). 422 MONTH_NOT_ENDED for a month whose last day is not before loans' business date "
+    "caller's token, so each answers what the caller may read there (its refusal is 403 UPSTREAM_FORBIDDEN); "
+    "the report is the ledger's reader's: ledger:read (the government, the bank, the operator). "
+    "422 MONTH_NOT_ENDED for a month whose last day is not before loans' business date "
     "(GET /v1/business-date).",
-    dependencies=[scope("risk:read"), scope("losses:read"), scope("fund:read"), scope("ledger:read")],
+    dependencies=[scope("ledger:read")],
     response_class=Response,
     responses={
         200: {
@@ -135,7 +136,14 @@ async def monthly_report(request: Request, period: str) -> Report:
                 PDF: {"schema": {"type": "string", "format": "binary"}},
             }
         },
-        **problems({404: ["NOT_FOUND"], 422: ["MONTH_NOT_ENDED"], 503: ["RISK_UNAVAILABLE", "LOANS_UNAVAILABLE"]}),
+        **problems(
+            {
+                403: ["UPSTREAM_FORBIDDEN"],
+                404: ["NOT_FOUND"],
+                422: ["MONTH_NOT_ENDED"],
+                503: ["RISK_UNAVAILABLE", "LOANS_UNAVAILABLE"],
+            }
+        ),
     },
 )
 async def get_monthly_report(

@@ -252,6 +252,10 @@ async def test_console_figures_equal_their_sources(
         for d in (await s["risk"].get("/v1/decisions", params={"limit": 500}, headers=gov)).json()
     ]
     assert {(d["code"], d["manual"]) for d in log if d["kind"] == "village_frozen"} >= {(RED, False), (BY_HAND, True)}
+    # Paged as risk pages it: the newest alone, then the rest.
+    first = (await notify.get("/v1/console/decisions", params={"limit": 1}, headers=gov)).json()
+    rest = (await notify.get("/v1/console/decisions", params={"offset": 1}, headers=gov)).json()
+    assert first + rest == log and len(first) == 1
     r = await notify.get("/v1/console/titles", params={"year": 2026}, headers=gov)
     assert r.status_code == 200, r.text
     assert r.json()["year"] == 2026 and set(r.json()["titles"]) == {
