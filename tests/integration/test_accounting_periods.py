@@ -24,7 +24,7 @@ from shared.problems import Problem
 from tests.conftest import Infra
 from tests.support.loans import ledger_matches_loans, open_certified_line
 from tests.support.system import System
-from tests.support.waiting import wait_until
+from tests.support.waiting import until_a_session_waits_on_a_lock
 
 START = date(2027, 1, 1)
 D = Decimal
@@ -293,18 +293,7 @@ async def test_a_close_waits_for_a_posting_under_way_and_a_later_one_is_refused(
         await ledger.post(session, ledger.posting("test", None, date(2027, 1, 31), legs))
         closing = asyncio.create_task(client.post("/v1/ledger/periods/2027-01/close", headers=bank))
         if infra.backend != "embedded":
-
-            async def close_waits() -> bool:
-                async with runtime.read_sessions() as reader:
-                    waiting = await reader.scalar(
-                        text(
-                            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                            " AND wait_event_type = 'Lock'"
-                        )
-                    )
-                return bool(waiting)
-
-            await wait_until(close_waits, what="the close to wait for the posting's lock")
+            await until_a_session_waits_on_a_lock(runtime.read_sessions, "the close to wait for the posting's lock")
         assert not closing.done()
     r = await closing
     assert r.status_code == 201, r.text

@@ -30,7 +30,7 @@ from tests.conftest import Infra
 from tests.support.loans import TOWNSHIP, VILLAGE
 from tests.support.risk import run_cob
 from tests.support.system import System, certified_line, read_events
-from tests.support.waiting import wait_until
+from tests.support.waiting import until_a_session_waits_on_a_lock, wait_until
 
 START = date(2027, 3, 20)
 D = Decimal
@@ -357,18 +357,7 @@ async def test_a_booking_under_way_when_the_day_closes_is_in_the_days_event(
         assert booked.recovery.business_date == day
         closing = asyncio.create_task(run_cob(s, day + timedelta(days=1)))
         if infra.backend != "embedded":
-
-            async def close_waits() -> bool:
-                async with runtime.read_sessions() as reader:
-                    waiting = await reader.scalar(
-                        text(
-                            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                            " AND wait_event_type = 'Lock'"
-                        )
-                    )
-                return bool(waiting)
-
-            await wait_until(close_waits, what="the close to wait for the recovery's hold on the date")
+            await until_a_session_waits_on_a_lock(runtime.read_sessions, "the close to wait for the recovery's hold")
         assert not closing.done()
     await closing
     out = (await loans.get(f"/v1/reconciliation/{day}", headers=keys["bank"])).json()
