@@ -96,7 +96,8 @@ async def sources(request: Request, year: int, month: int) -> Sources:
             Decimal(statement["closing_balance"]),
         ),
         leverage=Decimal(str(fund["leverage"])),
-        ledger_principal=Decimal(trial["accounts"]["loans_principal"]),  # 贷款本金, every account listed
+        # 贷款本金: loans lists only the accounts with a posting by then; none is zero, not a 500.
+        ledger_principal=Decimal(trial["accounts"].get("loans_principal", "0.00")),
         # One home for the rule: risk's own threshold (004 §6(3)), as risk decides freezes by it.
         threshold=Decimal((await upstream.get(request, "risk", "/v1/indicators"))["village_npl_threshold"]),
     )

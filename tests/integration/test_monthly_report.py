@@ -209,3 +209,20 @@ async def test_a_past_months_report_keeps_its_figures(
         assert _money(june_fund["财政注资"][0]) == D("10000.00")
         june_losses = _rows(june, "损失")["合计"]
         assert _money(june_losses[1]) == sum((D(x["loss"]) for x in (await s["risk"].get("/v1/losses")).json()), D(0))
+
+
+@pytest.mark.integration
+async def test_a_month_before_any_business_reports_zeros(
+    system: tuple[System, Keys], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Loans lists only the accounts with a posting: before any, the ledger's principal is
+    # absent from the trial balance, which is zero (it was a KeyError, a 500, found by the fuzz).
+    s, keys = system
+    async with AsyncExitStack() as stack:
+        monkeypatch.setenv("VCREDIT_NOTIFY_RISK_URL", await stack.enter_async_context(serve(s.apps["risk"])))
+        monkeypatch.setenv("VCREDIT_NOTIFY_LOANS_URL", await stack.enter_async_context(serve(s.apps["loans"])))
+        trial = (await s["loans"].get("/v1/ledger/trial-balance", params={"as_of": "2025-12-31"})).json()
+        assert "loans_principal" not in trial["accounts"]
+        overview = _rows(_cells(await _report(s, keys, "2025-12")), "概况")
+        assert _money(overview["贷款本金余额(总账)"][0]) == D("0.00")
+        assert _money(overview["贷款余额(各村合计)"][0]) == D("0.00")
