@@ -30,7 +30,7 @@ from shared.audit import parse_purpose
 from shared.money import format_money
 from shared.openapi import REQUIRED_HEADER, problems
 from shared.paging import Limit, Offset
-from shared.web import scope
+from shared.web import CurrentPrincipal, scope
 
 router = APIRouter(prefix="/v1/console", tags=["console"])
 
@@ -69,14 +69,10 @@ def _bands() -> Decimal:
     return context.settings().console_green_fraction
 
 
-@router.get("/overview", dependencies=[scope("ledger:read")], responses=problems(ALL_SOURCES))
-async def overview(request: Request) -> dict[str, Any]:
-    """The district as of loans' business date: every figure with its ``source`` (service and
-    path) and ``link`` (the console's anchor for its detail). Losses are those written off in
-    the business date's year, summed by the party that bore them (shares as booked, recovered,
-    net); subsidy claims are those whose period ends in that year."""
+async def _published(request: Request) -> tuple[date, dict[str, dict[str, Any]]]:
+    """The business date and the figures every role may read (scope ``bulletins:read`` or
+    ``risk:read`` at their sources, which the public holds): aggregates, no person."""
     today = date.fromisoformat((await upstream.get(request, "loans", "/v1/business-date"))["business_date"])
-    year = today.year
     registry = await upstream.get(request, "registry", "/v1/statistics")
     scoring = await upstream.get(request, "scoring", "/v1/statistics")
     threshold, indicators = await _threshold(request)
@@ -85,15 +81,8 @@ async def overview(request: Request) -> dict[str, Any]:
     frozen = await upstream.get_all(request, "risk", "/v1/villages", frozen="true")
     townships = await upstream.get_all(request, "risk", "/v1/townships")
     fund = await upstream.get(request, "risk", "/v1/fund")
-    losses = losses_of_year(await upstream.get_all(request, "risk", "/v1/losses"), year)
-    accounts = (await upstream.get(request, "loans", "/v1/ledger/trial-balance"))["accounts"]
-    claims = [
-        c
-        for c in await upstream.get_all(request, "loans", "/v1/subsidy-claims")
-        if date.fromisoformat(c["period_end"]).year == year
-    ]
     capacity, used = Decimal(fund["capacity"]), Decimal(fund["outstanding"])
-    figures: dict[str, dict[str, Any]] = {
+    return today, {
         "households_registered": _figure(registry["households"], "count", "registry /v1/statistics", "#townships"),
         "households_rated": _figure(scoring["households_rated"], "count", "scoring /v1/statistics", "#townships"),
         "households_certified": _figure(
@@ -117,6 +106,26 @@ async def overview(request: Request) -> dict[str, Any]:
         "fund_capacity": _figure(_money(capacity), "yuan", "risk /v1/fund", "#fund"),
         "fund_used": _figure(_money(used), "yuan", "risk /v1/fund", "#fund"),
         "fund_used_share": _figure(_share(used, capacity), "ratio", "risk /v1/fund", "#fund"),
+    }
+
+
+@router.get("/overview", dependencies=[scope("ledger:read")], responses=problems(ALL_SOURCES))
+async def overview(request: Request) -> dict[str, Any]:
+    """The district as of loans' business date: every figure with its ``source`` (service and
+    path) and ``link`` (the console's anchor for its detail). Losses are those written off in
+    the business date's year, summed by the party that bore them (shares as booked, recovered,
+    net); subsidy claims are those whose period ends in that year. ``/v1/console/public`` is
+    its published part, for every role."""
+    today, figures = await _published(request)
+    year = today.year
+    losses = losses_of_year(await upstream.get_all(request, "risk", "/v1/losses"), year)
+    accounts = (await upstream.get(request, "loans", "/v1/ledger/trial-balance"))["accounts"]
+    claims = [
+        c
+        for c in await upstream.get_all(request, "loans", "/v1/subsidy-claims")
+        if date.fromisoformat(c["period_end"]).year == year
+    ]
+    figures |= {
         "losses_loans": _figure(losses.loans, "count", "risk /v1/losses", "#losses"),
         "losses_total": _figure(_money(losses.loss), "yuan", "risk /v1/losses", "#losses"),
         "subsidy_accrued_unclaimed": _figure(
@@ -146,6 +155,22 @@ async def overview(request: Request) -> dict[str, Any]:
         )
         figures[f"losses_{party}_net"] = _figure(_money(losses.net(party)), "yuan", "risk /v1/losses", "#losses")
     return {"business_date": str(today), "year": year, "figures": figures}
+
+
+@router.get("/public", dependencies=[scope("bulletins:read")], responses=problems(ALL_SOURCES))
+async def public(request: Request) -> dict[str, Any]:
+    """The overview's published figures (households, coverage, lines and loans in total, NPL,
+    freezes and halts, the risk fund), as of loans' business date: aggregates, no person, no
+    loss or subsidy; what the public view of the console shows."""
+    today, figures = await _published(request)
+    return {"business_date": str(today), "year": today.year, "figures": figures}
+
+
+@router.get("/me", dependencies=[scope("bulletins:read")])
+async def me(principal: CurrentPrincipal) -> dict[str, Any]:
+    """Who the token is and which scopes it holds, so the console shows only what the caller
+    may open (the services still check each call)."""
+    return {"name": principal.name, "roles": sorted(principal.roles), "scopes": sorted(principal.scopes)}
 
 
 def _village_row(v: dict[str, Any], threshold: Decimal, halted: bool) -> dict[str, Any]:

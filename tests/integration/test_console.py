@@ -272,6 +272,16 @@ async def test_console_figures_equal_their_sources(
             assert (r.status_code, r.json()["code"]) == (403, "FORBIDDEN"), (role, path, r.text)
     for path in (f"/v1/console/townships/{TOWNSHIP}", "/v1/console/decisions", "/v1/console/titles"):
         assert (await notify.get(path, headers=keys["public"])).status_code == 200, path
+    # The public view's overview: the published figures, each the government's same figure,
+    # and nothing of losses or subsidies.
+    r = await notify.get("/v1/console/public", headers=keys["public"])
+    assert r.status_code == 200, r.text
+    published = r.json()["figures"]
+    assert published == {k: f for k, f in overview["figures"].items() if k in published}
+    assert len(published) == 17 and not any(k.startswith(("losses", "subsidy")) for k in published)
+    r = await notify.get("/v1/console/me", headers=keys["public"])
+    assert r.json()["roles"] == ["public"] and "events:read" not in r.json()["scopes"]
+    assert "ledger:read" in (await notify.get("/v1/console/me", headers=gov)).json()["scopes"]
 
     # --- a source that refuses the caller: the caller's 403, not an outage -----------------
     refusing = FastAPI()
