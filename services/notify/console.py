@@ -6,12 +6,12 @@ the caller's own token, so each source enforces its own scopes) and carries wher
 from (``source``: the service and path) and where the page shows its detail (``link``: a
 console anchor). Money is a decimal string (the page formats it); counts are integers.
 
-Which endpoints the public view may use (docs/console.md): the township drill-down, the
-decision log and the titles are aggregates or published decisions (scope ``risk:read`` or
-``titles:read``, which the public role holds); the overview (``ledger:read``: it reads the
-ledger, the losses and the subsidy claims) and the village page (``lending:read``: masked
-borrowers, an audited read with the caller's ``X-Query-Purpose``) are the government's,
-the bank's and the operator's.
+Which endpoints the public view may use (docs/console.md): the published overview, the
+township drill-down, the village page, the decision log and the titles are aggregates or
+published decisions (scopes ``bulletins:read``, ``risk:read``, ``titles:read``, which the
+public role holds); the full overview (``ledger:read``: it reads the ledger, the losses and
+the subsidy claims) and a village's borrowers (``lending:read``: masked, an audited read
+with the caller's ``X-Query-Purpose``) are the government's, the bank's and the operator's.
 """
 
 from __future__ import annotations
@@ -239,15 +239,14 @@ Purpose = Annotated[
 
 @router.get(
     "/villages/{code}",
-    dependencies=[scope("lending:read")],
-    responses=problems({**ALL_SOURCES, 422: ["QUERY_PURPOSE_REQUIRED", "QUERY_PURPOSE_INVALID"]}),
+    dependencies=[scope("risk:read")],
+    responses=problems(ALL_SOURCES),
 )
-async def village(code: Code, request: Request, purpose: Purpose = None) -> dict[str, Any]:
+async def village(code: Code, request: Request) -> dict[str, Any]:
     """A village: its figures and band, its NPL trend (risk's history) with the threshold for
-    the chart's line, its decisions (automatic and manual, reason and deciding principal),
-    and its borrowers, masked, with their loans' classification. Listing the borrowers is
-    an audited read at loans of each loan (``X-Query-Purpose`` is required and sent on)."""
-    stated = parse_purpose(purpose)
+    the chart's line, and its decisions (automatic and manual, reason and deciding principal).
+    Aggregates and published decisions, no person: safe for the public view (its borrowers
+    are ``/v1/console/villages/{code}/borrowers``, an audited read)."""
     threshold, _ = await _threshold(request)
     segment = quote(code, safe="")
     v = await upstream.get(request, "risk", f"/v1/villages/{segment}")
@@ -257,9 +256,9 @@ async def village(code: Code, request: Request, purpose: Purpose = None) -> dict
     registry = await upstream.get(request, "registry", "/v1/statistics", village_code=code)
     scoring = await upstream.get(request, "scoring", "/v1/statistics", village_code=code)
     portfolio = await upstream.get(request, "loans", "/v1/portfolio", village_code=code)
-    loans = await upstream.get_all(request, "loans", "/v1/loans", purpose=stated, village_code=code)
     return {
         "village": _village_row(v, threshold, bool(t["halted"])),
+        "township": {"code": t["code"], "name": t["name"], "halted": t["halted"]},
         "bands": _bands_out(threshold),
         "figures": {
             "households_registered": registry["households"],
@@ -276,21 +275,39 @@ async def village(code: Code, request: Request, purpose: Purpose = None) -> dict
             ],
         },
         "decisions": [_decision(d) for d in decisions],
-        "borrowers": [
-            {
-                "subject": loan_row["subject_masked"],
-                "subject_kind": loan_row["subject_kind"],
-                "status": loan_row["status"],
-                "classification": loan_row["classification"],
-                "non_performing": loan_row["non_performing"],
-                "days_past_due": loan_row["days_past_due"],
-                "principal": loan_row["principal"],
-                "principal_outstanding": loan_row["principal_outstanding"],
-                "disbursed_on": loan_row["disbursed_on"],
-            }
-            for loan_row in loans
-        ],
     }
+
+
+@router.get(
+    "/villages/{code}/borrowers",
+    dependencies=[scope("lending:read")],
+    responses=problems(
+        {
+            403: ["UPSTREAM_FORBIDDEN"],
+            422: ["QUERY_PURPOSE_REQUIRED", "QUERY_PURPOSE_INVALID"],
+            503: ["LOANS_UNAVAILABLE"],
+        }
+    ),
+)
+async def village_borrowers(code: Code, request: Request, purpose: Purpose = None) -> list[dict[str, Any]]:
+    """A village's borrowers, masked, with their loans' classification. An audited read at
+    loans of each loan listed: ``X-Query-Purpose`` is required and sent on."""
+    stated = parse_purpose(purpose)
+    loans = await upstream.get_all(request, "loans", "/v1/loans", purpose=stated, village_code=code)
+    return [
+        {
+            "subject": loan_row["subject_masked"],
+            "subject_kind": loan_row["subject_kind"],
+            "status": loan_row["status"],
+            "classification": loan_row["classification"],
+            "non_performing": loan_row["non_performing"],
+            "days_past_due": loan_row["days_past_due"],
+            "principal": loan_row["principal"],
+            "principal_outstanding": loan_row["principal_outstanding"],
+            "disbursed_on": loan_row["disbursed_on"],
+        }
+        for loan_row in loans
+    ]
 
 
 @router.get(

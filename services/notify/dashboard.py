@@ -34,7 +34,7 @@ VENDOR = {
     "uPlot.min.css": "text/css",
     "LICENSE": "text/plain",
 }
-OWN = {"dashboard.js": "application/javascript", "dashboard.css": "text/css"}
+OWN = {"console.js": "application/javascript", "console.css": "text/css"}
 
 page = APIRouter(tags=["dashboard"])
 data = APIRouter(prefix="/v1/dashboard", tags=["dashboard"])
@@ -42,7 +42,7 @@ data = APIRouter(prefix="/v1/dashboard", tags=["dashboard"])
 
 @page.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def dashboard_page() -> HTMLResponse:
-    return HTMLResponse((STATIC / "dashboard.html").read_text(encoding="utf-8"))
+    return HTMLResponse((STATIC / "console.html").read_text(encoding="utf-8"))
 
 
 @page.get("/static/{name}", include_in_schema=False)
@@ -80,11 +80,13 @@ def _history_path(code: str) -> str:
     responses=problems({403: ["UPSTREAM_FORBIDDEN"], 404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
 )
 async def overview(request: Request) -> dict[str, Any]:
-    """Townships, villages and the fund in one call (what the page draws first)."""
+    """Townships, villages, the fund and the indicators in one call (what the page draws first)."""
     return {
         "townships": await _risk_all(request, "/v1/townships"),
         "villages": await _risk_all(request, "/v1/villages"),
         "fund": await _risk(request, "/v1/fund"),
+        # Added (issue 26): coverage and NPL by township (seed 003) and risk's own thresholds.
+        "indicators": await _risk(request, "/v1/indicators"),
     }
 
 

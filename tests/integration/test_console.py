@@ -3,7 +3,8 @@ through the services' APIs (a village over 3% frozen by risk, a loss written off
 village frozen by hand with a reason, two households registered and rated), then notify's
 /v1/console endpoints read with a government key, each figure compared with its source
 service's API read directly with the same key. The drill-down's colours follow the band rule;
-the village page shows its decisions with reason and principal and its borrowers masked; a
+the village page shows its decisions with reason and principal, its borrowers masked (an
+audited read); the public reads the published figures and the drill-down but not the rest; a
 source that is down is a 503 naming it; a role without the scope is a 403."""
 
 from __future__ import annotations
@@ -223,13 +224,19 @@ async def test_console_figures_equal_their_sources(
         (d["kind"], d["manual"], d["reason"], d["decided_by"]) for d in decisions
     ]
     assert red["decisions"][-1]["kind"] == "village_frozen" and red["decisions"][-1]["manual"] is False
-    borrowers = red["borrowers"]
+    assert red["township"] == {"code": TOWNSHIP, "name": "柳镇", "halted": True}
+    r = await notify.get(f"/v1/console/villages/{RED}/borrowers", headers=gov)
+    assert r.status_code == 200, r.text
+    borrowers = r.json()
     assert sorted(b["status"] for b in borrowers) == ["active", "written_off"]
     assert all("****" in b["subject"] and b["subject_kind"] == "household" for b in borrowers)
     active = next(b for b in borrowers if b["status"] == "active")
     assert active["non_performing"] is True and active["classification"] != "normal"
     assert red["figures"]["loans_outstanding"] == 1
-    assert "subject_id" not in str(red)
+    assert "subject_id" not in str(borrowers) and "borrowers" not in red
+    # The borrowers are an audited read: no purpose, no list.
+    r = await notify.get(f"/v1/console/villages/{RED}/borrowers", headers=gov | {"X-Query-Purpose": " "})
+    assert (r.status_code, r.json()["code"]) == (422, "QUERY_PURPOSE_REQUIRED"), r.text
 
     r = await notify.get(f"/v1/console/villages/{BY_HAND}", headers=gov)
     assert r.status_code == 200, r.text
@@ -241,7 +248,8 @@ async def test_console_figures_equal_their_sources(
         "as-government",
     )
     calm = (await notify.get(f"/v1/console/villages/{CALM}", headers=gov)).json()
-    assert calm["figures"]["households_registered"] == 2 and calm["borrowers"] == []
+    assert calm["figures"]["households_registered"] == 2
+    assert (await notify.get(f"/v1/console/villages/{CALM}/borrowers", headers=gov)).json() == []
 
     # --- the decision log and the year's titles -------------------------------------------
     r = await notify.get("/v1/console/decisions", headers=gov)
@@ -266,11 +274,16 @@ async def test_console_figures_equal_their_sources(
     }
 
     # --- scopes: the public reads the aggregates, not the overview or the borrowers --------
-    for path in ("/v1/console/overview", f"/v1/console/villages/{RED}"):
+    for path in ("/v1/console/overview", f"/v1/console/villages/{RED}/borrowers"):
         for role in ("public", "insurer"):
             r = await notify.get(path, headers=keys[role])
             assert (r.status_code, r.json()["code"]) == (403, "FORBIDDEN"), (role, path, r.text)
-    for path in (f"/v1/console/townships/{TOWNSHIP}", "/v1/console/decisions", "/v1/console/titles"):
+    for path in (
+        f"/v1/console/townships/{TOWNSHIP}",
+        f"/v1/console/villages/{RED}",
+        "/v1/console/decisions",
+        "/v1/console/titles",
+    ):
         assert (await notify.get(path, headers=keys["public"])).status_code == 200, path
     # The public view's overview: the published figures, each the government's same figure,
     # and nothing of losses or subsidies.
@@ -300,7 +313,7 @@ async def test_console_figures_equal_their_sources(
     monkeypatch.setenv("VCREDIT_NOTIFY_LOANS_URL", "http://127.0.0.1:9")
     r = await notify.get("/v1/console/overview", headers=gov)
     assert (r.status_code, r.json()["code"]) == (503, "LOANS_UNAVAILABLE"), r.text
-    r = await notify.get(f"/v1/console/villages/{RED}", headers=gov)
+    r = await notify.get(f"/v1/console/villages/{RED}/borrowers", headers=gov)
     assert (r.status_code, r.json()["code"]) == (503, "LOANS_UNAVAILABLE"), r.text
     monkeypatch.setenv("VCREDIT_NOTIFY_RISK_URL", "http://127.0.0.1:9")
     r = await notify.get(f"/v1/console/townships/{TOWNSHIP}", headers=gov)
