@@ -284,8 +284,9 @@ async def village(code: Code, request: Request) -> dict[str, Any]:
     responses=problems(
         {
             403: ["UPSTREAM_FORBIDDEN"],
+            404: ["NOT_FOUND"],
             422: ["QUERY_PURPOSE_REQUIRED", "QUERY_PURPOSE_INVALID"],
-            503: ["LOANS_UNAVAILABLE"],
+            503: ["LOANS_UNAVAILABLE", "REGISTRY_UNAVAILABLE", "RISK_UNAVAILABLE", "SCORING_UNAVAILABLE"],
         }
     ),
 )
