@@ -13,12 +13,7 @@ import io
 from datetime import date
 from decimal import Decimal
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display on a server
-
 import numpy
-from matplotlib import pyplot
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
@@ -65,27 +60,33 @@ def _table(rows: list[list[str]]) -> Table:
 
 def chart(trend: list[tuple[date, Decimal]], threshold: Decimal) -> bytes:
     """The district's NPL ratio this year to the month end, with the line it must stay under."""
-    figure, axes = pyplot.subplots(figsize=(6.5, 2.6), dpi=120)
-    try:
-        if trend:
-            axes.step(
-                numpy.array([d.isoformat() for d, _ in trend], dtype="datetime64[D]"),
-                [float(r * 100) for _, r in trend],
-                where="post",
-                label="NPL ratio",
-            )
-        axes.axhline(float(threshold * 100), color="red", linestyle="--", label=f"{threshold:.0%} line")
-        axes.set_ylabel("%")
-        axes.set_title("District NPL ratio")
-        axes.legend(loc="upper left", fontsize=8)
-        axes.xaxis_date()
-        figure.autofmt_xdate()
-        figure.tight_layout()
-        out = io.BytesIO()
-        figure.savefig(out, format="png", metadata={"Software": None})
-        return out.getvalue()
-    finally:
-        pyplot.close(figure)
+    # Imported here, not with the module: importing matplotlib makes its config and cache
+    # directory (MPLCONFIGDIR, else ~/.config/matplotlib, else a new one under the temp dir) and
+    # raises OSError where none is writable. Every process that imports notify's app imports
+    # this module - the Deployment's wait-for-migrations init container (`vcredit migrate
+    # --check notify`) too, on a read-only root with no /tmp - and only a report needs a chart.
+    # A bare Figure renders with Agg, without pyplot's global figures (no display, no close).
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.5, 2.6), dpi=120)
+    axes = figure.subplots()
+    if trend:
+        axes.step(
+            numpy.array([d.isoformat() for d, _ in trend], dtype="datetime64[D]"),
+            [float(r * 100) for _, r in trend],
+            where="post",
+            label="NPL ratio",
+        )
+    axes.axhline(float(threshold * 100), color="red", linestyle="--", label=f"{threshold:.0%} line")
+    axes.set_ylabel("%")
+    axes.set_title("District NPL ratio")
+    axes.legend(loc="upper left", fontsize=8)
+    axes.xaxis_date()
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    out = io.BytesIO()
+    figure.savefig(out, format="png", metadata={"Software": None})
+    return out.getvalue()
 
 
 def render(report: Report) -> bytes:

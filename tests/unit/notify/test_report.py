@@ -4,10 +4,13 @@ every figure computed by hand; and its two renderings read back (openpyxl, pdfto
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
+import sys
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import openpyxl
 
@@ -211,3 +214,19 @@ def test_the_pdf_reads_back_with_money_in_yuan() -> None:
 
 def test_money_has_separators_and_its_unit() -> None:
     assert report_pdf.money(D("1234567.891")) == "1,234,567.89 元"
+
+
+def test_importing_notify_writes_nothing_under_home(tmp_path: Path) -> None:
+    # Importing matplotlib makes its config/cache directory (~/.config/matplotlib) and fails
+    # where it can make none: so it did in the Deployment's wait-for-migrations init container
+    # (read-only root, no /tmp), which imports notify's app to check its migrations, and the
+    # pod never started. HOME here does not exist, and must still not exist after the import
+    # (tests run as root, for whom no directory is read-only); matplotlib stays unimported.
+    home = tmp_path / "home"
+    env = {key: value for key, value in os.environ.items() if key != "MPLCONFIGDIR"}
+    env |= {"HOME": str(home), "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    script = "import sys, services.notify.app; print(sorted(m for m in sys.modules if m.startswith('matplotlib')))"
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]"], done.stdout
+    assert not home.exists(), sorted(str(p.relative_to(home)) for p in home.rglob("*"))
