@@ -290,11 +290,16 @@ async def village(code: Code, request: Request) -> dict[str, Any]:
         }
     ),
 )
-async def village_borrowers(code: Code, request: Request, purpose: Purpose = None) -> list[dict[str, Any]]:
-    """A village's borrowers, masked, with their loans' classification. An audited read at
-    loans of each loan listed: ``X-Query-Purpose`` is required and sent on."""
+async def village_borrowers(
+    code: Code, request: Request, purpose: Purpose = None, limit: Limit = 100, offset: Offset = 0
+) -> list[dict[str, Any]]:
+    """A village's borrowers, masked, with their loans' classification, a page of loans as
+    loans pages them. An audited read at loans of each loan listed: ``X-Query-Purpose`` is
+    required and sent on."""
     stated = parse_purpose(purpose)
-    loans = await upstream.get_all(request, "loans", "/v1/loans", purpose=stated, village_code=code)
+    loans = await upstream.get(
+        request, "loans", "/v1/loans", purpose=stated, village_code=code, limit=limit, offset=offset
+    )
     return [
         {
             "subject": loan_row["subject_masked"],

@@ -257,10 +257,11 @@ const GROUPS = [
 const PARTIES = ["mutual_guarantee", "government", "bank", "insurer"];
 
 async function loadOverview() {
-  overview = await api(may("ledger:read") ? "/v1/console/overview" : "/v1/console/public");
+  // Risk's aggregates first: the names every view uses, even if another source is down.
   board = await api("/v1/dashboard/overview");
-  $("asOf").textContent = t("asOf", {d: overview.business_date});
   fillVillageCodes();
+  overview = await api(may("ledger:read") ? "/v1/console/overview" : "/v1/console/public");
+  $("asOf").textContent = t("asOf", {d: overview.business_date});
 }
 
 function drawOverview() {
@@ -291,7 +292,9 @@ function table(id, head, rows, empty = true) {
   tb.tHead.replaceChildren(el("tr", {}, ...head.map(([label, cls]) => el("th", {scope: "col", class: cls, text: label}))));
   const body = tb.tBodies[0];
   body.replaceChildren(...rows);
-  if (!rows.length && empty) body.append(el("tr", {}, el("td", {colspan: head.length, class: "note", text: t("none")})));
+  if (!rows.length && empty) {
+    body.append(el("tr", {}, el("td", {colspan: head.length, class: "note empty", text: t("none")})));
+  }
 }
 
 function drawIndicators() {
@@ -445,7 +448,8 @@ function drawBorrowers() {
 async function loadBorrowers(code) {
   // Percent-encoded UTF-8: a header is ASCII, a purpose is usually Chinese (shared/audit.py).
   const purpose = encodeURIComponent($("purpose").value.trim());
-  cache.borrowers = await api(`/v1/console/villages/${encodeURIComponent(code)}/borrowers`,
+  // The first 500 loans (loans' largest page): a village has a few dozen borrowers.
+  cache.borrowers = await api(`/v1/console/villages/${encodeURIComponent(code)}/borrowers?limit=500`,
                               {"X-Query-Purpose": purpose});
   drawBorrowers();
 }
@@ -771,7 +775,8 @@ async function connect() {
   document.querySelectorAll(".needs-ledger").forEach((x) => { x.hidden = !may("ledger:read"); });
   $("nav").querySelector('a[href="#lists"]').hidden = !may("lists:read");
   document.querySelectorAll(".needs-events").forEach((x) => { x.hidden = !may("events:read"); });
-  await loadOverview();
+  // A source that is down costs the overview, not the other views (the lists are risk's alone).
+  await loadOverview().catch(showError);
   await open(false);
   clearInterval(poller);
   if (may("events:read")) {
