@@ -16,6 +16,13 @@ if [[ ! -x /usr/bin/chromium || ! -d /usr/share/fonts/truetype/wqy ]]; then
     sudo_cmd=$([[ $(id -u) -eq 0 ]] && echo "" || echo "sudo")
     $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q chromium fonts-wqy-microhei
 fi
+# The monthly programme report's tests read its PDF back: pdftoppm renders it to PNG,
+# pdftotext extracts its text (tests/unit/notify/test_report.py, tests/integration/
+# test_monthly_report.py).
+if ! command -v pdftoppm >/dev/null || ! command -v pdftotext >/dev/null; then
+    sudo_cmd=$([[ $(id -u) -eq 0 ]] && echo "" || echo "sudo")
+    $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q poppler-utils
+fi
 # The official AsyncAPI parser checks docs/asyncapi.json (tests/unit/project/
 # test_asyncapi_document.py; npm installs it into .cache/). CI machines have Node 20 and npm.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

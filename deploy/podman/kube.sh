@@ -135,9 +135,17 @@ make_secrets() {
 play() {
     local alias=$1 file=$2 configmaps=() cm
     for cm in "$WORK"/configmap-*.yaml; do configmaps+=(--configmap "$cm"); done
-    # kube play reports what failed to start on stdout, with the pods it made.
-    local report
-    if ! report=$(quiet podman kube play --network "$PREFIX:alias=$alias" "${configmaps[@]}" "$file"); then
+    # kube play reports what failed to start on stdout, with the pods it made. It runs a pod's
+    # init containers to their end before it returns, so one that never exits (a
+    # wait-for-migrations whose check can never pass) would hold it, and this script, for
+    # ever: it gets TIMEOUT seconds, as every other step, and then the containers' logs say why.
+    local report rc=0
+    report=$(quiet timeout "$TIMEOUT" podman kube play --network "$PREFIX:alias=$alias" "${configmaps[@]}" "$file") || rc=$?
+    if ((rc == 124)); then
+        log "podman kube play $(basename "$file"): not done within ${TIMEOUT}s (an init container still running?)"
+        logs
+        return 1
+    elif ((rc != 0)); then
         log "podman kube play $(basename "$file") failed: $report"
         logs
         return 1

@@ -21,6 +21,7 @@ from services.loans.domain import policies
 from services.loans.domain.classification import is_non_performing
 from services.loans.domain.loan_state import arrears
 from services.loans.domain.statement import Bill, Progress
+from services.loans.domain.subsidy_claims import masked_subject
 from services.loans.listing import lines_of, loans_of, one_filter
 from services.loans.models import (
     CreditLine,
@@ -123,6 +124,8 @@ def _loan_out(
         non_performing=is_non_performing(loan.classification),  # type: ignore[arg-type]
         priority=priority,
         extended_months=loan.extended_months,
+        subject_kind=loan.subject_kind,
+        subject_masked=masked_subject(loan.subject_id),
         schedule=[_instalment_out(i, billed.get(i.number), p) for i, p in zip(schedule, progress, strict=True)],
     )
 
@@ -305,8 +308,9 @@ SubjectFilter = Annotated[str | None, Query(min_length=1, max_length=36)]
     "/loans",
     response_model=list[LoanOut],
     tags=["loans"],
-    summary="A household's, a business's or a credit line's loans, oldest drawdown first",
-    description="Exactly one of household_id, business_id, credit_line_id (else 422 naming it). Each loan listed "
+    summary="A household's, a business's, a credit line's or a village's loans, oldest drawdown first",
+    description="Exactly one of household_id, business_id, credit_line_id, village_code (else 422 naming it; "
+    "village_code added in issue 26). Each loan listed "
     "is an audited read (X-Query-Purpose). A bound credential lists only what its binding reaches: another "
     "village's or household's loans answer as an empty list, like an unknown id's.",
     dependencies=[scope("lending:read")],
@@ -318,10 +322,13 @@ async def list_loans(
     household_id: SubjectFilter = None,
     business_id: SubjectFilter = None,
     credit_line_id: SubjectFilter = None,
+    village_code: Annotated[str | None, Query(pattern=r"^[0-9]{1,12}$", description="a village's code")] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[LoanOut]:
-    name, value = one_filter(household_id=household_id, business_id=business_id, credit_line_id=credit_line_id)
+    name, value = one_filter(
+        household_id=household_id, business_id=business_id, credit_line_id=credit_line_id, village_code=village_code
+    )
     found = await loans_of(session, principal, name, value, limit, offset)
     out = await loans_out(session, found)
     # A page of loans is a read of each (docs/query-audit.md: lists are audited per item).

@@ -4,7 +4,15 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.loans import api, cob_api, extensions_api, ledger_api, reconciliation_api, subsidy_claims_api
+from services.loans import (
+    api,
+    cob_api,
+    extensions_api,
+    ledger_api,
+    portfolio_api,
+    reconciliation_api,
+    subsidy_claims_api,
+)
 from services.loans.context import settings
 from services.loans.handlers import HANDLERS, prefetch
 from services.loans.models import metadata
@@ -32,6 +40,7 @@ SPEC = ServiceSpec(
         reconciliation_api.router,
         queries_router("loans"),
         subsidy_claims_api.router,
+        portfolio_api.router,
     ],
     handlers=HANDLERS,
     prefetch=prefetch,

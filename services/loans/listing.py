@@ -43,10 +43,13 @@ def _bound(query: Any, table: type[Loan] | type[CreditLine], principal: Principa
 async def loans_of(
     session: AsyncSession, principal: Principal, name: str, value: str, limit: int, offset: int
 ) -> list[Loan]:
-    """The loans of a household, a business or a credit line, oldest drawdown first (then by
-    id: a stable order to page by)."""
+    """The loans of a household, a business, a credit line or a village, oldest drawdown first
+    (then by id: a stable order to page by)."""
     if name == "credit_line_id":
         query = select(Loan).where(Loan.credit_line_id == value)
+    elif name == "village_code":
+        # Added (issue 26): a village's loans, for the government console's village page.
+        query = select(Loan).where(Loan.village_code == value)
     else:
         query = select(Loan).where(Loan.subject_id == value, Loan.subject_kind == name.removesuffix("_id"))
     query = _bound(query, Loan, principal).order_by(Loan.disbursed_on, Loan.id).limit(limit).offset(offset)

@@ -189,6 +189,10 @@ class LoanOut(BaseModel):
     priority: bool  # the subject is red-listed now
     # Added (issue 24): term_months includes them; the original term is the difference.
     extended_months: int = Field(default=0, description="months added by approved extensions (展期)")
+    # Added (issue 26): whose loan, masked as on a subsidy claim (a village's list shows its
+    # borrowers without naming them; the full id is the household's or business's filter).
+    subject_kind: Literal["household", "business"] | None = None
+    subject_masked: str | None = Field(default=None, description="the borrower's id, first and last four kept")
     schedule: list[InstalmentOut]
 
 
@@ -424,6 +428,18 @@ class CobRunOut(BaseModel):
 
 class BusinessDateOut(BaseModel):
     business_date: date
+
+
+class PortfolioOut(BaseModel):
+    """The lending figures of an area (issue 26): counts and sums, no subject."""
+
+    business_date: date
+    township_code: str | None
+    village_code: str | None
+    credit_lines: int = Field(description="credit lines opened")
+    credit_limit: Money = Field(description="their limits, summed")
+    loans_outstanding: int = Field(description="active loans: neither repaid nor written off")
+    principal_outstanding: Money
 
 
 AccountType = Literal["asset", "liability", "income", "expense"]

@@ -18,16 +18,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-import httpx
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from services.notify import context
+from services.notify import upstream
 from services.notify.domain.trend import DayFigures, township_trend
 from shared.openapi import problems
-from shared.paging import MAX_PAGE, Limit, Offset
+from shared.paging import Limit, Offset
 from shared.problems import Problem
-from shared.tracing import instrument_client_for
 from shared.web import scope
 
 STATIC = Path(__file__).parent / "static"
@@ -36,7 +34,7 @@ VENDOR = {
     "uPlot.min.css": "text/css",
     "LICENSE": "text/plain",
 }
-OWN = {"dashboard.js": "application/javascript", "dashboard.css": "text/css"}
+OWN = {"console.js": "application/javascript", "console.css": "text/css"}
 
 page = APIRouter(tags=["dashboard"])
 data = APIRouter(prefix="/v1/dashboard", tags=["dashboard"])
@@ -44,7 +42,7 @@ data = APIRouter(prefix="/v1/dashboard", tags=["dashboard"])
 
 @page.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def dashboard_page() -> HTMLResponse:
-    return HTMLResponse((STATIC / "dashboard.html").read_text(encoding="utf-8"))
+    return HTMLResponse((STATIC / "console.html").read_text(encoding="utf-8"))
 
 
 @page.get("/static/{name}", include_in_schema=False)
@@ -62,31 +60,11 @@ async def vendored(name: str) -> FileResponse:
 
 
 async def _risk(request: Request, path: str, **params: Any) -> Any:
-    settings = context.settings()
-    headers = {"Authorization": request.headers.get("Authorization", "")}
-    try:
-        async with httpx.AsyncClient(base_url=settings.risk_url, timeout=settings.risk_timeout_seconds) as client:
-            instrument_client_for(request, client)
-            response = await client.get(path, params=params, headers=headers)
-    except httpx.HTTPError as exc:
-        raise Problem(
-            503, "RISK_UNAVAILABLE", "Risk unavailable", f"{settings.risk_url}: {type(exc).__name__}"
-        ) from exc
-    if response.status_code == 404:
-        raise Problem(404, "NOT_FOUND", "Not found", f"Risk has no {path}.")
-    if response.status_code != 200:
-        raise Problem(503, "RISK_UNAVAILABLE", "Risk unavailable", f"risk answered {response.status_code} on {path}")
-    return response.json()
+    return await upstream.get(request, "risk", path, **params)
 
 
 async def _risk_all(request: Request, path: str, **params: Any) -> list[Any]:
-    """Every item of one of risk's lists, page by page (risk answers at most MAX_PAGE)."""
-    items: list[Any] = []
-    while True:
-        page: list[Any] = await _risk(request, path, limit=MAX_PAGE, offset=len(items), **params)
-        items.extend(page)
-        if len(page) < MAX_PAGE:
-            return items
+    return await upstream.get_all(request, "risk", path, **params)
 
 
 def _history_path(code: str) -> str:
@@ -99,21 +77,23 @@ def _history_path(code: str) -> str:
 @data.get(
     "/overview",
     dependencies=[scope("bulletins:read")],
-    responses=problems({404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
+    responses=problems({403: ["UPSTREAM_FORBIDDEN"], 404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
 )
 async def overview(request: Request) -> dict[str, Any]:
-    """Townships, villages and the fund in one call (what the page draws first)."""
+    """Townships, villages, the fund and the indicators in one call (what the page draws first)."""
     return {
         "townships": await _risk_all(request, "/v1/townships"),
         "villages": await _risk_all(request, "/v1/villages"),
         "fund": await _risk(request, "/v1/fund"),
+        # Added (issue 26): coverage and NPL by township (seed 003) and risk's own thresholds.
+        "indicators": await _risk(request, "/v1/indicators"),
     }
 
 
 @data.get(
     "/villages/{code}/history",
     dependencies=[scope("bulletins:read")],
-    responses=problems({404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
+    responses=problems({403: ["UPSTREAM_FORBIDDEN"], 404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
 )
 async def village_history(code: str, request: Request) -> list[dict[str, Any]]:
     history: list[dict[str, Any]] = await _risk_all(request, _history_path(code))
@@ -123,7 +103,7 @@ async def village_history(code: str, request: Request) -> list[dict[str, Any]]:
 @data.get(
     "/townships/{code}/history",
     dependencies=[scope("bulletins:read")],
-    responses=problems({404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
+    responses=problems({403: ["UPSTREAM_FORBIDDEN"], 404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
 )
 async def township_history(code: str, request: Request) -> list[dict[str, str]]:
     villages = await _risk_all(request, "/v1/villages", township_code=code)
@@ -153,7 +133,7 @@ VillageCode = Annotated[str | None, Query(pattern=r"^[0-9]{1,12}$", description=
 @data.get(
     "/credit-lists",
     dependencies=[scope("lists:read")],
-    responses=problems({404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
+    responses=problems({403: ["UPSTREAM_FORBIDDEN"], 404: ["NOT_FOUND"], 503: ["RISK_UNAVAILABLE"]}),
 )
 async def credit_lists(
     request: Request,

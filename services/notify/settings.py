@@ -14,10 +14,16 @@
 | VCREDIT_NOTIFY_POLL_SECONDS | 0.25 | how often the dispatcher and the SSE stream look for new rows |
 | VCREDIT_NOTIFY_KEEPALIVE_SECONDS | 15 | SSE keep-alive comment interval |
 | VCREDIT_NOTIFY_RISK_URL | http://127.0.0.1:<VCREDIT_RISK_PORT> | risk's API, for the dashboard page |
-| VCREDIT_NOTIFY_RISK_TIMEOUT_SECONDS | 5 | one call to risk's API, connect to last byte |
+| VCREDIT_NOTIFY_RISK_TIMEOUT_SECONDS | 5 | one call to another service's API, connect to last byte |
+| VCREDIT_NOTIFY_REGISTRY_URL | http://127.0.0.1:<VCREDIT_REGISTRY_PORT> | registry's API, for the dashboard |
+| VCREDIT_NOTIFY_SCORING_URL | http://127.0.0.1:<VCREDIT_SCORING_PORT> | scoring's API, for the dashboard |
+| VCREDIT_NOTIFY_LOANS_URL | http://127.0.0.1:<VCREDIT_LOANS_PORT> | loans' API, for the dashboard |
+| VCREDIT_NOTIFY_CONSOLE_GREEN_FRACTION | 0.5 | console NPL bands: green <= this x risk's threshold, red over it |
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from pydantic import Field, IPvAnyNetwork
 from pydantic_settings import SettingsConfigDict
@@ -47,4 +53,13 @@ class NotifySettings(ServiceSettings):
     # Unset: risk on this host at the port risk itself resolves (what `vcredit up` runs), so
     # moving risk with VCREDIT_RISK_PORT moves the dashboard's calls with it.
     risk_url: str = Field(default_factory=lambda: f"http://127.0.0.1:{service_port('risk')}")
-    risk_timeout_seconds: float = Field(default=5.0, gt=0)
+    risk_timeout_seconds: float = Field(default=5.0, gt=0)  # every upstream call's (services/notify/upstream.py)
+    # The dashboard's and the reports' other sources, found the same way as risk.
+    registry_url: str = Field(default_factory=lambda: f"http://127.0.0.1:{service_port('registry')}")
+    scoring_url: str = Field(default_factory=lambda: f"http://127.0.0.1:{service_port('scoring')}")
+    loans_url: str = Field(default_factory=lambda: f"http://127.0.0.1:{service_port('loans')}")
+    # The console's colour bands (services/notify/domain/console.py): red over risk's own
+    # village threshold (004 §6(3), 3%, read from risk's /v1/indicators), green at or under
+    # this fraction of it (half: 1.5%), amber between. A display choice, not a rule of the
+    # programme: the district may warn earlier or later.
+    console_green_fraction: Decimal = Field(default=Decimal("0.5"), gt=0, le=1)

@@ -213,3 +213,12 @@ class ImportReport(BaseModel):
     errors_total: int = Field(description="Every error found, listed or not")
     errors_truncated: bool = Field(description="True when errors lists fewer than errors_total")
     errors_by_field: dict[str, int] = Field(description="Every error found, counted by its field")
+
+
+class RegistryStatisticsOut(BaseModel):
+    """Subjects registered in an area (issue 26): counts, no subject."""
+
+    township_code: str | None
+    village_code: str | None
+    households: int
+    businesses: int

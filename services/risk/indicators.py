@@ -60,5 +60,9 @@ async def district(session: AsyncSession) -> DistrictIndicatorsOut:
     every_village = [v for vs in villages.values() for v in vs]
     whole = indicators("district", "district", sum(households.values()), sum(rated.values()), every_village, None)
     return DistrictIndicatorsOut(
-        business_date=await context.business_date(session), district=whole, townships=per_township
+        business_date=await context.business_date(session),
+        district=whole,
+        townships=per_township,
+        village_npl_threshold=f"{context.settings().village_npl_threshold:.4f}",
+        township_share_threshold=f"{context.settings().township_share_threshold:.4f}",
     )

@@ -262,6 +262,12 @@ class DistrictIndicatorsOut(BaseModel):
     business_date: date
     district: IndicatorsOut
     townships: list[IndicatorsOut]
+    # Added (issue 26): the lines the figures are held against (004 §6(3)), so a chart or a
+    # colour band draws risk's own threshold rather than a copy of it.
+    village_npl_threshold: str = Field(description="a village over this NPL ratio is frozen (default 0.0300)")
+    township_share_threshold: str = Field(
+        description="a township with this share of its villages over the line, or more, is halted (default 0.3000)"
+    )
 
 
 # --- credit lists and repair (issue 11) ------------------------------------------------------

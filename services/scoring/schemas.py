@@ -116,3 +116,14 @@ class NoticeEntry(BaseModel):
 
 class BusinessDateOut(BaseModel):
     business_date: date
+
+
+class ScoringStatisticsOut(BaseModel):
+    """Subjects rated and certified in an area (issue 26): counts, no subject."""
+
+    township_code: str | None
+    village_code: str | None
+    households_rated: int
+    households_certified: int
+    businesses_rated: int
+    businesses_certified: int

@@ -213,19 +213,20 @@ async def test_the_dashboard_section_shows_the_lists_to_a_public_key(
         stack.push_async_callback(browser.close)
         page = await browser.new_page(viewport={"width": 1400, "height": 1000})
         errors = await open_dashboard(page, notify_url, token)
+        await page.click("nav a[href='#lists']")
 
         black = page.locator("#blackList tbody tr[data-entry]")
         await page.locator("#repairs tbody tr[data-entry]").wait_for(timeout=30_000)
         assert await black.count() == 3
         # Villages by name once the overview is in (whichever call answers first).
         await page.locator("#blackList td.village_code", has_text=f"下村 ({OTHER_VILLAGE})").wait_for(timeout=30_000)
-        text = await page.locator("#creditLists").inner_text()
+        text = await page.locator("#view-lists").inner_text()
         for name in ("王失信", "李逃债", MARKUP, "不予修复", "失信被执行人", "恶意逃废债务", "410***********"):
             assert name in text, name
         assert "钱待审" not in text
         assert not FULL_ID.search(await page.content())
         # The name stayed text: no element was made of it, and its handler never ran.
-        assert await page.locator("#creditLists img").count() == 0
+        assert await page.locator("#view-lists img").count() == 0
         assert await page.title() != "1"
         assert await page.locator("#redList td.empty").count() == 1
 

@@ -94,8 +94,8 @@ async def test_every_answer_carries_the_headers_errors_included(clients: dict[st
         await registry.get("/healthz"),
         await registry.get("/openapi.json"),
         await notify.get("/"),
-        await notify.get("/static/dashboard.js"),
-        await notify.get("/static/dashboard.css"),
+        await notify.get("/static/console.js"),
+        await notify.get("/static/console.css"),
         await notify.get("/static/vendor/uplot-1.6.32/uPlot.iife.min.js"),
         await notify.get("/static/nope.js"),  # 404
     ]
@@ -148,14 +148,14 @@ async def test_the_dashboard_page_has_nothing_inline_and_its_files_are_served(
     parser = _Inline()
     parser.feed(page.text)
     assert parser.found == []
-    assert parser.scripts == ["/static/vendor/uplot-1.6.32/uPlot.iife.min.js", "/static/dashboard.js"]
-    script = await notify.get("/static/dashboard.js")
+    assert parser.scripts == ["/static/vendor/uplot-1.6.32/uPlot.iife.min.js", "/static/console.js"]
+    script = await notify.get("/static/console.js")
     assert script.headers["content-type"].startswith("application/javascript")
     # The page's script reads no token from its URL (query string or fragment).
     assert "location.hash.slice" not in script.text and "location.search" not in script.text
     assert "?token=" not in script.text and "access_token" not in script.text
     # Nothing else of the static folder is served by name.
-    assert (await notify.get("/static/dashboard.html")).status_code == 404
+    assert (await notify.get("/static/console.html")).status_code == 404
     assert (await notify.get("/static/..%2Fdashboard.py")).status_code == 404
 
 

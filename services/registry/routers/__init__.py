@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.registry.routers import businesses, hierarchy, households, objections, query_log, sheets
+from services.registry.routers import businesses, hierarchy, households, objections, query_log, sheets, statistics
 
 IMPORT_ROUTE = sheets.IMPORT_ROUTE
 
@@ -18,4 +18,5 @@ def registry_routers() -> list[APIRouter]:
         businesses.router,
         query_log.router,
         objections.router,
+        statistics.router,
     ]

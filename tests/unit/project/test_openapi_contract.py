@@ -47,6 +47,23 @@ NOT_ANSWERED = {
         ("post", "/v1/villages/{village_code}/credit-lines", code)
         for code in ("BLACKLISTED", "CREDIT_LINE_EXISTS", "NO_CREDIT_GRADE", "RATING_NOT_CERTIFIED")
     ),
+    # Notify's upstream.get picks its 503 by the service it is given (services/notify/upstream.py):
+    # a route that reads risk alone never answers another service's.
+    *(
+        ("get", path, code)
+        for path in (
+            "/v1/dashboard/overview",
+            "/v1/dashboard/villages/{code}/history",
+            "/v1/dashboard/townships/{code}/history",
+            "/v1/dashboard/credit-lists",
+            "/v1/console/townships/{code}",
+            "/v1/console/decisions",
+            "/v1/console/titles",
+        )
+        for code in ("LOANS_UNAVAILABLE", "REGISTRY_UNAVAILABLE", "SCORING_UNAVAILABLE")
+    ),
+    # The monthly report reads risk and loans only; upstream.get names all four services' codes.
+    *(("get", "/v1/reports/monthly/{period}", code) for code in ("REGISTRY_UNAVAILABLE", "SCORING_UNAVAILABLE")),
 }
 
 
