@@ -239,6 +239,12 @@ async def test_the_console_in_both_languages_equals_the_apis(system: tuple[Syste
             await page.locator("#titleKinds section").first.wait_for()
             assert await page.locator("#titleKinds section").count() == 4
 
+            await page.click("nav a[href='#lists']")
+            await page.locator("#redList thead th").first.wait_for()
+            assert await page.locator("#blackList td.empty").count() == 1  # nobody listed in this district
+            if lang == "en":
+                assert await _labels_in_english(page) == []
+
             await page.click("nav a[href='#events']")
             sentence = {
                 "zh": f"东村 已冻结：不良率 {pct(auto_freeze['figures']['npl_ratio'])} > 3%",
