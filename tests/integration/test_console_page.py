@@ -257,7 +257,11 @@ async def test_the_console_in_both_languages_equals_the_apis(system: tuple[Syste
 
         # --- the monthly report, downloaded from the page: the API's own file -------------------
         await page.click("nav a[href='#reports']")
+        # The view fills in the last month ended as it opens (after the click's hashchange):
+        # read it once the view is shown, not right after the click (CI15 read it empty).
+        await page.locator("#view-reports").wait_for()
         month = await page.input_value("#reportMonth")
+        assert re.fullmatch(r"[0-9]{4}-[0-9]{2}", month), month
         async with page.expect_download() as info:
             await page.click("#reportXlsx")
         download = await info.value
