@@ -180,26 +180,27 @@ function el(tag, attrs = {}, ...children) {
 function grouped(digits) {
   return digits.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
 }
+// A decimal string's sign, whole part and fraction, as text; null for a missing value.
+function parts(value) {
+  if (value === null || value === undefined || value === "") return null;
+  const str = String(value);
+  const sign = str.startsWith("-") ? "-" : "";
+  const [whole, fraction = ""] = str.slice(sign.length).split(".");
+  return {sign, whole, fraction};
+}
 // "1234567.89" -> "1,234,567.89 元" (yuan in English)
 function money(s) {
-  if (s === null || s === undefined || s === "") return "-";
-  let str = String(s);
-  const neg = str.startsWith("-");
-  if (neg) str = str.slice(1);
-  const [i, f = ""] = str.split(".");
-  return `${neg ? "-" : ""}${grouped(i)}.${(f + "00").slice(0, Math.max(2, f.length))} ${t("yuan")}`;
+  const p = parts(s);
+  if (!p) return "-";
+  return `${p.sign}${grouped(p.whole)}.${(p.fraction + "00").slice(0, Math.max(2, p.fraction.length))} ${t("yuan")}`;
 }
 // "0.1966" -> "19.66%": the decimal point moved two places, as text.
 function pct(r, places = 2) {
-  if (r === null || r === undefined || r === "") return "-";
-  let str = String(r);
-  const neg = str.startsWith("-");
-  if (neg) str = str.slice(1);
-  const [i, f = ""] = str.split(".");
-  const digits = f + "0".repeat(2 + places);
-  const whole = String(BigInt(i + digits.slice(0, 2)));
-  const rest = digits.slice(2, 2 + places);
-  return `${neg ? "-" : ""}${whole}${places ? "." + rest : ""}%`;
+  const p = parts(r);
+  if (!p) return "-";
+  const digits = p.fraction + "0".repeat(2 + places);
+  const whole = String(BigInt(p.whole + digits.slice(0, 2)));
+  return `${p.sign}${whole}${places ? "." + digits.slice(2, 2 + places) : ""}%`;
 }
 // The threshold as people say it: "3%", "2.5%".
 function pctShort(r) {
