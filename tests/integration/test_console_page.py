@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -26,14 +25,13 @@ import openpyxl
 import pytest
 
 from shared.auth import add_credential
-from tests.conftest import Infra, missing
+from tests.conftest import Infra
 from tests.support.console import RED, START, TOWNSHIP, Keys, build_district, direct_figures
-from tests.support.dashboard import open_dashboard, watch_page
+from tests.support.dashboard import chromium, open_dashboard, watch_page
 from tests.support.http_server import serve
 from tests.support.system import System, certified_line
 from tests.support.waiting import wait_until
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 CJK = re.compile(r"[\u3400-\u9fff\uff00-\uffef]")
 UNIT = {"zh": "元", "en": "yuan"}
@@ -42,7 +40,6 @@ STATUS = {"zh": "已连接", "en": "connected"}
 PUBLISHED = 17
 BRIDGE, NORTH = "410102022", "410102022001"  # 桥镇, 北村: the live freeze
 PARTIES = ("mutual_guarantee", "government", "bank", "insurer")
-HAVE_CHROMIUM = os.path.exists(CHROMIUM)
 
 
 @pytest.fixture
@@ -128,12 +125,6 @@ async def _tab_to(page: Any, selector: str) -> None:
 
 @pytest.mark.integration
 async def test_the_console_in_both_languages_equals_the_apis(system: tuple[System, Keys, str], infra: Infra) -> None:
-    try:
-        import playwright.async_api as playwright_api
-    except ImportError:
-        missing("no playwright (pip install -e '.[test]')")
-    if not HAVE_CHROMIUM:
-        missing("no /usr/bin/chromium (scripts/test.sh installs it)")
     s, keys, notify_url = system
     await build_district(s, keys)
     direct = await direct_figures(s, keys["government"])
@@ -144,9 +135,7 @@ async def test_the_console_in_both_languages_equals_the_apis(system: tuple[Syste
     assert bulletins, "the halted township has a bulletin"
 
     async with AsyncExitStack() as stack:
-        pw = await stack.enter_async_context(playwright_api.async_playwright())
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        stack.push_async_callback(browser.close)
+        browser = await stack.enter_async_context(chromium())
         context = await browser.new_context(
             viewport={"width": 1366, "height": 768}, timezone_id="Asia/Shanghai", accept_downloads=True
         )
@@ -344,12 +333,6 @@ async def test_the_console_in_both_languages_equals_the_apis(system: tuple[Syste
 async def test_the_public_view_shows_published_figures_without_the_event_stream(
     system: tuple[System, Keys, str], infra: Infra
 ) -> None:
-    try:
-        import playwright.async_api as playwright_api
-    except ImportError:
-        missing("no playwright (pip install -e '.[test]')")
-    if not HAVE_CHROMIUM:
-        missing("no /usr/bin/chromium (scripts/test.sh installs it)")
     s, keys, notify_url = system
     await build_district(s, keys)
     published = (await s["notify"].get("/v1/console/public", headers=keys["public"])).json()["figures"]
@@ -357,9 +340,7 @@ async def test_the_public_view_shows_published_figures_without_the_event_stream(
     assert len(published) == PUBLISHED
 
     async with AsyncExitStack() as stack:
-        pw = await stack.enter_async_context(playwright_api.async_playwright())
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        stack.push_async_callback(browser.close)
+        browser = await stack.enter_async_context(chromium())
         page = await browser.new_page(viewport={"width": 1366, "height": 768})
         requested: list[str] = []
         page.on("request", lambda request: requested.append(request.url))

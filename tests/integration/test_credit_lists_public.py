@@ -6,7 +6,6 @@ a real browser. Never a full ID number, never an unpublished entry; name and vil
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -18,10 +17,10 @@ import httpx
 import pytest
 
 from shared.auth import add_credential
-from tests.conftest import Infra, missing
+from tests.conftest import Infra
 from tests.support.credit_lists import propose_black_listing as propose
 from tests.support.credit_lists import register_household as register
-from tests.support.dashboard import open_dashboard
+from tests.support.dashboard import chromium, open_dashboard
 from tests.support.http_server import serve
 from tests.support.settings_env import service_env
 from tests.support.system import System, resident_id
@@ -30,8 +29,6 @@ from tests.support.waiting import wait_until
 TOWNSHIP = "410102011"
 VILLAGE, OTHER_VILLAGE = "410102011001", "410102011002"
 START = date(2026, 5, 11)
-CHROMIUM = "/usr/bin/chromium"
-HAVE_CHROMIUM = os.path.exists(CHROMIUM)
 # Any 18-character resident ID number, masked or not, has no '*': this finds a full one anywhere.
 FULL_ID = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9])")
 MASKED_ID = re.compile(r"^[0-9]{3}\*{11}[0-9]{3}[0-9X]$")
@@ -194,12 +191,6 @@ async def test_public_key_sees_published_entries_masked_and_searchable(
 async def test_the_dashboard_section_shows_the_lists_to_a_public_key(
     system: tuple[System, Keys], infra: Infra, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    try:
-        import playwright.async_api as playwright_api
-    except ImportError:
-        missing("no playwright (pip install -e '.[test]')")
-    if not HAVE_CHROMIUM:
-        missing("no /usr/bin/chromium (scripts/test.sh installs it)")
     s, keys = system
     token = keys["public"]["Authorization"].removeprefix("Bearer ")
     async with AsyncExitStack() as stack:
@@ -208,9 +199,7 @@ async def test_the_dashboard_section_shows_the_lists_to_a_public_key(
         notify_url = await stack.enter_async_context(serve(s.apps["notify"]))
         await _make_entries(s, keys)
 
-        pw = await stack.enter_async_context(playwright_api.async_playwright())
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        stack.push_async_callback(browser.close)
+        browser = await stack.enter_async_context(chromium())
         page = await browser.new_page(viewport={"width": 1400, "height": 1000})
         errors = await open_dashboard(page, notify_url, token)
         await page.click("nav a[href='#lists']")

@@ -3,7 +3,15 @@ would break it silently: script errors and anything the Content-Security-Policy 
 
 from __future__ import annotations
 
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
+
+from tests.conftest import missing
+
+CHROMIUM = "/usr/bin/chromium"
+HAVE_CHROMIUM = os.path.exists(CHROMIUM)
 
 # Reported through the console, where Playwright sees it; Playwright's init scripts are not
 # subject to the page's CSP, so this listener is in place before the page's own scripts run.
@@ -32,3 +40,21 @@ async def open_dashboard(page: Any, notify_url: str, token: str) -> list[str]:
     await page.fill("#token", token)
     await page.click("#connect")
     return problems
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Any]:
+    """Debian's chromium through Playwright, closed on exit. A real browser is a real component:
+    in CI (VCREDIT_REQUIRE_INTEGRATION=1) a missing chromium or playwright fails the test."""
+    try:
+        import playwright.async_api as playwright_api
+    except ImportError:
+        missing("no playwright (pip install -e '.[test]')")
+    if not HAVE_CHROMIUM:
+        missing(f"no {CHROMIUM} (scripts/test.sh installs it)")
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            await browser.close()
