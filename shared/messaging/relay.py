@@ -102,6 +102,7 @@ class Relay:
         # One relay per service publishes at a time (replicas would interleave the order).
         self._lock_id = zlib.crc32(f"vcredit-relay-{service}".encode())
         self._wake = asyncio.Event()
+        self._round = asyncio.Lock()
         self._last_cleanup = datetime.min.replace(tzinfo=UTC)
 
     def wake(self) -> None:
@@ -218,9 +219,12 @@ class Relay:
 
         PostgreSQL: a session-level advisory lock, held by a connection of its own for a
         whole round (its batches are in flight across several transactions) and released at
-        the end of it. SQLite: one instance."""
+        the end of it. SQLite: one instance, whose rounds wait for each other."""
         if self._engine.dialect.name != "postgresql":
-            yield True
+            # Rounds of this relay one after another (``relay_once`` beside ``run``): its
+            # reads take no write lock that would keep two of them from reading the same rows.
+            async with self._round:
+                yield True
             return
         conn = await self._engine.connect()
         try:
