@@ -5,7 +5,9 @@ events into its outbox (50, or 1, events per transaction) and its relay
 publishes them to Kafka; a consuming service, in another process, applies each event in
 its inbox transaction. Timed from the first outbox write until the consumer has applied
 the last event. Two handlers: ``inbox`` (nothing but the inbox row: the machinery's own
-cost) and ``row`` (one row written per event, like a projection update).
+cost) and ``row`` (one row written per event, like a projection update: kept by the handler
+and written for the whole batch in one statement by the consumer's ``finish`` hook, as the
+services' projections write theirs).
 
 Raw path: aiokafka producer (same idempotent, acks=all settings) -> consumer group in the
 same process, the same payload bytes and keys, same broker and partition count.
@@ -35,8 +37,9 @@ from bench.probe import create_probe_db, probe_event
 from bench.report import Figure, Target
 from bench.suite import Benchmark, Servers, main_one
 from shared.bus.kafka import KafkaBus
+from shared.db import create_sessionmaker
 from shared.events import Envelope
-from shared.messaging import Relay, emit
+from shared.messaging import Relay, emit, session_class_for
 
 PARTITIONS = 12
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,8 +114,10 @@ async def vcredit_pipeline(bootstrap: str, admin_url: str, n: int, per_tx: int, 
         await bus.start()
         stack.push_async_callback(bus.stop)
         await bus.ensure_topics([prefix + "registry.events"])
-        engine, sessions = await create_probe_db(producer_url)
+        engine, _ = await create_probe_db(producer_url)
         stack.push_async_callback(engine.dispose)
+        # As in a service (shared/runtime.py): a commit that wrote outbox rows wakes the relay.
+        sessions = create_sessionmaker(engine, session_class_for(lambda: relay.wake()))
         await (await create_probe_db(consumer_url))[0].dispose()
         command = [
             sys.executable,
@@ -127,7 +132,7 @@ async def vcredit_pipeline(bootstrap: str, admin_url: str, n: int, per_tx: int, 
             bootstrap,
             "--until",
             str(n),
-        ] + (["--inbox-only"] if handler == "inbox" else [])
+        ] + (["--inbox-only"] if handler == "inbox" else ["--deferred-rows"])
         consumer = await asyncio.create_subprocess_exec(
             *command, cwd=ROOT, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)}
         )

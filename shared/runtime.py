@@ -122,6 +122,8 @@ class ServiceRuntime:
             bus,
             topic_prefix=common.topic_prefix,
             batch_size=common.relay_batch_size,
+            pipeline_batches=common.relay_pipeline_batches,
+            linger_seconds=common.relay_linger_seconds,
             idle_seconds=common.relay_idle_seconds,
             retention=timedelta(hours=common.outbox_retention_hours),
             metrics=self.metrics,

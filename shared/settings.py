@@ -25,7 +25,9 @@ Common settings use the ``VCREDIT_`` prefix; each service has its own class with
 | VCREDIT_CONSUMER_BACKOFF_MAX_SECONDS | 10 | cap on one retry delay |
 | VCREDIT_CONSUMER_STALL_SECONDS | 120 | a group member stuck this long is replaced (shared/messaging/watchdog.py) |
 | VCREDIT_CONSUMER_STALL_RESTARTS | 3 | stuck members replaced in a row before /healthz answers 503 |
-| VCREDIT_RELAY_BATCH_SIZE | 500 | outbox rows published per relay round |
+| VCREDIT_RELAY_BATCH_SIZE | 500 | outbox rows read and handed to the bus at a time by the relay |
+| VCREDIT_RELAY_PIPELINE_BATCHES | 4 | relay batches handed to the bus and not yet marked sent, at most |
+| VCREDIT_RELAY_LINGER_SECONDS | 0.01 | once caught up, the relay's next read waits at least this long |
 | VCREDIT_RELAY_IDLE_SECONDS | 0.5 | relay poll interval when nothing woke it |
 | VCREDIT_OUTBOX_RETENTION_HOURS | 168 | sent outbox rows are deleted after this |
 | VCREDIT_MAX_BODY_BYTES | 1048576 | largest request body (413 PAYLOAD_TOO_LARGE above it), chunked bodies included |
@@ -141,6 +143,12 @@ class CommonSettings(BaseSettings):
     # in a row, six minutes with the default above, say the process itself is wrong.
     consumer_stall_restarts: int = Field(default=3, ge=0)
     relay_batch_size: int = Field(default=500, ge=1)
+    # While one batch is acknowledged and marked sent, the next ones are read and handed to
+    # the bus (shared/messaging/relay.py); 1 publishes a batch at a time.
+    relay_pipeline_batches: int = Field(default=4, ge=1)
+    # Caught up, the relay reads again after this (and the last batch's acknowledgement):
+    # rows committed meanwhile go as one batch rather than a read, publish and commit each.
+    relay_linger_seconds: float = Field(default=0.01, ge=0)
     relay_idle_seconds: float = Field(default=0.5, gt=0)
     outbox_retention_hours: float = Field(default=168, gt=0)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)

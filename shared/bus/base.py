@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -58,6 +59,16 @@ class Bus(Protocol):
 
     async def publish(self, records: Sequence[Record]) -> None:
         """Return only once every record is durably stored, in order per key."""
+        ...
+
+    async def send(self, records: Sequence[Record]) -> asyncio.Future[None]:
+        """Hand the records over in order, behind everything handed over before, and return
+        without waiting for them to be stored: the future resolves once every one of them is
+        durably stored, or fails with the first error. A record whose key's earlier record
+        failed is not stored after it (Kafka: the idempotent producer's sequence gap refuses
+        the partition's later batches; embedded: stored before ``send`` returns), so the
+        caller's retry, in the same order, keeps each key's first copies in order.
+        ``publish`` is ``await (await send(records))``."""
         ...
 
     def consumer(self, group: str, topics: Sequence[str]) -> BusConsumer: ...

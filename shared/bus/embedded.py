@@ -110,6 +110,13 @@ class EmbeddedBus:
         async with self._published:
             self._published.notify_all()
 
+    async def send(self, records: Sequence[Record]) -> asyncio.Future[None]:
+        # Stored before it returns (one SQLite transaction): nothing is left in flight.
+        await self.publish(records)
+        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        stored.set_result(None)
+        return stored
+
     def consumer(self, group: str, topics: Sequence[str]) -> EmbeddedBusConsumer:
         return EmbeddedBusConsumer(self, group, topics)
 

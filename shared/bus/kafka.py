@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -126,6 +127,9 @@ class KafkaBus:
         return self._producer
 
     async def publish(self, records: Sequence[Record]) -> None:
+        await (await self.send(records))
+
+    async def send(self, records: Sequence[Record]) -> asyncio.Future[None]:
         if self._renew_producer:
             await self._renew()
         producer = self.producer
@@ -141,10 +145,13 @@ class KafkaBus:
                 )
                 for record in records
             ]
-            results = await asyncio.gather(*pending, return_exceptions=True)
         except KafkaError:
             self._renew_producer = True
             raise
+        return asyncio.ensure_future(self._stored(pending))
+
+    async def _stored(self, pending: Sequence[asyncio.Future[Any]]) -> None:
+        results = await asyncio.gather(*pending, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 # A batch that failed (e.g. expired while the broker was away) leaves a gap in

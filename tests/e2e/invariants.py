@@ -356,6 +356,9 @@ class TopicByTopic:
     async def publish(self, records: Sequence[Any]) -> None:
         await self.bus.publish(records)
 
+    async def send(self, records: Sequence[Any]) -> asyncio.Future[None]:
+        return await self.bus.send(records)
+
     def consumer(self, group: str, topics: Sequence[str]) -> BusConsumer:
         ranked = sorted(topics, key=lambda t: self.order.index(t) if t in self.order else len(self.order))
         return _Sequential([self.bus.consumer(f"{group}-{i}", [t]) for i, t in enumerate(ranked)])

@@ -15,7 +15,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench.probe import (
     ProbeHandler,
@@ -26,12 +27,14 @@ from bench.probe import (
     probe_consumer,
     probe_event,
 )
-from shared.bus.base import Bus, Record
+from shared.bus.base import Bus, Message, Record
 from shared.cloudevents import is_kafka_header as is_cloudevent_header
 from shared.cloudevents import kafka_headers
 from shared.events import Envelope, parse_payload
 from shared.logs import ContextFilter
 from shared.messaging import Relay, emit, list_dead_letters, read_to_end, replay_dead_letters
+from shared.messaging.headers import H_EVENT_ID
+from shared.platform_tables import outbox
 from tests.conftest import Infra
 from tests.support.system import System
 from tests.support.waiting import wait_until
@@ -162,7 +165,7 @@ class _DiesAfterPublish:
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
 
-    async def publish(self, records: Sequence[Record]) -> None:
+    async def send(self, records: Sequence[Record]) -> asyncio.Future[None]:
         await self.bus.publish(records)
         raise SystemExit("relay killed after publishing")
 
@@ -353,3 +356,199 @@ async def test_finish_runs_after_a_batch_and_after_each_event_applied_alone(infr
         await _run(task)
         await bus.stop()
         await engine.dispose()
+
+
+async def _emit_rounds(sessions: async_sessionmaker[AsyncSession], rounds: int) -> dict[str, list[str]]:
+    """Many small transactions, villages interleaved; each village's event ids in order."""
+    villages = [f"41010000{i}" for i in range(8)]
+    emitted: dict[str, list[str]] = defaultdict(list)
+    for round_ in range(rounds):
+        async with sessions() as session, session.begin():
+            batch = [probe_event(v, len(emitted[v]) + 1) for v in villages[round_ % 3 :: 2]]
+            await emit(session, *batch)
+        for e in batch:
+            emitted[e.key].append(str(e.event_id))
+    return emitted
+
+
+def _first_copies(messages: Sequence[Message]) -> dict[str, list[str]]:
+    """Each key's event ids in the order their first copies were stored."""
+    seen: set[str] = set()
+    by_key: dict[str, list[str]] = defaultdict(list)
+    for m in messages:
+        event_id = m.headers[H_EVENT_ID]
+        if event_id not in seen:
+            seen.add(event_id)
+            by_key[m.key or ""].append(event_id)
+    return by_key
+
+
+class _FailsOneBatch:
+    """A bus on which the ``failing``-th batch handed over is never stored: its
+    acknowledgement fails a moment later. Behind it, as on Kafka's idempotent producer (a
+    partition's later batches refused after a gap in its sequence), records of the failed
+    batch's keys are refused and the others stored."""
+
+    def __init__(self, bus: Bus, failing: int) -> None:
+        self.bus = bus
+        self.failing = failing
+        self.handed = 0
+        self.refused: set[str] = set()
+
+    async def send(self, records: Sequence[Record]) -> asyncio.Future[None]:
+        self.handed += 1
+        if self.handed == self.failing:
+            self.refused = {r.key for r in records}
+        stored = [r for r in records if r.key not in self.refused]
+        if len(stored) == len(records):
+            return await self.bus.send(records)
+        if stored:
+            await self.bus.publish(stored)
+
+        async def fail() -> None:
+            await asyncio.sleep(0.3)
+            raise ConnectionError("the broker went away")
+
+        return asyncio.ensure_future(fail())
+
+
+async def _sent_ids(sessions: async_sessionmaker[AsyncSession]) -> tuple[list[int], list[int]]:
+    async with sessions() as session:
+        rows = (await session.execute(select(outbox.c.id, outbox.c.sent_at).order_by(outbox.c.id))).all()
+    return [r.id for r in rows if r.sent_at is not None], [r.id for r in rows if r.sent_at is None]
+
+
+async def test_relay_failed_batch_marks_nothing_after_it_and_the_retry_keeps_each_key_in_order(infra: Infra) -> None:
+    bus = infra.bus()
+    await _start(bus, infra)
+    engine, sessions = await create_probe_db(await infra.database_url("probe"))
+    try:
+        emitted = await _emit_rounds(sessions, 30)
+        total = sum(map(len, emitted.values()))
+        failing = _FailsOneBatch(bus, failing=3)
+        relay = Relay("probe", sessions, failing, topic_prefix=infra.topic_prefix, batch_size=7, pipeline_batches=4)  # type: ignore[arg-type]
+        with pytest.raises(ConnectionError):
+            await relay.drain()
+        assert failing.handed > 3, "batches behind the failed one were handed over"
+        sent, unsent = await _sent_ids(sessions)
+        assert len(sent) == 2 * 7 and max(sent) < min(unsent), "the two batches before it, and nothing after"
+
+        retried = Relay("probe", sessions, bus, topic_prefix=infra.topic_prefix, batch_size=7, pipeline_batches=4)
+        assert await retried.drain() == total - 2 * 7
+        assert await retried.backlog() == 0
+        stored = await read_to_end(bus, "order-reader", [infra.topic_prefix + "registry.events"], idle_ms=1500)
+        assert len(stored) >= total
+        assert _first_copies(stored) == emitted
+    finally:
+        await bus.stop()
+        await engine.dispose()
+
+
+async def test_pipelined_relay_publishes_what_the_batch_at_a_time_relay_publishes(infra: Infra) -> None:
+    """drain (pipelined) against relay_once in a loop (one batch published, acknowledged and
+    marked before the next is read, the relay before issue 27), on the same outbox."""
+    bus = infra.bus()
+    await _start(bus, infra)
+    pipelined_prefix = infra.topic_prefix + "pipelined."
+    await bus.ensure_topics([pipelined_prefix + "registry.events"])
+    engine, sessions = await create_probe_db(await infra.database_url("probe"))
+    try:
+        await _emit_rounds(sessions, 40)
+        one_at_a_time = Relay("probe", sessions, bus, topic_prefix=infra.topic_prefix, batch_size=9)
+        while await one_at_a_time.relay_once():
+            pass
+        async with sessions() as session, session.begin():
+            await session.execute(update(outbox).values(sent_at=None))
+        pipelined = Relay("probe", sessions, bus, topic_prefix=pipelined_prefix, batch_size=9, pipeline_batches=3)
+        await pipelined.drain()
+        assert await pipelined.backlog() == 0
+
+        def stored(messages: Sequence[Message]) -> list[tuple[int, str | None, bytes, dict[str, str]]]:
+            return [(m.partition, m.key, m.value, dict(m.headers)) for m in messages]
+
+        before = await read_to_end(bus, "compare", [infra.topic_prefix + "registry.events"], idle_ms=1500)
+        after = await read_to_end(bus, "compare", [pipelined_prefix + "registry.events"], idle_ms=1500)
+        assert sorted(stored(after), key=lambda m: m[0]) == sorted(stored(before), key=lambda m: m[0])
+    finally:
+        await bus.stop()
+        await engine.dispose()
+
+
+class _CommitsLateRowOnFirstSend:
+    """A bus that, while the relay hands over its first batch, lets a transaction commit
+    whose outbox row has a lower id than that batch's (it took its id first)."""
+
+    def __init__(self, bus: Bus, late: AsyncSession) -> None:
+        self.bus = bus
+        self.late: AsyncSession | None = late
+
+    async def send(self, records: Sequence[Record]) -> asyncio.Future[None]:
+        if self.late is not None:
+            late, self.late = self.late, None
+            await late.commit()
+        return await self.bus.send(records)
+
+
+async def test_relay_publishes_a_row_committed_late_below_those_in_flight(infra: Infra) -> None:
+    if infra.backend == "embedded":
+        pytest.skip("SQLite has one writer at a time: no transaction commits an older id late")
+    bus = infra.bus()
+    await _start(bus, infra)
+    engine, sessions = await create_probe_db(await infra.database_url("probe"))
+    try:
+        late_event = probe_event("V1", 1)
+        async with sessions() as late:
+            await late.begin()
+            await emit(late, late_event)  # takes the lowest id, and waits
+            async with sessions() as session, session.begin():
+                await emit(session, *[probe_event("V2", i) for i in range(20)])
+            relay = Relay(
+                "probe",
+                sessions,
+                _CommitsLateRowOnFirstSend(bus, late),  # type: ignore[arg-type]
+                topic_prefix=infra.topic_prefix,
+                batch_size=5,
+                pipeline_batches=4,
+            )
+            assert await relay.drain() == 21, "the late row goes in the same round"
+        assert await relay.backlog() == 0
+        stored = await read_to_end(bus, "late-reader", [infra.topic_prefix + "registry.events"], idle_ms=1500)
+        assert str(late_event.event_id) in {m.headers[H_EVENT_ID] for m in stored}
+    finally:
+        await bus.stop()
+        await engine.dispose()
+
+
+async def test_deferred_probe_rows_are_the_rows_written_one_by_one(infra: Infra) -> None:
+    """bench/bus.py's row handler (rows kept by the handler, one INSERT per batch in finish)
+    against the handler writing its row itself, on the same events, a poison one among them."""
+    bus = infra.bus()
+    await _start(bus, infra)
+    events = [probe_event(f"V{i % 3}", i, poison=i == 7) for i in range(1, 13)]
+    await _publish(bus, infra, events)
+    applied: dict[bool, list[tuple[str, int]]] = {}
+    for deferred in (False, True):
+        engine, sessions = await create_probe_db(await infra.database_url(f"probe{int(deferred)}"))
+        prefix_consumer = probe_consumer(
+            sessions,
+            bus,
+            ProbeHandler(deferred=deferred),
+            infra.topic_prefix,
+            max_attempts=1,
+            backoff_seconds=0.01,
+        )
+        prefix_consumer.name = f"probe{int(deferred)}"  # a group of its own: each reads everything
+        task = asyncio.create_task(prefix_consumer.run())
+        try:
+            await wait_until(lambda c=prefix_consumer: _stats_seen(c, 11), what="the healthy events")  # type: ignore[misc]
+            await wait_until(lambda c=prefix_consumer: _dead_lettered(c), what="the poison event")  # type: ignore[misc]
+            applied[deferred] = [(v, s) for _, v, s in await applied_rows(sessions)]
+        finally:
+            await _run(task)
+            await engine.dispose()
+    await bus.stop()
+    assert (
+        sorted(applied[True])
+        == sorted(applied[False])
+        == sorted((e.key, i + 1) for i, e in enumerate(events) if i != 6)
+    )
