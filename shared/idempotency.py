@@ -35,7 +35,7 @@ _SCOPE_LENGTH = IDEMPOTENCY_SCOPE_LENGTH
 Out = TypeVar("Out", bound=BaseModel)
 
 
-def _declared_key(
+async def _declared_key(
     key: Annotated[
         str | None,
         Header(
@@ -48,7 +48,9 @@ def _declared_key(
         ),
     ] = None,
 ) -> None:
-    """Declares the header in the route's OpenAPI, so generated clients can send it."""
+    """Declares the header in the route's OpenAPI, so generated clients can send it. A
+    coroutine: FastAPI runs a plain function dependency in its thread pool, a thread hop per
+    request for nothing (2.8% of a repayment's CPU, issue 27)."""
 
 
 # ``dependencies=[scope(...), IDEMPOTENCY_KEY]`` on every route that calls ``idempotent``

@@ -138,13 +138,34 @@ def accrual_posting(accruals: Accruals, day: date) -> list[dict[str, object]]:
     )
 
 
+# Lower case: the module's upper-case strings are its accounts (tests/unit/loans/test_periods.py).
+_held_key = "vcredit_ledger_closed_through"
+
+
+def hold_closed_through(session: AsyncSession, through: date | None) -> None:
+    """``through``, just read with the ledger_close row locked FOR SHARE in the session's
+    transaction: ``closed_through`` answers it for the rest of that transaction. Keyed by the
+    transaction, so the next one reads (and locks) the row again."""
+    session.info[_held_key] = (session.sync_session.get_transaction(), through)
+
+
 async def closed_through(session: AsyncSession, *, close: bool = False) -> date | None:
     """The last day of the last month closed (None: none is), read under a row lock held to
     the end of the transaction: shared by postings (``FOR SHARE``, they do not wait for one
     another), exclusive for a close (``FOR UPDATE``). So a close waits for the postings
     already under way and sees them in its snapshot, and a posting that starts during a close
     waits for it and then reads the new closing date. (SQLite serialises writers anyway:
-    BEGIN IMMEDIATE, shared/db.py.)"""
+    BEGIN IMMEDIATE, shared/db.py.)
+
+    A posting in a transaction that already holds the row shared (``hold_closed_through``:
+    the business date's hold reads both) gets the date it read: the lock, held to the end
+    of the transaction, keeps it what it was."""
+    transaction = session.sync_session.get_transaction()
+    held = session.info.get(_held_key)
+    if close:
+        session.info.pop(_held_key, None)
+    elif held is not None and transaction is not None and held[0] is transaction:
+        return cast("date | None", held[1])
     query = select(LedgerClose).where(LedgerClose.id == 1).with_for_update(read=not close)
     row = (await session.scalars(query)).one_or_none()
     if row is None:  # a database made before its migration's row, or by create_all

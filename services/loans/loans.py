@@ -249,9 +249,20 @@ def _active(loan_id: str, loan: Loan | None) -> Loan:
 
 
 async def _locked_loan(session: AsyncSession, loan_id: str) -> tuple[Loan, CreditLine]:
-    loans, lines = await _locked_loans(session, [loan_id])
-    loan = _active(loan_id, loans.get(loan_id))
-    return loan, lines[loan.credit_line_id]
+    """One loan and its line, locked in one statement: PostgreSQL locks a result row's rows
+    in the order the FROM names them, the loan first, as ``_locked_loans`` does (one round
+    trip fewer per repayment, issue 27). Only for one loan: for several, a join would lock
+    loan, line, loan, line..., not every loan before every line."""
+    query = (
+        select(Loan, CreditLine)
+        .join(CreditLine, CreditLine.id == Loan.credit_line_id)
+        .where(Loan.id == loan_id)
+        .with_for_update()
+    )
+    row = (await session.execute(query)).one_or_none()
+    loan = _active(loan_id, None if row is None else row.Loan)
+    assert row is not None  # _active refused a missing loan
+    return loan, row.CreditLine
 
 
 def _business_day(today: date, value_date: date | None) -> None:

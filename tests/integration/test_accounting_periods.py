@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from services.loans import ledger
+from services.loans.context import business_date
 from services.loans.models import LedgerEntry
 from shared.auth import add_credential
 from shared.messaging import outbox
@@ -303,3 +304,31 @@ async def test_a_close_waits_for_a_posting_under_way_and_a_later_one_is_refused(
         with pytest.raises(Problem, match="PERIOD_CLOSED"):
             await ledger.post(session, ledger.posting("test", None, date(2027, 1, 31), legs))
     assert await _sql_lines(s, date(2027, 1, 1), date(2027, 1, 31)) == r.json()["lines"]
+
+
+async def test_a_booking_holds_the_closing_date_with_the_business_date(
+    system: tuple[System, Keys], infra: Infra
+) -> None:
+    """A booking's hold on the business date (context.business_date, hold=True) takes the
+    ledger's closing date shared in the same statement (issue 27): a close waits for the
+    transaction, and the transaction's postings check the date it read then. After the close,
+    the next transaction's hold reads the new date and its posting is refused."""
+    s, keys = system
+    client, bank = s["loans"], keys["bank"]
+    await _cob(s, date(2027, 2, 1))
+    legs = [(ledger.SETTLEMENT, D("0"), D("7.00")), (ledger.INTEREST_INCOME, D("7.00"), D("0"))]
+    runtime = s.runtimes["loans"]
+    async with runtime.sessions() as session, session.begin():
+        assert await business_date(session, hold=True) == date(2027, 2, 1)
+        closing = asyncio.create_task(client.post("/v1/ledger/periods/2027-01/close", headers=bank))
+        if infra.backend != "embedded":
+            await until_a_session_waits_on_a_lock(runtime.read_sessions, "the close to wait for the hold's lock")
+        assert not closing.done()
+        await ledger.post(session, ledger.posting("test", None, date(2027, 1, 31), legs))
+    r = await closing
+    assert r.status_code == 201, r.text
+    assert _by_account(r.json())["settlement"]["balance"] == "7.00"
+    async with runtime.sessions() as session, session.begin():
+        assert await business_date(session, hold=True) == date(2027, 2, 1)
+        with pytest.raises(Problem, match="PERIOD_CLOSED"):
+            await ledger.post(session, ledger.posting("test", None, date(2027, 1, 31), legs))
