@@ -158,6 +158,9 @@ class Rows:
         self._townships: dict[str, Township | None] = {}
         self._township_codes: set[str] = set()
         self._overrides: dict[str, VillageOverride | None] = {}
+        # Townships whose row this transaction has locked (breaker.reassess_township): held
+        # until the commit, so a second lock in the same batch would only repeat the answer.
+        self.locked_townships: set[str] = set()
         # Written as they stand at the end, never read: a day's last figures and years seen.
         self._days: dict[tuple[str, date], tuple[Decimal, Decimal]] = {}
         self._overdue: set[tuple[str, int]] = set()
