@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from services.risk.context import business_date, replaying, settings
-from services.risk.domain.breaker import effective_frozen, exceeds, npl_ratio, override_survives, township_halted
+from services.risk.domain.breaker import assess, effective_frozen, npl_ratio, override_survives, township_halted
 from services.risk.models import Decision, Township, Village, VillageDay, VillageOverride
 from services.risk.rows import Rows, VillageRow, rows_of
 from shared.catalogue import BulletinIssued, TownshipHalt, VillageFreeze
@@ -90,8 +90,7 @@ async def change_figures(
 
 async def reassess_village(session: AsyncSession, v: VillageRow, business_date: date) -> None:
     threshold = settings().village_npl_threshold
-    v.npl_ratio = npl_ratio(v.non_performing, v.outstanding)
-    over = exceeds(v.non_performing, v.outstanding, threshold)
+    v.npl_ratio, over = assess(v.non_performing, v.outstanding, threshold)
     if over == v.over:
         return
     v.over = over
