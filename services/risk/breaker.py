@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from services.risk.context import business_date, replaying, settings
-from services.risk.domain.breaker import effective_frozen, exceeds, npl_ratio, override_survives, township_halted
+from services.risk.domain.breaker import assess, effective_frozen, npl_ratio, override_survives, township_halted
 from services.risk.models import Decision, Township, Village, VillageDay, VillageOverride
 from services.risk.rows import Rows, VillageRow, rows_of
 from shared.catalogue import BulletinIssued, TownshipHalt, VillageFreeze
@@ -90,8 +90,7 @@ async def change_figures(
 
 async def reassess_village(session: AsyncSession, v: VillageRow, business_date: date) -> None:
     threshold = settings().village_npl_threshold
-    v.npl_ratio = npl_ratio(v.non_performing, v.outstanding)
-    over = exceeds(v.non_performing, v.outstanding, threshold)
+    v.npl_ratio, over = assess(v.non_performing, v.outstanding, threshold)
     if over == v.over:
         return
     v.over = over
@@ -206,18 +205,20 @@ async def reassess_township(session: AsyncSession, code: str, business_date: dat
     if replaying(session):
         return
     t = await township(session, code)
-    if t not in session.new:
+    rows = rows_of(session)
+    if t not in session.new and code not in rows.locked_townships:
         # Replicas consuming different partitions may decide for the same township at once:
         # the row lock makes the second wait and count what the first committed, and take
         # the state the first left as its own (read before the lock, it could be stale, and
         # the township would be halted twice). Unless this transaction changed it already,
         # under the same lock. A Core statement: the ORM's would first flush the decisions
-        # so far, a round trip each.
+        # so far, a round trip each. Once per batch: the lock is held until the commit.
         table = Township.__table__
         locked = await session.scalar(select(table.c.halted).where(table.c.code == code).with_for_update())
+        rows.locked_townships.add(code)
         if locked is not None and not inspect(t).attrs.halted.history.has_changes():
             set_committed_value(t, "halted", locked)
-    villages, over = await township_counts(session, code, rows_of(session))
+    villages, over = await township_counts(session, code, rows)
     halted = township_halted(villages, len(over), settings().township_share_threshold)
     if halted == t.halted:
         return

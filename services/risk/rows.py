@@ -122,29 +122,32 @@ class _Mirror(Generic[R]):
 
     async def write(self, session: AsyncSession) -> None:
         """Insert the new rows and update the changed ones."""
+        # Thousands of rows a batch: changed columns are found by position, and the
+        # statements' parameters built once per row (this diff was 8% of the consumer's CPU).
+        columns, saved_rows, values = self.columns, self._saved, self._values
+        width = range(len(columns))
         inserts: list[dict[str, Any]] = []
-        updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        updates: dict[tuple[int, ...], list[tuple[Any, ...]]] = {}
         for key in sorted(k for k, row in self.rows.items() if row is not None):  # in key order, as the ORM
-            now: tuple[Any, ...] = self._values(self.rows[key])
-            saved = self._saved.get(key)
+            now: tuple[Any, ...] = values(self.rows[key])
+            saved = saved_rows.get(key)
             if saved is None:
-                inserts.append(dict(zip(self.columns, now, strict=True)))
+                inserts.append(dict(zip(columns, now, strict=True)))
             elif now != saved:
-                changed = tuple(c for c, a, b in zip(self.columns, now, saved, strict=True) if a != b)
-                updates.setdefault(changed, []).append(
-                    {"pk": key, **{c: v for c, v in zip(self.columns, now, strict=True) if c in changed}}
-                )
+                updates.setdefault(tuple([i for i in width if now[i] != saved[i]]), []).append(now)
             else:
                 continue
-            self._saved[key] = now
+            saved_rows[key] = now
         await insert_rows(session, self.table, inserts)
-        for changed, params in updates.items():
-            assert self.key.name not in changed, f"the key of {self.table.name} changed"
+        for changed, rows in updates.items():
+            assert self._key_at not in changed, f"the key of {self.table.name} changed"
+            pk = "pk" if self.shared else self.key.name
+            params = [{pk: row[self._key_at], **{columns[i]: row[i] for i in changed}} for row in rows]
             if self.shared:
                 # Core executemany: SET takes the columns the parameters name besides "pk".
                 await session.execute(update(self.table).where(self.key == bindparam("pk")), params)
             else:
-                await update_rows(session, self.table, [{self.key.name: p.pop("pk"), **p} for p in params])
+                await update_rows(session, self.table, params)
 
 
 class Rows:
@@ -158,6 +161,9 @@ class Rows:
         self._townships: dict[str, Township | None] = {}
         self._township_codes: set[str] = set()
         self._overrides: dict[str, VillageOverride | None] = {}
+        # Townships whose row this transaction has locked (breaker.reassess_township): held
+        # until the commit, so a second lock in the same batch would only repeat the answer.
+        self.locked_townships: set[str] = set()
         # Written as they stand at the end, never read: a day's last figures and years seen.
         self._days: dict[tuple[str, date], tuple[Decimal, Decimal]] = {}
         self._overdue: set[tuple[str, int]] = set()

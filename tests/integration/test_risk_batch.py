@@ -9,6 +9,7 @@ fails, and a batch applied at once equal to the same events one by one.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import date
@@ -20,11 +21,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bench.risk import classified, disbursed, repaid
+from services.risk import breaker
 from services.risk.handlers import HANDLERS
 from services.risk.models import OverdueYear, Village, VillageDay, metadata
 from services.risk.rebuild import dump
 from services.risk.rows import VillageRow, finish, prefetch, rows_of
-from shared.catalogue import VillageCreated
+from shared.catalogue import LoanRepaid, VillageCreated
 from shared.db import create_engine, create_sessionmaker
 from shared.events import Envelope, new_event
 from tests.conftest import Infra
@@ -138,10 +140,22 @@ def _events() -> list[Envelope]:
     return events
 
 
+# A manual decision taken between batches: (village, freeze).
+Override = tuple[str, bool]
+
+
 async def _apply(
-    sessions: async_sessionmaker[AsyncSession], batches: Sequence[Sequence[Envelope]], *, alone: bool = False
+    sessions: async_sessionmaker[AsyncSession],
+    batches: Sequence[Sequence[Envelope] | Override],
+    *,
+    alone: bool = False,
 ) -> str:
     for events in batches:
+        if isinstance(events, tuple):
+            code, freeze = events
+            async with sessions() as session, session.begin():
+                await breaker.override(session, code, freeze, "by hand", "district")
+            continue
         async with sessions() as session, session.begin(), batch_scope(session, events, alone=alone):
             for event in events:
                 await HANDLERS[event.type](session, event)
@@ -181,6 +195,77 @@ async def test_a_batch_at_once_equals_its_events_one_by_one(infra: Infra) -> Non
     together = await _apply(create_sessionmaker(await _engine(infra, "again")), [events])
     assert '"risk.village.frozen"' in together and '"risk.township.halted"' in together
     assert '"risk.village.unfrozen"' in together and '"risk.township.resumed"' in together
+
+
+def _long_sequence(seed: int) -> tuple[list[Envelope], list[Envelope]]:
+    """Loans of nine villages in three townships (three each: one village over the line
+    halts its township), disbursed first; then a shuffled run of repayments,
+    classifications that tip loans over 3% and back, and loans repaid in full, in order per
+    loan; at the end every loan still on the books is current again. Villages cross the
+    line both ways, some several times within a few events."""
+    rng = random.Random(seed)
+    villages = [(f"V{v:02d}", f"T{v % 3}") for v in range(9)]
+    loans = {i: villages[i % len(villages)] for i in range(36)}
+    before = [disbursed(i, *where) for i, where in loans.items()]
+    lives: dict[int, list[Envelope]] = {}
+    for i, (village, township) in loans.items():
+        life: list[Envelope] = []
+        n = 0
+        for _ in range(rng.randint(2, 9)):
+            step = rng.random()
+            if step < 0.4:
+                n += rng.randint(1, 3000)
+                life.append(repaid(i, village, township, min(n, 11_999)))
+            else:
+                days = rng.choice([0, 0, 5, 31, 91, 91, 120])
+                life.append(classified(i, village, township, days, f"{12000 - min(n, 11_999)}.00"))
+        if rng.random() < 0.8:
+            life.append(classified(i, village, township, 0, f"{12000 - min(n, 11_999)}.00"))
+        else:
+            life.append(
+                new_event(
+                    "loans.loan.repaid",
+                    village,
+                    LoanRepaid(
+                        subject_kind="household",
+                        subject_id=f"h{i}",
+                        village_code=village,
+                        township_code=township,
+                        loan_id=f"loan-{i}",
+                        business_date=DAY,
+                        on_time=False,
+                    ),
+                )
+            )
+        lives[i] = life
+    events: list[Envelope] = []
+    while lives:  # interleaved at random, each loan's events in order
+        i = rng.choice(sorted(lives))
+        events.append(lives[i].pop(0))
+        if not lives[i]:
+            del lives[i]
+    return before, events
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_a_long_sequence_batched_equals_one_by_one(infra: Infra, seed: int) -> None:
+    # Batched (one batch, batches of 17, of 1 with the prefetch) against the consumer's
+    # one-by-one path, with manual decisions standing at the start: the same figures,
+    # freezes, halts, decisions and published events.
+    before, events = _long_sequence(seed)
+    manual: list[Override] = [("V00", True), ("V01", True)]
+    results = {}
+    for name, size in (("alone", 0), ("one", len(events)), ("seventeen", 17), ("each", 1)):
+        engine = await _engine(infra, name)
+        sessions = create_sessionmaker(engine)
+        split = [[e] for e in events] if size == 0 else [events[i : i + size] for i in range(0, len(events), size)]
+        results[name] = await _apply(sessions, [before, *manual, *split], alone=size == 0)
+        await engine.dispose()
+    for kind in ("risk.village.frozen", "risk.village.unfrozen", "risk.township.halted", "risk.township.resumed"):
+        assert f'"{kind}"' in results["alone"], f"the sequence should exercise {kind}"
+    assert results["one"] == results["alone"]
+    assert results["seventeen"] == results["alone"]
+    assert results["each"] == results["alone"]
 
 
 async def test_a_village_moved_in_the_batch_leaves_its_old_townships_count(infra: Infra) -> None:

@@ -92,6 +92,17 @@ def exceeds(non_performing: Decimal, outstanding: Decimal, threshold: Decimal) -
     return bad_n * limit_d * total_d > limit_n * total_n * bad_d
 
 
+def assess(non_performing: Decimal, outstanding: Decimal, threshold: Decimal) -> tuple[Decimal, bool]:
+    """``npl_ratio`` and ``exceeds`` of the same figures, which the risk consumer asks of
+    every loan event: the figures checked and made exact once instead of twice."""
+    (bad_n, bad_d), (total_n, total_d) = _principals(non_performing, outstanding)
+    limit_n, limit_d = _unit_share("threshold", threshold)
+    if total_n == 0:
+        return Decimal("0E-4"), False
+    ratio = _round_half_up(bad_n * total_d, bad_d * total_n, _RATIO_DIGITS)
+    return ratio, bad_n * limit_d * total_d > limit_n * total_n * bad_d
+
+
 # 004 §6(3), DOMAIN §5: 30% or more of a township's villages over the threshold halts the township
 def township_halted(villages: int, villages_over: int, share: Decimal) -> bool:
     """Whether ``villages_over`` of ``villages`` is at least ``share`` of them (以上 includes)."""

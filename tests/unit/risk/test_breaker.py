@@ -12,6 +12,7 @@ import pytest
 from services.risk.domain.breaker import (
     RATIO_PLACES,
     Override,
+    assess,
     effective_frozen,
     exceeds,
     npl_ratio,
@@ -308,3 +309,22 @@ def test_township_share_agrees_with_fractions() -> None:
             for over in range(0, villages + 1):
                 expected = villages > 0 and Fraction(over) >= Fraction(share) * villages
                 assert township_halted(villages, over, share) is expected, (villages, over, share)
+
+
+def test_assess_is_npl_ratio_and_exceeds_at_once() -> None:
+    # The consumer's one pass (services/risk/breaker.py) against the two rules it stands for.
+    rng = random.Random(27)
+    cases = [
+        (Decimal("0.00"), Decimal("0.00")),
+        (Decimal("3.00"), Decimal("100.00")),
+        (Decimal("3.01"), Decimal("100.00")),
+    ]
+    for _ in range(5000):
+        outstanding = Decimal(rng.randint(0, 10**9)) / 100
+        bad = min(outstanding, Decimal(rng.choice([rng.randint(0, 10**9), rng.randint(0, 10**5)])) / 100)
+        cases.append((bad, outstanding))
+    for threshold in (Decimal("0.03"), Decimal("0.0299"), Decimal("0.5")):
+        for bad, outstanding in cases:
+            expected = (npl_ratio(bad, outstanding), exceeds(bad, outstanding, threshold))
+            got = assess(bad, outstanding, threshold)
+            assert got == expected and str(got[0]) == str(expected[0]), (bad, outstanding, threshold)
