@@ -129,7 +129,12 @@ def create_engine(url: str, *, timeouts: DbTimeouts | None = None, **kwargs: Any
     # Statement parameters hold names and ID hashes: kept out of logs and error messages.
     kwargs.setdefault("hide_parameters", True)
     if not is_sqlite(url):
-        kwargs.setdefault("pool_pre_ping", True)
+        # No ping on checkout: it was a round trip before every transaction (13% of a
+        # producing service's CPU in bench/bus.py's profile, issue 27). A connection the
+        # server dropped (a restart, a failover) fails its first statement instead: SQLAlchemy
+        # then invalidates the whole pool, and the error is ``unavailable`` (below), a 503
+        # with Retry-After that Idempotency-Key makes safe to retry, or a consumer's or
+        # relay's retry (tests/integration/test_database_outage.py, tests/e2e/test_faults.py).
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 10)
         kwargs.setdefault("pool_timeout", timeouts.pool_seconds)
