@@ -1,5 +1,5 @@
 """Loan events per second through the risk projections, and freeze latency under load, on
-real Kafka and PostgreSQL (issue 6; targets >= 5,000 events/s, freeze p99 < 1 s).
+real Kafka and PostgreSQL (issue 6; issue 27 targets: >= 20,000 events/s, freeze p99 < 0.1 s).
 
 1. Throughput: ``--loans`` loans in 200 villages, three events each (disbursed, classified
    special mention, repayment received), are put on ``loans.events`` first; then the risk
@@ -209,8 +209,9 @@ class Sizes:
     batch: int = field(metadata={"help": "VCREDIT_CONSUMER_MAX_BATCH"})
 
 
-DRAIN_TARGET = Target(">=", 5_000, ">= 5,000 events/s")
-LATENCY_TARGET = Target("<", 1, "< 1 s at 5,000 events/s offered")
+# Issue 27 (issue 6 had asked for >= 5,000 events/s and < 1 s).
+DRAIN_TARGET = Target(">=", 20_000, ">= 20,000 events/s")
+LATENCY_TARGET = Target("<", 0.1, "< 0.1 s at 5,000 events/s offered")
 
 
 async def measure(servers: Servers, sizes: Sizes) -> list[Figure]:
