@@ -8,6 +8,7 @@ import logging
 import random
 import time
 import traceback
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -286,9 +287,8 @@ class Consumer:
         self.metrics.set_lag({(t.removeprefix(self.topic_prefix), p): n for (t, p), n in lag.items()})
         self.metrics.set_dead_letters({t.removeprefix(self.topic_prefix): n for t, n in sizes.items()})
 
-    def _count(self, message: Message, event_type: str, outcome: str) -> None:
-        topic = message.topic.removeprefix(self.topic_prefix)
-        self.metrics.events_consumed.labels(topic, event_type, outcome).inc()
+    def _count(self, topic: str, event_type: str, outcome: str, n: int = 1) -> None:
+        self.metrics.events_consumed.labels(topic.removeprefix(self.topic_prefix), event_type, outcome).inc(n)
 
     async def process_batch(self, messages: Sequence[Message]) -> None:
         """Apply a batch in one transaction (one commit for many events); if anything in it
@@ -301,7 +301,7 @@ class Consumer:
             except ValidationError as exc:
                 with self.tracing.consuming(message, self.group, message.headers.get(H_EVENT_TYPE), None):
                     await self._dead_letter(message, f"malformed envelope: {exc}", attempts=0)
-                self._count(message, "malformed", "dead_lettered")
+                self._count(message.topic, "malformed", "dead_lettered")
                 continue
             if envelope.type in self.handlers:
                 batch.append((message, envelope))
@@ -335,9 +335,12 @@ class Consumer:
                 outcomes.append("applied")
             if self.finish is not None:
                 await self.finish(session)
-        # Counted once committed: a batch that fails is applied again one by one.
-        for (message, envelope), outcome in zip(batch, outcomes, strict=True):
-            self._count(message, envelope.type, outcome)
+        # Counted once committed: a batch that fails is applied again one by one. One
+        # increment per label set, not per event (2.4% of risk's consumer in bench/risk.py).
+        pairs = zip(batch, outcomes, strict=True)
+        counts = Counter((message.topic, envelope.type, outcome) for (message, envelope), outcome in pairs)
+        for (topic, event_type, outcome), n in counts.items():
+            self._count(topic, event_type, outcome, n)
         self.stats.processed += outcomes.count("applied")
         self.stats.duplicates += outcomes.count("duplicate")
 
@@ -356,13 +359,13 @@ class Consumer:
                 async with self.sessions() as session, session.begin():
                     if not await _record_in_inbox(session, self.name, envelope, message):
                         self.stats.duplicates += 1
-                        self._count(message, envelope.type, "duplicate")
+                        self._count(message.topic, envelope.type, "duplicate")
                         return
                     await handler(session, envelope)
                     if self.finish is not None:
                         await self.finish(session)
                 self.stats.processed += 1
-                self._count(message, envelope.type, "applied")
+                self._count(message.topic, envelope.type, "applied")
                 return
             except asyncio.CancelledError:
                 raise
@@ -390,7 +393,7 @@ class Consumer:
                     ).inc()
                     await asyncio.sleep(self._backoff(attempt))
         await self._dead_letter(message, error, attempts=self.max_attempts)
-        self._count(message, envelope.type, "dead_lettered")
+        self._count(message.topic, envelope.type, "dead_lettered")
 
     def _backoff(self, attempt: int) -> float:
         base = min(self.backoff_max_seconds, self.backoff_seconds * 2.0 ** (attempt - 1))
