@@ -128,6 +128,9 @@ async def test_a_past_months_report_keeps_its_figures(
         r = await s["notify"].get("/v1/reports/monthly/2026-05", headers=gov)
         assert (r.status_code, r.json()["code"]) == (422, "MONTH_NOT_ENDED"), r.text
         await run_cob(s, date(2026, 6, 1))
+        # Risk learns the business date from loans' events, and refuses a fund statement to a
+        # date it has not reached (422): the report is read once risk has closed May too.
+        await _risk_has(s, "/v1/indicators", lambda x: x["business_date"] == "2026-06-01", "risk to reach 1 June")
         for bad in ("2026-13", "26-05", "2026-5", "２０２６-05", "0999-01"):
             r = await s["notify"].get(f"/v1/reports/monthly/{bad}", headers=gov)
             assert r.status_code == 422, (bad, r.text)
