@@ -33,6 +33,14 @@ columns (shared/bulk.py): most loans only accrue, so most rows share one stateme
 unit of work cost more than the rules themselves (about 0.2 ms a loan of Python, and one
 UPDATE a loan). Instalments are read the same way (``InstalmentDay``), only for the loans
 that bill or age from an unknown due date, and those billed written back together.
+
+On PostgreSQL (issue 27) a chunk's rows are locked first (``_lock_chunk``: their ids, in key
+order, one row back) and those that only accrue that day are closed by one statement
+(cob_accrual.py), which returns their totals for the chunk's ledger entry; the chunk's other
+loans are read (``_read_rest``) and closed by the rules as above, in the same transaction.
+The Python rules cost about 40 µs a loan, most loans only accrue, and the statement costs
+the database little more than rewriting the row. The chunk is ``VCREDIT_LOANS_COB_SQL_CHUNK``
+loans then. SQLite's numbers are not decimal: it keeps the rules for every loan.
 """
 
 from __future__ import annotations
