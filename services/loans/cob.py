@@ -33,6 +33,14 @@ columns (shared/bulk.py): most loans only accrue, so most rows share one stateme
 unit of work cost more than the rules themselves (about 0.2 ms a loan of Python, and one
 UPDATE a loan). Instalments are read the same way (``InstalmentDay``), only for the loans
 that bill or age from an unknown due date, and those billed written back together.
+
+On PostgreSQL (issue 27) a chunk's rows are locked first (``_lock_chunk``: their ids, in key
+order, one row back) and those that only accrue that day are closed by one statement
+(cob_accrual.py), which returns their totals for the chunk's ledger entry; the chunk's other
+loans are read (``_read_rest``) and closed by the rules as above, in the same transaction.
+The Python rules cost about 40 µs a loan, most loans only accrue, and the statement costs
+the database little more than rewriting the row. The chunk is ``VCREDIT_LOANS_COB_SQL_CHUNK``
+loans then. SQLite's numbers are not decimal: it keeps the rules for every loan.
 """
 
 from __future__ import annotations
@@ -49,10 +57,12 @@ from itertools import compress
 from operator import attrgetter, is_not, itemgetter
 from typing import Any
 
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import Table, func, or_, select, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.loans import ledger, reconciliation
+from services.loans.cob_accrual import accrue_plain
 from services.loans.context import business_date, settings
 from services.loans.credit_lists import blacklisted_on
 from services.loans.domain.close_of_business import Accruals, close_loan_day, day_closed_event, needs_schedule
@@ -61,6 +71,7 @@ from services.loans.domain.subsidy_claims import is_month_end
 from services.loans.models import BusinessDate, CobJob, CobLease, CobRun, Instalment, Loan
 from services.loans.subsidy_claims import snapshot_month
 from shared.bulk import among, update_rows
+from shared.db import dialect_of
 from shared.events import Envelope
 from shared.messaging import emit
 
@@ -84,6 +95,34 @@ async def _read_loans(session: AsyncSession, cursor: str | None) -> Sequence[Seq
     if cursor is not None:
         query = query.where(LOANS.c.id > cursor)
     return (await session.execute(query.order_by(LOANS.c.id).limit(CHUNK).with_for_update())).all()
+
+
+async def _lock_chunk(session: AsyncSession, cursor: str | None, size: int) -> tuple[list[str], date | None]:
+    """The chunk's ids, locked (``FOR UPDATE``) in key order as ``_read_loans`` locks them,
+    and their earliest period start; one row back, not a row a loan."""
+    query = select(LOANS.c.id, LOANS.c.period_start).where(LOANS.c.status == "active")
+    if cursor is not None:
+        query = query.where(LOANS.c.id > cursor)
+    chunk = query.order_by(LOANS.c.id).limit(size).with_for_update().subquery("chunk")
+    ids, oldest = (
+        await session.execute(
+            select(func.array_agg(aggregate_order_by(chunk.c.id, chunk.c.id)), func.min(chunk.c.period_start))
+        )
+    ).one()
+    return list(ids or ()), oldest
+
+
+async def _read_rest(session: AsyncSession, chunk: Sequence[str], day: date) -> Sequence[Sequence[Any]]:
+    """The active rows of the chunk's key range not closed for ``day`` yet: those the
+    statement for plain accruals left (cob_accrual.py), in key order. Locked again, which
+    costs nothing for the chunk's rows and locks a loan drawn into the range since."""
+    if not chunk:
+        return []
+    c = LOANS.c
+    query = select(*(c[name] for name in NAMES)).where(
+        c.status == "active", c.id >= chunk[0], c.id <= chunk[-1], c.closed_through < day
+    )
+    return (await session.execute(query.order_by(c.id).with_for_update())).all()
 
 
 async def _write_loans(session: AsyncSession, rows: Sequence[Sequence[Any]], loans: Sequence[LoanDay]) -> None:
@@ -226,10 +265,20 @@ async def close_day(sessions: async_sessionmaker[AsyncSession], day: date, run_i
     while True:
         async with sessions() as session, session.begin():
             await _renew(session, run_id)
-            rows = await _read_loans(session, cursor)
+            accruals = Accruals()
+            # PostgreSQL computes in numeric exactly as Python's Decimal (cob_accrual.py);
+            # SQLite's numbers are not decimal: it keeps the rules in Python for every loan.
+            if settings().cob_sql_accrual and dialect_of(session) == "postgresql":
+                # Loans that only accrue today by one statement (cob_accrual.py), the rest
+                # of the chunk below by the rules, in the same transaction and ledger entry.
+                chunk, oldest = await _lock_chunk(session, cursor, settings().cob_sql_chunk)
+                await accrue_plain(session, day, chunk, oldest, shares, accruals)
+                rows = await _read_rest(session, chunk, day)
+            else:
+                rows = await _read_loans(session, cursor)
+                chunk = [row[0] for row in rows]
             loans = [LoanDay(*row) for row in rows]
             events: list[Envelope] = []
-            accruals = Accruals()
             # One query a chunk: the black list is short, the chunk's loans are many.
             unsubsidised = await blacklisted_on(session, {loan.subject_id for loan in loans}, day)
             # The instalments of the loans that need them, read together.
@@ -252,10 +301,10 @@ async def close_day(sessions: async_sessionmaker[AsyncSession], day: date, run_i
             await emit(session, *events)
             run = await session.get(CobRun, day, with_for_update=True)
             assert run is not None
-            if loans:
-                cursor = run.last_loan_id = loans[-1].id
-                run.loans_processed += len(loans)
-                processed += len(loans)
+            if chunk:
+                cursor = run.last_loan_id = chunk[-1]
+                run.loans_processed += len(chunk)
+                processed += len(chunk)
                 continue
             run.status = "done"
             run.finished_at = datetime.now(UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.loans.models import ListEntry
@@ -41,12 +41,26 @@ async def blacklisted_on(session: AsyncSession, subject_ids: set[str], day: date
         return set()
     listed = await session.scalars(
         select(ListEntry.subject_id)
-        .where(
-            among(session, ListEntry.__table__.c.subject_id, subject_ids),
-            ListEntry.list == "black",
-            ListEntry.listed_on <= day,
-            (ListEntry.delisted_on.is_(None)) | (ListEntry.delisted_on > day),
-        )
+        .where(among(session, ListEntry.__table__.c.subject_id, subject_ids), _black_on(day))
         .distinct()
     )
     return set(listed)
+
+
+def _black_on(day: date) -> ColumnElement[bool]:
+    """An entry that has its subject on the black list on ``day``."""
+    return and_(
+        ListEntry.list == "black",
+        ListEntry.listed_on <= day,
+        (ListEntry.delisted_on.is_(None)) | (ListEntry.delisted_on > day),
+    )
+
+
+def blacklisted_on_clause(subject_id: ColumnElement[str], day: date) -> ColumnElement[bool]:
+    """``blacklisted_on`` as a condition on a statement's subject column (close of business's
+    statement for plain accruals, services/loans/cob_accrual.py, leaves such loans out): the
+    same entries, so the two cannot disagree. ``IN (subquery)``, not a correlated EXISTS:
+    negated, PostgreSQL reads the day's black list once into a hash (a hashed SubPlan)
+    instead of probing it for each of the chunk's loans. ``subject_id`` is never null, so
+    ``NOT IN`` means what it says."""
+    return subject_id.in_(select(ListEntry.subject_id).where(_black_on(day)))

@@ -325,7 +325,7 @@ async def test_a_downgrade_lowers_the_line_at_once(loans: System, infra: Infra) 
 async def test_a_crashed_close_of_business_resumes_without_closing_a_loan_twice(
     loans: System, infra: Infra, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from services.loans import cob
+    from services.loans import cob, context
     from services.loans.domain import close_of_business
 
     line = await open_certified_line(loans, infra, limit="200000.00")
@@ -334,6 +334,7 @@ async def test_a_crashed_close_of_business_resumes_without_closing_a_loan_twice(
         body = {"credit_line_id": line, "amount": "31000.00", "term_months": 12, "repayment_method": "interest_only"}
         assert (await client.post("/v1/loans", json=body)).status_code == 201
     monkeypatch.setattr(cob, "CHUNK", 2)
+    monkeypatch.setattr(context.settings(), "cob_sql_chunk", 2)  # PostgreSQL's chunks alike
     real = close_of_business.close_loan_day
     calls = 0
 

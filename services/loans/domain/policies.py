@@ -162,9 +162,19 @@ def subsidy_of_day(total: Decimal, policy: Sequence[SubsidyShare], period_start:
         return day_share(total, elapsed, days)  # no policy: a share of 1 every day, as before
     if not 1 <= elapsed <= days:
         raise ValueError(f"day {elapsed} is not in a period of {days} days")
-    through = share_days(policy, period_start, day + DAY)
-    before = through - Fraction(share_on(policy, day))
+    through, before = shares_through(policy, period_start, day)
     return round_fen(Fraction(total) * through / days) - round_fen(Fraction(total) * before / days)
+
+
+def shares_through(policy: Sequence[SubsidyShare], period_start: date, day: date) -> tuple[Fraction, Fraction]:
+    """The share-days of a period from ``period_start`` through ``day`` and through the day
+    before (s_1 + … + s_k and s_1 + … + s_k-1 of the module docstring): day ``day``'s subsidy
+    is round(S × first / n) − round(S × second / n). With no policy, k and k − 1."""
+    if not policy:
+        elapsed = (day - period_start).days + 1
+        return Fraction(elapsed), Fraction(elapsed - 1)
+    through = share_days(policy, period_start, day + DAY)
+    return through, through - Fraction(share_on(policy, day))
 
 
 def period_subsidy(total: Decimal, policy: Sequence[SubsidyShare], start: date, end: date) -> Decimal:
