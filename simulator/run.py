@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from services.registry.domain.provenance import COLLECTOR_SOURCES, SOURCES
@@ -35,7 +35,7 @@ from shared.money import to_fen
 from shared.periods import add_months
 from simulator.client import Api, ApiError, problem_code
 from simulator.district import Borrowing, District, Household
-from simulator.settlement import Settlement
+from simulator.settlement import Settlement, month_end
 
 NOTICE_DAYS = 8  # the 7-day 公示 (004 annex 2 step 4), certified on the day after it ends
 CERTIFICATE_WAIT_S = 300
@@ -47,6 +47,7 @@ NOT_CERTIFIED_YET = frozenset({"NOTICE_NOT_ENDED", "RATING_NOT_CERTIFIED"})
 RECOVERY_EVERY_DAYS = 30  # after the write-off, then between a loan's recoveries
 DEBIT_RUN_SIZE = 500  # repayments per POST /v1/repayment-batches
 ZERO = Decimal("0.00")
+T = TypeVar("T")
 
 # Sheet columns by their usual Chinese headers (services/registry/domain/sheet.py).
 _SHEET_HEADERS = {
@@ -196,6 +197,13 @@ class Tally:
 Action = Callable[[date], Awaitable[None]]
 
 
+async def _timed(work: Awaitable[T]) -> tuple[T, float]:
+    """``work``'s result and the seconds it took, for the day's parts run side by side."""
+    began = time.monotonic()
+    result = await work
+    return result, time.monotonic() - began
+
+
 class Simulation:
     def __init__(
         self,
@@ -278,6 +286,7 @@ class Simulation:
     async def learn_ratings(self, deadline_s: float = 600) -> None:
         """Household ids from registry, grades from scoring, once scoring has rated all."""
         began = time.monotonic()
+        self.phases["rating"] = 0.0  # set at the end; first here, so its parts follow it in the summary
         by_name = {(h.village_code, h.name): h for h in self.district.households}
         listed = await asyncio.gather(
             *(
@@ -295,7 +304,9 @@ class Simulation:
         # A supplied household's grade is final when its score is the expected one, whether
         # or not scoring has got to its new facts yet (a fact may change nothing). Asked
         # alongside each household's facts, so registry and scoring work at the same time.
+        self.phases["  households listed"] = time.monotonic() - began
         scores = await asyncio.gather(*(self._supply_and_evaluate(h) for h in supplied))
+        self.phases["  facts supplied and scored"] = time.monotonic() - began - self.phases["  households listed"]
         expected = dict(zip([h.index for h in supplied], scores, strict=True))
         # Registry's events are keyed by village and scoring applies a partition in order, so
         # once a village's last sheet row is rated, all its sheet rows are.
@@ -305,7 +316,11 @@ class Simulation:
                 last_rows[h.village_code] = h.index
         # The supplied facts follow the sheets in each village's partition, so they are asked
         # after the sentinels: polling them all along would take scoring's time from rating.
-        for waiting in (set(last_rows.values()), set(expected)):
+        for phase, waiting in (
+            ("  waiting for the sheets' ratings", set(last_rows.values())),
+            ("  waiting for the supplied facts' ratings", set(expected)),
+        ):
+            awaited = time.monotonic()
             while waiting:
                 if time.monotonic() - began > deadline_s:
                     raise TimeoutError(f"{len(waiting)} ratings still awaited after {deadline_s:.0f} s")
@@ -314,6 +329,7 @@ class Simulation:
                 waiting -= {i for i, done in zip(pending, answers, strict=True) if done}
                 if waiting:
                     await asyncio.sleep(1)
+            self.phases[phase] = time.monotonic() - awaited
         notices = await asyncio.gather(
             *(
                 self.api.get("scoring", f"/v1/villages/{v.code}/notices", endpoint="/v1/villages/{code}/notices")
@@ -384,35 +400,57 @@ class Simulation:
             self._outflows[opening].append(self._village_opener(village.code))
         day = self.start
         spent: defaultdict[str, float] = defaultdict(float)
-        while day < self.end:
-            t0 = time.monotonic()
-            ran = 0
-            # An action may add another for the same day (a line opened today, drawn today).
-            while actions := self._inflows.pop(day, []) or self._outflows.pop(day, []):
-                ran += len(actions)
-                await self._run(actions, day)
-                await self._debit_run(day)
-            t1 = time.monotonic()
-            snapshot = await self.snapshot(day)
-            if progress is not None:
-                progress(snapshot)
-            day += timedelta(days=1)
-            t2 = time.monotonic()
-            await self.api.post("loans", "/v1/cob", {"date": day.isoformat()})
-            t3 = time.monotonic()
-            await self.settlement.after_close(day - timedelta(days=1))
-            t4 = time.monotonic()
-            snapshot.seconds = {
-                "requests": t1 - t0,
-                "snapshot": t2 - t1,
-                "close_of_business": t3 - t2,
-                "settlement": t4 - t3,
-            }
-            snapshot.actions = ran
-            spent["  customers' requests"] += t1 - t0
-            spent["  snapshots"] += t2 - t1
-            spent["  close of business"] += t3 - t2
-            spent["  settlement"] += t4 - t3
+        # A closed ordinary day's reconciliation runs beside the next day's requests: the
+        # file of a closed day no longer changes, and the bank's back office checks it while
+        # the branches serve customers. Month ends stay in line (the period's close, trial
+        # balance and claims before the next day's business).
+        reconciling: asyncio.Task[None] | None = None
+
+        async def settle(closed: date, snapshot: Snapshot) -> None:
+            _, took = await _timed(self.settlement.after_close(closed))
+            snapshot.seconds["settlement"] = took
+            spent["  settlement"] += took
+
+        try:
+            while day < self.end:
+                t0 = time.monotonic()
+                ran = 0
+                # An action may add another for the same day (a line opened today, drawn today).
+                while actions := self._inflows.pop(day, []) or self._outflows.pop(day, []):
+                    ran += len(actions)
+                    await self._run(actions, day)
+                    await self._debit_run(day)
+                t1 = time.monotonic()
+                if reconciling is not None:
+                    await reconciling
+                    reconciling = None
+                # The snapshot reads risk's view of the day, the close moves loans' date: one
+                # does not wait for the other (risk learns of the close only through events).
+                (snapshot, shot), (_, closed) = await asyncio.gather(
+                    _timed(self.snapshot(day)),
+                    _timed(self.api.post("loans", "/v1/cob", {"date": (day + timedelta(days=1)).isoformat()})),
+                )
+                if progress is not None:
+                    progress(snapshot)
+                # Each part's own duration: the snapshot and the close overlap, and an ordinary
+                # day's settlement overlaps the next day's requests.
+                snapshot.seconds = {"requests": t1 - t0, "snapshot": shot, "close_of_business": closed}
+                snapshot.actions = ran
+                spent["  customers' requests"] += t1 - t0
+                spent["  snapshots"] += shot
+                spent["  close of business"] += closed
+                spent["  snapshot and close of business, side by side"] += time.monotonic() - t1
+                if month_end(day):
+                    await settle(day, snapshot)
+                else:
+                    reconciling = asyncio.create_task(settle(day, snapshot))
+                day += timedelta(days=1)
+            if reconciling is not None:
+                await reconciling
+                reconciling = None
+        finally:
+            if reconciling is not None:
+                reconciling.cancel()
         self.phases["business days"] = time.monotonic() - began
         self.phases.update(spent)
 
