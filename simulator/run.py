@@ -4,8 +4,9 @@ Setup: townships and villages, then each village's collection sheet (采集表) 
 import, as the village collectors would send it. Scoring rates every household and
 notices the graded ones for 7 days; close of business (COB) moves the business date, so
 the ratings are certified on the 8th day. From then on, each business day:
-repayments that fall due, cures, write-offs and drawdowns, in that order; a snapshot of
-the risk service's townships and the fund; then COB to the next day.
+repayments that fall due, cures, write-offs and drawdowns, in that order; then COB to the
+next day, beside a snapshot of the risk service's townships and the fund; the closed day's
+reconciliation beside the next day's requests (a month end's settlement before them).
 
 What each household does was decided when the district was generated (``district.py``);
 what the system answers (grades, limits, refusals, freezes) is read back, never assumed.
