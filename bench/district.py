@@ -74,7 +74,7 @@ async def measure(servers: Servers, sizes: Sizes) -> list[Figure]:
             f"simulated district, {label}, 5 processes on Kafka + PostgreSQL",
             run["wall_seconds"],
             "s",
-            Target("<", 600, "< 600 s for 20,000 × 12 months").at_size(full),
+            Target("<", 180, "< 180 s for 20,000 × 12 months").at_size(full),
         ),
         Figure("  of which registration and rating", phases["registration"] + phases["rating"], "s"),
         Figure(f"  of which {summary['district']['months']} months of business days", phases["business days"], "s"),
