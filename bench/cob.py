@@ -142,7 +142,7 @@ class Sizes:
     days: int
 
 
-# Issue 27 (issue 5 had asked for < 300 s): at most 4 times one bare UPDATE of every loan row.
+# Issue 27 (an earlier issue had asked for < 300 s): at most 4 times one bare UPDATE of every loan row.
 COB_TARGET = Target("<=", 4, "<= 4x the bare UPDATE, 1,000,000 loans, one day", on_ratio=True)
 
 
