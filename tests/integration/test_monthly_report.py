@@ -203,6 +203,7 @@ async def test_a_past_months_report_keeps_its_figures(
         await _risk_has(s, "/v1/losses", lambda x: len(x) == 2, "the second write-off to reach risk")
         await _risk_has(s, f"/v1/villages/{V1}", lambda v: not v["frozen"], "东村 to be lifted")
         await run_cob(s, date(2026, 7, 1))
+        await _risk_has(s, "/v1/indicators", lambda x: x["business_date"] == "2026-07-01", "risk to reach 1 July")
 
         assert _cells(await _report(s, keys, "2026-05")) == may
         june = _cells(await _report(s, keys, "2026-06"))
