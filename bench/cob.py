@@ -28,6 +28,7 @@ from bench.databases import asyncpg_dsn, temporary_database
 from bench.report import Figure, Target
 from bench.suite import Benchmark, Servers, main_one
 from services.loans.cob import close_until
+from services.loans.domain.loan_state import instalment_rows
 from services.loans.domain.schedule import build_schedule
 from services.loans.models import BusinessDate, CreditLine
 from shared.db import create_engine, create_sessionmaker
@@ -108,19 +109,7 @@ async def populate(sessions: async_sessionmaker[AsyncSession], dsn: str, n: int)
                     "version": 1,
                 }
             )
-            instalments += [
-                {
-                    "loan_id": loan_id,
-                    "number": x.number,
-                    "start": x.start,
-                    "due_on": x.due_on,
-                    "principal": x.principal,
-                    "interest": x.interest,
-                    "subsidy": x.subsidy,
-                    "billed": None,
-                }
-                for x in plan
-            ]
+            instalments += instalment_rows(loan_id, plan)
         # COPY, not INSERT: the setup of 1M loans and 12M instalments is otherwise longer than the run
         conn = await asyncpg.connect(dsn, timeout=10)
         try:

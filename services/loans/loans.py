@@ -20,7 +20,7 @@ from services.loans.credit_lines import available, fund, programme_outstanding, 
 from services.loans.credit_lists import red_listed
 from services.loans.domain.classification import Classification, is_non_performing
 from services.loans.domain.credit_lists import red_list_rates
-from services.loans.domain.loan_state import ZERO, opening_state, who
+from services.loans.domain.loan_state import ZERO, instalment_rows, opening_state, who
 from services.loans.domain.policies import NoRateInForce, Reference, reference
 from services.loans.domain.repayment import apply_repayment, payment_leaves_arrears
 from services.loans.domain.reschedule import replan
@@ -160,18 +160,7 @@ async def drawdown(
         version=1,
         **opening_state(plan, amount, today),
     )
-    instalments = [
-        Instalment(
-            loan_id=loan.id,
-            number=i.number,
-            start=i.start,
-            due_on=i.due_on,
-            principal=i.principal,
-            interest=i.interest,
-            subsidy=i.subsidy,
-        )
-        for i in plan
-    ]
+    instalments = [Instalment(**row) for row in instalment_rows(loan.id, plan)]
     session.add(loan)
     await session.flush()
     session.add_all(instalments)

@@ -13,6 +13,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select, text
 
@@ -22,6 +23,7 @@ from services.loans.models import LedgerEntry
 from shared.auth import add_credential
 from shared.messaging import outbox
 from shared.problems import Problem
+from shared.runtime import ServiceRuntime
 from tests.conftest import Infra
 from tests.support.loans import ledger_matches_loans, open_certified_line
 from tests.support.system import System
@@ -280,6 +282,21 @@ async def test_a_posting_into_a_closed_month_is_refused_and_its_correction_shows
     assert (r.status_code, r.json()["code"]) == (404, "PERIOD_NOT_CLOSED")
 
 
+SEVEN_YUAN_INCOME = [(ledger.SETTLEMENT, D("0"), D("7.00")), (ledger.INTEREST_INCOME, D("7.00"), D("0"))]
+
+
+async def _a_close_held_back(
+    client: httpx.AsyncClient, bank: dict[str, str], runtime: ServiceRuntime, infra: Infra, what: str
+) -> asyncio.Task[httpx.Response]:
+    """January's close, begun while the caller's transaction holds what it must wait for; on
+    PostgreSQL returned once it is seen waiting on the lock (SQLite's writer lock cannot be seen)."""
+    closing = asyncio.create_task(client.post("/v1/ledger/periods/2027-01/close", headers=bank))
+    if infra.backend != "embedded":
+        await until_a_session_waits_on_a_lock(runtime.read_sessions, what)
+    assert not closing.done()
+    return closing
+
+
 async def test_a_close_waits_for_a_posting_under_way_and_a_later_one_is_refused(
     system: tuple[System, Keys], infra: Infra
 ) -> None:
@@ -288,21 +305,17 @@ async def test_a_close_waits_for_a_posting_under_way_and_a_later_one_is_refused(
     s, keys = system
     client, bank = s["loans"], keys["bank"]
     await _cob(s, date(2027, 2, 1))
-    legs = [(ledger.SETTLEMENT, D("0"), D("7.00")), (ledger.INTEREST_INCOME, D("7.00"), D("0"))]
     runtime = s.runtimes["loans"]
     async with runtime.sessions() as session, session.begin():
-        await ledger.post(session, ledger.posting("test", None, date(2027, 1, 31), legs))
-        closing = asyncio.create_task(client.post("/v1/ledger/periods/2027-01/close", headers=bank))
-        if infra.backend != "embedded":
-            await until_a_session_waits_on_a_lock(runtime.read_sessions, "the close to wait for the posting's lock")
-        assert not closing.done()
+        await ledger.post(session, ledger.posting("test", None, date(2027, 1, 31), SEVEN_YUAN_INCOME))
+        closing = await _a_close_held_back(client, bank, runtime, infra, "the close to wait for the posting's lock")
     r = await closing
     assert r.status_code == 201, r.text
     assert _by_account(r.json())["settlement"]["balance"] == "7.00"
     assert r.json()["lines"] == await _sql_lines(s, date(2027, 1, 1), date(2027, 1, 31))
     async with runtime.sessions() as session, session.begin():
         with pytest.raises(Problem, match="PERIOD_CLOSED"):
-            await ledger.post(session, ledger.posting("test", None, date(2027, 1, 31), legs))
+            await ledger.post(session, ledger.posting("test", None, date(2027, 1, 31), SEVEN_YUAN_INCOME))
     assert await _sql_lines(s, date(2027, 1, 1), date(2027, 1, 31)) == r.json()["lines"]
 
 
@@ -316,19 +329,15 @@ async def test_a_booking_holds_the_closing_date_with_the_business_date(
     s, keys = system
     client, bank = s["loans"], keys["bank"]
     await _cob(s, date(2027, 2, 1))
-    legs = [(ledger.SETTLEMENT, D("0"), D("7.00")), (ledger.INTEREST_INCOME, D("7.00"), D("0"))]
     runtime = s.runtimes["loans"]
     async with runtime.sessions() as session, session.begin():
         assert await business_date(session, hold=True) == date(2027, 2, 1)
-        closing = asyncio.create_task(client.post("/v1/ledger/periods/2027-01/close", headers=bank))
-        if infra.backend != "embedded":
-            await until_a_session_waits_on_a_lock(runtime.read_sessions, "the close to wait for the hold's lock")
-        assert not closing.done()
-        await ledger.post(session, ledger.posting("test", None, date(2027, 1, 31), legs))
+        closing = await _a_close_held_back(client, bank, runtime, infra, "the close to wait for the hold's lock")
+        await ledger.post(session, ledger.posting("test", None, date(2027, 1, 31), SEVEN_YUAN_INCOME))
     r = await closing
     assert r.status_code == 201, r.text
     assert _by_account(r.json())["settlement"]["balance"] == "7.00"
     async with runtime.sessions() as session, session.begin():
         assert await business_date(session, hold=True) == date(2027, 2, 1)
         with pytest.raises(Problem, match="PERIOD_CLOSED"):
-            await ledger.post(session, ledger.posting("test", None, date(2027, 1, 31), legs))
+            await ledger.post(session, ledger.posting("test", None, date(2027, 1, 31), SEVEN_YUAN_INCOME))

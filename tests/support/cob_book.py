@@ -93,20 +93,7 @@ def new_loan(i: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "version": 1,
         **loan_state.opening_state(plan, amount, on),  # as a drawdown writes it
     }
-    instalments = [
-        {
-            "loan_id": loan_id,
-            "number": x.number,
-            "start": x.start,
-            "due_on": x.due_on,
-            "principal": x.principal,
-            "interest": x.interest,
-            "subsidy": x.subsidy,
-            "billed": None,
-        }
-        for x in plan
-    ]
-    return row, instalments
+    return row, loan_state.instalment_rows(loan_id, plan)
 
 
 def payment(i: int, loan: Loan, today: date) -> Decimal | None:

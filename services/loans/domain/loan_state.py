@@ -146,6 +146,23 @@ def opening_state(plan: Sequence[ScheduledInstalment], amount: Decimal, today: d
     }
 
 
+def instalment_rows(loan_id: str, plan: Sequence[ScheduledInstalment]) -> list[dict[str, Any]]:
+    """A new loan's instalment rows, none billed yet, as a drawdown writes them."""
+    return [
+        {
+            "loan_id": loan_id,
+            "number": x.number,
+            "start": x.start,
+            "due_on": x.due_on,
+            "principal": x.principal,
+            "interest": x.interest,
+            "subsidy": x.subsidy,
+            "billed": None,
+        }
+        for x in plan
+    ]
+
+
 # --- arrears, ageing, classification ------------------------------------------------------
 
 
