@@ -21,17 +21,15 @@ from services.risk import breaker, context
 from services.risk.handlers import HANDLERS
 from services.risk.models import DERIVED_FUND_ENTRIES, PROJECTIONS, FundEntry, RiskBase
 from services.risk.rows import finish, prefetch
-from shared.bus.base import Bus, Message
+from shared.bus.base import Bus, Message, batches_to_end
 from shared.events import Envelope
 from shared.messaging import record_batch_in_inbox, topics_of
 
 CONSUMER = "risk"
 
 
-async def rebuild(
-    sessions: async_sessionmaker[AsyncSession], bus: Bus, *, topic_prefix: str = "", idle_ms: int = 3000
-) -> int:
-    """Replay everything; the number of events applied."""
+async def rebuild(sessions: async_sessionmaker[AsyncSession], bus: Bus, *, topic_prefix: str = "") -> int:
+    """Replay everything on the topics now; the number of events applied."""
     reader = bus.consumer(
         f"{topic_prefix}vcredit-risk-rebuild-{uuid.uuid4()}", [topic_prefix + t for t in topics_of(HANDLERS)]
     )
@@ -45,7 +43,7 @@ async def rebuild(
                 for model in PROJECTIONS:
                     await session.execute(delete(model))
                 await session.execute(delete(FundEntry).where(FundEntry.kind.in_(DERIVED_FUND_ENTRIES)))
-                while batch := await reader.getmany(timeout_ms=idle_ms, max_records=1000):
+                async for batch in batches_to_end(reader, max_records=1000):
                     applied += await _apply(session, batch, seen)
                 await breaker.settle(session)
     finally:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -51,6 +51,11 @@ class BusConsumer(Protocol):
         """Records held in each of ``topics`` (any topics, not only the subscribed)."""
         ...
 
+    async def caught_up(self) -> bool:
+        """Whether this member holds every partition of its topics and has read each to the
+        end the broker gives now."""
+        ...
+
 
 class Bus(Protocol):
     async def start(self) -> None: ...
@@ -87,3 +92,14 @@ def next_offsets(messages: Sequence[Message]) -> dict[tuple[str, int], int]:
         tp = (message.topic, message.partition)
         positions[tp] = max(positions.get(tp, 0), message.offset + 1)
     return positions
+
+
+async def batches_to_end(consumer: BusConsumer, max_records: int, poll_ms: int = 500) -> AsyncIterator[list[Message]]:
+    """The consumer's batches until it has read its topics to their end. Not until a quiet
+    spell: on a busy machine a group's join or a fetch can be slower than any such spell, and
+    a replay that ended there would miss events (the fault test's replay once did)."""
+    while True:
+        if batch := await consumer.getmany(timeout_ms=poll_ms, max_records=max_records):
+            yield batch
+        elif await consumer.caught_up():
+            return

@@ -206,6 +206,9 @@ class EmbeddedBusConsumer:
             held = {topic: int(n) for topic, n in rows}
         return {topic: held.get(topic, 0) for topic in topics}
 
+    async def caught_up(self) -> bool:
+        return not any((await self.lag()).values())
+
     async def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
         if not offsets:
             return

@@ -292,6 +292,21 @@ class KafkaBusConsumer:
             sizes[tp.topic] += ends[tp] - starts[tp]
         return sizes
 
+    async def caught_up(self) -> bool:
+        # The partitions as the broker has them now, not this member's metadata, which may
+        # not have them yet right after joining.
+        cluster = await self._consumer._client.fetch_all_metadata()
+        topics = self._consumer.subscription()
+        partitions = {TopicPartition(t, p) for t in topics for p in cluster.partitions_for_topic(t) or ()}
+        assigned = self._consumer.assignment()
+        if not partitions <= assigned:
+            return False
+        ends = await self._consumer.end_offsets(list(partitions))
+        for tp, end in ends.items():
+            if await self._consumer.position(tp) < end:
+                return False
+        return True
+
     async def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
         if not offsets:
             return

@@ -32,7 +32,7 @@ from sqlalchemy.pool import NullPool
 
 from services.risk.models import DERIVED_FUND_ENTRIES, FundEntry
 from services.risk.rebuild import dump, rebuild
-from shared.bus.base import Bus, BusConsumer, Message
+from shared.bus.base import Bus, BusConsumer, Message, batches_to_end
 from shared.bus.kafka import KafkaBus
 from shared.db import create_sessionmaker
 from shared.messaging import topics_of
@@ -264,13 +264,13 @@ class Books:
                             " (SELECT coalesce(max(id), 0) + 1 FROM fund_entries), false)"
                         )
                     )
-                await rebuild(sessions, bus, topic_prefix=prefix, idle_ms=2000)
+                await rebuild(sessions, bus, topic_prefix=prefix)
             else:
                 consumer = spec.consumer(sessions, bus, topic_prefix=prefix)
                 reader = bus.consumer(f"{prefix}fault-replay-{uuid.uuid4()}", [prefix + t for t in consumer.topics])
                 await reader.start()
                 try:
-                    while batch := await reader.getmany(timeout_ms=2000, max_records=500):
+                    async for batch in batches_to_end(reader, max_records=500):
                         await consumer.process_batch(batch)
                 finally:
                     await reader.stop()
@@ -383,13 +383,15 @@ class _Sequential:
             await part.stop()
 
     async def getmany(self, timeout_ms: int, max_records: int) -> list[Message]:
-        # A topic that stays quiet for the whole timeout has been read to its end.
         while self.parts:
             batch = await self.parts[0].getmany(timeout_ms, max_records)
-            if batch:
+            if batch or not await self.parts[0].caught_up():
                 return batch
             await self.parts.pop(0).stop()
         return []
+
+    async def caught_up(self) -> bool:
+        return not self.parts
 
     async def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
         return None

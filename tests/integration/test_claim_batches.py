@@ -316,7 +316,7 @@ async def test_a_month_of_insurer_claims_filed_decided_and_settled_in_one_batch(
     bus = infra.bus("test-rebuild")
     await bus.start()
     try:
-        await rebuild(runtime.sessions, bus, topic_prefix=infra.topic_prefix, idle_ms=1500)
+        await rebuild(runtime.sessions, bus, topic_prefix=infra.topic_prefix)
     finally:
         await bus.stop()
     after = [(await risk.get(f"/v1/claim-batches/{b['batch_id']}", headers=insurer)).json() for b in listed]

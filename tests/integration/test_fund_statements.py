@@ -390,7 +390,7 @@ async def test_the_fund_and_mutual_guarantee_statements_add_up(system: tuple[Sys
     bus = infra.bus("test-rebuild")
     await bus.start()
     try:
-        await rebuild(runtime.sessions, bus, topic_prefix=infra.topic_prefix, idle_ms=1500)
+        await rebuild(runtime.sessions, bus, topic_prefix=infra.topic_prefix)
     finally:
         await bus.stop()
     async with runtime.read_sessions() as session:

@@ -271,7 +271,7 @@ async def test_a_recovery_goes_back_pro_rata_to_those_who_bore_the_loss(
     bus = infra.bus("test-rebuild")
     await bus.start()
     try:
-        await rebuild(runtime.sessions, bus, topic_prefix=infra.topic_prefix, idle_ms=1500)
+        await rebuild(runtime.sessions, bus, topic_prefix=infra.topic_prefix)
     finally:
         await bus.stop()
     async with runtime.read_sessions() as session:

@@ -201,7 +201,7 @@ async def test_npl_freezes_halts_refuses_splits_the_loss_and_lifts(system: Syste
     bus = infra.bus("test-rebuild")
     await bus.start()
     try:
-        applied = await rebuild(runtime.sessions, bus, topic_prefix=infra.topic_prefix, idle_ms=1500)
+        applied = await rebuild(runtime.sessions, bus, topic_prefix=infra.topic_prefix)
     finally:
         await bus.stop()
     assert applied > 10
