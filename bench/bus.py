@@ -12,6 +12,10 @@ services' projections write theirs).
 Raw path: aiokafka producer (same idempotent, acks=all settings) -> consumer group in the
 same process, the same payload bytes and keys, same broker and partition count.
 
+Beside them, the producing side's transactions alone at 1 event each (no relay, no
+consumer): the ceiling of the 1 ev/tx row with this producer, whose three round trips per
+transaction (BEGIN, INSERT, COMMIT) are the bench's, not the outbox's.
+
 Targets (issue 27), shares of raw: inbox at 50 events per transaction >= 0.5, row >= 0.25,
 1 event per transaction >= 0.05.
 
@@ -166,6 +170,29 @@ async def vcredit_pipeline(bootstrap: str, admin_url: str, n: int, per_tx: int, 
     return n / (reached_at - started)
 
 
+async def producer_alone(admin_url: str, n: int) -> float:
+    """The producing side's own transactions at 1 event each, 16 in flight, with no relay
+    and no consumer: the most the 1 ev/tx row can reach with this producer. Each is a
+    SQLAlchemy session's BEGIN, one outbox INSERT and COMMIT, three round trips whatever
+    the outbox does (a service's transaction does its own work besides)."""
+    async with temporary_database(admin_url, f"bench{uuid.uuid4().hex[:8]}.alone") as url:
+        engine, sessions = await create_probe_db(url)
+        try:
+            events = _events(n)
+            transactions = iter(range(n))
+
+            async def produce() -> None:
+                for i in transactions:
+                    async with sessions() as session, session.begin():
+                        await emit(session, events[i])
+
+            started = time.perf_counter()
+            await asyncio.gather(*(produce() for _ in range(IN_FLIGHT)))
+            return n / (time.perf_counter() - started)
+        finally:
+            await engine.dispose()
+
+
 @dataclass(frozen=True)
 class Sizes:
     events: int
@@ -185,6 +212,10 @@ async def measure(servers: Servers, sizes: Sizes) -> list[Figure]:
         rate = await vcredit_pipeline(servers.kafka, servers.database_url, n, per_tx, handler)
         name = f"outbox → Kafka → inbox, handler={handler}, {per_tx} ev/tx, {n:,} events"
         figures.append(Figure(name, rate, "events/s", target, anchor, raw))
+    n = min(sizes.events, 5_000)
+    alone = await producer_alone(servers.database_url, n)
+    name = f"  the producing transactions alone (1 ev/tx, no relay, no consumer), {n:,} events"
+    figures.append(Figure(name, alone, "events/s", None, anchor, raw))
     return figures
 
 

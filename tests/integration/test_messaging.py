@@ -489,6 +489,29 @@ class _CommitsLateRowOnFirstSend:
         return await self.bus.send(records)
 
 
+async def test_relay_single_statements_read_and_mark_what_its_transactions_did(infra: Infra) -> None:
+    """On PostgreSQL the relay reads and marks in lone statements outside a transaction
+    (issue 27); on the same outbox they find and mark the rows its transactions do (the path
+    SQLite keeps, and PostgreSQL's before)."""
+    engine, sessions = await create_probe_db(await infra.database_url("probe"))
+    try:
+        await _emit_rounds(sessions, 12)
+        single = Relay("probe", sessions, infra.bus(), batch_size=7)
+        transactions = Relay("probe", sessions, infra.bus(), batch_size=7)
+        transactions._single_statements = None
+        _, ids = await _sent_ids(sessions)
+        for skip in ((), set(ids[1:12:3])):
+            assert await single._unsent(skip) == await transactions._unsent(skip)
+        first = await single._unsent(())
+        await single._mark_sent(first[:3])
+        await transactions._mark_sent(first[3:])
+        sent, unsent = await _sent_ids(sessions)
+        assert sent == [row.id for row in first] and unsent == ids[7:]
+        assert await single._unsent(()) == await transactions._unsent(())
+    finally:
+        await engine.dispose()
+
+
 async def test_relay_publishes_a_row_committed_late_below_those_in_flight(infra: Infra) -> None:
     if infra.backend == "embedded":
         pytest.skip("SQLite has one writer at a time: no transaction commits an older id late")
