@@ -3,7 +3,9 @@ real Kafka and PostgreSQL (issue 6; issue 27 targets: >= 20,000 events/s, freeze
 
 1. Throughput: ``--loans`` loans in 200 villages, three events each (disbursed, classified
    special mention, repayment received), are put on ``loans.events`` first; then the risk
-   service starts and drains them. Timed from its start to the last event applied.
+   service starts and drains them. Timed from the moment its consumer group is formed (each
+   process holding its share of the partitions, none having taken an event) to the last
+   event applied, as replicas that were running when the backlog came.
 2. Latency: with risk running, repayments stream in at ``--rate`` events/s for ``--seconds``;
    ten times a second one loan of a fresh village turns non-performing. Latency is from that
    ``loan.classified`` event's creation to risk's ``risk.village.frozen``.
@@ -44,7 +46,7 @@ from bench.databases import temporary_database
 from bench.report import Figure, Target
 from bench.suite import Benchmark, Servers, main_one
 from shared.bus.base import Message, Record
-from shared.bus.kafka import KafkaBus
+from shared.bus.kafka import KafkaBus, KafkaBusConsumer
 from shared.catalogue import LoanClassified, LoanDisbursed, RepaymentReceived
 from shared.cloudevents import kafka_headers
 from shared.events import Envelope, new_event
@@ -229,26 +231,71 @@ def _watch_batches(runtime: ServiceRuntime, starts: dict[str, datetime], watchin
     consumer.process_batch = process_batch  # type: ignore[method-assign]
 
 
-def _replica_process(
-    url: str, common: CommonSettings, go: Any, watching: Any, stop: Any, processed: Any, cpu: Any, starts: Any
-) -> None:
-    asyncio.run(_replica(url, common, go, watching, stop, processed, cpu, starts))
+@dataclass
+class _Group:
+    """What the risk processes of the bench share (forked, so plain multiprocessing objects)."""
+
+    go: Any  # start the runtimes
+    gate: Any  # the group is formed: take events
+    joined: Any  # members holding their share of the partitions
+    watching: Any  # the latency phase: note the tipping events' batches
+    stop: Any
+    members: int
 
 
-async def _replica(
-    url: str, common: CommonSettings, go: Any, watching: Any, stop: Any, processed: Any, cpu: Any, starts: Any
-) -> None:
-    """One more risk process of the group: starts on ``go``, counts its events into
-    ``processed`` and its CPU seconds since ``go`` into ``cpu``."""
+def _gate(runtime: ServiceRuntime, group: _Group, members: int) -> None:
+    """The runtime's group member takes no events until ``group.gate`` opens, and counts
+    itself in ``group.joined`` once it holds its share of the partitions (all members have
+    joined). A member that starts alone takes every partition, fetches a batch and, when the
+    next joins, loses the partitions before it commits: its batch comes again to the other
+    member as duplicates, and the rebalance waits a heartbeat (3 s), a drain's length."""
+    bus = runtime.consumer.bus
+    assert isinstance(bus, KafkaBus)
+    topics = len(runtime.consumer.topics)
+    assert PARTITIONS % members == 0, f"{members} members cannot share {PARTITIONS} partitions evenly"
+    share = topics * PARTITIONS // members
+    make = bus.consumer
+
+    def consumer(name: str, topics: Sequence[str]) -> KafkaBusConsumer:
+        member = make(name, topics)
+        getmany = member.getmany
+        counted = False
+
+        async def gated(timeout_ms: int, max_records: int) -> list[Message]:
+            nonlocal counted
+            while not group.gate.is_set():
+                if not counted and len(member._consumer.assignment()) == share:
+                    with group.joined.get_lock():
+                        group.joined.value += 1
+                    counted = True
+                await asyncio.sleep(0.005)
+            return await getmany(timeout_ms, max_records)
+
+        member.getmany = gated  # type: ignore[method-assign]
+        return member
+
+    bus.consumer = consumer  # type: ignore[method-assign,assignment]
+
+
+def _replica_process(url: str, common: CommonSettings, group: _Group, processed: Any, cpu: Any, starts: Any) -> None:
+    asyncio.run(_replica(url, common, group, processed, cpu, starts))
+
+
+async def _replica(url: str, common: CommonSettings, group: _Group, processed: Any, cpu: Any, starts: Any) -> None:
+    """One more risk process of the group: counts its events into ``processed`` and its CPU
+    seconds since the gate opened into ``cpu``."""
     bus = KafkaBus(common.kafka_bootstrap_servers, partitions=PARTITIONS, client_id="bench-risk-replica")
     runtime = ServiceRuntime(load_spec("risk"), url, bus, common)
     seen: dict[str, datetime] = {}
-    _watch_batches(runtime, seen, watching)
-    await asyncio.to_thread(go.wait)
-    cpu_started = time.process_time()
+    _watch_batches(runtime, seen, group.watching)
+    _gate(runtime, group, group.members)
+    await asyncio.to_thread(group.go.wait)
     await runtime.start()
+    while not group.gate.is_set():  # noqa: ASYNC110 - polls another process's event
+        await asyncio.sleep(0.005)
+    cpu_started = time.process_time()
     try:
-        while not stop.is_set():
+        while not group.stop.is_set():
             # CPU first: once the counts add up the drain's clock stops and reads the CPU.
             cpu.value = time.process_time() - cpu_started
             processed.value = runtime.consumer.stats.processed
@@ -314,21 +361,26 @@ async def measure(servers: Servers, sizes: Sizes) -> list[Figure]:
         bus = KafkaBus(servers.kafka, partitions=PARTITIONS, client_id="bench-risk")
         runtime = ServiceRuntime(spec, url, bus, common)
         fork = multiprocessing.get_context("fork")
-        go, watching, stop, replica_starts = fork.Event(), fork.Event(), fork.Event(), fork.Queue()
+        group = _Group(fork.Event(), fork.Event(), fork.Value("i", 0), fork.Event(), fork.Event(), sizes.consumers)
+        replica_starts = fork.Queue()
         batch_starts: dict[str, datetime] = {}
-        _watch_batches(runtime, batch_starts, watching)
+        _watch_batches(runtime, batch_starts, group.watching)
+        _gate(runtime, group, sizes.consumers)
         counters = [fork.Value("q", 0) for _ in range(sizes.consumers - 1)]
         cpus = [fork.Value("d", 0.0) for _ in counters]
         replicas = [
-            fork.Process(target=_replica_process, args=(url, common, go, watching, stop, n, c, replica_starts))
+            fork.Process(target=_replica_process, args=(url, common, group, n, c, replica_starts))
             for n, c in zip(counters, cpus, strict=True)
         ]
         for r in replicas:
             r.start()
-        stack.callback(_end_replicas, replicas, stop)
-        go.set()
-        started, cpu_started = time.perf_counter(), time.process_time()
+        stack.callback(_end_replicas, replicas, group.stop)
+        group.go.set()
         await runtime.start()
+        # Timed once the group is formed, as replicas that were running when the backlog came.
+        await _until(lambda: int(group.joined.value), sizes.consumers, "forming the consumer group", stall=60)
+        started, cpu_started = time.perf_counter(), time.process_time()
+        group.gate.set()
         try:
 
             def processed() -> int:
@@ -342,7 +394,7 @@ async def measure(servers: Servers, sizes: Sizes) -> list[Figure]:
             # Latency at load: a separate process (like the loans service would be) offers
             # repayments at the rate and ten tipping events a second.
             processed_before = processed()
-            watching.set()
+            group.watching.set()
             sent = multiprocessing.Value("q", 0)
             load_started = time.perf_counter()
             child = multiprocessing.get_context("fork").Process(
@@ -363,7 +415,7 @@ async def measure(servers: Servers, sizes: Sizes) -> list[Figure]:
             achieved = sent.value / (time.perf_counter() - load_started)
             await asyncio.sleep(1)  # let the relay publish the last freezes
         finally:
-            stop.set()
+            group.stop.set()
             await runtime.stop()
         for _ in replicas:
             batch_starts.update(await asyncio.to_thread(replica_starts.get, timeout=60))
