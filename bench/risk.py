@@ -53,7 +53,7 @@ from shared.events import Envelope, new_event
 from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime
 from shared.settings import CommonSettings
-from vcredit.services import load_spec
+from vcredit.services import load_spec, run_loop
 
 DAY = date(2026, 3, 1)
 PARTITIONS = 12
@@ -278,7 +278,7 @@ def _gate(runtime: ServiceRuntime, group: _Group, members: int) -> None:
 
 
 def _replica_process(url: str, common: CommonSettings, group: _Group, processed: Any, cpu: Any, starts: Any) -> None:
-    asyncio.run(_replica(url, common, group, processed, cpu, starts))
+    run_loop(_replica(url, common, group, processed, cpu, starts))  # uvloop, as the services run
 
 
 async def _replica(url: str, common: CommonSettings, group: _Group, processed: Any, cpu: Any, starts: Any) -> None:
