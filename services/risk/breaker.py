@@ -37,8 +37,7 @@ async def township(session: AsyncSession, code: str) -> Township:
     rows = rows_of(session)
     row = await rows.township(session, code)
     if row is None:
-        row = rows.add_township(Township(code=code, name="", halted=False))
-        session.add(row)
+        row = await rows.create_township(session, code)
     return row
 
 
@@ -206,7 +205,7 @@ async def reassess_township(session: AsyncSession, code: str, business_date: dat
         return
     t = await township(session, code)
     rows = rows_of(session)
-    if t not in session.new and code not in rows.locked_townships:
+    if code not in rows.locked_townships:
         # Replicas consuming different partitions may decide for the same township at once:
         # the row lock makes the second wait and count what the first committed, and take
         # the state the first left as its own (read before the lock, it could be stale, and

@@ -160,6 +160,9 @@ class Rows:
         self.villages = _Mirror(_table(Village), VillageRow, shared=True)
         self._townships: dict[str, Township | None] = {}
         self._township_codes: set[str] = set()
+        # The townships of the batch's villages the database does not have yet: their first
+        # event creates village and township (breaker.village), so the batch will create them.
+        self._new_townships: set[str] = set()
         self._overrides: dict[str, VillageOverride | None] = {}
         # Townships whose row this transaction has locked (breaker.reassess_township): held
         # until the commit, so a second lock in the same batch would only repeat the answer.
@@ -171,10 +174,14 @@ class Rows:
     async def load(self, session: AsyncSession, events: Iterable[Envelope]) -> None:
         loans: set[str] = set()
         villages: set[str] = set()
+        # The township of each village as the first event that may create the village says.
+        creating: dict[str, str] = {}
         for event in events:
             payload = event.payload
             if event.type.startswith("registry.village.") and "code" in payload:
                 villages.add(str(payload["code"]))
+                if event.type == "registry.village.created" and "township_code" in payload:
+                    creating.setdefault(str(payload["code"]), str(payload["township_code"]))
             elif event.type.startswith("loans.") and "village_code" in payload:
                 villages.add(str(payload["village_code"]))
                 if "township_code" in payload:
@@ -182,8 +189,11 @@ class Rows:
                 # A disbursement's position is new: nothing to read.
                 if "loan_id" in payload and event.type != "loans.loan.disbursed":
                     loans.add(str(payload["loan_id"]))
+                elif event.type == "loans.loan.disbursed" and "township_code" in payload:
+                    creating.setdefault(str(payload["village_code"]), str(payload["township_code"]))
         await self.positions.load(session, loans)
         await self.villages.load(session, villages)
+        self._new_townships = {t for v, t in creating.items() if self.villages.rows.get(v) is None}
 
     async def township(self, session: AsyncSession, code: str) -> Township | None:
         if code not in self._townships:
@@ -194,9 +204,25 @@ class Rows:
                 self._townships.setdefault(c, None)
         return self._townships[code]
 
-    def add_township(self, township: Township) -> Township:
-        self._townships[township.code] = township
-        return township
+    async def create_township(self, session: AsyncSession, code: str) -> Township:
+        """Create a township first seen now, with those the batch will create, in code order.
+
+        Each replica consuming other partitions may see the same new township at once (its
+        villages' events are on different partitions). An INSERT that ignores a key already
+        there waits for the other's transaction and then leaves its row, where an ORM insert
+        failed that replica's whole batch (a unique violation), which was then applied again
+        one event at a time. Rows inserted in code order, all in one statement, are locked in
+        that order by every replica, so two creating the same few townships cannot deadlock.
+        """
+        codes = sorted({code} | {c for c in self._new_townships if self._townships.get(c) is None})
+        empty = [{"code": c, "name": "", "halted": False} for c in codes]
+        await insert_rows(session, _table(Township), empty, conflict="ignore")
+        for t in await session.scalars(select(Township).where(among(session, _table(Township).c.code, codes))):
+            self._townships[t.code] = t
+        self._new_townships.difference_update(codes)
+        created = self._townships[code]
+        assert created is not None, f"township {code} was inserted but not found"
+        return created
 
     async def override(self, session: AsyncSession, village_code: str) -> VillageOverride | None:
         """The manual decision in force for a village of the batch, if any."""

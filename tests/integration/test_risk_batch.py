@@ -8,6 +8,7 @@ fails, and a batch applied at once equal to the same events one by one.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import AsyncIterator, Sequence
@@ -296,3 +297,33 @@ async def test_a_township_halted_by_another_replica_meanwhile_is_not_halted_twic
     await engine.dispose()
     assert kinds == ["village_frozen", "township_halted", "village_frozen"]
     assert halted is True
+
+
+# PostgreSQL only, as above.
+@pytest.mark.parametrize("infra", [pytest.param("kafka", id="kafka", marks=pytest.mark.integration)], indirect=True)
+async def test_two_replicas_creating_the_same_townships_at_once_both_commit(infra: Infra) -> None:
+    # Villages of T1 and T2 on two partitions, first seen by two replicas at once: B's batch
+    # waits for A's townships and keeps them, where an insert of its own failed its batch.
+    engine = await _engine(infra, "new_townships")
+    sessions = create_sessionmaker(engine)
+    first = [disbursed(1, "V1", "T2"), disbursed(3, "V3", "T1")]
+    second = [disbursed(2, "V2", "T1"), disbursed(4, "V4", "T2")]
+
+    async def replica_b() -> None:
+        async with sessions() as b, b.begin(), batch_scope(b, second):
+            for event in second:
+                await HANDLERS[event.type](b, event)
+
+    async with sessions() as a, a.begin(), batch_scope(a, first):
+        for event in first:
+            await HANDLERS[event.type](a, event)
+        b = asyncio.create_task(replica_b())
+        await asyncio.sleep(0.5)
+        assert not b.done(), "B should wait for A's townships"
+    await b  # raised IntegrityError (pk_townships) when each replica inserted its own
+    async with sessions() as session:
+        townships = (await session.execute(text("SELECT code, halted FROM townships ORDER BY code"))).all()
+        villages = (await session.execute(text("SELECT code, township_code FROM villages ORDER BY code"))).all()
+    await engine.dispose()
+    assert [tuple(t) for t in townships] == [("T1", False), ("T2", False)]
+    assert [tuple(v) for v in villages] == [("V1", "T2"), ("V2", "T1"), ("V3", "T1"), ("V4", "T2")]
