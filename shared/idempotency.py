@@ -20,7 +20,7 @@ from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import Update, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
@@ -140,12 +140,33 @@ async def _claim(session: AsyncSession, request: Request, body: BaseModel | None
 
 
 async def _remember(session: AsyncSession, request: Request, status_code: int, content: Any) -> None:
-    """Store the response for the claimed key (no-op without a key)."""
+    """Store the response for the claimed key (no-op without a key, or when the work stored
+    it in a statement of its own: ``remembering``)."""
+    if getattr(request.state, "idempotency_remembered", False):
+        return
+    if (statement := _remember_statement(request, status_code, content)) is not None:
+        await session.execute(statement)
+
+
+def remembering(request: Request, status_code: int, content: Any) -> Update | None:
+    """The UPDATE that stores ``content`` as the answer to the claimed key (None: no key), for
+    a ``work`` that runs it within its own last statement (a data-modifying CTE, one round
+    trip fewer: services/loans/repayment_statement.py, issue 27); ``idempotent`` then does
+    not store it again. ``status_code`` is the route's, as given to ``idempotent``. The
+    caller must run the statement in the same transaction (or fail it): the answer is
+    marked stored when the statement is handed out."""
+    statement = _remember_statement(request, status_code, content)
+    if statement is not None:
+        request.state.idempotency_remembered = True
+    return statement
+
+
+def _remember_statement(request: Request, status_code: int, content: Any) -> Update | None:
     key = getattr(request.state, "idempotency_key", None)
     if key is None:
-        return
+        return None
     t = idempotency_keys.c
-    await session.execute(
+    return (
         update(idempotency_keys)
         .where(t.scope == _scope(request), t.key == key)
         .values(status_code=status_code, response=json.dumps(jsonable_encoder(content)))
