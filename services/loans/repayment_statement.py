@@ -18,19 +18,24 @@ yet holding its business-date or ledger-close row (the ORM path makes them)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import CTE, Select, Table, Update, bindparam, func, insert, literal_column, select, update
+from sqlalchemy import Select, Table, bindparam, func, insert, literal_column, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import UpdateBase
 
 from services.loans import ledger, loans
 from services.loans.domain.loan_state import InstalmentDay, LoanDay
 from services.loans.domain.repayment import payment_leaves_arrears
 from services.loans.models import BusinessDate, CreditLine, Instalment, LedgerClose, LedgerEntry, Loan, Repayment
 from shared.db import dialect_of
+from shared.idempotency import REMEMBER
+from shared.messaging.outbox import OUTBOX_COLUMNS as _OUTBOX_COLUMNS
 from shared.messaging.outbox import emitted, outbox_rows
 from shared.platform_tables import outbox
 from shared.problems import Problem
@@ -58,8 +63,8 @@ _READ: Select[Any] = (
     )
     .select_from(
         _loans.join(_lines, _lines.c.id == _loans.c.credit_line_id)
-        .join(BusinessDate.__table__, BusinessDate.__table__.c.id == 1)
-        .join(LedgerClose.__table__, LedgerClose.__table__.c.id == 1)
+        .join(BusinessDate.__table__, BusinessDate.__table__.c.id == literal_column("1"))
+        .join(LedgerClose.__table__, LedgerClose.__table__.c.id == literal_column("1"))
     )
     .where(_loans.c.id == bindparam("loan_id"))
     .with_for_update(of=[_loans, _lines])
@@ -78,7 +83,7 @@ _BILLED: Select[Any] = (
     .order_by(_instalments.c.number)
 )
 
-Remember = Callable[[loans.Repaid], Update | None]
+Remember = Callable[[loans.Repaid], dict[str, object] | None]
 
 
 async def repay_loan(
@@ -111,7 +116,7 @@ async def repay_in_two_statements(
     arrears and the rule needs the billed instalments), with the ORM path's refusals; None
     when the loan or a singleton row is missing (the ORM path answers 404 or makes the row)."""
     connection = await session.connection()
-    row = (await connection.execute(_READ, {"loan_id": loan_id})).one_or_none()
+    row = (await connection.exec_driver_sql(_driver_sql(_READ, connection.dialect), (loan_id,))).one_or_none()
     if row is None:
         return None
     loan = LoanDay(*(row[i] for i in range(len(_LOAN_FIELDS))))
@@ -121,73 +126,107 @@ async def repay_in_two_statements(
     loans.refuse_other_date(today, value_date)
     schedule = None
     if payment_leaves_arrears(loan, amount):
-        schedule = [InstalmentDay(*x) for x in await connection.execute(_BILLED, {"loan_id": loan_id})]
+        billed = await connection.exec_driver_sql(_driver_sql(_BILLED, connection.dialect), (loan_id,))
+        schedule = [InstalmentDay(x.loan_id, x.number, x.due_on, x.principal, x.billed) for x in billed]
     before = dataclasses.astuple(loan)
     applied = loans.applied_to(loan, amount, today, schedule)
     repaid = loans.booked(loan, amount, today, applied)
     ledger.refuse_closed(row.ledger_closed_through, repaid.postings)
     # The columns the rule changed, as the unit of work would write them.
-    changed = {
-        name: value
-        for name, old, value in zip(_LOAN_FIELDS, before, dataclasses.astuple(loan), strict=True)
-        if old != value
+    after = dataclasses.astuple(loan)
+    changed = {name: new for name, old, new in zip(_LOAN_FIELDS, before, after, strict=True) if old != new}
+    remembered = remember(repaid) if remember is not None else None
+    shape = _Shape(tuple(changed), len(repaid.postings), len(repaid.events), remembered is not None)
+    repayment = repaid.repayment
+    values: dict[str, Any] = {
+        "loan_id": loan_id,
+        "loan_version": row.version,
+        "loan_new_version": row.version + 1,
+        "line_id": row.credit_line_id,
+        "line_outstanding": row.line_outstanding - applied.principal,
+        **{f"loan_{name}": value for name, value in changed.items()},
+        **{f"repayment_{c.name}": getattr(repayment, c.name) for c in _repayments.columns},
+        **{f"leg{n}_{k}": v for n, leg in enumerate(repaid.postings) for k, v in leg.items()},
+        **{f"event{n}_{k}": v for n, event in enumerate(outbox_rows(repaid.events)) for k, v in event.items()},
+        **(remembered or {}),
     }
-    written = _writes(
-        loan_id,
-        row.version,
-        changed,
-        row.credit_line_id,
-        row.line_outstanding - applied.principal,
-        repaid,
-        remember(repaid) if remember is not None else None,
-    )
-    counts = (await connection.execute(_counted(written))).one()
-    expected = {"loan": 1, "line": 1, "repayment": 1, "ledger": len(repaid.postings), "events": len(repaid.events)}
-    if "remembered" in written:
-        expected["remembered"] = 1
-    if dict(counts._mapping) != expected:  # the rows are locked: only a bug gets here
-        raise RuntimeError(f"repayment of loan {loan_id} wrote {dict(counts._mapping)}, expected {expected}")
+    sql, order = _write_sql(shape, connection.dialect)
+    counts = (await connection.exec_driver_sql(sql, tuple(values[name] for name in order))).one()
+    expected = (1, 1, 1, shape.legs, shape.events, *((1,) if shape.remembered else ()))
+    if tuple(counts) != expected:  # the rows are locked: only a bug gets here
+        raise RuntimeError(f"repayment of loan {loan_id} wrote {tuple(counts)} rows, expected {expected}")
     emitted(session)
     return repaid
 
 
-def _writes(
-    loan_id: str,
-    version: int,
-    changed: dict[str, object],
-    line_id: str,
-    line_outstanding: Decimal,
-    repaid: loans.Repaid,
-    remembered: Update | None,
-) -> dict[str, CTE]:
-    """Each write of the repayment as a CTE, by name. The loan's update keeps the optimistic
-    version's check although the row is locked: a count other than 1 is a bug, not a race."""
-    repayment = repaid.repayment
-    writes = {
+@functools.cache
+def _driver_sql(statement: Select[Any], dialect: Dialect) -> str:
+    """A read of this module compiled once, its only parameter the loan's id: executed as
+    driver SQL, no cache key is computed per request."""
+    compiled = statement.compile(dialect=dialect)
+    assert compiled.positiontup == ["loan_id"], compiled.positiontup
+    return compiled.string
+
+
+@dataclasses.dataclass(frozen=True)
+class _Shape:
+    """What the write statement's text depends on: the loan columns the rule changed, the
+    number of ledger legs and of events, and whether it stores the idempotency answer. A few
+    shapes occur (penalty or not, a class change, the loan repaid), each compiled once."""
+
+    changed: tuple[str, ...]
+    legs: int
+    events: int
+    remembered: bool
+
+
+@functools.lru_cache(maxsize=256)
+def _write_sql(shape: _Shape, dialect: Dialect) -> tuple[str, tuple[str, ...]]:
+    """The write statement of a shape, compiled once for the dialect (asyncpg), and the names of its
+    parameters in order: executed as driver SQL, each call binds only its values (no
+    statement built, no cache key computed per request: SQLAlchemy caches no multi-row
+    VALUES, which compiled the statement anew each time, a millisecond of CPU)."""
+    compiled = _counted(_writes(shape)).compile(dialect=dialect)
+    assert compiled.positiontup is not None  # asyncpg's parameters are positional
+    return compiled.string, tuple(compiled.positiontup)
+
+
+def _writes(shape: _Shape) -> dict[str, UpdateBase]:
+    """Each write of a repayment of ``shape``, its values bound by name (``repay_in_two_statements``).
+    The loan's update keeps the optimistic version's check although the row is locked: a
+    count other than 1 is a bug, not a race."""
+    ledger_columns = [c for c in _ledger.columns if not c.primary_key]
+    outbox_columns = [c for c in outbox.columns if c.name in _OUTBOX_COLUMNS]
+    writes: dict[str, UpdateBase] = {
         "loan": update(_loans)
-        .where(_loans.c.id == loan_id, _loans.c.version == version)
-        .values(**changed, version=version + 1)
+        .where(_loans.c.id == bindparam("loan_id"), _loans.c.version == bindparam("loan_version"))
+        .values(
+            {name: bindparam(f"loan_{name}") for name in shape.changed} | {"version": bindparam("loan_new_version")}
+        )
         .returning(_loans.c.id),
         "line": update(_lines)
-        .where(_lines.c.id == line_id)
-        .values(outstanding=line_outstanding)
+        .where(_lines.c.id == bindparam("line_id"))
+        .values(outstanding=bindparam("line_outstanding"))
         .returning(_lines.c.id),
         "repayment": insert(_repayments)
-        .values({c.name: getattr(repayment, c.name) for c in _repayments.columns})
+        .values({c.name: bindparam(f"repayment_{c.name}") for c in _repayments.columns})
         .returning(_repayments.c.id),
-        "ledger": insert(_ledger).values(repaid.postings).returning(_ledger.c.id),
+        "ledger": insert(_ledger)
+        .values([{c.name: bindparam(f"leg{n}_{c.name}") for c in ledger_columns} for n in range(shape.legs)])
+        .returning(_ledger.c.id),
+        # Inserted after the loan's row was locked (by the read), as shared/messaging asks: a
+        # village's events get ids in commit order. repayment.received is always one of them.
+        "events": insert(outbox)
+        .values([{c.name: bindparam(f"event{n}_{c.name}") for c in outbox_columns} for n in range(shape.events)])
+        .returning(outbox.c.id),
     }
-    # Inserted after the loan's row was locked (by the read), as shared/messaging asks: a
-    # village's events get ids in commit order. repayment.received is always one of them.
-    writes["events"] = insert(outbox).values(outbox_rows(repaid.events)).returning(outbox.c.id)
-    if remembered is not None:
-        writes["remembered"] = remembered.returning(literal_column("1"))  # only the count is read
-    return {name: statement.cte(f"{name}_written") for name, statement in writes.items()}
+    if shape.remembered:
+        writes["remembered"] = REMEMBER.returning(literal_column("1"))  # only the count is read
+    return writes
 
 
-def _counted(written: dict[str, CTE]) -> Select[Any]:
-    """One statement running every write (PostgreSQL runs each data-modifying CTE once, all
-    in the statement's snapshot), answering how many rows each wrote."""
-    return select(
-        *(select(func.count()).select_from(cte).scalar_subquery().label(name) for name, cte in written.items())
-    )
+def _counted(writes: dict[str, UpdateBase]) -> Select[Any]:
+    """One statement running every write as a data-modifying CTE (PostgreSQL runs each
+    once, all in the statement's snapshot), answering how many rows each wrote, in order."""
+    ctes = [statement.cte(f"{name}_written") for name, statement in writes.items()]
+    return select(*(select(func.count()).select_from(cte).scalar_subquery().label(cte.name) for cte in ctes))

@@ -51,6 +51,10 @@ async def emit(session: AsyncSession, *events: Envelope) -> None:
     emitted(session)
 
 
+# The columns ``outbox_rows`` fills (the rest: the id, and sent_at once the relay sent it).
+OUTBOX_COLUMNS = ("event_id", "topic", "key", "type", "envelope", "created_at", "trace_context")
+
+
 def outbox_rows(events: Sequence[Envelope]) -> list[dict[str, object]]:
     """The outbox rows of ``events``, in order, for ``emit`` or a caller that inserts them in a
     statement of its own (services/loans/repayment_statement.py) and then calls ``emitted``."""
