@@ -128,12 +128,13 @@ async def repay_in_two_statements(
     if payment_leaves_arrears(loan, amount):
         billed = await connection.exec_driver_sql(_driver_sql(_BILLED, connection.dialect), (loan_id,))
         schedule = [InstalmentDay(x.loan_id, x.number, x.due_on, x.principal, x.billed) for x in billed]
-    before = dataclasses.astuple(loan)
+    # Field by field, not dataclasses.astuple: it deep-copies each value (10% of the request's CPU).
+    before = _fields(loan)
     applied = loans.applied_to(loan, amount, today, schedule)
     repaid = loans.booked(loan, amount, today, applied)
     ledger.refuse_closed(row.ledger_closed_through, repaid.postings)
     # The columns the rule changed, as the unit of work would write them.
-    after = dataclasses.astuple(loan)
+    after = _fields(loan)
     changed = {name: new for name, old, new in zip(_LOAN_FIELDS, before, after, strict=True) if old != new}
     remembered = remember(repaid) if remember is not None else None
     shape = _Shape(tuple(changed), len(repaid.postings), len(repaid.events), remembered is not None)
@@ -157,6 +158,10 @@ async def repay_in_two_statements(
         raise RuntimeError(f"repayment of loan {loan_id} wrote {tuple(counts)} rows, expected {expected}")
     emitted(session)
     return repaid
+
+
+def _fields(loan: LoanDay) -> tuple[object, ...]:
+    return tuple(getattr(loan, name) for name in _LOAN_FIELDS)
 
 
 @functools.cache
