@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import MetaData, Table, event, make_url, text
+from sqlalchemy import MetaData, Table, bindparam, event, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -52,16 +53,23 @@ async def insert_ignore(session: AsyncSession, table: Table, values: dict[str, A
     On PostgreSQL a concurrent insert of the same key waits for the other transaction, so
     exactly one of two racing callers gets True.
     """
-    dialect = dialect_of(session)
-    stmt: Any
+    statement = _insert_ignore(dialect_of(session), table, tuple(values))
+    result = await session.execute(statement, {f"insert_{k}": v for k, v in values.items()})
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _insert_ignore(dialect: str, table: Table, columns: tuple[str, ...]) -> Any:
+    """The statement of ``insert_ignore``, built once per table and columns, its values bound
+    by name: a statement built per call computes its cache key per call (an idempotency
+    claim per request, issue 27); a kept one's key is memoised."""
     if dialect == "postgresql":
-        stmt = postgresql.insert(table).values(values).on_conflict_do_nothing()
+        insert_: Any = postgresql.insert
     elif dialect == "sqlite":
-        stmt = sqlite.insert(table).values(values).on_conflict_do_nothing()
+        insert_ = sqlite.insert
     else:  # pragma: no cover - only the two dialects above are deployed
         raise RuntimeError(f"unsupported dialect {dialect}")
-    result = await session.execute(stmt)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return insert_(table).values({c: bindparam(f"insert_{c}") for c in columns}).on_conflict_do_nothing()
 
 
 class Base(DeclarativeBase):

@@ -20,7 +20,7 @@ from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
@@ -139,14 +139,47 @@ async def _claim(session: AsyncSession, request: Request, body: BaseModel | None
     return JSONResponse(json.loads(row.response), status_code=row.status_code, headers={"Idempotent-Replayed": "true"})
 
 
+# The UPDATE storing an answer, its values bound by name: ``_remember`` runs it, and a
+# ``work`` that runs it within a statement of its own binds ``remembering``'s values.
+REMEMBER = (
+    update(idempotency_keys)
+    .where(
+        idempotency_keys.c.scope == bindparam("idempotency_scope"),
+        idempotency_keys.c.key == bindparam("idempotency_key"),
+    )
+    .values(status_code=bindparam("idempotency_status"), response=bindparam("idempotency_response"))
+)
+
+
 async def _remember(session: AsyncSession, request: Request, status_code: int, content: Any) -> None:
-    """Store the response for the claimed key (no-op without a key)."""
+    """Store the response for the claimed key (no-op without a key, or when the work stored
+    it in a statement of its own: ``remembering``)."""
+    if getattr(request.state, "idempotency_remembered", False):
+        return
+    if (values := _remembered(request, status_code, content)) is not None:
+        await session.execute(REMEMBER, values)
+
+
+def remembering(request: Request, status_code: int, content: Any) -> dict[str, object] | None:
+    """``REMEMBER``'s values storing ``content`` as the answer to the claimed key (None: no
+    key), for a ``work`` that runs it within its own last statement (a data-modifying CTE,
+    one round trip fewer: services/loans/repayment_statement.py, issue 27); ``idempotent``
+    then does not store it again. ``status_code`` is the route's, as given to
+    ``idempotent``. The caller must run the statement in the same transaction (or fail it):
+    the answer counts as stored once its values are handed out."""
+    values = _remembered(request, status_code, content)
+    if values is not None:
+        request.state.idempotency_remembered = True
+    return values
+
+
+def _remembered(request: Request, status_code: int, content: Any) -> dict[str, object] | None:
     key = getattr(request.state, "idempotency_key", None)
     if key is None:
-        return
-    t = idempotency_keys.c
-    await session.execute(
-        update(idempotency_keys)
-        .where(t.scope == _scope(request), t.key == key)
-        .values(status_code=status_code, response=json.dumps(jsonable_encoder(content)))
-    )
+        return None
+    return {
+        "idempotency_scope": _scope(request),
+        "idempotency_key": key,
+        "idempotency_status": status_code,
+        "idempotency_response": json.dumps(jsonable_encoder(content)),
+    }

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.loans import loans, recoveries, statement_formats, statements, village_credit
+from services.loans import loans, recoveries, repayment_statement, statement_formats, statements, village_credit
 from services.loans.context import business_date
 from services.loans.credit_lines import available, open_credit_line
 from services.loans.credit_lists import red_listed
@@ -54,7 +54,7 @@ from services.loans.schemas import (
 )
 from shared.audit import Audited, SubjectKind
 from shared.auth import Principal
-from shared.idempotency import IDEMPOTENCY_KEY, idempotent
+from shared.idempotency import IDEMPOTENCY_KEY, idempotent, remembering
 from shared.openapi import problems
 from shared.paging import Limit, Offset
 from shared.problems import Problem, problem_body
@@ -473,7 +473,17 @@ async def create_repayment(
     loan_id: str, body: RepaymentIn, request: Request, session: Session
 ) -> RepaymentOut | JSONResponse:
     async def repaid() -> RepaymentOut:
-        return _repayment_out(await loans.repay_loan(session, loan_id, body.amount, body.date, body.prepayment))
+        # The idempotency answer is written with the repayment, in its statement (one round
+        # trip fewer, issue 27): the same status as idempotent's below.
+        repaid = await repayment_statement.repay_loan(
+            session,
+            loan_id,
+            body.amount,
+            body.date,
+            body.prepayment,
+            remember=lambda r: remembering(request, 201, _repayment_out(r)),
+        )
+        return _repayment_out(repaid)
 
     return await idempotent(session, request, body, repaid, status=201)
 

@@ -180,7 +180,14 @@ async def post(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None
     end. Every posting, from every operation, goes through here."""
     if not rows:
         return
-    through = await closed_through(session)
+    refuse_closed(await closed_through(session), rows)
+    await session.execute(insert(LedgerEntry), list(rows))
+
+
+def refuse_closed(through: date | None, rows: Sequence[dict[str, object]]) -> None:
+    """409 PERIOD_CLOSED if any of ``rows`` is dated on or before ``through``, the last closed
+    month's end (``closed_through``, read under its lock); ``post`` and the one-statement
+    repayment (repayment_statement.py) both check here."""
     earliest = min(cast(date, row["business_date"]) for row in rows)
     if through is not None and earliest <= through:
         raise Problem(
@@ -192,7 +199,6 @@ async def post(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None
             closed_through=str(through),
             business_date=str(earliest),
         )
-    await session.execute(insert(LedgerEntry), list(rows))
 
 
 async def sums(session: AsyncSession, start: date | None, end: date) -> tuple[periods.Sums, periods.Sums]:

@@ -20,9 +20,9 @@ from services.loans.credit_lines import available, fund, programme_outstanding, 
 from services.loans.credit_lists import red_listed
 from services.loans.domain.classification import Classification, is_non_performing
 from services.loans.domain.credit_lists import red_list_rates
-from services.loans.domain.loan_state import ZERO, instalment_rows, opening_state, who
+from services.loans.domain.loan_state import ZERO, InstalmentState, LoanState, instalment_rows, opening_state, who
 from services.loans.domain.policies import NoRateInForce, Reference, reference
-from services.loans.domain.repayment import apply_repayment, payment_leaves_arrears
+from services.loans.domain.repayment import Applied, apply_repayment, payment_leaves_arrears
 from services.loans.domain.reschedule import replan
 from services.loans.domain.schedule import Method, build_schedule
 from services.loans.extensions import write_plan
@@ -254,7 +254,7 @@ async def _locked_loan(session: AsyncSession, loan_id: str) -> tuple[Loan, Credi
     return loan, row.CreditLine
 
 
-def _business_day(today: date, value_date: date | None) -> None:
+def refuse_other_date(today: date, value_date: date | None) -> None:
     if value_date is not None and value_date != today:
         raise Problem(
             422,
@@ -293,7 +293,7 @@ async def repay_loan(
     what principal paid ahead does (``repay``)."""
     loan, line = await _locked_loan(session, loan_id)
     today = await business_date(session, hold=True)
-    _business_day(today, value_date)
+    refuse_other_date(today, value_date)
     repaid = await repay(session, loan, line, amount, today, prepayment)
     await record(session, [repaid])
     return repaid
@@ -306,7 +306,7 @@ async def repay_in_turn(
     after the items before it (two on one loan see each other), or refused alone (its
     ``Problem``, changing nothing); the applied ones are recorded together."""
     today = await business_date(session, hold=True)
-    _business_day(today, value_date)
+    refuse_other_date(today, value_date)
     loans, lines = await _locked_loans(session, {loan_id for loan_id, _ in items})
     outcomes: list[Repaid | Problem] = []
     for loan_id, amount in items:
@@ -333,9 +333,27 @@ async def repay(
     ends sooner), or with ``lower_instalment`` is billed with the current instalment and the
     rest of the principal re-planned over the same periods (domain/reschedule.py)."""
     schedule = await _billed_instalments(session, loan) if payment_leaves_arrears(loan, amount) else None
+    applied = applied_to(loan, amount, today, schedule)
+    ahead = loan.principal_paid - loan.principal_billed
+    # Principal paid ahead on an active loan means a period is still unbilled (all of it billed,
+    # nothing can be paid ahead): it is re-planned over the same periods.
+    if prepayment == "lower_instalment" and loan.status == "active" and ahead > 0:
+        plan = replan(loan, loan.term_months, subsidy_until=loan.subsidy_ends_on, ahead=ahead)
+        await write_plan(session, loan.id, plan)
+    line.outstanding -= applied.principal
+    loan.version += 1
+    repaid = booked(loan, amount, today, applied)
+    session.add(repaid.repayment)
+    return repaid
+
+
+def applied_to(loan: LoanState, amount: Decimal, today: date, schedule: Sequence[InstalmentState] | None) -> Applied:
+    """``apply_repayment`` with the bank's order and grace (settings), its refusal a
+    ``Problem`` (422 OVERPAYMENT or VALIDATION_FAILED); the ORM path and the one-statement
+    path (repayment_statement.py) both apply a repayment through here."""
     cfg = settings()
     try:
-        applied = apply_repayment(loan, amount, today, schedule, order=cfg.repayment_order, grace_days=cfg.grace_days)
+        return apply_repayment(loan, amount, today, schedule, order=cfg.repayment_order, grace_days=cfg.grace_days)
     except ValueError as exc:
         raise Problem(
             422,
@@ -344,15 +362,12 @@ async def repay(
             str(exc),
             field="amount",
         ) from None
+
+
+def booked(loan: LoanState, amount: Decimal, today: date, applied: Applied) -> Repaid:
+    """What an applied repayment books: its row (not yet added to a session), its balanced
+    posting and its events, ``repayment.received`` first; ``loan`` as just after it."""
     interest, principal, penalty = applied.interest, applied.principal, applied.penalty
-    ahead = loan.principal_paid - loan.principal_billed
-    # Principal paid ahead on an active loan means a period is still unbilled (all of it billed,
-    # nothing can be paid ahead): it is re-planned over the same periods.
-    if prepayment == "lower_instalment" and loan.status == "active" and ahead > 0:
-        plan = replan(loan, loan.term_months, subsidy_until=loan.subsidy_ends_on, ahead=ahead)
-        await write_plan(session, loan.id, plan)
-    line.outstanding -= principal
-    loan.version += 1
     repayment = Repayment(
         id=str(uuid.uuid4()),
         loan_id=loan.id,
@@ -363,7 +378,6 @@ async def repay(
         business_date=today,
         received_at=datetime.now(UTC),
     )
-    session.add(repayment)
     postings = ledger.posting(
         "repayment",
         loan.id,

@@ -3,7 +3,7 @@ session class that wakes the relay when a commit wrote outbox rows."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import event as _sa_event
@@ -47,21 +47,33 @@ async def emit(session: AsyncSession, *events: Envelope) -> None:
     """Record events in the outbox, in the caller's transaction."""
     if not events:
         return
+    await session.execute(insert(outbox), outbox_rows(events))
+    emitted(session)
+
+
+# The columns ``outbox_rows`` fills (the rest: the id, and sent_at once the relay sent it).
+OUTBOX_COLUMNS = ("event_id", "topic", "key", "type", "envelope", "created_at", "trace_context")
+
+
+def outbox_rows(events: Sequence[Envelope]) -> list[dict[str, object]]:
+    """The outbox rows of ``events``, in order, for ``emit`` or a caller that inserts them in a
+    statement of its own (services/loans/repayment_statement.py) and then calls ``emitted``."""
     now = datetime.now(UTC)
     trace_context = current_carrier()
-    await session.execute(
-        insert(outbox),
-        [
-            {
-                "event_id": str(e.event_id),
-                "topic": e.topic,
-                "key": e.key,
-                "type": e.type,
-                "envelope": e.model_dump_json(),
-                "created_at": now,
-                "trace_context": trace_context,
-            }
-            for e in events
-        ],
-    )
+    return [
+        {
+            "event_id": str(e.event_id),
+            "topic": e.topic,
+            "key": e.key,
+            "type": e.type,
+            "envelope": e.model_dump_json(),
+            "created_at": now,
+            "trace_context": trace_context,
+        }
+        for e in events
+    ]
+
+
+def emitted(session: AsyncSession) -> None:
+    """The session's transaction wrote outbox rows: its commit wakes the relay."""
     session.info["vcredit_outbox"] = True
