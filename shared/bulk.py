@@ -42,10 +42,11 @@ def _unnested(table: Table, columns: Sequence[str], rows: Sequence[Row]) -> Tabl
     return func.unnest(*arrays).table_valued(*named).render_derived(name="v")
 
 
-def among(session: AsyncSession, target: ColumnElement[Any], values: Collection[Any]) -> ColumnElement[bool]:
+def among(session: AsyncSession | str, target: ColumnElement[Any], values: Collection[Any]) -> ColumnElement[bool]:
     """``target IN values``; on PostgreSQL ``= ANY(array)``: one parameter and one prepared
-    statement whatever the number of values, where IN expands into one parameter each."""
-    if _postgresql(session):
+    statement whatever the number of values, where IN expands into one parameter each.
+    ``session``: the session, or the dialect's name (a statement run outside any session)."""
+    if (session if isinstance(session, str) else dialect_of(session)) == "postgresql":
         return target == any_(bindparam(None, list(values), type_=postgresql.ARRAY(target.type), unique=True))
     return target.in_(values)
 

@@ -25,8 +25,7 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, any_, bindparam, delete, func, select, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Row, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.bulk import among
@@ -58,11 +57,6 @@ _COLUMNS = (
 
 # A row of ``_COLUMNS``.
 _OutboxRow = Row[*tuple[Any, ...]]
-
-
-def _id_among(ids: Collection[int]) -> ColumnElement[bool]:
-    """PostgreSQL: ``outbox.id = ANY(array)``, ``shared.bulk.among`` without a session."""
-    return outbox.c.id == any_(bindparam(None, list(ids), type_=postgresql.ARRAY(outbox.c.id.type), unique=True))
 
 
 class _Failed:
@@ -262,7 +256,7 @@ class Relay:
         query = select(*_COLUMNS).where(outbox.c.sent_at.is_(None))
         if self._single_statements is not None:
             if skip:
-                query = query.where(~_id_among(skip))
+                query = query.where(~among("postgresql", outbox.c.id, skip))
             async with self._single_statements.connect() as conn:
                 return list((await conn.execute(query.order_by(outbox.c.id).limit(self.batch_size))).all())
         async with self._reads() as session, session.begin():
@@ -303,14 +297,13 @@ class Relay:
 
     async def _mark_sent(self, rows: Sequence[_OutboxRow]) -> None:
         ids = [row.id for row in rows]
+        marked = update(outbox).values(sent_at=datetime.now(UTC))
         if self._single_statements is not None:
             async with self._single_statements.connect() as conn:
-                await conn.execute(update(outbox).where(_id_among(ids)).values(sent_at=datetime.now(UTC)))
+                await conn.execute(marked.where(among("postgresql", outbox.c.id, ids)))
         else:
             async with self.sessions() as session, session.begin():
-                await session.execute(
-                    update(outbox).where(among(session, outbox.c.id, ids)).values(sent_at=datetime.now(UTC))
-                )
+                await session.execute(marked.where(among(session, outbox.c.id, ids)))
         # One increment per label set, not per row (a label lookup per event was 17% of the
         # relay's marking in bench/bus.py's profile, issue 27).
         for (topic, event_type), n in Counter((row.topic, row.type) for row in rows).items():
