@@ -65,17 +65,23 @@ async def idempotent(
     work: Callable[[], Awaitable[Out]],
     *,
     status: int,
+    last: Callable[[], Awaitable[None]] | None = None,
 ) -> Out | JSONResponse:
     """``work()``'s answer, or the stored answer of the first request with this key.
 
     Opens the session's transaction: claim, ``work``, remember and commit are one unit, so
     an exception from ``work`` rolls the claim back with the rest. ``status`` is the
-    route's success status, replayed with the body."""
+    route's success status, replayed with the body. ``last``, if given, runs after the
+    answer is stored, just before the commit: a check under a lock that every request of
+    the route queues on (a drawdown's fund row) then holds it only for itself and the
+    commit; an exception from it rolls back the stored answer with the rest."""
     async with session.begin():
         if (replay := await _claim(session, request, body)) is not None:
             return replay
         out = await work()
         await _remember(session, request, status, out)
+        if last is not None:
+            await last()
     return out
 
 

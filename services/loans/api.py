@@ -262,10 +262,22 @@ async def get_credit_line(
 )
 async def create_loan(body: LoanIn, request: Request, session: Session) -> LoanOut | JSONResponse:
     async def drawdown() -> LoanOut:
-        drawn = await loans.draw(session, body.credit_line_id, body.amount, body.term_months, body.repayment_method)
+        drawn = await loans.draw(
+            session,
+            body.credit_line_id,
+            body.amount,
+            body.term_months,
+            body.repayment_method,
+            capacity_checked_by_caller=True,
+        )
         return _loan_out(drawn.loan, drawn.schedule, drawn.red, [], drawn.loan.disbursed_on)
 
-    return await idempotent(session, request, body, drawdown, status=201)
+    async def within_capacity() -> None:
+        # Last, after the answer is stored: every drawdown queues on the fund row's lock,
+        # held from here to the commit (issue 27: the district's drawdowns waited on it).
+        await loans.check_fund_capacity(session, body.amount)
+
+    return await idempotent(session, request, body, drawdown, status=201, last=within_capacity)
 
 
 @router.get(

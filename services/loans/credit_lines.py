@@ -7,7 +7,7 @@ import uuid
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.loans.context import business_date, settings
@@ -70,6 +70,35 @@ async def fund(session: AsyncSession) -> FundView:
         session.add(fund)
         await session.flush()
     return fund
+
+
+async def within_capacity(session: AsyncSession, amount: Decimal) -> bool:
+    """Whether programme lending, this drawdown's ``amount`` included (its line flushed),
+    stays within the fund's capacity (004 §6(2)): the rule ``programme_outstanding <=
+    capacity``, checked under the fund row's lock, which every drawdown takes and holds to
+    its commit, so concurrent drawdowns never both pass on the same headroom.
+
+    The row keeps an upper bound of the outstanding (models.FundView.outstanding_bound).
+    Usually one statement takes the lock and raises the bound by ``amount`` where that keeps
+    it within the capacity: the outstanding, at most the bound, is then within it too, and
+    the sum over every line (a scan, held under the lock) is not needed. Otherwise (no bound
+    yet, or near the capacity) the lines are summed under the lock, as before, and the bound
+    becomes that exact sum. A refusal rolls the bound back with the rest of the drawdown."""
+    bound = FundView.outstanding_bound
+    raised = await session.execute(
+        update(FundView)
+        .where(FundView.id == 1, bound.is_not(None), bound + amount <= FundView.capacity)
+        .values(outstanding_bound=bound + amount)
+        .returning(FundView.id)
+        # The row is not in this session (a drawdown reads it only here): nothing to refresh.
+        .execution_options(synchronize_session=False)
+    )
+    if raised.first() is not None:
+        return True
+    row = await fund(session)
+    total = await programme_outstanding(session)
+    row.outstanding_bound = total
+    return total <= row.capacity
 
 
 async def fund_capacity(session: AsyncSession) -> Decimal:

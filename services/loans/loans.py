@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.loans import ledger
 from services.loans.context import business_date, settings
-from services.loans.credit_lines import available, fund, programme_outstanding, refuse_new_credit
+from services.loans.credit_lines import available, refuse_new_credit, within_capacity
 from services.loans.credit_lists import red_listed
 from services.loans.domain.classification import Classification, is_non_performing
 from services.loans.domain.credit_lists import red_list_rates
@@ -43,9 +43,19 @@ class Drawn:
     red: bool  # its subject is on the red list today
 
 
-async def draw(session: AsyncSession, credit_line_id: str, amount: Decimal, term_months: int, method: str) -> Drawn:
+async def draw(
+    session: AsyncSession,
+    credit_line_id: str,
+    amount: Decimal,
+    term_months: int,
+    method: str,
+    *,
+    capacity_checked_by_caller: bool = False,
+) -> Drawn:
     """A loan on the line (随用随贷), unless a refusal applies: an unknown line, new credit
-    stopped, no certified rating, over the line's available amount or the fund's capacity."""
+    stopped, no certified rating, over the line's available amount or the fund's capacity.
+    ``capacity_checked_by_caller``: the caller calls ``check_fund_capacity`` last in the
+    transaction instead (after its other writes, so the fund row's lock is held shorter)."""
     # The line row is locked first: two concurrent drawdowns on one line serialise here.
     line = await session.get(CreditLine, credit_line_id, with_for_update=True)
     if line is None:
@@ -71,18 +81,24 @@ async def draw(session: AsyncSession, credit_line_id: str, amount: Decimal, term
     red = await red_listed(session, line.subject_id)
     today = await business_date(session, hold=True)
     loan, schedule = await drawdown(session, line, rating, amount, term_months, method, today, red=red)
-    # The fund row is locked last, so concurrent drawdowns queue on it only for this
-    # check and the commit; the sum includes this loan (its line is flushed first). A
-    # refusal rolls the drawdown back with the rest of the transaction.
-    capacity = (await fund(session)).capacity
-    if await programme_outstanding(session) > capacity:
+    if not capacity_checked_by_caller:
+        await check_fund_capacity(session, amount)
+    return Drawn(loan, schedule, red)
+
+
+async def check_fund_capacity(session: AsyncSession, amount: Decimal) -> None:
+    """409 FUND_CAPACITY_EXCEEDED unless programme lending, this drawdown of ``amount``
+    included, stays within the fund's capacity. The fund row is locked here, so call it
+    last in the drawdown's transaction: concurrent drawdowns queue on the row only for this
+    check and the commit. The check counts the drawdown (its line is flushed first); a
+    refusal rolls the drawdown back with the rest of the transaction."""
+    if not await within_capacity(session, amount):
         raise Problem(
             409,
             "FUND_CAPACITY_EXCEEDED",
             "Fund capacity reached",
             "Programme lending may not exceed 10x the risk compensation fund (004 §6(2)).",
         )
-    return Drawn(loan, schedule, red)
 
 
 def pricing_reference(term_months: int, today: date) -> Reference:

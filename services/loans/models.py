@@ -88,6 +88,11 @@ class FundView(LoansBase):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     capacity: Mapped[Decimal] = mapped_column(Money)
+    # Not less than the programme's outstanding principal as of the last committed drawdown
+    # (NULL: not known yet). Only a drawdown raises a line's outstanding, and each raises
+    # this by its amount under the row's lock, so a drawdown that keeps it within the
+    # capacity needs no sum over every line (credit_lines.within_capacity).
+    outstanding_bound: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
 
 
 class ListEntry(LoansBase):

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from services.loans.models import CobRun, FundView, LedgerEntry, Loan, VillageView
+from services.loans.models import CobRun, CreditLine, FundView, LedgerEntry, Loan, VillageView
 from shared.catalogue import FundCapacityChanged, RatingCertified, VillageFreeze
 from shared.events import new_event
 from tests.conftest import Infra
@@ -208,6 +208,55 @@ async def test_the_fund_caps_programme_lending_at_its_capacity(loans: System, in
     outstanding = [(await client.get(f"/v1/credit-lines/{line}")).json()["outstanding"] for line in lines]
     assert sorted(outstanding) == ["0.00", "20000.00", "20000.00"], "a refused drawdown leaves its line as it was"
     assert (await draw(lines[0], "10000.00")).status_code == 201, "up to the capacity exactly"
+    await ledger_matches_loans(loans)
+
+
+async def test_the_fund_bound_decides_as_the_sum_over_every_line(loans: System, infra: Infra) -> None:
+    """The capacity check by the fund row's bound (credit_lines.within_capacity) lets through
+    exactly the drawdowns the old rule, the sum of every line's outstanding after the
+    drawdown within the capacity, lets through, also when repayments left the bound above
+    the outstanding; and the bound is never below the outstanding."""
+    client = loans["loans"]
+    lines = [await open_certified_line(loans, infra, limit="100000.00") for _ in range(3)]
+    await loans.publish(
+        new_event(
+            "risk.fund.capacity_changed",
+            "district",
+            FundCapacityChanged(balance="5000.00", capacity="50000.00", cause="loss", amount="-1.00"),
+        )
+    )
+
+    async def fund_and_sum() -> tuple[FundView | None, Decimal]:
+        async with loans.runtimes["loans"].read_sessions() as session:
+            view = await session.get(FundView, 1)
+            total = await session.scalar(select(func.coalesce(func.sum(CreditLine.outstanding), 0)))
+        return view, Decimal(total)
+
+    async def capped() -> bool:
+        view, _ = await fund_and_sum()
+        return view is not None and view.capacity == Decimal("50000.00")
+
+    await wait_until(capped, seconds=30, what="the fund's capacity to reach loans")
+    drawn: list[str] = []
+    # (line, amount) in order; the second 20000.00 on lines[2] comes after loan 0 is repaid.
+    steps = [(0, "20000.00"), (1, "20000.00"), (2, "10000.01"), (2, "20000.00"), (2, "10000.01"), (0, "10000.00")]
+    for number, (line, amount) in enumerate(steps):
+        if number == 3:
+            # Repaid in full: the outstanding falls, the bound does not (a repayment leaves the fund row alone).
+            repaid = await client.post(f"/v1/loans/{drawn[0]}/repayments", json={"amount": "20000.00"})
+            assert repaid.status_code == 201, repaid.text
+        _, before = await fund_and_sum()
+        old_rule = before + Decimal(amount) <= Decimal("50000.00")
+        body = {"credit_line_id": lines[line], "amount": amount, "term_months": 12}
+        r = await client.post("/v1/loans", json=body)
+        assert r.status_code == (201 if old_rule else 409), (number, r.text)
+        if r.status_code == 201:
+            drawn.append(r.json()["loan_id"])
+        else:
+            assert r.json()["code"] == "FUND_CAPACITY_EXCEEDED"
+        view, total = await fund_and_sum()
+        assert view is not None and view.outstanding_bound is not None and view.outstanding_bound >= total, number
+    assert len(drawn) == 4
     await ledger_matches_loans(loans)
 
 
