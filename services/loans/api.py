@@ -262,14 +262,7 @@ async def get_credit_line(
 )
 async def create_loan(body: LoanIn, request: Request, session: Session) -> LoanOut | JSONResponse:
     async def drawdown() -> LoanOut:
-        drawn = await loans.draw(
-            session,
-            body.credit_line_id,
-            body.amount,
-            body.term_months,
-            body.repayment_method,
-            capacity_checked_by_caller=True,
-        )
+        drawn = await loans.draw(session, body.credit_line_id, body.amount, body.term_months, body.repayment_method)
         return _loan_out(drawn.loan, drawn.schedule, drawn.red, [], drawn.loan.disbursed_on)
 
     async def within_capacity() -> None:

@@ -49,13 +49,11 @@ async def draw(
     amount: Decimal,
     term_months: int,
     method: str,
-    *,
-    capacity_checked_by_caller: bool = False,
 ) -> Drawn:
     """A loan on the line (随用随贷), unless a refusal applies: an unknown line, new credit
-    stopped, no certified rating, over the line's available amount or the fund's capacity.
-    ``capacity_checked_by_caller``: the caller calls ``check_fund_capacity`` last in the
-    transaction instead (after its other writes, so the fund row's lock is held shorter)."""
+    stopped, no certified rating, over the line's available amount. The fund's capacity is
+    the caller's to check, with ``check_fund_capacity``, last in the same transaction (after
+    its other writes, so the fund row's lock is held only for the check and the commit)."""
     # The line row is locked first: two concurrent drawdowns on one line serialise here.
     line = await session.get(CreditLine, credit_line_id, with_for_update=True)
     if line is None:
@@ -81,8 +79,6 @@ async def draw(
     red = await red_listed(session, line.subject_id)
     today = await business_date(session, hold=True)
     loan, schedule = await drawdown(session, line, rating, amount, term_months, method, today, red=red)
-    if not capacity_checked_by_caller:
-        await check_fund_capacity(session, amount)
     return Drawn(loan, schedule, red)
 
 
