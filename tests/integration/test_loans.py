@@ -175,9 +175,8 @@ async def test_a_debit_run_applies_each_repayment_in_order_or_refuses_it_alone(l
     await ledger_matches_loans(loans)
 
 
-async def test_the_fund_caps_programme_lending_at_its_capacity(loans: System, infra: Infra) -> None:
-    """004 §6(2): lending up to 10x the fund; risk publishes the capacity, loans enforces it."""
-    client = loans["loans"]
+async def _three_lines_under_a_capacity_of_50000(loans: System, infra: Infra) -> list[str]:
+    """Three certified lines of 100,000.00, once risk's capacity of 50,000.00 has reached loans."""
     lines = [await open_certified_line(loans, infra, limit="100000.00") for _ in range(3)]
     await loans.publish(
         new_event(
@@ -187,10 +186,6 @@ async def test_the_fund_caps_programme_lending_at_its_capacity(loans: System, in
         )
     )
 
-    async def draw(line: str, amount: str) -> httpx.Response:
-        body = {"credit_line_id": line, "amount": amount, "term_months": 12}
-        return await client.post("/v1/loans", json=body)
-
     async def capped() -> bool:
         # Read, not probed with a drawdown: one that lands before the event would be lent.
         async with loans.runtimes["loans"].read_sessions() as session:
@@ -198,6 +193,18 @@ async def test_the_fund_caps_programme_lending_at_its_capacity(loans: System, in
         return view is not None and view.capacity == Decimal("50000.00")
 
     await wait_until(capped, seconds=30, what="the fund's capacity to reach loans")
+    return lines
+
+
+async def test_the_fund_caps_programme_lending_at_its_capacity(loans: System, infra: Infra) -> None:
+    """004 §6(2): lending up to 10x the fund; risk publishes the capacity, loans enforces it."""
+    client = loans["loans"]
+    lines = await _three_lines_under_a_capacity_of_50000(loans, infra)
+
+    async def draw(line: str, amount: str) -> httpx.Response:
+        body = {"credit_line_id": line, "amount": amount, "term_months": 12}
+        return await client.post("/v1/loans", json=body)
+
     over = await draw(lines[0], "50000.01")
     assert (over.status_code, over.json()["code"]) == (409, "FUND_CAPACITY_EXCEEDED")
     # Concurrent drawdowns on different lines: the fund row lets exactly as many through as fit.
@@ -217,14 +224,7 @@ async def test_the_fund_bound_decides_as_the_sum_over_every_line(loans: System, 
     drawdown within the capacity, lets through, also when repayments left the bound above
     the outstanding; and the bound is never below the outstanding."""
     client = loans["loans"]
-    lines = [await open_certified_line(loans, infra, limit="100000.00") for _ in range(3)]
-    await loans.publish(
-        new_event(
-            "risk.fund.capacity_changed",
-            "district",
-            FundCapacityChanged(balance="5000.00", capacity="50000.00", cause="loss", amount="-1.00"),
-        )
-    )
+    lines = await _three_lines_under_a_capacity_of_50000(loans, infra)
 
     async def fund_and_sum() -> tuple[FundView | None, Decimal]:
         async with loans.runtimes["loans"].read_sessions() as session:
@@ -232,11 +232,6 @@ async def test_the_fund_bound_decides_as_the_sum_over_every_line(loans: System, 
             total = await session.scalar(select(func.coalesce(func.sum(CreditLine.outstanding), 0)))
         return view, Decimal(total)
 
-    async def capped() -> bool:
-        view, _ = await fund_and_sum()
-        return view is not None and view.capacity == Decimal("50000.00")
-
-    await wait_until(capped, seconds=30, what="the fund's capacity to reach loans")
     drawn: list[str] = []
     # (line, amount) in order; the second 20000.00 on lines[2] comes after loan 0 is repaid.
     steps = [(0, "20000.00"), (1, "20000.00"), (2, "10000.01"), (2, "20000.00"), (2, "10000.01"), (0, "10000.00")]
