@@ -13,6 +13,7 @@ fails when an integration test did not pass or none ran.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -80,12 +81,25 @@ BACKENDS = [
 
 @pytest.fixture(params=BACKENDS)
 async def infra(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Infra]:
-    prefix = new_topic_prefix()
     if request.param == "embedded":
-        yield Infra("embedded", tmp_path, prefix)
+        yield Infra("embedded", tmp_path, new_topic_prefix())
         return
-    kafka, pg = request.getfixturevalue("servers")
-    infra = Infra("kafka", tmp_path, prefix, kafka=kafka, pg_admin_url=pg)
+    async with _real_infra(request.getfixturevalue("servers"), tmp_path) as infra:
+        yield infra
+
+
+@pytest.fixture
+async def postgresql_infra(servers: tuple[str, str], tmp_path: Path) -> AsyncIterator[Infra]:
+    """The Kafka + PostgreSQL backend alone: for a path only PostgreSQL takes, which the
+    embedded backend would have to skip."""
+    async with _real_infra(servers, tmp_path) as infra:
+        yield infra
+
+
+@contextlib.asynccontextmanager
+async def _real_infra(servers: tuple[str, str], tmp_path: Path) -> AsyncIterator[Infra]:
+    kafka, pg = servers
+    infra = Infra("kafka", tmp_path, new_topic_prefix(), kafka=kafka, pg_admin_url=pg)
     try:
         yield infra
     finally:

@@ -16,11 +16,9 @@ takes the rules (tests/integration/test_cob_equivalence.py runs the book on both
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,7 +40,6 @@ from tests.support.cob_book import (
     loan_rows,
     setup_book,
 )
-from tests.support.infra import new_topic_prefix
 
 pytestmark = pytest.mark.integration
 
@@ -54,16 +51,6 @@ POLICY = [  # mid-period changes for every loan of the book
     SubsidyShareRow(effective_from=START + timedelta(days=200), share=Decimal("0")),
     SubsidyShareRow(effective_from=START + timedelta(days=230), share=Decimal("1")),
 ]
-
-
-@pytest.fixture
-async def postgresql_infra(servers: tuple[str, str], tmp_path: Path) -> AsyncIterator[Infra]:
-    kafka, pg = servers
-    infra = Infra("kafka", tmp_path, new_topic_prefix(), kafka=kafka, pg_admin_url=pg)
-    try:
-        yield infra
-    finally:
-        await infra.drop_databases()
 
 
 def _amounts(rng: random.Random) -> list[tuple[Decimal, int]]:

@@ -39,6 +39,8 @@ from tests.support.cob_book import (
     table_rows,
 )
 
+pytestmark = pytest.mark.integration
+
 DAYS = 130  # past the book's payoffs (day 100 of a loan), 45 days late and the partial payers
 
 Repay = Callable[[AsyncSession, str, Decimal, date | None], Awaitable[loans.Repaid]]
@@ -118,11 +120,10 @@ async def _day(sessions: async_sessionmaker[AsyncSession], today: date, repay: R
 
 
 @pytest.fixture
-async def two_books(infra: Infra) -> AsyncIterator[tuple[async_sessionmaker[AsyncSession], ...]]:
-    if infra.backend == "embedded":
-        pytest.skip("SQLite keeps the ORM path (no data-modifying CTEs)")
-    statement = await setup_book(await infra.database_url("repay_statement"))
-    orm = await setup_book(await infra.database_url("repay_orm"))
+async def two_books(postgresql_infra: Infra) -> AsyncIterator[tuple[async_sessionmaker[AsyncSession], ...]]:
+    # PostgreSQL only: SQLite keeps the ORM path (no data-modifying CTEs).
+    statement = await setup_book(await postgresql_infra.database_url("repay_statement"))
+    orm = await setup_book(await postgresql_infra.database_url("repay_orm"))
     yield statement, orm
     for sessions in (statement, orm):
         await sessions.kw["bind"].dispose()
