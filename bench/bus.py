@@ -31,11 +31,13 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench.databases import temporary_database
 from bench.probe import create_probe_db, probe_event
@@ -154,20 +156,25 @@ async def vcredit_pipeline(bootstrap: str, admin_url: str, n: int, per_tx: int, 
         events = _events(n)
         await asyncio.sleep(4)  # the consumer process starts and joins its group before the clock starts
 
-        transactions = iter(range(0, n, per_tx))
-
-        async def produce() -> None:
-            for i in transactions:
-                async with sessions() as session, session.begin():
-                    await emit(session, *events[i : i + per_tx])
-
         started = time.time()
-        await asyncio.gather(*(produce() for _ in range(IN_FLIGHT)))
+        await _produce(sessions, events, per_tx)
         out, _ = await asyncio.wait_for(consumer.communicate(), 600)
         if consumer.returncode != 0:
             raise RuntimeError(f"the consumer process exited with status {consumer.returncode}")
         reached_at = float(json.loads(out.decode().strip().splitlines()[-1])["reached_at"])
     return n / (reached_at - started)
+
+
+async def _produce(sessions: async_sessionmaker[AsyncSession], events: Sequence[Envelope], per_tx: int) -> None:
+    """Emit ``events``, ``per_tx`` to a transaction, ``IN_FLIGHT`` transactions at a time."""
+    transactions = iter(range(0, len(events), per_tx))
+
+    async def produce() -> None:
+        for i in transactions:
+            async with sessions() as session, session.begin():
+                await emit(session, *events[i : i + per_tx])
+
+    await asyncio.gather(*(produce() for _ in range(IN_FLIGHT)))
 
 
 async def producer_alone(admin_url: str, n: int) -> float:
@@ -179,15 +186,8 @@ async def producer_alone(admin_url: str, n: int) -> float:
         engine, sessions = await create_probe_db(url)
         try:
             events = _events(n)
-            transactions = iter(range(n))
-
-            async def produce() -> None:
-                for i in transactions:
-                    async with sessions() as session, session.begin():
-                        await emit(session, events[i])
-
             started = time.perf_counter()
-            await asyncio.gather(*(produce() for _ in range(IN_FLIGHT)))
+            await _produce(sessions, events, 1)
             return n / (time.perf_counter() - started)
         finally:
             await engine.dispose()
