@@ -43,13 +43,7 @@ class Drawn:
     red: bool  # its subject is on the red list today
 
 
-async def draw(
-    session: AsyncSession,
-    credit_line_id: str,
-    amount: Decimal,
-    term_months: int,
-    method: str,
-) -> Drawn:
+async def draw(session: AsyncSession, credit_line_id: str, amount: Decimal, term_months: int, method: str) -> Drawn:
     """A loan on the line (随用随贷), unless a refusal applies: an unknown line, new credit
     stopped, no certified rating, over the line's available amount. The fund's capacity is
     the caller's to check, with ``check_fund_capacity``, last in the same transaction (after
